@@ -1,0 +1,134 @@
+//! The one clock that every expiry in the harness reads.
+//!
+//! The reference server and the runner take a [`Clock`] as a parameter, so that expiry
+//! (a 10-minute authorization code, a 30-minute device code, a 5-second polling interval)
+//! is tested by *moving* the clock, never by sleeping (STYLE.md §6).
+//!
+//! A clock is real time plus an offset that only grows. Real time keeps flowing, so a
+//! real client that sleeps between polls (the seed's bash script) is seen as well-behaved;
+//! the offset lets a harness skip 1800 seconds in one call. A *frozen* clock ignores real
+//! time altogether, for unit tests that must be exact to the millisecond.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A point in server time: milliseconds since the clock was created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(u64);
+
+impl Timestamp {
+    /// Milliseconds since the clock's start.
+    pub fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// This instant moved forward by `d` (saturating).
+    pub fn plus(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(duration_ms(d)))
+    }
+
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[derive(Debug)]
+struct Inner {
+    started: Instant,
+    wall_at_start: SystemTime,
+    offset_ms: AtomicU64,
+    frozen: bool,
+}
+
+/// Shared, cheaply cloned clock. Clones observe the same time.
+#[derive(Clone, Debug)]
+pub struct Clock {
+    inner: Arc<Inner>,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl Clock {
+    /// Real time (plus whatever [`Clock::advance`] adds).
+    pub fn system() -> Self {
+        Self::new(false)
+    }
+
+    /// Time that moves only through [`Clock::advance`].
+    pub fn frozen() -> Self {
+        Self::new(true)
+    }
+
+    fn new(frozen: bool) -> Self {
+        Clock {
+            inner: Arc::new(Inner {
+                started: Instant::now(),
+                wall_at_start: SystemTime::now(),
+                offset_ms: AtomicU64::new(0),
+                frozen,
+            }),
+        }
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> Timestamp {
+        let real = if self.inner.frozen {
+            0
+        } else {
+            duration_ms(self.inner.started.elapsed())
+        };
+        Timestamp(real.saturating_add(self.inner.offset_ms.load(Ordering::Acquire)))
+    }
+
+    /// Moves the clock forward. Time never goes back.
+    pub fn advance(&self, d: Duration) {
+        self.inner
+            .offset_ms
+            .fetch_add(duration_ms(d), Ordering::AcqRel);
+    }
+
+    /// Seconds since the Unix epoch at `t`, for wire fields such as `client_id_issued_at`.
+    pub fn unix_seconds(&self, t: Timestamp) -> u64 {
+        let base = self
+            .inner
+            .wall_at_start
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        base + t.as_millis() / 1000
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frozen_clock_moves_only_when_advanced() {
+        let c = Clock::frozen();
+        assert_eq!(c.now(), Timestamp(0));
+        c.advance(Duration::from_secs(1800));
+        assert_eq!(c.now().as_millis(), 1_800_000);
+        let clone = c.clone();
+        clone.advance(Duration::from_millis(5));
+        assert_eq!(c.now().as_millis(), 1_800_005);
+    }
+
+    #[test]
+    fn system_clock_adds_offset_to_real_time() {
+        let c = Clock::system();
+        let before = c.now();
+        c.advance(Duration::from_secs(600));
+        assert!(c.now().since(before) >= Duration::from_secs(600));
+    }
+}

@@ -1,0 +1,12 @@
+//! oauth-harness: conformance and load testing for OAuth 2.0 authorization servers, with a
+//! built-in reference server that behaves like Noorle's documented API and the RFCs.
+//!
+//! See `ARCHITECTURE.md` for the map of modules and how data flows between them.
+
+pub mod cli;
+pub mod clock;
+pub mod exit;
+pub mod oauth;
+pub mod secret;
+pub mod server;
+pub mod smoke;

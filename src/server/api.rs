@@ -1,0 +1,144 @@
+//! A small protected resource (RFC 6750): `/api/me` needs scope `api`, `/api/items`
+//! needs `read`, `/api/admin` needs `admin`. Bearer tokens in the header only; a token in
+//! the query alone counts as no credentials (builtin policy, RES-10).
+
+use crate::server::faults::Fault;
+use crate::server::store::AccessToken;
+use crate::server::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Why a request was refused, rendered as an RFC 6750 §3 challenge.
+#[derive(Debug)]
+enum Denied {
+    /// No usable credentials: 401 without an error attribute (RES-2, RES-3).
+    NoCredentials,
+    /// Token sent by two methods: 400 `invalid_request` (RES-8).
+    TwoMethods,
+    /// Unknown, expired or revoked: 401 `invalid_token` (RES-6).
+    InvalidToken,
+    /// Scope missing: 403 `insufficient_scope` naming the scope (RES-7); 401 under a fault.
+    Insufficient(&'static str, StatusCode),
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        match self {
+            Denied::NoCredentials => challenge(StatusCode::UNAUTHORIZED, "", None),
+            Denied::TwoMethods => challenge(
+                StatusCode::BAD_REQUEST,
+                ", error=\"invalid_request\", error_description=\"Token sent by more than one method\"",
+                Some("invalid_request"),
+            ),
+            Denied::InvalidToken => challenge(
+                StatusCode::UNAUTHORIZED,
+                ", error=\"invalid_token\", error_description=\"The access token is invalid, expired or revoked\"",
+                Some("invalid_token"),
+            ),
+            Denied::Insufficient(needed, status) => challenge(
+                status,
+                &format!(", error=\"insufficient_scope\", scope=\"{needed}\""),
+                Some("insufficient_scope"),
+            ),
+        }
+    }
+}
+
+fn challenge(status: StatusCode, attrs: &str, error: Option<&str>) -> Response {
+    let value = format!("Bearer realm=\"oauth-harness\"{attrs}");
+    let body = match error {
+        Some(e) => json!({ "error": e }),
+        None => json!({ "error": "unauthorized" }),
+    };
+    let mut r = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+/// Checks the bearer token for `needed` scope; the token record on success.
+fn check(
+    st: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    needed: &'static str,
+) -> Result<AccessToken, Denied> {
+    let in_query = uri.query().is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
+    });
+    let Some(h) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(Denied::NoCredentials);
+    };
+    if in_query {
+        return Err(Denied::TwoMethods);
+    }
+    let token = match h.split_once(' ') {
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
+            t.trim()
+        }
+        _ => return Err(Denied::NoCredentials),
+    };
+    let now = st.now();
+    let t = {
+        let store = st.store.lock();
+        match store.access.get(token) {
+            Some(t) if store.grant_alive(t.grant) => t.clone(),
+            _ => return Err(Denied::InvalidToken),
+        }
+    };
+    if now >= t.expires_at && !st.faults.has(Fault::TokensNeverExpire) {
+        return Err(Denied::InvalidToken);
+    }
+    let need = st.scopes.one(needed);
+    if !t.scope.contains_all(need) && !st.faults.has(Fault::ApiNoScopeCheck) {
+        let status = if st.faults.has(Fault::Api401ForInsufficientScope) {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        return Err(Denied::Insufficient(needed, status));
+    }
+    Ok(t)
+}
+
+fn answer(
+    st: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    needed: &'static str,
+    what: &str,
+) -> Response {
+    match check(st, headers, uri, needed) {
+        Ok(t) => Json(json!({
+            "resource": what,
+            "sub": t.user.as_deref().unwrap_or(&t.client_id),
+            "client_id": &*t.client_id,
+            "scope": st.render_scope(t.scope),
+        }))
+        .into_response(),
+        Err(d) => d.into_response(),
+    }
+}
+
+/// `GET /api/me` (scope `api`).
+pub async fn me(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
+    answer(&st, &headers, &uri, "api", "me")
+}
+
+/// `GET /api/items` (scope `read`).
+pub async fn items(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
+    answer(&st, &headers, &uri, "read", "items")
+}
+
+/// `GET /api/admin` (scope `admin`).
+pub async fn admin(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
+    answer(&st, &headers, &uri, "admin", "admin")
+}

@@ -1,0 +1,488 @@
+//! The authorization endpoint (RFC 6749 §3.1, §4.1.1–§4.1.2.1; RFC 7636 §4.3–§4.4):
+//! `GET /oauth/authorize`, its login form and consent form.
+//!
+//! Validation runs in two stages, as §4.1.2.1 demands. Stage one (client and redirect
+//! URI) can only fail with an error *page*: without a trusted target there is nowhere safe
+//! to redirect (AUTHZ-7, AUTHZ-8). Stage two (everything else) fails with an error
+//! *redirect* carrying `state`, and only after the user has signed in (BCP-5).
+//! The test route `/_test/authorize` runs the same two stages with the user implied.
+
+use crate::oauth::{ErrorCode, GrantType};
+use crate::server::config::{Client, ScopeSet};
+use crate::server::faults::Fault;
+use crate::server::pages::{error_page, esc, login_form, page};
+use crate::server::params::Params;
+use crate::server::session;
+use crate::server::store::{random_token, AccessToken, AuthorizationCode, PkceMethod};
+use crate::server::token::verifier_well_formed;
+use crate::server::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An authorization request that passed both stages.
+#[derive(Debug, Clone)]
+pub struct ValidRequest {
+    /// The client.
+    pub client: Arc<Client>,
+    /// Where the response goes.
+    pub target: String,
+    /// `redirect_uri` as sent (for the token endpoint's comparison), if sent.
+    pub redirect_given: Option<String>,
+    /// `state` as sent.
+    pub state: Option<String>,
+    /// Scope requested.
+    pub scope: ScopeSet,
+    /// PKCE challenge.
+    pub challenge: Option<(String, PkceMethod)>,
+    /// `response_type=token` accepted under fault `allow-implicit`.
+    pub implicit: bool,
+}
+
+/// The outcome of validating an authorization request.
+#[derive(Debug)]
+pub enum Validation {
+    /// No trusted redirect target: tell the user on a page.
+    Page(String),
+    /// Redirect target known, request bad: error redirect.
+    ErrorRedirect {
+        target: String,
+        state: Option<String>,
+        code: ErrorCode,
+        description: String,
+    },
+    /// Good request.
+    Valid(ValidRequest),
+}
+
+/// Stage one: who is asking and where the answer may go.
+fn stage_one(
+    st: &AppState,
+    q: &Params,
+) -> Result<(Arc<Client>, String, Option<String>), Validation> {
+    let open_redirect = st.faults.has(Fault::RedirectOnBadRequest);
+    let given = q.get("redirect_uri").map(str::to_string);
+    let bad = |msg: &str| -> Validation {
+        match (&given, open_redirect) {
+            (Some(target), true) => Validation::ErrorRedirect {
+                target: target.clone(),
+                state: q.get("state").map(str::to_string),
+                code: ErrorCode::InvalidRequest,
+                description: msg.to_string(),
+            },
+            _ => Validation::Page(msg.to_string()),
+        }
+    };
+    if !st.faults.has(Fault::AcceptDuplicateParams) {
+        for name in ["client_id", "redirect_uri"] {
+            if q.get_all(name) > 1 {
+                return Err(bad(&format!("Parameter '{name}' was sent more than once.")));
+            }
+        }
+    }
+    let Some(client_id) = q.get("client_id") else {
+        return Err(bad("The request has no client_id."));
+    };
+    let Some(client) = st.client(client_id) else {
+        return Err(bad(&format!("Unknown client: {client_id}")));
+    };
+    let target = match &given {
+        Some(uri) => {
+            if redirect_allowed(st, &client, uri) {
+                uri.clone()
+            } else {
+                return Err(bad("The redirect_uri is not registered for this client."));
+            }
+        }
+        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+        None => return Err(bad("This client must name its redirect_uri.")),
+    };
+    Ok((client, target, given))
+}
+
+/// Exact string comparison (RFC 6749 §3.1.2.3, BCP-1), with one exception: a loopback
+/// `http` redirect of a native client may use any port (RFC 8252 §7.3, BCP-2).
+pub fn redirect_allowed(st: &AppState, client: &Client, uri: &str) -> bool {
+    if client.redirect_uris.iter().any(|r| r == uri) {
+        return true;
+    }
+    if st.faults.has(Fault::LooseRedirectUri)
+        && client
+            .redirect_uris
+            .iter()
+            .any(|r| uri.starts_with(r.as_str()))
+    {
+        return true;
+    }
+    let Ok(mut given) = url::Url::parse(uri) else {
+        return false;
+    };
+    let loopback = given.scheme() == "http"
+        && matches!(given.host_str(), Some("127.0.0.1") | Some("[::1]"))
+        && given.username().is_empty()
+        && given.password().is_none();
+    if !loopback || given.port().is_none() {
+        return false;
+    }
+    if given.set_port(None).is_err() {
+        return false;
+    }
+    let portless = given.as_str();
+    client.redirect_uris.iter().any(|r| r == portless)
+}
+
+/// Both stages.
+pub fn validate(st: &AppState, q: &Params) -> Validation {
+    let (client, target, given) = match stage_one(st, q) {
+        Ok(v) => v,
+        Err(v) => return v,
+    };
+    let state_param = q.get("state").map(str::to_string);
+    let fail = |code: ErrorCode, description: &str| Validation::ErrorRedirect {
+        target: target.clone(),
+        state: state_param.clone(),
+        code,
+        description: description.to_string(),
+    };
+    if st.faults.has(Fault::Authorize500) {
+        return fail(ErrorCode::ServerError, "Internal error");
+    }
+    if let Some(name) = q.duplicate() {
+        return fail(
+            ErrorCode::InvalidRequest,
+            &format!("Parameter '{name}' was sent more than once"),
+        );
+    }
+    let implicit = match q.get("response_type") {
+        None => return fail(ErrorCode::InvalidRequest, "Missing response_type"),
+        Some("code") => false,
+        Some("token") if st.faults.has(Fault::AllowImplicit) => true,
+        Some(_) => {
+            return fail(
+                ErrorCode::UnsupportedResponseType,
+                "Only response_type=code is supported",
+            )
+        }
+    };
+    if !client.grants.contains(GrantType::AuthorizationCode) {
+        return fail(
+            ErrorCode::UnauthorizedClient,
+            "Client may not use the authorization code grant",
+        );
+    }
+    let scope = match st.requested_scope(&client, q.get("scope")) {
+        Ok(s) => s,
+        Err(e) => return fail(e.code, &e.description),
+    };
+    let method = match q.get("code_challenge_method") {
+        None if st.faults.has(Fault::PkceDefaultS256) => PkceMethod::S256,
+        None | Some("plain") => PkceMethod::Plain, // RFC 7636 §4.3: absent means plain (PKCE-4)
+        Some("S256") => PkceMethod::S256,
+        Some(_) => {
+            return fail(
+                ErrorCode::InvalidRequest,
+                "Unsupported code_challenge_method",
+            )
+        }
+    };
+    let challenge = match q.get("code_challenge") {
+        Some(c) if !verifier_well_formed(c) => {
+            // Same ABNF as the verifier (RFC 7636 §4.2, PKCE-9).
+            return fail(ErrorCode::InvalidRequest, "Malformed code_challenge");
+        }
+        Some(c) => Some((c.to_string(), method)),
+        None if q.has("code_challenge_method") => {
+            return fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method without code_challenge",
+            )
+        }
+        None if client.require_pkce && !st.faults.has(Fault::PkceNotRequired) => {
+            return fail(
+                ErrorCode::InvalidRequest,
+                "A code_challenge is required for this client (PKCE)",
+            )
+        }
+        None => None,
+    };
+    Validation::Valid(ValidRequest {
+        client,
+        target,
+        redirect_given: given,
+        state: state_param,
+        scope,
+        challenge,
+        implicit,
+    })
+}
+
+/// `state` as it goes back, possibly broken by a fault (AUTHZ-3).
+fn returned_state(st: &AppState, state: &Option<String>) -> Option<String> {
+    if st.faults.has(Fault::DropState) {
+        return None;
+    }
+    let s = state.clone()?;
+    if st.faults.has(Fault::AlterState) {
+        return Some(s.trim().replace(' ', "+").chars().take(32).collect());
+    }
+    Some(s)
+}
+
+/// Appends parameters to the target's query, keeping the query it has (AUTHZ-4).
+fn redirect(status: StatusCode, target: &str, pairs: &[(&str, &str)], fragment: bool) -> Response {
+    let location = match url::Url::parse(target) {
+        Ok(mut u) => {
+            if fragment {
+                let frag: String = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish();
+                u.set_fragment(Some(&frag));
+            } else {
+                u.query_pairs_mut().extend_pairs(pairs);
+            }
+            u.to_string()
+        }
+        Err(_) => target.to_string(),
+    };
+    let mut resp = status.into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The redirect for an error.
+fn error_redirect(
+    st: &AppState,
+    status: StatusCode,
+    target: &str,
+    state: &Option<String>,
+    code: ErrorCode,
+    description: &str,
+) -> Response {
+    let desc = crate::server::error::sanitize_description(description);
+    let s = returned_state(st, state);
+    let mut pairs = vec![
+        ("error", code.as_str()),
+        ("error_description", desc.as_str()),
+    ];
+    if let Some(s) = &s {
+        pairs.push(("state", s.as_str()));
+    }
+    redirect(status, target, &pairs, false)
+}
+
+/// Issues a code (or, under `allow-implicit`, a token) and builds the success redirect.
+pub fn approve(st: &AppState, req: &ValidRequest, user: &str, status: StatusCode) -> Response {
+    let now = st.now();
+    let user: Arc<str> = Arc::from(user);
+    let value = random_token();
+    let s = returned_state(st, &req.state);
+    let mut store = st.store.lock();
+    if req.implicit {
+        let grant = store.new_grant(req.client.id.clone(), Some(user.clone()));
+        store.access.insert(
+            value.clone(),
+            AccessToken {
+                client_id: req.client.id.clone(),
+                user: Some(user),
+                scope: req.scope,
+                expires_at: now.plus(Duration::from_secs(st.policy.access_token_ttl)),
+                grant,
+            },
+        );
+        drop(store);
+        let mut pairs = vec![("access_token", value.as_str()), ("token_type", "Bearer")];
+        if let Some(s) = &s {
+            pairs.push(("state", s.as_str()));
+        }
+        return redirect(status, &req.target, &pairs, true);
+    }
+    store.codes.insert(
+        value.clone(),
+        AuthorizationCode {
+            client_id: req.client.id.clone(),
+            user,
+            redirect_uri: req.redirect_given.clone(),
+            scope: req.scope,
+            challenge: req.challenge.clone(),
+            issued_at: now,
+            redeemed: None,
+        },
+    );
+    store.note_insert(now, st.lifetimes());
+    drop(store);
+    let mut pairs = vec![("code", value.as_str())];
+    if let Some(s) = &s {
+        pairs.push(("state", s.as_str()));
+    }
+    redirect(status, &req.target, &pairs, false)
+}
+
+/// Renders a validation result for a user who has decided (`approve` or not).
+pub fn conclude(
+    st: &AppState,
+    v: Validation,
+    user: &str,
+    approve_it: bool,
+    status: StatusCode,
+) -> Response {
+    match v {
+        Validation::Page(msg) => error_page(st, StatusCode::BAD_REQUEST, &msg),
+        Validation::ErrorRedirect {
+            target,
+            state,
+            code,
+            description,
+        } => error_redirect(st, status, &target, &state, code, &description),
+        Validation::Valid(req) if approve_it => approve(st, &req, user, status),
+        Validation::Valid(req) => error_redirect(
+            st,
+            status,
+            &req.target,
+            &req.state,
+            ErrorCode::AccessDenied,
+            "The user denied the request",
+        ),
+    }
+}
+
+/// `GET /oauth/authorize`.
+pub async fn authorize(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
+    let query = uri.query().unwrap_or("");
+    let q = params_of(&st, query);
+    let mut resp = authorize_page(&st, &q, query, &headers);
+    if st.faults.has(Fault::CorsAuthorize) {
+        resp.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
+    resp
+}
+
+fn params_of(st: &AppState, query: &str) -> Params {
+    let mut q = Params::from_form(query.as_bytes());
+    if st.faults.has(Fault::AcceptDuplicateParams) {
+        q.accept_duplicates();
+    }
+    q
+}
+
+fn authorize_page(st: &AppState, q: &Params, raw_query: &str, headers: &HeaderMap) -> Response {
+    if let Err(v) = stage_one(st, q) {
+        return conclude(st, v, "", false, StatusCode::FOUND);
+    }
+    let (_, session, new) = session::ensure(st, headers);
+    let Some(user) = session.user.clone() else {
+        if st.faults.has(Fault::RedirectBeforeLogin) {
+            if let v @ Validation::ErrorRedirect { .. } = validate(st, q) {
+                return conclude(st, v, "", false, StatusCode::FOUND);
+            }
+        }
+        // BCP-5: the user signs in before any redirect, error redirects included.
+        let mut resp = login_form(st, &format!("/oauth/authorize?{raw_query}"), None);
+        session::set_cookie(&mut resp, new);
+        return resp;
+    };
+    match validate(st, q) {
+        Validation::Valid(req) => {
+            let scope = st.render_scope(req.scope);
+            let mut resp = page(
+                st,
+                StatusCode::OK,
+                "Authorize access",
+                &format!(
+                    "<p><strong>{}</strong> asks to access your account as <strong>{}</strong> with scope <code>{}</code>.</p>\n<form method=\"post\" action=\"/oauth/authorize/decision\">\n<input type=\"hidden\" name=\"csrf\" value=\"{}\">\n<input type=\"hidden\" name=\"request\" value=\"{}\">\n<button name=\"decision\" value=\"approve\">Allow</button>\n<button name=\"decision\" value=\"deny\">Deny</button>\n</form>",
+                    esc(&req.client.name),
+                    esc(&user),
+                    esc(&scope),
+                    esc(&session.csrf),
+                    esc(raw_query)
+                ),
+            );
+            session::set_cookie(&mut resp, new);
+            resp
+        }
+        other => conclude(st, other, &user, false, StatusCode::FOUND),
+    }
+}
+
+/// `POST /oauth/authorize/decision`: the consent form.
+pub async fn decision(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = Params::from_form(&body);
+    let session =
+        session::session_id(&headers).and_then(|id| st.store.lock().sessions.get(&id).cloned());
+    let Some(session) = session else {
+        return error_page(
+            &st,
+            StatusCode::FORBIDDEN,
+            "Your session has expired. Start again.",
+        );
+    };
+    let csrf_ok = p.get("csrf") == Some(session.csrf.as_str());
+    if !csrf_ok && !st.faults.has(Fault::ConsentNoCsrf) {
+        // AUTHZ-18: a decision not bound to this session is refused; no code is issued.
+        return error_page(
+            &st,
+            StatusCode::FORBIDDEN,
+            "This consent form is not valid for your session.",
+        );
+    }
+    let Some(user) = session.user else {
+        return error_page(&st, StatusCode::FORBIDDEN, "Sign in first.");
+    };
+    let raw = p.get("request").unwrap_or("");
+    let q = params_of(&st, raw);
+    let approve_it = p.get("decision") == Some("approve");
+    conclude(
+        &st,
+        validate(&st, &q),
+        &user,
+        approve_it,
+        StatusCode::SEE_OTHER,
+    )
+}
+
+/// `POST /oauth/login`: checks the password, binds the user to the session and goes back
+/// with 303 (BCP-10). `return_to` must be a local path (BCP-4: no open redirector).
+pub async fn login(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let p = Params::from_form(&body);
+    let raw_return = p.get("return_to").unwrap_or("/");
+    let return_to = if ["/oauth/authorize?", "/oauth/device/verify", "/account/apps"]
+        .iter()
+        .any(|prefix| raw_return.starts_with(prefix))
+    {
+        raw_return
+    } else {
+        "/account/apps"
+    };
+    let user = p.get("username").unwrap_or("");
+    let ok = st
+        .accounts
+        .get(user)
+        .is_some_and(|a| Some(a.password.expose().as_str()) == p.get("password"));
+    if !ok {
+        return login_form(&st, return_to, Some("Wrong username or password."));
+    }
+    let (sid, _, new) = session::ensure(&st, &headers);
+    if let Some(s) = st.store.lock().sessions.get_mut(&sid) {
+        s.user = Some(Arc::from(user));
+        s.csrf = random_token();
+    }
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(return_to) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    session::set_cookie(&mut resp, new);
+    resp
+}

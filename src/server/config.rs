@@ -1,0 +1,450 @@
+//! What the reference server serves: its clients, accounts, scopes and policy, loaded from
+//! a fixture file (`fixtures/clients.yaml`, embedded as the default).
+
+use crate::oauth::{GrantSet, GrantType};
+use crate::secret::Secret;
+use crate::server::faults::FaultSet;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The fixture file shipped in the repository and embedded in the binary.
+pub const DEFAULT_FIXTURE: &str = include_str!("../../fixtures/clients.yaml");
+
+/// A fixture file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: serde_yaml::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixtureFile {
+    scopes: Vec<String>,
+    default_scope: String,
+    clients: Vec<ClientSpec>,
+    #[serde(default)]
+    accounts: Vec<AccountSpec>,
+    #[serde(default)]
+    policy: Policy,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientSpec {
+    id: String,
+    #[serde(default)]
+    public: bool,
+    secret: Option<String>,
+    grant_types: Vec<GrantType>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    scopes: Option<Vec<String>>,
+    require_pkce: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountSpec {
+    username: String,
+    password: String,
+}
+
+/// Lifetimes and limits. Every field has the builtin default of the conformance matrix.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Authorization code lifetime, seconds (NOORLE-19: 600).
+    pub authorization_code_ttl: u64,
+    /// Device code lifetime, seconds (NOORLE-7: 1800).
+    pub device_code_ttl: u64,
+    /// Minimum polling interval, seconds (NOORLE-8: 5).
+    pub device_interval: u64,
+    /// Access token lifetime, seconds.
+    pub access_token_ttl: u64,
+    /// Refresh tokens unused this long die (REF-11), seconds.
+    pub refresh_token_idle_ttl: u64,
+    /// Device authorizations per client per minute before 429 (NOORLE-16).
+    pub device_authorizations_per_minute: u32,
+    /// Wrong user codes in a row at the verification page before lockout (DEV-24).
+    pub verify_failures_before_lockout: u32,
+    /// Lockout after too many wrong user codes, seconds.
+    pub verify_lockout: u64,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            authorization_code_ttl: 600,
+            device_code_ttl: 1800,
+            device_interval: 5,
+            access_token_ttl: 3600,
+            refresh_token_idle_ttl: 30 * 24 * 3600,
+            device_authorizations_per_minute: 60,
+            verify_failures_before_lockout: 10,
+            verify_lockout: 300,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Policy {
+    pub(crate) fn secs(v: u64) -> Duration {
+        Duration::from_secs(v)
+    }
+}
+
+/// The scopes a server knows, as a fixed list; a set of them is a bitmask.
+#[derive(Clone, Debug)]
+pub struct Scopes {
+    names: Vec<String>,
+    default: ScopeSet,
+}
+
+/// A set of scopes of one server ([`Scopes`] gives the names).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ScopeSet(u32);
+
+impl ScopeSet {
+    /// Whether every scope of `other` is in `self`.
+    pub fn contains_all(self, other: ScopeSet) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The members of `a` that are not in `b`.
+    pub fn difference(a: ScopeSet, b: ScopeSet) -> ScopeSet {
+        ScopeSet(a.0 & !b.0)
+    }
+
+    /// The union.
+    pub fn union(self, other: ScopeSet) -> ScopeSet {
+        ScopeSet(self.0 | other.0)
+    }
+
+    /// The intersection.
+    pub fn intersect(self, other: ScopeSet) -> ScopeSet {
+        ScopeSet(self.0 & other.0)
+    }
+}
+
+/// Why a `scope` parameter was refused (RFC 6749 §3.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeError {
+    /// A scope token the server does not know: Noorle's `Scope 'x' is not supported`.
+    Unsupported(String),
+    /// Not a space-separated list of scope tokens.
+    Malformed,
+}
+
+impl Scopes {
+    fn new(names: Vec<String>, default: &str) -> Result<Self, String> {
+        if names.len() > 32 {
+            return Err("at most 32 scopes are supported".into());
+        }
+        let mut s = Scopes {
+            names,
+            default: ScopeSet::default(),
+        };
+        s.default = s
+            .parse(Some(default))
+            .map_err(|e| format!("default_scope: {e:?}"))?;
+        Ok(s)
+    }
+
+    /// Parses a `scope` parameter. `None` or empty gives the default scope (TOK-29).
+    pub fn parse(&self, raw: Option<&str>) -> Result<ScopeSet, ScopeError> {
+        let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+            return Ok(self.default);
+        };
+        let mut set = 0u32;
+        for token in raw.split(' ') {
+            // scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) (RFC 6749 §3.3)
+            let well_formed = !token.is_empty()
+                && token
+                    .bytes()
+                    .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+            if !well_formed {
+                return Err(ScopeError::Malformed);
+            }
+            match self.names.iter().position(|n| n == token) {
+                Some(i) => set |= 1 << i,
+                None => return Err(ScopeError::Unsupported(token.to_string())),
+            }
+        }
+        Ok(ScopeSet(set))
+    }
+
+    /// Parses, dropping unknown scopes instead of refusing them (fault `ignore-scope`).
+    pub fn parse_lenient(&self, raw: Option<&str>) -> ScopeSet {
+        let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+            return self.default;
+        };
+        let mut set = 0u32;
+        for token in raw.split(' ') {
+            if let Some(i) = self.names.iter().position(|n| n == token) {
+                set |= 1 << i;
+            }
+        }
+        ScopeSet(set)
+    }
+
+    /// The set holding just `name` (empty if unknown).
+    pub fn one(&self, name: &str) -> ScopeSet {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| ScopeSet(1 << i))
+            .unwrap_or_default()
+    }
+
+    /// Every scope.
+    pub fn all(&self) -> ScopeSet {
+        ScopeSet(((1u64 << self.names.len()) - 1) as u32)
+    }
+
+    /// The wire form: names in declaration order, space-separated.
+    pub fn render(&self, set: ScopeSet) -> String {
+        self.names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| set.0 & (1 << i) != 0)
+            .map(|(_, n)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The names, for metadata.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+/// A registered client (from the fixture or from dynamic registration).
+#[derive(Debug)]
+pub struct Client {
+    /// `client_id`.
+    pub id: Arc<str>,
+    /// `None` for public clients.
+    pub secret: Option<Secret<String>>,
+    /// Grants it may use.
+    pub grants: GrantSet,
+    /// Registered redirect URIs, compared by exact string match (RFC 6749 §3.1.2.3).
+    pub redirect_uris: Vec<String>,
+    /// Scopes it may be given.
+    pub scopes: ScopeSet,
+    /// Whether authorization requests must carry a PKCE challenge (PKCE-7).
+    pub require_pkce: bool,
+    /// Human name, for the consent page.
+    pub name: String,
+    /// Metadata echoed by dynamic registration (RFC 7591 §3.2.1), if registered that way.
+    pub registration: Option<serde_json::Value>,
+}
+
+impl Client {
+    /// Public clients have no secret (RFC 6749 §2.1).
+    pub fn is_public(&self) -> bool {
+        self.secret.is_none()
+    }
+}
+
+/// An end user.
+#[derive(Debug)]
+pub struct Account {
+    /// Login name.
+    pub username: Arc<str>,
+    /// Password.
+    pub password: Secret<String>,
+}
+
+/// Everything the server is configured with.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Known scopes.
+    pub scopes: Arc<Scopes>,
+    /// Fixture clients.
+    pub clients: Vec<Arc<Client>>,
+    /// Accounts.
+    pub accounts: Arc<HashMap<String, Account>>,
+    /// Lifetimes and limits.
+    pub policy: Policy,
+    /// Fault switches.
+    pub faults: FaultSet,
+    /// Whether the `/_test/` control API is served.
+    pub test_mode: bool,
+    /// The issuer; `None` means `http://<bound address>`.
+    pub issuer: Option<String>,
+}
+
+impl ServerConfig {
+    /// The embedded default fixture, no faults, test mode off.
+    pub fn builtin() -> Self {
+        // The embedded fixture is validated by a unit test; failing here is a build defect.
+        Self::from_yaml(DEFAULT_FIXTURE, "<embedded fixtures/clients.yaml>")
+            .unwrap_or_else(|e| panic!("embedded fixture is invalid: {e}"))
+    }
+
+    /// Loads a fixture file.
+    pub fn from_file(path: &Path) -> Result<Self, FixtureError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Read {
+            path: display.clone(),
+            source,
+        })?;
+        Self::from_yaml(&text, &display)
+    }
+
+    /// Parses fixture text; `path` names it in errors.
+    pub fn from_yaml(text: &str, path: &str) -> Result<Self, FixtureError> {
+        let file: FixtureFile =
+            serde_yaml::from_str(text).map_err(|source| FixtureError::Parse {
+                path: path.to_string(),
+                source,
+            })?;
+        let invalid = |message: String| FixtureError::Invalid {
+            path: path.to_string(),
+            message,
+        };
+        let scopes = Scopes::new(file.scopes, &file.default_scope).map_err(invalid)?;
+        let mut clients = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for c in file.clients {
+            if !seen.insert(c.id.clone()) {
+                return Err(invalid(format!("client '{}' is listed twice", c.id)));
+            }
+            if c.public == c.secret.is_some() {
+                return Err(invalid(format!(
+                    "client '{}': give either `public: true` or a `secret`",
+                    c.id
+                )));
+            }
+            let allowed = match &c.scopes {
+                None => scopes.all(),
+                Some(list) => scopes
+                    .parse(Some(&list.join(" ")))
+                    .map_err(|e| invalid(format!("client '{}': scopes: {e:?}", c.id)))?,
+            };
+            for uri in &c.redirect_uris {
+                url::Url::parse(uri).map_err(|e| {
+                    invalid(format!("client '{}': redirect URI '{uri}': {e}", c.id))
+                })?;
+            }
+            clients.push(Arc::new(Client {
+                name: c.id.clone(),
+                id: Arc::from(c.id.as_str()),
+                require_pkce: c.require_pkce.unwrap_or(c.public),
+                secret: c.secret.map(Secret::new),
+                grants: c.grant_types.into_iter().collect(),
+                redirect_uris: c.redirect_uris,
+                scopes: allowed,
+                registration: None,
+            }));
+        }
+        let accounts = file
+            .accounts
+            .into_iter()
+            .map(|a| {
+                (
+                    a.username.clone(),
+                    Account {
+                        username: Arc::from(a.username.as_str()),
+                        password: Secret::new(a.password),
+                    },
+                )
+            })
+            .collect();
+        Ok(ServerConfig {
+            scopes: Arc::new(scopes),
+            clients,
+            accounts: Arc::new(accounts),
+            policy: file.policy,
+            faults: FaultSet::none(),
+            test_mode: false,
+            issuer: None,
+        })
+    }
+
+    /// Switches faults on.
+    pub fn with_faults(mut self, faults: FaultSet) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Turns the `/_test/` control API on or off.
+    pub fn with_test_mode(mut self, on: bool) -> Self {
+        self.test_mode = on;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_fixture_has_every_matrix_client() {
+        let cfg = ServerConfig::from_yaml(DEFAULT_FIXTURE, "fixture").expect("valid fixture");
+        for id in [
+            "noorle-cli",
+            "tv",
+            "web",
+            "web2",
+            "multi",
+            "spa",
+            "m2m",
+            "native",
+            "odd",
+        ] {
+            assert!(cfg.clients.iter().any(|c| &*c.id == id), "missing {id}");
+        }
+        assert_eq!(cfg.policy, Policy::default());
+    }
+
+    #[test]
+    fn scopes_parse_strictly() {
+        let s = Scopes::new(vec!["api".into(), "read".into()], "api").expect("scopes");
+        assert_eq!(s.render(s.parse(None).expect("default")), "api");
+        assert_eq!(
+            s.render(s.parse(Some("read api")).expect("two")),
+            "api read"
+        );
+        assert_eq!(
+            s.parse(Some("api unknown")),
+            Err(ScopeError::Unsupported("unknown".into()))
+        );
+        assert_eq!(s.parse(Some("api  read")), Err(ScopeError::Malformed));
+        assert_eq!(s.parse(Some("a\"b")), Err(ScopeError::Malformed));
+        assert_eq!(s.render(s.parse_lenient(Some("api unknown"))), "api");
+    }
+
+    #[test]
+    fn fixture_errors_name_the_file() {
+        let err = ServerConfig::from_yaml("scopes: [api]\n", "x.yaml").expect_err("incomplete");
+        assert!(err.to_string().starts_with("x.yaml: "), "{err}");
+        let err = ServerConfig::from_yaml(
+            "scopes: [api]\ndefault_scope: api\nclients:\n  - id: a\n    grant_types: []\n",
+            "y.yaml",
+        )
+        .expect_err("neither public nor secret");
+        assert!(err.to_string().contains("client 'a'"), "{err}");
+    }
+}

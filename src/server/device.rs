@@ -1,0 +1,305 @@
+//! Device authorization (RFC 8628 §3.1–§3.3): `POST /oauth/device/authorize` and the
+//! verification page `GET/POST /oauth/device/verify` where the user enters the user code.
+
+use crate::clock::Timestamp;
+use crate::oauth::{ErrorCode, GrantType};
+use crate::server::client_auth::{authenticate, read_credentials};
+use crate::server::error::{no_store_json, OAuthError};
+use crate::server::faults::Fault;
+use crate::server::pages::{esc, page};
+use crate::server::params::Params;
+use crate::server::session;
+use crate::server::store::{
+    normalize_user_code, random_token, random_user_code, DeviceAuthorization, DeviceStatus,
+};
+use crate::server::token::read_params;
+use crate::server::AppState;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `POST /oauth/device/authorize`.
+pub async fn authorize(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match handle(&state, uri.query(), &headers, &body) {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn handle(
+    state: &AppState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
+    if state.faults.has(Fault::Device429) {
+        return Err(rate_limited(2));
+    }
+    let params = read_params(state, query, headers, body)?;
+    let creds = read_credentials(state, headers, &params)?;
+    let client = authenticate(state, &creds)?;
+    if !client.grants.contains(GrantType::DeviceCode)
+        && !state.faults.has(Fault::DeviceGrantAnyClient)
+    {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "Client may not use the device authorization grant",
+        ));
+    }
+    let scope = state.requested_scope(&client, params.get("scope"))?;
+    let now = state.now();
+    let device_code = random_token();
+    let mut store = state.store.lock();
+    // NOORLE-16: a per-client fixed window of one minute on the server clock.
+    let limit = state.policy.device_authorizations_per_minute;
+    let window = store
+        .device_rate
+        .entry(client.id.clone())
+        .or_insert((now, 0));
+    if now.since(window.0) >= Duration::from_secs(60) {
+        *window = (now, 0);
+    }
+    if window.1 >= limit {
+        let left = Duration::from_secs(60).saturating_sub(now.since(window.0));
+        return Err(rate_limited(left.as_secs().max(1)));
+    }
+    window.1 += 1;
+    let user_code = loop {
+        let candidate = random_user_code();
+        if !store
+            .user_codes
+            .contains_key(&normalize_user_code(&candidate))
+        {
+            break candidate;
+        }
+    };
+    let ttl = state.policy.device_code_ttl;
+    let interval = state.policy.device_interval;
+    store
+        .user_codes
+        .insert(normalize_user_code(&user_code), device_code.clone());
+    store.devices.insert(
+        device_code.clone(),
+        DeviceAuthorization {
+            client_id: client.id.clone(),
+            scope,
+            user_code: user_code.clone(),
+            expires_at: now.plus(Duration::from_secs(ttl)),
+            interval: Duration::from_secs(interval),
+            last_poll: None,
+            status: DeviceStatus::Pending,
+            terminal_sent: false,
+        },
+    );
+    store.audit_of(&client.id).device_authorizations += 1;
+    store.note_insert(now, state.lifetimes());
+    drop(store);
+    let verification_uri = state.url("/oauth/device/verify");
+    let mut body = json!({
+        "device_code": device_code,
+        "user_code": user_code,
+        "verification_uri": verification_uri,
+        "verification_uri_complete": format!("{verification_uri}?user_code={user_code}"),
+        "expires_in": ttl,
+    });
+    if !state.faults.has(Fault::OmitInterval) {
+        body["interval"] = json!(interval);
+    }
+    Ok(no_store_json(StatusCode::OK, body))
+}
+
+fn rate_limited(retry_after: u64) -> OAuthError {
+    OAuthError::new(
+        ErrorCode::RateLimited,
+        "Too many device authorization requests for this client; retry later",
+    )
+    .with_status(StatusCode::TOO_MANY_REQUESTS)
+    .with_retry_after(retry_after)
+}
+
+/// Why a user code could not be decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecideError {
+    /// No such user code.
+    #[error("unknown user code")]
+    Unknown,
+    /// The device code has expired (DEV-20).
+    #[error("the code has expired")]
+    Expired,
+    /// Approved or denied already.
+    #[error("the code was already used")]
+    AlreadyDecided,
+}
+
+/// Approves or denies the device authorization behind `user_code` as `user`.
+pub fn decide(
+    state: &AppState,
+    user_code: &str,
+    user: &str,
+    approve: bool,
+) -> Result<(), DecideError> {
+    let now = state.now();
+    let mut store = state.store.lock();
+    let dc = store
+        .user_codes
+        .get(&normalize_user_code(user_code))
+        .cloned()
+        .ok_or(DecideError::Unknown)?;
+    let d = store.devices.get_mut(&dc).ok_or(DecideError::Unknown)?;
+    if now >= d.expires_at
+        && !state.faults.has(Fault::ApproveAfterExpiry)
+        && !state.faults.has(Fault::NeverExpireDeviceCodes)
+    {
+        return Err(DecideError::Expired);
+    }
+    if d.status != DeviceStatus::Pending {
+        return Err(DecideError::AlreadyDecided);
+    }
+    d.status = if approve {
+        DeviceStatus::Approved(Arc::from(user))
+    } else {
+        DeviceStatus::Denied
+    };
+    Ok(())
+}
+
+fn verify_form(
+    state: &AppState,
+    status: StatusCode,
+    user_code: &str,
+    csrf: &str,
+    message: Option<&str>,
+) -> Response {
+    let msg = message
+        .map(|m| format!("<p class=\"message\">{}</p>\n", esc(m)))
+        .unwrap_or_default();
+    page(
+        state,
+        status,
+        "Connect a device",
+        &format!(
+            "{msg}<form method=\"post\" action=\"/oauth/device/verify\">\n<input type=\"hidden\" name=\"csrf\" value=\"{}\">\n<label>Code shown on your device <input name=\"user_code\" value=\"{}\" autocomplete=\"off\"></label>\n<label>Username <input name=\"username\"></label>\n<label>Password <input name=\"password\" type=\"password\"></label>\n<button name=\"action\" value=\"approve\">Approve</button>\n<button name=\"action\" value=\"deny\">Deny</button>\n</form>",
+            esc(csrf),
+            esc(user_code)
+        ),
+    )
+}
+
+/// `GET /oauth/device/verify[?user_code=…]`: the page at `verification_uri` (DEV-25).
+pub async fn verify_page(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let (_, s, new) = session::ensure(&state, &headers);
+    let code = q.get("user_code").map(String::as_str).unwrap_or("");
+    let mut resp = verify_form(&state, StatusCode::OK, code, &s.csrf, None);
+    session::set_cookie(&mut resp, new);
+    resp
+}
+
+/// `POST /oauth/device/verify`: sign in and decide.
+pub async fn verify_submit(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = Params::from_form(&body);
+    let (sid, s, new) = session::ensure(&state, &headers);
+    let now = state.now();
+    let code = p.get("user_code").unwrap_or("");
+    let mut resp = verify_decision(&state, &sid, &s, &p, now, code);
+    session::set_cookie(&mut resp, new);
+    resp
+}
+
+fn verify_decision(
+    state: &AppState,
+    sid: &str,
+    s: &crate::server::store::Session,
+    p: &Params,
+    now: Timestamp,
+    code: &str,
+) -> Response {
+    let limited = !state.faults.has(Fault::VerifyNoRateLimit);
+    if limited && s.locked_until.is_some_and(|t| now < t) {
+        return verify_form(
+            state,
+            StatusCode::TOO_MANY_REQUESTS,
+            code,
+            &s.csrf,
+            Some("Too many wrong codes. Try again later."),
+        );
+    }
+    if p.get("csrf") != Some(s.csrf.as_str()) && !state.faults.has(Fault::ConsentNoCsrf) {
+        return verify_form(
+            state,
+            StatusCode::FORBIDDEN,
+            code,
+            &s.csrf,
+            Some("The form expired. Try again."),
+        );
+    }
+    let user = p.get("username").unwrap_or("");
+    let password_ok = state
+        .accounts
+        .get(user)
+        .is_some_and(|a| Some(a.password.expose().as_str()) == p.get("password"));
+    if !password_ok {
+        return verify_form(
+            state,
+            StatusCode::UNAUTHORIZED,
+            code,
+            &s.csrf,
+            Some("Wrong username or password."),
+        );
+    }
+    let approve = p.get("action") != Some("deny");
+    match decide(state, code, user, approve) {
+        Ok(()) => {
+            if let Some(sess) = state.store.lock().sessions.get_mut(sid) {
+                sess.verify_failures = 0;
+            }
+            let msg = if approve {
+                "Device connected. You can return to your device."
+            } else {
+                "Request denied."
+            };
+            page(
+                state,
+                StatusCode::OK,
+                "Done",
+                &format!("<p class=\"message\">{msg}</p>"),
+            )
+        }
+        Err(e) => {
+            if e == DecideError::Unknown || e == DecideError::Expired {
+                let mut store = state.store.lock();
+                if let Some(sess) = store.sessions.get_mut(sid) {
+                    sess.verify_failures += 1;
+                    if sess.verify_failures >= state.policy.verify_failures_before_lockout {
+                        sess.locked_until =
+                            Some(now.plus(Duration::from_secs(state.policy.verify_lockout)));
+                        sess.verify_failures = 0;
+                    }
+                }
+            }
+            let msg = match e {
+                DecideError::Unknown => "That code is not valid.",
+                DecideError::Expired => "That code has expired. Start again on your device.",
+                DecideError::AlreadyDecided => "That code was already used.",
+            };
+            verify_form(state, StatusCode::BAD_REQUEST, code, &s.csrf, Some(msg))
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! OAuth error responses (RFC 6749 §5.2): a status, a JSON object with `error` and
+//! `error_description`, and the challenge header when the client used HTTP Basic.
+
+use crate::oauth::ErrorCode;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// The realm named in every challenge this server sends.
+pub const REALM: &str = "oauth-harness";
+
+/// An error answered in the token endpoint's format.
+#[derive(Debug, Clone)]
+pub struct OAuthError {
+    /// HTTP status (400 unless the RFC says otherwise).
+    pub status: StatusCode,
+    /// The `error` member.
+    pub code: ErrorCode,
+    /// The `error_description` member, already restricted to the RFC's characters.
+    pub description: String,
+    /// `WWW-Authenticate: Basic` is added (RFC 6749 §5.2, TOK-15).
+    pub basic_challenge: bool,
+    /// `Retry-After` seconds (429, 503).
+    pub retry_after: Option<u64>,
+}
+
+impl OAuthError {
+    /// A 400 error.
+    pub fn new(code: ErrorCode, description: impl AsRef<str>) -> Self {
+        OAuthError {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            description: sanitize_description(description.as_ref()),
+            basic_challenge: false,
+            retry_after: None,
+        }
+    }
+
+    /// `invalid_request` with a description.
+    pub fn invalid_request(description: impl AsRef<str>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    /// `invalid_grant` with a description.
+    pub fn invalid_grant(description: impl AsRef<str>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, description)
+    }
+
+    /// Sets the status.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Adds `Retry-After`.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+}
+
+/// Keeps `error_description` within %x20-21 / %x23-5B / %x5D-7E (RFC 6749 §5.2, TOK-11):
+/// descriptions may echo request values, which may hold anything.
+pub fn sanitize_description(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\u{20}'..='\u{21}' | '\u{23}'..='\u{5B}' | '\u{5D}'..='\u{7E}' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": self.code.as_str(), "error_description": self.description });
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if self.basic_challenge {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"oauth-harness\", charset=\"UTF-8\""),
+            );
+        }
+        if let Some(s) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        resp
+    }
+}
+
+/// A JSON success that carries credentials: `Cache-Control: no-store` and `Pragma:
+/// no-cache` (RFC 6749 §5.1, TOK-6, TOK-7; DEV-3 for device codes).
+pub fn no_store_json(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut resp = (status, axum::Json(body)).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_never_carry_quotes_or_backslashes() {
+        assert_eq!(sanitize_description("a\"b\\c\u{e9}\n"), "a?b?c??");
+        assert_eq!(
+            sanitize_description("Unknown client: invalid-id"),
+            "Unknown client: invalid-id"
+        );
+    }
+}

@@ -1,0 +1,326 @@
+//! Fault switches: each makes the reference server break (or vary) exactly one rule.
+//!
+//! They exist so that every conformance scenario can be shown to fail against a server
+//! that breaks the rule it checks (the mutation check of the conformance matrix, §0).
+//! A switch is named after what it breaks and lists the requirement ids it breaks;
+//! `oauth-harness serve --list-faults` prints this table.
+
+use clap::ValueEnum;
+
+/// One fault switch. The kebab-case variant name is the switch's command-line name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+#[repr(u8)]
+pub enum Fault {
+    /// Unknown client ids are accepted at the device and token endpoints.
+    AcceptUnknownClient,
+    /// Any client secret is accepted.
+    AcceptWrongSecret,
+    /// 401 `invalid_client` is sent without `WWW-Authenticate` after Basic auth.
+    NoWwwAuthenticate,
+    /// `invalid_client` at the device endpoint is 401 instead of Noorle's 400.
+    #[value(name = "invalid-client-401")]
+    InvalidClient401,
+    /// Error descriptions are generic instead of Noorle's documented messages.
+    GenericErrorDescriptions,
+    /// Unknown scopes are silently dropped and `scope` is omitted from token responses.
+    IgnoreScope,
+    /// A refresh may ask for more scope than was granted.
+    RefreshWidensScope,
+    /// The token endpoint never answers `slow_down`.
+    NeverSlowDown,
+    /// `slow_down` is sent but the device code's interval does not grow by 5 s.
+    SlowDownNoIncrease,
+    /// Authorization codes can be exchanged more than once.
+    ReuseCode,
+    /// A reused code does not revoke the tokens it issued.
+    NoRevokeOnCodeReuse,
+    /// Authorization codes never expire.
+    NeverExpireCodes,
+    /// Authorization codes expire one second early (at 599 s).
+    EarlyExpireCodes,
+    /// Device codes never expire.
+    NeverExpireDeviceCodes,
+    /// A device code keeps yielding tokens after the first success.
+    ReuseDeviceCode,
+    /// A denied device code is answered `authorization_pending` forever.
+    IgnoreDeviceDenial,
+    /// A device code can be redeemed by any client.
+    DeviceCodeAnyClient,
+    /// An authorization code can be redeemed by any client.
+    CodeAnyClient,
+    /// `state` is dropped from redirects.
+    DropState,
+    /// `state` is altered in redirects (trimmed and re-encoded).
+    AlterState,
+    /// PKCE verifiers are not checked.
+    SkipPkce,
+    /// Public clients may omit PKCE.
+    PkceNotRequired,
+    /// A `code_verifier` is accepted for a code issued without a challenge.
+    PkceDowngrade,
+    /// A missing `code_challenge_method` is treated as S256 instead of plain.
+    PkceDefaultS256,
+    /// Redirect URIs are matched by prefix.
+    LooseRedirectUri,
+    /// The token endpoint does not check `redirect_uri`.
+    IgnoreRedirectUriAtToken,
+    /// An unknown client or bad redirect URI is answered with a redirect.
+    RedirectOnBadRequest,
+    /// Revocation answers 200 and revokes nothing.
+    RevokeNoop,
+    /// Revocation of an unknown token answers 400.
+    #[value(name = "revoke-unknown-400")]
+    RevokeUnknown400,
+    /// Revoking a connected app leaves its tokens working.
+    ConnectedAppRevokeNoop,
+    /// The protected API does not check scope.
+    ApiNoScopeCheck,
+    /// The protected API answers 401 instead of 403 for insufficient scope.
+    #[value(name = "api-401-for-insufficient-scope")]
+    Api401ForInsufficientScope,
+    /// The protected API accepts expired tokens.
+    TokensNeverExpire,
+    /// Public clients' refresh tokens are not rotated.
+    NoRefreshRotation,
+    /// A rotated refresh token presented again is accepted.
+    NoRefreshReuseDetection,
+    /// No refresh token even when `offline_access` was granted.
+    NoRefreshToken,
+    /// A refresh token is issued even without `offline_access`, and with client_credentials.
+    AlwaysRefreshToken,
+    /// `Cache-Control: no-store` and `Pragma: no-cache` are left out.
+    NoCacheHeaders,
+    /// Repeated parameters are accepted (the last one wins).
+    AcceptDuplicateParams,
+    /// Registration accepts any redirect URI.
+    RegistrationAcceptsBadRedirect,
+    /// The device authorization response has no `interval`.
+    OmitInterval,
+    /// Every device authorization is answered 429 with `Retry-After: 2`.
+    #[value(name = "device-429")]
+    Device429,
+    /// Revocation answers 503 with `Retry-After: 1`.
+    #[value(name = "revoke-503")]
+    Revoke503,
+    /// The authorization endpoint fails internally: error redirect `server_error`.
+    #[value(name = "authorize-500")]
+    Authorize500,
+    /// Unknown members are added to JSON responses and redirects.
+    ExtraMembers,
+    /// Metadata advertises an `issuer` that differs from the metadata URL.
+    WrongIssuer,
+    /// Form bodies are refused (JSON only).
+    RejectForm,
+    /// JSON bodies are refused (form only).
+    RejectJson,
+    /// The token endpoint accepts `grant_type=password`.
+    AllowPasswordGrant,
+    /// `response_type=token` is accepted and an access token is put in the fragment.
+    AllowImplicit,
+    /// The device verification page does not limit wrong user codes.
+    VerifyNoRateLimit,
+    /// The consent form does not check its anti-CSRF value.
+    ConsentNoCsrf,
+    /// Error redirects are sent before the user has logged in.
+    RedirectBeforeLogin,
+    /// User-facing pages carry no anti-framing headers.
+    NoFrameProtection,
+    /// The authorization endpoint answers CORS requests.
+    CorsAuthorize,
+    /// Introspection answers without client authentication.
+    IntrospectNoAuth,
+    /// Approving a user code works after the device code expired.
+    ApproveAfterExpiry,
+    /// Client credentials are accepted from the request URI query.
+    CredentialsInQuery,
+    /// The token endpoint answers GET requests.
+    TokenAcceptsGet,
+    /// The device grant is allowed for every client.
+    DeviceGrantAnyClient,
+    /// Refresh tokens never expire from inactivity.
+    RefreshNeverIdleExpires,
+}
+
+impl Fault {
+    /// Every fault, in declaration order.
+    pub fn all() -> &'static [Fault] {
+        Fault::value_variants()
+    }
+
+    /// The command-line name (`accept-unknown-client`).
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Parses a command-line name.
+    pub fn from_name(name: &str) -> Option<Fault> {
+        Fault::from_str(name, false).ok()
+    }
+
+    /// What the switch breaks, in one line.
+    pub fn description(self) -> String {
+        self.to_possible_value()
+            .and_then(|v| v.get_help().map(|h| h.to_string()))
+            .unwrap_or_default()
+    }
+
+    /// The conformance-matrix requirement ids that the switch breaks.
+    pub fn requirements(self) -> &'static [&'static str] {
+        use Fault::*;
+        match self {
+            AcceptUnknownClient => &["DEV-9", "TOK-14", "NOORLE-10", "NOORLE-20"],
+            AcceptWrongSecret => &["TOK-14", "TOK-15", "DEV-12", "REV-11", "INTRO-5"],
+            NoWwwAuthenticate => &["TOK-15", "DEV-9", "REV-11"],
+            InvalidClient401 => &["NOORLE-9", "NOORLE-10"],
+            GenericErrorDescriptions => &["NOORLE-10", "NOORLE-11"],
+            IgnoreScope => &[
+                "DEV-10",
+                "TOK-28",
+                "TOK-9",
+                "AUTHZ-13",
+                "NOORLE-11",
+                "NOORLE-20",
+            ],
+            RefreshWidensScope => &["REF-3"],
+            NeverSlowDown => &["DEV-16", "NOORLE-13"],
+            SlowDownNoIncrease => &["DEV-16"],
+            ReuseCode => &["TOK-21"],
+            NoRevokeOnCodeReuse => &["TOK-22"],
+            NeverExpireCodes => &["TOK-19", "TOK-20", "NOORLE-19"],
+            EarlyExpireCodes => &["NOORLE-19"],
+            NeverExpireDeviceCodes => &["DEV-19", "DEV-20"],
+            ReuseDeviceCode => &["DEV-21"],
+            IgnoreDeviceDenial => &["DEV-18"],
+            DeviceCodeAnyClient => &["DEV-23"],
+            CodeAnyClient => &["TOK-23"],
+            DropState => &["AUTHZ-2", "AUTHZ-3", "AUTHZ-16", "NOORLE-17"],
+            AlterState => &["AUTHZ-3", "AUTHZ-16", "NOORLE-17"],
+            SkipPkce => &["PKCE-1", "PKCE-2", "PKCE-3", "PKCE-8"],
+            PkceNotRequired => &["PKCE-7"],
+            PkceDowngrade => &["BCP-7"],
+            PkceDefaultS256 => &["PKCE-4"],
+            LooseRedirectUri => &["AUTHZ-5", "BCP-1"],
+            IgnoreRedirectUriAtToken => &["TOK-24", "TOK-25"],
+            RedirectOnBadRequest => &["AUTHZ-6", "AUTHZ-7", "AUTHZ-8", "BCP-4"],
+            RevokeNoop => &["REV-2", "REV-3", "REV-7", "REV-8"],
+            RevokeUnknown400 => &["REV-5"],
+            ConnectedAppRevokeNoop => &["REV-12", "NOORLE-22"],
+            ApiNoScopeCheck => &["RES-7", "RES-9", "NOORLE-21"],
+            Api401ForInsufficientScope => &["RES-7", "NOORLE-21"],
+            TokensNeverExpire => &["RES-9"],
+            NoRefreshRotation => &["REF-8", "REF-9"],
+            NoRefreshReuseDetection => &["REF-9", "REF-10"],
+            NoRefreshToken => &["NOORLE-18", "REF-1"],
+            AlwaysRefreshToken => &["TOK-31"],
+            NoCacheHeaders => &["TOK-6", "TOK-7", "DEV-3"],
+            AcceptDuplicateParams => &["DEV-8", "TOK-4", "AUTHZ-14"],
+            RegistrationAcceptsBadRedirect => &["REG-8", "BCP-3"],
+            OmitInterval => &["CLIENT-2", "NOORLE-5"],
+            Device429 => &["CLIENT-18", "NOORLE-16"],
+            Revoke503 => &["REV-13", "CLIENT-18"],
+            Authorize500 => &["AUTHZ-17"],
+            ExtraMembers => &["CLIENT-15"],
+            WrongIssuer => &["META-5", "CLIENT-16"],
+            RejectForm => &["TOK-2", "DEV-1"],
+            RejectJson => &["NOORLE-3", "NOORLE-12"],
+            AllowPasswordGrant => &["BCP-9"],
+            AllowImplicit => &["AUTHZ-10", "BCP-8"],
+            VerifyNoRateLimit => &["DEV-24"],
+            ConsentNoCsrf => &["AUTHZ-18"],
+            RedirectBeforeLogin => &["BCP-5"],
+            NoFrameProtection => &["BCP-12"],
+            CorsAuthorize => &["BCP-11"],
+            IntrospectNoAuth => &["INTRO-1"],
+            ApproveAfterExpiry => &["DEV-20"],
+            CredentialsInQuery => &["TOK-17"],
+            TokenAcceptsGet => &["TOK-1"],
+            DeviceGrantAnyClient => &["DEV-11"],
+            RefreshNeverIdleExpires => &["REF-11"],
+        }
+    }
+
+    fn bit(self) -> u128 {
+        1u128 << (self as u8)
+    }
+}
+
+/// A set of fault switches; checking one is a single bit test on the hot path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultSet(u128);
+
+impl FaultSet {
+    /// No faults: the conformant server.
+    pub fn none() -> Self {
+        FaultSet(0)
+    }
+
+    /// Whether `f` is switched on.
+    pub fn has(self, f: Fault) -> bool {
+        self.0 & f.bit() != 0
+    }
+
+    /// Switches `f` on.
+    pub fn insert(&mut self, f: Fault) {
+        self.0 |= f.bit();
+    }
+
+    /// Whether no switch is on.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The switches that are on.
+    pub fn iter(self) -> impl Iterator<Item = Fault> {
+        Fault::all().iter().copied().filter(move |f| self.has(*f))
+    }
+}
+
+impl FromIterator<Fault> for FaultSet {
+    fn from_iter<I: IntoIterator<Item = Fault>>(iter: I) -> Self {
+        let mut s = FaultSet::none();
+        for f in iter {
+            s.insert(f);
+        }
+        s
+    }
+}
+
+/// The `--list-faults` table: name, requirement ids, description.
+pub fn fault_table() -> String {
+    let width = Fault::all()
+        .iter()
+        .map(|f| f.name().len())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for f in Fault::all() {
+        out.push_str(&format!(
+            "{:<width$}  {:<40}  {}\n",
+            f.name(),
+            f.requirements().join(","),
+            f.description()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fault_has_a_name_ids_and_a_description_and_fits_the_set() {
+        assert!(Fault::all().len() <= 128);
+        for f in Fault::all() {
+            assert_eq!(Fault::from_name(&f.name()), Some(*f));
+            assert!(!f.requirements().is_empty(), "{f:?}");
+            assert!(!f.description().is_empty(), "{f:?}");
+        }
+        let set: FaultSet = [Fault::ReuseCode, Fault::DropState].into_iter().collect();
+        assert!(set.has(Fault::ReuseCode) && set.has(Fault::DropState));
+        assert!(!set.has(Fault::SkipPkce));
+        assert_eq!(set.iter().count(), 2);
+    }
+}

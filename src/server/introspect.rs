@@ -1,0 +1,84 @@
+//! RFC 7662 token introspection `POST /oauth/introspect`: the suite's oracle for "this
+//! token is dead" (INTRO-1…5).
+
+use crate::server::client_auth::{authenticate, read_credentials};
+use crate::server::error::{no_store_json, OAuthError};
+use crate::server::faults::Fault;
+use crate::server::token::read_params;
+use crate::server::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::sync::Arc;
+
+/// `POST /oauth/introspect`.
+pub async fn introspect(
+    State(st): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match handle(&st, uri.query(), &headers, &body) {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn handle(
+    st: &AppState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
+    let params = read_params(st, query, headers, body)?;
+    let creds = read_credentials(st, headers, &params)?;
+    if !st.faults.has(Fault::IntrospectNoAuth) {
+        let client =
+            authenticate(st, &creds).map_err(|e| e.with_status(StatusCode::UNAUTHORIZED))?;
+        if client.is_public() {
+            // INTRO-1: a public client cannot authenticate, so it may not introspect.
+            return Err(OAuthError::new(
+                crate::oauth::ErrorCode::InvalidClient,
+                "Client authentication required",
+            )
+            .with_status(StatusCode::UNAUTHORIZED));
+        }
+    }
+    let Some(token) = params.get("token") else {
+        return Err(OAuthError::invalid_request("Missing token"));
+    };
+    let now = st.now();
+    let store = st.store.lock();
+    let idle = std::time::Duration::from_secs(st.policy.refresh_token_idle_ttl);
+    let active = if let Some(t) = store.access.get(token) {
+        (store.grant_alive(t.grant) && now < t.expires_at).then(|| {
+            json!({
+                "active": true,
+                "scope": st.render_scope(t.scope),
+                "client_id": &*t.client_id,
+                "token_type": "Bearer",
+                "exp": st.clock.unix_seconds(t.expires_at),
+                "sub": t.user.as_deref().unwrap_or(&t.client_id),
+            })
+        })
+    } else if let Some(t) = store.refresh.get(token) {
+        (store.grant_alive(t.grant) && !t.rotated && now.since(t.last_used) <= idle).then(|| {
+            json!({
+                "active": true,
+                "scope": st.render_scope(t.scope),
+                "client_id": &*t.client_id,
+                "token_type": "refresh_token",
+                "sub": t.user.as_deref().unwrap_or(&t.client_id),
+            })
+        })
+    } else {
+        None
+    };
+    // INTRO-3, INTRO-4: an inactive token is `{"active":false}` and nothing more.
+    Ok(no_store_json(
+        StatusCode::OK,
+        active.unwrap_or_else(|| json!({ "active": false })),
+    ))
+}

@@ -1,0 +1,36 @@
+//! RFC 8414 authorization server metadata at `/.well-known/oauth-authorization-server`,
+//! so that RFC clients find the Noorle-style paths (META-1…11).
+
+use crate::oauth::GrantType;
+use crate::server::faults::Fault;
+use crate::server::AppState;
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// `GET /.well-known/oauth-authorization-server`.
+pub async fn metadata(State(st): State<Arc<AppState>>) -> Json<Value> {
+    let issuer = if st.faults.has(Fault::WrongIssuer) {
+        "https://wrong-issuer.example".to_string()
+    } else {
+        st.issuer.clone()
+    };
+    let grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+    Json(json!({
+        "issuer": issuer,
+        "authorization_endpoint": st.url("/oauth/authorize"),
+        "token_endpoint": st.url("/oauth/token"),
+        "device_authorization_endpoint": st.url("/oauth/device/authorize"),
+        "revocation_endpoint": st.url("/oauth/revoke"),
+        "introspection_endpoint": st.url("/oauth/introspect"),
+        "registration_endpoint": st.url("/oauth/register"),
+        "scopes_supported": st.scopes.names(),
+        "response_types_supported": ["code"],
+        "grant_types_supported": grants,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256", "plain"],
+    }))
+}

@@ -1,0 +1,342 @@
+//! The reference OAuth 2.0 authorization server (and its small protected API).
+//!
+//! It behaves like Noorle's documented API and the RFCs on every documented path (the
+//! conformance matrix says which), accepts form and JSON bodies, reads time from a
+//! [`Clock`], and can break one rule at a time through [`faults::Fault`] switches.
+//! One module per endpoint; this one owns the shared state, the router and start/stop.
+
+pub mod api;
+pub mod authorize;
+pub mod client_auth;
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod faults;
+pub mod introspect;
+pub mod metadata;
+pub mod pages;
+pub mod params;
+pub mod register;
+pub mod revoke;
+pub mod session;
+pub mod store;
+pub mod testmode;
+pub mod token;
+
+use crate::clock::{Clock, Timestamp};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use config::{Account, Client, Policy, ScopeSet, Scopes, ServerConfig};
+use faults::{Fault, FaultSet};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use store::{Lifetimes, Store};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// State shared by every handler.
+#[derive(Debug)]
+pub struct AppState {
+    /// Known scopes.
+    pub scopes: Arc<Scopes>,
+    /// Accounts.
+    pub accounts: Arc<HashMap<String, Account>>,
+    /// Lifetimes and limits.
+    pub policy: Policy,
+    /// Fault switches.
+    pub faults: FaultSet,
+    /// Whether `/_test/` routes exist.
+    pub test_mode: bool,
+    /// The issuer identifier (`http://127.0.0.1:PORT` by default).
+    pub issuer: String,
+    /// The clock every expiry reads.
+    pub clock: Clock,
+    clients: RwLock<HashMap<Arc<str>, Arc<Client>>>,
+    /// Codes, tokens, sessions, counters.
+    pub store: Mutex<Store>,
+}
+
+impl AppState {
+    /// Builds the state for a server whose issuer is `issuer`.
+    pub fn new(config: ServerConfig, issuer: String, clock: Clock) -> Self {
+        let clients = config
+            .clients
+            .iter()
+            .map(|c| (c.id.clone(), c.clone()))
+            .collect();
+        AppState {
+            scopes: config.scopes,
+            accounts: config.accounts,
+            policy: config.policy,
+            faults: config.faults,
+            test_mode: config.test_mode,
+            issuer,
+            clock,
+            clients: RwLock::new(clients),
+            store: Mutex::new(Store::default()),
+        }
+    }
+
+    /// A registered client.
+    pub fn client(&self, id: &str) -> Option<Arc<Client>> {
+        self.clients.read().get(id).cloned()
+    }
+
+    /// Registers a client (dynamic registration, RFC 7591).
+    pub fn add_client(&self, client: Arc<Client>) {
+        self.clients.write().insert(client.id.clone(), client);
+    }
+
+    /// Number of registered clients.
+    pub fn client_count(&self) -> usize {
+        self.clients.read().len()
+    }
+
+    /// Now, on the server's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Lifetimes, for the store's purge.
+    pub fn lifetimes(&self) -> Lifetimes {
+        Lifetimes {
+            code: Policy::secs(self.policy.authorization_code_ttl),
+            device: Policy::secs(self.policy.device_code_ttl),
+            refresh_idle: Policy::secs(self.policy.refresh_token_idle_ttl),
+        }
+    }
+
+    /// Renders a scope set.
+    pub fn render_scope(&self, s: ScopeSet) -> String {
+        self.scopes.render(s)
+    }
+
+    /// Parses and checks a requested scope for `client` (RFC 6749 §3.3): unknown scopes are
+    /// `invalid_scope` with Noorle's message (NOORLE-11), as are scopes the client may not
+    /// have. Under fault `ignore-scope` unknown scopes are dropped silently instead.
+    pub fn requested_scope(
+        &self,
+        client: &Client,
+        raw: Option<&str>,
+    ) -> Result<ScopeSet, error::OAuthError> {
+        use crate::oauth::ErrorCode;
+        if self.faults.has(Fault::IgnoreScope) {
+            return Ok(self.scopes.parse_lenient(raw).intersect(client.scopes));
+        }
+        let generic = self.faults.has(Fault::GenericErrorDescriptions);
+        let set = self.scopes.parse(raw).map_err(|e| {
+            let desc = match e {
+                _ if generic => "Invalid scope".to_string(),
+                config::ScopeError::Unsupported(s) => format!("Scope '{s}' is not supported"),
+                config::ScopeError::Malformed => "Malformed scope".to_string(),
+            };
+            error::OAuthError::new(ErrorCode::InvalidScope, desc)
+        })?;
+        if !client.scopes.contains_all(set) {
+            return Err(error::OAuthError::new(
+                ErrorCode::InvalidScope,
+                format!(
+                    "Scope '{}' is not allowed for this client",
+                    self.render_scope(ScopeSet::difference(set, client.scopes))
+                ),
+            ));
+        }
+        Ok(set)
+    }
+
+    /// An absolute URL on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer.trim_end_matches('/'), path)
+    }
+}
+
+/// The routes, built once. Exposed for `tower::ServiceExt::oneshot` style tests.
+pub fn router(state: Arc<AppState>) -> Router {
+    let mut app = Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::metadata),
+        )
+        .route("/oauth/device/authorize", post(device::authorize))
+        .route(
+            "/oauth/device/verify",
+            get(device::verify_page).post(device::verify_submit),
+        )
+        .route("/oauth/authorize", get(authorize::authorize))
+        .route("/oauth/authorize/decision", post(authorize::decision))
+        .route("/oauth/login", post(authorize::login))
+        .route("/oauth/revoke", post(revoke::revoke))
+        .route("/oauth/introspect", post(introspect::introspect))
+        .route("/oauth/register", post(register::register))
+        .route("/account/apps", get(revoke::apps_page))
+        .route("/account/apps/revoke", post(revoke::apps_revoke))
+        .route("/api/me", get(api::me))
+        .route("/api/items", get(api::items))
+        .route("/api/admin", get(api::admin));
+    app = if state.faults.has(Fault::TokenAcceptsGet) {
+        app.route("/oauth/token", post(token::token).get(token::token_get))
+    } else {
+        app.route("/oauth/token", post(token::token))
+    };
+    if state.test_mode {
+        app = app.merge(testmode::routes());
+    }
+    let shaping = state.faults.has(Fault::ExtraMembers) || state.faults.has(Fault::NoCacheHeaders);
+    let mut app = app
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(state.policy.max_body_bytes))
+        .with_state(state.clone());
+    if shaping {
+        app = app.layer(axum::middleware::from_fn_with_state(state, shape_responses));
+    }
+    app
+}
+
+async fn not_found() -> Response {
+    error::OAuthError::invalid_request("No such endpoint")
+        .with_status(StatusCode::NOT_FOUND)
+        .into_response()
+}
+
+/// Response-shape faults, applied after the handler so no endpoint needs to know them:
+/// `extra-members` (CLIENT-15) and `no-cache-headers` (TOK-6).
+async fn shape_responses(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let (mut parts, body) = resp.into_parts();
+    if state.faults.has(Fault::NoCacheHeaders) {
+        parts.headers.remove(header::CACHE_CONTROL);
+        parts.headers.remove(header::PRAGMA);
+    }
+    if state.faults.has(Fault::ExtraMembers) {
+        if let Some(loc) = parts
+            .headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            let sep = if loc.contains('?') { '&' } else { '?' };
+            let extended = format!(
+                "{loc}{sep}iss={}",
+                url::form_urlencoded::byte_serialize(state.issuer.as_bytes()).collect::<String>()
+            );
+            if let Ok(v) = HeaderValue::from_str(&extended) {
+                parts.headers.insert(header::LOCATION, v);
+            }
+        }
+        let is_json = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        if is_json {
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let out = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(serde_json::Value::Object(mut m)) => {
+                    m.insert("x_extra".into(), serde_json::Value::from(1));
+                    serde_json::to_vec(&m).unwrap_or_else(|_| bytes.to_vec())
+                }
+                _ => bytes.to_vec(),
+            };
+            parts.headers.remove(header::CONTENT_LENGTH);
+            return Response::from_parts(parts, Body::from(out));
+        }
+    }
+    Response::from_parts(parts, body)
+}
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Binding the address failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// A running server: its address, its clock, and the switch that stops it.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl ServerHandle {
+    /// The bound address (the real port when started on port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, no trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The server's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.state.clock
+    }
+
+    /// The shared state (for in-process inspection).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task)
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+/// Starts a server on `addr` (use `127.0.0.1:0` in tests) in the background.
+pub async fn start(
+    config: ServerConfig,
+    addr: &str,
+    clock: Clock,
+) -> Result<ServerHandle, ServerError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let issuer = config
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"));
+    let state = Arc::new(AppState::new(config, issuer, clock));
+    let app = router(state.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(ServerHandle {
+        addr: bound,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}

@@ -1,0 +1,171 @@
+//! Dynamic client registration, RFC 7591 `POST /oauth/register` (REG-1…13). Open
+//! registration (no initial access token), as REG-13 recommends.
+
+use crate::oauth::{ErrorCode, GrantType};
+use crate::server::config::Client;
+use crate::server::error::{no_store_json, OAuthError};
+use crate::server::faults::Fault;
+use crate::server::params::{encoding_of, Encoding};
+use crate::server::store::random_token;
+use crate::server::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Most clients a server will register; a flood of registrations cannot grow memory
+/// without bound.
+pub const MAX_REGISTERED: usize = 10_000;
+
+#[derive(Debug, Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    client_name: Option<String>,
+    grant_types: Option<Vec<String>>,
+    response_types: Option<Vec<String>>,
+    token_endpoint_auth_method: Option<String>,
+    scope: Option<String>,
+}
+
+/// `POST /oauth/register`.
+pub async fn register(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match handle(&st, &headers, &body) {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn metadata_error(desc: impl AsRef<str>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClientMetadata, desc)
+}
+
+/// RFC 7591 §2 and RFC 9700 §2.6 (BCP-3): absolute, no fragment, `https` or loopback `http`.
+fn redirect_uri_ok(uri: &str) -> bool {
+    let Ok(u) = url::Url::parse(uri) else {
+        return false;
+    };
+    if u.fragment().is_some() || u.cannot_be_a_base() {
+        return false;
+    }
+    match u.scheme() {
+        "https" => true,
+        "http" => matches!(
+            u.host_str(),
+            Some("127.0.0.1") | Some("[::1]") | Some("localhost")
+        ),
+        // Private-use schemes of native apps (RFC 8252 §7.1) have a dot in them.
+        s => s.contains('.'),
+    }
+}
+
+fn handle(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+    if encoding_of(headers) != Some(Encoding::Json) {
+        return Err(metadata_error(
+            "Registration takes an application/json body",
+        ));
+    }
+    let md: Metadata = serde_json::from_slice(body)
+        .map_err(|e| metadata_error(format!("Malformed client metadata: {e}")))?;
+    let method = md
+        .token_endpoint_auth_method
+        .as_deref()
+        .unwrap_or("client_secret_basic");
+    if !["client_secret_basic", "client_secret_post", "none"].contains(&method) {
+        return Err(metadata_error(format!(
+            "Unsupported token_endpoint_auth_method '{method}'"
+        )));
+    }
+    let grant_names = md
+        .grant_types
+        .clone()
+        .unwrap_or_else(|| vec!["authorization_code".into()]);
+    let mut grants = Vec::new();
+    for g in &grant_names {
+        let parsed = GrantType::parse(g)
+            .ok_or_else(|| metadata_error(format!("Unsupported grant type '{g}'")))?;
+        grants.push(parsed);
+    }
+    let response_types = md
+        .response_types
+        .clone()
+        .unwrap_or_else(|| vec!["code".into()]);
+    if response_types.iter().any(|r| r != "code") {
+        return Err(metadata_error("Only response type 'code' is supported"));
+    }
+    let wants_code = grants.contains(&GrantType::AuthorizationCode);
+    if wants_code != response_types.iter().any(|r| r == "code") {
+        return Err(metadata_error(
+            "grant_types and response_types do not agree",
+        ));
+    }
+    if method == "none" && grants.contains(&GrantType::ClientCredentials) {
+        return Err(metadata_error("client_credentials needs a client secret"));
+    }
+    if wants_code && md.redirect_uris.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRedirectUri,
+            "redirect_uris is required",
+        ));
+    }
+    if !st.faults.has(Fault::RegistrationAcceptsBadRedirect) {
+        if let Some(bad) = md.redirect_uris.iter().find(|u| !redirect_uri_ok(u)) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRedirectUri,
+                format!("Invalid redirect URI '{bad}'"),
+            ));
+        }
+    }
+    let scopes = match &md.scope {
+        None => st.scopes.all(),
+        Some(s) => st
+            .scopes
+            .parse(Some(s))
+            .map_err(|_| metadata_error("Unsupported scope"))?,
+    };
+    if st.client_count() >= MAX_REGISTERED {
+        return Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "Too many registered clients",
+        )
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .with_retry_after(60));
+    }
+    let client_id = format!("dyn-{}", &random_token()[..22]);
+    let secret = (method != "none").then(random_token);
+    let issued_at = st.clock.unix_seconds(st.now());
+    let mut body = json!({
+        "client_id": client_id,
+        "client_id_issued_at": issued_at,
+        "redirect_uris": md.redirect_uris,
+        "grant_types": grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "response_types": response_types,
+        "token_endpoint_auth_method": method,
+        "scope": st.render_scope(scopes),
+    });
+    if let Some(name) = &md.client_name {
+        body["client_name"] = json!(name);
+    }
+    if let Some(s) = &secret {
+        body["client_secret"] = json!(s);
+        body["client_secret_expires_at"] = json!(0);
+    }
+    st.add_client(Arc::new(Client {
+        id: Arc::from(client_id.as_str()),
+        secret: secret.map(crate::secret::Secret::new),
+        grants: grants.into_iter().collect(),
+        redirect_uris: md.redirect_uris,
+        scopes,
+        require_pkce: method == "none",
+        name: md.client_name.unwrap_or(client_id),
+        registration: Some(body.clone()),
+    }));
+    Ok(no_store_json(StatusCode::CREATED, body))
+}

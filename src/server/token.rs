@@ -1,0 +1,544 @@
+//! The token endpoint `POST /oauth/token` (RFC 6749 §3.2, §4.1.3, §4.4, §5, §6;
+//! RFC 8628 §3.4–§3.5; RFC 7636 §4.5–§4.6): every grant the builtin supports.
+
+use crate::clock::Timestamp;
+use crate::oauth::{ErrorCode, GrantType};
+use crate::server::client_auth::{authenticate, read_credentials};
+use crate::server::config::{Client, ScopeSet};
+use crate::server::error::{no_store_json, OAuthError};
+use crate::server::faults::Fault;
+use crate::server::params::{parse_body, Encoding, Params};
+use crate::server::store::{
+    random_token, AccessToken, DeviceStatus, PkceMethod, RefreshToken, Store,
+};
+use crate::server::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `POST /oauth/token`.
+pub async fn token(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match handle(&state, uri.query(), &headers, &body) {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /oauth/token`, routed only under fault `token-accepts-get` (TOK-1).
+pub async fn token_get(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let mut h = headers.clone();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    let q = uri.query().unwrap_or("").as_bytes().to_vec();
+    match handle(&state, None, &h, &q) {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The encodings accepted at the device and token endpoints (matrix §15 #1).
+pub fn accepted_encodings(state: &AppState) -> &'static [Encoding] {
+    match (
+        state.faults.has(Fault::RejectForm),
+        state.faults.has(Fault::RejectJson),
+    ) {
+        (true, false) => &[Encoding::Json],
+        (false, true) => &[Encoding::Form],
+        _ => &[Encoding::Form, Encoding::Json],
+    }
+}
+
+/// Parses a client-authenticated endpoint's body: encoding, query credentials (TOK-17)
+/// and repeated parameters (TOK-4).
+pub fn read_params(
+    state: &AppState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Params, OAuthError> {
+    let mut params = parse_body(headers, body, accepted_encodings(state))?;
+    if let Some(q) = query {
+        let qp = Params::from_form(q.as_bytes());
+        if qp.has("client_id") || qp.has("client_secret") {
+            if state.faults.has(Fault::CredentialsInQuery) {
+                params.extend(qp);
+            } else {
+                return Err(OAuthError::invalid_request(
+                    "Client credentials must not be sent in the request URI",
+                ));
+            }
+        }
+    }
+    if state.faults.has(Fault::AcceptDuplicateParams) {
+        params.accept_duplicates();
+    }
+    params.reject_duplicates()?;
+    Ok(params)
+}
+
+fn handle(
+    state: &AppState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
+    let params = read_params(state, query, headers, body)?;
+    let creds = read_credentials(state, headers, &params)?;
+    let client = authenticate(state, &creds)?;
+    let Some(grant_type) = params.get("grant_type") else {
+        return Err(OAuthError::invalid_request("Missing grant_type"));
+    };
+    if grant_type == "password" && state.faults.has(Fault::AllowPasswordGrant) {
+        return password_grant(state, &client, &params);
+    }
+    let Some(grant) = GrantType::parse(grant_type) else {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("Unsupported grant_type '{grant_type}'"),
+        ));
+    };
+    let allowed = client.grants.contains(grant)
+        || (grant == GrantType::DeviceCode && state.faults.has(Fault::DeviceGrantAnyClient));
+    if !allowed {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("Client may not use grant_type {}", grant.as_str()),
+        ));
+    }
+    match grant {
+        GrantType::AuthorizationCode => code_grant(state, &client, &params),
+        GrantType::RefreshToken => refresh_grant(state, &client, &params),
+        GrantType::DeviceCode => device_grant(state, &client, &params),
+        GrantType::ClientCredentials => client_credentials_grant(state, &client, &params),
+    }
+}
+
+/// Fresh values, drawn before the store's lock is taken.
+struct Fresh {
+    access: String,
+    refresh: String,
+}
+
+impl Fresh {
+    fn draw() -> Self {
+        Fresh {
+            access: random_token(),
+            refresh: random_token(),
+        }
+    }
+}
+
+/// Whether a grant with `scope` gets a refresh token (NOORLE-18: with `offline_access`).
+fn wants_refresh(state: &AppState, client: &Client, scope: ScopeSet) -> bool {
+    if state.faults.has(Fault::AlwaysRefreshToken) {
+        return true;
+    }
+    if state.faults.has(Fault::NoRefreshToken) {
+        return false;
+    }
+    client.grants.contains(GrantType::RefreshToken)
+        && scope.contains_all(state.scopes.one("offline_access"))
+        && !state.scopes.one("offline_access").is_empty()
+}
+
+/// Whether a token response carries a refresh token.
+enum RefreshPlan {
+    /// No refresh token.
+    None,
+    /// A new refresh token with this scope (REF-5: the scope of the grant).
+    New(ScopeSet),
+    /// The refresh token presented stays valid and is returned again.
+    Keep(String),
+}
+
+impl RefreshPlan {
+    fn new_if(cond: bool, scope: ScopeSet) -> Self {
+        if cond {
+            RefreshPlan::New(scope)
+        } else {
+            RefreshPlan::None
+        }
+    }
+}
+
+/// Stores the tokens of a grant and renders the RFC 6749 §5.1 response.
+#[allow(clippy::too_many_arguments)]
+fn issue(
+    state: &AppState,
+    store: &mut Store,
+    fresh: Fresh,
+    client: &Client,
+    user: Option<Arc<str>>,
+    scope: ScopeSet,
+    grant: u64,
+    refresh: RefreshPlan,
+) -> Response {
+    let now = state.now();
+    let ttl = Duration::from_secs(state.policy.access_token_ttl);
+    store.access.insert(
+        fresh.access.clone(),
+        AccessToken {
+            client_id: client.id.clone(),
+            user: user.clone(),
+            scope,
+            expires_at: now.plus(ttl),
+            grant,
+        },
+    );
+    let mut body = json!({
+        "access_token": fresh.access,
+        "token_type": "Bearer",
+        "expires_in": state.policy.access_token_ttl,
+    });
+    if !state.faults.has(Fault::IgnoreScope) {
+        body["scope"] = json!(state.render_scope(scope));
+    }
+    if let RefreshPlan::Keep(rt) = &refresh {
+        body["refresh_token"] = json!(rt);
+    }
+    if let RefreshPlan::New(rt_scope) = refresh {
+        store.refresh.insert(
+            fresh.refresh.clone(),
+            RefreshToken {
+                client_id: client.id.clone(),
+                user,
+                scope: rt_scope,
+                last_used: now,
+                grant,
+                rotated: false,
+            },
+        );
+        body["refresh_token"] = json!(fresh.refresh);
+    }
+    store.note_insert(now, state.lifetimes());
+    no_store_json(StatusCode::OK, body)
+}
+
+/// RFC 7636 §4.1: 43–128 characters of `[A-Za-z0-9-._~]`.
+pub fn verifier_well_formed(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// BASE64URL(SHA256(ASCII(verifier))) without padding (RFC 7636 §4.2).
+pub fn s256(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn code_expired(state: &AppState, issued: Timestamp, now: Timestamp) -> bool {
+    if state.faults.has(Fault::NeverExpireCodes) {
+        return false;
+    }
+    let ttl = Duration::from_secs(state.policy.authorization_code_ttl);
+    let age = now.since(issued);
+    if state.faults.has(Fault::EarlyExpireCodes) {
+        age >= ttl.saturating_sub(Duration::from_secs(1))
+    } else {
+        age > ttl
+    }
+}
+
+fn code_grant(state: &AppState, client: &Client, params: &Params) -> Result<Response, OAuthError> {
+    let Some(code) = params.get("code") else {
+        return Err(OAuthError::invalid_request("Missing code"));
+    };
+    let fresh = Fresh::draw();
+    let now = state.now();
+    let mut store = state.store.lock();
+    let Some(rec) = store.codes.get(code).cloned() else {
+        return Err(OAuthError::invalid_grant("Unknown authorization code"));
+    };
+    if rec.client_id != client.id && !state.faults.has(Fault::CodeAnyClient) {
+        return Err(OAuthError::invalid_grant(
+            "Authorization code was issued to another client",
+        ));
+    }
+    if code_expired(state, rec.issued_at, now) {
+        return Err(OAuthError::invalid_grant("Authorization code expired"));
+    }
+    if let Some(grant) = rec.redeemed {
+        if !state.faults.has(Fault::ReuseCode) {
+            // RFC 6749 §4.1.2, §10.5: refuse, and revoke what the code issued (TOK-22).
+            if !state.faults.has(Fault::NoRevokeOnCodeReuse) {
+                store.revoke_grant(grant);
+            }
+            return Err(OAuthError::invalid_grant(
+                "Authorization code was already used",
+            ));
+        }
+    }
+    if !state.faults.has(Fault::IgnoreRedirectUriAtToken) {
+        if let Some(expected) = &rec.redirect_uri {
+            match params.get("redirect_uri") {
+                None => return Err(OAuthError::invalid_request("Missing redirect_uri")),
+                Some(given) if given != expected => {
+                    return Err(OAuthError::invalid_grant(
+                        "redirect_uri does not match the authorization request",
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    if !state.faults.has(Fault::SkipPkce) {
+        match (&rec.challenge, params.get("code_verifier")) {
+            (Some(_), None) => return Err(OAuthError::invalid_grant("Missing code_verifier")),
+            (Some((challenge, method)), Some(v)) => {
+                if !verifier_well_formed(v) {
+                    return Err(OAuthError::invalid_grant("Malformed code_verifier"));
+                }
+                let derived = match method {
+                    PkceMethod::S256 => s256(v),
+                    PkceMethod::Plain => v.to_string(),
+                };
+                let ok: bool =
+                    subtle::ConstantTimeEq::ct_eq(derived.as_bytes(), challenge.as_bytes()).into();
+                if !ok {
+                    return Err(OAuthError::invalid_grant(
+                        "code_verifier does not match the code challenge",
+                    ));
+                }
+            }
+            (None, Some(_)) if !state.faults.has(Fault::PkceDowngrade) => {
+                // RFC 9700 §2.1.1, §4.8.2: PKCE downgrade protection (BCP-7).
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier sent for a code issued without a code challenge",
+                ));
+            }
+            _ => {}
+        }
+    }
+    let grant = store.new_grant(client.id.clone(), Some(rec.user.clone()));
+    if let Some(r) = store.codes.get_mut(code) {
+        r.redeemed = Some(grant);
+    }
+    let refresh = RefreshPlan::new_if(wants_refresh(state, client, rec.scope), rec.scope);
+    Ok(issue(
+        state,
+        &mut store,
+        fresh,
+        client,
+        Some(rec.user),
+        rec.scope,
+        grant,
+        refresh,
+    ))
+}
+
+fn refresh_grant(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<Response, OAuthError> {
+    let Some(rt) = params.get("refresh_token") else {
+        return Err(OAuthError::invalid_request("Missing refresh_token"));
+    };
+    let requested = match params.get("scope") {
+        None => None,
+        Some(raw) => Some(state.requested_scope(client, Some(raw))?),
+    };
+    let fresh = Fresh::draw();
+    let now = state.now();
+    let mut store = state.store.lock();
+    let Some(rec) = store.refresh.get(rt).cloned() else {
+        return Err(OAuthError::invalid_grant("Unknown refresh token"));
+    };
+    if rec.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "Refresh token was issued to another client",
+        ));
+    }
+    if !store.grant_alive(rec.grant) {
+        return Err(OAuthError::invalid_grant("Refresh token was revoked"));
+    }
+    let idle = Duration::from_secs(state.policy.refresh_token_idle_ttl);
+    if !state.faults.has(Fault::RefreshNeverIdleExpires) && now.since(rec.last_used) > idle {
+        return Err(OAuthError::invalid_grant("Refresh token expired"));
+    }
+    if rec.rotated && !state.faults.has(Fault::NoRefreshReuseDetection) {
+        // RFC 9700 §4.14.2: replay of a rotated token revokes the grant (REF-9, REF-10).
+        store.revoke_grant(rec.grant);
+        return Err(OAuthError::invalid_grant("Refresh token was already used"));
+    }
+    let scope = match requested {
+        None => rec.scope,
+        Some(s) if rec.scope.contains_all(s) || state.faults.has(Fault::RefreshWidensScope) => s,
+        Some(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "Requested scope exceeds the scope originally granted",
+            ))
+        }
+    };
+    let rotate = client.is_public() && !state.faults.has(Fault::NoRefreshRotation);
+    let refresh = if rotate {
+        if let Some(old) = store.refresh.get_mut(rt) {
+            old.rotated = true;
+        }
+        RefreshPlan::New(rec.scope)
+    } else {
+        if let Some(old) = store.refresh.get_mut(rt) {
+            old.last_used = now;
+        }
+        // The same refresh token stays valid; say so, as RFC 6749 §6 allows.
+        RefreshPlan::Keep(rt.to_string())
+    };
+    Ok(issue(
+        state, &mut store, fresh, client, rec.user, scope, rec.grant, refresh,
+    ))
+}
+
+fn device_grant(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<Response, OAuthError> {
+    let Some(dc) = params.get("device_code") else {
+        return Err(OAuthError::invalid_request("Missing device_code"));
+    };
+    let fresh = Fresh::draw();
+    let now = state.now();
+    let mut store = state.store.lock();
+    let Some(d) = store.devices.get_mut(dc) else {
+        return Err(OAuthError::invalid_grant("Unknown device code"));
+    };
+    if d.client_id != client.id && !state.faults.has(Fault::DeviceCodeAnyClient) {
+        return Err(OAuthError::invalid_grant(
+            "Device code was issued to another client",
+        ));
+    }
+    // CLIENT-1 audit and DEV-16: gaps between arrivals of consecutive polls. The first
+    // poll is exempt (matrix §16 #6).
+    let early = d.last_poll.is_some_and(|last| now.since(last) < d.interval);
+    d.last_poll = Some(now);
+    let after_terminal = d.terminal_sent;
+    let expired = !state.faults.has(Fault::NeverExpireDeviceCodes) && now >= d.expires_at;
+    let outcome = match d.status.clone() {
+        DeviceStatus::Consumed(_) if !state.faults.has(Fault::ReuseDeviceCode) => {
+            Err(OAuthError::invalid_grant("Device code was already used"))
+        }
+        _ if expired => {
+            d.terminal_sent = true;
+            Err(OAuthError::new(
+                ErrorCode::ExpiredToken,
+                "Device code expired",
+            ))
+        }
+        DeviceStatus::Denied if !state.faults.has(Fault::IgnoreDeviceDenial) => {
+            d.terminal_sent = true;
+            Err(OAuthError::new(
+                ErrorCode::AccessDenied,
+                "The user denied the request",
+            ))
+        }
+        DeviceStatus::Pending | DeviceStatus::Denied => {
+            if early && !state.faults.has(Fault::NeverSlowDown) {
+                if !state.faults.has(Fault::SlowDownNoIncrease) {
+                    d.interval += Duration::from_secs(5);
+                }
+                Err(OAuthError::new(
+                    ErrorCode::SlowDown,
+                    "Polling too fast; add 5 seconds to the interval",
+                ))
+            } else {
+                Err(OAuthError::new(
+                    ErrorCode::AuthorizationPending,
+                    "The user has not decided yet",
+                ))
+            }
+        }
+        DeviceStatus::Approved(user) => Ok(Some(user)),
+        DeviceStatus::Consumed(_) => Ok(None),
+    };
+    let scope = d.scope;
+    let client_id = client.id.clone();
+    let audit = store.audit_of(&client_id);
+    audit.polls += 1;
+    audit.early_polls += u64::from(early);
+    audit.polls_after_terminal += u64::from(after_terminal);
+    if early {
+        tracing::warn!(client = %client_id, "device poll arrived before the interval (CLIENT-1)");
+    }
+    let user = outcome?;
+    let grant = store.new_grant(client_id, user.clone());
+    if let Some(d) = store.devices.get_mut(dc) {
+        d.status = DeviceStatus::Consumed(grant);
+        d.terminal_sent = true;
+    }
+    let refresh = RefreshPlan::new_if(wants_refresh(state, client, scope), scope);
+    Ok(issue(
+        state, &mut store, fresh, client, user, scope, grant, refresh,
+    ))
+}
+
+fn client_credentials_grant(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<Response, OAuthError> {
+    if client.is_public() {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "client_credentials is for confidential clients",
+        ));
+    }
+    let scope = state.requested_scope(client, params.get("scope"))?;
+    let fresh = Fresh::draw();
+    let mut store = state.store.lock();
+    let grant = store.new_grant(client.id.clone(), None);
+    // RFC 6749 §4.4.3: no refresh token (TOK-31), unless a fault says otherwise.
+    let refresh = RefreshPlan::new_if(state.faults.has(Fault::AlwaysRefreshToken), scope);
+    Ok(issue(
+        state, &mut store, fresh, client, None, scope, grant, refresh,
+    ))
+}
+
+fn password_grant(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<Response, OAuthError> {
+    let user = params.get("username").unwrap_or("");
+    let ok = state
+        .accounts
+        .get(user)
+        .is_some_and(|a| Some(a.password.expose().as_str()) == params.get("password"));
+    if !ok {
+        return Err(OAuthError::invalid_grant(
+            "Invalid resource owner credentials",
+        ));
+    }
+    let scope = state.requested_scope(client, params.get("scope"))?;
+    let fresh = Fresh::draw();
+    let mut store = state.store.lock();
+    let user: Arc<str> = Arc::from(user);
+    let grant = store.new_grant(client.id.clone(), Some(user.clone()));
+    Ok(issue(
+        state,
+        &mut store,
+        fresh,
+        client,
+        Some(user),
+        scope,
+        grant,
+        RefreshPlan::None,
+    ))
+}

@@ -1,0 +1,242 @@
+//! `oauth-harness smoke`: starts the reference server in-process on 127.0.0.1:0 and drives
+//! every grant through it once over real HTTP — a quick, honest self-check until the
+//! scenario runner (issue #4) replaces it as the main job. Secrets are never printed.
+
+use crate::clock::Clock;
+use crate::server::config::ServerConfig;
+use crate::server::token::s256;
+use anyhow::{anyhow, Context};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::time::Instant;
+
+struct Check<'a, W: Write> {
+    out: &'a mut W,
+    failed: usize,
+    passed: usize,
+}
+
+impl<W: Write> Check<'_, W> {
+    fn step(&mut self, name: &str, ok: bool, detail: &str) -> anyhow::Result<()> {
+        if ok {
+            self.passed += 1;
+            writeln!(self.out, "PASS  {name}")?;
+        } else {
+            self.failed += 1;
+            writeln!(self.out, "FAIL  {name}: {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<(u16, Value)> {
+    let resp = req.send().await.context("request failed")?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await.context("reading the body failed")?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+/// Runs the smoke flow; `Ok(true)` when every step passed.
+pub async fn run<W: Write>(out: &mut W) -> anyhow::Result<bool> {
+    let started = Instant::now();
+    let server = crate::server::start(
+        ServerConfig::builtin().with_test_mode(true),
+        "127.0.0.1:0",
+        Clock::system(),
+    )
+    .await
+    .context("cannot start the built-in server")?;
+    let base = server.base_url();
+    writeln!(out, "built-in reference server on {base}")?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let mut c = Check {
+        out,
+        failed: 0,
+        passed: 0,
+    };
+    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_string();
+
+    let (s, meta) =
+        send(http.get(format!("{base}/.well-known/oauth-authorization-server"))).await?;
+    c.step(
+        "metadata: 200 and issuer matches (META-3, META-5)",
+        s == 200 && meta["issuer"] == json!(base),
+        &format!("status {s}"),
+    )?;
+
+    // Device flow, JSON bodies as Noorle documents them.
+    let (s, dev) = send(
+        http.post(format!("{base}/oauth/device/authorize"))
+            .json(&json!({"client_id": "noorle-cli", "scope": "api"})),
+    )
+    .await?;
+    c.step(
+        "device authorize: 200 with the five members (NOORLE-5)",
+        s == 200
+            && [
+                "device_code",
+                "user_code",
+                "verification_uri",
+                "expires_in",
+                "interval",
+            ]
+            .iter()
+            .all(|k| !dev[*k].is_null()),
+        &format!("status {s}"),
+    )?;
+    let poll = json!({"grant_type": crate::oauth::DEVICE_CODE_GRANT, "device_code": text(&dev, "device_code"), "client_id": "noorle-cli"});
+    let (s, body) = send(http.post(format!("{base}/oauth/token")).json(&poll)).await?;
+    c.step(
+        "poll before approval: 400 authorization_pending (DEV-14)",
+        s == 400 && body["error"] == "authorization_pending",
+        &format!("status {s}, error {}", body["error"]),
+    )?;
+    let (s, _) = send(
+        http.post(format!("{base}/_test/device/approve"))
+            .json(&json!({"user_code": text(&dev, "user_code")})),
+    )
+    .await?;
+    c.step("approve the user code", s == 200, &format!("status {s}"))?;
+    server.clock().advance(std::time::Duration::from_secs(5));
+    let (s, tok) = send(http.post(format!("{base}/oauth/token")).json(&poll)).await?;
+    c.step(
+        "poll after approval: 200 with a Bearer token (DEV-17)",
+        s == 200 && tok["token_type"] == "Bearer",
+        &format!("status {s}"),
+    )?;
+    let at = text(&tok, "access_token");
+    let (s, _) = send(http.get(format!("{base}/api/me")).bearer_auth(&at)).await?;
+    c.step(
+        "API call with the device token: 200 (RES-1)",
+        s == 200,
+        &format!("status {s}"),
+    )?;
+
+    // Authorization code + PKCE for the public SPA client, form bodies as RFC clients send.
+    let verifier = crate::server::store::random_token();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", "spa"),
+            ("redirect_uri", "https://spa.example/callback"),
+            ("scope", "api offline_access"),
+            ("state", "smoke-state"),
+            ("code_challenge", &s256(&verifier)),
+            ("code_challenge_method", "S256"),
+        ])
+        .finish();
+    let resp = http
+        .get(format!("{base}/_test/authorize?{query}"))
+        .send()
+        .await?;
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_default();
+    let redirect = url::Url::parse(&location)
+        .map_err(|_| anyhow!("no redirect from the authorization endpoint"));
+    let pairs: std::collections::HashMap<String, String> = redirect
+        .iter()
+        .flat_map(|u| u.query_pairs().into_owned())
+        .collect();
+    c.step(
+        "consent: redirect with code and unchanged state (AUTHZ-2, AUTHZ-3)",
+        pairs.get("state").map(String::as_str) == Some("smoke-state") && pairs.contains_key("code"),
+        "no code or state in the redirect",
+    )?;
+    let code = pairs.get("code").cloned().unwrap_or_default();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", "https://spa.example/callback"),
+        ("client_id", "spa"),
+        ("code_verifier", &verifier),
+    ];
+    let (s, tok) = send(http.post(format!("{base}/oauth/token")).form(&form)).await?;
+    c.step(
+        "code exchange with PKCE: 200 with a refresh token (PKCE-1, NOORLE-18)",
+        s == 200 && tok["refresh_token"].is_string(),
+        &format!("status {s}"),
+    )?;
+    let rt = text(&tok, "refresh_token");
+    let (s, refreshed) = send(http.post(format!("{base}/oauth/token")).form(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt.as_str()),
+        ("client_id", "spa"),
+    ]))
+    .await?;
+    c.step(
+        "refresh: 200 with a rotated refresh token (REF-1, REF-8)",
+        s == 200 && refreshed["refresh_token"].as_str().is_some_and(|n| n != rt),
+        &format!("status {s}"),
+    )?;
+
+    let (s, again) = send(http.post(format!("{base}/oauth/token")).form(&form)).await?;
+    c.step(
+        "code reuse: 400 invalid_grant (TOK-21)",
+        s == 400 && again["error"] == "invalid_grant",
+        &format!("status {s}"),
+    )?;
+    let new_rt = text(&refreshed, "refresh_token");
+    let (s, _) = send(http.post(format!("{base}/oauth/token")).form(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", new_rt.as_str()),
+        ("client_id", "spa"),
+    ]))
+    .await?;
+    c.step(
+        "after code reuse the grant is revoked: its refresh token is refused (TOK-22)",
+        s == 400,
+        &format!("status {s}"),
+    )?;
+
+    // Client credentials with HTTP Basic, then revocation.
+    let (s, cc) = send(
+        http.post(format!("{base}/oauth/token"))
+            .basic_auth("m2m", Some("m2m-secret"))
+            .form(&[("grant_type", "client_credentials"), ("scope", "api")]),
+    )
+    .await?;
+    c.step(
+        "client_credentials: 200 without a refresh token (TOK-31)",
+        s == 200 && cc["refresh_token"].is_null(),
+        &format!("status {s}"),
+    )?;
+    let cc_at = text(&cc, "access_token");
+    let (s, _) = send(
+        http.post(format!("{base}/oauth/revoke"))
+            .basic_auth("m2m", Some("m2m-secret"))
+            .form(&[("token", cc_at.as_str())]),
+    )
+    .await?;
+    c.step("revoke: 200 (REV-1)", s == 200, &format!("status {s}"))?;
+    let (s, _) = send(http.get(format!("{base}/api/me")).bearer_auth(&cc_at)).await?;
+    c.step(
+        "revoked token at the API: 401 (REV-7)",
+        s == 401,
+        &format!("status {s}"),
+    )?;
+    let (s, e) = send(
+        http.post(format!("{base}/oauth/device/authorize"))
+            .json(&json!({"client_id": "invalid-id", "scope": "api"})),
+    )
+    .await?;
+    c.step(
+        "unknown client: 400 invalid_client (NOORLE-10)",
+        s == 400 && e["error"] == "invalid_client",
+        &format!("status {s}"),
+    )?;
+
+    server.shutdown().await.context("server shutdown failed")?;
+    let (passed, failed) = (c.passed, c.failed);
+    writeln!(
+        out,
+        "{passed} passed, {failed} failed in {:.2?}",
+        started.elapsed()
+    )?;
+    Ok(failed == 0)
+}
