@@ -1,0 +1,214 @@
+//! Every fault switch changes what it says, and nothing passes by accident: for each
+//! switch a probe that holds on the clean server and fails with that one switch on.
+//! The `match` has no wildcard arm, so a new switch does not compile without its probe.
+
+use crate::common::*;
+use oauth_harness::server::faults::Fault;
+use serde_json::json;
+
+async fn q(s: &Srv, pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    s.consent(pairs).await.location_query()
+}
+
+/// Whether the rule that `fault` breaks holds on `s`.
+async fn probe(fault: Fault, s: &Srv) -> bool {
+    use Fault::*;
+    let web = Some(("web", "web-secret"));
+    let m2m = Some(("m2m", "m2m-secret"));
+    match fault {
+        AcceptUnknownClient => s.post_form("/oauth/device/authorize", &[("client_id", "invalid-id")]).await.error() == "invalid_client",
+        AcceptWrongSecret => s.post("/oauth/token", Enc::Form, &[("grant_type", "client_credentials")], Some(("m2m", "wrong"))).await.status == 401,
+        NoWwwAuthenticate => !s.post("/oauth/token", Enc::Form, &[("grant_type", "client_credentials")], Some(("m2m", "wrong"))).await.header("www-authenticate").is_empty(),
+        InvalidClient401 => s.post("/oauth/device/authorize", Enc::Json, &[("client_id", "invalid-id")], None).await.status == 400,
+        GenericErrorDescriptions => s.post("/oauth/device/authorize", Enc::Json, &[("client_id", "invalid-id")], None).await.str("error_description") == "Unknown client: invalid-id",
+        IgnoreScope => s.post_form("/oauth/device/authorize", &[("client_id", "noorle-cli"), ("scope", "unknown")]).await.error() == "invalid_scope",
+        RefreshWidensScope => {
+            let t = s.exchange_web(&s.web_code("api offline_access").await).await;
+            s.post("/oauth/token", Enc::Form, &[("grant_type", "refresh_token"), ("refresh_token", &t.str("refresh_token")), ("scope", "api admin")], web).await.error() == "invalid_scope"
+        }
+        NeverSlowDown | SlowDownNoIncrease => {
+            let dc = s.device_start(Enc::Form, "api").await.str("device_code");
+            s.poll(Enc::Form, &dc).await;
+            s.advance(1);
+            let first = s.poll(Enc::Form, &dc).await.error() == "slow_down";
+            s.advance(6);
+            first && s.poll(Enc::Form, &dc).await.error() == "slow_down"
+        }
+        ReuseCode => {
+            let c = s.web_code("api").await;
+            s.exchange_web(&c).await;
+            s.exchange_web(&c).await.status == 400
+        }
+        NoRevokeOnCodeReuse => {
+            let c = s.web_code("api").await;
+            let t = s.exchange_web(&c).await;
+            s.exchange_web(&c).await;
+            s.api("/api/me", &t.str("access_token")).await.status == 401
+        }
+        NeverExpireCodes => {
+            let c = s.web_code("api").await;
+            s.advance(601);
+            s.exchange_web(&c).await.status == 400
+        }
+        EarlyExpireCodes => {
+            let c = s.web_code("api").await;
+            s.advance(599);
+            s.exchange_web(&c).await.status == 200
+        }
+        NeverExpireDeviceCodes => {
+            let dc = s.device_start(Enc::Form, "api").await.str("device_code");
+            s.advance(1801);
+            s.poll(Enc::Form, &dc).await.error() == "expired_token"
+        }
+        ReuseDeviceCode => {
+            let d = s.device_start(Enc::Form, "api").await;
+            s.approve(&d.str("user_code")).await;
+            s.poll(Enc::Form, &d.str("device_code")).await;
+            s.advance(5);
+            s.poll(Enc::Form, &d.str("device_code")).await.status == 400
+        }
+        IgnoreDeviceDenial => {
+            let d = s.device_start(Enc::Form, "api").await;
+            s.test_json("/_test/device/deny", json!({"user_code": d.str("user_code")})).await;
+            s.poll(Enc::Form, &d.str("device_code")).await.error() == "access_denied"
+        }
+        DeviceCodeAnyClient => {
+            let d = s.device_start(Enc::Form, "api").await;
+            s.approve(&d.str("user_code")).await;
+            s.post("/oauth/token", Enc::Form, &[("grant_type", DEVICE_GRANT), ("device_code", &d.str("device_code"))], Some(("tv", "tv-secret"))).await.status == 400
+        }
+        CodeAnyClient => {
+            let c = s.web_code("api").await;
+            s.post("/oauth/token", Enc::Form, &[("grant_type", "authorization_code"), ("code", &c), ("redirect_uri", R)], Some(("web2", "web2-secret"))).await.status == 400
+        }
+        DropState | AlterState => {
+            let st = "a b+c/d=e&f?g#h%i~' and a long tail of state";
+            q(s, &[("response_type", "code"), ("client_id", "web"), ("redirect_uri", R), ("state", st)]).await.get("state").map(String::as_str) == Some(st)
+        }
+        SkipPkce => {
+            let c = s.spa_code(&verifier(), "api").await;
+            s.exchange_spa(&c, &verifier()).await.status == 400
+        }
+        PkceNotRequired => q(s, &[("response_type", "code"), ("client_id", "spa"), ("redirect_uri", RS)]).await.get("error").is_some(),
+        PkceDowngrade => {
+            let c = s.web_code("api").await;
+            s.post("/oauth/token", Enc::Form, &[("grant_type", "authorization_code"), ("code", &c), ("redirect_uri", R), ("code_verifier", &verifier())], web).await.status == 400
+        }
+        PkceDefaultS256 => {
+            let v = verifier();
+            let c = q(s, &[("response_type", "code"), ("client_id", "spa"), ("redirect_uri", RS), ("code_challenge", &v)]).await;
+            s.exchange_spa(c.get("code").map(String::as_str).unwrap_or(""), &v).await.status == 200
+        }
+        LooseRedirectUri => s.consent(&[("response_type", "code"), ("client_id", "web"), ("redirect_uri", "https://web.example/callback/extra")]).await.status == 400,
+        IgnoreRedirectUriAtToken => {
+            let c = s.web_code("api").await;
+            s.post("/oauth/token", Enc::Form, &[("grant_type", "authorization_code"), ("code", &c), ("redirect_uri", "https://web.example/other")], web).await.status == 400
+        }
+        RedirectOnBadRequest => s.consent(&[("response_type", "code"), ("client_id", "web"), ("redirect_uri", "https://evil.example/cb")]).await.header("location").is_empty(),
+        RevokeNoop => {
+            let t = s.cc_token("api").await.str("access_token");
+            s.post("/oauth/revoke", Enc::Form, &[("token", &t)], m2m).await;
+            s.api("/api/me", &t).await.status == 401
+        }
+        RevokeUnknown400 => s.post("/oauth/revoke", Enc::Form, &[("token", "nope")], m2m).await.status == 200,
+        ConnectedAppRevokeNoop => {
+            let t = s.exchange_web(&s.web_code("api").await).await;
+            s.test_json("/_test/apps/revoke", json!({"client_id": "web"})).await;
+            s.api("/api/me", &t.str("access_token")).await.status == 401
+        }
+        ApiNoScopeCheck | Api401ForInsufficientScope => s.api("/api/me", &s.cc_token("read").await.str("access_token")).await.status == 403,
+        TokensNeverExpire => {
+            let t = s.cc_token("api").await.str("access_token");
+            s.advance(3601);
+            s.api("/api/me", &t).await.status == 401
+        }
+        NoRefreshRotation | NoRefreshReuseDetection => {
+            let v = verifier();
+            let t = s.exchange_spa(&s.spa_code(&v, "api offline_access").await, &v).await;
+            let rt = t.str("refresh_token");
+            let r2 = s.post_form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &rt), ("client_id", "spa")]).await;
+            let again = s.post_form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &rt), ("client_id", "spa")]).await;
+            r2.str("refresh_token") != rt && again.status == 400
+        }
+        NoRefreshToken => s.device_token("api offline_access").await.body["refresh_token"].is_string(),
+        AlwaysRefreshToken => s.cc_token("api").await.body.get("refresh_token").is_none(),
+        NoCacheHeaders => s.cc_token("api").await.header("cache-control").contains("no-store"),
+        AcceptDuplicateParams => s.post_form("/oauth/device/authorize", &[("client_id", "noorle-cli"), ("scope", "api"), ("scope", "read")]).await.status == 400,
+        RegistrationAcceptsBadRedirect => s.test_json("/oauth/register", json!({"redirect_uris": ["http://client.example/cb"]})).await.status == 400,
+        OmitInterval => s.device_start(Enc::Form, "api").await.body["interval"] == json!(5),
+        Device429 => s.post_form("/oauth/device/authorize", &[("client_id", "noorle-cli")]).await.status == 200,
+        Revoke503 => s.post("/oauth/revoke", Enc::Form, &[("token", "x")], m2m).await.status == 200,
+        Authorize500 => q(s, &[("response_type", "code"), ("client_id", "web"), ("redirect_uri", R)]).await.contains_key("code"),
+        ExtraMembers => s.cc_token("api").await.body.get("x_extra").is_none(),
+        WrongIssuer => s.get("/.well-known/oauth-authorization-server").await.str("issuer") == s.base,
+        RejectForm => s.post_form("/oauth/token", &[("grant_type", "client_credentials"), ("client_id", "m2m"), ("client_secret", "m2m-secret")]).await.status == 200,
+        RejectJson => s.post("/oauth/token", Enc::Json, &[("grant_type", "client_credentials"), ("client_id", "m2m"), ("client_secret", "m2m-secret")], None).await.status == 200,
+        AllowPasswordGrant => s.post("/oauth/token", Enc::Form, &[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")], web).await.status == 400,
+        AllowImplicit => q(s, &[("response_type", "token"), ("client_id", "web"), ("redirect_uri", R)]).await.get("error").map(String::as_str) == Some("unsupported_response_type"),
+        VerifyNoRateLimit | ConsentNoCsrf => {
+            // Wrong codes lock the page out; a forged CSRF value is refused.
+            let page = s.get("/oauth/device/verify").await;
+            let cookie = page.header("set-cookie").split(';').next().unwrap_or("").to_string();
+            let csrf = page.text.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_string();
+            let post = |csrf: String, code: &'static str| {
+                let cookie = cookie.clone();
+                async move {
+                    s.http.post(s.url("/oauth/device/verify")).header("cookie", cookie).form(&[("csrf", csrf.as_str()), ("user_code", code), ("username", "alice"), ("password", "alice-password")]).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+                }
+            };
+            let forged_refused = post("forged".into(), "BBBB-BBBB").await == 403;
+            for _ in 0..10 {
+                post(csrf.clone(), "BBBB-BBBB").await;
+            }
+            forged_refused && post(csrf, "BBBB-BBBB").await == 429
+        }
+        RedirectBeforeLogin => s.get("/oauth/authorize?response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fweb.example%2Fcallback&scope=unknown").await.status == 200,
+        NoFrameProtection => s.get("/oauth/device/verify").await.header("x-frame-options") == "DENY",
+        CorsAuthorize => s.get("/oauth/authorize?client_id=web").await.header("access-control-allow-origin").is_empty(),
+        IntrospectNoAuth => s.post_form("/oauth/introspect", &[("token", "x")]).await.status == 401,
+        ApproveAfterExpiry => {
+            let d = s.device_start(Enc::Form, "api").await;
+            s.advance(1801);
+            s.approve(&d.str("user_code")).await.status == 400
+        }
+        CredentialsInQuery => s.post_form("/oauth/token?client_id=m2m&client_secret=m2m-secret", &[("grant_type", "client_credentials")]).await.status == 400,
+        TokenAcceptsGet => s.get("/oauth/token?grant_type=client_credentials&client_id=m2m&client_secret=m2m-secret").await.status == 405,
+        DeviceGrantAnyClient => s.post("/oauth/device/authorize", Enc::Form, &[], web).await.error() == "unauthorized_client",
+        RefreshNeverIdleExpires => {
+            let t = s.device_token("api offline_access").await;
+            s.advance(30 * 24 * 3600 + 1);
+            s.post_form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &t.str("refresh_token")), ("client_id", "noorle-cli")]).await.status == 400
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_fault_breaks_its_probe_and_the_clean_server_passes_it() {
+    let mut tasks = tokio::task::JoinSet::new();
+    for &fault in Fault::all() {
+        tasks.spawn(async move {
+            let clean = server().await;
+            let broken = with_faults(&[fault]).await;
+            (
+                fault,
+                probe(fault, &clean).await,
+                probe(fault, &broken).await,
+            )
+        });
+    }
+    let mut wrong = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        let (fault, clean, broken) = r.expect("probe task");
+        if !clean || broken {
+            wrong.push(format!(
+                "{} (clean holds: {clean}, faulted holds: {broken})",
+                fault.name()
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "probes that do not tell the servers apart:\n{}",
+        wrong.join("\n")
+    );
+}
