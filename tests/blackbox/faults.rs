@@ -89,7 +89,7 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
             let c = s.spa_code(&verifier(), "api").await;
             s.exchange_spa(&c, &verifier()).await.status == 400
         }
-        PkceNotRequired => q(s, &[("response_type", "code"), ("client_id", "spa"), ("redirect_uri", RS)]).await.get("error").is_some(),
+        PkceNotRequired => q(s, &[("response_type", "code"), ("client_id", "spa"), ("redirect_uri", RS)]).await.contains_key("error"),
         PkceDowngrade => {
             let c = s.web_code("api").await;
             s.post("/oauth/token", Enc::Form, &[("grant_type", "authorization_code"), ("code", &c), ("redirect_uri", R), ("code_verifier", &verifier())], web).await.status == 400
