@@ -1,8 +1,10 @@
 //! Black-box tests of the reference server over HTTP on 127.0.0.1:0 (one test binary, so
 //! the crate links once).
 
+mod binary;
 mod code;
 mod common;
 mod device;
 mod faults;
+mod third_party;
 mod token;

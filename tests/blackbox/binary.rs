@@ -1,0 +1,169 @@
+//! The binary as a user runs it: `serve` as a separate process, exit codes, help texts.
+
+use crate::common::read;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_oauth-harness");
+
+/// `oauth-harness serve --addr 127.0.0.1:0 ARGS…`, its base URL read from its first line.
+pub async fn spawn_serve(args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn oauth-harness serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("serve prints its address")
+        .expect("read")
+        .expect("a line");
+    let base = first.rsplit(' ').next().expect("url").to_string();
+    // Keep reading, as a terminal would.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+    (child, base)
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run binary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn exit_codes_and_help_texts() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("help", out);
+    let (code, out, _) = run(&["serve", "--help"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("serve_help", out);
+    let (code, out, _) = run(&["serve", "--list-faults"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("list_faults", out);
+    let (code, _, err) = run(&["serve", "--fault", "nope"]);
+    assert_eq!(code, 1, "usage errors exit 1");
+    insta::assert_snapshot!("bad_fault", err);
+    assert_eq!(run(&["no-such-command"]).0, 1);
+    assert_eq!(
+        run(&["run"]).0,
+        1,
+        "not available yet: a usage error, never a silent pass"
+    );
+    let (code, out, _) = run(&["smoke"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(" passed, 0 failed"), "{out}");
+    let (code, _, err) = run(&["serve", "--addr", "256.0.0.1:1"]);
+    assert_eq!(code, 3, "a runtime error: {err}");
+    assert!(err.contains("cannot listen on 256.0.0.1:1"), "{err}");
+    let (code, _, err) = run(&["serve", "--clients", "/no/such/file.yaml"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("/no/such/file.yaml"), "{err}");
+}
+
+#[tokio::test]
+async fn serve_in_test_mode_runs_the_seed_bash_client_unchanged() {
+    for tool in ["bash", "curl", "jq"] {
+        assert!(
+            std::process::Command::new("which")
+                .arg(tool)
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            "{tool} is needed by this test (.ci/run installs it)"
+        );
+    }
+    let (_server, base) = spawn_serve(&["--test-mode"]).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(home.path().join(".noorle")).expect("mkdir");
+    // The script sleeps `interval` seconds between polls; this `sleep` moves the server's
+    // clock instead, so the run takes milliseconds and the server still sees 5-second gaps.
+    let bin = home.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let shim = bin.join("sleep");
+    std::fs::write(
+        &shim,
+        format!("#!/bin/sh\ncurl -s -X POST '{base}/_test/clock/advance' -H 'Content-Type: application/json' -d \"{{\\\"seconds\\\": $1}}\" >/dev/null\n"),
+    )
+    .expect("write shim");
+    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut script = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/noorle-cli-flow.sh"
+        ))
+        .env("NOORLE_API", &base)
+        .env("HOME", home.path())
+        .env("PATH", path)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("bash");
+    let mut lines = BufReader::new(script.stdout.take().expect("stdout")).lines();
+    let http = reqwest::Client::new();
+    let mut transcript = Vec::new();
+    let run = async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if let Some(code) = line.strip_prefix("Enter code: ") {
+                let r = http
+                    .post(format!("{base}/_test/device/approve"))
+                    .json(&serde_json::json!({"user_code": code}))
+                    .send()
+                    .await
+                    .expect("approve");
+                assert_eq!(r.status().as_u16(), 200);
+            }
+            transcript.push(line);
+        }
+        script.wait().await.expect("exit status")
+    };
+    let status = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the script finishes");
+    assert!(status.success(), "{transcript:?}");
+    assert!(
+        transcript.iter().any(|l| l == "✓ Authenticated!"),
+        "{transcript:?}"
+    );
+    let token = std::fs::read_to_string(home.path().join(".noorle/token")).expect("token file");
+    let me = read(
+        http.get(format!("{base}/api/me"))
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .expect("api"),
+    )
+    .await;
+    assert_eq!(me.status, 200);
+    let audit = read(
+        http.get(format!("{base}/_test/audit"))
+            .send()
+            .await
+            .expect("audit"),
+    )
+    .await;
+    assert_eq!(
+        audit.body["clients"]["noorle-cli"]["early_polls"],
+        serde_json::json!(0),
+        "NOORLE-14: no CLIENT violation"
+    );
+}
