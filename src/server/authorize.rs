@@ -286,8 +286,9 @@ pub fn approve(st: &AppState, req: &ValidRequest, user: &str, status: StatusCode
     let mut store = st.store.lock();
     if req.implicit {
         let grant = store.new_grant(req.client.id.clone(), Some(user.clone()));
-        store.access.insert(
-            value.clone(),
+        store.insert_access(
+            now,
+            &value,
             AccessToken {
                 client_id: req.client.id.clone(),
                 user: Some(user),
@@ -303,8 +304,9 @@ pub fn approve(st: &AppState, req: &ValidRequest, user: &str, status: StatusCode
         }
         return redirect(status, &req.target, &pairs, true);
     }
-    store.codes.insert(
-        value.clone(),
+    store.insert_code(
+        now,
+        &value,
         AuthorizationCode {
             client_id: req.client.id.clone(),
             user,
@@ -315,7 +317,6 @@ pub fn approve(st: &AppState, req: &ValidRequest, user: &str, status: StatusCode
             redeemed: None,
         },
     );
-    store.note_insert(now, st.lifetimes());
     drop(store);
     let mut pairs = vec![("code", value.as_str())];
     if let Some(s) = &s {

@@ -43,7 +43,10 @@ impl Credentials {
     }
 }
 
-fn basic_failure(state: &AppState, description: &str) -> OAuthError {
+fn basic_failure(
+    state: &AppState,
+    description: impl Into<std::borrow::Cow<'static, str>>,
+) -> OAuthError {
     let mut e = OAuthError::new(ErrorCode::InvalidClient, description)
         .with_status(StatusCode::UNAUTHORIZED);
     e.basic_challenge = !state.faults.has(Fault::NoWwwAuthenticate);
@@ -116,7 +119,7 @@ fn form_decode(s: &str) -> String {
 /// Authenticates the client. The description of an unknown client is Noorle's
 /// `Unknown client: <id>` (NOORLE-10).
 pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Arc<Client>, OAuthError> {
-    let fail = |desc: &str| -> OAuthError {
+    let fail = |desc: std::borrow::Cow<'static, str>| -> OAuthError {
         if creds.used_header() {
             basic_failure(state, desc)
         } else {
@@ -147,12 +150,12 @@ pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Arc<Client>
             }))
         }
         None => {
-            let desc = if generic {
-                "Client authentication failed".to_string()
+            let desc: std::borrow::Cow<'static, str> = if generic {
+                "Client authentication failed".into()
             } else {
-                format!("Unknown client: {id}")
+                format!("Unknown client: {id}").into()
             };
-            return Err(fail(&desc));
+            return Err(fail(desc));
         }
     };
     let presented = match creds {
@@ -163,14 +166,16 @@ pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Arc<Client>
     };
     match (&client.secret, presented) {
         (None, None) => Ok(client),
-        (None, Some(_)) => Err(fail("Public clients do not authenticate with a secret")),
-        (Some(_), None) => Err(fail("Client authentication required")),
+        (None, Some(_)) => Err(fail(
+            "Public clients do not authenticate with a secret".into(),
+        )),
+        (Some(_), None) => Err(fail("Client authentication required".into())),
         (Some(expected), Some(given)) => {
             let ok: bool = expected.expose().as_bytes().ct_eq(given.as_bytes()).into();
             if ok || state.faults.has(Fault::AcceptWrongSecret) {
                 Ok(client)
             } else {
-                Err(fail("Invalid client credentials"))
+                Err(fail("Invalid client credentials".into()))
             }
         }
     }

@@ -85,11 +85,9 @@ fn handle(
     };
     let ttl = state.policy.device_code_ttl;
     let interval = state.policy.device_interval;
-    store
-        .user_codes
-        .insert(normalize_user_code(&user_code), device_code.clone());
-    store.devices.insert(
-        device_code.clone(),
+    store.insert_device(
+        now,
+        &device_code,
         DeviceAuthorization {
             client_id: client.id.clone(),
             scope,
@@ -102,7 +100,6 @@ fn handle(
         },
     );
     store.audit_of(&client.id).device_authorizations += 1;
-    store.note_insert(now, state.lifetimes());
     drop(store);
     let verification_uri = state.url("/oauth/device/verify");
     let mut body = json!({

@@ -4,7 +4,7 @@
 use crate::oauth::ErrorCode;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use std::borrow::Cow;
 
 /// The realm named in every challenge this server sends.
 pub const REALM: &str = "oauth-harness";
@@ -16,8 +16,8 @@ pub struct OAuthError {
     pub status: StatusCode,
     /// The `error` member.
     pub code: ErrorCode,
-    /// The `error_description` member, already restricted to the RFC's characters.
-    pub description: String,
+    /// The `error_description` member, restricted to the RFC's characters.
+    pub description: Cow<'static, str>,
     /// `WWW-Authenticate: Basic` is added (RFC 6749 §5.2, TOK-15).
     pub basic_challenge: bool,
     /// `Retry-After` seconds (429, 503).
@@ -26,23 +26,36 @@ pub struct OAuthError {
 
 impl OAuthError {
     /// A 400 error.
-    pub fn new(code: ErrorCode, description: impl AsRef<str>) -> Self {
+    /// Static descriptions are ours and used as they are; built ones (which may echo
+    /// request values) are sanitized.
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        let description = match description.into() {
+            Cow::Borrowed(s) => {
+                debug_assert_eq!(
+                    sanitize_description(s),
+                    s,
+                    "static descriptions must be clean"
+                );
+                Cow::Borrowed(s)
+            }
+            Cow::Owned(s) => Cow::Owned(sanitize_description(&s)),
+        };
         OAuthError {
             status: StatusCode::BAD_REQUEST,
             code,
-            description: sanitize_description(description.as_ref()),
+            description,
             basic_challenge: false,
             retry_after: None,
         }
     }
 
     /// `invalid_request` with a description.
-    pub fn invalid_request(description: impl AsRef<str>) -> Self {
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidRequest, description)
     }
 
     /// `invalid_grant` with a description.
-    pub fn invalid_grant(description: impl AsRef<str>) -> Self {
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidGrant, description)
     }
 
@@ -70,9 +83,18 @@ pub fn sanitize_description(s: &str) -> String {
         .collect()
 }
 
+#[derive(serde::Serialize)]
+struct ErrorBody<'a> {
+    error: &'static str,
+    error_description: &'a str,
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": self.code.as_str(), "error_description": self.description });
+        let body = ErrorBody {
+            error: self.code.as_str(),
+            error_description: &self.description,
+        };
         let mut resp = (self.status, axum::Json(body)).into_response();
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

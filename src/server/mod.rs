@@ -66,6 +66,7 @@ pub struct AppState {
 impl AppState {
     /// Builds the state for a server whose issuer is `issuer`.
     pub fn new(config: ServerConfig, issuer: String, clock: Clock) -> Self {
+        let policy = config.policy.clone();
         let clients = config
             .clients
             .iter()
@@ -74,13 +75,17 @@ impl AppState {
         AppState {
             scopes: config.scopes,
             accounts: config.accounts,
-            policy: config.policy,
+            policy: policy.clone(),
             faults: config.faults,
             test_mode: config.test_mode,
             issuer,
             clock,
             clients: RwLock::new(clients),
-            store: Mutex::new(Store::default()),
+            store: Mutex::new(Store::new(Lifetimes {
+                code: Policy::secs(policy.authorization_code_ttl),
+                device: Policy::secs(policy.device_code_ttl),
+                refresh_idle: Policy::secs(policy.refresh_token_idle_ttl),
+            })),
         }
     }
 
@@ -102,15 +107,6 @@ impl AppState {
     /// Now, on the server's clock.
     pub fn now(&self) -> Timestamp {
         self.clock.now()
-    }
-
-    /// Lifetimes, for the store's purge.
-    pub fn lifetimes(&self) -> Lifetimes {
-        Lifetimes {
-            code: Policy::secs(self.policy.authorization_code_ttl),
-            device: Policy::secs(self.policy.device_code_ttl),
-            refresh_idle: Policy::secs(self.policy.refresh_token_idle_ttl),
-        }
     }
 
     /// Renders a scope set.

@@ -43,7 +43,7 @@ pub async fn register(
     }
 }
 
-fn metadata_error(desc: impl AsRef<str>) -> OAuthError {
+fn metadata_error(desc: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClientMetadata, desc)
 }
 

@@ -62,7 +62,7 @@ fn handle(
     let mut store = st.store.lock();
     if let Some(at) = store.access.get(token) {
         if at.client_id == client.id {
-            store.access.remove(token);
+            store.remove_access(token);
         }
         return Ok(());
     }

@@ -42,7 +42,7 @@ pub fn ensure(state: &AppState, headers: &HeaderMap) -> (String, Session, Option
         locked_until: None,
         last_seen: now,
     };
-    store.sessions.insert(id.clone(), s.clone());
+    store.insert_session(now, id.clone(), s.clone());
     (id.clone(), s, Some(id))
 }
 

@@ -13,7 +13,7 @@ use crate::clock::Timestamp;
 use crate::server::config::ScopeSet;
 use base64::Engine;
 use rand::RngCore;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -156,6 +156,8 @@ pub struct Grant {
     pub user: Option<Arc<str>>,
     /// Revoked: every token of the grant is dead.
     pub revoked: bool,
+    /// Tokens and codes that refer to it; at zero the grant is dropped.
+    pub refs: u32,
 }
 
 /// A browser session at the login, consent and verification pages.
@@ -186,19 +188,38 @@ pub struct ClientAudit {
     pub device_authorizations: u64,
 }
 
+/// Deadlines in the order they fall due, each naming a key. Every kind of entry has one
+/// lifetime and the clock only moves forward, so pushes arrive in deadline order and the
+/// due ones are always at the front: reaping costs O(expired), never a scan.
+#[derive(Debug, Default)]
+struct ExpiryQueue(VecDeque<(Timestamp, Arc<str>)>);
+
+impl ExpiryQueue {
+    fn push(&mut self, deadline: Timestamp, key: Arc<str>) {
+        self.0.push_back((deadline, key));
+    }
+
+    fn pop_due(&mut self, now: Timestamp) -> Option<Arc<str>> {
+        match self.0.front() {
+            Some((deadline, _)) if *deadline <= now => self.0.pop_front().map(|(_, k)| k),
+            _ => None,
+        }
+    }
+}
+
 /// Everything mutable, behind one lock.
 #[derive(Debug, Default)]
 pub struct Store {
     /// device_code → authorization.
-    pub devices: HashMap<String, DeviceAuthorization>,
+    pub devices: HashMap<Arc<str>, DeviceAuthorization>,
     /// Normalized user code → device_code.
-    pub user_codes: HashMap<String, String>,
+    pub user_codes: HashMap<String, Arc<str>>,
     /// Authorization codes.
-    pub codes: HashMap<String, AuthorizationCode>,
+    pub codes: HashMap<Arc<str>, AuthorizationCode>,
     /// Access tokens.
-    pub access: HashMap<String, AccessToken>,
+    pub access: HashMap<Arc<str>, AccessToken>,
     /// Refresh tokens.
-    pub refresh: HashMap<String, RefreshToken>,
+    pub refresh: HashMap<Arc<str>, RefreshToken>,
     /// Grants by id.
     pub grants: HashMap<u64, Grant>,
     next_grant: u64,
@@ -208,11 +229,16 @@ pub struct Store {
     pub device_rate: HashMap<Arc<str>, (Timestamp, u32)>,
     /// Audit counters per client.
     pub audit: HashMap<Arc<str>, ClientAudit>,
-    inserts_since_purge: usize,
+    life: Lifetimes,
+    device_q: ExpiryQueue,
+    code_q: ExpiryQueue,
+    access_q: ExpiryQueue,
+    refresh_q: ExpiryQueue,
+    session_inserts: usize,
 }
 
-/// Lifetimes the purge needs to know.
-#[derive(Debug, Clone, Copy)]
+/// Lifetimes the reaper needs to know.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Lifetimes {
     /// Authorization code lifetime.
     pub code: Duration,
@@ -222,8 +248,19 @@ pub struct Lifetimes {
     pub refresh_idle: Duration,
 }
 
+/// Browser sessions unused this long are dropped.
+const SESSION_IDLE: Duration = Duration::from_secs(24 * 3600);
+
 impl Store {
-    /// Creates a grant and returns its id.
+    /// An empty store whose entries live as `life` says.
+    pub fn new(life: Lifetimes) -> Self {
+        Store {
+            life,
+            ..Store::default()
+        }
+    }
+
+    /// Creates a grant and returns its id. It lives while something refers to it.
     pub fn new_grant(&mut self, client_id: Arc<str>, user: Option<Arc<str>>) -> u64 {
         self.next_grant += 1;
         let id = self.next_grant;
@@ -233,9 +270,25 @@ impl Store {
                 client_id,
                 user,
                 revoked: false,
+                refs: 0,
             },
         );
         id
+    }
+
+    fn grant_ref(&mut self, id: u64) {
+        if let Some(g) = self.grants.get_mut(&id) {
+            g.refs += 1;
+        }
+    }
+
+    fn grant_unref(&mut self, id: u64) {
+        if let Some(g) = self.grants.get_mut(&id) {
+            g.refs = g.refs.saturating_sub(1);
+            if g.refs == 0 {
+                self.grants.remove(&id);
+            }
+        }
     }
 
     /// Whether a grant is alive.
@@ -250,54 +303,137 @@ impl Store {
         }
     }
 
-    /// Counts an insertion and sweeps when enough have accumulated.
-    pub fn note_insert(&mut self, now: Timestamp, life: Lifetimes) {
-        self.inserts_since_purge += 1;
-        let live = self.devices.len() + self.codes.len() + self.access.len() + self.refresh.len();
-        if self.inserts_since_purge >= (live / 4).max(4096) {
-            self.purge(now, life);
+    /// Stores a device authorization under its device code and normalized user code.
+    pub fn insert_device(&mut self, now: Timestamp, device_code: &str, d: DeviceAuthorization) {
+        let key: Arc<str> = Arc::from(device_code);
+        self.user_codes
+            .insert(normalize_user_code(&d.user_code), key.clone());
+        // Kept one lifetime past expiry, so late polls still get expired_token (DEV-19).
+        self.device_q
+            .push(d.expires_at.plus(self.life.device), key.clone());
+        self.devices.insert(key, d);
+        self.reap(now);
+    }
+
+    /// Marks a device authorization as redeemed for `grant`.
+    pub fn consume_device(&mut self, device_code: &str, grant: u64) {
+        if let Some(d) = self.devices.get_mut(device_code) {
+            d.status = DeviceStatus::Consumed(grant);
+            d.terminal_sent = true;
+            self.grant_ref(grant);
         }
     }
 
-    /// Removes everything that can no longer change an answer.
-    pub fn purge(&mut self, now: Timestamp, life: Lifetimes) {
-        self.inserts_since_purge = 0;
-        let devices = &mut self.devices;
-        devices.retain(|_, d| now < d.expires_at.plus(life.device));
-        self.user_codes.retain(|_, dc| devices.contains_key(dc));
-        self.codes
-            .retain(|_, c| now < c.issued_at.plus(life.code).plus(life.code));
-        let grants = &self.grants;
-        self.access
-            .retain(|_, t| now < t.expires_at && grants.get(&t.grant).is_some_and(|g| !g.revoked));
-        self.refresh.retain(|_, t| {
-            now < t.last_used.plus(life.refresh_idle)
-                && grants.get(&t.grant).is_some_and(|g| !g.revoked)
-        });
-        let mut live: HashSet<u64> = HashSet::new();
-        live.extend(self.access.values().map(|t| t.grant));
-        live.extend(self.refresh.values().map(|t| t.grant));
-        live.extend(self.codes.values().filter_map(|c| c.redeemed));
-        live.extend(self.devices.values().filter_map(|d| match d.status {
-            DeviceStatus::Consumed(g) => Some(g),
-            _ => None,
-        }));
-        self.grants.retain(|id, _| live.contains(id));
-        self.sessions
-            .retain(|_, s| now < s.last_seen.plus(Duration::from_secs(24 * 3600)));
-        self.device_rate
-            .retain(|_, (start, _)| now < start.plus(Duration::from_secs(60)));
+    /// Stores an authorization code.
+    pub fn insert_code(&mut self, now: Timestamp, code: &str, c: AuthorizationCode) {
+        let key: Arc<str> = Arc::from(code);
+        self.code_q.push(
+            c.issued_at.plus(self.life.code).plus(self.life.code),
+            key.clone(),
+        );
+        self.codes.insert(key, c);
+        self.reap(now);
+    }
+
+    /// Marks a code as redeemed for `grant` (TOK-21).
+    pub fn redeem_code(&mut self, code: &str, grant: u64) {
+        if let Some(c) = self.codes.get_mut(code) {
+            c.redeemed = Some(grant);
+            self.grant_ref(grant);
+        }
+    }
+
+    /// Stores an access token.
+    pub fn insert_access(&mut self, now: Timestamp, token: &str, t: AccessToken) {
+        let key: Arc<str> = Arc::from(token);
+        self.grant_ref(t.grant);
+        self.access_q.push(t.expires_at, key.clone());
+        self.access.insert(key, t);
+        self.reap(now);
+    }
+
+    /// Removes an access token (revocation, RFC 7009).
+    pub fn remove_access(&mut self, token: &str) {
+        if let Some(t) = self.access.remove(token) {
+            self.grant_unref(t.grant);
+        }
+    }
+
+    /// Stores a refresh token.
+    pub fn insert_refresh(&mut self, now: Timestamp, token: &str, t: RefreshToken) {
+        let key: Arc<str> = Arc::from(token);
+        self.grant_ref(t.grant);
+        self.refresh_q
+            .push(t.last_used.plus(self.life.refresh_idle), key.clone());
+        self.refresh.insert(key, t);
+        self.reap(now);
+    }
+
+    /// Stores a browser session.
+    pub fn insert_session(&mut self, now: Timestamp, id: String, s: Session) {
+        self.sessions.insert(id, s);
+        self.session_inserts += 1;
+        if self.session_inserts >= (self.sessions.len() / 2).max(1024) {
+            self.session_inserts = 0;
+            self.sessions
+                .retain(|_, s| now < s.last_seen.plus(SESSION_IDLE));
+        }
+    }
+
+    /// Drops every entry whose deadline has passed: O(what expired).
+    pub fn reap(&mut self, now: Timestamp) {
+        while let Some(k) = self.device_q.pop_due(now) {
+            if let Some(d) = self.devices.remove(&k) {
+                self.user_codes.remove(&normalize_user_code(&d.user_code));
+                if let DeviceStatus::Consumed(g) = d.status {
+                    self.grant_unref(g);
+                }
+            }
+        }
+        while let Some(k) = self.code_q.pop_due(now) {
+            if let Some(c) = self.codes.remove(&k) {
+                if let Some(g) = c.redeemed {
+                    self.grant_unref(g);
+                }
+            }
+        }
+        while let Some(k) = self.access_q.pop_due(now) {
+            self.remove_access(&k);
+        }
+        while let Some(k) = self.refresh_q.pop_due(now) {
+            // Use extends a refresh token's life: re-queue it at its new deadline.
+            let deadline = self
+                .refresh
+                .get(&k)
+                .map(|t| t.last_used.plus(self.life.refresh_idle));
+            match deadline {
+                Some(d) if d > now => self.refresh_q.push(d, k),
+                Some(_) => {
+                    if let Some(t) = self.refresh.remove(&k) {
+                        self.grant_unref(t.grant);
+                    }
+                }
+                None => {}
+            }
+        }
     }
 
     /// The audit entry of a client.
     pub fn audit_of(&mut self, client_id: &Arc<str>) -> &mut ClientAudit {
-        self.audit.entry(client_id.clone()).or_default()
+        if !self.audit.contains_key(client_id) {
+            self.audit.insert(client_id.clone(), ClientAudit::default());
+        }
+        match self.audit.get_mut(client_id) {
+            Some(a) => a,
+            None => unreachable!("inserted above"),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     #[test]
     fn random_values_are_long_and_distinct() {
@@ -314,46 +450,93 @@ mod tests {
         assert_eq!(normalize_user_code("bcdf-ghjk"), "BCDFGHJK");
     }
 
+    fn device(expires_at: Timestamp) -> DeviceAuthorization {
+        DeviceAuthorization {
+            client_id: Arc::from("c"),
+            scope: ScopeSet::default(),
+            user_code: random_user_code(),
+            expires_at,
+            interval: Duration::from_secs(5),
+            last_poll: None,
+            status: DeviceStatus::Pending,
+            terminal_sent: false,
+        }
+    }
+
     #[test]
-    fn purge_drops_expired_entries_and_dead_grants() {
-        let mut s = Store::default();
-        let life = Lifetimes {
-            code: Duration::from_secs(600),
-            device: Duration::from_secs(1800),
-            refresh_idle: Duration::from_secs(3600),
-        };
+    fn expired_entries_and_their_grants_are_reaped() {
+        let secs = Duration::from_secs;
+        let mut s = Store::new(Lifetimes {
+            code: secs(600),
+            device: secs(1800),
+            refresh_idle: secs(3600),
+        });
         let t0 = Timestamp::default();
-        let client: Arc<str> = Arc::from("c");
-        s.devices.insert(
-            "dc".into(),
-            DeviceAuthorization {
-                client_id: client.clone(),
-                scope: ScopeSet::default(),
-                user_code: "BCDF-GHJK".into(),
-                expires_at: t0.plus(Duration::from_secs(1800)),
-                interval: Duration::from_secs(5),
-                last_poll: None,
-                status: DeviceStatus::Pending,
-                terminal_sent: false,
-            },
-        );
-        s.user_codes.insert("BCDFGHJK".into(), "dc".into());
-        let g = s.new_grant(client.clone(), None);
-        s.access.insert(
-            "at".into(),
-            AccessToken {
-                client_id: client,
-                user: None,
-                scope: ScopeSet::default(),
-                expires_at: t0.plus(Duration::from_secs(3600)),
-                grant: g,
-            },
-        );
+        s.insert_device(t0, "dc", device(t0.plus(secs(1800))));
+        let g = s.new_grant(Arc::from("c"), None);
+        let at = AccessToken {
+            client_id: Arc::from("c"),
+            user: None,
+            scope: ScopeSet::default(),
+            expires_at: t0.plus(secs(3600)),
+            grant: g,
+        };
+        s.insert_access(t0, "at", at);
         // Expired but within the grace period: kept so that polls still see expired_token.
-        s.purge(t0.plus(Duration::from_secs(2000)), life);
+        s.reap(t0.plus(secs(2000)));
         assert_eq!(s.devices.len(), 1);
-        s.purge(t0.plus(Duration::from_secs(3601)), life);
+        s.reap(t0.plus(secs(3600)));
         assert!(s.devices.is_empty() && s.user_codes.is_empty());
-        assert!(s.access.is_empty() && s.grants.is_empty());
+        assert!(
+            s.access.is_empty() && s.grants.is_empty(),
+            "the grant dies with its last token"
+        );
+    }
+
+    #[test]
+    fn used_refresh_tokens_are_requeued_not_dropped() {
+        let secs = Duration::from_secs;
+        let mut s = Store::new(Lifetimes {
+            code: secs(600),
+            device: secs(1800),
+            refresh_idle: secs(100),
+        });
+        let t0 = Timestamp::default();
+        let g = s.new_grant(Arc::from("c"), None);
+        let rt = RefreshToken {
+            client_id: Arc::from("c"),
+            user: None,
+            scope: ScopeSet::default(),
+            last_used: t0,
+            grant: g,
+            rotated: false,
+        };
+        s.insert_refresh(t0, "rt", rt);
+        if let Some(t) = s.refresh.get_mut("rt") {
+            t.last_used = t0.plus(secs(90));
+        }
+        s.reap(t0.plus(secs(150)));
+        assert_eq!(s.refresh.len(), 1, "used at 90 s: alive until 190 s");
+        s.reap(t0.plus(secs(190)));
+        assert!(s.refresh.is_empty() && s.grants.is_empty());
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_a_flood_of_short_lived_entries() {
+        let secs = Duration::from_secs;
+        let mut s = Store::new(Lifetimes {
+            code: secs(600),
+            device: secs(1800),
+            refresh_idle: secs(3600),
+        });
+        let mut now = Timestamp::default();
+        for i in 0..200_000u32 {
+            now = now.plus(Duration::from_millis(100));
+            let key = format!("dc{i}");
+            s.insert_device(now, &key, device(now.plus(secs(1800))));
+        }
+        // Each lives 1800 s plus the 1800 s grace: 36,000 entries at 10 per second.
+        assert!(s.devices.len() <= 36_001, "{}", s.devices.len());
+        assert_eq!(s.devices.len(), s.user_codes.len());
     }
 }

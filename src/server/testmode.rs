@@ -105,6 +105,13 @@ struct Bulk {
     count: usize,
     #[serde(default)]
     scope: Option<String>,
+    /// `false`: create them but answer only the count (memory measurements).
+    #[serde(default = "yes")]
+    return_codes: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Creates many pending device authorizations at once, without rate limiting: the
@@ -139,11 +146,9 @@ async fn bulk(State(st): State<Arc<AppState>>, Json(b): Json<Bulk>) -> Response 
                 break c;
             }
         };
-        store
-            .user_codes
-            .insert(normalize_user_code(&uc), dc.clone());
-        store.devices.insert(
-            dc.clone(),
+        store.insert_device(
+            now,
+            &dc,
             DeviceAuthorization {
                 client_id: client.id.clone(),
                 scope,
@@ -155,10 +160,12 @@ async fn bulk(State(st): State<Arc<AppState>>, Json(b): Json<Bulk>) -> Response 
                 terminal_sent: false,
             },
         );
-        out.push(json!({ "device_code": dc, "user_code": uc }));
+        if b.return_codes {
+            out.push(json!({ "device_code": dc, "user_code": uc }));
+        }
     }
     drop(store);
-    Json(json!({ "devices": out, "interval": st.policy.device_interval, "expires_in": st.policy.device_code_ttl })).into_response()
+    Json(json!({ "created": b.count, "devices": out, "interval": st.policy.device_interval, "expires_in": st.policy.device_code_ttl })).into_response()
 }
 
 /// `GET /_test/authorize?<authorization request>[&decision=deny][&user=NAME]`: the redirect

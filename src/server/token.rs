@@ -130,21 +130,6 @@ fn handle(
     }
 }
 
-/// Fresh values, drawn before the store's lock is taken.
-struct Fresh {
-    access: String,
-    refresh: String,
-}
-
-impl Fresh {
-    fn draw() -> Self {
-        Fresh {
-            access: random_token(),
-            refresh: random_token(),
-        }
-    }
-}
-
 /// Whether a grant with `scope` gets a refresh token (NOORLE-18: with `offline_access`).
 fn wants_refresh(state: &AppState, client: &Client, scope: ScopeSet) -> bool {
     if state.faults.has(Fault::AlwaysRefreshToken) {
@@ -183,7 +168,6 @@ impl RefreshPlan {
 fn issue(
     state: &AppState,
     store: &mut Store,
-    fresh: Fresh,
     client: &Client,
     user: Option<Arc<str>>,
     scope: ScopeSet,
@@ -191,9 +175,12 @@ fn issue(
     refresh: RefreshPlan,
 ) -> Response {
     let now = state.now();
+    // Drawn under the lock: ~100 ns each, and only when tokens are really issued.
+    let access = random_token();
     let ttl = Duration::from_secs(state.policy.access_token_ttl);
-    store.access.insert(
-        fresh.access.clone(),
+    store.insert_access(
+        now,
+        &access,
         AccessToken {
             client_id: client.id.clone(),
             user: user.clone(),
@@ -203,7 +190,7 @@ fn issue(
         },
     );
     let mut body = json!({
-        "access_token": fresh.access,
+        "access_token": access,
         "token_type": "Bearer",
         "expires_in": state.policy.access_token_ttl,
     });
@@ -214,8 +201,10 @@ fn issue(
         body["refresh_token"] = json!(rt);
     }
     if let RefreshPlan::New(rt_scope) = refresh {
-        store.refresh.insert(
-            fresh.refresh.clone(),
+        let fresh_refresh = random_token();
+        store.insert_refresh(
+            now,
+            &fresh_refresh,
             RefreshToken {
                 client_id: client.id.clone(),
                 user,
@@ -225,9 +214,8 @@ fn issue(
                 rotated: false,
             },
         );
-        body["refresh_token"] = json!(fresh.refresh);
+        body["refresh_token"] = json!(fresh_refresh);
     }
-    store.note_insert(now, state.lifetimes());
     no_store_json(StatusCode::OK, body)
 }
 
@@ -260,7 +248,6 @@ fn code_grant(state: &AppState, client: &Client, params: &Params) -> Result<Resp
     let Some(code) = params.get("code") else {
         return Err(OAuthError::invalid_request("Missing code"));
     };
-    let fresh = Fresh::draw();
     let now = state.now();
     let mut store = state.store.lock();
     let Some(rec) = store.codes.get(code).cloned() else {
@@ -327,14 +314,11 @@ fn code_grant(state: &AppState, client: &Client, params: &Params) -> Result<Resp
         }
     }
     let grant = store.new_grant(client.id.clone(), Some(rec.user.clone()));
-    if let Some(r) = store.codes.get_mut(code) {
-        r.redeemed = Some(grant);
-    }
+    store.redeem_code(code, grant);
     let refresh = RefreshPlan::new_if(wants_refresh(state, client, rec.scope), rec.scope);
     Ok(issue(
         state,
         &mut store,
-        fresh,
         client,
         Some(rec.user),
         rec.scope,
@@ -355,7 +339,6 @@ fn refresh_grant(
         None => None,
         Some(raw) => Some(state.requested_scope(client, Some(raw))?),
     };
-    let fresh = Fresh::draw();
     let now = state.now();
     let mut store = state.store.lock();
     let Some(rec) = store.refresh.get(rt).cloned() else {
@@ -402,7 +385,7 @@ fn refresh_grant(
         RefreshPlan::Keep(rt.to_string())
     };
     Ok(issue(
-        state, &mut store, fresh, client, rec.user, scope, rec.grant, refresh,
+        state, &mut store, client, rec.user, scope, rec.grant, refresh,
     ))
 }
 
@@ -414,7 +397,6 @@ fn device_grant(
     let Some(dc) = params.get("device_code") else {
         return Err(OAuthError::invalid_request("Missing device_code"));
     };
-    let fresh = Fresh::draw();
     let now = state.now();
     let mut store = state.store.lock();
     let Some(d) = store.devices.get_mut(dc) else {
@@ -479,13 +461,10 @@ fn device_grant(
     }
     let user = outcome?;
     let grant = store.new_grant(client_id, user.clone());
-    if let Some(d) = store.devices.get_mut(dc) {
-        d.status = DeviceStatus::Consumed(grant);
-        d.terminal_sent = true;
-    }
+    store.consume_device(dc, grant);
     let refresh = RefreshPlan::new_if(wants_refresh(state, client, scope), scope);
     Ok(issue(
-        state, &mut store, fresh, client, user, scope, grant, refresh,
+        state, &mut store, client, user, scope, grant, refresh,
     ))
 }
 
@@ -501,13 +480,12 @@ fn client_credentials_grant(
         ));
     }
     let scope = state.requested_scope(client, params.get("scope"))?;
-    let fresh = Fresh::draw();
     let mut store = state.store.lock();
     let grant = store.new_grant(client.id.clone(), None);
     // RFC 6749 §4.4.3: no refresh token (TOK-31), unless a fault says otherwise.
     let refresh = RefreshPlan::new_if(state.faults.has(Fault::AlwaysRefreshToken), scope);
     Ok(issue(
-        state, &mut store, fresh, client, None, scope, grant, refresh,
+        state, &mut store, client, None, scope, grant, refresh,
     ))
 }
 
@@ -527,14 +505,12 @@ fn password_grant(
         ));
     }
     let scope = state.requested_scope(client, params.get("scope"))?;
-    let fresh = Fresh::draw();
     let mut store = state.store.lock();
     let user: Arc<str> = Arc::from(user);
     let grant = store.new_grant(client.id.clone(), Some(user.clone()));
     Ok(issue(
         state,
         &mut store,
-        fresh,
         client,
         Some(user),
         scope,
