@@ -416,12 +416,7 @@ async fn browser_flow_login_consent_and_csrf() {
         login.header("access-control-allow-origin").is_empty(),
         "BCP-11"
     );
-    let cookie = login
-        .header("set-cookie")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .to_string();
+    let (cookie, _) = login.form_session();
     // BCP-4: login's return_to cannot point elsewhere.
     let r = read(
         s.http
@@ -465,13 +460,7 @@ async fn browser_flow_login_consent_and_csrf() {
     )
     .await;
     assert_eq!(consent.status, 200);
-    let csrf = consent
-        .text
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap_or("")
-        .to_string();
+    let (_, csrf) = consent.form_session();
     let decide = |csrf: String| {
         let (s, cookie) = (&s, cookie.clone());
         async move {

@@ -50,6 +50,24 @@ impl Resp {
             .map(|u| u.query_pairs().into_owned().collect())
             .unwrap_or_default()
     }
+    /// The session cookie and anti-CSRF value of an HTML form page.
+    pub fn form_session(&self) -> (String, String) {
+        let cookie = self
+            .header("set-cookie")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let csrf = self
+            .text
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("")
+            .to_string();
+        (cookie, csrf)
+    }
+
     #[track_caller]
     pub fn assert_error(&self, status: u16, error: &str) {
         assert_eq!(

@@ -335,19 +335,7 @@ async fn verification_page_approves_and_locks_out_guessing() {
     assert_eq!(page.status, 200);
     assert!(page.text.contains("name=\"user_code\""), "DEV-25");
     assert_eq!(page.header("x-frame-options"), "DENY", "BCP-12");
-    let cookie = page
-        .header("set-cookie")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .to_string();
-    let csrf = page
-        .text
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap_or("")
-        .to_string();
+    let (cookie, csrf) = page.form_session();
     let submit = |code: String| {
         let (s, cookie, csrf) = (&s, cookie.clone(), csrf.clone());
         async move {

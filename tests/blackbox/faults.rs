@@ -148,8 +148,7 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
         VerifyNoRateLimit | ConsentNoCsrf => {
             // Wrong codes lock the page out; a forged CSRF value is refused.
             let page = s.get("/oauth/device/verify").await;
-            let cookie = page.header("set-cookie").split(';').next().unwrap_or("").to_string();
-            let csrf = page.text.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_string();
+            let (cookie, csrf) = page.form_session();
             let post = |csrf: String, code: &'static str| {
                 let cookie = cookie.clone();
                 async move {
