@@ -5,6 +5,8 @@
 #
 #   bash benches/token_endpoint.sh            # defaults: -t2 -c32 -d10s
 #   DURATION=30s CONNECTIONS=64 bash benches/token_endpoint.sh
+#   PIN=1 bash benches/token_endpoint.sh      # servers on core 0, wrk (-t1) on core 1:
+#                                             # latency without the generator in the way
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -12,6 +14,14 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 PORT_OURS=${PORT_OURS:-18080}
 PORT_TRIVIAL=${PORT_TRIVIAL:-18081}
+PIN=${PIN:-0}
+SERVER_CPU=()
+LOAD_CPU=()
+if [ "$PIN" = 1 ]; then
+  SERVER_CPU=(taskset -c 0)
+  LOAD_CPU=(taskset -c 1)
+  THREADS=1
+fi
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq >/dev/null; }
@@ -32,9 +42,9 @@ rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 # wrk can poll in a second. Everything else is the builtin fixture.
 sed -e 's/^  device_interval: .*/  device_interval: 1/' -e 's/^  device_code_ttl: .*/  device_code_ttl: 86400/' \
     fixtures/clients.yaml > "$work/clients.yaml"
-"$BIN" serve --addr "127.0.0.1:$PORT_OURS" --test-mode --clients "$work/clients.yaml" >/dev/null 2>&1 &
+"${SERVER_CPU[@]}" "$BIN" serve --addr "127.0.0.1:$PORT_OURS" --test-mode --clients "$work/clients.yaml" >/dev/null 2>&1 &
 pids+=($!); ours=$!
-"$TRIVIAL" "127.0.0.1:$PORT_TRIVIAL" >/dev/null 2>&1 &
+"${SERVER_CPU[@]}" "$TRIVIAL" "127.0.0.1:$PORT_TRIVIAL" >/dev/null 2>&1 &
 pids+=($!)
 wait_up "http://127.0.0.1:$PORT_OURS/.well-known/oauth-authorization-server"
 wait_up "http://127.0.0.1:$PORT_TRIVIAL/"
@@ -76,7 +86,7 @@ LUA
 
 bench() { # name url script
   local out rate p99
-  out=$(CODES="$work/codes" THREADS=$THREADS wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$3" "$2")
+  out=$(CODES="$work/codes" THREADS=$THREADS "${LOAD_CPU[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$3" "$2")
   rate=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
@@ -84,7 +94,7 @@ bench() { # name url script
   echo "$rate" > "$work/$1.rate"
 }
 
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores, loopback"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores, loopback, pinned: $PIN"
 bench trivial "http://127.0.0.1:$PORT_TRIVIAL/" "$work/trivial.lua"
 bench pending_poll "http://127.0.0.1:$PORT_OURS/oauth/token" "$work/poll.lua"
 bench client_credentials "http://127.0.0.1:$PORT_OURS/oauth/token" "$work/cc.lua"

@@ -114,7 +114,7 @@ impl IntoResponse for OAuthError {
 
 /// A JSON success that carries credentials: `Cache-Control: no-store` and `Pragma:
 /// no-cache` (RFC 6749 §5.1, TOK-6, TOK-7; DEV-3 for device codes).
-pub fn no_store_json(status: StatusCode, body: serde_json::Value) -> Response {
+pub fn no_store_json(status: StatusCode, body: impl serde::Serialize) -> Response {
     let mut resp = (status, axum::Json(body)).into_response();
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -188,6 +188,68 @@ pub struct ClientAudit {
     pub device_authorizations: u64,
 }
 
+/// A map from random keys (codes, tokens) split into 64 shards by the key's first bytes.
+/// The store keeps its one lock; sharding bounds the cost of a resize: growing a table of
+/// a million tokens rehashes one shard (1/64 of them), not all of them, so issuance does
+/// not stall for tens of milliseconds every time the table doubles.
+#[derive(Debug)]
+pub struct Sharded<V> {
+    shards: Vec<HashMap<Arc<str>, V>>,
+}
+
+const SHARDS: usize = 64;
+
+impl<V> Default for Sharded<V> {
+    fn default() -> Self {
+        Sharded {
+            shards: (0..SHARDS).map(|_| HashMap::new()).collect(),
+        }
+    }
+}
+
+impl<V> Sharded<V> {
+    fn shard(key: &str) -> usize {
+        // Keys are base64url (64 symbols): two characters spread them over every shard.
+        let b = key.as_bytes();
+        let first = b.first().map_or(0, |c| *c as usize);
+        let second = b.get(1).map_or(0, |c| *c as usize);
+        (first * 7 + second) % SHARDS
+    }
+
+    /// The value for `key`.
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.shards[Self::shard(key)].get(key)
+    }
+
+    /// The value for `key`, mutably.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.shards[Self::shard(key)].get_mut(key)
+    }
+
+    fn insert(&mut self, key: Arc<str>, value: V) {
+        self.shards[Self::shard(&key)].insert(key, value);
+    }
+
+    fn remove(&mut self, key: &str) -> Option<V> {
+        self.shards[Self::shard(key)].remove(key)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(HashMap::len).sum()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(HashMap::is_empty)
+    }
+
+    /// Every value, in no particular order.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.shards.iter().flat_map(HashMap::values)
+    }
+}
+
 /// Deadlines in the order they fall due, each naming a key. Every kind of entry has one
 /// lifetime and the clock only moves forward, so pushes arrive in deadline order and the
 /// due ones are always at the front: reaping costs O(expired), never a scan.
@@ -211,15 +273,15 @@ impl ExpiryQueue {
 #[derive(Debug, Default)]
 pub struct Store {
     /// device_code → authorization.
-    pub devices: HashMap<Arc<str>, DeviceAuthorization>,
+    pub devices: Sharded<DeviceAuthorization>,
     /// Normalized user code → device_code.
     pub user_codes: HashMap<String, Arc<str>>,
     /// Authorization codes.
-    pub codes: HashMap<Arc<str>, AuthorizationCode>,
+    pub codes: Sharded<AuthorizationCode>,
     /// Access tokens.
-    pub access: HashMap<Arc<str>, AccessToken>,
+    pub access: Sharded<AccessToken>,
     /// Refresh tokens.
-    pub refresh: HashMap<Arc<str>, RefreshToken>,
+    pub refresh: Sharded<RefreshToken>,
     /// Grants by id.
     pub grants: HashMap<u64, Grant>,
     next_grant: u64,

@@ -17,7 +17,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -189,34 +188,46 @@ fn issue(
             grant,
         },
     );
-    let mut body = json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": state.policy.access_token_ttl,
-    });
-    if !state.faults.has(Fault::IgnoreScope) {
-        body["scope"] = json!(state.render_scope(scope));
-    }
-    if let RefreshPlan::Keep(rt) = &refresh {
-        body["refresh_token"] = json!(rt);
-    }
-    if let RefreshPlan::New(rt_scope) = refresh {
-        let fresh_refresh = random_token();
-        store.insert_refresh(
-            now,
-            &fresh_refresh,
-            RefreshToken {
-                client_id: client.id.clone(),
-                user,
-                scope: rt_scope,
-                last_used: now,
-                grant,
-                rotated: false,
-            },
-        );
-        body["refresh_token"] = json!(fresh_refresh);
-    }
+    let refresh_token = match refresh {
+        RefreshPlan::None => None,
+        RefreshPlan::Keep(rt) => Some(rt),
+        RefreshPlan::New(rt_scope) => {
+            let fresh_refresh = random_token();
+            store.insert_refresh(
+                now,
+                &fresh_refresh,
+                RefreshToken {
+                    client_id: client.id.clone(),
+                    user,
+                    scope: rt_scope,
+                    last_used: now,
+                    grant,
+                    rotated: false,
+                },
+            );
+            Some(fresh_refresh)
+        }
+    };
+    let body = TokenResponse {
+        access_token: &access,
+        token_type: "Bearer",
+        expires_in: state.policy.access_token_ttl,
+        scope: (!state.faults.has(Fault::IgnoreScope)).then(|| state.render_scope(scope)),
+        refresh_token: refresh_token.as_deref(),
+    };
     no_store_json(StatusCode::OK, body)
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(serde::Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
 }
 
 /// RFC 7636 §4.1: 43–128 characters of `[A-Za-z0-9-._~]`.
