@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod exit;
 pub mod oauth;
+pub mod scenario;
 pub mod secret;
 pub mod server;
 pub mod smoke;

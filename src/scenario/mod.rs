@@ -1,0 +1,473 @@
+//! Scenario files: the model ([`model`]), where each node stands ([`spans`]), variables
+//! ([`vars`]), and loading with validation. Everything a user can get wrong in a file is
+//! found here, before anything runs, and reported as `file:line:col: message` (exit 2).
+
+pub mod model;
+pub mod spans;
+pub mod vars;
+
+use model::{Assertion, Request, Scenario, Step};
+use spans::{Loc, Seg, SpanIndex};
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A scenario file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// Where.
+    pub loc: Loc,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.loc, self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// A parsed and validated scenario with its source and spans.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The file as named on the command line.
+    pub path: Arc<str>,
+    /// Its text, for diagnostics that quote the line.
+    pub source: String,
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Node locations.
+    pub spans: SpanIndex,
+}
+
+/// Endpoint names a request may use instead of a path.
+pub const ENDPOINTS: &[&str] = &[
+    "token",
+    "device_authorization",
+    "authorization",
+    "revocation",
+    "introspection",
+    "registration",
+    "metadata",
+    "verification",
+];
+
+/// Reads and validates one file.
+pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
+    let name: Arc<str> = Arc::from(path.display().to_string());
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        loc: Loc {
+            file: name.clone(),
+            line: 1,
+            col: 1,
+        },
+        message: format!("cannot read the file: {e}"),
+    })?;
+    load_str(name, text)
+}
+
+/// Validates scenario text; `name` is used in locations.
+pub fn load_str(name: Arc<str>, text: String) -> Result<Loaded, ScenarioError> {
+    let at = |line: usize, col: usize, message: String| ScenarioError {
+        loc: Loc {
+            file: name.clone(),
+            line,
+            col,
+        },
+        message,
+    };
+    if text.trim().is_empty() {
+        return Err(at(
+            1,
+            1,
+            "the file is empty; a scenario needs `name` and `steps`".into(),
+        ));
+    }
+    let scenario: Scenario = serde_yaml::from_str(&text).map_err(|e| {
+        let (line, col) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((1, 1));
+        let msg = e.to_string();
+        let msg = match msg.rfind(" at line ") {
+            Some(i) => msg[..i].to_string(),
+            None => msg,
+        };
+        at(line, col, msg)
+    })?;
+    let spans = SpanIndex::new(name.clone(), &text);
+    let loaded = Loaded {
+        path: name,
+        source: text,
+        scenario,
+        spans,
+    };
+    validate(&loaded)?;
+    Ok(loaded)
+}
+
+fn err(l: &Loaded, path: &[Seg<'_>], message: impl Into<String>) -> ScenarioError {
+    ScenarioError {
+        loc: l.spans.loc(path),
+        message: message.into(),
+    }
+}
+
+fn validate(l: &Loaded) -> Result<(), ScenarioError> {
+    let s = &l.scenario;
+    if s.steps.is_empty() {
+        return Err(err(
+            l,
+            &[Seg::Key("steps")],
+            "a scenario needs at least one step",
+        ));
+    }
+    let mut defined: HashSet<String> = HashSet::new();
+    for (i, (name, value)) in s.vars.0.iter().enumerate() {
+        check_refs(l, &[Seg::Key("vars")], value, &defined).map_err(|e| ScenarioError {
+            message: format!("vars.{name}: {}", e.message),
+            ..e
+        })?;
+        let _ = i;
+        defined.insert(name.clone());
+    }
+    for (i, step) in s.steps.iter().enumerate() {
+        let base = [Seg::Key("steps"), Seg::Index(i)];
+        let action = step.action().map_err(|m| err(l, &base, m))?;
+        match action {
+            "request" => {
+                if let Some(r) = &step.request {
+                    check_request(l, &[base[0], base[1], Seg::Key("request")], r, &defined)?;
+                }
+            }
+            "poll" => {
+                if let Some(p) = &step.poll {
+                    let here = [base[0], base[1], Seg::Key("poll")];
+                    check_request(
+                        l,
+                        &[here[0], here[1], here[2], Seg::Key("request")],
+                        &p.request,
+                        &defined,
+                    )?;
+                    for v in [&p.interval, &p.expires_in, &p.user_code]
+                        .into_iter()
+                        .flatten()
+                    {
+                        check_refs(l, &here, v, &defined)?;
+                    }
+                    if (p.approve_after.is_some() || p.deny_after.is_some())
+                        && p.user_code.is_none()
+                    {
+                        return Err(err(
+                            l,
+                            &here,
+                            "approve_after and deny_after need `user_code`",
+                        ));
+                    }
+                }
+            }
+            "approve" | "deny" => {
+                let u = step.approve.as_ref().or(step.deny.as_ref());
+                if let Some(u) = u {
+                    check_refs(
+                        l,
+                        &[base[0], base[1], Seg::Key(action)],
+                        &u.user_code,
+                        &defined,
+                    )?;
+                }
+            }
+            "consent" => {
+                if let Some(c) = &step.consent {
+                    for (_, v) in &c.query.0 {
+                        check_refs(
+                            l,
+                            &[base[0], base[1], Seg::Key("consent"), Seg::Key("query")],
+                            v,
+                            &defined,
+                        )?;
+                    }
+                }
+            }
+            "advance_clock" => {
+                if let Some(a) = &step.advance_clock {
+                    check_refs(
+                        l,
+                        &[base[0], base[1], Seg::Key("advance_clock")],
+                        &a.seconds,
+                        &defined,
+                    )?;
+                }
+            }
+            _ => {}
+        }
+        for (j, a) in step.expect.iter().enumerate() {
+            check_assertion(
+                l,
+                &[base[0], base[1], Seg::Key("expect"), Seg::Index(j)],
+                a,
+                &defined,
+            )?;
+        }
+        for (j, c) in step.capture.iter().enumerate() {
+            if let model::Query::Json(p) = &c.query {
+                serde_json_path::JsonPath::parse(p).map_err(|e| {
+                    err(
+                        l,
+                        &[base[0], base[1], Seg::Key("capture"), Seg::Index(j)],
+                        format!("capture `{}`: invalid JSONPath `{p}`: {e}", c.name),
+                    )
+                })?;
+            }
+        }
+        for c in &step.capture {
+            defined.insert(c.name.clone());
+        }
+    }
+    Ok(())
+}
+
+fn check_refs(
+    l: &Loaded,
+    path: &[Seg<'_>],
+    s: &str,
+    defined: &HashSet<String>,
+) -> Result<(), ScenarioError> {
+    for (expr, _) in vars::references(s) {
+        if let Some(open) = expr.find('(') {
+            let f = expr[..open].trim();
+            if !vars::FUNCTIONS.contains(&f) {
+                return Err(err(
+                    l,
+                    path,
+                    format!(
+                        "unknown helper `{f}()` (helpers: {})",
+                        vars::FUNCTIONS.join(", ")
+                    ),
+                ));
+            }
+        }
+        for name in vars::names_needed(&expr) {
+            if !defined.contains(&name) {
+                return Err(err(
+                    l,
+                    path,
+                    format!("undefined variable `{name}` (define it in `vars` or capture it in an earlier step)"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_yaml_refs(
+    l: &Loaded,
+    path: &[Seg<'_>],
+    v: &serde_yaml::Value,
+    defined: &HashSet<String>,
+) -> Result<(), ScenarioError> {
+    match v {
+        serde_yaml::Value::String(s) => check_refs(l, path, s, defined),
+        serde_yaml::Value::Sequence(items) => items
+            .iter()
+            .try_for_each(|i| check_yaml_refs(l, path, i, defined)),
+        serde_yaml::Value::Mapping(m) => m.iter().try_for_each(|(k, v)| {
+            check_yaml_refs(l, path, k, defined)?;
+            check_yaml_refs(l, path, v, defined)
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn check_request(
+    l: &Loaded,
+    path: &[Seg<'_>],
+    r: &Request,
+    defined: &HashSet<String>,
+) -> Result<(), ScenarioError> {
+    match (&r.endpoint, &r.path) {
+        (Some(_), Some(_)) => return Err(err(l, path, "give `endpoint` or `path`, not both")),
+        (None, None) => {
+            return Err(err(
+                l,
+                path,
+                "a request needs `endpoint` (a name) or `path`",
+            ))
+        }
+        (Some(e), None) => {
+            let known = ENDPOINTS.contains(&e.as_str()) || e.starts_with("api:/");
+            if !known {
+                let mut p = path.to_vec();
+                p.push(Seg::Key("endpoint"));
+                return Err(err(
+                    l,
+                    &p,
+                    format!(
+                        "unknown endpoint `{e}` (known: {}, api:/PATH)",
+                        ENDPOINTS.join(", ")
+                    ),
+                ));
+            }
+        }
+        (None, Some(p)) => check_refs(l, path, p, defined)?,
+    }
+    let bodies = [r.form.is_some(), r.json.is_some(), r.raw.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if bodies > 1 {
+        return Err(err(
+            l,
+            path,
+            "a request has at most one body: form, json or raw",
+        ));
+    }
+    if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+        .contains(&r.method.to_ascii_uppercase().as_str())
+    {
+        let mut p = path.to_vec();
+        p.push(Seg::Key("method"));
+        return Err(err(l, &p, format!("unknown method `{}`", r.method)));
+    }
+    for pairs in [Some(&r.query), Some(&r.headers), r.form.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        for (k, v) in &pairs.0 {
+            check_refs(l, path, k, defined)?;
+            check_refs(l, path, v, defined)?;
+        }
+    }
+    if let Some(j) = &r.json {
+        check_yaml_refs(l, path, j, defined)?;
+    }
+    if let Some(raw) = &r.raw {
+        check_refs(l, path, &raw.body, defined)?;
+    }
+    if let Some(a) = &r.auth {
+        let fields: Vec<&String> = match a {
+            model::Auth::Basic { client, secret } | model::Auth::Post { client, secret } => {
+                vec![client, secret]
+            }
+            model::Auth::None { client } => vec![client],
+            model::Auth::Bearer { token } => vec![token],
+        };
+        for f in fields {
+            check_refs(l, path, f, defined)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_assertion(
+    l: &Loaded,
+    path: &[Seg<'_>],
+    a: &Assertion,
+    defined: &HashSet<String>,
+) -> Result<(), ScenarioError> {
+    let q = a.query().map_err(|m| err(l, path, m))?;
+    let predicates = [
+        a.equals.is_some(),
+        a.not_equals.is_some(),
+        a.exists.is_some(),
+        a.absent.is_some(),
+        a.matches.is_some(),
+        a.contains.is_some(),
+        a.one_of.is_some(),
+        a.type_.is_some(),
+        a.greater_than.is_some(),
+        a.less_than.is_some(),
+        a.length.is_some(),
+    ];
+    let n = predicates.iter().filter(|p| **p).count();
+    if let Some(status) = &a.status {
+        let ok = match status {
+            serde_yaml::Value::Number(_) | serde_yaml::Value::String(_) => true,
+            serde_yaml::Value::Sequence(s) => s.iter().all(|v| v.is_number() || v.is_string()),
+            _ => false,
+        };
+        if !ok || n > 0 {
+            return Err(err(
+                l,
+                path,
+                "`status` takes a number or a list of numbers, and no other predicate",
+            ));
+        }
+        if let serde_yaml::Value::String(s) = status {
+            check_refs(l, path, s, defined)?;
+        }
+    } else if n == 0 {
+        return Err(err(
+            l,
+            path,
+            format!("assertion on `{q}` has no predicate (equals, not_equals, exists, absent, matches, contains, one_of, type, greater_than, less_than, length)"),
+        ));
+    }
+    if let model::Query::Json(p) = &q {
+        serde_json_path::JsonPath::parse(p)
+            .map_err(|e| err(l, path, format!("invalid JSONPath `{p}`: {e}")))?;
+    }
+    if let Some(re) = &a.matches {
+        regex::Regex::new(re)
+            .map_err(|e| err(l, path, format!("invalid regular expression: {e}")))?;
+        check_refs(l, path, re, defined)?;
+    }
+    for v in [&a.equals, &a.not_equals, &a.contains]
+        .into_iter()
+        .flatten()
+    {
+        check_yaml_refs(l, path, v, defined)?;
+    }
+    if let Some(list) = &a.one_of {
+        for v in list {
+            check_yaml_refs(l, path, v, defined)?;
+        }
+    }
+    Ok(())
+}
+
+/// The scenario files under `paths` (files as given, folders searched for `*.yaml` and
+/// `*.yml`), sorted, without duplicates.
+pub fn discover(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{}: no such file or folder", p.display()),
+            ));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let p = entry?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if p.is_dir() {
+            if !name.starts_with('.') && !name.starts_with("__") {
+                walk(&p, out)?;
+            }
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// The step's display name.
+pub fn step_name(step: &Step, index: usize) -> String {
+    step.name
+        .clone()
+        .unwrap_or_else(|| format!("step {} ({})", index + 1, step.action().unwrap_or("?")))
+}

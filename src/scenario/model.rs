@@ -1,0 +1,509 @@
+//! The scenario language, as typed data. A file is one [`Scenario`]; `docs/scenarios.md`
+//! documents every field. Deserialized by serde_yaml with unknown fields refused.
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A short name, shown in every report.
+    pub name: String,
+    /// What the scenario shows, in a sentence or two.
+    #[serde(default)]
+    pub description: String,
+    /// Conformance-matrix ids this scenario checks (`DEV-14`).
+    #[serde(default)]
+    pub requirements: Vec<String>,
+    /// Free-form tags for `--tag`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Capabilities the target must have; otherwise the scenario is SKIPPED.
+    #[serde(default)]
+    pub requires: Vec<Capability>,
+    /// Variables, in order; later ones may use earlier ones.
+    #[serde(default)]
+    pub vars: Pairs,
+    /// The steps, run in order.
+    pub steps: Vec<Step>,
+}
+
+/// What a target can do beyond plain HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// Move the server's clock (builtin only).
+    Clock,
+    /// Approve or deny a user code.
+    Approve,
+    /// Consent to an authorization request.
+    Consent,
+    /// Refresh tokens.
+    Refresh,
+    /// Dynamic client registration.
+    Registration,
+    /// The device authorization grant.
+    DeviceFlow,
+    /// The builtin's audit log of client behaviour.
+    Audit,
+    /// Revoke a connected app as the user.
+    RevokeApp,
+}
+
+/// One step: exactly one action, then captures and expectations.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Shown in reports; defaults to the action.
+    pub name: Option<String>,
+    /// Matrix ids this step checks, in addition to the scenario's.
+    #[serde(default)]
+    pub requirements: Vec<String>,
+    /// Send one HTTP request.
+    pub request: Option<Request>,
+    /// Repeat a request as RFC 8628 §3.5 demands.
+    pub poll: Option<Poll>,
+    /// Approve a user code as the user.
+    pub approve: Option<UserCode>,
+    /// Deny a user code as the user.
+    pub deny: Option<UserCode>,
+    /// Consent (or refuse) an authorization request as the user.
+    pub consent: Option<Consent>,
+    /// Move the target's clock forward (builtin only).
+    pub advance_clock: Option<AdvanceClock>,
+    /// Revoke a connected app as the user.
+    pub revoke_app: Option<RevokeApp>,
+    /// Values to keep from the response.
+    #[serde(default)]
+    pub capture: Vec<CaptureEntry>,
+    /// Assertions on the response.
+    #[serde(default)]
+    pub expect: Vec<Assertion>,
+}
+
+/// An HTTP request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// Method; `POST` unless given.
+    #[serde(default = "post")]
+    pub method: String,
+    /// An endpoint name resolved through the target (`token`, `device_authorization`,
+    /// `authorization`, `revocation`, `introspection`, `registration`, `metadata`,
+    /// `api:/me`).
+    pub endpoint: Option<String>,
+    /// A literal path (or absolute URL) instead of an endpoint name.
+    pub path: Option<String>,
+    /// Query parameters (a mapping, or a list of pairs to repeat a name).
+    #[serde(default)]
+    pub query: Pairs,
+    /// Headers.
+    #[serde(default)]
+    pub headers: Pairs,
+    /// A form-encoded body.
+    pub form: Option<Pairs>,
+    /// A JSON body.
+    pub json: Option<serde_yaml::Value>,
+    /// A body sent as it is, with its content type.
+    pub raw: Option<RawBody>,
+    /// Client authentication or a bearer token.
+    pub auth: Option<Auth>,
+    /// Follow redirects (default: no; an authorization response is a redirect to inspect).
+    #[serde(default)]
+    pub follow_redirects: bool,
+}
+
+fn post() -> String {
+    "POST".into()
+}
+
+/// A literal body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBody {
+    /// `Content-Type` to send.
+    pub content_type: String,
+    /// The body text.
+    pub body: String,
+}
+
+/// How the request authenticates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
+pub enum Auth {
+    /// `Authorization: Basic` with form-urlencoded id and secret (RFC 6749 §2.3.1).
+    Basic { client: String, secret: String },
+    /// `client_id` and `client_secret` in the body.
+    Post { client: String, secret: String },
+    /// `client_id` in the body only (public clients).
+    None { client: String },
+    /// `Authorization: Bearer`.
+    Bearer { token: String },
+}
+
+/// A poll loop (RFC 8628 §3.5): repeat while the answer is `authorization_pending` or
+/// `slow_down`, waiting `interval` (plus 5 s per `slow_down`), until `expires_in`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Poll {
+    /// The token request to repeat.
+    pub request: Request,
+    /// Seconds between polls; 5 when not given (RFC 8628 §3.2, CLIENT-2).
+    pub interval: Option<String>,
+    /// Stop after this many seconds (CLIENT-5).
+    pub expires_in: Option<String>,
+    /// The user code to approve or deny during the loop.
+    pub user_code: Option<String>,
+    /// Approve `user_code` after this many pending answers.
+    pub approve_after: Option<u32>,
+    /// Deny `user_code` after this many pending answers.
+    pub deny_after: Option<u32>,
+    /// Send the first poll this many seconds early each time (to provoke `slow_down`;
+    /// a well-behaved client never does this).
+    #[serde(default)]
+    pub early_by: u64,
+    /// Stop after this many polls at most.
+    #[serde(default = "max_polls")]
+    pub max_polls: u32,
+}
+
+fn max_polls() -> u32 {
+    100
+}
+
+/// A user code to approve or deny.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserCode {
+    /// The user code.
+    pub user_code: String,
+    /// The user; the target's default when absent.
+    pub user: Option<String>,
+}
+
+/// An authorization request the user decides on; the response is the redirect.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consent {
+    /// The authorization request's query parameters.
+    pub query: Pairs,
+    /// `approve` (default) or `deny`.
+    #[serde(default)]
+    pub decision: Decision,
+    /// The user; the target's default when absent.
+    pub user: Option<String>,
+}
+
+/// A user's decision.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Allow.
+    #[default]
+    Approve,
+    /// Refuse.
+    Deny,
+}
+
+/// Move the clock.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceClock {
+    /// Seconds (may use variables).
+    pub seconds: String,
+}
+
+/// Revoke a connected app.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeApp {
+    /// The app's client id.
+    pub client: String,
+    /// The user; the target's default when absent.
+    pub user: Option<String>,
+}
+
+/// Where a captured or asserted value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Query {
+    /// The HTTP status.
+    Status,
+    /// A header (case-insensitive name).
+    Header(String),
+    /// A JSONPath (RFC 9535) into the JSON body.
+    Json(String),
+    /// A query parameter of the `Location` redirect (or of its fragment).
+    Redirect(String),
+    /// The `Location` without its query and fragment.
+    Location,
+    /// The body as text.
+    Body,
+}
+
+impl fmt::Display for Query {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Query::Status => write!(f, "status"),
+            Query::Header(h) => write!(f, "header {h}"),
+            Query::Json(p) => write!(f, "json {p}"),
+            Query::Redirect(p) => write!(f, "redirect {p}"),
+            Query::Location => write!(f, "location"),
+            Query::Body => write!(f, "body"),
+        }
+    }
+}
+
+/// One capture: `name: {json: $.x}`.
+#[derive(Debug, Clone)]
+pub struct CaptureEntry {
+    /// The variable.
+    pub name: String,
+    /// Where from.
+    pub query: Query,
+}
+
+/// One assertion: a query and one or more predicates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assertion {
+    /// `status: 200` or `status: [400, 401]` (shorthand for equals / one_of).
+    pub status: Option<serde_yaml::Value>,
+    /// A header.
+    pub header: Option<String>,
+    /// A JSONPath.
+    pub json: Option<String>,
+    /// A redirect query parameter.
+    pub redirect: Option<String>,
+    /// `location: true`: the redirect target.
+    pub location: Option<bool>,
+    /// `body: true`: the body text.
+    pub body: Option<bool>,
+    /// Equal to (JSON comparison; numbers as numbers).
+    pub equals: Option<serde_yaml::Value>,
+    /// Not equal to.
+    pub not_equals: Option<serde_yaml::Value>,
+    /// Present (`true`) or absent (`false`).
+    pub exists: Option<bool>,
+    /// Absent (`true`).
+    pub absent: Option<bool>,
+    /// Matches a regular expression.
+    pub matches: Option<String>,
+    /// Contains a substring (strings) or an element (arrays).
+    pub contains: Option<serde_yaml::Value>,
+    /// Equal to one of.
+    pub one_of: Option<Vec<serde_yaml::Value>>,
+    /// JSON type: string, integer, number, boolean, array, object, null.
+    #[serde(rename = "type")]
+    pub type_: Option<JsonType>,
+    /// A number greater than.
+    pub greater_than: Option<f64>,
+    /// A number less than.
+    pub less_than: Option<f64>,
+    /// Length of a string or array.
+    pub length: Option<u64>,
+    /// The requirement this assertion checks (defaults to the step's / scenario's).
+    pub requirement: Option<String>,
+    /// `must` (default): a violation FAILS; `should`: a violation is a WARNING.
+    #[serde(default)]
+    pub level: Level,
+}
+
+/// JSON value types for the `type` predicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JsonType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Array,
+    Object,
+    Null,
+}
+
+/// How much a violated assertion weighs (conformance matrix §0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// MUST: FAILED.
+    #[default]
+    Must,
+    /// SHOULD: WARNING.
+    Should,
+}
+
+/// Name/value pairs in order: a mapping, or a list of one-entry mappings or `[name, value]`
+/// pairs (so that a name can repeat, to test duplicate-parameter rules).
+#[derive(Debug, Clone, Default)]
+pub struct Pairs(pub Vec<(String, String)>);
+
+fn scalar_text<E: de::Error>(v: serde_yaml::Value) -> Result<String, E> {
+    match v {
+        serde_yaml::Value::String(s) => Ok(s),
+        serde_yaml::Value::Number(n) => Ok(n.to_string()),
+        serde_yaml::Value::Bool(b) => Ok(b.to_string()),
+        serde_yaml::Value::Null => Ok(String::new()),
+        _ => Err(E::custom("expected a string, number or boolean")),
+    }
+}
+
+impl<'de> Deserialize<'de> for Pairs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Pairs;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping of names to values, or a list of [name, value] pairs")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Pairs, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, serde_yaml::Value>()? {
+                    out.push((k, scalar_text(v)?));
+                }
+                Ok(Pairs(out))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Pairs, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = s.next_element::<serde_yaml::Value>()? {
+                    match item {
+                        serde_yaml::Value::Sequence(pair) if pair.len() == 2 => {
+                            let mut it = pair.into_iter();
+                            let k = scalar_text(it.next().unwrap_or_default())?;
+                            let v = scalar_text(it.next().unwrap_or_default())?;
+                            out.push((k, v));
+                        }
+                        serde_yaml::Value::Mapping(m) if m.len() == 1 => {
+                            for (k, v) in m {
+                                out.push((scalar_text(k)?, scalar_text(v)?));
+                            }
+                        }
+                        _ => {
+                            return Err(de::Error::custom(
+                                "each item must be [name, value] or {name: value}",
+                            ))
+                        }
+                    }
+                }
+                Ok(Pairs(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for CaptureEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Spec {
+            json: Option<String>,
+            header: Option<String>,
+            redirect: Option<String>,
+            status: Option<bool>,
+            location: Option<bool>,
+            body: Option<bool>,
+        }
+        let m = serde_yaml::Mapping::deserialize(d)?;
+        if m.len() != 1 {
+            return Err(de::Error::custom(
+                "a capture is one `name: {json|header|redirect|status|location|body: …}`",
+            ));
+        }
+        let (k, v) = m
+            .into_iter()
+            .next()
+            .ok_or_else(|| de::Error::custom("empty capture"))?;
+        let name = scalar_text(k)?;
+        let spec: Spec = serde_yaml::from_value(v).map_err(de::Error::custom)?;
+        let mut queries = Vec::new();
+        if let Some(p) = spec.json {
+            queries.push(Query::Json(p));
+        }
+        if let Some(h) = spec.header {
+            queries.push(Query::Header(h));
+        }
+        if let Some(r) = spec.redirect {
+            queries.push(Query::Redirect(r));
+        }
+        if spec.status == Some(true) {
+            queries.push(Query::Status);
+        }
+        if spec.location == Some(true) {
+            queries.push(Query::Location);
+        }
+        if spec.body == Some(true) {
+            queries.push(Query::Body);
+        }
+        if queries.len() != 1 {
+            return Err(de::Error::custom(format!(
+                "capture `{name}` needs exactly one source"
+            )));
+        }
+        Ok(CaptureEntry {
+            name,
+            query: queries.remove(0),
+        })
+    }
+}
+
+impl Assertion {
+    /// The one query of this assertion, or why not.
+    pub fn query(&self) -> Result<Query, String> {
+        let mut q = Vec::new();
+        if self.status.is_some() {
+            q.push(Query::Status);
+        }
+        if let Some(h) = &self.header {
+            q.push(Query::Header(h.clone()));
+        }
+        if let Some(p) = &self.json {
+            q.push(Query::Json(p.clone()));
+        }
+        if let Some(r) = &self.redirect {
+            q.push(Query::Redirect(r.clone()));
+        }
+        if self.location == Some(true) {
+            q.push(Query::Location);
+        }
+        if self.body == Some(true) {
+            q.push(Query::Body);
+        }
+        match q.len() {
+            1 => Ok(q.remove(0)),
+            0 => Err(
+                "an assertion needs one of status, header, json, redirect, location, body".into(),
+            ),
+            _ => Err(
+                "an assertion has exactly one of status, header, json, redirect, location, body"
+                    .into(),
+            ),
+        }
+    }
+}
+
+impl Step {
+    /// The action's name, or an error if there is not exactly one.
+    pub fn action(&self) -> Result<&'static str, String> {
+        let actions = [
+            ("request", self.request.is_some()),
+            ("poll", self.poll.is_some()),
+            ("approve", self.approve.is_some()),
+            ("deny", self.deny.is_some()),
+            ("consent", self.consent.is_some()),
+            ("advance_clock", self.advance_clock.is_some()),
+            ("revoke_app", self.revoke_app.is_some()),
+        ];
+        let present: Vec<&'static str> = actions
+            .iter()
+            .filter(|(_, p)| *p)
+            .map(|(n, _)| *n)
+            .collect();
+        match present.as_slice() {
+            [one] => Ok(one),
+            [] => Err("a step needs one action: request, poll, approve, deny, consent, advance_clock or revoke_app".into()),
+            many => Err(format!("a step has exactly one action, this one has {}", many.join(", "))),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Where each node of a scenario file stands: serde_yaml's values carry no spans, so the
+//! file is read a second time with marked-yaml, whose nodes do, and every path into the
+//! document (`steps[2].expect[0]`) can be turned into a line and column for diagnostics.
+
+use marked_yaml::Node;
+use serde::Serialize;
+use std::fmt;
+use std::sync::Arc;
+
+/// A place in a scenario file (1-based line and column).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Loc {
+    /// The file, as given on the command line.
+    pub file: Arc<str>,
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub col: usize,
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+/// One step of a path into the document.
+#[derive(Clone, Copy, Debug)]
+pub enum Seg<'a> {
+    /// A mapping key.
+    Key(&'a str),
+    /// A sequence index.
+    Index(usize),
+}
+
+/// The span-aware view of one file.
+#[derive(Debug)]
+pub struct SpanIndex {
+    file: Arc<str>,
+    root: Option<Node>,
+}
+
+impl SpanIndex {
+    /// Reads `text`; if marked-yaml cannot (it is stricter than serde_yaml in places),
+    /// locations fall back to the top of the file.
+    pub fn new(file: Arc<str>, text: &str) -> Self {
+        let root = marked_yaml::parse_yaml(0, text).ok();
+        SpanIndex { file, root }
+    }
+
+    /// The location of the node at `path`, or of its nearest ancestor that exists.
+    pub fn loc(&self, path: &[Seg<'_>]) -> Loc {
+        let mut best = (1, 1);
+        let mut node = self.root.as_ref();
+        if let Some(n) = node {
+            best = start_of(n).unwrap_or(best);
+        }
+        for seg in path {
+            let next = match (node, seg) {
+                (Some(Node::Mapping(m)), Seg::Key(k)) => m.get_node(k),
+                (Some(Node::Sequence(s)), Seg::Index(i)) => s.get_node(*i),
+                _ => None,
+            };
+            match next {
+                Some(n) => {
+                    best = start_of(n).unwrap_or(best);
+                    node = Some(n);
+                }
+                None => break,
+            }
+        }
+        Loc {
+            file: self.file.clone(),
+            line: best.0,
+            col: best.1,
+        }
+    }
+
+    /// The location of the *key* `key` in the mapping at `path` (for "unknown field").
+    pub fn key_loc(&self, path: &[Seg<'_>], key: &str) -> Loc {
+        let mut node = self.root.as_ref();
+        for seg in path {
+            node = match (node, seg) {
+                (Some(Node::Mapping(m)), Seg::Key(k)) => m.get_node(k),
+                (Some(Node::Sequence(s)), Seg::Index(i)) => s.get_node(*i),
+                _ => None,
+            };
+        }
+        if let Some(Node::Mapping(m)) = node {
+            if let Some((k, _)) = m.iter().find(|(k, _)| k.as_str() == key) {
+                if let Some(start) = k.span().start() {
+                    return Loc {
+                        file: self.file.clone(),
+                        line: start.line(),
+                        col: start.column(),
+                    };
+                }
+            }
+        }
+        self.loc(path)
+    }
+}
+
+fn start_of(n: &Node) -> Option<(usize, usize)> {
+    // A block mapping's own span starts at its first `:`; its first key is where a
+    // reader's eye goes.
+    if let Node::Mapping(m) = n {
+        if let Some(start) = m.iter().next().and_then(|(k, _)| k.span().start()) {
+            return Some((start.line(), start.column()));
+        }
+    }
+    n.span().start().map(|m| (m.line(), m.column()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_to_lines_and_columns() {
+        let text =
+            "name: x\nsteps:\n  - request:\n      path: /a\n    expect:\n      - status: 200\n";
+        let idx = SpanIndex::new(Arc::from("f.yaml"), text);
+        let l = idx.loc(&[
+            Seg::Key("steps"),
+            Seg::Index(0),
+            Seg::Key("expect"),
+            Seg::Index(0),
+        ]);
+        assert_eq!((l.line, l.col), (6, 9));
+        let l = idx.key_loc(&[Seg::Key("steps"), Seg::Index(0)], "expect");
+        assert_eq!((l.line, l.col), (5, 5));
+        // A path that does not exist stops at the deepest ancestor that does.
+        let l = idx.loc(&[Seg::Key("steps"), Seg::Index(7)]);
+        assert_eq!(l.line, 3);
+    }
+}
