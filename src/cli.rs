@@ -23,8 +23,9 @@ enum Command {
     /// Run the built-in reference authorization server.
     #[command(after_help = SERVE_HELP)]
     Serve(ServeArgs),
-    /// Run conformance scenarios (not yet available: see issue #4).
-    Run,
+    /// Run conformance scenarios against the built-in server (default) or a target.
+    #[command(after_help = exit::HELP)]
+    Run(RunArgs),
     /// Start the built-in server in-process and drive every grant through it once.
     #[command(after_help = exit::HELP)]
     Smoke,
@@ -36,6 +37,34 @@ const SERVE_HELP: &str = "Test-mode routes (only with --test-mode; 404 otherwise
   POST /_test/device/deny     {\"user_code\": \"...\"}
   GET  /_test/authorize?<authorization request>[&decision=deny]
   GET  /_test/audit";
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Scenario files or folders (default: scenarios/).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Where to run: `builtin` (the reference server, in-process, one per scenario).
+    #[arg(long, default_value = "builtin")]
+    target: String,
+    /// Switch a fault on in the built-in server (repeatable); see `serve --list-faults`.
+    #[arg(long = "fault", value_name = "NAME", value_parser = parse_fault)]
+    faults: Vec<Fault>,
+    /// Run only scenarios with this tag (repeatable: any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Run only scenarios that cite this requirement id (repeatable: any of them).
+    #[arg(long = "requirement", value_name = "ID")]
+    requirements: Vec<String>,
+    /// Scenarios at once (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Folder for report.json and report.md.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    report_dir: PathBuf,
+    /// Show every exchange of every poll.
+    #[arg(long)]
+    verbose: bool,
+}
 
 #[derive(Debug, Args)]
 struct ServeArgs {
@@ -87,10 +116,7 @@ pub fn main() -> ExitCode {
             ExitCode::from(exit::PASSED)
         }
         Command::Serve(args) => report(runtime().and_then(|rt| rt.block_on(serve(args)))),
-        Command::Run => {
-            eprintln!("oauth-harness run: the scenario runner is not available yet (issue #4); use `oauth-harness smoke`.");
-            ExitCode::from(exit::USAGE)
-        }
+        Command::Run(args) => run_scenarios(args),
         Command::Smoke => {
             match runtime().and_then(|rt| rt.block_on(crate::smoke::run(&mut std::io::stdout()))) {
                 Ok(true) => ExitCode::from(exit::PASSED),
@@ -99,6 +125,111 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn run_scenarios(args: RunArgs) -> ExitCode {
+    use crate::runner::target::TargetSpec;
+    use crate::runner::{run, RunOptions};
+    use crate::scenario::{discover, load};
+    if args.target != "builtin" {
+        eprintln!(
+            "error: --target {}: only `builtin` is available yet (live target profiles come next)",
+            args.target
+        );
+        return ExitCode::from(exit::USAGE);
+    }
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        args.paths.clone()
+    };
+    let files = match discover(&paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let mut loaded = Vec::new();
+    let mut bad = 0;
+    for f in &files {
+        match load(f) {
+            Ok(l) => loaded.push(l),
+            Err(e) => {
+                bad += 1;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    if bad > 0 {
+        eprintln!("{bad} scenario file(s) could not be used; nothing was run.");
+        return ExitCode::from(exit::BAD_SCENARIO);
+    }
+    let selected: Vec<std::sync::Arc<crate::scenario::Loaded>> = loaded
+        .into_iter()
+        .filter(|l| args.tags.is_empty() || l.scenario.tags.iter().any(|t| args.tags.contains(t)))
+        .filter(|l| {
+            args.requirements.is_empty()
+                || l.scenario
+                    .requirements
+                    .iter()
+                    .any(|r| args.requirements.contains(r))
+                || l.scenario
+                    .steps
+                    .iter()
+                    .any(|s| s.requirements.iter().any(|r| args.requirements.contains(r)))
+        })
+        .map(std::sync::Arc::new)
+        .collect();
+    if selected.is_empty() {
+        eprintln!(
+            "error: no scenario matches (looked in {})",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return ExitCode::from(exit::USAGE);
+    }
+    let opts = RunOptions {
+        target: TargetSpec::Builtin {
+            faults: args.faults.iter().copied().collect(),
+        },
+        jobs: args.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        }),
+        verbose: args.verbose,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return report(Err(e)),
+    };
+    let result = rt.block_on(run(selected.clone(), &opts));
+    let sources = selected
+        .iter()
+        .map(|l| (l.path.to_string(), l.source.clone()))
+        .collect();
+    print!(
+        "{}",
+        crate::report::console::render(&result, &sources, args.verbose)
+    );
+    match crate::report::write_files(&result, &args.report_dir) {
+        Ok(files) => {
+            let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+            println!("reports: {}", names.join(", "));
+        }
+        Err(e) => {
+            eprintln!(
+                "error: cannot write reports to {}: {e}",
+                args.report_dir.display()
+            );
+            return ExitCode::from(exit::RUNTIME);
+        }
+    }
+    ExitCode::from(result.exit_code())
 }
 
 fn report(r: anyhow::Result<()>) -> ExitCode {

@@ -3,10 +3,13 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and how data flows between them.
 
+pub mod assert;
 pub mod cli;
 pub mod clock;
 pub mod exit;
 pub mod oauth;
+pub mod report;
+pub mod runner;
 pub mod scenario;
 pub mod secret;
 pub mod server;

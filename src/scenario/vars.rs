@@ -29,20 +29,22 @@ pub enum VarError {
     Function(String),
 }
 
-/// Names that hold credentials: values captured under them are redacted everywhere.
+/// Names that hold credentials: values captured under them are redacted everywhere
+/// (`access_token`, `device_code`, `client_secret`, `code_verifier`, `code`, `password`…;
+/// not `token_type` or `code_challenge_method`).
 pub fn is_sensitive_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    [
+    const WORDS: [&str; 6] = [
         "token",
         "code",
         "secret",
         "verifier",
         "password",
         "assertion",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
-        && n != "user_code_format"
+    ];
+    let n = name.to_ascii_lowercase();
+    WORDS
+        .iter()
+        .any(|w| n == *w || n.ends_with(&format!("_{w}")))
 }
 
 /// The references in a string: `(expression, byte offset)`.
@@ -331,6 +333,33 @@ mod tests {
             .redactor
             .redact("Basic web-secret and tok-0123456789 at 123456789");
         assert_eq!(r, "Basic [secret.web] and [access_token] at 123456789");
+    }
+
+    #[test]
+    fn credential_names_are_recognized_and_others_are_not() {
+        for n in [
+            "access_token",
+            "refresh_token",
+            "device_code",
+            "user_code",
+            "code",
+            "client_secret",
+            "code_verifier",
+            "password",
+        ] {
+            assert!(is_sensitive_name(n), "{n}");
+        }
+        for n in [
+            "token_type",
+            "token_type_hint",
+            "code_challenge_method",
+            "expires_in",
+            "interval",
+            "state",
+            "scope",
+        ] {
+            assert!(!is_sensitive_name(n), "{n}");
+        }
     }
 
     #[test]

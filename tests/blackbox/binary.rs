@@ -59,11 +59,38 @@ fn exit_codes_and_help_texts() {
     assert_eq!(code, 1, "usage errors exit 1");
     insta::assert_snapshot!("bad_fault", err);
     assert_eq!(run(&["no-such-command"]).0, 1);
-    assert_eq!(
-        run(&["run"]).0,
-        1,
-        "not available yet: a usage error, never a silent pass"
+    let reports = tempfile::tempdir().expect("tempdir");
+    let dir = reports.path().to_str().expect("utf-8 path");
+    let scenarios = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
+    let slow_down = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/device/slow_down.yaml"
     );
+    let (code, out, _) = run(&["run", scenarios, "--report-dir", dir]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        reports.path().join("report.json").exists() && reports.path().join("report.md").exists()
+    );
+    let (code, out, _) = run(&[
+        "run",
+        slow_down,
+        "--fault",
+        "never-slow-down",
+        "--report-dir",
+        dir,
+    ]);
+    assert_eq!(code, 4, "assertions failed: {out}");
+    assert!(
+        out.contains("--> ") && out.contains("slow_down.yaml:"),
+        "{out}"
+    );
+    let bad = reports.path().join("bad.yaml");
+    std::fs::write(&bad, "name: x\nsteps:\n  - request: {endpoint: tokn}\n").expect("write");
+    let (code, _, err) = run(&["run", bad.to_str().expect("path"), "--report-dir", dir]);
+    assert_eq!(code, 2, "bad scenario file: {err}");
+    assert!(err.contains("bad.yaml:3:"), "{err}");
+    assert_eq!(run(&["run", "/no/such/scenarios"]).0, 1);
+    assert_eq!(run(&["run", "--target", "https://example.com"]).0, 1);
     let (code, out, _) = run(&["smoke"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(" passed, 0 failed"), "{out}");

@@ -6,5 +6,6 @@ mod code;
 mod common;
 mod device;
 mod faults;
+mod runner;
 mod third_party;
 mod token;

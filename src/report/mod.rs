@@ -1,0 +1,92 @@
+//! Reporters: a [`RunResult`] in, text out. They never run anything.
+
+pub mod console;
+
+use crate::runner::result::{RunResult, Status};
+use std::path::{Path, PathBuf};
+
+/// The JSON report: the whole result model.
+pub fn json(run: &RunResult) -> String {
+    serde_json::to_string_pretty(run)
+        .unwrap_or_else(|e| format!("{{\"error\":\"cannot serialize the report: {e}\"}}"))
+}
+
+/// A markdown summary for a CI job summary.
+pub fn markdown(run: &RunResult) -> String {
+    let c = run.counts;
+    let mut out = format!(
+        "## oauth-harness: {} against `{}`\n\n{} scenarios: {} passed, {} failed, {} warnings, {} skipped, {} errors ({:.0} ms)\n\n| result | scenario | requirements | time |\n|---|---|---|---|\n",
+        run.status.label(),
+        run.target,
+        run.scenarios.len(),
+        c.passed,
+        c.failed,
+        c.warning,
+        c.skipped,
+        c.error,
+        run.duration_ms
+    );
+    for s in &run.scenarios {
+        out.push_str(&format!(
+            "| {} | `{}` {} | {} | {:.1} ms |\n",
+            s.status.label(),
+            s.file,
+            s.name.replace('|', "\\|"),
+            s.requirements.join(", "),
+            s.duration_ms
+        ));
+    }
+    let problems: Vec<String> = run
+        .scenarios
+        .iter()
+        .flat_map(|s| s.steps.iter().map(move |st| (s, st)))
+        .flat_map(|(s, st)| {
+            let mut lines = Vec::new();
+            if let Some(e) = &st.error {
+                lines.push(format!(
+                    "- **ERROR** `{}` step *{}*: {}",
+                    st.loc, st.name, e
+                ));
+            }
+            for a in st
+                .assertions
+                .iter()
+                .filter(|a| a.status == Status::Failed || a.status == Status::Warning)
+            {
+                lines.push(format!(
+                    "- **{}** `{}` {}{}: expected {}, actual `{}`",
+                    a.status.label(),
+                    a.loc,
+                    a.description,
+                    a.requirement
+                        .as_ref()
+                        .map(|r| format!(" [{r}]"))
+                        .unwrap_or_default(),
+                    a.expected,
+                    a.actual
+                ));
+            }
+            let _ = s;
+            lines
+        })
+        .collect();
+    if !problems.is_empty() {
+        out.push_str("\n### Problems\n\n");
+        out.push_str(&problems.join("\n"));
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes `report.json` and `report.md` into `dir`; the paths written.
+pub fn write_files(run: &RunResult, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let files = [("report.json", json(run)), ("report.md", markdown(run))];
+    let mut out = Vec::new();
+    for (name, text) in files {
+        let p = dir.join(name);
+        std::fs::write(&p, text)?;
+        out.push(p);
+    }
+    Ok(out)
+}

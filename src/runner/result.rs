@@ -1,0 +1,191 @@
+//! The result model: what a run produced, as data. Reporters render it; nothing here
+//! prints. Every text in it has already been through the scenario's redactor.
+
+use crate::scenario::spans::Loc;
+use serde::Serialize;
+
+/// The verdict of an assertion, a step, a scenario or a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Not run, with a reason (a capability the target lacks).
+    Skipped,
+    /// Held.
+    Passed,
+    /// A SHOULD requirement was not met.
+    Warning,
+    /// A MUST requirement was not met.
+    Failed,
+    /// Could not run: the target or the harness failed.
+    Error,
+}
+
+impl Status {
+    /// The worse of two verdicts (Error > Failed > Warning > Passed > Skipped).
+    pub fn worst(self, other: Status) -> Status {
+        self.max(other)
+    }
+
+    /// Fixed-width label for the console.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Skipped => "SKIP",
+            Status::Passed => "PASS",
+            Status::Warning => "WARN",
+            Status::Failed => "FAIL",
+            Status::Error => "ERROR",
+        }
+    }
+}
+
+/// One assertion's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssertionResult {
+    /// Where it is written.
+    pub loc: Loc,
+    /// `json $.error equals "authorization_pending"`.
+    pub description: String,
+    /// What was expected.
+    pub expected: String,
+    /// What was seen (`<absent>` if nothing).
+    pub actual: String,
+    /// The verdict.
+    pub status: Status,
+    /// The requirement it checks, if one is named.
+    pub requirement: Option<String>,
+}
+
+/// What was sent and received, excerpted and redacted.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExchangeSummary {
+    /// `POST http://127.0.0.1:1234/oauth/token`.
+    pub request: String,
+    /// The request body as sent (redacted, at most 2 KiB).
+    pub request_body: String,
+    /// Response status.
+    pub status: u16,
+    /// Response headers, one `name: value` per entry.
+    pub response_headers: Vec<String>,
+    /// Response body (redacted, at most 2 KiB).
+    pub response_body: String,
+}
+
+/// What a poll loop did (RFC 8628 §3.5).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PollStats {
+    /// Requests sent.
+    pub polls: u32,
+    /// `authorization_pending` answers.
+    pub pending: u32,
+    /// `slow_down` answers.
+    pub slow_downs: u32,
+    /// The waits between polls, in seconds.
+    pub waits: Vec<u64>,
+    /// The final interval.
+    pub final_interval: u64,
+}
+
+/// One step's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    /// Name.
+    pub name: String,
+    /// Where the step is written.
+    pub loc: Loc,
+    /// The verdict.
+    pub status: Status,
+    /// Wall time in milliseconds.
+    pub duration_ms: f64,
+    /// Assertions, in order.
+    pub assertions: Vec<AssertionResult>,
+    /// The last exchange, if the step sent a request.
+    pub exchange: Option<ExchangeSummary>,
+    /// Every exchange of the step (polls), in `--verbose` runs.
+    pub exchanges: Vec<ExchangeSummary>,
+    /// Why the step could not run.
+    pub error: Option<String>,
+    /// Poll statistics, for poll steps.
+    pub poll: Option<PollStats>,
+}
+
+/// One scenario's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    /// The file.
+    pub file: String,
+    /// Name.
+    pub name: String,
+    /// Requirement ids it cites.
+    pub requirements: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// The verdict.
+    pub status: Status,
+    /// Why it was skipped.
+    pub skip_reason: Option<String>,
+    /// Wall time in milliseconds.
+    pub duration_ms: f64,
+    /// Steps, in order (up to the first that could not run).
+    pub steps: Vec<StepResult>,
+}
+
+/// Counts per verdict.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub passed: usize,
+    pub failed: usize,
+    pub warning: usize,
+    pub skipped: usize,
+    pub error: usize,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    /// The target, as described to the user (`builtin`, `builtin --fault x`).
+    pub target: String,
+    /// Scenarios, in file order.
+    pub scenarios: Vec<ScenarioResult>,
+    /// Scenario counts.
+    pub counts: Counts,
+    /// The verdict of the run.
+    pub status: Status,
+    /// Wall time in milliseconds.
+    pub duration_ms: f64,
+}
+
+impl RunResult {
+    /// Builds the totals from the scenarios.
+    pub fn new(target: String, scenarios: Vec<ScenarioResult>, duration_ms: f64) -> Self {
+        let mut counts = Counts::default();
+        let mut status = Status::Passed;
+        for s in &scenarios {
+            match s.status {
+                Status::Passed => counts.passed += 1,
+                Status::Failed => counts.failed += 1,
+                Status::Warning => counts.warning += 1,
+                Status::Skipped => counts.skipped += 1,
+                Status::Error => counts.error += 1,
+            }
+            if s.status != Status::Skipped {
+                status = status.worst(s.status);
+            }
+        }
+        RunResult {
+            target,
+            scenarios,
+            counts,
+            status,
+            duration_ms,
+        }
+    }
+
+    /// The process exit code for this run (README, `--help`).
+    pub fn exit_code(&self) -> u8 {
+        match self.status {
+            Status::Error => crate::exit::RUNTIME,
+            Status::Failed => crate::exit::ASSERTIONS_FAILED,
+            _ => crate::exit::PASSED,
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! The scenario runner against the built-in server: the shipped scenarios pass clean and
+//! fail under the fault that breaks their rule; predicates, polls, captures, redaction,
+//! parse errors and exit codes.
+
+use oauth_harness::runner::result::{RunResult, Status};
+use oauth_harness::runner::target::TargetSpec;
+use oauth_harness::runner::{run, RunOptions};
+use oauth_harness::scenario::{discover, load, load_str, Loaded};
+use oauth_harness::server::faults::Fault;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn opts(faults: &[Fault]) -> RunOptions {
+    RunOptions {
+        target: TargetSpec::Builtin {
+            faults: faults.iter().copied().collect(),
+        },
+        jobs: 4,
+        verbose: false,
+    }
+}
+
+fn shipped() -> Vec<Arc<Loaded>> {
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"));
+    discover(&[root])
+        .expect("scenarios/")
+        .iter()
+        .map(|p| Arc::new(load(p).unwrap_or_else(|e| panic!("{e}"))))
+        .collect()
+}
+
+fn inline(text: &str) -> Arc<Loaded> {
+    Arc::new(load_str(Arc::from("inline.yaml"), text.to_string()).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn status_of<'a>(
+    r: &'a RunResult,
+    file_suffix: &str,
+) -> &'a oauth_harness::runner::result::ScenarioResult {
+    r.scenarios
+        .iter()
+        .find(|s| s.file.ends_with(file_suffix))
+        .unwrap_or_else(|| panic!("no scenario {file_suffix}"))
+}
+
+#[tokio::test]
+async fn shipped_scenarios_pass_against_the_clean_server() {
+    let r = run(shipped(), &opts(&[])).await;
+    assert!(r.scenarios.len() >= 4);
+    assert_eq!(
+        r.status,
+        Status::Passed,
+        "{}",
+        oauth_harness::report::markdown(&r)
+    );
+    assert_eq!(r.exit_code(), 0);
+}
+
+#[tokio::test]
+async fn each_shipped_scenario_fails_against_the_fault_that_breaks_its_rule() {
+    let table: [(&str, Fault); 5] = [
+        ("device/happy_path.yaml", Fault::NoCacheHeaders),
+        ("device/slow_down.yaml", Fault::NeverSlowDown),
+        ("device/slow_down.yaml", Fault::SlowDownNoIncrease),
+        ("errors/invalid_client.yaml", Fault::AcceptUnknownClient),
+        ("code/pkce_happy_path.yaml", Fault::DropState),
+    ];
+    for (file, fault) in table {
+        let r = run(shipped(), &opts(&[fault])).await;
+        let s = status_of(&r, file);
+        assert_eq!(s.status, Status::Failed, "{file} under {}", fault.name());
+        assert_eq!(r.exit_code(), 4);
+    }
+}
+
+#[tokio::test]
+async fn every_predicate_passes_and_fails() {
+    // Each predicate twice on the same response: first written to hold, then to fail.
+    let l = inline(
+        r#"
+name: predicates
+steps:
+  - request:
+      endpoint: token
+      form: {grant_type: client_credentials, scope: api}
+      auth: {type: basic, client: m2m, secret: "${secret.m2m}"}
+    expect:
+      - status: 200
+      - status: 201
+      - status: [200, 201]
+      - status: [400, 401]
+      - json: $.token_type
+        equals: Bearer
+      - json: $.token_type
+        equals: bearer
+      - json: $.token_type
+        not_equals: MAC
+      - json: $.token_type
+        not_equals: Bearer
+      - json: $.access_token
+        exists: true
+      - json: $.refresh_token
+        exists: true
+      - json: $.refresh_token
+        absent: true
+      - json: $.access_token
+        absent: true
+      - header: content-type
+        matches: ^application/json
+      - header: content-type
+        matches: ^text/html
+      - json: $.scope
+        contains: ap
+      - json: $.scope
+        contains: admin
+      - json: $.token_type
+        one_of: [Bearer, bearer]
+      - json: $.token_type
+        one_of: [MAC, DPoP]
+      - json: $.expires_in
+        type: integer
+      - json: $.expires_in
+        type: string
+      - json: $.expires_in
+        greater_than: 0
+      - json: $.expires_in
+        greater_than: 3600
+      - json: $.expires_in
+        less_than: 3601
+      - json: $.expires_in
+        less_than: 10
+      - json: $.access_token
+        length: 43
+      - json: $.access_token
+        length: 42
+      - body: true
+        contains: access_token
+      - body: true
+        contains: nope
+"#,
+    );
+    let r = run(vec![l], &opts(&[])).await;
+    let a = &r.scenarios[0].steps[0].assertions;
+    assert_eq!(a.len(), 28);
+    for (i, x) in a.iter().enumerate() {
+        let want = if i % 2 == 0 {
+            Status::Passed
+        } else {
+            Status::Failed
+        };
+        assert_eq!(
+            x.status, want,
+            "assertion {i}: {} (actual {})",
+            x.description, x.actual
+        );
+    }
+    // Failures say what they saw, and point at their line.
+    assert_eq!(a[1].actual, "200");
+    assert_eq!(a[1].loc.line, 10);
+    assert!(!r.scenarios[0].steps[0]
+        .exchange
+        .as_ref()
+        .is_some_and(|e| e.response_body.contains(&"m2m-secret".to_string())));
+}
+
+#[tokio::test]
+async fn should_level_failures_are_warnings_and_do_not_fail_the_run() {
+    let l = inline(
+        r#"
+name: should
+steps:
+  - request:
+      endpoint: token
+      form: {grant_type: client_credentials, scope: api}
+      auth: {type: basic, client: m2m, secret: "${secret.m2m}"}
+    expect:
+      - header: pragma
+        equals: no-cache
+        requirement: TOK-7
+        level: should
+"#,
+    );
+    assert_eq!(
+        run(vec![l.clone()], &opts(&[])).await.status,
+        Status::Passed
+    );
+    let r = run(vec![l], &opts(&[Fault::NoCacheHeaders])).await;
+    assert_eq!(r.status, Status::Warning);
+    assert_eq!(r.exit_code(), 0);
+}
+
+fn device_poll(extra: &str) -> String {
+    format!(
+        r#"
+name: poll
+steps:
+  - request:
+      endpoint: device_authorization
+      form: {{client_id: noorle-cli, scope: api}}
+    capture:
+      - device_code: {{json: $.device_code}}
+      - user_code: {{json: $.user_code}}
+      - interval: {{json: $.interval}}
+      - expires_in: {{json: $.expires_in}}
+  - poll:
+      request:
+        endpoint: token
+        form:
+          grant_type: urn:ietf:params:oauth:grant-type:device_code
+          device_code: ${{device_code}}
+          client_id: noorle-cli
+      interval: ${{interval}}
+      expires_in: ${{expires_in}}
+      user_code: ${{user_code}}
+{extra}
+"#
+    )
+}
+
+#[tokio::test]
+async fn poll_obeys_the_interval_and_stops_on_each_terminal_answer() {
+    // Approved after 3 pending answers: 4 polls, 5 s apart, no slow_down.
+    let r = run(
+        vec![inline(&device_poll(
+            "      approve_after: 3\n    expect:\n      - status: 200",
+        ))],
+        &opts(&[]),
+    )
+    .await;
+    let p = r.scenarios[0].steps[1].poll.clone().expect("poll stats");
+    assert_eq!(
+        (p.polls, p.pending, p.slow_downs, p.waits.clone()),
+        (4, 3, 0, vec![5, 5, 5])
+    );
+    assert_eq!(r.status, Status::Passed);
+    // Denied: stops at access_denied.
+    let r = run(vec![inline(&device_poll("      deny_after: 1\n    expect:\n      - json: $.error\n        equals: access_denied"))], &opts(&[])).await;
+    assert_eq!(
+        r.status,
+        Status::Passed,
+        "{}",
+        oauth_harness::report::markdown(&r)
+    );
+    assert_eq!(
+        r.scenarios[0].steps[1].poll.as_ref().map(|p| p.polls),
+        Some(2)
+    );
+    // Nobody decides: the loop stops at expires_in with an error, never loops forever.
+    let r = run(
+        vec![inline(&device_poll("      max_polls: 1000"))],
+        &opts(&[]),
+    )
+    .await;
+    assert_eq!(r.status, Status::Error);
+    let st = &r.scenarios[0].steps[1];
+    assert!(
+        st.error
+            .as_deref()
+            .is_some_and(|e| e.contains("expired while polling")),
+        "{:?}",
+        st.error
+    );
+    assert_eq!(st.poll.as_ref().map(|p| p.polls), Some(360), "1800 s / 5 s");
+    // A client that polls 4 s early gets slow_down and adds 5 s each time (CLIENT-3).
+    let r = run(
+        vec![inline(&device_poll(
+            "      early_by: 4\n      max_polls: 4",
+        ))],
+        &opts(&[]),
+    )
+    .await;
+    let p = r.scenarios[0].steps[1].poll.clone().expect("poll stats");
+    assert_eq!(
+        (p.slow_downs, p.waits.clone(), p.final_interval),
+        (3, vec![1, 6, 11], 20)
+    );
+}
+
+#[tokio::test]
+async fn no_credential_reaches_any_report() {
+    // Under faults the reports quote requests and responses; none may show a credential.
+    let r = run(
+        shipped(),
+        &opts(&[
+            Fault::NoCacheHeaders,
+            Fault::DropState,
+            Fault::NeverSlowDown,
+        ]),
+    )
+    .await;
+    let sources = shipped()
+        .iter()
+        .map(|l| (l.path.to_string(), l.source.clone()))
+        .collect();
+    let outputs = [
+        oauth_harness::report::json(&r),
+        oauth_harness::report::markdown(&r),
+        oauth_harness::report::console::render(&r, &sources, true),
+    ];
+    let credential = regex::Regex::new(r#""(access_token|refresh_token|device_code|code|client_secret|code_verifier)":"([^"\[][^"]*)""#).expect("regex");
+    for out in &outputs {
+        assert!(
+            !out.contains("m2m-secret") && !out.contains("web-secret"),
+            "a client secret leaked"
+        );
+        let unescaped = out.replace("\\\"", "\"");
+        if let Some(m) = credential.captures(&unescaped) {
+            panic!("credential shown: {}", &m[0]);
+        }
+        for (k, v) in url::form_urlencoded::parse(unescaped.as_bytes()) {
+            if ["code", "code_verifier", "device_code", "refresh_token"].contains(&k.as_ref()) {
+                assert!(v.starts_with('['), "{k}={v} in a request line");
+            }
+        }
+    }
+}
+
+#[test]
+fn scenario_errors_point_at_file_line_and_column() {
+    let cases = [
+        ("empty", ""),
+        ("yaml", "name: x\nsteps: [\n"),
+        ("unknown_field", "name: x\nsteps:\n  - request: {endpoint: token}\n    expcet: []\n"),
+        ("no_action", "name: x\nsteps:\n  - name: nothing\n"),
+        ("two_actions", "name: x\nsteps:\n  - request: {endpoint: token}\n    advance_clock: {seconds: 1}\n"),
+        ("unknown_endpoint", "name: x\nsteps:\n  - request:\n      endpoint: tokn\n"),
+        ("undefined_var", "name: x\nsteps:\n  - request:\n      endpoint: token\n      form: {code: \"${nope}\"}\n"),
+        ("bad_jsonpath", "name: x\nsteps:\n  - request: {endpoint: token}\n    expect:\n      - json: $..[\n        exists: true\n"),
+        ("bad_regex", "name: x\nsteps:\n  - request: {endpoint: token}\n    expect:\n      - header: a\n        matches: \"(\"\n"),
+        ("no_predicate", "name: x\nsteps:\n  - request: {endpoint: token}\n    expect:\n      - json: $.a\n"),
+        ("wrong_type", "name: x\nsteps:\n  - request:\n      endpoint: token\n      follow_redirects: maybe\n"),
+        ("unknown_helper", "name: x\nvars:\n  - v: ${frob()}\nsteps:\n  - request: {endpoint: token}\n"),
+    ];
+    let mut out = String::new();
+    for (name, text) in cases {
+        let e =
+            load_str(Arc::from(format!("{name}.yaml").as_str()), text.to_string()).expect_err(name);
+        out.push_str(&format!("{e}\n"));
+    }
+    insta::assert_snapshot!("scenario_errors", out);
+}
