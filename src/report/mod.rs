@@ -1,6 +1,7 @@
 //! Reporters: a [`RunResult`] in, text out. They never run anything.
 
 pub mod console;
+pub mod junit;
 
 use crate::runner::result::{RunResult, Status};
 use std::path::{Path, PathBuf};
@@ -78,10 +79,15 @@ pub fn markdown(run: &RunResult) -> String {
     out
 }
 
-/// Writes `report.json` and `report.md` into `dir`; the paths written.
+/// Writes `report.json`, `junit.xml` and `report.md` into `dir`; the paths written.
 pub fn write_files(run: &RunResult, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let files = [("report.json", json(run)), ("report.md", markdown(run))];
+    let junit = junit::render(run).map_err(std::io::Error::other)?;
+    let files = [
+        ("report.json", json(run)),
+        ("junit.xml", junit),
+        ("report.md", markdown(run)),
+    ];
     let mut out = Vec::new();
     for (name, text) in files {
         let p = dir.join(name);

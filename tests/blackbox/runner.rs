@@ -292,7 +292,13 @@ async fn no_credential_reaches_any_report() {
         .iter()
         .map(|l| (l.path.to_string(), l.source.clone()))
         .collect();
+    let junit = oauth_harness::report::junit::render(&r).expect("junit");
+    let parsed =
+        quick_junit::Report::deserialize_from_str(&junit).expect("a JUnit consumer reads it");
+    assert_eq!(parsed.test_suites.len(), r.scenarios.len());
+    assert!(parsed.failures > 0, "the faults show up as failures");
     let outputs = [
+        junit,
         oauth_harness::report::json(&r),
         oauth_harness::report::markdown(&r),
         oauth_harness::report::console::render(&r, &sources, true),
@@ -303,7 +309,10 @@ async fn no_credential_reaches_any_report() {
             !out.contains("m2m-secret") && !out.contains("web-secret"),
             "a client secret leaked"
         );
-        let unescaped = out.replace("\\\"", "\"");
+        let unescaped = out
+            .replace("\\\"", "\"")
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&");
         if let Some(m) = credential.captures(&unescaped) {
             panic!("credential shown: {}", &m[0]);
         }
