@@ -43,7 +43,8 @@ struct RunArgs {
     /// Scenario files or folders (default: scenarios/).
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
-    /// Where to run: `builtin` (the reference server, in-process, one per scenario).
+    /// Where to run: `builtin` (the reference server, in-process, one per scenario) or a
+    /// target profile file (see fixtures/targets/).
     #[arg(long, default_value = "builtin")]
     target: String,
     /// Switch a fault on in the built-in server (repeatable); see `serve --list-faults`.
@@ -131,13 +132,31 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
     use crate::runner::target::TargetSpec;
     use crate::runner::{run, RunOptions};
     use crate::scenario::{discover, load};
-    if args.target != "builtin" {
-        eprintln!(
-            "error: --target {}: only `builtin` is available yet (live target profiles come next)",
-            args.target
-        );
-        return ExitCode::from(exit::USAGE);
-    }
+    let target = if args.target == "builtin" {
+        TargetSpec::Builtin {
+            faults: args.faults.iter().copied().collect(),
+        }
+    } else {
+        let path = PathBuf::from(&args.target);
+        if !path.is_file() {
+            eprintln!(
+                "error: --target {}: not `builtin` and not a profile file",
+                args.target
+            );
+            return ExitCode::from(exit::USAGE);
+        }
+        if !args.faults.is_empty() {
+            eprintln!("error: --fault applies to the builtin target only");
+            return ExitCode::from(exit::USAGE);
+        }
+        match crate::runner::profile::Profile::load(&path) {
+            Ok(p) => TargetSpec::Live(std::sync::Arc::new(p)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(exit::BAD_SCENARIO);
+            }
+        }
+    };
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from("scenarios")]
     } else {
@@ -193,9 +212,7 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
         return ExitCode::from(exit::USAGE);
     }
     let opts = RunOptions {
-        target: TargetSpec::Builtin {
-            faults: args.faults.iter().copied().collect(),
-        },
+        target,
         jobs: args.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())

@@ -3,6 +3,7 @@
 //! cannot run (target unreachable, undefined variable at run time) is an ERROR, and it
 //! ends its scenario (later steps would only cascade).
 
+pub mod profile;
 pub mod result;
 pub mod target;
 
@@ -259,7 +260,7 @@ async fn act(
         let v = vars.value(&a.seconds).map_err(|e| e.to_string())?;
         let secs = assert::number(&v)
             .ok_or_else(|| format!("advance_clock: `{}` is not a number of seconds", a.seconds))?;
-        session.advance(secs)?;
+        session.advance(secs).await?;
         return Ok(None);
     }
     if let Some(r) = &step.revoke_app {
@@ -478,7 +479,24 @@ async fn send(
         None => {}
     }
     let mut body_text = String::new();
-    if let Some(json) = &r.json {
+    // `body:` takes the target's encoding.
+    let as_json: Option<serde_yaml::Value>;
+    let (json_body, form_body) = match (&r.body, session.encoding) {
+        (Some(pairs), crate::runner::profile::BodyEncoding::Json) => {
+            let mut m = serde_yaml::Mapping::new();
+            for (k, v) in &pairs.0 {
+                m.insert(
+                    serde_yaml::Value::String(k.clone()),
+                    serde_yaml::Value::String(v.clone()),
+                );
+            }
+            as_json = Some(serde_yaml::Value::Mapping(m));
+            (as_json.as_ref(), None)
+        }
+        (Some(pairs), crate::runner::profile::BodyEncoding::Form) => (None, Some(pairs)),
+        (None, _) => (r.json.as_ref(), r.form.as_ref()),
+    };
+    if let Some(json) = json_body {
         let mut v = vars.json(json).map_err(|e| e.to_string())?;
         if let Value::Object(m) = &mut v {
             for (k, val) in &body_auth {
@@ -499,9 +517,9 @@ async fn send(
         req = req
             .header("content-type", text(vars, &raw.content_type)?)
             .body(body_text.clone());
-    } else if r.form.is_some() || !body_auth.is_empty() {
+    } else if form_body.is_some() || !body_auth.is_empty() {
         let mut pairs = Vec::new();
-        if let Some(form) = &r.form {
+        if let Some(form) = form_body {
             for (k, v) in &form.0 {
                 pairs.push((text(vars, k)?, text(vars, v)?));
             }
@@ -568,7 +586,7 @@ async fn poll(
                     return Err(format!("the device code expired while polling (expires_in {limit} s, {elapsed} s elapsed)"));
                 }
             }
-            session.wait(wait as f64).await;
+            session.wait(wait as f64).await?;
             elapsed += wait;
             stats.waits.push(wait);
         }

@@ -1,14 +1,20 @@
-//! Targets: where scenarios run. `builtin` starts a fresh reference server in-process for
-//! every scenario (127.0.0.1:0, test mode, a frozen clock), so scenarios run concurrently
-//! with isolated state and move time freely. Live targets (profiles) come with issue #4's
-//! next increment.
+//! Targets: where scenarios run.
+//!
+//! - `builtin` starts a fresh reference server in-process for every scenario (127.0.0.1:0,
+//!   test mode, a frozen clock), so scenarios run concurrently with isolated state and move
+//!   time freely.
+//! - A profile (`--target FILE.yaml`, [`Profile`]) points at a live server; the user's
+//!   part (approval, consent, app revocation) and a test clock go through its hooks, and
+//!   waits take real time unless a clock hook exists.
 
 use crate::assert::Exchange;
+use crate::runner::profile::{fill, fill_json, BodyEncoding, Hook, Profile};
 use crate::scenario::model::{Capability, Decision};
 use crate::server::config::ServerConfig;
 use crate::server::faults::FaultSet;
 use crate::server::ServerHandle;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What to run against.
@@ -19,6 +25,8 @@ pub enum TargetSpec {
         /// Faults.
         faults: FaultSet,
     },
+    /// A live server described by a profile.
+    Live(Arc<Profile>),
 }
 
 impl TargetSpec {
@@ -33,14 +41,21 @@ impl TargetSpec {
                     .collect();
                 format!("builtin {}", names.join(" "))
             }
+            TargetSpec::Live(p) => format!("profile {}", p.name),
         }
     }
+}
+
+#[derive(Debug)]
+enum Backend {
+    Builtin(ServerHandle),
+    Live(Arc<Profile>),
 }
 
 /// One scenario's connection to its target.
 #[derive(Debug)]
 pub struct Session {
-    /// `http://host:port`.
+    /// `http://host:port`, no trailing slash.
     pub base: String,
     /// No redirects followed.
     pub http: reqwest::Client,
@@ -50,64 +65,161 @@ pub struct Session {
     pub secrets: HashMap<String, String>,
     /// What the target can do.
     pub capabilities: HashSet<Capability>,
-    server: Option<ServerHandle>,
+    /// Encoding of `body:` requests.
+    pub encoding: BodyEncoding,
+    endpoints: HashMap<String, String>,
+    backend: Backend,
 }
 
-fn clients(follow: bool) -> Result<reqwest::Client, String> {
+/// The builtin's (and Noorle's) paths, used where a profile says nothing.
+fn default_path(endpoint: &str) -> &str {
+    match endpoint {
+        "token" => "/oauth/token",
+        "device_authorization" => "/oauth/device/authorize",
+        "authorization" => "/oauth/authorize",
+        "revocation" => "/oauth/revoke",
+        "introspection" => "/oauth/introspect",
+        "registration" => "/oauth/register",
+        "metadata" => "/.well-known/oauth-authorization-server",
+        "verification" => "/oauth/device/verify",
+        other => other.strip_prefix("api:").unwrap_or(other),
+    }
+}
+
+fn client(
+    follow: bool,
+    timeout: Duration,
+    profile: Option<&Profile>,
+) -> Result<reqwest::Client, String> {
     let policy = if follow {
         reqwest::redirect::Policy::limited(10)
     } else {
         reqwest::redirect::Policy::none()
     };
-    reqwest::Client::builder()
-        .redirect(policy)
-        .timeout(Duration::from_secs(30))
-        .build()
+    let mut b = reqwest::Client::builder().redirect(policy).timeout(timeout);
+    if let Some(p) = profile {
+        if p.tls.insecure {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        if let Some(ca) = &p.tls.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| format!("tls.ca_file {ca}: {e}"))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| format!("tls.ca_file {ca}: {e}"))?;
+            b = b.add_root_certificate(cert);
+        }
+    }
+    b.build()
         .map_err(|e| format!("cannot build an HTTP client: {e}"))
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
 }
 
 impl Session {
     /// Opens a session on the target.
     pub async fn open(spec: &TargetSpec) -> Result<Session, String> {
         match spec {
-            TargetSpec::Builtin { faults } => {
-                let config = ServerConfig::builtin();
-                let secrets = config
-                    .clients
-                    .iter()
-                    .filter_map(|c| {
-                        c.secret
-                            .as_ref()
-                            .map(|s| (c.id.to_string(), s.expose().clone()))
-                    })
-                    .collect();
-                let config = config.with_test_mode(true).with_faults(*faults);
-                let server =
-                    crate::server::start(config, "127.0.0.1:0", crate::clock::Clock::frozen())
-                        .await
-                        .map_err(|e| format!("cannot start the built-in server: {e}"))?;
-                use Capability::*;
-                Ok(Session {
-                    base: server.base_url(),
-                    http: clients(false)?,
-                    http_follow: clients(true)?,
-                    secrets,
-                    capabilities: [
-                        Clock,
-                        Approve,
-                        Consent,
-                        Refresh,
-                        Registration,
-                        DeviceFlow,
-                        Audit,
-                        RevokeApp,
-                    ]
-                    .into_iter()
-                    .collect(),
-                    server: Some(server),
-                })
-            }
+            TargetSpec::Builtin { faults } => Self::open_builtin(*faults).await,
+            TargetSpec::Live(p) => Self::open_live(p.clone()).await,
         }
+    }
+
+    async fn open_builtin(faults: FaultSet) -> Result<Session, String> {
+        let config = ServerConfig::builtin();
+        let secrets = config
+            .clients
+            .iter()
+            .filter_map(|c| {
+                c.secret
+                    .as_ref()
+                    .map(|s| (c.id.to_string(), s.expose().clone()))
+            })
+            .collect();
+        let config = config.with_test_mode(true).with_faults(faults);
+        let server = crate::server::start(config, "127.0.0.1:0", crate::clock::Clock::frozen())
+            .await
+            .map_err(|e| format!("cannot start the built-in server: {e}"))?;
+        use Capability::*;
+        let timeout = Duration::from_secs(30);
+        Ok(Session {
+            base: server.base_url(),
+            http: client(false, timeout, None)?,
+            http_follow: client(true, timeout, None)?,
+            secrets,
+            capabilities: [
+                Clock,
+                Approve,
+                Consent,
+                Refresh,
+                Registration,
+                DeviceFlow,
+                Audit,
+                RevokeApp,
+            ]
+            .into_iter()
+            .collect(),
+            encoding: BodyEncoding::Json,
+            endpoints: HashMap::new(),
+            backend: Backend::Builtin(server),
+        })
+    }
+
+    async fn open_live(p: Arc<Profile>) -> Result<Session, String> {
+        let mut vars = crate::scenario::vars::Vars::default();
+        let base = vars
+            .text(&p.base_url)
+            .map_err(|e| format!("profile {}: base_url: {e}", p.name))?
+            .trim_end_matches('/')
+            .to_string();
+        let parsed = url::Url::parse(&base)
+            .map_err(|e| format!("profile {}: base_url `{base}`: {e}", p.name))?;
+        // CLIENT-17: TLS for every non-loopback target unless explicitly overridden.
+        if parsed.scheme() == "http" && !is_loopback(&parsed) && !p.allow_insecure_http {
+            return Err(format!(
+                "profile {}: refusing plain http to {base}: only loopback targets may use http (set allow_insecure_http: true to override)",
+                p.name
+            ));
+        }
+        let mut secrets = HashMap::new();
+        for (name, env) in &p.secrets {
+            let v = std::env::var(env).map_err(|_| {
+                format!(
+                    "profile {}: secret `{name}`: environment variable {env} is not set",
+                    p.name
+                )
+            })?;
+            secrets.insert(name.clone(), v);
+        }
+        let timeout = Duration::from_secs(p.timeout_seconds.max(1));
+        let http = client(false, timeout, Some(&p))?;
+        let mut endpoints = HashMap::new();
+        if p.discovery {
+            endpoints = discover(&http, &base).await?;
+        }
+        for (name, path) in &p.endpoints {
+            let url = if path.starts_with("http://") || path.starts_with("https://") {
+                path.clone()
+            } else {
+                format!("{base}{path}")
+            };
+            endpoints.insert(name.clone(), url);
+        }
+        Ok(Session {
+            base,
+            http_follow: client(true, timeout, Some(&p))?,
+            http,
+            secrets,
+            capabilities: p.capabilities().into_iter().collect(),
+            encoding: p.encoding,
+            endpoints,
+            backend: Backend::Live(p),
+        })
     }
 
     /// The URL of an endpoint name, or of a literal path.
@@ -119,36 +231,54 @@ impl Session {
             return format!("{}{p}", self.base);
         }
         let e = endpoint.unwrap_or("");
-        let p = match e {
-            "token" => "/oauth/token",
-            "device_authorization" => "/oauth/device/authorize",
-            "authorization" => "/oauth/authorize",
-            "revocation" => "/oauth/revoke",
-            "introspection" => "/oauth/introspect",
-            "registration" => "/oauth/register",
-            "metadata" => "/.well-known/oauth-authorization-server",
-            "verification" => "/oauth/device/verify",
-            other => other.strip_prefix("api:").unwrap_or(other),
-        };
-        format!("{}{p}", self.base)
+        if let Some(u) = self.endpoints.get(e) {
+            return u.clone();
+        }
+        format!("{}{}", self.base, default_path(e))
     }
 
-    /// Moves the target's clock (builtin only).
-    pub fn advance(&self, secs: f64) -> Result<(), String> {
-        match &self.server {
-            Some(s) => {
-                s.clock().advance(Duration::from_secs_f64(secs.max(0.0)));
-                Ok(())
-            }
-            None => Err("this target has no clock to move".into()),
+    fn profile(&self) -> Option<&Profile> {
+        match &self.backend {
+            Backend::Live(p) => Some(p),
+            Backend::Builtin(_) => None,
         }
     }
 
-    /// Waits `secs` between polls: the builtin's clock moves, a live target's takes real time.
-    pub async fn wait(&self, secs: f64) {
-        match &self.server {
-            Some(s) => s.clock().advance(Duration::from_secs_f64(secs.max(0.0))),
-            None => tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await,
+    /// Moves the target's clock: the builtin's directly, a live one's through its hook.
+    pub async fn advance(&self, secs: f64) -> Result<(), String> {
+        match &self.backend {
+            Backend::Builtin(s) => {
+                s.clock().advance(Duration::from_secs_f64(secs.max(0.0)));
+                Ok(())
+            }
+            Backend::Live(p) => match &p.clock {
+                Some(hook) => {
+                    let s = format!("{secs}");
+                    let ex = self.run_hook(hook, &[("seconds", &s)], "POST").await?;
+                    if (200..300).contains(&ex.status) {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "the clock hook answered {}: {}",
+                            ex.status,
+                            ex.body.trim()
+                        ))
+                    }
+                }
+                None => {
+                    Err("this target has no clock to move (no `clock` hook in its profile)".into())
+                }
+            },
+        }
+    }
+
+    /// Waits `secs` between polls: a clock moves if there is one, else real time passes.
+    pub async fn wait(&self, secs: f64) -> Result<(), String> {
+        if self.capabilities.contains(&Capability::Clock) {
+            self.advance(secs).await
+        } else {
+            tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
+            Ok(())
         }
     }
 
@@ -160,24 +290,108 @@ impl Session {
         crate::runner::to_exchange(resp).await
     }
 
-    /// Approves or denies a user code as the user (builtin: the test-mode route).
+    async fn run_hook(
+        &self,
+        hook: &Hook,
+        values: &[(&str, &str)],
+        default_method: &str,
+    ) -> Result<Exchange, String> {
+        let mut all: Vec<(&str, &str)> = vec![("base", self.base.as_str())];
+        all.extend_from_slice(values);
+        match hook {
+            Hook::Http {
+                method,
+                url,
+                json,
+                headers,
+            } => {
+                let method = method.clone().unwrap_or_else(|| default_method.into());
+                let m = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+                    .map_err(|e| format!("hook method: {e}"))?;
+                let mut req = self.http.request(m, fill(url, &all, false));
+                for (k, v) in headers {
+                    req = req.header(k, fill(v, &all, false));
+                }
+                if let Some(j) = json {
+                    req = req.json(&fill_json(j, &all));
+                }
+                self.fetch(req).await
+            }
+            Hook::Command { run } => {
+                let cmd = fill(run, &all, true);
+                let timeout = Duration::from_secs(
+                    self.profile()
+                        .map(|p| p.timeout_seconds)
+                        .unwrap_or(30)
+                        .max(1),
+                );
+                let out = tokio::time::timeout(
+                    timeout,
+                    tokio::process::Command::new("sh")
+                        .arg("-c")
+                        .arg(&cmd)
+                        .kill_on_drop(true)
+                        .output(),
+                )
+                .await
+                .map_err(|_| format!("hook command timed out after {} s", timeout.as_secs()))?
+                .map_err(|e| format!("hook command could not start: {e}"))?;
+                let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+                let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+                Ok(Exchange {
+                    status: if out.status.success() { 200 } else { 500 },
+                    headers: vec![],
+                    body: if out.status.success() {
+                        stdout
+                    } else {
+                        format!("{stdout}{stderr}")
+                    },
+                    json: None,
+                })
+            }
+        }
+    }
+
+    /// Approves or denies a user code as the user.
     pub async fn decide(
         &self,
         user_code: &str,
         user: Option<&str>,
         approve: bool,
     ) -> Result<Exchange, String> {
-        let path = if approve {
-            "/_test/device/approve"
-        } else {
-            "/_test/device/deny"
-        };
-        let mut body = serde_json::json!({ "user_code": user_code });
-        if let Some(u) = user {
-            body["user"] = serde_json::json!(u);
+        match &self.backend {
+            Backend::Builtin(_) => {
+                let path = if approve {
+                    "/_test/device/approve"
+                } else {
+                    "/_test/device/deny"
+                };
+                let mut body = serde_json::json!({ "user_code": user_code });
+                if let Some(u) = user {
+                    body["user"] = serde_json::json!(u);
+                }
+                self.fetch(self.http.post(format!("{}{path}", self.base)).json(&body))
+                    .await
+            }
+            Backend::Live(p) => {
+                let hooks = p
+                    .approval
+                    .as_ref()
+                    .ok_or("this target has no approval hook")?;
+                let hook = if approve {
+                    Some(&hooks.approve)
+                } else {
+                    hooks.deny.as_ref()
+                };
+                let hook = hook.ok_or("this target has no deny hook")?;
+                self.run_hook(
+                    hook,
+                    &[("user_code", user_code), ("user", user.unwrap_or(""))],
+                    "POST",
+                )
+                .await
+            }
         }
-        self.fetch(self.http.post(format!("{}{path}", self.base)).json(&body))
-            .await
     }
 
     /// The redirect that the user's decision on an authorization request produces.
@@ -187,40 +401,132 @@ impl Session {
         decision: Decision,
         user: Option<&str>,
     ) -> Result<(String, Exchange), String> {
-        let query = {
-            let mut ser = url::form_urlencoded::Serializer::new(String::new());
-            ser.extend_pairs(query);
-            if decision == Decision::Deny {
-                ser.append_pair("decision", "deny");
+        let request_query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        match &self.backend {
+            Backend::Builtin(_) => {
+                let mut q = request_query;
+                if decision == Decision::Deny {
+                    q.push_str("&decision=deny");
+                }
+                if let Some(u) = user {
+                    q.push_str(&format!(
+                        "&user={}",
+                        url::form_urlencoded::byte_serialize(u.as_bytes()).collect::<String>()
+                    ));
+                }
+                let url = format!("{}/_test/authorize?{q}", self.base);
+                let ex = self.fetch(self.http.get(&url)).await?;
+                Ok((url, ex))
             }
-            if let Some(u) = user {
-                ser.append_pair("user", u);
+            Backend::Live(p) => {
+                let hook = p
+                    .consent
+                    .as_ref()
+                    .ok_or("this target has no consent hook")?;
+                let full = format!("{}?{request_query}", self.url(Some("authorization"), None));
+                let d = if decision == Decision::Deny {
+                    "deny"
+                } else {
+                    "approve"
+                };
+                let values = [
+                    ("query", request_query.as_str()),
+                    ("url", full.as_str()),
+                    ("decision", d),
+                    ("user", user.unwrap_or("")),
+                ];
+                let mut ex = self.run_hook(hook, &values, "GET").await?;
+                if let Hook::Command { .. } = hook {
+                    // The command prints the final redirect URL.
+                    let location = ex.body.lines().last().unwrap_or("").trim().to_string();
+                    if ex.status == 200 {
+                        ex = Exchange {
+                            status: 302,
+                            headers: vec![("location".into(), location)],
+                            body: String::new(),
+                            json: None,
+                        };
+                    }
+                }
+                Ok((full, ex))
             }
-            ser.finish()
-        };
-        let url = format!("{}/_test/authorize?{query}", self.base);
-        let ex = self.fetch(self.http.get(&url)).await?;
-        Ok((url, ex))
+        }
     }
 
     /// Revokes a connected app as the user.
     pub async fn revoke_app(&self, client: &str, user: Option<&str>) -> Result<Exchange, String> {
-        let mut body = serde_json::json!({ "client_id": client });
-        if let Some(u) = user {
-            body["user"] = serde_json::json!(u);
+        match &self.backend {
+            Backend::Builtin(_) => {
+                let mut body = serde_json::json!({ "client_id": client });
+                if let Some(u) = user {
+                    body["user"] = serde_json::json!(u);
+                }
+                self.fetch(
+                    self.http
+                        .post(format!("{}/_test/apps/revoke", self.base))
+                        .json(&body),
+                )
+                .await
+            }
+            Backend::Live(p) => {
+                let hook = p
+                    .revoke_app
+                    .as_ref()
+                    .ok_or("this target has no revoke_app hook")?;
+                self.run_hook(
+                    hook,
+                    &[("client", client), ("user", user.unwrap_or(""))],
+                    "POST",
+                )
+                .await
+            }
         }
-        self.fetch(
-            self.http
-                .post(format!("{}/_test/apps/revoke", self.base))
-                .json(&body),
-        )
-        .await
     }
 
     /// Ends the session (stops a builtin server).
-    pub async fn close(mut self) {
-        if let Some(s) = self.server.take() {
+    pub async fn close(self) {
+        if let Backend::Builtin(s) = self.backend {
             let _ = s.shutdown().await;
         }
     }
+}
+
+/// RFC 8414 discovery. The document is used only if its `issuer` is the base URL, code
+/// point for code point (RFC 8414 §3.3, META-5, CLIENT-16).
+async fn discover(http: &reqwest::Client, base: &str) -> Result<HashMap<String, String>, String> {
+    let url = format!("{base}/.well-known/oauth-authorization-server");
+    let resp = http
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| crate::runner::describe_reqwest(&e))?;
+    let ex = crate::runner::to_exchange(resp).await?;
+    if ex.status != 200 {
+        return Err(format!("discovery: {url} answered {}", ex.status));
+    }
+    let meta = ex
+        .json
+        .ok_or_else(|| format!("discovery: {url} is not JSON"))?;
+    let issuer = meta.get("issuer").and_then(|v| v.as_str()).unwrap_or("");
+    if issuer != base {
+        return Err(format!(
+            "discovery: the metadata's issuer `{issuer}` is not the target `{base}` (RFC 8414 §3.3): none of its endpoints are used"
+        ));
+    }
+    let mut out = HashMap::from([("metadata".to_string(), url)]);
+    for (member, name) in [
+        ("token_endpoint", "token"),
+        ("device_authorization_endpoint", "device_authorization"),
+        ("authorization_endpoint", "authorization"),
+        ("revocation_endpoint", "revocation"),
+        ("introspection_endpoint", "introspection"),
+        ("registration_endpoint", "registration"),
+    ] {
+        if let Some(u) = meta.get(member).and_then(|v| v.as_str()) {
+            out.insert(name.to_string(), u.to_string());
+        }
+    }
+    Ok(out)
 }

@@ -108,6 +108,9 @@ pub struct Request {
     pub json: Option<serde_yaml::Value>,
     /// A body sent as it is, with its content type.
     pub raw: Option<RawBody>,
+    /// Parameters encoded as the target prefers: form for RFC servers, JSON for Noorle's
+    /// (the profile's `encoding`; the builtin takes JSON).
+    pub body: Option<Pairs>,
     /// Client authentication or a bearer token.
     pub auth: Option<Auth>,
     /// Follow redirects (default: no; an authorization response is a redirect to inspect).

@@ -6,6 +6,7 @@ mod code;
 mod common;
 mod device;
 mod faults;
+mod live;
 mod runner;
 mod third_party;
 mod token;

@@ -1,0 +1,244 @@
+//! Target profiles: how to reach a live authorization server (`--target FILE.yaml`).
+//!
+//! A profile names the base URL, where the endpoints are (given, or discovered from RFC 8414
+//! metadata), the body encoding the server prefers, where the secrets come from (environment
+//! variables: profiles never hold secrets), and hooks that act as the user (approve or deny
+//! a user code, consent to an authorization request, revoke an app) or move a test clock.
+//! Placeholders in hooks: `{base}`, `{user_code}`, `{user}`, `{query}`, `{url}`,
+//! `{seconds}`, `{client}`.
+
+use crate::scenario::model::Capability;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// A target profile file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// A name for reports.
+    pub name: String,
+    /// Base URL; `${env.X}` is expanded.
+    pub base_url: String,
+    /// Read endpoints from `{base_url}/.well-known/oauth-authorization-server`.
+    #[serde(default)]
+    pub discovery: bool,
+    /// Endpoint name → path or URL (overrides discovery).
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, String>,
+    /// Encoding for `body:` requests: `form` (RFC servers) or `json` (Noorle).
+    #[serde(default)]
+    pub encoding: BodyEncoding,
+    /// Secret name → environment variable that holds it.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+    /// Approve / deny a user code.
+    pub approval: Option<ApprovalHooks>,
+    /// Consent to an authorization request; must yield the final redirect.
+    pub consent: Option<Hook>,
+    /// Move the server's clock (test servers only).
+    pub clock: Option<Hook>,
+    /// Revoke a connected app as the user.
+    pub revoke_app: Option<Hook>,
+    /// Further capabilities the server has (`refresh`, `registration`, `device_flow`).
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// Request timeout in seconds.
+    #[serde(default = "timeout")]
+    pub timeout_seconds: u64,
+    /// TLS settings.
+    #[serde(default)]
+    pub tls: Tls,
+    /// Allow plain `http` to a host that is not loopback (CLIENT-17: refused otherwise).
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+}
+
+fn timeout() -> u64 {
+    30
+}
+
+/// Body encoding preference.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyEncoding {
+    /// `application/x-www-form-urlencoded`.
+    #[default]
+    Form,
+    /// `application/json`.
+    Json,
+}
+
+/// TLS options.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Accept any certificate (self-signed test servers only).
+    #[serde(default)]
+    pub insecure: bool,
+    /// A PEM file of extra trusted CA certificates.
+    pub ca_file: Option<String>,
+}
+
+/// The approval hooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalHooks {
+    /// Approves `{user_code}`.
+    pub approve: Hook,
+    /// Denies `{user_code}`.
+    pub deny: Option<Hook>,
+}
+
+/// A hook: an HTTP request or a shell command.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
+pub enum Hook {
+    /// An HTTP request to the server's test or admin API.
+    Http {
+        /// Method (default POST; consent defaults to GET).
+        method: Option<String>,
+        /// URL with placeholders.
+        url: String,
+        /// A JSON body with placeholders in its strings.
+        json: Option<serde_json::Value>,
+        /// Headers with placeholders.
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+    },
+    /// A shell command (`sh -c`). Exit 0 is success; for consent, its last line of output
+    /// is the final redirect URL.
+    Command {
+        /// The command with placeholders (values are shell-quoted).
+        run: String,
+    },
+}
+
+/// A profile that could not be used.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ProfileError {
+    /// The file.
+    pub path: String,
+    /// What is wrong (with line and column from the parser when it has them).
+    pub message: String,
+}
+
+impl Profile {
+    /// Reads a profile.
+    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
+            path: p.clone(),
+            message: format!("cannot read the file: {e}"),
+        })?;
+        let profile: Profile = serde_yaml::from_str(&text).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!("{}:{}: ", l.line(), l.column()))
+                .unwrap_or_default();
+            let msg = e.to_string();
+            let msg = msg
+                .rfind(" at line ")
+                .map(|i| msg[..i].to_string())
+                .unwrap_or(msg);
+            ProfileError {
+                path: p.clone(),
+                message: format!("{at}{msg}"),
+            }
+        })?;
+        for name in profile.endpoints.keys() {
+            if !crate::scenario::ENDPOINTS.contains(&name.as_str()) {
+                return Err(ProfileError {
+                    path: p,
+                    message: format!(
+                        "endpoints: unknown endpoint name `{name}` (known: {})",
+                        crate::scenario::ENDPOINTS.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(profile)
+    }
+
+    /// What the profile lets scenarios do.
+    pub fn capabilities(&self) -> Vec<Capability> {
+        let mut c = self.capabilities.clone();
+        if self.approval.is_some() {
+            c.push(Capability::Approve);
+        }
+        if self.consent.is_some() {
+            c.push(Capability::Consent);
+        }
+        if self.clock.is_some() {
+            c.push(Capability::Clock);
+        }
+        if self.revoke_app.is_some() {
+            c.push(Capability::RevokeApp);
+        }
+        c
+    }
+}
+
+/// Substitutes `{name}` placeholders; `quote` shell-quotes the values (for commands).
+pub fn fill(template: &str, values: &[(&str, &str)], quote: bool) -> String {
+    let mut out = template.to_string();
+    for (k, v) in values {
+        let v = if quote {
+            format!("'{}'", v.replace('\'', "'\\''"))
+        } else {
+            (*v).to_string()
+        };
+        out = out.replace(&format!("{{{k}}}"), &v);
+    }
+    out
+}
+
+/// [`fill`] on every string of a JSON value.
+pub fn fill_json(v: &serde_json::Value, values: &[(&str, &str)]) -> serde_json::Value {
+    match v {
+        serde_json::Value::String(s) => {
+            let filled = fill(s, values, false);
+            // `"{seconds}"` becomes a number when the whole string was one numeric placeholder.
+            match filled.parse::<f64>() {
+                Ok(n) if s.starts_with('{') && s.ends_with('}') => serde_json::json!(n),
+                _ => serde_json::Value::String(filled),
+            }
+        }
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.iter().map(|x| fill_json(x, values)).collect())
+        }
+        serde_json::Value::Object(m) => serde_json::Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), fill_json(x, values)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_and_quoted_for_shells() {
+        assert_eq!(
+            fill(
+                "{base}/x?c={user_code}",
+                &[("base", "http://h"), ("user_code", "AB-CD")],
+                false
+            ),
+            "http://h/x?c=AB-CD"
+        );
+        assert_eq!(
+            fill("approve {user_code}", &[("user_code", "a'b")], true),
+            "approve 'a'\\''b'"
+        );
+        let v = fill_json(
+            &serde_json::json!({"seconds": "{seconds}", "s": "x{seconds}"}),
+            &[("seconds", "5")],
+        );
+        assert_eq!(v, serde_json::json!({"seconds": 5.0, "s": "x5"}));
+    }
+}
