@@ -5,6 +5,7 @@ mod binary;
 mod code;
 mod common;
 mod device;
+mod far_side;
 mod faults;
 mod live;
 mod runner;
