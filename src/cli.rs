@@ -26,6 +26,10 @@ enum Command {
     /// Run conformance scenarios against the built-in server (default) or a target.
     #[command(after_help = exit::HELP)]
     Run(RunArgs),
+    /// List scenarios with their requirement ids and tags.
+    List(ListArgs),
+    /// Print the JSON Schema of scenario files (shipped as scenarios/scenario.schema.json).
+    Schema,
     /// Start the built-in server in-process and drive every grant through it once.
     #[command(after_help = exit::HELP)]
     Smoke,
@@ -37,6 +41,13 @@ const SERVE_HELP: &str = "Test-mode routes (only with --test-mode; 404 otherwise
   POST /_test/device/deny     {\"user_code\": \"...\"}
   GET  /_test/authorize?<authorization request>[&decision=deny]
   GET  /_test/audit";
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// Scenario files or folders (default: scenarios/).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
 
 #[derive(Debug, Args)]
 struct RunArgs {
@@ -118,6 +129,11 @@ pub fn main() -> ExitCode {
         }
         Command::Serve(args) => report(runtime().and_then(|rt| rt.block_on(serve(args)))),
         Command::Run(args) => run_scenarios(args),
+        Command::List(args) => list_scenarios(args),
+        Command::Schema => {
+            print!("{}", crate::scenario::model::schema());
+            ExitCode::from(exit::PASSED)
+        }
         Command::Smoke => {
             match runtime().and_then(|rt| rt.block_on(crate::smoke::run(&mut std::io::stdout()))) {
                 Ok(true) => ExitCode::from(exit::PASSED),
@@ -128,10 +144,62 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Loads every scenario under `paths`; errors are printed and give the exit code.
+fn load_all(paths: &[PathBuf]) -> Result<Vec<crate::scenario::Loaded>, ExitCode> {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths.to_vec()
+    };
+    let files = crate::scenario::discover(&paths).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(exit::USAGE)
+    })?;
+    let mut loaded = Vec::new();
+    let mut bad = 0;
+    for f in &files {
+        match crate::scenario::load(f) {
+            Ok(l) => loaded.push(l),
+            Err(e) => {
+                bad += 1;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    if bad > 0 {
+        eprintln!("{bad} scenario file(s) could not be used; nothing was run.");
+        return Err(ExitCode::from(exit::BAD_SCENARIO));
+    }
+    Ok(loaded)
+}
+
+fn list_scenarios(args: ListArgs) -> ExitCode {
+    let loaded = match load_all(&args.paths) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let width = loaded.iter().map(|l| l.path.len()).max().unwrap_or(0);
+    for l in &loaded {
+        let s = &l.scenario;
+        println!(
+            "{:<width$}  {}  [{}]{}",
+            l.path,
+            s.name,
+            s.requirements.join(", "),
+            if s.tags.is_empty() {
+                String::new()
+            } else {
+                format!("  #{}", s.tags.join(" #"))
+            }
+        );
+    }
+    println!("{} scenarios", loaded.len());
+    ExitCode::from(exit::PASSED)
+}
+
 fn run_scenarios(args: RunArgs) -> ExitCode {
     use crate::runner::target::TargetSpec;
     use crate::runner::{run, RunOptions};
-    use crate::scenario::{discover, load};
     let target = if args.target == "builtin" {
         TargetSpec::Builtin {
             faults: args.faults.iter().copied().collect(),
@@ -162,28 +230,10 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
     } else {
         args.paths.clone()
     };
-    let files = match discover(&paths) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(exit::USAGE);
-        }
+    let loaded = match load_all(&paths) {
+        Ok(l) => l,
+        Err(code) => return code,
     };
-    let mut loaded = Vec::new();
-    let mut bad = 0;
-    for f in &files {
-        match load(f) {
-            Ok(l) => loaded.push(l),
-            Err(e) => {
-                bad += 1;
-                eprintln!("error: {e}");
-            }
-        }
-    }
-    if bad > 0 {
-        eprintln!("{bad} scenario file(s) could not be used; nothing was run.");
-        return ExitCode::from(exit::BAD_SCENARIO);
-    }
     let selected: Vec<std::sync::Arc<crate::scenario::Loaded>> = loaded
         .into_iter()
         .filter(|l| args.tags.is_empty() || l.scenario.tags.iter().any(|t| args.tags.contains(t)))

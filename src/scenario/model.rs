@@ -1,12 +1,14 @@
 //! The scenario language, as typed data. A file is one [`Scenario`]; `docs/scenarios.md`
 //! documents every field. Deserialized by serde_yaml with unknown fields refused.
 
+use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 /// One scenario file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// A short name, shown in every report.
@@ -31,7 +33,7 @@ pub struct Scenario {
 }
 
 /// What a target can do beyond plain HTTP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Capability {
     /// Move the server's clock (builtin only).
@@ -53,7 +55,7 @@ pub enum Capability {
 }
 
 /// One step: exactly one action, then captures and expectations.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// Shown in reports; defaults to the action.
@@ -84,7 +86,7 @@ pub struct Step {
 }
 
 /// An HTTP request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     /// Method; `POST` unless given.
@@ -105,6 +107,7 @@ pub struct Request {
     /// A form-encoded body.
     pub form: Option<Pairs>,
     /// A JSON body.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub json: Option<serde_yaml::Value>,
     /// A body sent as it is, with its content type.
     pub raw: Option<RawBody>,
@@ -123,7 +126,7 @@ fn post() -> String {
 }
 
 /// A literal body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBody {
     /// `Content-Type` to send.
@@ -133,7 +136,7 @@ pub struct RawBody {
 }
 
 /// How the request authenticates.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
 pub enum Auth {
     /// `Authorization: Basic` with form-urlencoded id and secret (RFC 6749 §2.3.1).
@@ -148,7 +151,7 @@ pub enum Auth {
 
 /// A poll loop (RFC 8628 §3.5): repeat while the answer is `authorization_pending` or
 /// `slow_down`, waiting `interval` (plus 5 s per `slow_down`), until `expires_in`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Poll {
     /// The token request to repeat.
@@ -177,7 +180,7 @@ fn max_polls() -> u32 {
 }
 
 /// A user code to approve or deny.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserCode {
     /// The user code.
@@ -187,7 +190,7 @@ pub struct UserCode {
 }
 
 /// An authorization request the user decides on; the response is the redirect.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Consent {
     /// The authorization request's query parameters.
@@ -200,7 +203,7 @@ pub struct Consent {
 }
 
 /// A user's decision.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Allow.
@@ -211,7 +214,7 @@ pub enum Decision {
 }
 
 /// Move the clock.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdvanceClock {
     /// Seconds (may use variables).
@@ -219,7 +222,7 @@ pub struct AdvanceClock {
 }
 
 /// Revoke a connected app.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeApp {
     /// The app's client id.
@@ -268,10 +271,11 @@ pub struct CaptureEntry {
 }
 
 /// One assertion: a query and one or more predicates.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Assertion {
     /// `status: 200` or `status: [400, 401]` (shorthand for equals / one_of).
+    #[schemars(with = "Option<serde_json::Value>")]
     pub status: Option<serde_yaml::Value>,
     /// A header.
     pub header: Option<String>,
@@ -284,8 +288,10 @@ pub struct Assertion {
     /// `body: true`: the body text.
     pub body: Option<bool>,
     /// Equal to (JSON comparison; numbers as numbers).
+    #[schemars(with = "Option<serde_json::Value>")]
     pub equals: Option<serde_yaml::Value>,
     /// Not equal to.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub not_equals: Option<serde_yaml::Value>,
     /// Present (`true`) or absent (`false`).
     pub exists: Option<bool>,
@@ -294,8 +300,10 @@ pub struct Assertion {
     /// Matches a regular expression.
     pub matches: Option<String>,
     /// Contains a substring (strings) or an element (arrays).
+    #[schemars(with = "Option<serde_json::Value>")]
     pub contains: Option<serde_yaml::Value>,
     /// Equal to one of.
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
     pub one_of: Option<Vec<serde_yaml::Value>>,
     /// JSON type: string, integer, number, boolean, array, object, null.
     #[serde(rename = "type")]
@@ -314,7 +322,7 @@ pub struct Assertion {
 }
 
 /// JSON value types for the `type` predicate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JsonType {
     String,
@@ -327,7 +335,7 @@ pub enum JsonType {
 }
 
 /// How much a violated assertion weighs (conformance matrix §0).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// MUST: FAILED.
@@ -509,4 +517,59 @@ impl Step {
             many => Err(format!("a step has exactly one action, this one has {}", many.join(", "))),
         }
     }
+}
+
+impl JsonSchema for Pairs {
+    fn schema_name() -> Cow<'static, str> {
+        "Pairs".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let scalar = serde_json::json!({"type": ["string", "number", "boolean", "null"]});
+        schemars::json_schema!({
+            "description": "Name/value pairs: a mapping, or a list of {name: value} items or [name, value] pairs (to repeat a name).",
+            "oneOf": [
+                {"type": "object", "additionalProperties": scalar},
+                {"type": "array", "items": {"oneOf": [
+                    {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": scalar},
+                    {"type": "array", "minItems": 2, "maxItems": 2, "items": scalar}
+                ]}}
+            ]
+        })
+    }
+}
+
+impl JsonSchema for CaptureEntry {
+    fn schema_name() -> Cow<'static, str> {
+        "CaptureEntry".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "One capture: `name: {json: PATH}` (or header, redirect, status, location, body).",
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": 1,
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": false,
+                "minProperties": 1,
+                "maxProperties": 1,
+                "properties": {
+                    "json": {"type": "string", "description": "JSONPath (RFC 9535)"},
+                    "header": {"type": "string"},
+                    "redirect": {"type": "string", "description": "a parameter of the Location redirect"},
+                    "status": {"const": true},
+                    "location": {"const": true},
+                    "body": {"const": true}
+                }
+            }
+        })
+    }
+}
+
+/// The JSON Schema of scenario files (`oauth-harness schema`, `scenarios/scenario.schema.json`).
+pub fn schema() -> String {
+    let s = schemars::schema_for!(Scenario);
+    serde_json::to_string_pretty(&s).unwrap_or_default() + "\n"
 }

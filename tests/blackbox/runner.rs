@@ -348,3 +348,23 @@ fn scenario_errors_point_at_file_line_and_column() {
     }
     insta::assert_snapshot!("scenario_errors", out);
 }
+
+#[test]
+fn the_shipped_schema_matches_the_model() {
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/scenario.schema.json"
+    ))
+    .expect("schema file");
+    assert!(
+        shipped == oauth_harness::scenario::model::schema(),
+        "scenarios/scenario.schema.json is stale: run `oauth-harness schema > scenarios/scenario.schema.json`"
+    );
+    let v: serde_json::Value = serde_json::from_str(&shipped).expect("JSON");
+    assert_eq!(v["required"], serde_json::json!(["name", "steps"]));
+    assert_eq!(
+        v["additionalProperties"],
+        serde_json::json!(false),
+        "unknown fields are refused, as by the loader"
+    );
+}
