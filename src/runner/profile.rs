@@ -112,6 +112,29 @@ pub enum Hook {
         /// The command with placeholders (values are shell-quoted).
         run: String,
     },
+    /// Consent only: open the authorization URL with a cookie jar and follow the server's
+    /// redirects (an automatic test login and consent) until one leads to the request's
+    /// `redirect_uri`; that redirect is the answer.
+    Follow {
+        /// Most redirects to follow.
+        #[serde(default = "max_redirects")]
+        max_redirects: usize,
+    },
+    /// Ask a person: print the URL or user code on the terminal. For consent, read the
+    /// final redirect URL from standard input, within `timeout_seconds`.
+    Manual {
+        /// How long to wait for the person.
+        #[serde(default = "manual_timeout")]
+        timeout_seconds: u64,
+    },
+}
+
+fn max_redirects() -> usize {
+    20
+}
+
+fn manual_timeout() -> u64 {
+    300
 }
 
 /// A profile that could not be used.

@@ -317,6 +317,20 @@ impl Session {
                 }
                 self.fetch(req).await
             }
+            Hook::Follow { .. } => Err("a `follow` hook only works for consent".into()),
+            Hook::Manual { timeout_seconds } => {
+                // A person acts on the server; nothing to read back (approval, app revocation).
+                let what = values
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                eprintln!("oauth-harness: please act on the target now ({what}); continuing in at most {timeout_seconds} s");
+                Ok(Exchange {
+                    status: 200,
+                    ..Exchange::default()
+                })
+            }
             Hook::Command { run } => {
                 let cmd = fill(run, &all, true);
                 let timeout = Duration::from_secs(
@@ -437,6 +451,21 @@ impl Session {
                     ("decision", d),
                     ("user", user.unwrap_or("")),
                 ];
+                if let Hook::Follow { max_redirects } = hook {
+                    let redirect_uri = query
+                        .iter()
+                        .find(|(k, _)| k == "redirect_uri")
+                        .map(|(_, v)| v.clone());
+                    return self
+                        .follow(&full, redirect_uri.as_deref(), *max_redirects)
+                        .await
+                        .map(|ex| (full.clone(), ex));
+                }
+                if let Hook::Manual { timeout_seconds } = hook {
+                    return manual_consent(&full, *timeout_seconds)
+                        .await
+                        .map(|ex| (full.clone(), ex));
+                }
                 let mut ex = self.run_hook(hook, &values, "GET").await?;
                 if let Hook::Command { .. } = hook {
                     // The command prints the final redirect URL.
@@ -453,6 +482,50 @@ impl Session {
                 Ok((full, ex))
             }
         }
+    }
+
+    /// Follows the authorization server's redirects with a cookie jar until a redirect
+    /// leads to `redirect_uri`; that redirect response is returned.
+    async fn follow(
+        &self,
+        start: &str,
+        redirect_uri: Option<&str>,
+        max: usize,
+    ) -> Result<Exchange, String> {
+        let stop_at = redirect_uri.map(str::to_string);
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            let target = attempt.url().as_str().to_string();
+            if stop_at.as_deref().is_some_and(|r| target.starts_with(r)) {
+                attempt.stop()
+            } else if attempt.previous().len() >= max {
+                attempt.error(format!("more than {max} redirects"))
+            } else {
+                attempt.follow()
+            }
+        });
+        let timeout = Duration::from_secs(
+            self.profile()
+                .map(|p| p.timeout_seconds)
+                .unwrap_or(30)
+                .max(1),
+        );
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(policy)
+            .timeout(timeout)
+            .build()
+            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        let ex = self.fetch(http.get(start)).await?;
+        let reached = ex
+            .header("location")
+            .is_some_and(|l| redirect_uri.is_none_or(|r| l.starts_with(r)));
+        if !(300..400).contains(&ex.status) || !reached {
+            return Err(format!(
+                "follow: the authorization server stopped at status {} without redirecting to the redirect_uri (it may need a person: use a `manual` or `command` consent hook)",
+                ex.status
+            ));
+        }
+        Ok(ex)
     }
 
     /// Revokes a connected app as the user.
@@ -491,6 +564,31 @@ impl Session {
             let _ = s.shutdown().await;
         }
     }
+}
+
+/// Asks a person to open `url`, consent, and paste the URL the browser was redirected to.
+async fn manual_consent(url: &str, timeout_seconds: u64) -> Result<Exchange, String> {
+    use tokio::io::AsyncBufReadExt;
+    eprintln!(
+        "oauth-harness: open this URL, decide, then paste the URL you were redirected to:\n  {url}"
+    );
+    let mut line = String::new();
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    let read = tokio::time::timeout(
+        Duration::from_secs(timeout_seconds),
+        stdin.read_line(&mut line),
+    )
+    .await
+    .map_err(|_| format!("manual consent: nothing was entered within {timeout_seconds} s"))?
+    .map_err(|e| format!("manual consent: cannot read standard input: {e}"))?;
+    if read == 0 || line.trim().is_empty() {
+        return Err("manual consent: standard input is closed or empty".into());
+    }
+    Ok(Exchange {
+        status: 302,
+        headers: vec![("location".into(), line.trim().to_string())],
+        ..Exchange::default()
+    })
 }
 
 /// RFC 8414 discovery. The document is used only if its `issuer` is the base URL, code

@@ -201,3 +201,116 @@ steps:
         Some("application/x-www-form-urlencoded")
     );
 }
+
+const CONSENT: &str = r#"
+name: consent through a hook
+steps:
+  - consent:
+      query: {response_type: code, client_id: c, redirect_uri: "https://client.example/cb", state: S}
+    expect:
+      - redirect: code
+        equals: xyz
+      - redirect: state
+        equals: S
+"#;
+
+#[tokio::test]
+async fn the_follow_hook_walks_login_and_consent_with_cookies_to_the_redirect_uri() {
+    use wiremock::matchers::header;
+    let mock = MockServer::start().await;
+    let base = mock.uri();
+    Mock::given(method("GET"))
+        .and(path("/authorize"))
+        .respond_with(
+            ResponseTemplate::new(302).insert_header("location", format!("{base}/login").as_str()),
+        )
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/login"))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", format!("{base}/consent").as_str())
+                .insert_header("set-cookie", "sid=1; Path=/"),
+        )
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/consent"))
+        .and(header("cookie", "sid=1"))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", "https://client.example/cb?code=xyz&state=S"),
+        )
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/consent"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&mock)
+        .await;
+    let target = profile(
+        &base,
+        "endpoints: {authorization: /authorize}\nconsent: {type: follow}\n",
+    );
+    let r = run(vec![scenario("follow.yaml", CONSENT)], &opts(target)).await;
+    assert_eq!(
+        r.status,
+        Status::Passed,
+        "{}",
+        oauth_harness::report::markdown(&r)
+    );
+    // Without the cookie the chain stops at 401: a clear error, not a pass.
+    let mock2 = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&mock2)
+        .await;
+    let target = profile(
+        &mock2.uri(),
+        "endpoints: {authorization: /authorize}\nconsent: {type: follow}\n",
+    );
+    let r = run(vec![scenario("follow.yaml", CONSENT)], &opts(target)).await;
+    assert_eq!(r.status, Status::Error);
+    let e = r.scenarios[0].steps[0].error.clone().unwrap_or_default();
+    assert!(e.contains("stopped at status 401"), "{e}");
+}
+
+#[test]
+fn the_manual_hook_reads_the_redirect_from_a_person() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("manual.yaml");
+    std::fs::write(&profile, "name: manual\nbase_url: http://127.0.0.1:9\nconsent: {type: manual, timeout_seconds: 30}\n").expect("write");
+    let scenario = dir.path().join("consent.yaml");
+    std::fs::write(&scenario, CONSENT).expect("write");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        .args(["run", "--target"])
+        .arg(&profile)
+        .arg(&scenario)
+        .arg("--report-dir")
+        .arg(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"https://client.example/cb?code=xyz&state=S\n")
+        .expect("type the redirect");
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("open this URL") && stderr.contains("http://127.0.0.1:9/oauth/authorize?"),
+        "{stderr}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
