@@ -76,6 +76,10 @@ struct RunArgs {
     /// Show every exchange of every poll.
     #[arg(long)]
     verbose: bool,
+    /// Known deviations of the target (YAML list of {scenario, requirement?, step?, reason});
+    /// listed failures become XFAIL, and one that does not happen fails the run.
+    #[arg(long, value_name = "FILE")]
+    expected_failures: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -274,7 +278,20 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return report(Err(e)),
     };
-    let result = rt.block_on(run(selected.clone(), &opts));
+    let expected = match &args.expected_failures {
+        None => vec![],
+        Some(p) => match crate::runner::expected::load(p) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("error: --expected-failures {e}");
+                return ExitCode::from(exit::BAD_SCENARIO);
+            }
+        },
+    };
+    let mut result = rt.block_on(run(selected.clone(), &opts));
+    if !expected.is_empty() {
+        crate::runner::expected::apply(&mut result, &expected);
+    }
     let sources = selected
         .iter()
         .map(|l| (l.path.to_string(), l.source.clone()))

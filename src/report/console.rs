@@ -39,9 +39,17 @@ pub fn render(run: &RunResult, sources: &HashMap<String, String>, verbose: bool)
             }
         }
     }
+    for u in &run.unmet_expectations {
+        out.push_str(&format!("\nerror: {u}\n"));
+    }
     let c = run.counts;
+    let xfail = if c.expected_failure > 0 {
+        format!(", {} expected failures", c.expected_failure)
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "\n{} scenarios against {}: {} passed, {} failed, {} warnings, {} skipped, {} errors in {:.0} ms\n",
+        "\n{} scenarios against {}: {} passed, {} failed, {} warnings, {} skipped, {} errors{xfail} in {:.0} ms\n",
         run.scenarios.len(),
         run.target,
         c.passed,

@@ -66,7 +66,9 @@ pub fn render(run: &RunResult) -> Result<String, String> {
                     status
                 }
                 Status::Skipped => TestCaseStatus::skipped(),
-                Status::Passed | Status::Warning => TestCaseStatus::success(),
+                Status::Passed | Status::Warning | Status::ExpectedFailure => {
+                    TestCaseStatus::success()
+                }
             };
             let mut case = TestCase::new(st.name.clone(), status);
             case.set_classname(s.file.clone());

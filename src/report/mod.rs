@@ -71,6 +71,10 @@ pub fn markdown(run: &RunResult) -> String {
             lines
         })
         .collect();
+    let mut problems = problems;
+    for u in &run.unmet_expectations {
+        problems.push(format!("- **FAIL** {u}"));
+    }
     if !problems.is_empty() {
         out.push_str("\n### Problems\n\n");
         out.push_str(&problems.join("\n"));

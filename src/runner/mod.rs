@@ -3,6 +3,7 @@
 //! cannot run (target unreachable, undefined variable at run time) is an ERROR, and it
 //! ends its scenario (later steps would only cascade).
 
+pub mod expected;
 pub mod profile;
 pub mod result;
 pub mod target;

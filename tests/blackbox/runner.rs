@@ -368,3 +368,43 @@ fn the_shipped_schema_matches_the_model() {
         "unknown fields are refused, as by the loader"
     );
 }
+
+#[tokio::test]
+async fn expected_failures_turn_known_deviations_green_and_fail_when_they_stop() {
+    use oauth_harness::runner::expected::{apply, Expected};
+    let list = vec![Expected {
+        scenario: "device/slow_down.yaml".into(),
+        requirement: Some("DEV-16".into()),
+        step: None,
+        reason: "this server never sends slow_down".into(),
+    }];
+    // The deviation happens: the run passes, the assertions are XFAIL.
+    let mut r = run(shipped(), &opts(&[Fault::NeverSlowDown])).await;
+    apply(&mut r, &list);
+    assert_eq!(
+        r.status,
+        Status::Passed,
+        "{}",
+        oauth_harness::report::markdown(&r)
+    );
+    assert_eq!(
+        status_of(&r, "device/slow_down.yaml").status,
+        Status::ExpectedFailure
+    );
+    assert_eq!(r.counts.expected_failure, 1);
+    assert_eq!(r.exit_code(), 0);
+    // The server was fixed: the listed failure did not happen, and the run fails.
+    let mut r = run(shipped(), &opts(&[])).await;
+    apply(&mut r, &list);
+    assert_eq!(r.status, Status::Failed);
+    assert_eq!(r.unmet_expectations.len(), 1);
+    assert_eq!(r.exit_code(), 4);
+    // Other failures stay failures.
+    let mut r = run(shipped(), &opts(&[Fault::NeverSlowDown, Fault::DropState])).await;
+    apply(&mut r, &list);
+    assert_eq!(r.status, Status::Failed);
+    assert_eq!(
+        status_of(&r, "code/pkce_happy_path.yaml").status,
+        Status::Failed
+    );
+}
