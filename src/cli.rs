@@ -128,14 +128,14 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) if args.list_faults => {
-            print!("{}", fault_table());
+            out(&fault_table());
             ExitCode::from(exit::PASSED)
         }
         Command::Serve(args) => report(runtime().and_then(|rt| rt.block_on(serve(args)))),
         Command::Run(args) => run_scenarios(args),
         Command::List(args) => list_scenarios(args),
         Command::Schema => {
-            print!("{}", crate::scenario::model::schema());
+            out(&crate::scenario::model::schema());
             ExitCode::from(exit::PASSED)
         }
         Command::Smoke => {
@@ -185,7 +185,7 @@ fn list_scenarios(args: ListArgs) -> ExitCode {
     let width = loaded.iter().map(|l| l.path.len()).max().unwrap_or(0);
     for l in &loaded {
         let s = &l.scenario;
-        println!(
+        outln(&format!(
             "{:<width$}  {}  [{}]{}",
             l.path,
             s.name,
@@ -195,9 +195,9 @@ fn list_scenarios(args: ListArgs) -> ExitCode {
             } else {
                 format!("  #{}", s.tags.join(" #"))
             }
-        );
+        ));
     }
-    println!("{} scenarios", loaded.len());
+    outln(&format!("{} scenarios", loaded.len()));
     ExitCode::from(exit::PASSED)
 }
 
@@ -296,14 +296,16 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
         .iter()
         .map(|l| (l.path.to_string(), l.source.clone()))
         .collect();
-    print!(
-        "{}",
-        crate::report::console::render(&result, &sources, args.verbose)
-    );
+    out(&crate::report::console::render_with(
+        &result,
+        &sources,
+        args.verbose,
+        crate::report::console::Paint(true),
+    ));
     match crate::report::write_files(&result, &args.report_dir) {
         Ok(files) => {
             let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-            println!("reports: {}", names.join(", "));
+            outln(&format!("reports: {}", names.join(", ")));
         }
         Err(e) => {
             eprintln!(
@@ -314,6 +316,18 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
         }
     }
     ExitCode::from(result.exit_code())
+}
+
+/// Writes to standard output, in colour where `anstream` allows it (a terminal, no
+/// `NO_COLOR`). A closed pipe (`… | head`) is not an error worth dying for: output stops.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut o = anstream::stdout();
+    let _ = o.write_all(text.as_bytes()).and_then(|_| o.flush());
+}
+
+fn outln(text: &str) {
+    out(&format!("{text}\n"));
 }
 
 fn report(r: anyhow::Result<()>) -> ExitCode {
@@ -356,19 +370,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let faults = config.faults;
     let handle = crate::server::start(config, &args.addr, Clock::system()).await?;
-    println!(
+    outln(&format!(
         "oauth-harness reference server listening on {}",
         handle.base_url()
-    );
+    ));
     if args.test_mode {
-        println!("test mode: /_test/ control API enabled");
+        outln("test mode: /_test/ control API enabled");
     }
     for f in faults.iter() {
-        println!(
+        outln(&format!(
             "fault switch on: {} ({})",
             f.name(),
             f.requirements().join(", ")
-        );
+        ));
     }
     tokio::signal::ctrl_c()
         .await

@@ -4,19 +4,75 @@
 
 use crate::runner::result::{AssertionResult, RunResult, ScenarioResult, Status, StepResult};
 use crate::scenario::spans::Loc;
+use anstyle::{AnsiColor, Style};
 use std::collections::HashMap;
+
+/// ANSI styling, or none. The CLI renders with colour and prints through `anstream`, which
+/// removes it for pipes, files, `NO_COLOR` and `CLICOLOR=0`.
+#[derive(Debug, Clone, Copy)]
+pub struct Paint(pub bool);
+
+impl Paint {
+    fn with(self, style: Style, text: &str) -> String {
+        if self.0 {
+            format!("{}{text}{}", style.render(), style.render_reset())
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn status(self, s: Status) -> String {
+        let color = match s {
+            Status::Passed => AnsiColor::Green,
+            Status::Failed | Status::Error => AnsiColor::Red,
+            Status::Warning | Status::ExpectedFailure => AnsiColor::Yellow,
+            Status::Skipped => AnsiColor::BrightBlack,
+        };
+        self.with(
+            Style::new().fg_color(Some(color.into())).bold(),
+            &format!("{:<5}", s.label()),
+        )
+    }
+
+    fn kind(self, kind: &str) -> String {
+        let color = if kind == "warning" {
+            AnsiColor::Yellow
+        } else {
+            AnsiColor::Red
+        };
+        self.with(Style::new().fg_color(Some(color.into())).bold(), kind)
+    }
+
+    fn gutter(self, text: &str) -> String {
+        self.with(
+            Style::new().fg_color(Some(AnsiColor::Blue.into())).bold(),
+            text,
+        )
+    }
+}
 
 /// Renders the report. `sources` maps file names to their text, for quoting lines.
 pub fn render(run: &RunResult, sources: &HashMap<String, String>, verbose: bool) -> String {
+    render_with(run, sources, verbose, Paint(false))
+}
+
+/// [`render`] with or without colour.
+pub fn render_with(
+    run: &RunResult,
+    sources: &HashMap<String, String>,
+    verbose: bool,
+    p: Paint,
+) -> String {
     let mut out = String::new();
     for s in &run.scenarios {
-        out.push_str(&scenario_line(s));
+        out.push_str(&scenario_line(s, p));
     }
     for s in &run.scenarios {
         for st in &s.steps {
             if let Some(e) = &st.error {
                 out.push('\n');
                 out.push_str(&diagnostic(
+                    p,
                     "error",
                     &format!("step `{}` could not run", st.name),
                     &st.loc,
@@ -29,7 +85,7 @@ pub fn render(run: &RunResult, sources: &HashMap<String, String>, verbose: bool)
             for a in &st.assertions {
                 if matches!(a.status, Status::Failed | Status::Warning | Status::Error) {
                     out.push('\n');
-                    out.push_str(&assertion_diagnostic(a, st, sources));
+                    out.push_str(&assertion_diagnostic(a, st, sources, p));
                 }
             }
             if verbose {
@@ -40,7 +96,7 @@ pub fn render(run: &RunResult, sources: &HashMap<String, String>, verbose: bool)
         }
     }
     for u in &run.unmet_expectations {
-        out.push_str(&format!("\nerror: {u}\n"));
+        out.push_str(&format!("\n{}: {u}\n", p.kind("error")));
     }
     let c = run.counts;
     let xfail = if c.expected_failure > 0 {
@@ -62,10 +118,10 @@ pub fn render(run: &RunResult, sources: &HashMap<String, String>, verbose: bool)
     out
 }
 
-fn scenario_line(s: &ScenarioResult) -> String {
+fn scenario_line(s: &ScenarioResult, p: Paint) -> String {
     let mut line = format!(
-        "{:<5} {}  {} ({:.1} ms)",
-        s.status.label(),
+        "{} {}  {} ({:.1} ms)",
+        p.status(s.status),
         s.file,
         s.name,
         s.duration_ms
@@ -81,6 +137,7 @@ fn assertion_diagnostic(
     a: &AssertionResult,
     st: &StepResult,
     sources: &HashMap<String, String>,
+    p: Paint,
 ) -> String {
     let (kind, title) = match a.status {
         Status::Warning => ("warning", "a SHOULD requirement is not met"),
@@ -95,7 +152,7 @@ fn assertion_diagnostic(
         ("expected", a.expected.clone()),
         ("actual", a.actual.clone()),
     ];
-    let mut s = diagnostic(kind, &title, &a.loc, sources, &a.description, &notes);
+    let mut s = diagnostic(p, kind, &title, &a.loc, sources, &a.description, &notes);
     s.push_str(&exchange_lines(st));
     s
 }
@@ -125,6 +182,7 @@ fn one_line(s: &str) -> String {
 
 /// A rustc-style block.
 pub fn diagnostic(
+    p: Paint,
     kind: &str,
     title: &str,
     loc: &Loc,
@@ -143,7 +201,14 @@ pub fn diagnostic(
         .take(loc.col.saturating_sub(1))
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
-    let mut s = format!("{kind}: {title}\n{pad}--> {loc}\n{pad} |\n{num} | {line_text}\n{pad} | {caret_pad}^ {label}\n");
+    let bar = p.gutter("|");
+    let mut s = format!(
+        "{}: {title}\n{pad}{} {loc}\n{pad} {bar}\n{} {bar} {line_text}\n{pad} {bar} {caret_pad}{}\n",
+        p.kind(kind),
+        p.gutter("-->"),
+        p.gutter(&num),
+        p.with(Style::new().bold(), &format!("^ {label}"))
+    );
     for (k, v) in notes {
         s.push_str(&format!("{pad} = {k}: {v}\n"));
     }

@@ -194,3 +194,31 @@ async fn serve_in_test_mode_runs_the_seed_bash_client_unchanged() {
         "NOORLE-14: no CLIENT violation"
     );
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic_and_pipes_get_no_colour() {
+    let reports = tempfile::tempdir().expect("tempdir");
+    let scenarios = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
+    let mut child = std::process::Command::new(BIN)
+        .args(["run", scenarios, "--report-dir"])
+        .arg(reports.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take()); // the reader goes away at once, like `| head -0`
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (_, text, _) = run(&[
+        "run",
+        scenarios,
+        "--report-dir",
+        reports.path().to_str().expect("path"),
+    ]);
+    assert!(
+        !text.contains('\u{1b}'),
+        "no escape codes when stdout is not a terminal"
+    );
+}
