@@ -98,23 +98,7 @@ pub fn render_with(
     for u in &run.unmet_expectations {
         out.push_str(&format!("\n{}: {u}\n", p.kind("error")));
     }
-    let c = run.counts;
-    let xfail = if c.expected_failure > 0 {
-        format!(", {} expected failures", c.expected_failure)
-    } else {
-        String::new()
-    };
-    out.push_str(&format!(
-        "\n{} scenarios against {}: {} passed, {} failed, {} warnings, {} skipped, {} errors{xfail} in {:.0} ms\n",
-        run.scenarios.len(),
-        run.target,
-        c.passed,
-        c.failed,
-        c.warning,
-        c.skipped,
-        c.error,
-        run.duration_ms
-    ));
+    out.push_str(&format!("\n{}\n", run.totals()));
     out
 }
 

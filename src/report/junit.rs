@@ -12,17 +12,7 @@ fn problems(st: &StepResult, which: &[Status]) -> Vec<String> {
         out.push(format!("{}: {e}", st.loc));
     }
     for a in st.assertions.iter().filter(|a| which.contains(&a.status)) {
-        out.push(format!(
-            "{}: {}{}: expected {}, actual {}",
-            a.loc,
-            a.description,
-            a.requirement
-                .as_ref()
-                .map(|r| format!(" [{r}]"))
-                .unwrap_or_default(),
-            a.expected,
-            a.actual
-        ));
+        out.push(a.one_line());
     }
     out
 }

@@ -14,18 +14,16 @@ pub fn json(run: &RunResult) -> String {
 
 /// A markdown summary for a CI job summary.
 pub fn markdown(run: &RunResult) -> String {
-    let c = run.counts;
     let mut out = format!(
-        "## oauth-harness: {} against `{}`\n\n{} scenarios: {} passed, {} failed, {} warnings, {} skipped, {} errors ({:.0} ms)\n\n| result | scenario | requirements | time |\n|---|---|---|---|\n",
+        "## oauth-harness: {}
+
+{}
+
+| result | scenario | requirements | time |
+|---|---|---|---|
+",
         run.status.label(),
-        run.target,
-        run.scenarios.len(),
-        c.passed,
-        c.failed,
-        c.warning,
-        c.skipped,
-        c.error,
-        run.duration_ms
+        run.totals()
     );
     for s in &run.scenarios {
         out.push_str(&format!(
@@ -54,18 +52,7 @@ pub fn markdown(run: &RunResult) -> String {
                 .iter()
                 .filter(|a| a.status == Status::Failed || a.status == Status::Warning)
             {
-                lines.push(format!(
-                    "- **{}** `{}` {}{}: expected {}, actual `{}`",
-                    a.status.label(),
-                    a.loc,
-                    a.description,
-                    a.requirement
-                        .as_ref()
-                        .map(|r| format!(" [{r}]"))
-                        .unwrap_or_default(),
-                    a.expected,
-                    a.actual
-                ));
+                lines.push(format!("- **{}** {}", a.status.label(), a.one_line()));
             }
             let _ = s;
             lines

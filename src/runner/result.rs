@@ -58,6 +58,21 @@ pub struct AssertionResult {
     pub requirement: Option<String>,
 }
 
+impl AssertionResult {
+    /// `file:line:col: description [REQ]: expected …, actual …`, for one-line reports.
+    pub fn one_line(&self) -> String {
+        let req = self
+            .requirement
+            .as_ref()
+            .map(|r| format!(" [{r}]"))
+            .unwrap_or_default();
+        format!(
+            "{}: {}{req}: expected {}, actual {}",
+            self.loc, self.description, self.expected, self.actual
+        )
+    }
+}
+
 /// What was sent and received, excerpted and redacted.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExchangeSummary {
@@ -187,6 +202,27 @@ impl RunResult {
             duration_ms,
             unmet_expectations: vec![],
         }
+    }
+
+    /// `N scenarios: P passed, F failed, … in T ms`, the totals every report shows.
+    pub fn totals(&self) -> String {
+        let c = self.counts;
+        let xfail = if c.expected_failure > 0 {
+            format!(", {} expected failures", c.expected_failure)
+        } else {
+            String::new()
+        };
+        format!(
+            "{} scenarios against {}: {} passed, {} failed, {} warnings, {} skipped, {} errors{xfail} in {:.0} ms",
+            self.scenarios.len(),
+            self.target,
+            c.passed,
+            c.failed,
+            c.warning,
+            c.skipped,
+            c.error,
+            self.duration_ms
+        )
     }
 
     /// The process exit code for this run (README, `--help`).
