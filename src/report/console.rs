@@ -89,8 +89,22 @@ pub fn render_with(
                 }
             }
             if verbose {
+                out.push_str(&format!(
+                    "  {} {} › {}\n",
+                    p.status(st.status),
+                    s.file,
+                    st.name
+                ));
                 for ex in &st.exchanges {
-                    out.push_str(&format!("    > {}\n    < {}\n", ex.request, ex.status));
+                    out.push_str(&format!("      > {}\n", ex.request));
+                    if !ex.request_body.is_empty() {
+                        out.push_str(&format!("      > {}\n", one_line(&ex.request_body)));
+                    }
+                    out.push_str(&format!(
+                        "      < {} {}\n",
+                        ex.status,
+                        one_line(&ex.response_body)
+                    ));
                 }
             }
         }

@@ -107,7 +107,7 @@ pub async fn run_scenario(l: &Loaded, opts: &RunOptions) -> ScenarioResult {
         Err(e) => return scenario_error(l, ms(started), e),
     };
     let missing: Vec<String> = s
-        .requires
+        .needs()
         .iter()
         .filter(|c| !session.capabilities.contains(c))
         .map(|c| format!("{c:?}").to_lowercase())
@@ -231,6 +231,9 @@ async fn act(
 ) -> Result<Option<Exchange>, String> {
     if let Some(r) = &step.request {
         let (ex, summary) = send(session, vars, r).await?;
+        if opts.verbose {
+            ctx.result.exchanges.push(summary.clone());
+        }
         ctx.result.exchange = Some(summary);
         return Ok(Some(ex));
     }

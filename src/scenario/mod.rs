@@ -430,10 +430,34 @@ fn check_assertion(
 }
 
 /// The scenario files under `paths` (files as given, folders searched for `*.yaml` and
-/// `*.yml`), sorted, without duplicates.
+/// `*.yml`, glob patterns such as `'scenarios/**/slow_*.yaml'` expanded), sorted, without
+/// duplicates. A path or pattern that names nothing is an error, never an empty run.
 pub fn discover(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
+        let text = p.to_string_lossy();
+        if text.contains(['*', '?', '[']) && !p.exists() {
+            let matches: Vec<PathBuf> = glob::glob(&text)
+                .map_err(|e| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{text}: {e}"))
+                })?
+                .filter_map(Result::ok)
+                .collect();
+            if matches.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{text}: no file matches"),
+                ));
+            }
+            for m in matches {
+                if m.is_dir() {
+                    walk(&m, &mut out)?;
+                } else {
+                    out.push(m);
+                }
+            }
+            continue;
+        }
         if p.is_dir() {
             walk(p, &mut out)?;
         } else if p.exists() {

@@ -494,6 +494,38 @@ impl Assertion {
     }
 }
 
+impl Scenario {
+    /// The capabilities the scenario needs: those it declares and those its steps imply
+    /// (moving the clock, acting as the user), so that a target without them SKIPS the
+    /// scenario even when `requires` forgot one.
+    pub fn needs(&self) -> Vec<Capability> {
+        let mut out = self.requires.clone();
+        for st in &self.steps {
+            let implied = [
+                (st.advance_clock.is_some(), Capability::Clock),
+                (
+                    st.approve.is_some() || st.deny.is_some(),
+                    Capability::Approve,
+                ),
+                (
+                    st.poll
+                        .as_ref()
+                        .is_some_and(|p| p.approve_after.is_some() || p.deny_after.is_some()),
+                    Capability::Approve,
+                ),
+                (st.consent.is_some(), Capability::Consent),
+                (st.revoke_app.is_some(), Capability::RevokeApp),
+            ];
+            for (yes, c) in implied {
+                if yes && !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+        out
+    }
+}
+
 impl Step {
     /// The action's name, or an error if there is not exactly one.
     pub fn action(&self) -> Result<&'static str, String> {

@@ -222,3 +222,19 @@ fn a_closed_stdout_is_not_a_panic_and_pipes_get_no_colour() {
         "no escape codes when stdout is not a terminal"
     );
 }
+
+#[test]
+fn paths_may_be_glob_patterns_and_an_empty_match_is_an_error() {
+    let reports = tempfile::tempdir().expect("tempdir");
+    let dir = reports.path().to_str().expect("path");
+    let pattern = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/**/slow_*.yaml");
+    let (code, out, _) = run(&["run", pattern, "--report-dir", dir]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 scenarios against builtin"), "{out}");
+    let (code, _, err) = run(&[
+        "run",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/**/nothing_*.yaml"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no file matches"), "{err}");
+}

@@ -314,3 +314,80 @@ fn the_manual_hook_reads_the_redirect_from_a_person() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[tokio::test]
+async fn scenarios_that_need_what_the_target_lacks_are_skipped_never_passed() {
+    let mock = MockServer::start().await;
+    // Declares nothing, but moves the clock and approves: the steps imply the needs.
+    let s = scenario(
+        "needs.yaml",
+        r#"
+name: implied needs
+steps:
+  - advance_clock: {seconds: 1}
+  - approve: {user_code: ABCD-EFGH}
+"#,
+    );
+    let r = run(vec![s], &opts(profile(&mock.uri(), ""))).await;
+    assert_eq!(r.scenarios[0].status, Status::Skipped);
+    let reason = r.scenarios[0].skip_reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("clock") && reason.contains("approve"),
+        "{reason}"
+    );
+    assert!(
+        mock.received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty(),
+        "nothing was sent"
+    );
+    assert_eq!(r.exit_code(), 0);
+}
+
+#[tokio::test]
+async fn captures_come_from_headers_redirects_status_and_body() {
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/r"))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", "https://c.example/cb?code=abc&state=xyz")
+                .insert_header("x-request-id", "rid-42")
+                .set_body_string("moved"),
+        )
+        .mount(&mock)
+        .await;
+    let s = scenario(
+        "captures.yaml",
+        r#"
+name: captures
+steps:
+  - request: {method: GET, path: /r}
+    capture:
+      - rid: {header: x-request-id}
+      - st: {redirect: state}
+      - status_seen: {status: true}
+      - text: {body: true}
+      - where: {location: true}
+  - request:
+      method: GET
+      path: "/r?rid=${rid}&st=${st}&s=${status_seen}&t=${text}&w=${where}"
+    expect:
+      - status: 302
+"#,
+    );
+    let r = run(vec![s], &opts(profile(&mock.uri(), ""))).await;
+    assert_eq!(
+        r.status,
+        Status::Passed,
+        "{}",
+        oauth_harness::report::markdown(&r)
+    );
+    let reqs = mock.received_requests().await.unwrap_or_default();
+    let q = reqs
+        .last()
+        .and_then(|q| q.url.query().map(str::to_string))
+        .unwrap_or_default();
+    assert_eq!(q, "rid=rid-42&st=xyz&s=302&t=moved&w=https://c.example/cb");
+}
