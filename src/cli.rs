@@ -28,6 +28,9 @@ enum Command {
     Run(RunArgs),
     /// List scenarios with their requirement ids and tags.
     List(ListArgs),
+    /// Run the suite against the built-in server with each fault switch on and print the
+    /// kill matrix (exit 4 if a fault survives or the clean run is not clean).
+    Mutate(MutateArgs),
     /// Print the JSON Schema of scenario files (shipped as scenarios/scenario.schema.json).
     Schema,
     /// Start the built-in server in-process and drive every grant through it once.
@@ -47,6 +50,22 @@ struct ListArgs {
     /// Scenario files or folders (default: scenarios/).
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct MutateArgs {
+    /// Scenario files or folders (default: scenarios/).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Only these faults (repeatable; default: all).
+    #[arg(long = "fault", value_name = "NAME", value_parser = parse_fault)]
+    faults: Vec<Fault>,
+    /// Faulty servers at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    jobs: usize,
+    /// Also write the matrix as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +153,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => report(runtime().and_then(|rt| rt.block_on(serve(args)))),
         Command::Run(args) => run_scenarios(args),
         Command::List(args) => list_scenarios(args),
+        Command::Mutate(args) => mutate(args),
         Command::Schema => {
             out(&crate::scenario::model::schema());
             ExitCode::from(exit::PASSED)
@@ -175,6 +195,36 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<crate::scenario::Loaded>, ExitCode>
         return Err(ExitCode::from(exit::BAD_SCENARIO));
     }
     Ok(loaded)
+}
+
+fn mutate(args: MutateArgs) -> ExitCode {
+    let loaded = match load_all(&args.paths) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let faults: Vec<Fault> = if args.faults.is_empty() {
+        Fault::all().to_vec()
+    } else {
+        args.faults.clone()
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return report(Err(e)),
+    };
+    let scenarios = loaded.into_iter().map(std::sync::Arc::new).collect();
+    let m = rt.block_on(crate::mutate::kill_matrix(scenarios, &faults, args.jobs));
+    out(&crate::mutate::render(&m));
+    if let Some(path) = &args.json {
+        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&m).unwrap_or_default()) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(exit::RUNTIME);
+        }
+    }
+    if m.clean_ok && m.survivors().is_empty() {
+        ExitCode::from(exit::PASSED)
+    } else {
+        ExitCode::from(exit::ASSERTIONS_FAILED)
+    }
 }
 
 fn list_scenarios(args: ListArgs) -> ExitCode {

@@ -7,6 +7,7 @@ pub mod assert;
 pub mod cli;
 pub mod clock;
 pub mod exit;
+pub mod mutate;
 pub mod oauth;
 pub mod report;
 pub mod runner;

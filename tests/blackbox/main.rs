@@ -8,6 +8,7 @@ mod device;
 mod far_side;
 mod faults;
 mod live;
+mod mutation;
 mod runner;
 mod third_party;
 mod token;

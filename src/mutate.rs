@@ -1,0 +1,161 @@
+//! Mutation testing with the reference server's fault switches: the suite must pass on the
+//! clean server (no failures, no warnings) and fail with each fault on, and the scenarios
+//! that fail should include one citing a requirement the fault breaks. The result is the
+//! kill matrix (`oauth-harness mutate`).
+
+use crate::runner::result::{RunResult, Status};
+use crate::runner::target::TargetSpec;
+use crate::runner::{run, RunOptions};
+use crate::scenario::Loaded;
+use crate::server::faults::Fault;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// One fault's row.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultRow {
+    /// The switch.
+    pub fault: String,
+    /// Requirement ids it breaks.
+    pub breaks: Vec<String>,
+    /// Scenario files that failed (or errored) with it on.
+    pub killed_by: Vec<String>,
+    /// Whether a killing scenario cites one of the broken requirements.
+    pub cited: bool,
+}
+
+/// The whole matrix.
+#[derive(Debug, Clone, Serialize)]
+pub struct KillMatrix {
+    /// The clean run's verdict and totals.
+    pub clean: String,
+    /// Whether the clean run passed with zero failures and zero warnings.
+    pub clean_ok: bool,
+    /// A row per fault.
+    pub rows: Vec<FaultRow>,
+    /// Per scenario file: the faults it kills.
+    pub kills: Vec<(String, Vec<String>)>,
+}
+
+impl KillMatrix {
+    /// Faults no scenario catches.
+    pub fn survivors(&self) -> Vec<&str> {
+        self.rows
+            .iter()
+            .filter(|r| r.killed_by.is_empty())
+            .map(|r| r.fault.as_str())
+            .collect()
+    }
+
+    /// Scenarios that catch no fault.
+    pub fn idle_scenarios(&self) -> Vec<&str> {
+        self.kills
+            .iter()
+            .filter(|(_, k)| k.is_empty())
+            .map(|(f, _)| f.as_str())
+            .collect()
+    }
+}
+
+fn cites(s: &crate::runner::result::ScenarioResult, ids: &[&str]) -> bool {
+    s.requirements.iter().any(|r| ids.contains(&r.as_str()))
+        || s.steps.iter().any(|st| {
+            st.assertions
+                .iter()
+                .any(|a| a.requirement.as_deref().is_some_and(|r| ids.contains(&r)))
+        })
+}
+
+/// Runs the suite clean and under every fault (`jobs` runs at once).
+pub async fn kill_matrix(scenarios: Vec<Arc<Loaded>>, faults: &[Fault], jobs: usize) -> KillMatrix {
+    let opts = |faults: &[Fault]| RunOptions {
+        target: TargetSpec::Builtin {
+            faults: faults.iter().copied().collect(),
+        },
+        jobs: 2,
+        verbose: false,
+    };
+    let clean: RunResult = run(scenarios.clone(), &opts(&[])).await;
+    let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, f) in faults.iter().copied().enumerate() {
+        let (sem, sc) = (sem.clone(), scenarios.clone());
+        let o = opts(&[f]);
+        set.spawn(async move {
+            let _p = sem.acquire_owned().await;
+            (i, f, run(sc, &o).await)
+        });
+    }
+    let mut rows: Vec<Option<FaultRow>> = vec![None; faults.len()];
+    while let Some(Ok((i, f, r))) = set.join_next().await {
+        let ids = f.requirements();
+        let failed: Vec<&crate::runner::result::ScenarioResult> = r
+            .scenarios
+            .iter()
+            .filter(|s| matches!(s.status, Status::Failed | Status::Error))
+            .collect();
+        rows[i] = Some(FaultRow {
+            fault: f.name(),
+            breaks: ids.iter().map(|s| s.to_string()).collect(),
+            killed_by: failed.iter().map(|s| s.file.clone()).collect(),
+            cited: failed.iter().any(|s| cites(s, ids)),
+        });
+    }
+    let rows: Vec<FaultRow> = rows.into_iter().flatten().collect();
+    let kills = clean
+        .scenarios
+        .iter()
+        .map(|s| {
+            let k = rows
+                .iter()
+                .filter(|r| r.killed_by.contains(&s.file))
+                .map(|r| r.fault.clone())
+                .collect();
+            (s.file.clone(), k)
+        })
+        .collect();
+    KillMatrix {
+        clean_ok: clean.status == Status::Passed && clean.counts.warning == 0,
+        clean: clean.totals(),
+        rows,
+        kills,
+    }
+}
+
+/// The matrix as text.
+pub fn render(m: &KillMatrix) -> String {
+    let mut out = format!(
+        "clean server: {}{}\n\n",
+        m.clean,
+        if m.clean_ok {
+            ""
+        } else {
+            "  <- must pass with no warnings"
+        }
+    );
+    let w = m.rows.iter().map(|r| r.fault.len()).max().unwrap_or(5);
+    for r in &m.rows {
+        let verdict = match (r.killed_by.is_empty(), r.cited) {
+            (true, _) => "SURVIVED",
+            (false, true) => "killed",
+            (false, false) => "killed (by no scenario citing it)",
+        };
+        out.push_str(&format!(
+            "{:<w$}  {:<34}  {}\n",
+            r.fault,
+            verdict,
+            r.killed_by.join(", ")
+        ));
+    }
+    let killed = m.rows.len() - m.survivors().len();
+    let active = m.kills.len() - m.idle_scenarios().len();
+    out.push_str(&format!(
+        "\n{killed} of {} faults killed; {active} of {} scenarios kill at least one fault\n",
+        m.rows.len(),
+        m.kills.len()
+    ));
+    for s in m.idle_scenarios() {
+        out.push_str(&format!("scenario kills no fault: {s}\n"));
+    }
+    out
+}
