@@ -18,7 +18,7 @@ pub struct FaultRow {
     pub fault: String,
     /// Requirement ids it breaks.
     pub breaks: Vec<String>,
-    /// Scenario files that failed (or errored) with it on.
+    /// Scenario files that failed, errored or warned with it on.
     pub killed_by: Vec<String>,
     /// Whether a killing scenario cites one of the broken requirements.
     pub cited: bool,
@@ -92,7 +92,8 @@ pub async fn kill_matrix(scenarios: Vec<Arc<Loaded>>, faults: &[Fault], jobs: us
         let failed: Vec<&crate::runner::result::ScenarioResult> = r
             .scenarios
             .iter()
-            .filter(|s| matches!(s.status, Status::Failed | Status::Error))
+            // A warning counts: the clean run has none, so the suite noticed (SHOULD rows).
+            .filter(|s| matches!(s.status, Status::Failed | Status::Error | Status::Warning))
             .collect();
         rows[i] = Some(FaultRow {
             fault: f.name(),

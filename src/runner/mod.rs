@@ -33,22 +33,41 @@ pub struct RunOptions {
     pub verbose: bool,
 }
 
+/// Whether a scenario moves the target's clock (explicitly, or by polling where waits
+/// move the clock).
+fn moves_clock(l: &Loaded) -> bool {
+    l.scenario
+        .steps
+        .iter()
+        .any(|s| s.advance_clock.is_some() || s.poll.is_some())
+}
+
 /// Runs scenarios concurrently (at most `jobs` at once); results keep the input order.
+///
+/// The builtin gives every scenario its own server and clock. A live target is one server
+/// with one clock shared by all scenarios, so there the scenarios that move the clock run
+/// alone, one after another, once the others have finished: a 30-day jump must not expire
+/// the codes of a scenario running beside it.
 pub async fn run(scenarios: Vec<Arc<Loaded>>, opts: &RunOptions) -> RunResult {
     let started = Instant::now();
-    let sem = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
-    let mut set = tokio::task::JoinSet::new();
-    for (i, l) in scenarios.iter().cloned().enumerate() {
-        let (sem, opts) = (sem.clone(), opts.clone());
-        set.spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            (i, run_scenario(&l, &opts).await)
-        });
-    }
+    let shared_clock = matches!(opts.target, TargetSpec::Live(_));
+    let (alone, together): (Vec<usize>, Vec<usize>) =
+        (0..scenarios.len()).partition(|i| shared_clock && moves_clock(&scenarios[*i]));
     let mut out: Vec<Option<ScenarioResult>> = vec![None; scenarios.len()];
-    while let Some(joined) = set.join_next().await {
-        if let Ok((i, r)) = joined {
-            out[i] = Some(r);
+    for (batch, jobs) in [(together, opts.jobs.max(1)), (alone, 1)] {
+        let sem = Arc::new(tokio::sync::Semaphore::new(jobs));
+        let mut set = tokio::task::JoinSet::new();
+        for i in batch {
+            let (sem, opts, l) = (sem.clone(), opts.clone(), scenarios[i].clone());
+            set.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                (i, run_scenario(&l, &opts).await)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            if let Ok((i, r)) = joined {
+                out[i] = Some(r);
+            }
         }
     }
     // A scenario whose task panicked still appears, as an ERROR: results are never lost.
@@ -129,6 +148,7 @@ pub async fn run_scenario(l: &Loaded, opts: &RunOptions) -> ScenarioResult {
         return result;
     }
     let mut vars = Vars::new(session.secrets.clone());
+    vars.set("base_url", Value::String(session.base.clone()));
     for (name, raw) in &s.vars.0 {
         match vars.value(raw) {
             Ok(v) => vars.set(name, v),

@@ -106,8 +106,9 @@ pub enum Hook {
         #[serde(default)]
         headers: BTreeMap<String, String>,
     },
-    /// A shell command (`sh -c`). Exit 0 is success; for consent, its last line of output
-    /// is the final redirect URL.
+    /// A shell command (`sh -c`). Exit 0 reads as status 200, anything else as 400 (refused);
+    /// for consent, its last line of output is the final redirect URL, and no output means
+    /// that no redirect happened.
     Command {
         /// The command with placeholders (values are shell-quoted).
         run: String,

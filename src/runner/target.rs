@@ -352,8 +352,9 @@ impl Session {
                 .map_err(|e| format!("hook command could not start: {e}"))?;
                 let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
                 let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+                // A command reports only success (200) or refusal (400) — and what it printed.
                 Ok(Exchange {
-                    status: if out.status.success() { 200 } else { 500 },
+                    status: if out.status.success() { 200 } else { 400 },
                     headers: vec![],
                     body: if out.status.success() {
                         stdout
@@ -468,9 +469,9 @@ impl Session {
                 }
                 let mut ex = self.run_hook(hook, &values, "GET").await?;
                 if let Hook::Command { .. } = hook {
-                    // The command prints the final redirect URL.
+                    // The command prints the final redirect URL; nothing means no redirect.
                     let location = ex.body.lines().last().unwrap_or("").trim().to_string();
-                    if ex.status == 200 {
+                    if ex.status == 200 && !location.is_empty() {
                         ex = Exchange {
                             status: 302,
                             headers: vec![("location".into(), location)],

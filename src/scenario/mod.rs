@@ -125,7 +125,8 @@ fn validate(l: &Loaded) -> Result<(), ScenarioError> {
             "a scenario needs at least one step",
         ));
     }
-    let mut defined: HashSet<String> = HashSet::new();
+    // Set by the runner for every scenario: the target's base URL.
+    let mut defined: HashSet<String> = HashSet::from(["base_url".to_string()]);
     for (i, (name, value)) in s.vars.0.iter().enumerate() {
         check_refs(l, &[Seg::Key("vars")], value, &defined).map_err(|e| ScenarioError {
             message: format!("vars.{name}: {}", e.message),

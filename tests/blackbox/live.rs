@@ -18,6 +18,7 @@ fn run_profile(profile: &str, base: &str, extra: &[&str]) -> (i32, Value, String
         .env("HARNESS_SECRET_M2M", "m2m-secret")
         .env("HARNESS_SECRET_WEB", "web-secret")
         .env("HARNESS_SECRET_TV", "tv-secret")
+        .env("HARNESS_SECRET_WEB2", "web2-secret")
         .output()
         .expect("run");
     let stdout =
