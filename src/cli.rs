@@ -28,6 +28,9 @@ enum Command {
     Run(RunArgs),
     /// List scenarios with their requirement ids and tags.
     List(ListArgs),
+    /// The conformance matrix's rows against the scenarios that cite them (exit 4 when a
+    /// MUST row has no scenario).
+    Coverage(CoverageArgs),
     /// Run the suite against the built-in server with each fault switch on and print the
     /// kill matrix (exit 4 if a fault survives or the clean run is not clean).
     Mutate(MutateArgs),
@@ -50,6 +53,16 @@ struct ListArgs {
     /// Scenario files or folders (default: scenarios/).
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct CoverageArgs {
+    /// Scenario files or folders (default: scenarios/).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Also write the table as markdown to this file.
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -154,6 +167,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run_scenarios(args),
         Command::List(args) => list_scenarios(args),
         Command::Mutate(args) => mutate(args),
+        Command::Coverage(args) => coverage(args),
         Command::Schema => {
             out(&crate::scenario::model::schema());
             ExitCode::from(exit::PASSED)
@@ -195,6 +209,27 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<crate::scenario::Loaded>, ExitCode>
         return Err(ExitCode::from(exit::BAD_SCENARIO));
     }
     Ok(loaded)
+}
+
+fn coverage(args: CoverageArgs) -> ExitCode {
+    let loaded = match load_all(&args.paths) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let (rows, unknown) = crate::coverage::table(&loaded);
+    let text = crate::coverage::markdown(&rows, &unknown);
+    out(&text);
+    if let Some(path) = &args.markdown {
+        if let Err(e) = std::fs::write(path, &text) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(exit::RUNTIME);
+        }
+    }
+    if crate::coverage::uncovered_musts(&rows).is_empty() && unknown.is_empty() {
+        ExitCode::from(exit::PASSED)
+    } else {
+        ExitCode::from(exit::ASSERTIONS_FAILED)
+    }
 }
 
 fn mutate(args: MutateArgs) -> ExitCode {

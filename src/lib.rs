@@ -6,6 +6,7 @@
 pub mod assert;
 pub mod cli;
 pub mod clock;
+pub mod coverage;
 pub mod exit;
 pub mod mutate;
 pub mod oauth;

@@ -4,6 +4,7 @@
 mod binary;
 mod code;
 mod common;
+mod coverage;
 mod device;
 mod far_side;
 mod faults;

@@ -1,0 +1,155 @@
+//! Requirement coverage: every row of the conformance matrix against the scenarios that
+//! cite it (`oauth-harness coverage`). The rows ship as `fixtures/requirements.yaml`,
+//! generated from the matrix, so the command works without the matrix beside the repo.
+
+use crate::scenario::Loaded;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The rows, embedded.
+pub const REQUIREMENTS: &str = include_str!("../fixtures/requirements.yaml");
+
+/// One requirement row.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    /// `DEV-14`.
+    pub id: String,
+    /// MUST, SHOULD, MAY, MUST NOT, SHOULD NOT.
+    pub level: String,
+    /// `server` (scenarios observe it) or `harness` (the harness's own tests do).
+    pub scope: String,
+    /// Where it comes from.
+    pub source: String,
+    /// What it says.
+    pub requirement: String,
+}
+
+impl Requirement {
+    /// MUST or MUST NOT.
+    pub fn is_must(&self) -> bool {
+        self.level.starts_with("MUST")
+    }
+}
+
+/// The rows.
+pub fn requirements() -> Vec<Requirement> {
+    // The embedded file is checked by a unit test; a failure here is a build defect.
+    serde_yaml::from_str(REQUIREMENTS).unwrap_or_else(|e| panic!("fixtures/requirements.yaml: {e}"))
+}
+
+/// A row and the scenario files that cite it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// The requirement.
+    pub requirement: Requirement,
+    /// Files of scenarios that cite it (scenario, step or assertion level).
+    pub scenarios: Vec<String>,
+}
+
+impl Row {
+    /// `covered`, `not covered`, or `harness` for rows the harness's tests check.
+    pub fn state(&self) -> &'static str {
+        match (self.requirement.scope.as_str(), self.scenarios.is_empty()) {
+            ("harness", _) => "harness",
+            (_, false) => "covered",
+            (_, true) => "not covered",
+        }
+    }
+}
+
+/// Every id a scenario cites, anywhere in it.
+pub fn cited(l: &Loaded) -> Vec<String> {
+    let s = &l.scenario;
+    let mut ids: Vec<String> = s.requirements.clone();
+    for st in &s.steps {
+        ids.extend(st.requirements.iter().cloned());
+        ids.extend(st.expect.iter().filter_map(|a| a.requirement.clone()));
+    }
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The coverage table; also the ids scenarios cite that are not in the matrix.
+pub fn table(scenarios: &[Loaded]) -> (Vec<Row>, Vec<(String, String)>) {
+    let reqs = requirements();
+    let mut by_id: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut unknown = Vec::new();
+    for l in scenarios {
+        for id in cited(l) {
+            if reqs.iter().any(|r| r.id == id) {
+                by_id.entry(id).or_default().push(l.path.to_string());
+            } else {
+                unknown.push((l.path.to_string(), id));
+            }
+        }
+    }
+    let rows = reqs
+        .into_iter()
+        .map(|r| Row {
+            scenarios: by_id.remove(&r.id).unwrap_or_default(),
+            requirement: r,
+        })
+        .collect();
+    (rows, unknown)
+}
+
+/// Observable MUST rows that no scenario cites.
+pub fn uncovered_musts(rows: &[Row]) -> Vec<&str> {
+    rows.iter()
+        .filter(|r| r.requirement.is_must() && r.state() == "not covered")
+        .map(|r| r.requirement.id.as_str())
+        .collect()
+}
+
+/// The table as markdown (also readable on a console).
+pub fn markdown(rows: &[Row], unknown: &[(String, String)]) -> String {
+    let mut out = String::from("| id | level | state | scenarios |\n|---|---|---|---|\n");
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            r.requirement.id,
+            r.requirement.level,
+            r.state(),
+            r.scenarios
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let count = |level: fn(&Requirement) -> bool| {
+        let of: Vec<&Row> = rows
+            .iter()
+            .filter(|r| level(&r.requirement) && r.requirement.scope == "server")
+            .collect();
+        (
+            of.iter().filter(|r| !r.scenarios.is_empty()).count(),
+            of.len(),
+        )
+    };
+    let (must_c, must_n) = count(Requirement::is_must);
+    let (all_c, all_n) = count(|_| true);
+    out.push_str(&format!(
+        "\nMUST rows covered: {must_c} of {must_n}; all server rows covered: {all_c} of {all_n}; harness rows: {}\n",
+        rows.iter().filter(|r| r.requirement.scope == "harness").count()
+    ));
+    for (file, id) in unknown {
+        out.push_str(&format!("unknown requirement id `{id}` cited in {file}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_matrix_has_every_row() {
+        let r = requirements();
+        assert_eq!(r.len(), 204);
+        assert!(r.iter().any(|x| x.id == "DEV-16" && x.level == "MAY"));
+        assert_eq!(r.iter().filter(|x| x.scope == "harness").count(), 19);
+    }
+}
