@@ -141,9 +141,23 @@ pub async fn run_scenario(l: &Loaded, opts: &RunOptions) -> ScenarioResult {
         duration_ms: 0.0,
         steps: vec![],
     };
-    if !missing.is_empty() {
+    let missing_secrets: Vec<String> = crate::scenario::model::Scenario::secrets_needed(&l.source)
+        .into_iter()
+        .filter(|n| !session.secrets.contains_key(n))
+        .collect();
+    if !missing.is_empty() || !missing_secrets.is_empty() {
         result.status = Status::Skipped;
-        result.skip_reason = Some(format!("the target lacks: {}", missing.join(", ")));
+        let mut why = Vec::new();
+        if !missing.is_empty() {
+            why.push(format!("the target lacks: {}", missing.join(", ")));
+        }
+        if !missing_secrets.is_empty() {
+            why.push(format!(
+                "the target supplies no secret: {}",
+                missing_secrets.join(", ")
+            ));
+        }
+        result.skip_reason = Some(why.join("; "));
         session.close().await;
         return result;
     }

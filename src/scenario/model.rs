@@ -526,6 +526,19 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// The `${secret.NAME}` names the scenario uses anywhere.
+    pub fn secrets_needed(source: &str) -> Vec<String> {
+        let mut out: Vec<String> = crate::scenario::vars::references(source)
+            .into_iter()
+            .filter_map(|(e, _)| e.strip_prefix("secret.").map(str::to_string))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 impl Step {
     /// The action's name, or an error if there is not exactly one.
     pub fn action(&self) -> Result<&'static str, String> {

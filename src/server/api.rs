@@ -116,7 +116,16 @@ fn answer(
     needed: &'static str,
     what: &str,
 ) -> Response {
-    match check(st, headers, uri, needed) {
+    let checked = check(st, headers, uri, needed);
+    if st.faults.has(Fault::BareBearerChallenge) {
+        if let Err(d) = checked {
+            let mut r = d.into_response();
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    }
+    match checked {
         Ok(t) => Json(json!({
             "resource": what,
             "sub": t.user.as_deref().unwrap_or(&t.client_id),

@@ -459,10 +459,10 @@ pub async fn decision(
 pub async fn login(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     let p = Params::from_form(&body);
     let raw_return = p.get("return_to").unwrap_or("/");
-    let return_to = if ["/oauth/authorize?", "/oauth/device/verify", "/account/apps"]
+    let local = ["/oauth/authorize?", "/oauth/device/verify", "/account/apps"]
         .iter()
-        .any(|prefix| raw_return.starts_with(prefix))
-    {
+        .any(|prefix| raw_return.starts_with(prefix));
+    let return_to = if local || st.faults.has(Fault::RedirectOnBadRequest) {
         raw_return
     } else {
         "/account/apps"
@@ -480,7 +480,12 @@ pub async fn login(State(st): State<Arc<AppState>>, headers: HeaderMap, body: By
         s.user = Some(Arc::from(user));
         s.csrf = random_token();
     }
-    let mut resp = StatusCode::SEE_OTHER.into_response();
+    let status = if st.faults.has(Fault::Login307) {
+        StatusCode::TEMPORARY_REDIRECT
+    } else {
+        StatusCode::SEE_OTHER
+    };
+    let mut resp = status.into_response();
     if let Ok(v) = HeaderValue::from_str(return_to) {
         resp.headers_mut().insert(header::LOCATION, v);
     }

@@ -64,7 +64,8 @@ pub enum Fault {
     LooseRedirectUri,
     /// The token endpoint does not check `redirect_uri`.
     IgnoreRedirectUriAtToken,
-    /// An unknown client or bad redirect URI is answered with a redirect.
+    /// An unknown client or bad redirect URI is answered with a redirect, and the login form
+    /// follows any `return_to`.
     RedirectOnBadRequest,
     /// Revocation answers 200 and revokes nothing.
     RevokeNoop,
@@ -139,6 +140,13 @@ pub enum Fault {
     DeviceGrantAnyClient,
     /// Refresh tokens never expire from inactivity.
     RefreshNeverIdleExpires,
+    /// Registration accepts inconsistent or unknown client metadata.
+    RegistrationAcceptsBadMetadata,
+    /// The protected API answers with a bare `WWW-Authenticate: Bearer` challenge.
+    BareBearerChallenge,
+    /// The login form answers 307, which would make the browser re-send the credentials.
+    #[value(name = "login-307")]
+    Login307,
 }
 
 impl Fault {
@@ -238,6 +246,9 @@ impl Fault {
             TokenAcceptsGet => &["TOK-1"],
             DeviceGrantAnyClient => &["DEV-11"],
             RefreshNeverIdleExpires => &["REF-11"],
+            RegistrationAcceptsBadMetadata => &["REG-9", "REG-10"],
+            BareBearerChallenge => &["RES-4", "RES-5"],
+            Login307 => &["BCP-10"],
         }
     }
 

@@ -74,11 +74,12 @@ fn handle(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
     }
     let md: Metadata = serde_json::from_slice(body)
         .map_err(|e| metadata_error(format!("Malformed client metadata: {e}")))?;
+    let lax = st.faults.has(Fault::RegistrationAcceptsBadMetadata);
     let method = md
         .token_endpoint_auth_method
         .as_deref()
         .unwrap_or("client_secret_basic");
-    if !["client_secret_basic", "client_secret_post", "none"].contains(&method) {
+    if !lax && !["client_secret_basic", "client_secret_post", "none"].contains(&method) {
         return Err(metadata_error(format!(
             "Unsupported token_endpoint_auth_method '{method}'"
         )));
@@ -97,11 +98,11 @@ fn handle(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
         .response_types
         .clone()
         .unwrap_or_else(|| vec!["code".into()]);
-    if response_types.iter().any(|r| r != "code") {
+    if !lax && response_types.iter().any(|r| r != "code") {
         return Err(metadata_error("Only response type 'code' is supported"));
     }
     let wants_code = grants.contains(&GrantType::AuthorizationCode);
-    if wants_code != response_types.iter().any(|r| r == "code") {
+    if !lax && wants_code != response_types.iter().any(|r| r == "code") {
         return Err(metadata_error(
             "grant_types and response_types do not agree",
         ));

@@ -173,6 +173,9 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
         CredentialsInQuery => s.post_form("/oauth/token?client_id=m2m&client_secret=m2m-secret", &[("grant_type", "client_credentials")]).await.status == 400,
         TokenAcceptsGet => s.get("/oauth/token?grant_type=client_credentials&client_id=m2m&client_secret=m2m-secret").await.status == 405,
         DeviceGrantAnyClient => s.post("/oauth/device/authorize", Enc::Form, &[], web).await.error() == "unauthorized_client",
+        RegistrationAcceptsBadMetadata => s.test_json("/oauth/register", json!({"redirect_uris": ["https://x.example/cb"], "token_endpoint_auth_method": "bogus"})).await.status == 400,
+        Login307 => s.post_form("/oauth/login", &[("username", "alice"), ("password", "alice-password"), ("return_to", "/account/apps")]).await.status == 303,
+        BareBearerChallenge => s.get("/api/me").await.header("www-authenticate").starts_with("Bearer realm="),
         RefreshNeverIdleExpires => {
             let t = s.device_token("api offline_access").await;
             s.advance(30 * 24 * 3600 + 1);
