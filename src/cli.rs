@@ -108,6 +108,10 @@ struct RunArgs {
     /// Show every exchange of every poll.
     #[arg(long)]
     verbose: bool,
+    /// The contract to hold the target to: `noorle` (the builtin's default) or `rfc` (a
+    /// profile's default unless it says `contract: noorle`); NOORLE rows are skipped under `rfc`.
+    #[arg(long, value_name = "CONTRACT")]
+    expect: Option<crate::runner::profile::Contract>,
     /// Known deviations of the target (YAML list of {scenario, requirement?, step?, reason});
     /// listed failures become XFAIL, and one that does not happen fails the run.
     #[arg(long, value_name = "FILE")]
@@ -358,6 +362,7 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
                 .unwrap_or(2)
         }),
         verbose: args.verbose,
+        expect: args.expect,
     };
     let rt = match runtime() {
         Ok(rt) => rt,

@@ -74,6 +74,7 @@ pub async fn kill_matrix(scenarios: Vec<Arc<Loaded>>, faults: &[Fault], jobs: us
         },
         jobs: 2,
         verbose: false,
+        expect: None,
     };
     let clean: RunResult = run(scenarios.clone(), &opts(&[])).await;
     let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));

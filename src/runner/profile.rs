@@ -52,6 +52,23 @@ pub struct Profile {
     /// Allow plain `http` to a host that is not loopback (CLIENT-17: refused otherwise).
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// Which contract the server is held to by default: `rfc` (the standards) or `noorle`
+    /// (also what Noorle's docs promise). `--expect` overrides it.
+    #[serde(default)]
+    pub contract: Contract,
+}
+
+/// The expectation set a run holds the target to (conformance matrix §0).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Contract {
+    /// The RFCs only: assertions on NOORLE rows are SKIPPED with the reason.
+    #[default]
+    Rfc,
+    /// The RFCs and Noorle's documented behaviour (the builtin's default).
+    Noorle,
 }
 
 fn timeout() -> u64 {

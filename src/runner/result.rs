@@ -212,6 +212,18 @@ impl RunResult {
         } else {
             String::new()
         };
+        let skipped_checks = self
+            .scenarios
+            .iter()
+            .flat_map(|s| &s.steps)
+            .flat_map(|st| &st.assertions)
+            .filter(|a| a.status == Status::Skipped)
+            .count();
+        let xfail = if skipped_checks > 0 {
+            format!("{xfail} ({skipped_checks} assertions skipped under the contract)")
+        } else {
+            xfail
+        };
         format!(
             "{} scenarios against {}: {} passed, {} failed, {} warnings, {} skipped, {} errors{xfail} in {:.0} ms",
             self.scenarios.len(),

@@ -27,6 +27,7 @@ fn opts(target: TargetSpec) -> RunOptions {
         target,
         jobs: 2,
         verbose: false,
+        expect: None,
     }
 }
 

@@ -17,6 +17,7 @@ fn opts(faults: &[Fault]) -> RunOptions {
         },
         jobs: 4,
         verbose: false,
+        expect: None,
     }
 }
 
@@ -413,4 +414,45 @@ async fn expected_failures_turn_known_deviations_green_and_fail_when_they_stop()
         status_of(&r, "code/pkce_happy_path.yaml").status,
         Status::Failed
     );
+}
+
+#[tokio::test]
+async fn the_rfc_contract_skips_noorle_rows_and_the_noorle_contract_enforces_them() {
+    use oauth_harness::runner::profile::Contract;
+    // These servers break only what Noorle's docs promise (its exact messages; 400 rather
+    // than the 401 that RFC 6749 §5.2 also allows).
+    for fault in [Fault::GenericErrorDescriptions, Fault::InvalidClient401] {
+        let mut o = opts(&[fault]);
+        o.expect = Some(Contract::Noorle);
+        assert_eq!(
+            run(shipped(), &o).await.status,
+            Status::Failed,
+            "{} under noorle",
+            fault.name()
+        );
+        o.expect = Some(Contract::Rfc);
+        let r = run(shipped(), &o).await;
+        assert_eq!(
+            r.status,
+            Status::Passed,
+            "{} under rfc: {}",
+            fault.name(),
+            oauth_harness::report::markdown(&r)
+        );
+        let skipped = r
+            .scenarios
+            .iter()
+            .flat_map(|s| &s.steps)
+            .flat_map(|st| &st.assertions)
+            .filter(|a| a.status == Status::Skipped)
+            .count();
+        assert!(
+            skipped > 0,
+            "NOORLE assertions are reported as skipped, not passed"
+        );
+    }
+    // A fault that breaks an RFC rule fails under both.
+    let mut o = opts(&[Fault::NeverExpireCodes]);
+    o.expect = Some(Contract::Rfc);
+    assert_eq!(run(shipped(), &o).await.status, Status::Failed);
 }
