@@ -69,6 +69,13 @@ pub fn select(q: &Query, ex: &Exchange) -> Result<Option<Value>, String> {
             };
             in_query.or_else(in_fragment).map(Value::String)
         }
+        Query::Regex(pattern) => {
+            let re = regex::Regex::new(pattern)
+                .map_err(|e| format!("invalid regular expression: {e}"))?;
+            re.captures(&ex.body)
+                .and_then(|c| c.get(1).or_else(|| c.get(0)))
+                .map(|m| Value::String(m.as_str().to_string()))
+        }
         Query::Location => ex.header("location").map(|loc| {
             let base = loc.split(['?', '#']).next().unwrap_or(loc);
             Value::String(base.to_string())

@@ -253,7 +253,13 @@ async fn run_step(
             poll: None,
         },
     };
-    let outcome = act(&mut ctx, step, session, vars, opts).await;
+    let mut outcome = act(&mut ctx, step, session, vars, opts).await;
+    for _ in 1..step.repeat {
+        if outcome.is_err() {
+            break;
+        }
+        outcome = act(&mut ctx, step, session, vars, opts).await;
+    }
     match outcome {
         Err(e) => ctx.fail(vars.redactor.redact(&e)),
         Ok(None) => {}

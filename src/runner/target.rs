@@ -90,13 +90,19 @@ fn client(
     follow: bool,
     timeout: Duration,
     profile: Option<&Profile>,
+    jar: &Arc<reqwest::cookie::Jar>,
 ) -> Result<reqwest::Client, String> {
     let policy = if follow {
         reqwest::redirect::Policy::limited(10)
     } else {
         reqwest::redirect::Policy::none()
     };
-    let mut b = reqwest::Client::builder().redirect(policy).timeout(timeout);
+    // One cookie jar per scenario session, shared by both clients: login, consent and
+    // verification pages keep their browser session across steps.
+    let mut b = reqwest::Client::builder()
+        .redirect(policy)
+        .timeout(timeout)
+        .cookie_provider(jar.clone());
     if let Some(p) = profile {
         if p.tls.insecure {
             b = b.tls_danger_accept_invalid_certs(true);
@@ -147,10 +153,11 @@ impl Session {
             .map_err(|e| format!("cannot start the built-in server: {e}"))?;
         use Capability::*;
         let timeout = Duration::from_secs(30);
+        let jar = Arc::new(reqwest::cookie::Jar::default());
         Ok(Session {
             base: server.base_url(),
-            http: client(false, timeout, None)?,
-            http_follow: client(true, timeout, None)?,
+            http: client(false, timeout, None, &jar)?,
+            http_follow: client(true, timeout, None, &jar)?,
             secrets,
             capabilities: [
                 Clock,
@@ -161,6 +168,7 @@ impl Session {
                 DeviceFlow,
                 Audit,
                 RevokeApp,
+                Pages,
             ]
             .into_iter()
             .collect(),
@@ -197,7 +205,8 @@ impl Session {
             secrets.insert(name.clone(), v);
         }
         let timeout = Duration::from_secs(p.timeout_seconds.max(1));
-        let http = client(false, timeout, Some(&p))?;
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let http = client(false, timeout, Some(&p), &jar)?;
         let mut endpoints = HashMap::new();
         if p.discovery {
             endpoints = discover(&http, &base).await?;
@@ -212,7 +221,7 @@ impl Session {
         }
         Ok(Session {
             base,
-            http_follow: client(true, timeout, Some(&p))?,
+            http_follow: client(true, timeout, Some(&p), &jar)?,
             http,
             secrets,
             capabilities: p.capabilities().into_iter().collect(),

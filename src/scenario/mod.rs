@@ -213,7 +213,19 @@ fn validate(l: &Loaded) -> Result<(), ScenarioError> {
                 &defined,
             )?;
         }
+        if step.repeat == 0 {
+            return Err(err(l, &base, "repeat must be at least 1"));
+        }
         for (j, c) in step.capture.iter().enumerate() {
+            if let model::Query::Regex(r) = &c.query {
+                regex::Regex::new(r).map_err(|e| {
+                    err(
+                        l,
+                        &[base[0], base[1], Seg::Key("capture"), Seg::Index(j)],
+                        format!("capture `{}`: invalid regular expression: {e}", c.name),
+                    )
+                })?;
+            }
             if let model::Query::Json(p) = &c.query {
                 serde_json_path::JsonPath::parse(p).map_err(|e| {
                     err(

@@ -52,6 +52,9 @@ pub enum Capability {
     Audit,
     /// Revoke a connected app as the user.
     RevokeApp,
+    /// The reference server's own login, consent and verification pages (other servers have
+    /// their own user interface).
+    Pages,
 }
 
 /// One step: exactly one action, then captures and expectations.
@@ -77,6 +80,9 @@ pub struct Step {
     pub advance_clock: Option<AdvanceClock>,
     /// Revoke a connected app as the user.
     pub revoke_app: Option<RevokeApp>,
+    /// Perform the action this many times; captures and expectations apply to the last.
+    #[serde(default = "one")]
+    pub repeat: u32,
     /// Values to keep from the response.
     #[serde(default)]
     pub capture: Vec<CaptureEntry>,
@@ -119,6 +125,10 @@ pub struct Request {
     /// Follow redirects (default: no; an authorization response is a redirect to inspect).
     #[serde(default)]
     pub follow_redirects: bool,
+}
+
+fn one() -> u32 {
+    1
 }
 
 fn post() -> String {
@@ -246,6 +256,9 @@ pub enum Query {
     Location,
     /// The body as text.
     Body,
+    /// The first group (or the whole match) of a regular expression on the body: form
+    /// values in HTML, such as an anti-CSRF token.
+    Regex(String),
 }
 
 impl fmt::Display for Query {
@@ -257,6 +270,7 @@ impl fmt::Display for Query {
             Query::Redirect(p) => write!(f, "redirect {p}"),
             Query::Location => write!(f, "location"),
             Query::Body => write!(f, "body"),
+            Query::Regex(r) => write!(f, "regex /{r}/"),
         }
     }
 }
@@ -415,6 +429,7 @@ impl<'de> Deserialize<'de> for CaptureEntry {
             status: Option<bool>,
             location: Option<bool>,
             body: Option<bool>,
+            regex: Option<String>,
         }
         let m = serde_yaml::Mapping::deserialize(d)?;
         if m.len() != 1 {
@@ -446,6 +461,9 @@ impl<'de> Deserialize<'de> for CaptureEntry {
         }
         if spec.body == Some(true) {
             queries.push(Query::Body);
+        }
+        if let Some(r) = spec.regex {
+            queries.push(Query::Regex(r));
         }
         if queries.len() != 1 {
             return Err(de::Error::custom(format!(
@@ -591,7 +609,7 @@ impl JsonSchema for CaptureEntry {
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "description": "One capture: `name: {json: PATH}` (or header, redirect, status, location, body).",
+            "description": "One capture: `name: {json: PATH}` (or header, redirect, status, location, body, regex).",
             "type": "object",
             "minProperties": 1,
             "maxProperties": 1,
@@ -606,7 +624,8 @@ impl JsonSchema for CaptureEntry {
                     "redirect": {"type": "string", "description": "a parameter of the Location redirect"},
                     "status": {"const": true},
                     "location": {"const": true},
-                    "body": {"const": true}
+                    "body": {"const": true},
+                    "regex": {"type": "string", "description": "first group of a regex on the body"}
                 }
             }
         })

@@ -7,7 +7,6 @@ use oauth_harness::scenario::{discover, load};
 use std::path::PathBuf;
 
 const MUST_ROWS_WITHOUT_A_SCENARIO: &[&str] = &[
-    "AUTHZ-18",  // needs a browser session in scenarios (cookie jar + form values)
     "TOK-2", // every rfc-profile exchange is form-encoded: shown by the rfc-generic profile run, not one scenario
     "TOK-32", // entropy: the builtin's unit tests (10,000 distinct 256-bit values)
     "PKCE-10", // needs a not_contains predicate

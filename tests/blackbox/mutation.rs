@@ -12,11 +12,7 @@ use oauth_harness::server::faults::Fault;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-const STILL_SURVIVING: &[&str] = &[
-    // Need a browser session in scenarios (cookie jar + form values): issue #5.
-    "consent-no-csrf",
-    "verify-no-rate-limit",
-];
+const STILL_SURVIVING: &[&str] = &[];
 
 /// Faults that vary allowed behaviour: the suite must *pass* with them on.
 /// `extra-members` adds unknown JSON members and redirect parameters (CLIENT-15).
