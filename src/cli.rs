@@ -259,7 +259,7 @@ fn mutate(args: MutateArgs) -> ExitCode {
             return ExitCode::from(exit::RUNTIME);
         }
     }
-    if m.clean_ok && m.survivors().is_empty() {
+    if m.ok() {
         ExitCode::from(exit::PASSED)
     } else {
         ExitCode::from(exit::ASSERTIONS_FAILED)

@@ -22,6 +22,8 @@ pub struct FaultRow {
     pub killed_by: Vec<String>,
     /// Whether a killing scenario cites one of the broken requirements.
     pub cited: bool,
+    /// A variation the suite must pass with (see `Fault::must_be_tolerated`).
+    pub tolerated: bool,
 }
 
 /// The whole matrix.
@@ -38,13 +40,27 @@ pub struct KillMatrix {
 }
 
 impl KillMatrix {
-    /// Faults no scenario catches.
+    /// Faults no scenario catches (tolerated variations are not faults to catch).
     pub fn survivors(&self) -> Vec<&str> {
         self.rows
             .iter()
-            .filter(|r| r.killed_by.is_empty())
+            .filter(|r| !r.tolerated && r.killed_by.is_empty())
             .map(|r| r.fault.as_str())
             .collect()
+    }
+
+    /// Tolerated variations that nevertheless broke a scenario: the harness is too strict.
+    pub fn intolerant(&self) -> Vec<&str> {
+        self.rows
+            .iter()
+            .filter(|r| r.tolerated && !r.killed_by.is_empty())
+            .map(|r| r.fault.as_str())
+            .collect()
+    }
+
+    /// Whether everything holds: clean run clean, every fault killed, variations tolerated.
+    pub fn ok(&self) -> bool {
+        self.clean_ok && self.survivors().is_empty() && self.intolerant().is_empty()
     }
 
     /// Scenarios that catch no fault.
@@ -101,6 +117,7 @@ pub async fn kill_matrix(scenarios: Vec<Arc<Loaded>>, faults: &[Fault], jobs: us
             breaks: ids.iter().map(|s| s.to_string()).collect(),
             killed_by: failed.iter().map(|s| s.file.clone()).collect(),
             cited: failed.iter().any(|s| cites(s, ids)),
+            tolerated: f.must_be_tolerated(),
         });
     }
     let rows: Vec<FaultRow> = rows.into_iter().flatten().collect();
@@ -137,10 +154,12 @@ pub fn render(m: &KillMatrix) -> String {
     );
     let w = m.rows.iter().map(|r| r.fault.len()).max().unwrap_or(5);
     for r in &m.rows {
-        let verdict = match (r.killed_by.is_empty(), r.cited) {
-            (true, _) => "SURVIVED",
-            (false, true) => "killed",
-            (false, false) => "killed (by no scenario citing it)",
+        let verdict = match (r.tolerated, r.killed_by.is_empty(), r.cited) {
+            (true, true, _) => "tolerated (as it must be)",
+            (true, false, _) => "NOT TOLERATED (the harness is too strict)",
+            (false, true, _) => "SURVIVED",
+            (false, false, true) => "killed",
+            (false, false, false) => "killed (by no scenario citing it)",
         };
         out.push_str(&format!(
             "{:<w$}  {:<34}  {}\n",
@@ -149,11 +168,12 @@ pub fn render(m: &KillMatrix) -> String {
             r.killed_by.join(", ")
         ));
     }
-    let killed = m.rows.len() - m.survivors().len();
+    let faults = m.rows.iter().filter(|r| !r.tolerated).count();
+    let killed = faults - m.survivors().len();
     let active = m.kills.len() - m.idle_scenarios().len();
     out.push_str(&format!(
-        "\n{killed} of {} faults killed; {active} of {} scenarios kill at least one fault\n",
-        m.rows.len(),
+        "\n{killed} of {faults} faults killed; {} variations tolerated; {active} of {} scenarios kill at least one fault\n",
+        m.rows.len() - faults - m.intolerant().len(),
         m.kills.len()
     ));
     for s in m.idle_scenarios() {

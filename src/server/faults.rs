@@ -174,6 +174,13 @@ impl Fault {
             .unwrap_or_default()
     }
 
+    /// Whether the switch varies allowed behaviour rather than breaking a rule: a correct
+    /// client must tolerate it, so the suite must *pass* with it on (`extra-members`:
+    /// unknown members and parameters, CLIENT-15).
+    pub fn must_be_tolerated(self) -> bool {
+        matches!(self, Fault::ExtraMembers)
+    }
+
     /// The conformance-matrix requirement ids that the switch breaks.
     pub fn requirements(self) -> &'static [&'static str] {
         use Fault::*;

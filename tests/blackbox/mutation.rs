@@ -2,8 +2,8 @@
 //! with each fault switch on, and every scenario catches at least one fault.
 //!
 //! `STILL_SURVIVING` is a ratchet, not a pass list: it names the faults no scenario catches
-//! yet (issue #5 adds the scenarios). `MUST_PASS_WITH` are not faults to catch but allowed
-//! variations the harness must tolerate. A new scenario that kills one makes this test fail
+//! yet (issue #5 adds the scenarios). Tolerated variations
+//! (`Fault::must_be_tolerated`) are not faults to catch: the suite must pass with them. A new scenario that kills one makes this test fail
 //! until the name is removed; a change that lets a killed fault survive fails it too.
 
 use oauth_harness::mutate::kill_matrix;
@@ -13,10 +13,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 const STILL_SURVIVING: &[&str] = &[];
-
-/// Faults that vary allowed behaviour: the suite must *pass* with them on.
-/// `extra-members` adds unknown JSON members and redirect parameters (CLIENT-15).
-const MUST_PASS_WITH: &[&str] = &["extra-members"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_kills_a_fault_and_the_survivors_are_known() {
@@ -37,19 +33,12 @@ async fn every_scenario_kills_a_fault_and_the_survivors_are_known() {
         "scenarios that catch no fault: {:?}",
         m.idle_scenarios()
     );
-    for name in MUST_PASS_WITH {
-        let row = m.rows.iter().find(|r| r.fault == *name).expect("fault row");
-        assert!(
-            row.killed_by.is_empty(),
-            "{name} must not break any scenario: {:?}",
-            row.killed_by
-        );
-    }
-    let mut survivors: Vec<&str> = m
-        .survivors()
-        .into_iter()
-        .filter(|f| !MUST_PASS_WITH.contains(f))
-        .collect();
+    assert!(
+        m.intolerant().is_empty(),
+        "variations the harness must tolerate broke scenarios: {:?}",
+        m.intolerant()
+    );
+    let mut survivors: Vec<&str> = m.survivors();
     survivors.sort_unstable();
     let mut expected: Vec<&str> = STILL_SURVIVING.to_vec();
     expected.sort_unstable();
