@@ -147,6 +147,8 @@ pub enum Fault {
     /// The login form answers 307, which would make the browser re-send the credentials.
     #[value(name = "login-307")]
     Login307,
+    /// The device endpoint never rate-limits.
+    NoDeviceRateLimit,
 }
 
 impl Fault {
@@ -256,6 +258,7 @@ impl Fault {
             RegistrationAcceptsBadMetadata => &["REG-9", "REG-10"],
             BareBearerChallenge => &["RES-4", "RES-5"],
             Login307 => &["BCP-10"],
+            NoDeviceRateLimit => &["NOORLE-16", "NOORLE-9"],
         }
     }
 

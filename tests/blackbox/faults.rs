@@ -174,6 +174,12 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
         TokenAcceptsGet => s.get("/oauth/token?grant_type=client_credentials&client_id=m2m&client_secret=m2m-secret").await.status == 405,
         DeviceGrantAnyClient => s.post("/oauth/device/authorize", Enc::Form, &[], web).await.error() == "unauthorized_client",
         RegistrationAcceptsBadMetadata => s.test_json("/oauth/register", json!({"redirect_uris": ["https://x.example/cb"], "token_endpoint_auth_method": "bogus"})).await.status == 400,
+        NoDeviceRateLimit => {
+            for _ in 0..60 {
+                s.post_form("/oauth/device/authorize", &[("client_id", "noorle-cli")]).await;
+            }
+            s.post_form("/oauth/device/authorize", &[("client_id", "noorle-cli")]).await.status == 429
+        }
         Login307 => s.post_form("/oauth/login", &[("username", "alice"), ("password", "alice-password"), ("return_to", "/account/apps")]).await.status == 303,
         BareBearerChallenge => s.get("/api/me").await.header("www-authenticate").starts_with("Bearer realm="),
         RefreshNeverIdleExpires => {
