@@ -212,13 +212,7 @@ impl RunResult {
         } else {
             String::new()
         };
-        let skipped_checks = self
-            .scenarios
-            .iter()
-            .flat_map(|s| &s.steps)
-            .flat_map(|st| &st.assertions)
-            .filter(|a| a.status == Status::Skipped)
-            .count();
+        let skipped_checks = self.skipped_assertions();
         let xfail = if skipped_checks > 0 {
             format!("{xfail} ({skipped_checks} assertions skipped under the contract)")
         } else {
@@ -235,6 +229,16 @@ impl RunResult {
             c.error,
             self.duration_ms
         )
+    }
+
+    /// Assertions skipped under the run's contract (NOORLE rows under `--expect rfc`).
+    pub fn skipped_assertions(&self) -> usize {
+        self.scenarios
+            .iter()
+            .flat_map(|s| &s.steps)
+            .flat_map(|st| &st.assertions)
+            .filter(|a| a.status == Status::Skipped)
+            .count()
     }
 
     /// The process exit code for this run (README, `--help`).

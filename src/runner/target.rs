@@ -151,7 +151,6 @@ impl Session {
         let server = crate::server::start(config, "127.0.0.1:0", crate::clock::Clock::frozen())
             .await
             .map_err(|e| format!("cannot start the built-in server: {e}"))?;
-        use Capability::*;
         let timeout = Duration::from_secs(30);
         let jar = Arc::new(reqwest::cookie::Jar::default());
         Ok(Session {
@@ -159,19 +158,7 @@ impl Session {
             http: client(false, timeout, None, &jar)?,
             http_follow: client(true, timeout, None, &jar)?,
             secrets,
-            capabilities: [
-                Clock,
-                Approve,
-                Consent,
-                Refresh,
-                Registration,
-                DeviceFlow,
-                Audit,
-                RevokeApp,
-                Pages,
-            ]
-            .into_iter()
-            .collect(),
+            capabilities: Capability::ALL.into_iter().collect(),
             encoding: BodyEncoding::Json,
             endpoints: HashMap::new(),
             backend: Backend::Builtin(server),

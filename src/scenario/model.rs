@@ -512,6 +512,21 @@ impl Assertion {
     }
 }
 
+impl Capability {
+    /// Every capability (the builtin has them all).
+    pub const ALL: [Capability; 9] = [
+        Capability::Clock,
+        Capability::Approve,
+        Capability::Consent,
+        Capability::Refresh,
+        Capability::Registration,
+        Capability::DeviceFlow,
+        Capability::Audit,
+        Capability::RevokeApp,
+        Capability::Pages,
+    ];
+}
+
 impl Scenario {
     /// The capabilities the scenario needs: those it declares and those its steps imply
     /// (moving the clock, acting as the user), so that a target without them SKIPS the

@@ -439,13 +439,7 @@ async fn the_rfc_contract_skips_noorle_rows_and_the_noorle_contract_enforces_the
             fault.name(),
             oauth_harness::report::markdown(&r)
         );
-        let skipped = r
-            .scenarios
-            .iter()
-            .flat_map(|s| &s.steps)
-            .flat_map(|st| &st.assertions)
-            .filter(|a| a.status == Status::Skipped)
-            .count();
+        let skipped = r.skipped_assertions();
         assert!(
             skipped > 0,
             "NOORLE assertions are reported as skipped, not passed"
