@@ -859,6 +859,21 @@ fn evaluate(
             Err(e) => problem = Some(e),
         }
     }
+    if let Some(v) = &a.not_contains {
+        match expected_value(vars, v) {
+            Ok(v) => {
+                let found = match (&actual, &v) {
+                    (Some(Value::String(s)), Value::String(sub)) => s.contains(sub.as_str()),
+                    (Some(Value::Array(items)), needle) => {
+                        items.iter().any(|i| assert::equal(i, needle))
+                    }
+                    _ => false,
+                };
+                push("does not contain", v.to_string(), !found);
+            }
+            Err(e) => problem = Some(e),
+        }
+    }
     if let Some(list) = &a.one_of {
         let vals: Result<Vec<Value>, String> =
             list.iter().map(|v| expected_value(vars, v)).collect();

@@ -389,6 +389,7 @@ fn check_assertion(
         a.absent.is_some(),
         a.matches.is_some(),
         a.contains.is_some(),
+        a.not_contains.is_some(),
         a.one_of.is_some(),
         a.type_.is_some(),
         a.greater_than.is_some(),
@@ -416,7 +417,7 @@ fn check_assertion(
         return Err(err(
             l,
             path,
-            format!("assertion on `{q}` has no predicate (equals, not_equals, exists, absent, matches, contains, one_of, type, greater_than, less_than, length)"),
+            format!("assertion on `{q}` has no predicate (equals, not_equals, exists, absent, matches, contains, not_contains, one_of, type, greater_than, less_than, length)"),
         ));
     }
     if let model::Query::Json(p) = &q {
@@ -428,7 +429,7 @@ fn check_assertion(
             .map_err(|e| err(l, path, format!("invalid regular expression: {e}")))?;
         check_refs(l, path, re, defined)?;
     }
-    for v in [&a.equals, &a.not_equals, &a.contains]
+    for v in [&a.equals, &a.not_equals, &a.contains, &a.not_contains]
         .into_iter()
         .flatten()
     {

@@ -316,6 +316,9 @@ pub struct Assertion {
     /// Contains a substring (strings) or an element (arrays).
     #[schemars(with = "Option<serde_json::Value>")]
     pub contains: Option<serde_yaml::Value>,
+    /// Does not contain a substring or an element (an absent value contains nothing).
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub not_contains: Option<serde_yaml::Value>,
     /// Equal to one of.
     #[schemars(with = "Option<Vec<serde_json::Value>>")]
     pub one_of: Option<Vec<serde_yaml::Value>>,

@@ -446,7 +446,12 @@ impl Store {
     pub fn reap(&mut self, now: Timestamp) {
         while let Some(k) = self.device_q.pop_due(now) {
             if let Some(d) = self.devices.remove(&k) {
-                self.user_codes.remove(&normalize_user_code(&d.user_code));
+                // Only if it still names this device: callers keep user codes unique, and
+                // a reused code must never lose another device's entry.
+                let key = normalize_user_code(&d.user_code);
+                if self.user_codes.get(&key).is_some_and(|dc| **dc == *k) {
+                    self.user_codes.remove(&key);
+                }
                 if let DeviceStatus::Consumed(g) = d.status {
                     self.grant_unref(g);
                 }
@@ -513,10 +518,16 @@ mod tests {
     }
 
     fn device(expires_at: Timestamp) -> DeviceAuthorization {
+        device_with_code(expires_at, random_user_code())
+    }
+
+    /// Random user codes collide by the birthday bound over tens of thousands of entries;
+    /// tests that count entries use distinct ones, as the server's callers guarantee.
+    fn device_with_code(expires_at: Timestamp, user_code: String) -> DeviceAuthorization {
         DeviceAuthorization {
             client_id: Arc::from("c"),
             scope: ScopeSet::default(),
-            user_code: random_user_code(),
+            user_code,
             expires_at,
             interval: Duration::from_secs(5),
             last_poll: None,
@@ -595,7 +606,11 @@ mod tests {
         for i in 0..200_000u32 {
             now = now.plus(Duration::from_millis(100));
             let key = format!("dc{i}");
-            s.insert_device(now, &key, device(now.plus(secs(1800))));
+            s.insert_device(
+                now,
+                &key,
+                device_with_code(now.plus(secs(1800)), format!("U{i:08}")),
+            );
         }
         // Each lives 1800 s plus the 1800 s grace: 36,000 entries at 10 per second.
         assert!(s.devices.len() <= 36_001, "{}", s.devices.len());

@@ -138,11 +138,15 @@ steps:
         contains: access_token
       - body: true
         contains: nope
+      - json: $.scope
+        not_contains: admin
+      - json: $.scope
+        not_contains: ap
 "#,
     );
     let r = run(vec![l], &opts(&[])).await;
     let a = &r.scenarios[0].steps[0].assertions;
-    assert_eq!(a.len(), 28);
+    assert_eq!(a.len(), 30);
     for (i, x) in a.iter().enumerate() {
         let want = if i % 2 == 0 {
             Status::Passed
