@@ -95,6 +95,16 @@ pub fn equal(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// Whether `actual` contains `needle`: a substring of a string, or an element of an array.
+/// Nothing contains anything when absent.
+pub fn contains(actual: Option<&Value>, needle: &Value) -> bool {
+    match (actual, needle) {
+        (Some(Value::String(s)), Value::String(sub)) => s.contains(sub.as_str()),
+        (Some(Value::Array(items)), needle) => items.iter().any(|i| equal(i, needle)),
+        _ => false,
+    }
+}
+
 /// Whether `v` has JSON type `t`.
 pub fn has_type(v: &Value, t: JsonType) -> bool {
     match t {
@@ -212,5 +222,9 @@ mod tests {
         );
         assert_eq!(length(&json!("héllo")), Some(5));
         assert_eq!(show(None), "<absent>");
+        assert!(contains(Some(&json!("api read")), &json!("read")));
+        assert!(contains(Some(&json!(["a", 2])), &json!(2)));
+        assert!(!contains(Some(&json!("api")), &json!("admin")));
+        assert!(!contains(None, &json!("x")));
     }
 }

@@ -847,13 +847,7 @@ fn evaluate(
     if let Some(v) = &a.contains {
         match expected_value(vars, v) {
             Ok(v) => {
-                let held = match (&actual, &v) {
-                    (Some(Value::String(s)), Value::String(sub)) => s.contains(sub.as_str()),
-                    (Some(Value::Array(items)), needle) => {
-                        items.iter().any(|i| assert::equal(i, needle))
-                    }
-                    _ => false,
-                };
+                let held = assert::contains(actual.as_ref(), &v);
                 push("contains", v.to_string(), held);
             }
             Err(e) => problem = Some(e),
@@ -862,13 +856,7 @@ fn evaluate(
     if let Some(v) = &a.not_contains {
         match expected_value(vars, v) {
             Ok(v) => {
-                let found = match (&actual, &v) {
-                    (Some(Value::String(s)), Value::String(sub)) => s.contains(sub.as_str()),
-                    (Some(Value::Array(items)), needle) => {
-                        items.iter().any(|i| assert::equal(i, needle))
-                    }
-                    _ => false,
-                };
+                let found = assert::contains(actual.as_ref(), &v);
                 push("does not contain", v.to_string(), !found);
             }
             Err(e) => problem = Some(e),
