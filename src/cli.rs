@@ -34,6 +34,9 @@ enum Command {
     /// Run the suite against the built-in server with each fault switch on and print the
     /// kill matrix (exit 4 if a fault survives or the clean run is not clean).
     Mutate(MutateArgs),
+    /// Run a load profile with goose against the built-in server or a target (exit 5 when
+    /// a threshold breaks); `load merge` joins shard summaries.
+    Load(LoadArgs),
     /// Print the JSON Schema of scenario files (shipped as scenarios/scenario.schema.json).
     Schema,
     /// Start the built-in server in-process and drive every grant through it once.
@@ -79,6 +82,79 @@ struct MutateArgs {
     /// Also write the matrix as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct LoadArgs {
+    #[command(subcommand)]
+    action: Option<LoadAction>,
+    /// A built-in profile (device-polling, token-exchange, stress) or a profile file
+    /// (see scenarios/load/).
+    #[arg(value_name = "PROFILE", required = true)]
+    profile: Option<String>,
+    /// Where to run: `builtin` (the reference server, in-process) or a target profile file
+    /// (see fixtures/targets/).
+    #[arg(long, default_value = "builtin")]
+    target: String,
+    /// Users (devices) instead of the profile's.
+    #[arg(long, value_name = "N")]
+    users: Option<usize>,
+    /// Run time instead of the profile's, such as 30s or 2m.
+    #[arg(long, value_name = "TIME", value_parser = parse_span)]
+    run_time: Option<std::time::Duration>,
+    /// Users started per second instead of the profile's.
+    #[arg(long, value_name = "RATE")]
+    increase_rate: Option<f64>,
+    /// A rule added to the profile's, such as "p99 < 50ms for token" (repeatable).
+    #[arg(long = "threshold", value_name = "RULE")]
+    thresholds: Vec<String>,
+    /// Report folder (default: reports/load/<profile>[-shard-I]).
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
+    /// Run shard I of N: this process takes its share of the users (for N processes,
+    /// e.g. a Kubernetes Indexed Job; join them with `load merge`).
+    #[arg(long, value_name = "I/N", env = "OAUTH_HARNESS_SHARD", value_parser = parse_shard, default_value = "0/1")]
+    shard: (usize, usize),
+    /// No progress line on the terminal.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum LoadAction {
+    /// Merge shard summaries (summary.json files) into one report and judge the
+    /// thresholds on the merged figures.
+    Merge {
+        /// The shards' summary.json files.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+        /// Report folder (default: reports/load/<profile>-merged).
+        #[arg(long, value_name = "DIR")]
+        report_dir: Option<PathBuf>,
+        /// A rule added to those the shards were judged by (repeatable).
+        #[arg(long = "threshold", value_name = "RULE")]
+        thresholds: Vec<String>,
+    },
+    /// List the built-in profiles.
+    List,
+}
+
+fn parse_span(s: &str) -> Result<std::time::Duration, String> {
+    crate::load::profile::parse_span(s)
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}` is not a shard like 0/4 (index from 0, below the count)");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +214,10 @@ struct ServeArgs {
     /// Device authorizations per client per minute before 429 (overrides the fixture).
     #[arg(long, value_name = "N")]
     device_rate_limit: Option<u32>,
+    /// Run the server's clock N times faster than real time (load profiles with
+    /// `time_scale: N` then obey intervals and lifetimes in server time, N times sooner).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    time_scale: u32,
     /// Print the fault switches with the requirement ids they break, then exit.
     #[arg(long)]
     list_faults: bool,
@@ -171,6 +251,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run_scenarios(args),
         Command::List(args) => list_scenarios(args),
         Command::Mutate(args) => mutate(args),
+        Command::Load(args) => load(args),
         Command::Coverage(args) => coverage(args),
         Command::Schema => {
             out(&crate::scenario::model::schema());
@@ -438,8 +519,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn init_logging() {
+    init_logging_at("info");
+}
+
+/// Logs to stderr, filtered by `OAUTH_HARNESS_LOG` or `default`. It also takes the `log`
+/// crate's records (goose's), so goose never prints its own log lines on stdout.
+fn init_logging_at(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OAUTH_HARNESS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -459,13 +546,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.policy.device_authorizations_per_minute = n;
     }
     let faults = config.faults;
-    let handle = crate::server::start(config, &args.addr, Clock::system()).await?;
+    let handle = crate::server::start(config, &args.addr, Clock::scaled(args.time_scale)).await?;
     outln(&format!(
         "oauth-harness reference server listening on {}",
         handle.base_url()
     ));
     if args.test_mode {
         outln("test mode: /_test/ control API enabled");
+    }
+    if args.time_scale > 1 {
+        outln(&format!(
+            "time scale: the clock runs {}x real time",
+            args.time_scale
+        ));
     }
     for f in faults.iter() {
         outln(&format!(
@@ -483,4 +576,157 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("server stopped with an error")?;
     Ok(())
+}
+
+fn load(args: LoadArgs) -> ExitCode {
+    // The in-process server's warnings (a deliberately early poll) are the run's to count,
+    // not to print.
+    init_logging_at("warn,oauth_harness::server=error");
+    match args.action {
+        Some(LoadAction::List) => {
+            let mut text = String::new();
+            for (name, yaml) in crate::load::profile::BUILTIN {
+                let description = crate::load::profile::parse(name, name, yaml)
+                    .ok()
+                    .and_then(|p| p.description)
+                    .unwrap_or_default();
+                text.push_str(&format!("{name:<16} {description}\n"));
+            }
+            out(&text);
+            ExitCode::from(exit::PASSED)
+        }
+        Some(LoadAction::Merge {
+            files,
+            report_dir,
+            thresholds,
+        }) => load_merge(&files, report_dir, &thresholds),
+        None => load_run(args),
+    }
+}
+
+fn load_run(args: LoadArgs) -> ExitCode {
+    let target = if args.target == "builtin" {
+        None
+    } else {
+        match crate::runner::profile::Profile::load(std::path::Path::new(&args.target)) {
+            Ok(p) => Some(std::sync::Arc::new(p)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(exit::BAD_SCENARIO);
+            }
+        }
+    };
+    let opts = crate::load::LoadOptions {
+        profile: args.profile.unwrap_or_default(),
+        target,
+        users: args.users,
+        run_time: args.run_time,
+        increase_rate: args.increase_rate,
+        thresholds: args.thresholds,
+        report_dir: args.report_dir,
+        shard: args.shard,
+        progress: !args.no_progress,
+    };
+    let outcome = match runtime().map_err(|e| e.to_string()) {
+        Ok(rt) => rt.block_on(crate::load::run(&opts)),
+        Err(e) => Err(crate::load::LoadError::Runtime(e)),
+    };
+    match outcome {
+        Ok(o) => {
+            if o.steps.is_empty() {
+                out(&crate::load::report::console(&o.summary));
+            } else if let Ok(p) = crate::load::profile::load(&opts.profile) {
+                out(&crate::load::report::stress_text(&p, &o, false));
+            }
+            let files: Vec<String> = o.files.iter().map(|f| f.display().to_string()).collect();
+            outln(&format!("reports: {}", files.join(", ")));
+            let broken: Vec<_> = o.summary.thresholds.iter().filter(|v| !v.passed).collect();
+            if o.exit == exit::THRESHOLD_BREACHED {
+                if o.steps.is_empty() {
+                    for v in &broken {
+                        eprintln!("threshold breached: {} (observed {})", v.rule, v.observed);
+                    }
+                } else {
+                    eprintln!("threshold breached: the knee came before the required users");
+                }
+            }
+            ExitCode::from(o.exit)
+        }
+        Err(crate::load::LoadError::Profile(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(exit::BAD_SCENARIO)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(exit::RUNTIME)
+        }
+    }
+}
+
+fn load_merge(files: &[PathBuf], report_dir: Option<PathBuf>, extra: &[String]) -> ExitCode {
+    use crate::load::summary::Summary;
+    let mut parts = Vec::new();
+    for f in files {
+        let parsed = std::fs::read_to_string(f)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<Summary>(&t).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(s) => parts.push(s),
+            Err(e) => {
+                eprintln!("error: {}: not a load summary: {e}", f.display());
+                return ExitCode::from(exit::BAD_SCENARIO);
+            }
+        }
+    }
+    let mut rules: Vec<String> = Vec::new();
+    for r in parts
+        .iter()
+        .flat_map(|p| p.thresholds.iter().map(|v| v.rule.clone()))
+        .chain(extra.iter().cloned())
+    {
+        if !rules.contains(&r) {
+            rules.push(r);
+        }
+    }
+    let mut merged = match Summary::merge(&parts) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: cannot merge: {e}");
+            return ExitCode::from(exit::BAD_SCENARIO);
+        }
+    };
+    merged.thresholds = match crate::load::threshold::judge_all(&rules, &merged) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: --threshold {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let dir = report_dir.unwrap_or_else(|| {
+        PathBuf::from("reports")
+            .join("load")
+            .join(format!("{}-merged", merged.meta.profile))
+    });
+    let written =
+        std::fs::create_dir_all(&dir).and_then(|()| crate::load::report::write(&dir, &merged));
+    out(&crate::load::report::console(&merged));
+    match written {
+        Ok(files) => {
+            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            outln(&format!("reports: {}", names.join(", ")));
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", dir.display());
+            return ExitCode::from(exit::RUNTIME);
+        }
+    }
+    let broken: Vec<_> = merged.thresholds.iter().filter(|v| !v.passed).collect();
+    for v in &broken {
+        eprintln!("threshold breached: {} (observed {})", v.rule, v.observed);
+    }
+    ExitCode::from(if broken.is_empty() {
+        exit::PASSED
+    } else {
+        exit::THRESHOLD_BREACHED
+    })
 }

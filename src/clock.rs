@@ -7,7 +7,10 @@
 //! A clock is real time plus an offset that only grows. Real time keeps flowing, so a
 //! real client that sleeps between polls (the seed's bash script) is seen as well-behaved;
 //! the offset lets a harness skip 1800 seconds in one call. A *frozen* clock ignores real
-//! time altogether, for unit tests that must be exact to the millisecond.
+//! time altogether, for unit tests that must be exact to the millisecond. A *scaled*
+//! clock runs real time N times faster, so a load profile that obeys a 5-second polling
+//! interval in server time finishes a device's life in seconds (both sides agree on the
+//! scale; `oauth-harness serve --time-scale N`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,7 +46,8 @@ struct Inner {
     started: Instant,
     wall_at_start: SystemTime,
     offset_ms: AtomicU64,
-    frozen: bool,
+    /// Server milliseconds per real millisecond; 0 means frozen.
+    rate: u64,
 }
 
 /// Shared, cheaply cloned clock. Clones observe the same time.
@@ -61,32 +65,40 @@ impl Default for Clock {
 impl Clock {
     /// Real time (plus whatever [`Clock::advance`] adds).
     pub fn system() -> Self {
-        Self::new(false)
+        Self::new(1)
     }
 
     /// Time that moves only through [`Clock::advance`].
     pub fn frozen() -> Self {
-        Self::new(true)
+        Self::new(0)
     }
 
-    fn new(frozen: bool) -> Self {
+    /// Real time run `rate` times faster (1 is [`Clock::system`], 0 is [`Clock::frozen`]).
+    pub fn scaled(rate: u32) -> Self {
+        Self::new(u64::from(rate))
+    }
+
+    /// Server seconds per real second (0 when frozen).
+    pub fn rate(&self) -> u32 {
+        u32::try_from(self.inner.rate).unwrap_or(u32::MAX)
+    }
+
+    fn new(rate: u64) -> Self {
         Clock {
             inner: Arc::new(Inner {
                 started: Instant::now(),
                 wall_at_start: SystemTime::now(),
                 offset_ms: AtomicU64::new(0),
-                frozen,
+                rate,
             }),
         }
     }
 
     /// The current instant.
     pub fn now(&self) -> Timestamp {
-        let real = if self.inner.frozen {
-            0
-        } else {
-            duration_ms(self.inner.started.elapsed())
-        };
+        // From microseconds, so that a scaled clock rounds once, not `rate` times.
+        let micros = u64::try_from(self.inner.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let real = micros.saturating_mul(self.inner.rate) / 1000;
         Timestamp(real.saturating_add(self.inner.offset_ms.load(Ordering::Acquire)))
     }
 
@@ -122,6 +134,21 @@ mod tests {
         let clone = c.clone();
         clone.advance(Duration::from_millis(5));
         assert_eq!(c.now().as_millis(), 1_800_005);
+    }
+
+    #[test]
+    fn scaled_clock_runs_faster_than_real_time() {
+        let c = Clock::scaled(1000);
+        assert_eq!(c.rate(), 1000);
+        let start = Instant::now();
+        // This test is about the coupling to real time itself, so it lets some pass.
+        std::thread::sleep(Duration::from_millis(3));
+        let real = duration_ms(start.elapsed());
+        assert!(
+            c.now().as_millis() >= real * 1000,
+            "{:?} after {real} ms",
+            c.now()
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod coverage;
 pub mod exit;
+pub mod load;
 pub mod mutate;
 pub mod oauth;
 pub mod report;

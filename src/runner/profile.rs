@@ -56,6 +56,15 @@ pub struct Profile {
     /// (also what Noorle's docs promise). `--expect` overrides it.
     #[serde(default)]
     pub contract: Contract,
+    /// How much faster than real time the server's clock runs (a test server started with
+    /// `oauth-harness serve --time-scale N`); load profiles wait intervals and lifetimes
+    /// scaled down by it. 1 for any real server.
+    #[serde(default = "one")]
+    pub time_scale: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// The expectation set a run holds the target to (conformance matrix §0).

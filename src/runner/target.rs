@@ -137,7 +137,18 @@ impl Session {
     }
 
     async fn open_builtin(faults: FaultSet) -> Result<Session, String> {
-        let config = ServerConfig::builtin();
+        let config = ServerConfig::builtin()
+            .with_test_mode(true)
+            .with_faults(faults);
+        Self::start_builtin(config, crate::clock::Clock::frozen()).await
+    }
+
+    /// Starts the built-in server with `config` (test mode on) on 127.0.0.1 and opens a
+    /// session on it; the session owns the server and stops it on [`Session::close`].
+    pub async fn start_builtin(
+        config: ServerConfig,
+        clock: crate::clock::Clock,
+    ) -> Result<Session, String> {
         let secrets = config
             .clients
             .iter()
@@ -147,8 +158,8 @@ impl Session {
                     .map(|s| (c.id.to_string(), s.expose().clone()))
             })
             .collect();
-        let config = config.with_test_mode(true).with_faults(faults);
-        let server = crate::server::start(config, "127.0.0.1:0", crate::clock::Clock::frozen())
+        let config = config.with_test_mode(true);
+        let server = crate::server::start(config, "127.0.0.1:0", clock)
             .await
             .map_err(|e| format!("cannot start the built-in server: {e}"))?;
         let timeout = Duration::from_secs(30);

@@ -493,7 +493,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let p = entry?.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if p.is_dir() {
-            if !name.starts_with('.') && !name.starts_with("__") {
+            // `load/` holds load profiles, `__snapshots__/` response snapshots.
+            if !name.starts_with('.') && !name.starts_with("__") && name != "load" {
                 walk(&p, out)?;
             }
         } else if name.ends_with(".yaml") || name.ends_with(".yml") {

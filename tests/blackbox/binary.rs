@@ -35,6 +35,8 @@ pub async fn spawn_serve(args: &[&str]) -> (Child, String) {
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(BIN)
         .args(args)
+        // Help wraps at the terminal's width; without a terminal, at this one.
+        .env("COLUMNS", "100")
         .output()
         .expect("run binary");
     (
@@ -52,6 +54,12 @@ fn exit_codes_and_help_texts() {
     let (code, out, _) = run(&["serve", "--help"]);
     assert_eq!(code, 0);
     insta::assert_snapshot!("serve_help", out);
+    let (code, out, _) = run(&["load", "--help"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("load_help", out);
+    let (code, out, _) = run(&["load", "list"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("load_list", out);
     let (code, out, _) = run(&["serve", "--list-faults"]);
     assert_eq!(code, 0);
     insta::assert_snapshot!("list_faults", out);

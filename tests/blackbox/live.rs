@@ -6,6 +6,14 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_oauth-harness");
 
+/// The fixture clients' secrets, as the shipped target profiles read them.
+pub const FIXTURE_SECRETS: [(&str, &str); 4] = [
+    ("HARNESS_SECRET_M2M", "m2m-secret"),
+    ("HARNESS_SECRET_WEB", "web-secret"),
+    ("HARNESS_SECRET_TV", "tv-secret"),
+    ("HARNESS_SECRET_WEB2", "web2-secret"),
+];
+
 /// Runs `oauth-harness run --target PROFILE` against `base`; exit code and report.json.
 fn run_profile(profile: &str, base: &str, extra: &[&str]) -> (i32, Value, String) {
     let reports = tempfile::tempdir().expect("tempdir");
@@ -15,10 +23,7 @@ fn run_profile(profile: &str, base: &str, extra: &[&str]) -> (i32, Value, String
         .arg(reports.path())
         .args(extra)
         .env("OAUTH_HARNESS_TARGET", base)
-        .env("HARNESS_SECRET_M2M", "m2m-secret")
-        .env("HARNESS_SECRET_WEB", "web-secret")
-        .env("HARNESS_SECRET_TV", "tv-secret")
-        .env("HARNESS_SECRET_WEB2", "web2-secret")
+        .envs(FIXTURE_SECRETS)
         .output()
         .expect("run");
     let stdout =

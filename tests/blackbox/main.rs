@@ -9,6 +9,7 @@ mod device;
 mod far_side;
 mod faults;
 mod live;
+mod load;
 mod mutation;
 mod runner;
 mod third_party;

@@ -1,0 +1,273 @@
+//! The device-polling flow: one goose transaction is one device's life (RFC 8628).
+//!
+//! The device asks for a code, its user decides after a drawn delay (through the
+//! target's approval hook; the built-in server's is the test-mode control API), and the
+//! device polls the token endpoint exactly as §3.5 demands: it waits `interval` after
+//! each answer, adds 5 s after every `slow_down`, and stops at `expires_in` or on
+//! `access_denied` / `expired_token`. Each poll is recorded under its outcome
+//! (`token: authorization_pending`...). The harness checks its own polling: a gap
+//! shorter than the interval between two polls is an `interval_violation` (must stay 0);
+//! the `eager` share of devices polls once after half the interval on purpose, counted
+//! as `deliberate_early_poll`, which the built-in server's own audit must match exactly.
+
+use super::{send, Ctx};
+use goose::prelude::*;
+use rand::Rng as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a device's user will do.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Decision {
+    Approve,
+    Deny,
+    Never,
+}
+
+/// Roles are dealt by index, so the mix is exact: with 20 devices and approve 0.5,
+/// ten approve.
+fn role(ctx: &Ctx, index: usize) -> (Decision, bool) {
+    let n = ctx.users.max(1) as f64;
+    let d = &ctx.profile.device;
+    let f = (index as f64 + 0.5) / n;
+    let decision = if f < d.approve {
+        Decision::Approve
+    } else if f < d.approve + d.deny {
+        Decision::Deny
+    } else {
+        Decision::Never
+    };
+    // Eager devices spread over all decisions: a stride co-prime with most counts.
+    let g = ((index * 7919) % ctx.users.max(1)) as f64;
+    let eager = (g + 0.5) / n < d.eager;
+    (decision, eager)
+}
+
+/// The goose scenario: one transaction, one device life.
+pub(super) fn scenario(ctx: &Arc<Ctx>) -> Scenario {
+    let c = ctx.clone();
+    let life: TransactionFunction = Arc::new(move |user| {
+        let c = c.clone();
+        Box::pin(async move {
+            life(user, &c).await;
+            Ok(())
+        })
+    });
+    scenario!("device-polling").register_transaction(Transaction::new(life).set_name("device life"))
+}
+
+async fn life(user: &mut GooseUser, ctx: &Arc<Ctx>) {
+    let (decision, eager) = role(ctx, user.weighted_users_index);
+    let d = &ctx.profile.device;
+    let device_url = ctx.session.url(Some("device_authorization"), None);
+    let token_url = ctx.session.url(Some("token"), None);
+    let client_id = d.client_id.clone();
+    let secret = ctx.session.secrets.get(&client_id).cloned();
+    let basic = secret.as_deref().map(|s| (client_id.as_str(), s));
+    let mut params = vec![("client_id", client_id.as_str())];
+    if let Some(s) = &d.scope {
+        params.push(("scope", s.as_str()));
+    }
+    let name = "device_authorization";
+    let answer = match send(ctx.post(user, &device_url, &params, basic)).await {
+        Ok(a) => a,
+        Err((why, latency)) => {
+            ctx.record(user, name, latency, false, None).await;
+            ctx.recorder.count("error", 1);
+            tracing::debug!("device authorization: {why}");
+            return;
+        }
+    };
+    let (Some(device_code), Some(user_code)) = (
+        answer.str("device_code").map(str::to_string),
+        answer.str("user_code").map(str::to_string),
+    ) else {
+        ctx.record(user, name, answer.latency, false, Some(answer.status))
+            .await;
+        ctx.recorder.count(
+            if answer.status == 429 {
+                "rate_limited"
+            } else {
+                "error"
+            },
+            1,
+        );
+        return;
+    };
+    ctx.record(
+        user,
+        name,
+        answer.latency,
+        answer.status == 200,
+        Some(answer.status),
+    )
+    .await;
+    let issued = Instant::now();
+    // RFC 8628 §3.2: interval defaults to 5 s when absent.
+    let mut interval = Duration::from_secs(answer.u64("interval").unwrap_or(5));
+    let expires_at = issued
+        + ctx.real(Duration::from_secs(
+            answer.u64("expires_in").unwrap_or(1800),
+        ));
+
+    if decision != Decision::Never {
+        let delay = {
+            let (lo, hi) = (d.delay.min.0, d.delay.max.0);
+            if hi > lo {
+                rand::rng().random_range(lo..=hi)
+            } else {
+                lo
+            }
+        };
+        let c = ctx.clone();
+        let code = user_code.clone();
+        tokio::spawn(async move {
+            if !c.sleep_until(issued + c.real(delay)).await {
+                return;
+            }
+            let approve = decision == Decision::Approve;
+            match c.session.decide(&code, None, approve).await {
+                Ok(ex) if ex.status < 300 => c.recorder.count(
+                    if approve {
+                        "user_approved"
+                    } else {
+                        "user_denied"
+                    },
+                    1,
+                ),
+                Ok(ex) => {
+                    // A decision after the code ended is no failure of the server's.
+                    c.recorder.count("decision_refused", 1);
+                    tracing::debug!(status = ex.status, "decision refused");
+                }
+                Err(e) => {
+                    c.recorder.count("decision_error", 1);
+                    tracing::warn!("approval hook failed: {e}");
+                }
+            }
+        });
+    }
+
+    let mut last_poll: Option<Instant> = None;
+    let mut eager_left = eager;
+    let mut from = issued;
+    loop {
+        // The first poll is exempt from the early check (matrix §16 #6), so an eager
+        // device polls early on its second poll.
+        let early_on_purpose = eager_left && last_poll.is_some();
+        let gap = if early_on_purpose {
+            interval / 2
+        } else {
+            interval
+        };
+        let next = from + ctx.real(gap);
+        if next >= expires_at {
+            // §3.5: the device code has expired by then; the device stops.
+            ctx.recorder.count("expired", 1);
+            return;
+        }
+        if !ctx.sleep_until(next).await {
+            ctx.recorder.count("unfinished", 1);
+            return;
+        }
+        let now = Instant::now();
+        if let Some(prev) = last_poll {
+            let server_gap = (now - prev).mul_f64(ctx.scale);
+            if early_on_purpose {
+                ctx.recorder.count("deliberate_early_poll", 1);
+            } else if server_gap < interval {
+                ctx.recorder.count("interval_violation", 1);
+                ctx.recorder
+                    .request("harness: interval_violation", Duration::ZERO, false);
+            }
+        }
+        last_poll = Some(now);
+        let poll = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code.as_str()),
+            ("client_id", client_id.as_str()),
+        ];
+        let answer = match send(ctx.post(user, &token_url, &poll, basic)).await {
+            Ok(a) => a,
+            Err((why, latency)) => {
+                ctx.record(user, "token: transport error", latency, false, None)
+                    .await;
+                ctx.recorder.count("error", 1);
+                tracing::debug!("poll: {why}");
+                return;
+            }
+        };
+        from = Instant::now();
+        if early_on_purpose {
+            // One deliberate early poll per device, whatever the server answered.
+            eager_left = false;
+        }
+        let status = Some(answer.status);
+        match (answer.status, answer.error()) {
+            (200, None) if answer.str("access_token").is_some() => {
+                ctx.record(user, "token: success", answer.latency, true, status)
+                    .await;
+                ctx.recorder.count("success", 1);
+                return;
+            }
+            (400, Some("authorization_pending")) => {
+                ctx.record(
+                    user,
+                    "token: authorization_pending",
+                    answer.latency,
+                    true,
+                    status,
+                )
+                .await;
+                ctx.recorder.count("authorization_pending", 1);
+            }
+            (400, Some("slow_down")) => {
+                ctx.record(user, "token: slow_down", answer.latency, true, status)
+                    .await;
+                ctx.recorder.count("slow_down", 1);
+                interval += Duration::from_secs(5);
+            }
+            (400, Some("access_denied")) => {
+                ctx.record(user, "token: access_denied", answer.latency, true, status)
+                    .await;
+                ctx.recorder.count("access_denied", 1);
+                return;
+            }
+            (400, Some("expired_token")) => {
+                ctx.record(user, "token: expired_token", answer.latency, true, status)
+                    .await;
+                ctx.recorder.count("expired_token", 1);
+                return;
+            }
+            _ => {
+                ctx.record(user, "token: unexpected", answer.latency, false, status)
+                    .await;
+                ctx.recorder.count("unexpected", 1);
+                tracing::debug!(status = answer.status, error = ?answer.error(), "unexpected poll answer");
+                return;
+            }
+        }
+    }
+}
+
+/// The built-in server's own count of early polls for the device client, added to the
+/// outcomes as `server_early_polls` and `server_polls` (a check independent of the
+/// harness's own bookkeeping).
+pub(super) async fn server_audit(ctx: &Ctx, summary: &mut super::Summary) {
+    let url = format!("{}/_test/audit", ctx.session.base);
+    let Ok(resp) = ctx.session.http.get(&url).send().await else {
+        return;
+    };
+    let Ok(v) = resp.json::<serde_json::Value>().await else {
+        return;
+    };
+    let audit = &v["clients"][ctx.profile.device.client_id.as_str()];
+    for (key, name) in [
+        ("early_polls", "server_early_polls"),
+        ("polls", "server_polls"),
+    ] {
+        if let Some(n) = audit[key].as_u64() {
+            summary.outcomes.insert(name.into(), n);
+        }
+    }
+}

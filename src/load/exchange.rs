@@ -1,0 +1,189 @@
+//! The token-exchange flows, as weighted goose transactions:
+//!
+//! - `authorization_code`: a PKCE S256 pair, the authorization request answered by the
+//!   user's consent (the built-in server's test-mode route; a live target's consent
+//!   hook), then the code exchanged at the token endpoint with the verifier;
+//! - `refresh_token`: the user's refresh token exchanged, and the rotated one kept
+//!   (a user without one first runs the code flow);
+//! - `client_credentials`: the machine client's grant.
+//!
+//! Requests are recorded as `authorize`, `token: authorization_code`,
+//! `token: refresh_token` and `token: client_credentials`.
+
+use super::{send, Ctx};
+use crate::scenario::model::Decision;
+use goose::prelude::*;
+use std::sync::Arc;
+
+/// A user's refresh token, kept in goose's session data.
+#[derive(Debug, Clone, Default)]
+struct Tokens {
+    refresh: Option<String>,
+}
+
+pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
+    let e = &ctx.profile.exchange;
+    for client in [&e.code_client, &e.client_credentials_client] {
+        if !ctx.session.secrets.contains_key(client.as_str()) {
+            return Err(format!(
+                "token-exchange needs the secret of client `{client}` (a target profile gives it under `secrets:`)"
+            ));
+        }
+    }
+    let mut s = scenario!("token-exchange");
+    if let Some(w) = &ctx.profile.wait_time {
+        s = s
+            .set_wait_time(w.min.0, w.max.0)
+            .map_err(|e| format!("goose: wait_time: {e}"))?;
+    }
+    for name in super::profile::EXCHANGE_TRANSACTIONS {
+        let weight = e.weights.get(name).copied().unwrap_or(0);
+        if weight == 0 {
+            continue;
+        }
+        let c = ctx.clone();
+        let f: TransactionFunction = Arc::new(move |user| {
+            let c = c.clone();
+            Box::pin(async move {
+                match name {
+                    "authorization_code" => {
+                        code_flow(user, &c).await;
+                    }
+                    "refresh_token" => refresh(user, &c).await,
+                    _ => client_credentials(user, &c).await,
+                }
+                Ok(())
+            })
+        });
+        let t = Transaction::new(f)
+            .set_name(name)
+            .set_weight(weight)
+            .map_err(|e| format!("goose: {e}"))?;
+        s = s.register_transaction(t);
+    }
+    Ok(s)
+}
+
+fn secret<'a>(ctx: &'a Ctx, client: &str) -> &'a str {
+    ctx.session
+        .secrets
+        .get(client)
+        .map(String::as_str)
+        .unwrap_or_default()
+}
+
+/// The code flow; true when it got tokens.
+async fn code_flow(user: &mut GooseUser, ctx: &Ctx) -> bool {
+    let e = &ctx.profile.exchange;
+    let verifier = crate::server::store::random_token();
+    let challenge = crate::server::token::s256(&verifier);
+    let state = crate::server::store::random_token();
+    let query: Vec<(String, String)> = [
+        ("response_type", "code"),
+        ("client_id", e.code_client.as_str()),
+        ("redirect_uri", e.redirect_uri.as_str()),
+        ("scope", e.scope.as_str()),
+        ("state", state.as_str()),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let started = std::time::Instant::now();
+    let consent = ctx.session.consent(&query, Decision::Approve, None).await;
+    let latency = started.elapsed();
+    let code = consent.ok().and_then(|(_, ex)| {
+        let location = ex.header("location")?;
+        let url = url::Url::parse(location).ok()?;
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let got_state = pairs
+            .iter()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.as_str());
+        if got_state != Some(state.as_str()) {
+            return None;
+        }
+        pairs.into_iter().find(|(k, _)| k == "code").map(|(_, v)| v)
+    });
+    ctx.record(user, "authorize", latency, code.is_some(), None)
+        .await;
+    let Some(code) = code else {
+        ctx.recorder.count("authorize_failed", 1);
+        return false;
+    };
+    let token_url = ctx.session.url(Some("token"), None);
+    let params = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", e.redirect_uri.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let basic = Some((e.code_client.as_str(), secret(ctx, &e.code_client)));
+    tokens(user, ctx, "authorization_code", &token_url, &params, basic).await
+}
+
+async fn refresh(user: &mut GooseUser, ctx: &Ctx) {
+    let held = user
+        .get_session_data::<Tokens>()
+        .and_then(|t| t.refresh.clone());
+    let Some(rt) = held else {
+        // Nothing to refresh yet: this user signs in first.
+        code_flow(user, ctx).await;
+        return;
+    };
+    let e = &ctx.profile.exchange;
+    let token_url = ctx.session.url(Some("token"), None);
+    let params = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt.as_str()),
+    ];
+    let basic = Some((e.code_client.as_str(), secret(ctx, &e.code_client)));
+    tokens(user, ctx, "refresh_token", &token_url, &params, basic).await;
+}
+
+async fn client_credentials(user: &mut GooseUser, ctx: &Ctx) {
+    let client = ctx.profile.exchange.client_credentials_client.clone();
+    let token_url = ctx.session.url(Some("token"), None);
+    let params = [("grant_type", "client_credentials")];
+    let basic = Some((client.as_str(), secret(ctx, &client)));
+    tokens(user, ctx, "client_credentials", &token_url, &params, basic).await;
+}
+
+/// A token request; keeps a returned refresh token. True when tokens came back.
+async fn tokens(
+    user: &mut GooseUser,
+    ctx: &Ctx,
+    grant: &str,
+    url: &str,
+    params: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> bool {
+    let name = format!("token: {grant}");
+    let answer = match send(ctx.post(user, url, params, basic)).await {
+        Ok(a) => a,
+        Err((why, latency)) => {
+            ctx.record(user, &name, latency, false, None).await;
+            ctx.recorder.count(&format!("{grant}_failed"), 1);
+            tracing::debug!("{grant}: {why}");
+            return false;
+        }
+    };
+    let ok = answer.status == 200 && answer.str("access_token").is_some();
+    ctx.record(user, &name, answer.latency, ok, Some(answer.status))
+        .await;
+    ctx.recorder
+        .count(&format!("{grant}_{}", if ok { "ok" } else { "failed" }), 1);
+    if ok {
+        // A rotated token replaces the old one; without one, the old one stays valid.
+        if let Some(refresh) = answer.str("refresh_token") {
+            user.set_session_data(Tokens {
+                refresh: Some(refresh.to_string()),
+            });
+        }
+    } else if grant == "refresh_token" {
+        // A refused refresh token is dropped; the user signs in again next time.
+        user.set_session_data(Tokens::default());
+    }
+    ok
+}

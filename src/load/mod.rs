@@ -1,0 +1,584 @@
+//! Load profiles run with goose: device-code polling, token exchange, and stress ramps.
+//!
+//! A run opens a [`Session`] on the target (the built-in server in-process, with the
+//! profile's policy and time scale, or a live server through a target profile), builds
+//! one goose scenario whose transactions are the flows in [`device`] and [`exchange`],
+//! and executes it with `GooseAttack::initialize_with_config`. Every request is timed by
+//! the flow itself and recorded twice: into goose's metrics under a name that says the
+//! outcome (`token: slow_down`), so goose's HTML report shows the mix, and into the
+//! [`summary::Recorder`]'s HDR histograms (microseconds), from which the thresholds are
+//! judged and the mergeable `summary.json` is written.
+
+pub mod profile;
+pub mod report;
+pub mod summary;
+pub mod threshold;
+
+mod device;
+mod exchange;
+
+use crate::clock::Clock;
+use crate::runner::profile::Profile;
+use crate::runner::target::{Session, TargetSpec};
+use crate::scenario::model::Capability;
+use crate::server::config::ServerConfig;
+use goose::config::GooseConfiguration;
+use goose::prelude::*;
+use profile::{Kind, LoadProfile};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use summary::{Recorder, RunMeta, Summary};
+
+/// What to run, from the command line.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Built-in profile name or file.
+    pub profile: String,
+    /// A live target; `None` runs against the built-in server in-process.
+    pub target: Option<Arc<Profile>>,
+    /// Overrides of the profile.
+    pub users: Option<usize>,
+    /// Override of `run_time`.
+    pub run_time: Option<Duration>,
+    /// Override of `increase_rate`.
+    pub increase_rate: Option<f64>,
+    /// Rules added to the profile's.
+    pub thresholds: Vec<String>,
+    /// Where reports go.
+    pub report_dir: Option<PathBuf>,
+    /// `(index, count)`: this process runs its share of the users.
+    pub shard: (usize, usize),
+    /// Draw a progress line on a terminal.
+    pub progress: bool,
+}
+
+/// Why a run could not be judged.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The profile is bad (exit 2).
+    #[error(transparent)]
+    Profile(#[from] profile::ProfileError),
+    /// The target or the run failed (exit 3).
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// One step of a stress ramp.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Step {
+    /// Users in this step.
+    pub users: usize,
+    /// Its summary with verdicts.
+    pub summary: Summary,
+}
+
+/// The result of a load run.
+#[derive(Debug)]
+pub struct LoadOutcome {
+    /// The run's summary (the last step's for stress), with verdicts.
+    pub summary: Summary,
+    /// Stress steps, in order (empty for other kinds).
+    pub steps: Vec<Step>,
+    /// The users of the step where a threshold first broke (stress).
+    pub knee: Option<usize>,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// 0 when every threshold held, 5 when one broke, 3 when the run itself failed.
+    pub exit: u8,
+}
+
+/// Shared by every simulated user of a run.
+pub(crate) struct Ctx {
+    pub session: Session,
+    pub profile: LoadProfile,
+    pub recorder: Recorder,
+    /// Server seconds per real second.
+    pub scale: f64,
+    /// No user waits past this.
+    pub deadline: Instant,
+    /// Users of this process (for role assignment).
+    pub users: usize,
+}
+
+impl Ctx {
+    /// Real time for `server` seconds of server time.
+    pub fn real(&self, server: Duration) -> Duration {
+        server.div_f64(self.scale)
+    }
+
+    /// Sleeps until `at`; false when the run is ending first (deadline or Ctrl-C).
+    pub async fn sleep_until(&self, at: Instant) -> bool {
+        loop {
+            if goose::is_killswitch_triggered() {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= at {
+                return true;
+            }
+            if now >= self.deadline {
+                return false;
+            }
+            let step = (at.min(self.deadline) - now).min(Duration::from_millis(250));
+            tokio::time::sleep(step).await;
+        }
+    }
+
+    /// Records a request in both goose's metrics and the recorder.
+    pub async fn record(
+        &self,
+        user: &mut GooseUser,
+        name: &str,
+        latency: Duration,
+        ok: bool,
+        status: Option<u16>,
+    ) {
+        self.recorder.request(name, latency, ok);
+        // Goose refuses only malformed labels (none here) or a closed metrics channel at
+        // the very end of a run; the recorder has the request either way.
+        let _ = user
+            .record_custom_request_duration("POST", name, latency, ok, status, None)
+            .await;
+    }
+
+    /// A POST with the target's body encoding (JSON for Noorle, form for RFC servers).
+    pub fn post(
+        &self,
+        user: &GooseUser,
+        url: &str,
+        params: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> reqwest::RequestBuilder {
+        let mut req = user.client.post(url);
+        req = match self.session.encoding {
+            crate::runner::profile::BodyEncoding::Json => {
+                let body: serde_json::Map<String, serde_json::Value> = params
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+                    .collect();
+                req.json(&body)
+            }
+            crate::runner::profile::BodyEncoding::Form => req.form(params),
+        };
+        if let Some((id, secret)) = basic {
+            // RFC 6749 §2.3.1: each part form-urlencoded before Basic.
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            req = req.basic_auth(enc(id), Some(enc(secret)));
+        }
+        req
+    }
+}
+
+/// A response, read whole.
+pub(crate) struct Answer {
+    pub status: u16,
+    pub json: Option<serde_json::Value>,
+    pub latency: Duration,
+}
+
+impl Answer {
+    /// The OAuth `error` member, if any.
+    pub fn error(&self) -> Option<&str> {
+        self.json.as_ref()?.get("error")?.as_str()
+    }
+
+    /// A string member.
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.json.as_ref()?.get(key)?.as_str()
+    }
+
+    /// A number member.
+    pub fn u64(&self, key: &str) -> Option<u64> {
+        self.json.as_ref()?.get(key)?.as_u64()
+    }
+}
+
+/// Sends and reads the answer; `Err` is a transport failure (with its latency).
+pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<Answer, (String, Duration)> {
+    let started = Instant::now();
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| (transport(e), started.elapsed()))?;
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| (transport(e), started.elapsed()))?;
+    let latency = started.elapsed();
+    Ok(Answer {
+        status,
+        json: serde_json::from_slice(&bytes).ok(),
+        latency,
+    })
+}
+
+/// A transport error without its URL (which may carry a code in its query).
+fn transport(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection refused or reset"
+    } else {
+        "transport error"
+    };
+    format!("{kind}: {}", e.without_url())
+}
+
+/// Runs a profile.
+pub async fn run(opts: &LoadOptions) -> Result<LoadOutcome, LoadError> {
+    let mut p = profile::load(&opts.profile)?;
+    for t in &opts.thresholds {
+        threshold::Threshold::parse(t).map_err(|e| {
+            LoadError::Profile(profile::ProfileError {
+                location: "--threshold".into(),
+                message: e,
+            })
+        })?;
+        p.thresholds.push(t.clone());
+    }
+    if let Some(u) = opts.users {
+        p.users = u;
+    }
+    if let Some(t) = opts.run_time {
+        p.run_time = Some(profile::Span(t));
+    }
+    if let Some(r) = opts.increase_rate {
+        p.increase_rate = Some(r);
+    }
+    let report_dir = opts
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| default_report_dir(&p.name, opts.shard));
+    std::fs::create_dir_all(&report_dir)
+        .map_err(|e| LoadError::Runtime(format!("cannot create {}: {e}", report_dir.display())))?;
+    match (p.kind, p.stress.clone()) {
+        (Kind::Stress, Some(stress)) => stress_run(opts, p, stress, &report_dir).await,
+        _ => {
+            let users = share(p.users, opts.shard);
+            let (summary, files) = one_run(opts, &p, p.kind, users, &report_dir, true).await?;
+            let exit = if summary.thresholds.iter().all(|v| v.passed) {
+                crate::exit::PASSED
+            } else {
+                crate::exit::THRESHOLD_BREACHED
+            };
+            Ok(LoadOutcome {
+                summary,
+                steps: Vec::new(),
+                knee: None,
+                files,
+                exit,
+            })
+        }
+    }
+}
+
+/// `reports/load/<name>` (with `-shard-I` for sharded runs).
+pub fn default_report_dir(name: &str, shard: (usize, usize)) -> PathBuf {
+    let mut dir = PathBuf::from("reports").join("load");
+    if shard.1 > 1 {
+        dir.push(format!("{name}-shard-{}", shard.0));
+    } else {
+        dir.push(name);
+    }
+    dir
+}
+
+/// This shard's users: `total` split as evenly as possible, the first shards taking one
+/// more when it does not divide.
+pub fn share(total: usize, (index, count): (usize, usize)) -> usize {
+    let count = count.max(1);
+    total / count + usize::from(index < total % count)
+}
+
+async fn stress_run(
+    opts: &LoadOptions,
+    p: LoadProfile,
+    stress: profile::StressSettings,
+    dir: &Path,
+) -> Result<LoadOutcome, LoadError> {
+    let mut steps: Vec<Step> = Vec::new();
+    let mut files = Vec::new();
+    let mut knee = None;
+    let mut users = stress.start_users as f64;
+    let mut step_profile = p.clone();
+    step_profile.run_time = Some(stress.step_time);
+    for i in 0..stress.steps {
+        let n = share(users.round() as usize, opts.shard).max(1);
+        step_profile.users = n;
+        let step_dir = dir.join(format!("step-{:02}-{n}-users", i + 1));
+        std::fs::create_dir_all(&step_dir).map_err(|e| {
+            LoadError::Runtime(format!("cannot create {}: {e}", step_dir.display()))
+        })?;
+        let (summary, f) = one_run(opts, &step_profile, stress.of, n, &step_dir, false).await?;
+        files.extend(f);
+        let broke = summary.thresholds.iter().any(|v| !v.passed);
+        if !opts.progress {
+            tracing::info!(users = n, broke, "stress step done");
+        }
+        steps.push(Step { users: n, summary });
+        if broke {
+            knee = Some(n);
+            break;
+        }
+        if goose::is_killswitch_triggered() {
+            break;
+        }
+        users *= stress.factor;
+    }
+    let last = steps
+        .last()
+        .map(|s| s.summary.clone())
+        .ok_or_else(|| LoadError::Runtime("the stress ramp ran no step".into()))?;
+    let exit = match (stress.require_users, knee) {
+        (Some(req), Some(k)) if k < req => crate::exit::THRESHOLD_BREACHED,
+        _ => crate::exit::PASSED,
+    };
+    let outcome = LoadOutcome {
+        summary: last,
+        steps,
+        knee,
+        files,
+        exit,
+    };
+    let written = report::write_stress(dir, &p, &outcome)
+        .map_err(|e| LoadError::Runtime(format!("cannot write reports: {e}")))?;
+    Ok(LoadOutcome {
+        files: [outcome.files.clone(), written].concat(),
+        ..outcome
+    })
+}
+
+/// Opens the target for a run.
+async fn open(opts: &LoadOptions, p: &LoadProfile) -> Result<(Session, u32), LoadError> {
+    match &opts.target {
+        None => {
+            let mut config = ServerConfig::builtin();
+            // A load run is not a rate-limit test: unlimited unless the profile says.
+            config.policy.device_authorizations_per_minute =
+                p.server.device_rate_limit.unwrap_or(u32::MAX);
+            if let Some(t) = p.server.device_code_ttl {
+                config.policy.device_code_ttl = t;
+            }
+            if let Some(i) = p.server.device_interval {
+                config.policy.device_interval = i;
+            }
+            let session = Session::start_builtin(config, Clock::scaled(p.time_scale))
+                .await
+                .map_err(LoadError::Runtime)?;
+            Ok((session, p.time_scale))
+        }
+        Some(target) => {
+            let session = Session::open(&TargetSpec::Live(target.clone()))
+                .await
+                .map_err(LoadError::Runtime)?;
+            let needs_hook = match p.kind {
+                Kind::DevicePolling => p.device.approve + p.device.deny > 0.0,
+                _ => true,
+            };
+            if needs_hook
+                && p.kind == Kind::DevicePolling
+                && !session.capabilities.contains(&Capability::Approve)
+            {
+                return Err(LoadError::Runtime(format!(
+                    "target {}: device users must decide (approve {} + deny {}), but the profile has no approval hook",
+                    target.name, p.device.approve, p.device.deny
+                )));
+            }
+            Ok((session, target.time_scale.max(1)))
+        }
+    }
+}
+
+async fn one_run(
+    opts: &LoadOptions,
+    p: &LoadProfile,
+    kind: Kind,
+    users: usize,
+    dir: &Path,
+    write: bool,
+) -> Result<(Summary, Vec<PathBuf>), LoadError> {
+    let (session, scale) = open(opts, p).await?;
+    let target = match &opts.target {
+        None => "builtin (in-process)".to_string(),
+        Some(t) => format!("profile {}", t.name),
+    };
+    let rate = p.increase_rate.unwrap_or(users as f64).max(0.001);
+    let ramp = Duration::from_secs_f64(users as f64 / rate);
+    let budget = match p.run_time {
+        Some(t) => (ramp + t.0).min(p.max_time.0),
+        None => p.max_time.0,
+    };
+    let started = Instant::now();
+    let ctx = Arc::new(Ctx {
+        session,
+        profile: p.clone(),
+        recorder: Recorder::default(),
+        scale: f64::from(scale),
+        deadline: started + budget,
+        users,
+    });
+    let scenario = match kind {
+        Kind::DevicePolling => device::scenario(&ctx),
+        Kind::TokenExchange => exchange::scenario(&ctx).map_err(LoadError::Runtime)?,
+        Kind::Stress => {
+            return Err(LoadError::Runtime(
+                "a stress step cannot be a stress".into(),
+            ))
+        }
+    };
+    let goose_html = dir.join("goose-report.html");
+    let goose_json = dir.join("goose-report.json");
+    let mut config = GooseConfiguration::default();
+    config.host = Some(ctx.session.base.clone());
+    config.users = Some(users);
+    config.increase_rate = Some(format!("{rate}"));
+    match p.run_time {
+        Some(t) => {
+            config.run_time = Some(format!("{}", t.0.as_secs().max(1)));
+            config.no_reset_metrics = true;
+        }
+        None => config.iterations = Some(p.iterations),
+    }
+    config.report_file = vec![
+        goose_html.display().to_string(),
+        goose_json.display().to_string(),
+    ];
+    config.no_telnet = true;
+    config.no_print_metrics = true;
+    config.quiet = 1;
+    // The hard cap: goose's killswitch ends the run (users check it while they wait).
+    let watchdog = tokio::spawn(async move {
+        tokio::time::sleep(budget + Duration::from_secs(5)).await;
+        goose::trigger_killswitch("max_time reached");
+    });
+    let progress = opts.progress.then(|| progress_bar(ctx.clone(), kind));
+    let attack = GooseAttack::initialize_with_config(config)
+        .map_err(|e| LoadError::Runtime(format!("goose: {e}")))?
+        .register_scenario(scenario);
+    let result = attack.execute().await;
+    watchdog.abort();
+    let elapsed = started.elapsed();
+    if let Some((bar, task)) = progress {
+        task.abort();
+        bar.finish_and_clear();
+    }
+    let meta = RunMeta {
+        profile: p.name.clone(),
+        kind: kind.name().into(),
+        target,
+        users,
+        shard: format!("{}/{}", opts.shard.0, opts.shard.1),
+        time_scale: scale,
+    };
+    let mut summary = ctx.recorder.summary(meta, elapsed);
+    summary.notes = notes(opts, p, scale);
+    if let Err(e) = &result {
+        summary
+            .notes
+            .push(format!("goose ended with an error: {e}"));
+    }
+    if kind == Kind::DevicePolling && opts.target.is_none() {
+        device::server_audit(&ctx, &mut summary).await;
+    }
+    let mut rules = p.thresholds.clone();
+    if kind == Kind::DevicePolling {
+        // The harness must itself be a well-behaved client (CLIENT-1).
+        rules.insert(0, "count == 0 for harness: interval_violation".into());
+    }
+    summary.thresholds = threshold::judge_all(&rules, &summary).map_err(LoadError::Runtime)?;
+    let ctx = Arc::try_unwrap(ctx)
+        .map_err(|_| LoadError::Runtime("a simulated user outlived the run".into()));
+    if let Ok(ctx) = ctx {
+        ctx.session.close().await;
+    }
+    let mut files = Vec::new();
+    for f in [&goose_html, &goose_json] {
+        if f.exists() {
+            files.push(f.clone());
+        }
+    }
+    if write {
+        files.extend(
+            report::write(dir, &summary)
+                .map_err(|e| LoadError::Runtime(format!("cannot write reports: {e}")))?,
+        );
+    } else {
+        report::write_summary(dir, &summary)
+            .map_err(|e| LoadError::Runtime(format!("cannot write reports: {e}")))?;
+    }
+    if let Err(e) = result {
+        return Err(LoadError::Runtime(format!(
+            "goose: {e} (partial results in {})",
+            dir.display()
+        )));
+    }
+    Ok((summary, files))
+}
+
+fn notes(opts: &LoadOptions, p: &LoadProfile, scale: u32) -> Vec<String> {
+    let mut notes = Vec::new();
+    if opts.target.is_none() {
+        notes.push(
+            "Target: the built-in server in this process. The load generator and the server share the machine's cores, so latencies include the generator's own scheduling; for a server's true capacity run `oauth-harness serve` on other cores or another host and point a target profile at it."
+                .into(),
+        );
+    }
+    if scale > 1 {
+        notes.push(format!(
+            "Time scale {scale}: the server's clock runs {scale}x real time and the users wait scaled intervals, so each device polls {scale}x as often in real time as it would at scale 1."
+        ));
+    } else if p.time_scale > 1 {
+        notes.push("The profile's time_scale applies to the built-in server only; a live target's is its target profile's `time_scale` (1 here).".into());
+    }
+    notes
+}
+
+fn progress_bar(
+    ctx: Arc<Ctx>,
+    kind: Kind,
+) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    let b = bar.clone();
+    let task = tokio::spawn(async move {
+        let started = Instant::now();
+        loop {
+            let outcomes = ctx.recorder.outcomes();
+            let mix: Vec<String> = outcomes
+                .iter()
+                .filter(|(_, v)| **v > 0)
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            b.set_message(format!(
+                "{} {:>5.1}s  {} requests  {}",
+                kind.name(),
+                started.elapsed().as_secs_f64(),
+                ctx.recorder.total_requests(),
+                mix.join(" · ")
+            ));
+            b.tick();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    (bar, task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_users_exactly() {
+        for total in [0usize, 1, 7, 10, 10_000] {
+            for count in 1..=5 {
+                let sum: usize = (0..count).map(|i| share(total, (i, count))).sum();
+                assert_eq!(sum, total, "{total} over {count}");
+            }
+        }
+        assert_eq!(share(7, (0, 3)), 3);
+        assert_eq!(share(7, (2, 3)), 2);
+    }
+}

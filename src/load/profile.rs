@@ -1,0 +1,552 @@
+//! Load profiles: what to run, how many users, for how long, and what must hold.
+//!
+//! A profile is a YAML file (the built-in ones live in `scenarios/load/` and are
+//! embedded) read with serde_yaml; errors name the file, line and field, located with
+//! the same span index as scenario files.
+
+use crate::scenario::spans::{Seg, SpanIndex};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The built-in profiles, by name.
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "device-polling",
+        include_str!("../../scenarios/load/device-polling.yaml"),
+    ),
+    (
+        "token-exchange",
+        include_str!("../../scenarios/load/token-exchange.yaml"),
+    ),
+    ("stress", include_str!("../../scenarios/load/stress.yaml")),
+];
+
+/// What the simulated users do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// RFC 8628 devices: authorize, then poll until a terminal answer.
+    DevicePolling,
+    /// Authorization code + PKCE, refresh rotation and client credentials, weighted.
+    TokenExchange,
+    /// Steps of growing user counts over another kind, until a threshold breaks.
+    Stress,
+}
+
+impl Kind {
+    /// The name as written in profiles.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::DevicePolling => "device-polling",
+            Kind::TokenExchange => "token-exchange",
+            Kind::Stress => "stress",
+        }
+    }
+}
+
+/// A span of time written `30s`, `2m`, `500ms` or `1h 30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_span(&text)
+            .map(Span)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `30s`, `2m`, `500ms`, `1h 30m` (a bare number is seconds).
+pub fn parse_span(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+    }
+    humantime::parse_duration(t)
+        .map_err(|e| format!("`{text}` is not a time span like 30s, 2m or 500ms: {e}"))
+}
+
+/// The whole profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadProfile {
+    /// A name for reports (default: the file's stem).
+    #[serde(default)]
+    pub name: String,
+    /// What it is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// What the users do.
+    pub kind: Kind,
+    /// Simulated users (devices for device-polling).
+    pub users: usize,
+    /// Users started per second (default: all within one second).
+    #[serde(default)]
+    pub increase_rate: Option<f64>,
+    /// Keep users running this long after all have started; without it, each user runs
+    /// `iterations` times (device-polling: one device life each) and the run ends.
+    #[serde(default)]
+    pub run_time: Option<Span>,
+    /// Iterations per user when `run_time` is absent.
+    #[serde(default = "one")]
+    pub iterations: usize,
+    /// A hard cap on the whole run, whatever happens (default 10m).
+    #[serde(default = "ten_minutes")]
+    pub max_time: Span,
+    /// Builtin target only: the server's clock runs this many times faster than real
+    /// time, and the users wait intervals and lifetimes scaled down alike.
+    #[serde(default = "one_u32")]
+    pub time_scale: u32,
+    /// Device-polling settings.
+    #[serde(default)]
+    pub device: DeviceSettings,
+    /// Token-exchange settings.
+    #[serde(default)]
+    pub exchange: ExchangeSettings,
+    /// Token-exchange: each user pauses between transactions for a uniform time in this
+    /// range (think time; default none: as fast as the server answers).
+    #[serde(default)]
+    pub wait_time: Option<DelaySettings>,
+    /// Stress settings.
+    #[serde(default)]
+    pub stress: Option<StressSettings>,
+    /// Builtin target only: the server's policy for the run.
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// Rules checked at the end: `p99 < 50ms`, `error_rate < 0.1%`, `rps > 100`, each
+    /// optionally `for <request name or group>`.
+    #[serde(default)]
+    pub thresholds: Vec<String>,
+}
+
+fn one() -> usize {
+    1
+}
+fn one_u32() -> u32 {
+    1
+}
+fn ten_minutes() -> Span {
+    Span(Duration::from_secs(600))
+}
+
+/// How simulated devices behave, and how their users decide.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSettings {
+    /// The device's client (public device clients need no secret).
+    #[serde(default = "default_device_client")]
+    pub client_id: String,
+    /// Scope asked for (default: the server's default).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Share of devices whose user approves.
+    #[serde(default = "default_approve")]
+    pub approve: f64,
+    /// Share of devices whose user denies. The rest never decide: their codes expire.
+    #[serde(default)]
+    pub deny: f64,
+    /// Share of devices that poll once after half the interval, on purpose, to provoke
+    /// `slow_down`; they then obey the grown interval. These polls are counted apart, as
+    /// deliberate, never as the harness's own interval violations.
+    #[serde(default)]
+    pub eager: f64,
+    /// When the user decides, in server time after the device code is issued.
+    #[serde(default)]
+    pub delay: DelaySettings,
+}
+
+fn default_device_client() -> String {
+    "noorle-cli".into()
+}
+fn default_approve() -> f64 {
+    1.0
+}
+
+impl Default for DeviceSettings {
+    fn default() -> Self {
+        DeviceSettings {
+            client_id: default_device_client(),
+            scope: None,
+            approve: default_approve(),
+            deny: 0.0,
+            eager: 0.0,
+            delay: DelaySettings::default(),
+        }
+    }
+}
+
+/// A uniform delay between `min` and `max`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelaySettings {
+    /// Shortest.
+    pub min: Span,
+    /// Longest.
+    pub max: Span,
+}
+
+impl Default for DelaySettings {
+    fn default() -> Self {
+        DelaySettings {
+            min: Span(Duration::from_secs(5)),
+            max: Span(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// Token-exchange transactions and their clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeSettings {
+    /// Transaction weights: `authorization_code`, `refresh_token`, `client_credentials`.
+    #[serde(default = "default_weights")]
+    pub weights: BTreeMap<String, usize>,
+    /// The confidential web client of the code flow.
+    #[serde(default = "default_code_client")]
+    pub code_client: String,
+    /// Its registered redirect URI.
+    #[serde(default = "default_redirect")]
+    pub redirect_uri: String,
+    /// Scope of the code flow (with offline_access, so that refresh has a token).
+    #[serde(default = "default_code_scope")]
+    pub scope: String,
+    /// The client of the client_credentials grant.
+    #[serde(default = "default_cc_client")]
+    pub client_credentials_client: String,
+}
+
+/// The transactions of token-exchange, in report order.
+pub const EXCHANGE_TRANSACTIONS: [&str; 3] =
+    ["authorization_code", "refresh_token", "client_credentials"];
+
+fn default_weights() -> BTreeMap<String, usize> {
+    EXCHANGE_TRANSACTIONS
+        .iter()
+        .map(|t| (t.to_string(), 1))
+        .collect()
+}
+fn default_code_client() -> String {
+    "web".into()
+}
+fn default_redirect() -> String {
+    "https://web.example/callback".into()
+}
+fn default_code_scope() -> String {
+    "api offline_access".into()
+}
+fn default_cc_client() -> String {
+    "m2m".into()
+}
+
+impl Default for ExchangeSettings {
+    fn default() -> Self {
+        ExchangeSettings {
+            weights: default_weights(),
+            code_client: default_code_client(),
+            redirect_uri: default_redirect(),
+            scope: default_code_scope(),
+            client_credentials_client: default_cc_client(),
+        }
+    }
+}
+
+/// The ramp of a stress profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StressSettings {
+    /// The kind each step runs (`token-exchange` or `device-polling`).
+    pub of: Kind,
+    /// Users in the first step (later steps multiply by `factor`).
+    pub start_users: usize,
+    /// Growth per step.
+    #[serde(default = "two")]
+    pub factor: f64,
+    /// Steps at most.
+    pub steps: usize,
+    /// Each step's time with all its users running.
+    pub step_time: Span,
+    /// Fail (exit 5) if the knee comes before this many users.
+    #[serde(default)]
+    pub require_users: Option<usize>,
+}
+
+fn two() -> f64 {
+    2.0
+}
+
+/// The builtin server's policy for a load run (ignored for live targets).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Device authorizations per client per minute before 429 (default: unlimited).
+    #[serde(default)]
+    pub device_rate_limit: Option<u32>,
+    /// Device code lifetime, seconds of server time.
+    #[serde(default)]
+    pub device_code_ttl: Option<u64>,
+    /// Polling interval, seconds of server time.
+    #[serde(default)]
+    pub device_interval: Option<u64>,
+}
+
+/// A profile that cannot be used, with where.
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct ProfileError {
+    /// `file:line:col`, or the built-in name.
+    pub location: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Reads a profile by built-in name or file path.
+pub fn load(name_or_path: &str) -> Result<LoadProfile, ProfileError> {
+    if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
+        return parse(
+            name,
+            &format!("scenarios/load/{name}.yaml (built in)"),
+            text,
+        );
+    }
+    let path = Path::new(name_or_path);
+    let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
+        location: name_or_path.to_string(),
+        message: if path.extension().is_none() && !path.exists() {
+            format!(
+                "no such profile: not a built-in name ({}) and not a file ({e})",
+                BUILTIN
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            format!("cannot read the file: {e}")
+        },
+    })?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "load".into());
+    parse(&stem, name_or_path, &text)
+}
+
+/// Parses and checks a profile's text; `file` names it in errors.
+pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileError> {
+    let mut p: LoadProfile = serde_yaml::from_str(text).map_err(|e| {
+        let msg = e.to_string();
+        // serde_yaml places errors raised by a field's own parser (a time span) at the
+        // top of the document; the value it quotes is found in the text instead.
+        let (line, col) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .filter(|at| *at != (1, 1))
+            .or_else(|| quoted(&msg).and_then(|v| find_value(text, v)))
+            .unwrap_or((1, 1));
+        let msg = msg
+            .rfind(" at line ")
+            .map(|i| msg[..i].to_string())
+            .unwrap_or(msg);
+        ProfileError {
+            location: format!("{file}:{line}:{col}"),
+            message: msg,
+        }
+    })?;
+    if p.name.is_empty() {
+        p.name = stem.to_string();
+    }
+    let spans = SpanIndex::new(Arc::from(file), text);
+    let bad = |path: &[Seg<'_>], message: String| ProfileError {
+        location: spans.loc(path).to_string(),
+        message,
+    };
+    if p.users == 0 {
+        return Err(bad(
+            &[Seg::Key("users")],
+            "users: must be at least 1".into(),
+        ));
+    }
+    if let Some(r) = p.increase_rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(bad(
+                &[Seg::Key("increase_rate")],
+                "increase_rate: must be a number of users per second above 0".into(),
+            ));
+        }
+    }
+    if p.iterations == 0 {
+        return Err(bad(
+            &[Seg::Key("iterations")],
+            "iterations: must be at least 1".into(),
+        ));
+    }
+    if !(1..=1000).contains(&p.time_scale) {
+        return Err(bad(
+            &[Seg::Key("time_scale")],
+            "time_scale: must be between 1 and 1000".into(),
+        ));
+    }
+    let d = &p.device;
+    for (field, v) in [("approve", d.approve), ("deny", d.deny), ("eager", d.eager)] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(bad(
+                &[Seg::Key("device"), Seg::Key(field)],
+                format!("device.{field}: a share must be between 0 and 1, not {v}"),
+            ));
+        }
+    }
+    if d.approve + d.deny > 1.0 + 1e-9 {
+        return Err(bad(
+            &[Seg::Key("device"), Seg::Key("deny")],
+            format!(
+                "device: approve ({}) and deny ({}) add up to more than 1",
+                d.approve, d.deny
+            ),
+        ));
+    }
+    if let Some(w) = &p.wait_time {
+        if w.min.0 > w.max.0 {
+            return Err(bad(
+                &[Seg::Key("wait_time"), Seg::Key("min")],
+                "wait_time: min is longer than max".into(),
+            ));
+        }
+    }
+    if d.delay.min.0 > d.delay.max.0 {
+        return Err(bad(
+            &[Seg::Key("device"), Seg::Key("delay"), Seg::Key("min")],
+            "device.delay: min is longer than max".into(),
+        ));
+    }
+    for name in p.exchange.weights.keys() {
+        if !EXCHANGE_TRANSACTIONS.contains(&name.as_str()) {
+            return Err(bad(
+                &[Seg::Key("exchange"), Seg::Key("weights")],
+                format!(
+                    "exchange.weights: unknown transaction `{name}` (known: {})",
+                    EXCHANGE_TRANSACTIONS.join(", ")
+                ),
+            ));
+        }
+    }
+    if p.kind == Kind::TokenExchange && p.exchange.weights.values().all(|w| *w == 0) {
+        return Err(bad(
+            &[Seg::Key("exchange"), Seg::Key("weights")],
+            "exchange.weights: at least one transaction needs a weight above 0".into(),
+        ));
+    }
+    match (&p.kind, &p.stress) {
+        (Kind::Stress, None) => {
+            return Err(bad(
+                &[Seg::Key("kind")],
+                "kind: stress needs a `stress:` section (of, start_users, steps, step_time)".into(),
+            ))
+        }
+        (Kind::Stress, Some(s)) => {
+            if s.of == Kind::Stress {
+                return Err(bad(
+                    &[Seg::Key("stress"), Seg::Key("of")],
+                    "stress.of: must be device-polling or token-exchange".into(),
+                ));
+            }
+            if s.start_users == 0 || s.steps == 0 || !(s.factor.is_finite() && s.factor > 1.0) {
+                return Err(bad(
+                    &[Seg::Key("stress")],
+                    "stress: start_users and steps must be at least 1, factor above 1".into(),
+                ));
+            }
+        }
+        (_, Some(_)) => {
+            return Err(bad(
+                &[Seg::Key("stress")],
+                format!(
+                    "stress: only a stress profile takes this section, not {}",
+                    p.kind.name()
+                ),
+            ))
+        }
+        _ => {}
+    }
+    for (i, rule) in p.thresholds.iter().enumerate() {
+        if let Err(e) = super::threshold::Threshold::parse(rule) {
+            return Err(bad(
+                &[Seg::Key("thresholds"), Seg::Index(i)],
+                format!("thresholds[{i}]: {e}"),
+            ));
+        }
+    }
+    Ok(p)
+}
+
+/// The first text in backticks.
+fn quoted(msg: &str) -> Option<&str> {
+    let start = msg.find('`')? + 1;
+    let len = msg[start..].find('`')?;
+    Some(&msg[start..start + len])
+}
+
+/// Line and column (from 1) of `value` where it stands as a scalar.
+fn find_value(text: &str, value: &str) -> Option<(usize, usize)> {
+    if value.is_empty() {
+        return None;
+    }
+    text.lines().enumerate().find_map(|(i, line)| {
+        line.match_indices(value).find_map(|(at, _)| {
+            let before = line[..at].trim_end().chars().last();
+            let after = line[at + value.len()..].trim_start().chars().next();
+            let starts = matches!(before, Some(':' | '-' | '{' | '[' | ',' | '"' | '\''));
+            let ends = matches!(after, None | Some(',' | '}' | ']' | '#' | '"' | '\''));
+            (starts && ends).then_some((i + 1, at + 1))
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_profile_parses() {
+        for (name, _) in BUILTIN {
+            let p = load(name).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(&p.name, name);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line_of_the_field() {
+        let text = "kind: device-polling\nusers: 3\ndevice:\n  approve: 0.7\n  deny: 0.5\n";
+        let e = parse("x", "x.yaml", text).expect_err("invalid");
+        assert_eq!(e.location, "x.yaml:5:9");
+        assert!(e.message.contains("more than 1"), "{e}");
+        let e = parse(
+            "x",
+            "x.yaml",
+            "kind: device-polling\nusers: 3\nrun_time: soon\n",
+        )
+        .expect_err("invalid");
+        assert!(e.location.starts_with("x.yaml:3:"), "{e}");
+        let e = parse(
+            "x",
+            "x.yaml",
+            "kind: device-polling\nusers: 3\nthresholds:\n  - p99 < 5ms\n  - p101 < 5ms\n",
+        )
+        .expect_err("invalid");
+        assert_eq!(e.location, "x.yaml:5:5", "{e}");
+    }
+
+    #[test]
+    fn spans_read_like_goose_times() {
+        assert_eq!(parse_span("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_span("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_span("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_span("2.5"), Ok(Duration::from_millis(2500)));
+        assert!(parse_span("-1").is_err());
+    }
+}

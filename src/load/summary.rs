@@ -1,0 +1,354 @@
+//! What a load run measured: per request name an HDR histogram of latencies in
+//! microseconds with its count and errors, the outcome counters, and the harness's own
+//! interval violations. A [`Summary`] is the mergeable form written to `summary.json`:
+//! its histograms travel as base64 HDR V2 so that `load merge` adds shards exactly.
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2Serializer};
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Slowest latency a histogram records exactly: one hour, in microseconds.
+const HIGHEST_US: u64 = 3_600_000_000;
+
+fn new_histogram() -> Histogram<u64> {
+    // Three significant figures from 1 µs to an hour; cannot fail for these bounds.
+    Histogram::new_with_bounds(1, HIGHEST_US, 3).unwrap_or_else(|_| {
+        Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant figures are valid"))
+    })
+}
+
+#[derive(Debug)]
+struct Request {
+    histogram: Histogram<u64>,
+    errors: u64,
+}
+
+/// Collects measurements while a run goes; shared by every simulated user.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    requests: Mutex<BTreeMap<String, Request>>,
+    outcomes: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Recorder {
+    /// Records one request under `name`.
+    pub fn request(&self, name: &str, latency: Duration, ok: bool) {
+        let us = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(1, HIGHEST_US);
+        let mut map = self.requests.lock();
+        let r = match map.get_mut(name) {
+            Some(r) => r,
+            None => map.entry(name.to_string()).or_insert_with(|| Request {
+                histogram: new_histogram(),
+                errors: 0,
+            }),
+        };
+        // In bounds by the clamp above.
+        let _ = r.histogram.record(us);
+        r.errors += u64::from(!ok);
+    }
+
+    /// Counts one outcome (`success`, `slow_down`, `interval_violation`...).
+    pub fn count(&self, outcome: &str, n: u64) {
+        *self.outcomes.lock().entry(outcome.to_string()).or_default() += n;
+    }
+
+    /// Requests recorded so far (for progress lines).
+    pub fn total_requests(&self) -> u64 {
+        self.requests
+            .lock()
+            .values()
+            .map(|r| r.histogram.len())
+            .sum()
+    }
+
+    /// A copy of the outcome counters.
+    pub fn outcomes(&self) -> BTreeMap<String, u64> {
+        self.outcomes.lock().clone()
+    }
+
+    /// The summary of everything recorded.
+    pub fn summary(&self, meta: RunMeta, duration: Duration) -> Summary {
+        let requests = self
+            .requests
+            .lock()
+            .iter()
+            .map(|(k, r)| (k.clone(), RequestSummary::new(&r.histogram, r.errors)))
+            .collect();
+        Summary {
+            format: FORMAT.into(),
+            meta,
+            shards: 1,
+            duration_s: duration.as_secs_f64(),
+            requests,
+            outcomes: self.outcomes(),
+            thresholds: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// The `format` field of summary files.
+pub const FORMAT: &str = "oauth-harness-load-summary/1";
+
+/// What was run, for the report's header.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunMeta {
+    /// Profile name.
+    pub profile: String,
+    /// Its kind.
+    pub kind: String,
+    /// Target description.
+    pub target: String,
+    /// Users of this process.
+    pub users: usize,
+    /// `index/count` of this process's shard.
+    pub shard: String,
+    /// Server time per real time.
+    pub time_scale: u32,
+}
+
+/// One request name's figures.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RequestSummary {
+    /// Requests.
+    pub count: u64,
+    /// Of which failed (transport errors, 5xx, answers the transaction did not expect).
+    pub errors: u64,
+    /// Latency percentiles and extremes, microseconds.
+    pub p50_us: u64,
+    /// 90th percentile.
+    pub p90_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// 99.9th percentile.
+    pub p999_us: u64,
+    /// Slowest.
+    pub max_us: u64,
+    /// Mean.
+    pub mean_us: f64,
+    /// The histogram, HDR V2 serialized, base64.
+    pub histogram: String,
+}
+
+impl RequestSummary {
+    fn new(h: &Histogram<u64>, errors: u64) -> Self {
+        let mut bytes = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = V2Serializer::new().serialize(h, &mut bytes);
+        RequestSummary {
+            count: h.len(),
+            errors,
+            p50_us: h.value_at_quantile(0.50),
+            p90_us: h.value_at_quantile(0.90),
+            p99_us: h.value_at_quantile(0.99),
+            p999_us: h.value_at_quantile(0.999),
+            max_us: h.max(),
+            mean_us: (h.mean() * 10.0).round() / 10.0,
+            histogram: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
+
+    /// The histogram back from its serialized form.
+    pub fn histogram(&self) -> Result<Histogram<u64>, String> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.histogram)
+            .map_err(|e| format!("histogram is not base64: {e}"))?;
+        Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| format!("histogram is not HDR V2: {e:?}"))
+    }
+}
+
+/// One threshold's verdict.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verdict {
+    /// The rule as written.
+    pub rule: String,
+    /// What was measured, as shown.
+    pub observed: String,
+    /// Whether it held.
+    pub passed: bool,
+}
+
+/// The mergeable result of a run (or of merged shards).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    /// [`FORMAT`].
+    pub format: String,
+    /// What ran.
+    pub meta: RunMeta,
+    /// How many shard summaries this one holds.
+    pub shards: usize,
+    /// Wall time of the run (of the longest shard when merged), seconds.
+    pub duration_s: f64,
+    /// Per request name.
+    pub requests: BTreeMap<String, RequestSummary>,
+    /// Outcome counters.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Threshold verdicts.
+    pub thresholds: Vec<Verdict>,
+    /// What a reader must know to trust the figures.
+    pub notes: Vec<String>,
+}
+
+impl Summary {
+    /// The merged histogram, count and errors of the requests `select` picks.
+    pub fn select(
+        &self,
+        select: impl Fn(&str) -> bool,
+    ) -> Result<(Histogram<u64>, u64, u64), String> {
+        let mut h = new_histogram();
+        let mut errors = 0;
+        for (name, r) in &self.requests {
+            if select(name) {
+                h.add(r.histogram()?)
+                    .map_err(|e| format!("{name}: cannot add histograms: {e:?}"))?;
+                errors += r.errors;
+            }
+        }
+        let n = h.len();
+        Ok((h, n, errors))
+    }
+
+    /// Merges shard summaries of one profile into one.
+    pub fn merge(parts: &[Summary]) -> Result<Summary, String> {
+        let first = parts.first().ok_or("nothing to merge")?;
+        let mut out = first.clone();
+        out.requests.clear();
+        out.outcomes.clear();
+        out.thresholds.clear();
+        out.notes.clear();
+        out.shards = 0;
+        out.duration_s = 0.0;
+        out.meta.users = 0;
+        let mut hist: BTreeMap<String, (Histogram<u64>, u64)> = BTreeMap::new();
+        for p in parts {
+            if p.format != FORMAT {
+                return Err(format!("unknown summary format `{}`", p.format));
+            }
+            if p.meta.profile != first.meta.profile || p.meta.kind != first.meta.kind {
+                return Err(format!(
+                    "cannot merge profile `{}` with `{}`",
+                    p.meta.profile, first.meta.profile
+                ));
+            }
+            out.shards += p.shards;
+            out.meta.users += p.meta.users;
+            // Shards run side by side: the run took as long as its longest shard.
+            out.duration_s = out.duration_s.max(p.duration_s);
+            for (name, r) in &p.requests {
+                let h = r.histogram().map_err(|e| format!("{name}: {e}"))?;
+                let slot = hist
+                    .entry(name.clone())
+                    .or_insert_with(|| (new_histogram(), 0));
+                slot.0
+                    .add(h)
+                    .map_err(|e| format!("{name}: cannot add histograms: {e:?}"))?;
+                slot.1 += r.errors;
+            }
+            for (k, v) in &p.outcomes {
+                *out.outcomes.entry(k.clone()).or_default() += v;
+            }
+            for n in &p.notes {
+                if !out.notes.contains(n) {
+                    out.notes.push(n.clone());
+                }
+            }
+        }
+        out.meta.shard = format!("merged {}", out.shards);
+        out.requests = hist
+            .into_iter()
+            .map(|(k, (h, e))| (k, RequestSummary::new(&h, e)))
+            .collect();
+        Ok(out)
+    }
+
+    /// Requests per second over the whole run, for the requests `select` picks.
+    pub fn rps(&self, count: u64) -> f64 {
+        if self.duration_s > 0.0 {
+            count as f64 / self.duration_s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// `1234 µs` as `1.23 ms`, `870 µs` as `870 µs`.
+pub fn micros(us: u64) -> String {
+    if us >= 1_000_000 {
+        format!("{:.2} s", us as f64 / 1e6)
+    } else if us >= 1_000 {
+        format!("{:.2} ms", us as f64 / 1e3)
+    } else {
+        format!("{us} µs")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> RunMeta {
+        RunMeta {
+            profile: "p".into(),
+            kind: "device-polling".into(),
+            target: "builtin".into(),
+            users: 2,
+            shard: "0/2".into(),
+            time_scale: 1,
+        }
+    }
+
+    #[test]
+    fn merging_shards_adds_histograms_exactly() {
+        let a = Recorder::default();
+        let b = Recorder::default();
+        let whole = Recorder::default();
+        for i in 1..=1000u64 {
+            let d = Duration::from_micros(i * 7);
+            let r = if i % 3 == 0 { &a } else { &b };
+            r.request("token: success", d, i % 100 != 0);
+            whole.request("token: success", d, i % 100 != 0);
+        }
+        a.count("success", 3);
+        b.count("success", 4);
+        let sa = a.summary(meta(), Duration::from_secs(10));
+        let sb = b.summary(meta(), Duration::from_secs(12));
+        let merged = Summary::merge(&[sa, sb]).expect("same profile");
+        let w = whole.summary(meta(), Duration::from_secs(12));
+        assert_eq!(merged.requests, w.requests);
+        assert_eq!(merged.outcomes["success"], 7);
+        assert_eq!(merged.shards, 2);
+        assert_eq!(merged.meta.users, 4);
+        assert_eq!(merged.duration_s, 12.0);
+        let r = &merged.requests["token: success"];
+        assert_eq!((r.count, r.errors), (1000, 10));
+        // 3 significant figures: the median of 7..7000 µs is 3500 µs, give or take.
+        assert!((3490..=3510).contains(&r.p50_us), "{}", r.p50_us);
+    }
+
+    #[test]
+    fn merge_refuses_other_profiles_and_formats() {
+        let s = Recorder::default().summary(meta(), Duration::from_secs(1));
+        let mut other = s.clone();
+        other.meta.profile = "q".into();
+        assert!(Summary::merge(&[s.clone(), other]).is_err());
+        let mut old = s.clone();
+        old.format = "v0".into();
+        assert!(Summary::merge(&[s, old]).is_err());
+        assert!(Summary::merge(&[]).is_err());
+    }
+
+    #[test]
+    fn micros_reads_well() {
+        assert_eq!(micros(870), "870 µs");
+        assert_eq!(micros(1234), "1.23 ms");
+        assert_eq!(micros(2_500_000), "2.50 s");
+    }
+}

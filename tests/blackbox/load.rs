@@ -1,0 +1,438 @@
+//! `oauth-harness load`: each profile kind run for a second or two against the built-in
+//! server (time scale 50, so a 5-second interval passes in 100 ms), with the outcome mix,
+//! the harness's own interval discipline, thresholds both ways, stress knees, shards and
+//! their merge, and bad input. Each run is its own process: goose's killswitch and
+//! Ctrl-C handler are process-wide.
+
+use crate::binary::spawn_serve;
+use serde_json::Value;
+use std::path::Path;
+
+const BIN: &str = env!("CARGO_BIN_EXE_oauth-harness");
+
+/// A device-polling profile whose every device ends within about a second of real time.
+const QUICK_DEVICES: &str = "\
+kind: device-polling
+users: 20
+increase_rate: 400
+time_scale: 50
+device:
+  approve: 0.5
+  deny: 0.25
+  eager: 0.2
+  delay: {min: 12s, max: 20s}
+server:
+  device_code_ttl: 60
+thresholds:
+  - error_rate < 0.1%
+  - p99 < 2s for token
+";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn load(dir: &Path, args: &[&str]) -> Run {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.current_dir(dir).arg("load").args(args);
+    if args.first() != Some(&"merge") {
+        cmd.arg("--no-progress");
+    }
+    let out = cmd.output().expect("run oauth-harness load");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn profile(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write profile");
+    p.display().to_string()
+}
+
+fn summary(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json");
+    serde_json::from_str(&text).expect("summary is JSON")
+}
+
+fn outcome(s: &Value, name: &str) -> u64 {
+    s["outcomes"][name].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn device_polling_ends_every_device_as_configured_and_obeys_the_interval() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let p = profile(tmp.path(), "quick.yaml", QUICK_DEVICES);
+    let reports = tmp.path().join("r");
+    let run = load(
+        tmp.path(),
+        &[&p, "--report-dir", reports.to_str().unwrap_or("")],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let s = summary(&reports);
+    // Roles are dealt by index: 10 approve, 5 deny, 5 never decide.
+    assert_eq!(outcome(&s, "success"), 10, "{s:#}");
+    assert_eq!(outcome(&s, "access_denied"), 5, "{s:#}");
+    assert_eq!(
+        outcome(&s, "expired") + outcome(&s, "expired_token"),
+        5,
+        "{s:#}"
+    );
+    assert_eq!(outcome(&s, "interval_violation"), 0, "{s:#}");
+    assert_eq!(outcome(&s, "unfinished") + outcome(&s, "error"), 0, "{s:#}");
+    // Four eager devices each poll early once, before any user decides (12 s > 7.5 s):
+    // four slow_downs, and the server's own audit saw exactly those early polls.
+    assert_eq!(outcome(&s, "deliberate_early_poll"), 4, "{s:#}");
+    assert_eq!(outcome(&s, "slow_down"), 4, "{s:#}");
+    assert_eq!(outcome(&s, "server_early_polls"), 4, "{s:#}");
+    assert!(outcome(&s, "authorization_pending") >= 20, "{s:#}");
+    // Every poll the harness sent is one the server counted.
+    let polls: u64 = s["requests"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.starts_with("token: "))
+                .map(|(_, v)| v["count"].as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(polls, outcome(&s, "server_polls"), "{s:#}");
+    // Named request metrics in goose's own report, and ours beside it.
+    let html = std::fs::read_to_string(reports.join("goose-report.html")).expect("goose html");
+    for name in [
+        "token: authorization_pending",
+        "token: slow_down",
+        "token: success",
+    ] {
+        assert!(html.contains(name), "goose's report lacks {name}");
+    }
+    assert!(reports.join("goose-report.json").exists());
+    let md = std::fs::read_to_string(reports.join("summary.md")).expect("summary.md");
+    assert!(
+        md.contains("| PASS | `count == 0 for harness: interval_violation` |"),
+        "{md}"
+    );
+    // Console: the table, the verdicts, the report files.
+    assert!(
+        run.stdout.contains("PASS  error_rate < 0.1%"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("summary.json"), "{}", run.stdout);
+}
+
+#[test]
+fn a_breached_threshold_exits_5_and_prints_the_breached_rule() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let p = profile(tmp.path(), "quick.yaml", QUICK_DEVICES);
+    let reports = tmp.path().join("r");
+    let run = load(
+        tmp.path(),
+        &[
+            &p,
+            "--users",
+            "4",
+            "--threshold",
+            "p50 < 1us for token",
+            "--report-dir",
+            reports.to_str().unwrap_or(""),
+        ],
+    );
+    assert_eq!(run.code, 5, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("threshold breached: p50 < 1us for token (observed "),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("FAIL  p50 < 1us for token"),
+        "{}",
+        run.stdout
+    );
+    // The results are kept all the same.
+    let s = summary(&reports);
+    let verdicts = s["thresholds"].as_array().cloned().unwrap_or_default();
+    assert!(verdicts
+        .iter()
+        .any(|v| v["rule"] == "p50 < 1us for token" && v["passed"] == false));
+    assert!(verdicts
+        .iter()
+        .any(|v| v["rule"] == "error_rate < 0.1%" && v["passed"] == true));
+}
+
+#[test]
+fn token_exchange_runs_each_weighted_grant_without_errors() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let reports = tmp.path().join("r");
+    // The shipped profile, with think time so that the test leaves cores for the others.
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/load/token-exchange.yaml"),
+    )
+    .expect("shipped profile");
+    let p = profile(
+        tmp.path(),
+        "te.yaml",
+        &format!("{shipped}wait_time: {{min: 2ms, max: 4ms}}\n"),
+    );
+    let run = load(
+        tmp.path(),
+        &[
+            &p,
+            "--users",
+            "4",
+            "--run-time",
+            "1s",
+            "--report-dir",
+            reports.to_str().unwrap_or(""),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let s = summary(&reports);
+    for grant in ["authorization_code", "refresh_token", "client_credentials"] {
+        assert!(outcome(&s, &format!("{grant}_ok")) > 0, "{grant}: {s:#}");
+        assert_eq!(outcome(&s, &format!("{grant}_failed")), 0, "{grant}: {s:#}");
+        assert_eq!(s["requests"][format!("token: {grant}")]["errors"], 0);
+    }
+    // Weights 2:3:5. Refresh transactions of a user without a token sign in first, so
+    // only client_credentials is exact enough to check: about half of all grants.
+    let cc = outcome(&s, "client_credentials_ok") as f64;
+    let all: f64 = [
+        "authorization_code_ok",
+        "refresh_token_ok",
+        "client_credentials_ok",
+    ]
+    .iter()
+    .map(|k| outcome(&s, k) as f64)
+    .sum();
+    assert!((0.4..0.6).contains(&(cc / all)), "{s:#}");
+}
+
+#[test]
+fn stress_reports_the_knee_and_gates_on_required_users() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let text = "\
+kind: stress
+users: 1
+stress: {of: token-exchange, start_users: 1, factor: 2, steps: 3, step_time: 1s}
+wait_time: {min: 2ms, max: 4ms}
+thresholds: [\"count > 20 for token\"]
+";
+    // Held at every step: no knee.
+    let p = profile(tmp.path(), "ramp.yaml", text);
+    let reports = tmp.path().join("held");
+    let run = load(
+        tmp.path(),
+        &[&p, "--report-dir", reports.to_str().unwrap_or("")],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("knee: not reached"), "{}", run.stdout);
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.join("stress.json")).expect("stress.json"),
+    )
+    .expect("json");
+    assert_eq!(doc["steps"].as_array().map(Vec::len), Some(3));
+    assert_eq!(doc["knee_users"], Value::Null);
+
+    // Broken at the first step: the knee is 1 user, and require_users 2 fails the run.
+    let p = profile(
+        tmp.path(),
+        "ramp2.yaml",
+        &text
+            .replace("count > 20", "p50 < 1us")
+            .replace("step_time: 1s}", "step_time: 1s, require_users: 2}"),
+    );
+    let reports = tmp.path().join("broke");
+    let run = load(
+        tmp.path(),
+        &[&p, "--report-dir", reports.to_str().unwrap_or("")],
+    );
+    assert_eq!(run.code, 5, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("knee: thresholds first broke at 1 users"),
+        "{}",
+        run.stdout
+    );
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.join("stress.json")).expect("stress.json"),
+    )
+    .expect("json");
+    assert_eq!(doc["knee_users"], 1);
+    assert_eq!(doc["steps"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn shards_split_the_users_and_merge_into_one_report() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let p = profile(tmp.path(), "quick.yaml", QUICK_DEVICES);
+    let dirs: Vec<_> = (0..2).map(|i| tmp.path().join(format!("s{i}"))).collect();
+    let root = tmp.path();
+    std::thread::scope(|scope| {
+        for (i, d) in dirs.iter().enumerate() {
+            let p = p.clone();
+            scope.spawn(move || {
+                let shard = format!("{i}/2");
+                let run = load(
+                    root,
+                    &[
+                        &p,
+                        "--users",
+                        "7",
+                        "--shard",
+                        &shard,
+                        "--report-dir",
+                        d.to_str().unwrap_or(""),
+                    ],
+                );
+                assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+            });
+        }
+    });
+    let parts: Vec<Value> = dirs.iter().map(|d| summary(d)).collect();
+    assert_eq!(parts[0]["meta"]["users"], 4);
+    assert_eq!(parts[1]["meta"]["users"], 3);
+    let merged_dir = tmp.path().join("merged");
+    let files: Vec<String> = dirs
+        .iter()
+        .map(|d| d.join("summary.json").display().to_string())
+        .collect();
+    let mut args = vec!["merge"];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["--report-dir", merged_dir.to_str().unwrap_or("")]);
+    let run = load(tmp.path(), &args);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let m = summary(&merged_dir);
+    assert_eq!(m["meta"]["users"], 7);
+    assert_eq!(m["shards"], 2);
+    for key in [
+        "success",
+        "access_denied",
+        "authorization_pending",
+        "server_polls",
+    ] {
+        assert_eq!(
+            outcome(&m, key),
+            outcome(&parts[0], key) + outcome(&parts[1], key),
+            "{key}"
+        );
+    }
+    for (name, r) in m["requests"].as_object().cloned().unwrap_or_default() {
+        let sum: u64 = parts
+            .iter()
+            .map(|p| p["requests"][&name]["count"].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(r["count"].as_u64(), Some(sum), "{name}");
+    }
+    // The shards' rules are judged again on the merged figures.
+    assert!(m["thresholds"]
+        .as_array()
+        .is_some_and(|v| v.iter().any(|v| v["rule"] == "error_rate < 0.1%")));
+    // A rule that the merged figures break fails the merge.
+    let mut args = vec!["merge"];
+    args.extend(files.iter().map(String::as_str));
+    let out_dir = tmp.path().join("merged2");
+    args.extend([
+        "--report-dir",
+        out_dir.to_str().unwrap_or(""),
+        "--threshold",
+        "count > 1000000",
+    ]);
+    assert_eq!(load(tmp.path(), &args).code, 5);
+}
+
+#[test]
+fn device_polling_against_a_separate_serve_process_through_a_target_profile() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (_server, base) = rt.block_on(spawn_serve(&["--test-mode", "--time-scale", "50"]));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let target = profile(
+        tmp.path(),
+        "target.yaml",
+        &format!(
+            "{}time_scale: 50\n",
+            std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/targets/builtin-process.yaml")
+            )
+            .expect("profile")
+        ),
+    );
+    // The fixture server keeps its policy: 1800 s codes, so only deciders end.
+    let p = profile(
+        tmp.path(),
+        "p.yaml",
+        "kind: device-polling\nusers: 6\nincrease_rate: 100\ndevice: {approve: 0.5, deny: 0.5, delay: {min: 6s, max: 10s}}\n",
+    );
+    let reports = tmp.path().join("r");
+    let out = std::process::Command::new(BIN)
+        .args([
+            "load",
+            &p,
+            "--target",
+            &target,
+            "--no-progress",
+            "--report-dir",
+        ])
+        .arg(&reports)
+        .env("OAUTH_HARNESS_TARGET", &base)
+        .envs(crate::live::FIXTURE_SECRETS)
+        .output()
+        .expect("run");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let s = summary(&reports);
+    assert_eq!(outcome(&s, "success"), 3, "{s:#}");
+    assert_eq!(outcome(&s, "access_denied"), 3, "{s:#}");
+    assert_eq!(
+        outcome(&s, "interval_violation") + outcome(&s, "slow_down"),
+        0,
+        "{s:#}"
+    );
+    assert_eq!(s["meta"]["target"], "profile builtin-process");
+}
+
+#[test]
+fn bad_profiles_exit_2_naming_the_line() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let p = profile(
+        tmp.path(),
+        "bad.yaml",
+        "kind: device-polling\nusers: 3\nthresholds:\n  - p99 < 50\n",
+    );
+    let run = load(tmp.path(), &[&p]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("bad.yaml:4:5: thresholds[0]: `p99 < 50`: `50` is not a time"),
+        "{}",
+        run.stderr
+    );
+    let p = profile(
+        tmp.path(),
+        "typo.yaml",
+        "kind: device-polling\nusers: 3\nuser: 4\n",
+    );
+    let run = load(tmp.path(), &[&p]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("typo.yaml:3:1: unknown field `user`"),
+        "{}",
+        run.stderr
+    );
+    let run = load(tmp.path(), &["no-such-profile"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run
+        .stderr
+        .contains("not a built-in name (device-polling, token-exchange, stress)"));
+    let run = load(tmp.path(), &["device-polling", "--shard", "2/2"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let garbage = profile(tmp.path(), "summary.json", "{\"not\": \"a summary\"}");
+    let run = load(tmp.path(), &["merge", &garbage]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("not a load summary"), "{}", run.stderr);
+}
