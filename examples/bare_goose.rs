@@ -52,9 +52,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "device_code": code,
                 "client_id": "noorle-cli",
             });
-            // A 400 is the expected answer; goose counts it as a failure, which is fine
-            // for a rate baseline.
-            let _ = user.post_json("/oauth/token", &body).await?;
+            // 400 (authorization_pending or slow_down) is the expected answer: marked so,
+            // goose counts it a success and skips its error bookkeeping.
+            let builder = user
+                .get_request_builder(&GooseMethod::Post, "/oauth/token")?
+                .json(&body);
+            let request = GooseRequest::builder()
+                .method(GooseMethod::Post)
+                .path("/oauth/token")
+                .expect_status_code(400)
+                .set_request_builder(builder)
+                .build();
+            let _ = user.request(request).await?;
             Ok(())
         })
     });
@@ -69,6 +78,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     goose.quiet = 1;
     let started = Instant::now();
     let metrics = GooseAttack::initialize_with_config(goose)?
+        // As `oauth-harness load` does: one client shared by all users.
+        .set_client_builder_without_cookies(
+            goose::client::GooseClientBuilder::new().without_cookies(),
+        )?
         .register_scenario(scenario!("bare").register_transaction(Transaction::new(poll)))
         .execute()
         .await?;

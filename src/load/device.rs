@@ -57,6 +57,12 @@ pub(super) fn scenario(ctx: &Arc<Ctx>) -> Scenario {
 }
 
 async fn life(user: &mut GooseUser, ctx: &Arc<Ctx>) {
+    if ctx.ending() {
+        // goose repeats transactions until its own stop reaches this user; a new device
+        // now could not live, so wait for that stop without sending anything.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        return;
+    }
     let (decision, eager) = role(ctx, user.weighted_users_index);
     let d = &ctx.profile.device;
     let device_url = ctx.session.url(Some("device_authorization"), None);

@@ -45,6 +45,10 @@ pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
         let f: TransactionFunction = Arc::new(move |user| {
             let c = c.clone();
             Box::pin(async move {
+                if c.ending() {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    return Ok(());
+                }
                 match name {
                     "authorization_code" => {
                         code_flow(user, &c).await;

@@ -107,6 +107,11 @@ impl Ctx {
         server.div_f64(self.scale)
     }
 
+    /// Whether the run is ending: past its deadline, or stopped (Ctrl-C, `max_time`).
+    pub fn ending(&self) -> bool {
+        goose::is_killswitch_triggered() || Instant::now() >= self.deadline
+    }
+
     /// Sleeps until `at`; false when the run is ending first (deadline or Ctrl-C).
     pub async fn sleep_until(&self, at: Instant) -> bool {
         loop {
@@ -150,7 +155,10 @@ impl Ctx {
         params: &[(&str, &str)],
         basic: Option<(&str, &str)>,
     ) -> reqwest::RequestBuilder {
-        let mut req = user.client.post(url);
+        // The session's client: one connection pool for all users, with the target
+        // profile's TLS settings (goose's per-user clients are not used).
+        let _ = user;
+        let mut req = self.session.http.post(url);
         req = match self.session.encoding {
             crate::runner::profile::BodyEncoding::Json => {
                 let body: serde_json::Map<String, serde_json::Value> = params
@@ -455,7 +463,14 @@ async fn one_run(
         goose::trigger_killswitch("max_time reached");
     });
     let progress = opts.progress.then(|| progress_bar(ctx.clone(), kind));
+    // One shared client, built once: a client per user (goose's default) costs a TLS
+    // setup each, which caps how fast 10,000 users can start.
     let attack = GooseAttack::initialize_with_config(config)
+        .and_then(|a| {
+            a.set_client_builder_without_cookies(
+                goose::client::GooseClientBuilder::new().without_cookies(),
+            )
+        })
         .map_err(|e| LoadError::Runtime(format!("goose: {e}")))?
         .register_scenario(scenario);
     let result = attack.execute().await;
