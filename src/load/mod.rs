@@ -495,6 +495,12 @@ async fn one_run(
             .notes
             .push(format!("goose ended with an error: {e}"));
     }
+    if goose::is_killswitch_triggered() {
+        summary.notes.push(
+            "The run was stopped early (Ctrl-C, or max_time reached); the figures cover what ran."
+                .into(),
+        );
+    }
     if kind == Kind::DevicePolling && opts.target.is_none() {
         device::server_audit(&ctx, &mut summary).await;
     }

@@ -436,3 +436,43 @@ fn bad_profiles_exit_2_naming_the_line() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("not a load summary"), "{}", run.stderr);
 }
+
+#[test]
+fn ctrl_c_stops_the_run_and_keeps_its_reports() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let reports = tmp.path().join("r");
+    let child = std::process::Command::new(BIN)
+        .args([
+            "load",
+            "device-polling",
+            "--run-time",
+            "5m",
+            "--no-progress",
+            "--report-dir",
+        ])
+        .arg(&reports)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Devices poll after half a second (time scale 10); give them two seconds.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("wait");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 5)), "{text}");
+    let s = summary(&reports);
+    assert!(outcome(&s, "authorization_pending") > 0, "{s:#}");
+    assert!(
+        s["notes"].as_array().is_some_and(|n| n
+            .iter()
+            .any(|n| n.as_str().is_some_and(|n| n.contains("stopped early")))),
+        "{s:#}"
+    );
+    assert!(reports.join("goose-report.html").exists());
+}
