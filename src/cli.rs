@@ -37,6 +37,11 @@ enum Command {
     /// Run a load profile with goose against the built-in server or a target (exit 5 when
     /// a threshold breaks); `load merge` joins shard summaries.
     Load(LoadArgs),
+    /// Response snapshots: remove those no scenario produces, accept pending ones.
+    Snapshots {
+        #[command(subcommand)]
+        action: SnapshotAction,
+    },
     /// Print the JSON Schema of scenario files (shipped as scenarios/scenario.schema.json).
     Schema,
     /// Start the built-in server in-process and drive every grant through it once.
@@ -122,6 +127,31 @@ struct LoadArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum SnapshotAction {
+    /// Remove the snapshots (and pending .snap.new files) that no scenario produces any more.
+    Prune {
+        /// Scenario files or folders (default: scenarios/).
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Keep the snapshots that `run --snapshot-all` produces too.
+        #[arg(long)]
+        snapshot_all: bool,
+        /// Where snapshots live.
+        #[arg(long, value_name = "DIR", default_value = "scenarios/__snapshots__")]
+        snapshot_dir: PathBuf,
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Accept every pending .snap.new (as `cargo insta accept` does).
+    Accept {
+        /// Where snapshots live.
+        #[arg(long, value_name = "DIR", default_value = "scenarios/__snapshots__")]
+        snapshot_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum LoadAction {
     /// Merge shard summaries (summary.json files) into one report and judge the
     /// thresholds on the merged figures.
@@ -192,6 +222,17 @@ struct RunArgs {
     /// listed failures become XFAIL, and one that does not happen fails the run.
     #[arg(long, value_name = "FILE")]
     expected_failures: Option<PathBuf>,
+    /// Response snapshots: `check` (compare, write nothing), `update` (also write
+    /// `.snap.new` for review), `always` (overwrite `.snap`), `off`. Default: insta's rules
+    /// (`INSTA_UPDATE`; `check` when `CI` is set, `update` otherwise).
+    #[arg(long, value_enum, value_name = "MODE")]
+    snapshots: Option<crate::snapshot::Mode>,
+    /// Snapshot every step that has a response, not only those with `snapshot:`.
+    #[arg(long)]
+    snapshot_all: bool,
+    /// Where snapshots live (a live target's in a subfolder named after its profile).
+    #[arg(long, value_name = "DIR", default_value = "scenarios/__snapshots__")]
+    snapshot_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +293,7 @@ pub fn main() -> ExitCode {
         Command::List(args) => list_scenarios(args),
         Command::Mutate(args) => mutate(args),
         Command::Load(args) => load(args),
+        Command::Snapshots { action } => snapshots(action),
         Command::Coverage(args) => coverage(args),
         Command::Schema => {
             out(&crate::scenario::model::schema());
@@ -444,6 +486,13 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
         }),
         verbose: args.verbose,
         expect: args.expect,
+        snapshots: Some(crate::snapshot::Settings {
+            mode: args
+                .snapshots
+                .unwrap_or_else(crate::snapshot::Mode::from_env),
+            dir: args.snapshot_dir.clone(),
+            all: args.snapshot_all,
+        }),
     };
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -729,4 +778,67 @@ fn load_merge(files: &[PathBuf], report_dir: Option<PathBuf>, extra: &[String]) 
     } else {
         exit::THRESHOLD_BREACHED
     })
+}
+
+fn snapshots(action: SnapshotAction) -> ExitCode {
+    match action {
+        SnapshotAction::Accept { snapshot_dir } => match crate::snapshot::accept(&snapshot_dir) {
+            Ok(files) => {
+                for f in &files {
+                    outln(&format!("accepted {}", f.display()));
+                }
+                outln(&format!("{} snapshot(s) accepted", files.len()));
+                ExitCode::from(exit::PASSED)
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", snapshot_dir.display());
+                ExitCode::from(exit::RUNTIME)
+            }
+        },
+        SnapshotAction::Prune {
+            paths,
+            snapshot_all,
+            snapshot_dir,
+            dry_run,
+        } => {
+            let loaded = match load_all(&paths) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            let keep = crate::snapshot::produced(&loaded, snapshot_all);
+            let mut dirs = vec![snapshot_dir.clone()];
+            if let Ok(entries) = std::fs::read_dir(&snapshot_dir) {
+                dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+            }
+            let mut removed = 0;
+            for dir in dirs {
+                let unused = match crate::snapshot::unused(&dir, &keep) {
+                    Ok(u) => u,
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", dir.display());
+                        return ExitCode::from(exit::RUNTIME);
+                    }
+                };
+                for f in unused {
+                    if !dry_run {
+                        if let Err(e) = std::fs::remove_file(&f) {
+                            eprintln!("error: cannot remove {}: {e}", f.display());
+                            return ExitCode::from(exit::RUNTIME);
+                        }
+                    }
+                    outln(&format!(
+                        "{} {}",
+                        if dry_run { "would remove" } else { "removed" },
+                        f.display()
+                    ));
+                    removed += 1;
+                }
+            }
+            outln(&format!(
+                "{removed} unused snapshot file(s){}",
+                if dry_run { " (dry run)" } else { "" }
+            ));
+            ExitCode::from(exit::PASSED)
+        }
+    }
 }

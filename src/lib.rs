@@ -17,3 +17,4 @@ pub mod scenario;
 pub mod secret;
 pub mod server;
 pub mod smoke;
+pub mod snapshot;

@@ -91,6 +91,7 @@ pub async fn kill_matrix(scenarios: Vec<Arc<Loaded>>, faults: &[Fault], jobs: us
         jobs: 2,
         verbose: false,
         expect: None,
+        snapshots: None,
     };
     let clean: RunResult = run(scenarios.clone(), &opts(&[])).await;
     let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));

@@ -208,6 +208,10 @@ pub fn diagnostic(
         p.with(Style::new().bold(), &format!("^ {label}"))
     );
     for (k, v) in notes {
+        // Continuation lines (a snapshot's diff) stay inside the diagnostic's margin.
+        let v = v
+            .trim_end()
+            .replace('\n', &format!("\n{pad}   {}", " ".repeat(k.len() + 2)));
         s.push_str(&format!("{pad} = {k}: {v}\n"));
     }
     s

@@ -34,6 +34,8 @@ pub struct RunOptions {
     /// The contract to hold the target to; `None`: the target's own (builtin: Noorle's,
     /// a profile: its `contract`).
     pub expect: Option<profile::Contract>,
+    /// Response snapshots; `None`: off.
+    pub snapshots: Option<crate::snapshot::Settings>,
 }
 
 impl RunOptions {
@@ -131,6 +133,7 @@ fn scenario_error(l: &Loaded, duration_ms: f64, message: String) -> ScenarioResu
             exchanges: vec![],
             error: Some(message),
             poll: None,
+            snapshot: None,
         }],
     }
 }
@@ -251,6 +254,7 @@ async fn run_step(
             exchanges: vec![],
             error: None,
             poll: None,
+            snapshot: None,
         },
     };
     let mut outcome = act(&mut ctx, step, session, vars, opts).await;
@@ -285,10 +289,108 @@ async fn run_step(
                 ctx.result.status = ctx.result.status.worst(r.status);
                 ctx.result.assertions.push(r);
             }
+            if let Some(settings) = &opts.snapshots {
+                snapshot(&mut ctx, step, &ex, vars, settings, &opts.target);
+            }
         }
     }
     ctx.result.duration_ms = ms(started);
     ctx.result
+}
+
+/// Compares the step's response with its stored snapshot, as one more assertion.
+fn snapshot(
+    ctx: &mut StepCtx<'_>,
+    step: &Step,
+    ex: &Exchange,
+    vars: &Vars,
+    settings: &crate::snapshot::Settings,
+    target: &TargetSpec,
+) {
+    use crate::snapshot::{compare, file_name, normalize, Outcome};
+    if settings.mode == crate::snapshot::Mode::Off {
+        return;
+    }
+    let name = match &step.snapshot {
+        Some(s) => s.name().to_string(),
+        None if settings.all => format!("step-{:02}", ctx.index + 1),
+        None => return,
+    };
+    let l = ctx.l;
+    let loc = match &step.snapshot {
+        Some(_) => l.spans.loc(&[
+            Seg::Key("steps"),
+            Seg::Index(ctx.index),
+            Seg::Key("snapshot"),
+        ]),
+        None => ctx.result.loc.clone(),
+    };
+    let mut redact = l.scenario.snapshot_redact.clone();
+    if let Some(own) = step.snapshot.as_ref().and_then(|s| s.redact()) {
+        redact.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let mut dir = settings.dir.clone();
+    if let TargetSpec::Live(p) = target {
+        // A live target keeps its own set.
+        dir.push(crate::snapshot::slug(&p.name));
+    }
+    let file = dir.join(file_name(&l.path, &name));
+    let mut result = AssertionResult {
+        loc,
+        description: format!("snapshot `{name}`"),
+        expected: format!("the stored snapshot {}", file.display()),
+        actual: String::new(),
+        status: Status::Passed,
+        requirement: None,
+    };
+    // The target's address changes from run to run (the builtin's port): a placeholder.
+    let mut redactor = vars.redactor.clone();
+    if let Some(Value::String(base)) = vars.get("base_url") {
+        redactor.add(base, "base_url");
+    }
+    let content = match normalize(ex, &redactor, &redact) {
+        Ok(c) => c,
+        Err(e) => {
+            result.status = Status::Error;
+            result.actual = e;
+            ctx.result.status = ctx.result.status.worst(result.status);
+            ctx.result.assertions.push(result);
+            return;
+        }
+    };
+    let expression = ctx.result.name.clone();
+    match compare(&file, settings.mode, &l.path, &expression, &content) {
+        Ok(Outcome::Matched) => result.actual = "the same".into(),
+        Ok(Outcome::Written) => result.actual = "written".into(),
+        Ok(Outcome::Missing { pending }) => {
+            result.status = Status::Failed;
+            result.actual = match pending {
+                Some(p) => format!(
+                    "no stored snapshot; the new one is in {} for review (cargo insta review, or oauth-harness snapshots accept)",
+                    p.display()
+                ),
+                None => "no stored snapshot (run with --snapshots update to write one for review)".into(),
+            };
+        }
+        Ok(Outcome::Changed { diff, pending }) => {
+            result.status = Status::Failed;
+            let review = pending
+                .map(|p| format!("\nthe new one is in {} for review", p.display()))
+                .unwrap_or_default();
+            result.actual = format!("a different response:\n{diff}{review}");
+        }
+        Err(e) => {
+            result.status = Status::Error;
+            result.actual = format!("cannot use {}: {e}", file.display());
+        }
+    }
+    ctx.result.status = ctx.result.status.worst(result.status);
+    ctx.result.assertions.push(result);
+    ctx.result.snapshot = Some(crate::runner::result::SnapshotRecord {
+        name,
+        file: file.display().to_string(),
+        content,
+    });
 }
 
 /// Performs the step's action; the response to assert on, if any.

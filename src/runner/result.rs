@@ -124,6 +124,20 @@ pub struct StepResult {
     pub error: Option<String>,
     /// Poll statistics, for poll steps.
     pub poll: Option<PollStats>,
+    /// The step's response snapshot, when snapshots are on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotRecord>,
+}
+
+/// A step's normalized, redacted response and where it is stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotRecord {
+    /// Its name (`--snapshot-all` names unnamed steps `step-NN`).
+    pub name: String,
+    /// The `.snap` file.
+    pub file: String,
+    /// The normalized text.
+    pub content: String,
 }
 
 /// One scenario's outcome.

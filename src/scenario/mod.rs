@@ -135,6 +135,16 @@ fn validate(l: &Loaded) -> Result<(), ScenarioError> {
         let _ = i;
         defined.insert(name.clone());
     }
+    for path in s.snapshot_redact.keys() {
+        if let Err(e) = serde_json_path::JsonPath::parse(path) {
+            return Err(err(
+                l,
+                &[Seg::Key("snapshot_redact")],
+                format!("snapshot_redact: `{path}` is not a JSONPath: {e}"),
+            ));
+        }
+    }
+    let mut snapshot_names = HashSet::new();
     for (i, step) in s.steps.iter().enumerate() {
         let base = [Seg::Key("steps"), Seg::Index(i)];
         let action = step.action().map_err(|m| err(l, &base, m))?;
@@ -204,6 +214,39 @@ fn validate(l: &Loaded) -> Result<(), ScenarioError> {
                 }
             }
             _ => {}
+        }
+        if let Some(snap) = &step.snapshot {
+            let here = [base[0], base[1], Seg::Key("snapshot")];
+            if action == "advance_clock" {
+                return Err(err(
+                    l,
+                    &here,
+                    "snapshot: an advance_clock step has no response to keep",
+                ));
+            }
+            if snap.name().trim().is_empty() {
+                return Err(err(l, &here, "snapshot: the name is empty"));
+            }
+            let slug = crate::snapshot::slug(snap.name());
+            if !snapshot_names.insert(slug) {
+                return Err(err(
+                    l,
+                    &here,
+                    format!(
+                        "snapshot: the name `{}` is already used by an earlier step",
+                        snap.name()
+                    ),
+                ));
+            }
+            for path in snap.redact().into_iter().flat_map(|m| m.keys()) {
+                if let Err(e) = serde_json_path::JsonPath::parse(path) {
+                    return Err(err(
+                        l,
+                        &here,
+                        format!("snapshot.redact: `{path}` is not a JSONPath: {e}"),
+                    ));
+                }
+            }
         }
         for (j, a) in step.expect.iter().enumerate() {
             check_assertion(

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// One scenario file.
@@ -30,6 +31,43 @@ pub struct Scenario {
     pub vars: Pairs,
     /// The steps, run in order.
     pub steps: Vec<Step>,
+    /// Placeholders for this scenario's snapshots, on top of the defaults for the RFC
+    /// fields: JSONPath into the body → placeholder (`$.items[*].id: "[item id]"`).
+    #[serde(default)]
+    pub snapshot_redact: BTreeMap<String, String>,
+}
+
+/// A step's response snapshot: a name, or a name with its own placeholders.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SnapshotSpec {
+    /// `snapshot: token-response`.
+    Name(String),
+    /// `snapshot: {name: token-response, redact: {"$.scope": "[scope]"}}`.
+    Full {
+        /// The snapshot's name, unique within the scenario.
+        name: String,
+        /// JSONPath into the body → placeholder, for this snapshot only.
+        #[serde(default)]
+        redact: BTreeMap<String, String>,
+    },
+}
+
+impl SnapshotSpec {
+    /// The name.
+    pub fn name(&self) -> &str {
+        match self {
+            SnapshotSpec::Name(n) | SnapshotSpec::Full { name: n, .. } => n,
+        }
+    }
+
+    /// This snapshot's own placeholders.
+    pub fn redact(&self) -> Option<&BTreeMap<String, String>> {
+        match self {
+            SnapshotSpec::Name(_) => None,
+            SnapshotSpec::Full { redact, .. } => Some(redact),
+        }
+    }
 }
 
 /// What a target can do beyond plain HTTP.
@@ -89,6 +127,9 @@ pub struct Step {
     /// Assertions on the response.
     #[serde(default)]
     pub expect: Vec<Assertion>,
+    /// Keep the normalized response as a snapshot under this name and compare it with the
+    /// stored one (`--snapshots`).
+    pub snapshot: Option<SnapshotSpec>,
 }
 
 /// An HTTP request.

@@ -11,6 +11,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_oauth-harness");
 /// `oauth-harness serve --addr 127.0.0.1:0 ARGS…`, its base URL read from its first line.
 pub async fn spawn_serve(args: &[&str]) -> (Child, String) {
     let mut child = Command::new(BIN)
+        // Snapshots are compared, never written, whatever INSTA_UPDATE says.
+        .env("INSTA_UPDATE", "no")
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(args)
         .stdout(Stdio::piped())
@@ -34,6 +36,8 @@ pub async fn spawn_serve(args: &[&str]) -> (Child, String) {
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(BIN)
+        // Snapshots are compared, never written, whatever INSTA_UPDATE says.
+        .env("INSTA_UPDATE", "no")
         .args(args)
         // Help wraps at the terminal's width; without a terminal, at this one.
         .env("COLUMNS", "100")
@@ -208,6 +212,8 @@ fn a_closed_stdout_is_not_a_panic_and_pipes_get_no_colour() {
     let reports = tempfile::tempdir().expect("tempdir");
     let scenarios = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
     let mut child = std::process::Command::new(BIN)
+        // Snapshots are compared, never written, whatever INSTA_UPDATE says.
+        .env("INSTA_UPDATE", "no")
         .args(["run", scenarios, "--report-dir"])
         .arg(reports.path())
         .stdout(Stdio::piped())

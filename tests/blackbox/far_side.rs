@@ -28,6 +28,7 @@ fn opts(target: TargetSpec) -> RunOptions {
         jobs: 2,
         verbose: false,
         expect: None,
+        snapshots: None,
     }
 }
 
@@ -286,6 +287,8 @@ fn the_manual_hook_reads_the_redirect_from_a_person() {
     let scenario = dir.path().join("consent.yaml");
     std::fs::write(&scenario, CONSENT).expect("write");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        // Snapshots are compared, never written, whatever INSTA_UPDATE says.
+        .env("INSTA_UPDATE", "no")
         .args(["run", "--target"])
         .arg(&profile)
         .arg(&scenario)

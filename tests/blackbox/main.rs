@@ -12,5 +12,6 @@ mod live;
 mod load;
 mod mutation;
 mod runner;
+mod snapshots;
 mod third_party;
 mod token;

@@ -18,6 +18,7 @@ fn opts(faults: &[Fault]) -> RunOptions {
         jobs: 4,
         verbose: false,
         expect: None,
+        snapshots: None,
     }
 }
 
@@ -350,6 +351,10 @@ fn scenario_errors_point_at_file_line_and_column() {
         ("no_predicate", "name: x\nsteps:\n  - request: {endpoint: token}\n    expect:\n      - json: $.a\n"),
         ("wrong_type", "name: x\nsteps:\n  - request:\n      endpoint: token\n      follow_redirects: maybe\n"),
         ("unknown_helper", "name: x\nvars:\n  - v: ${frob()}\nsteps:\n  - request: {endpoint: token}\n"),
+        ("snapshot_twice", "name: x\nsteps:\n  - request: {endpoint: token}\n    snapshot: a\n  - request: {endpoint: token}\n    snapshot: a\n"),
+        ("snapshot_clock", "name: x\nsteps:\n  - advance_clock: {seconds: 1}\n    snapshot: a\n"),
+        ("snapshot_redact", "name: x\nsteps:\n  - request: {endpoint: token}\n    snapshot: {name: a, redact: {\"$..[\": \"[x]\"}}\n"),
+        ("snapshot_redact_scenario", "name: x\nsnapshot_redact: {\"nope\": \"[x]\"}\nsteps:\n  - request: {endpoint: token}\n"),
     ];
     let mut out = String::new();
     for (name, text) in cases {
