@@ -87,11 +87,13 @@ pub fn load_str(name: Arc<str>, text: String) -> Result<Loaded, ScenarioError> {
         ));
     }
     let scenario: Scenario = serde_yaml::from_str(&text).map_err(|e| {
+        let msg = e.to_string();
         let (line, col) = e
             .location()
             .map(|l| (l.line(), l.column()))
+            .filter(|at| !(msg.starts_with("duplicate") && *at == (1, 1)))
+            .or_else(|| spans::duplicate_key(&text))
             .unwrap_or((1, 1));
-        let msg = e.to_string();
         let msg = match msg.rfind(" at line ") {
             Some(i) => msg[..i].to_string(),
             None => msg,
@@ -128,6 +130,25 @@ fn validate(l: &Loaded) -> Result<(), ScenarioError> {
     // Set by the runner for every scenario: the target's base URL.
     let mut defined: HashSet<String> = HashSet::from(["base_url".to_string()]);
     for (i, (name, value)) in s.vars.0.iter().enumerate() {
+        // A reference to itself or to a later variable is a cycle or an ordering mistake:
+        // vars are defined in order, each from the ones before it.
+        for (expr, _) in vars::references(value) {
+            for needed in vars::names_needed(&expr) {
+                let later = s.vars.0[i..].iter().any(|(n, _)| *n == needed);
+                if later && !defined.contains(&needed) {
+                    let what = if needed == *name {
+                        "refers to itself".to_string()
+                    } else {
+                        format!("refers to `{needed}`, which is defined after it")
+                    };
+                    return Err(err(
+                        l,
+                        &[Seg::Key("vars"), Seg::Index(i)],
+                        format!("vars.{name}: {what} (vars are defined in order, each from the ones before it)"),
+                    ));
+                }
+            }
+        }
         check_refs(l, &[Seg::Key("vars")], value, &defined).map_err(|e| ScenarioError {
             message: format!("vars.{name}: {}", e.message),
             ..e
@@ -303,6 +324,14 @@ fn check_refs(
                         "unknown helper `{f}()` (helpers: {})",
                         vars::FUNCTIONS.join(", ")
                     ),
+                ));
+            }
+            let given = vars::call_args(&expr).len();
+            if let Some(want) = vars::arity(f).filter(|w| *w != given) {
+                return Err(err(
+                    l,
+                    path,
+                    format!("helper `{f}` takes {want} argument(s), `{expr}` gives {given}"),
                 ));
             }
         }

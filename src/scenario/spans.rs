@@ -112,6 +112,18 @@ fn start_of(n: &Node) -> Option<(usize, usize)> {
     n.span().start().map(|m| (m.line(), m.column()))
 }
 
+/// Where a key first repeats in `text` (serde_yaml reports a repeated field at the top of
+/// the document; marked-yaml knows the second key's place).
+pub fn duplicate_key(text: &str) -> Option<(usize, usize)> {
+    let options = marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true);
+    match marked_yaml::parse_yaml_with_options(0, text, options) {
+        Err(marked_yaml::LoadError::DuplicateKey(d)) => {
+            d.key.span().start().map(|m| (m.line(), m.column()))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,6 +79,28 @@ pub fn names_needed(expr: &str) -> Vec<String> {
 /// Known helper functions.
 pub const FUNCTIONS: &[&str] = &["pkce_verifier", "s256", "random", "uuid", "add"];
 
+/// How many arguments a helper takes.
+pub fn arity(func: &str) -> Option<usize> {
+    match func {
+        "pkce_verifier" | "random" | "uuid" => Some(0),
+        "s256" => Some(1),
+        "add" => Some(2),
+        _ => None,
+    }
+}
+
+/// The arguments written in a helper call `f(a, b)`.
+pub fn call_args(expr: &str) -> Vec<&str> {
+    match (expr.find('('), expr.rfind(')')) {
+        (Some(open), Some(close)) if close > open => expr[open + 1..close]
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Values that must not appear in any output, with the label that replaces them.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {

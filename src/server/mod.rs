@@ -188,11 +188,44 @@ pub fn router(state: Arc<AppState>) -> Router {
     let mut app = app
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(state.policy.max_body_bytes))
+        .layer(axum::middleware::map_response(framework_errors))
         .with_state(state.clone());
     if shaping {
         app = app.layer(axum::middleware::from_fn_with_state(state, shape_responses));
     }
     app
+}
+
+/// The framework's own refusals (an oversized body, a method the route does not take) as
+/// RFC 6749 §5.2 error objects like every other error, instead of plain text or nothing.
+async fn framework_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let (description, close) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ("Request body too large", true),
+        StatusCode::METHOD_NOT_ALLOWED => ("Method not allowed for this endpoint", true),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("Unsupported content type", false),
+        _ => return resp,
+    };
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return resp;
+    }
+    let allow = resp.headers().get(header::ALLOW).cloned();
+    let mut out = error::OAuthError::invalid_request(description)
+        .with_status(status)
+        .into_response();
+    if let Some(a) = allow {
+        out.headers_mut().insert(header::ALLOW, a);
+    }
+    if close {
+        // The request's body is never read: the connection cannot be reused.
+        out.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    out
 }
 
 async fn not_found() -> Response {

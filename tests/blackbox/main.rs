@@ -1,6 +1,7 @@
 //! Black-box tests of the reference server over HTTP on 127.0.0.1:0 (one test binary, so
 //! the crate links once).
 
+mod bad_input;
 mod binary;
 mod code;
 mod common;
@@ -8,9 +9,11 @@ mod coverage;
 mod device;
 mod far_side;
 mod faults;
+mod fuzz;
 mod live;
 mod load;
 mod mutation;
+mod races;
 mod runner;
 mod snapshots;
 mod third_party;
