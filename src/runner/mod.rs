@@ -267,6 +267,16 @@ async fn run_step(
     match outcome {
         Err(e) => ctx.fail(vars.redactor.redact(&e)),
         Ok(None) => {}
+        Ok(Some(ex)) if ex.status >= 500 && !expects_server_error(step) => {
+            // A server error is the target failing, not a verdict on a rule: ERROR (exit 3),
+            // unless the step asked for it.
+            let ct = ex.header("content-type").unwrap_or("no content type");
+            let excerpt = cut(&ex.body.split_whitespace().collect::<Vec<_>>().join(" "));
+            ctx.fail(vars.redactor.redact(&format!(
+                "the target failed: HTTP {} ({ct}): {excerpt}",
+                ex.status
+            )));
+        }
         Ok(Some(ex)) => {
             for c in &step.capture {
                 match assert::select(&c.query, &ex) {
@@ -393,6 +403,23 @@ fn snapshot(
     });
 }
 
+/// Whether a step's assertions ask for a 5xx status.
+fn expects_server_error(step: &Step) -> bool {
+    let big = |v: &serde_yaml::Value| match v {
+        serde_yaml::Value::Sequence(items) => {
+            items.iter().any(|i| i.as_u64().is_some_and(|n| n >= 500))
+        }
+        other => other.as_u64().is_some_and(|n| n >= 500),
+    };
+    step.expect.iter().any(|a| {
+        a.status.as_ref().is_some_and(big)
+            || (matches!(a.query(), Ok(Query::Status))
+                && (a.equals.as_ref().is_some_and(big)
+                    || a.one_of.iter().flatten().any(big)
+                    || a.greater_than.is_some()))
+    })
+}
+
 /// Performs the step's action; the response to assert on, if any.
 async fn act(
     ctx: &mut StepCtx<'_>,
@@ -476,6 +503,9 @@ pub fn describe_reqwest(e: &reqwest::Error) -> String {
     }
 }
 
+/// The largest response body the runner reads.
+pub const MAX_RESPONSE_BYTES: usize = 8 << 20;
+
 /// Reads a response into an [`Exchange`].
 pub async fn to_exchange(resp: reqwest::Response) -> Result<Exchange, String> {
     let status = resp.status().as_u16();
@@ -489,7 +519,18 @@ pub async fn to_exchange(resp: reqwest::Response) -> Result<Exchange, String> {
             )
         })
         .collect();
-    let bytes = resp.bytes().await.map_err(|e| describe_reqwest(&e))?;
+    // Read in chunks, so that an endless or enormous body is cut off, not buffered.
+    let mut resp = resp;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| describe_reqwest(&e))? {
+        if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(format!(
+                "the response body is larger than {} MiB; the harness stopped reading it",
+                MAX_RESPONSE_BYTES >> 20
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
     let body = String::from_utf8_lossy(&bytes).into_owned();
     let json = serde_json::from_slice(&bytes).ok();
     Ok(Exchange {

@@ -44,7 +44,7 @@ steps:
 "#;
 
 #[tokio::test]
-async fn an_html_error_page_fails_the_assertion_and_says_why() {
+async fn an_html_500_page_is_a_target_error_not_a_verdict() {
     let mock = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/oauth/token"))
@@ -59,14 +59,130 @@ async fn an_html_error_page_fails_the_assertion_and_says_why() {
         &opts(profile(&mock.uri(), "")),
     )
     .await;
-    let a = &r.scenarios[0].steps[0].assertions[0];
-    assert_eq!(a.status, Status::Failed);
+    let step = &r.scenarios[0].steps[0];
+    assert_eq!(step.status, Status::Error);
+    let e = step.error.clone().unwrap_or_default();
     assert!(
-        a.actual.contains("not JSON") && a.actual.contains("text/html"),
-        "{}",
-        a.actual
+        e.contains("the target failed: HTTP 500 (text/html)")
+            && e.contains("Internal Server Error"),
+        "{e}"
     );
-    assert_eq!(r.exit_code(), 4);
+    assert_eq!(r.exit_code(), 3);
+    // A step that asks for the 500 gets it as a response to judge.
+    let wants = scenario(
+        "wants500.yaml",
+        "name: wants 500\nsteps:\n  - request: {endpoint: token, body: {a: b}}\n    expect:\n      - status: 500\n",
+    );
+    let r = run(vec![wants], &opts(profile(&mock.uri(), ""))).await;
+    assert_eq!(r.exit_code(), 0, "{:?}", r.scenarios[0].steps[0]);
+}
+
+/// A server that answers every connection with headers promising 1000 bytes, sends 10,
+/// and hangs up.
+fn reset_mid_body() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten().take(16) {
+            let mut stream = stream;
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"access_",
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn target_faults_are_errors_with_reasons_and_every_report_is_written() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mock = rt.block_on(MockServer::start());
+    rt.block_on(async {
+        // A redirect to itself, forever.
+        Mock::given(method("GET"))
+            .and(path("/loop"))
+            .respond_with(ResponseTemplate::new(302).insert_header("location", "/loop"))
+            .mount(&mock)
+            .await;
+        // 9 MiB of JSON-ish nothing.
+        Mock::given(method("GET"))
+            .and(path("/huge"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(vec![b' '; 9 << 20], "application/json"),
+            )
+            .mount(&mock)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/fine"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+            .mount(&mock)
+            .await;
+    });
+    let reset = reset_mid_body();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    };
+    let scenarios = [
+        write("a_loop.yaml", "name: loop\nsteps:\n  - request: {method: GET, path: /loop, follow_redirects: true}\n    expect: [{status: 200}]\n"),
+        write("b_huge.yaml", "name: huge\nsteps:\n  - request: {method: GET, path: /huge}\n    expect: [{status: 200}]\n"),
+        write("c_reset.yaml", &format!("name: reset\nsteps:\n  - request: {{method: GET, path: \"{reset}/token\"}}\n    expect: [{{status: 200}}]\n")),
+        write("d_fine.yaml", "name: fine\nsteps:\n  - request: {method: GET, path: /fine}\n    expect: [{status: 200}]\n"),
+    ];
+    let target = write(
+        "target.yaml",
+        &format!(
+            "name: faulty\nbase_url: {}\ntimeout_seconds: 5\n",
+            mock.uri()
+        ),
+    );
+    let reports = dir.path().join("reports");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        .env("INSTA_UPDATE", "no")
+        .args(["run", "--snapshots", "off", "--target"])
+        .arg(&target)
+        .args(&scenarios)
+        .arg("--report-dir")
+        .arg(&reports)
+        .output()
+        .expect("run");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    for why in [
+        "too many redirects",
+        "larger than 8 MiB",
+        "the response body could not be read",
+    ] {
+        assert!(text.contains(why), "no `{why}` in\n{text}");
+    }
+    // Every report holds every scenario, the fine one passed.
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.join("report.json")).expect("report.json"),
+    )
+    .expect("json");
+    let statuses: Vec<String> = report["scenarios"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s["status"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["ERROR", "ERROR", "ERROR", "PASSED"],
+        "{report:#}"
+    );
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).expect("junit.xml");
+    assert_eq!(junit.matches("<testcase").count(), 4, "{junit}");
+    assert!(std::fs::read_to_string(reports.join("report.md"))
+        .expect("report.md")
+        .contains("fine"));
 }
 
 #[tokio::test]
