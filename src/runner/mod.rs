@@ -304,6 +304,14 @@ async fn run_step(
             }
         }
     }
+    for ex in ctx
+        .result
+        .exchange
+        .iter_mut()
+        .chain(ctx.result.exchanges.iter_mut())
+    {
+        ex.redact(&vars.redactor);
+    }
     ctx.result.duration_ms = ms(started);
     ctx.result
 }
@@ -611,6 +619,26 @@ fn learn_secrets(red: &mut Redactor, ex: &Exchange) {
                 if is_sensitive_name(&k) {
                     red.add(&v, &k);
                 }
+            }
+        }
+    }
+    // Session cookies are credentials of the signed-in user.
+    for (name, value) in &ex.headers {
+        if name == "set-cookie" {
+            if let Some((_, v)) = value.split(';').next().and_then(|kv| kv.split_once('=')) {
+                red.add(v.trim(), "cookie");
+            }
+        }
+    }
+    // Hidden form fields of HTML pages (a CSRF token, a code carried through a form).
+    if ex.json.is_none() && ex.body.contains("<input") {
+        static HIDDEN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            regex::Regex::new(r#"name="([^"]+)"\s+value="([^"]*)""#)
+                .unwrap_or_else(|_| unreachable!("a valid pattern"))
+        });
+        for c in HIDDEN.captures_iter(&ex.body) {
+            if is_sensitive_name(&c[1]) {
+                red.add(&html_escape::decode_html_entities(&c[2]), &c[1]);
             }
         }
     }

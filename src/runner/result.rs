@@ -88,6 +88,19 @@ pub struct ExchangeSummary {
     pub response_body: String,
 }
 
+impl ExchangeSummary {
+    /// Blanks secrets learned after the summary was made (a value captured from this very
+    /// response, such as a form's CSRF token).
+    pub fn redact(&mut self, red: &crate::scenario::vars::Redactor) {
+        self.request = red.redact(&self.request);
+        self.request_body = red.redact(&self.request_body);
+        self.response_body = red.redact(&self.response_body);
+        for h in &mut self.response_headers {
+            *h = red.redact(h);
+        }
+    }
+}
+
 /// What a poll loop did (RFC 8628 §3.5).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PollStats {

@@ -33,13 +33,14 @@ pub enum VarError {
 /// (`access_token`, `device_code`, `client_secret`, `code_verifier`, `code`, `password`…;
 /// not `token_type` or `code_challenge_method`).
 pub fn is_sensitive_name(name: &str) -> bool {
-    const WORDS: [&str; 6] = [
+    const WORDS: [&str; 7] = [
         "token",
         "code",
         "secret",
         "verifier",
         "password",
         "assertion",
+        "csrf",
     ];
     let n = name.to_ascii_lowercase();
     WORDS

@@ -10,13 +10,27 @@ const BIN: &str = env!("CARGO_BIN_EXE_oauth-harness");
 
 /// `oauth-harness serve --addr 127.0.0.1:0 ARGS…`, its base URL read from its first line.
 pub async fn spawn_serve(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(BIN)
+    spawn(args, Stdio::null(), None).await
+}
+
+/// `serve` with its log at trace level written to `log`.
+pub async fn spawn_serve_logged(args: &[&str], log: &std::path::Path) -> (Child, String) {
+    let file = std::fs::File::create(log).expect("log file");
+    spawn(args, Stdio::from(file), Some("trace")).await
+}
+
+async fn spawn(args: &[&str], stderr: Stdio, level: Option<&str>) -> (Child, String) {
+    let mut cmd = Command::new(BIN);
+    if let Some(l) = level {
+        cmd.env("OAUTH_HARNESS_LOG", l);
+    }
+    let mut child = cmd
         // Snapshots are compared, never written, whatever INSTA_UPDATE says.
         .env("INSTA_UPDATE", "no")
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("spawn oauth-harness serve");

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod binary;
+mod canaries;
 mod code;
 mod common;
 mod coverage;
