@@ -199,6 +199,14 @@ struct RunArgs {
     /// Switch a fault on in the built-in server (repeatable); see `serve --list-faults`.
     #[arg(long = "fault", value_name = "NAME", value_parser = parse_fault)]
     faults: Vec<Fault>,
+    /// Accept any TLS certificate from the target (self-signed test servers only;
+    /// overrides the profile's `tls.insecure`).
+    #[arg(long)]
+    insecure: bool,
+    /// Also trust the CA certificates in this PEM file (overrides the profile's
+    /// `tls.ca_file`).
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<String>,
     /// Run only scenarios with this tag (repeatable: any of them).
     #[arg(long = "tag", value_name = "TAG")]
     tags: Vec<String>,
@@ -434,7 +442,13 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
         match crate::runner::profile::Profile::load(&path) {
-            Ok(p) => TargetSpec::Live(std::sync::Arc::new(p)),
+            Ok(mut p) => {
+                p.tls.insecure |= args.insecure;
+                if let Some(ca) = &args.ca_file {
+                    p.tls.ca_file = Some(ca.clone());
+                }
+                TargetSpec::Live(std::sync::Arc::new(p))
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(exit::BAD_SCENARIO);

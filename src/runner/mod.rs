@@ -504,10 +504,15 @@ pub fn describe_reqwest(e: &reqwest::Error) -> String {
         detail = s.to_string();
         source = s.source();
     }
-    if detail.is_empty() {
-        format!("request{url} {what}")
+    let hint = if detail.contains("certificate") || detail.contains("UnknownIssuer") {
+        " (a self-signed or private CA certificate? trust it with the profile's `tls.ca_file` or `--ca-file PEM`, or, for a test server only, `tls.insecure: true` / `--insecure`)"
     } else {
-        format!("request{url} {what}: {detail}")
+        ""
+    };
+    if detail.is_empty() {
+        format!("request{url} {what}{hint}")
+    } else {
+        format!("request{url} {what}: {detail}{hint}")
     }
 }
 

@@ -18,4 +18,5 @@ mod races;
 mod runner;
 mod snapshots;
 mod third_party;
+mod tls;
 mod token;
