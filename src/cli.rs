@@ -423,7 +423,7 @@ fn list_scenarios(args: ListArgs) -> ExitCode {
 
 fn run_scenarios(args: RunArgs) -> ExitCode {
     use crate::runner::target::TargetSpec;
-    use crate::runner::{run, RunOptions};
+    use crate::runner::RunOptions;
     let target = if args.target == "builtin" {
         TargetSpec::Builtin {
             faults: args.faults.iter().copied().collect(),
@@ -522,7 +522,12 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
             }
         },
     };
-    let mut result = rt.block_on(run(selected.clone(), &opts));
+    // Ctrl-C stops the run; what finished is reported and the reports are written.
+    let mut result = rt.block_on(crate::runner::run_until(selected.clone(), &opts, async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }));
     if !expected.is_empty() {
         crate::runner::expected::apply(&mut result, &expected);
     }

@@ -69,12 +69,28 @@ fn moves_clock(l: &Loaded) -> bool {
 /// alone, one after another, once the others have finished: a 30-day jump must not expire
 /// the codes of a scenario running beside it.
 pub async fn run(scenarios: Vec<Arc<Loaded>>, opts: &RunOptions) -> RunResult {
+    run_until(scenarios, opts, std::future::pending()).await
+}
+
+/// [`run`], stopped early when `stop` completes (Ctrl-C): the scenarios that finished keep
+/// their results, the others are ERROR "interrupted", and the result is returned all the
+/// same, so that every report is still written.
+pub async fn run_until(
+    scenarios: Vec<Arc<Loaded>>,
+    opts: &RunOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> RunResult {
+    tokio::pin!(stop);
+    let mut stopped = false;
     let started = Instant::now();
     let shared_clock = matches!(opts.target, TargetSpec::Live(_));
     let (alone, together): (Vec<usize>, Vec<usize>) =
         (0..scenarios.len()).partition(|i| shared_clock && moves_clock(&scenarios[*i]));
     let mut out: Vec<Option<ScenarioResult>> = vec![None; scenarios.len()];
     for (batch, jobs) in [(together, opts.jobs.max(1)), (alone, 1)] {
+        if stopped {
+            break;
+        }
         let sem = Arc::new(tokio::sync::Semaphore::new(jobs));
         let mut set = tokio::task::JoinSet::new();
         for i in batch {
@@ -84,9 +100,17 @@ pub async fn run(scenarios: Vec<Arc<Loaded>>, opts: &RunOptions) -> RunResult {
                 (i, run_scenario(&l, &opts).await)
             });
         }
-        while let Some(joined) = set.join_next().await {
-            if let Ok((i, r)) = joined {
-                out[i] = Some(r);
+        loop {
+            tokio::select! {
+                joined = set.join_next() => match joined {
+                    None => break,
+                    Some(Ok((i, r))) => out[i] = Some(r),
+                    Some(Err(_)) => {}
+                },
+                () = &mut stop, if !stopped => {
+                    stopped = true;
+                    set.abort_all();
+                }
             }
         }
     }
@@ -97,12 +121,12 @@ pub async fn run(scenarios: Vec<Arc<Loaded>>, opts: &RunOptions) -> RunResult {
         .map(|(i, r)| {
             r.unwrap_or_else(|| {
                 let l = &scenarios[i];
-                scenario_error(
-                    l,
-                    0.0,
+                let why = if stopped {
+                    "interrupted (Ctrl-C) before this scenario finished"
+                } else {
                     "the harness failed while running this scenario (a bug: please report it)"
-                        .into(),
-                )
+                };
+                scenario_error(l, 0.0, why.into())
             })
         })
         .collect();

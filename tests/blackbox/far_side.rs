@@ -511,3 +511,61 @@ steps:
         .unwrap_or_default();
     assert_eq!(q, "rid=rid-42&st=xyz&s=302&t=moved&w=https://c.example/cb");
 }
+
+#[test]
+fn ctrl_c_during_a_run_keeps_what_finished_and_writes_every_report() {
+    // A target that accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (arrived, request_in_flight) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten().take(8) {
+            held.push(s);
+            let _ = arrived.send(());
+        }
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("target.yaml");
+    std::fs::write(
+        &target,
+        format!("name: silent\nbase_url: http://{addr}\ntimeout_seconds: 60\n"),
+    )
+    .expect("write");
+    let hang = dir.path().join("hang.yaml");
+    std::fs::write(
+        &hang,
+        "name: hangs\nsteps:\n  - request: {method: GET, path: /never}\n    expect: [{status: 200}]\n",
+    )
+    .expect("write");
+    let reports = dir.path().join("reports");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        .env("INSTA_UPDATE", "no")
+        .args(["run", "--snapshots", "off", "--target"])
+        .arg(&target)
+        .arg(&hang)
+        .arg("--report-dir")
+        .arg(&reports)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Once the request is in flight (the target never answers), Ctrl-C.
+    request_in_flight
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the request arrives");
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("wait");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("interrupted (Ctrl-C)"), "{text}");
+    let report = std::fs::read_to_string(reports.join("report.json")).expect("report.json");
+    assert!(report.contains("interrupted (Ctrl-C)"), "{report}");
+    assert!(reports.join("junit.xml").exists() && reports.join("report.md").exists());
+}

@@ -11,6 +11,7 @@ mod device;
 mod far_side;
 mod faults;
 mod fuzz;
+mod limits;
 mod live;
 mod load;
 mod mutation;

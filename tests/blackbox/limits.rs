@@ -1,0 +1,69 @@
+//! Limits: an oversized body is a JSON 413 that closes the connection, and a flood of
+//! device authorizations does not grow the store without bound once the codes expire
+//! (each is kept one lifetime past expiry, then reaped).
+
+use crate::common::{server, server_with, Enc};
+use oauth_harness::server::config::ServerConfig;
+use std::sync::Arc;
+
+#[tokio::test]
+async fn an_oversized_body_is_a_json_413_and_the_connection_closes() {
+    let srv = server().await;
+    let big = format!(
+        "grant_type=client_credentials&pad={}",
+        "x".repeat(70 * 1024)
+    );
+    let r = srv
+        .post_raw("/oauth/token", "application/x-www-form-urlencoded", &big)
+        .await;
+    r.assert_error(413, "invalid_request");
+    assert_eq!(r.header("connection"), "close");
+    // Just under the limit is read and judged on its content.
+    let fits = format!(
+        "grant_type=client_credentials&pad={}",
+        "x".repeat(60 * 1024)
+    );
+    let r = srv
+        .post_raw("/oauth/token", "application/x-www-form-urlencoded", &fits)
+        .await;
+    r.assert_error(400, "invalid_request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_device_authorizations_is_purged_as_the_codes_expire() {
+    let mut config = ServerConfig::builtin();
+    config.policy.device_authorizations_per_minute = u32::MAX;
+    let srv = Arc::new(server_with(config, &[]).await);
+    const WAVE: usize = 1_000;
+    let mut peak = 0;
+    for wave in 0..4 {
+        let mut set = tokio::task::JoinSet::new();
+        for worker in 0..16 {
+            let srv = srv.clone();
+            set.spawn(async move {
+                for _ in (worker..WAVE).step_by(16) {
+                    let r = srv
+                        .post(
+                            "/oauth/device/authorize",
+                            Enc::Form,
+                            &[("client_id", "noorle-cli"), ("scope", "api")],
+                            None,
+                        )
+                        .await;
+                    assert_eq!(r.status, 200, "{}", r.text);
+                }
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("worker");
+        }
+        let stats = srv.get("/_test/stats").await;
+        let live = stats.body["device_codes"].as_u64().expect("device_codes") as usize;
+        peak = peak.max(live);
+        // Only this wave is held: the earlier ones expired and, after the grace of one more
+        // lifetime in which late polls still get expired_token (DEV-19), were reaped.
+        assert!(live <= WAVE, "wave {wave}: {live} device codes held");
+        srv.advance(2 * 1800 + 1);
+    }
+    assert_eq!(peak, WAVE);
+}
