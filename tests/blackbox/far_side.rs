@@ -555,8 +555,9 @@ fn ctrl_c_during_a_run_keeps_what_finished_and_writes_every_report() {
     request_in_flight
         .recv_timeout(std::time::Duration::from_secs(30))
         .expect("the request arrives");
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    let sent = std::process::Command::new("sh")
+        // The shell's own `kill`: no procps needed on a fresh machine.
+        .args(["-c", &format!("kill -INT {}", child.id())])
         .status()
         .expect("kill");
     assert!(sent.success());

@@ -457,8 +457,9 @@ fn ctrl_c_stops_the_run_and_keeps_its_reports() {
         .expect("spawn");
     // Devices poll after half a second (time scale 10); give them two seconds.
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    let sent = std::process::Command::new("sh")
+        // The shell's own `kill`: no procps needed on a fresh machine.
+        .args(["-c", &format!("kill -INT {}", child.id())])
         .status()
         .expect("kill");
     assert!(sent.success());
