@@ -23,6 +23,9 @@ pub struct Requirement {
     pub source: String,
     /// What it says.
     pub requirement: String,
+    /// Why no scenario can observe it on the wire, and what checks it instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_observable: Option<String>,
 }
 
 impl Requirement {
@@ -48,11 +51,13 @@ pub struct Row {
 }
 
 impl Row {
-    /// `covered`, `not covered`, or `harness` for rows the harness's tests check.
+    /// `covered`, `not covered`, `not observable` (no scenario can see it on the wire; the
+    /// row says what checks it), or `harness` for rows the harness's tests check.
     pub fn state(&self) -> &'static str {
         match (self.requirement.scope.as_str(), self.scenarios.is_empty()) {
             ("harness", _) => "harness",
             (_, false) => "covered",
+            (_, true) if self.requirement.not_observable.is_some() => "not observable",
             (_, true) => "not covered",
         }
     }
@@ -107,16 +112,20 @@ pub fn uncovered_musts(rows: &[Row]) -> Vec<&str> {
 pub fn markdown(rows: &[Row], unknown: &[(String, String)]) -> String {
     let mut out = String::from("| id | level | state | scenarios |\n|---|---|---|---|\n");
     for r in rows {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
-            r.requirement.id,
-            r.requirement.level,
-            r.state(),
-            r.scenarios
+        let cell = match (&r.requirement.not_observable, r.scenarios.is_empty()) {
+            (Some(why), true) => why.clone(),
+            _ => r
+                .scenarios
                 .iter()
                 .map(|s| format!("`{s}`"))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {cell} |\n",
+            r.requirement.id,
+            r.requirement.level,
+            r.state(),
         ));
     }
     let count = |level: fn(&Requirement) -> bool| {
@@ -132,7 +141,8 @@ pub fn markdown(rows: &[Row], unknown: &[(String, String)]) -> String {
     let (must_c, must_n) = count(Requirement::is_must);
     let (all_c, all_n) = count(|_| true);
     out.push_str(&format!(
-        "\nMUST rows covered: {must_c} of {must_n}; all server rows covered: {all_c} of {all_n}; harness rows: {}\n",
+        "\nMUST rows covered: {must_c} of {must_n}; all server rows covered: {all_c} of {all_n}; not observable by a scenario: {}; harness rows: {}\n",
+        rows.iter().filter(|r| r.state() == "not observable").count(),
         rows.iter().filter(|r| r.requirement.scope == "harness").count()
     ));
     for (file, id) in unknown {

@@ -61,6 +61,11 @@ pub struct Profile {
     /// scaled down by it. 1 for any real server.
     #[serde(default = "one")]
     pub time_scale: u32,
+    /// Without a `clock` hook: wait out an `advance_clock` of at most this many seconds in
+    /// real time, so that expiry scenarios run against a server given short lifetimes.
+    /// Longer advances still skip their scenario.
+    #[serde(default)]
+    pub wait_for_expiry: Option<u64>,
 }
 
 fn one() -> u32 {

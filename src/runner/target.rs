@@ -272,9 +272,19 @@ impl Session {
                         ))
                     }
                 }
-                None => {
-                    Err("this target has no clock to move (no `clock` hook in its profile)".into())
-                }
+                None => match p.wait_for_expiry {
+                    // Real time passes instead (the server was given short lifetimes).
+                    Some(max) if secs <= max as f64 => {
+                        tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
+                        Ok(())
+                    }
+                    Some(max) => Err(format!(
+                        "advance_clock of {secs} s is longer than the profile's wait_for_expiry ({max} s), and this target has no clock hook"
+                    )),
+                    None => Err(
+                        "this target has no clock to move (no `clock` hook in its profile)".into(),
+                    ),
+                },
             },
         }
     }

@@ -6,13 +6,7 @@ use oauth_harness::coverage::{table, uncovered_musts};
 use oauth_harness::scenario::{discover, load};
 use std::path::PathBuf;
 
-const MUST_ROWS_WITHOUT_A_SCENARIO: &[&str] = &[
-    "TOK-2", // every rfc-profile exchange is form-encoded: shown by the rfc-generic profile run, not one scenario
-    "TOK-32", // entropy: the builtin's unit tests (10,000 distinct 256-bit values)
-    "NOORLE-6", // Noorle's console URL: needs --expect noorle and a noorle profile (issue #5)
-    "NOORLE-14", // the seed's bash client: tests/blackbox/binary.rs runs it
-    "NOORLE-23", // https only: profile-level (CLIENT-17 refusal is tested in live.rs)
-];
+const MUST_ROWS_WITHOUT_A_SCENARIO: &[&str] = &[];
 
 #[test]
 fn cited_ids_exist_and_uncovered_must_rows_are_known() {

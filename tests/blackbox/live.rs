@@ -135,3 +135,79 @@ fn profiles_refuse_plain_http_to_remote_hosts_and_missing_secrets() {
     );
     assert_eq!(report["status"], "ERROR");
 }
+
+#[tokio::test]
+async fn a_live_server_with_short_lifetimes_runs_expiry_scenarios_in_real_time() {
+    // The server under test keeps its codes 2 seconds instead of 600.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixture = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/clients.yaml"
+    ))
+    .expect("fixture")
+    .replace("authorization_code_ttl: 600", "authorization_code_ttl: 2");
+    let clients = dir.path().join("short.yaml");
+    std::fs::write(&clients, fixture).expect("write");
+    let (_server, base) =
+        spawn_serve(&["--test-mode", "--clients", clients.to_str().unwrap_or("")]).await;
+    // No clock hook: real waits of up to 5 seconds instead.
+    let profile = |extra: &str| {
+        let p = dir.path().join(format!("p{}.yaml", extra.len()));
+        std::fs::write(
+            &p,
+            format!(
+                "name: short\nbase_url: {base}\nencoding: json\nsecrets: {{web: HARNESS_SECRET_WEB}}\nconsent: {{type: http, url: \"{{base}}/_test/authorize?{{query}}&decision={{decision}}\"}}\n{extra}"
+            ),
+        )
+        .expect("write");
+        p
+    };
+    let scenario = dir.path().join("expiry.yaml");
+    std::fs::write(
+        &scenario,
+        "name: a code expires\nsteps:\n  - consent:\n      query: {response_type: code, client_id: web, redirect_uri: https://web.example/callback, scope: api, state: a}\n    capture:\n      - code: {redirect: code}\n  - advance_clock: {seconds: 3}\n  - request:\n      endpoint: token\n      form: {grant_type: authorization_code, code: \"${code}\", redirect_uri: https://web.example/callback}\n      auth: {type: basic, client: web, secret: \"${secret.web}\"}\n    expect:\n      - status: 400\n      - json: $.error\n        equals: invalid_grant\n",
+    )
+    .expect("write");
+    let run = |p: std::path::PathBuf| {
+        let scenario = scenario.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let reports = tempfile::tempdir().expect("tempdir");
+                let out = std::process::Command::new(BIN)
+                    .env("INSTA_UPDATE", "no")
+                    .args(["run", "--snapshots", "off", "--target"])
+                    .arg(&p)
+                    .arg(&scenario)
+                    .arg("--report-dir")
+                    .arg(reports.path())
+                    .envs(FIXTURE_SECRETS)
+                    .output()
+                    .expect("run");
+                let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr);
+                (out.status.code().unwrap_or(-1), text)
+            })
+            .await
+            .expect("join")
+        }
+    };
+    let started = std::time::Instant::now();
+    let (code, out) = run(profile("wait_for_expiry: 5\n")).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 passed"), "{out}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(3),
+        "the wait was real"
+    );
+    // Without it, the scenario needs a clock the target does not have: skipped.
+    let (code, out) = run(profile("")).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("1 skipped") && out.contains("the target lacks: clock"),
+        "{out}"
+    );
+    // A longer advance than the profile allows is skipped too.
+    let (code, out) = run(profile("wait_for_expiry: 2\n")).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 skipped"), "{out}");
+}
