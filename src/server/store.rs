@@ -188,18 +188,47 @@ pub struct ClientAudit {
     pub device_authorizations: u64,
 }
 
-/// A map from random keys (codes, tokens) split into 64 shards by the key's first bytes.
-/// The store keeps its one lock; sharding bounds the cost of a resize: growing a table of
-/// a million tokens rehashes one shard (1/64 of them), not all of them, so issuance does
-/// not stall for tens of milliseconds every time the table doubles.
+/// A map split into 64 shards: random keys (codes, tokens) by their first bytes, grant
+/// ids by their value. The store keeps its one lock; sharding bounds the cost of a resize:
+/// growing a table of a million tokens rehashes one shard (1/64 of them), not all of them,
+/// so issuance does not stall for tens of milliseconds every time the table doubles.
 #[derive(Debug)]
-pub struct Sharded<V> {
-    shards: Vec<HashMap<Arc<str>, V>>,
+pub struct Sharded<V, K = Arc<str>> {
+    shards: Vec<HashMap<K, V>>,
 }
 
 const SHARDS: usize = 64;
 
-impl<V> Default for Sharded<V> {
+/// Which shard a key lives in (the owned key and its borrowed form agree).
+pub trait ShardOf {
+    /// The shard, below 64.
+    fn shard_of(&self) -> usize;
+}
+
+impl ShardOf for str {
+    fn shard_of(&self) -> usize {
+        // Keys are base64url (64 symbols): two characters spread them over every shard.
+        let b = self.as_bytes();
+        let first = b.first().map_or(0, |c| *c as usize);
+        let second = b.get(1).map_or(0, |c| *c as usize);
+        (first * 7 + second) % SHARDS
+    }
+}
+
+impl ShardOf for Arc<str> {
+    fn shard_of(&self) -> usize {
+        (**self).shard_of()
+    }
+}
+
+impl ShardOf for u64 {
+    fn shard_of(&self) -> usize {
+        // Grant ids are consecutive: the low bits spread them evenly.
+        (*self % SHARDS as u64) as usize
+    }
+}
+
+impl<V, K> Default for Sharded<V, K> {
     fn default() -> Self {
         Sharded {
             shards: (0..SHARDS).map(|_| HashMap::new()).collect(),
@@ -207,31 +236,35 @@ impl<V> Default for Sharded<V> {
     }
 }
 
-impl<V> Sharded<V> {
-    fn shard(key: &str) -> usize {
-        // Keys are base64url (64 symbols): two characters spread them over every shard.
-        let b = key.as_bytes();
-        let first = b.first().map_or(0, |c| *c as usize);
-        let second = b.get(1).map_or(0, |c| *c as usize);
-        (first * 7 + second) % SHARDS
-    }
-
+impl<V, K: std::hash::Hash + Eq + ShardOf> Sharded<V, K> {
     /// The value for `key`.
-    pub fn get(&self, key: &str) -> Option<&V> {
-        self.shards[Self::shard(key)].get(key)
+    pub fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ShardOf + ?Sized,
+    {
+        self.shards[key.shard_of()].get(key)
     }
 
     /// The value for `key`, mutably.
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
-        self.shards[Self::shard(key)].get_mut(key)
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ShardOf + ?Sized,
+    {
+        self.shards[key.shard_of()].get_mut(key)
     }
 
-    fn insert(&mut self, key: Arc<str>, value: V) {
-        self.shards[Self::shard(&key)].insert(key, value);
+    fn insert(&mut self, key: K, value: V) {
+        self.shards[key.shard_of()].insert(key, value);
     }
 
-    fn remove(&mut self, key: &str) -> Option<V> {
-        self.shards[Self::shard(key)].remove(key)
+    fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ShardOf + ?Sized,
+    {
+        self.shards[key.shard_of()].remove(key)
     }
 
     /// Number of entries.
@@ -248,24 +281,48 @@ impl<V> Sharded<V> {
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.shards.iter().flat_map(HashMap::values)
     }
+
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.shards.iter().flat_map(HashMap::iter)
+    }
 }
 
 /// Deadlines in the order they fall due, each naming a key. Every kind of entry has one
 /// lifetime and the clock only moves forward, so pushes arrive in deadline order and the
-/// due ones are always at the front: reaping costs O(expired), never a scan.
+/// due ones are always at the front: reaping costs O(expired), never a scan. The queue is
+/// kept in chunks, so that growing it never copies a million entries under the lock.
 #[derive(Debug, Default)]
-struct ExpiryQueue(VecDeque<(Timestamp, Arc<str>)>);
+struct ExpiryQueue {
+    chunks: VecDeque<VecDeque<(Timestamp, Arc<str>)>>,
+}
+
+/// Entries per chunk of an [`ExpiryQueue`].
+const CHUNK: usize = 4096;
 
 impl ExpiryQueue {
     fn push(&mut self, deadline: Timestamp, key: Arc<str>) {
-        self.0.push_back((deadline, key));
+        match self.chunks.back_mut() {
+            Some(last) if last.len() < CHUNK => last.push_back((deadline, key)),
+            _ => {
+                let mut chunk = VecDeque::with_capacity(CHUNK);
+                chunk.push_back((deadline, key));
+                self.chunks.push_back(chunk);
+            }
+        }
     }
 
     fn pop_due(&mut self, now: Timestamp) -> Option<Arc<str>> {
-        match self.0.front() {
-            Some((deadline, _)) if *deadline <= now => self.0.pop_front().map(|(_, k)| k),
-            _ => None,
+        let first = self.chunks.front_mut()?;
+        let due = matches!(first.front(), Some((deadline, _)) if *deadline <= now);
+        if !due {
+            return None;
         }
+        let key = first.pop_front().map(|(_, k)| k);
+        if first.is_empty() {
+            self.chunks.pop_front();
+        }
+        key
     }
 }
 
@@ -283,7 +340,7 @@ pub struct Store {
     /// Refresh tokens.
     pub refresh: Sharded<RefreshToken>,
     /// Grants by id.
-    pub grants: HashMap<u64, Grant>,
+    pub grants: Sharded<Grant, u64>,
     next_grant: u64,
     /// Browser sessions by cookie value.
     pub sessions: HashMap<String, Session>,
