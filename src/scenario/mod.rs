@@ -269,6 +269,11 @@ fn validate(l: &Loaded) -> Result<(), ScenarioError> {
                 }
             }
         }
+        // The runner captures before it evaluates: a step's expectations may use its own
+        // captures (never its request, which is sent before anything is captured).
+        for c in &step.capture {
+            defined.insert(c.name.clone());
+        }
         for (j, a) in step.expect.iter().enumerate() {
             check_assertion(
                 l,
