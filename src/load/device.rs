@@ -75,7 +75,7 @@ async fn life(user: &mut GooseUser, ctx: &Arc<Ctx>) {
         params.push(("scope", s.as_str()));
     }
     let name = "device_authorization";
-    let answer = match send(ctx.post(user, &device_url, &params, basic)).await {
+    let answer = match send(ctx.post(&device_url, &params, basic)).await {
         Ok(a) => a,
         Err((why, latency)) => {
             ctx.record(user, name, latency, false, None).await;
@@ -193,7 +193,7 @@ async fn life(user: &mut GooseUser, ctx: &Arc<Ctx>) {
             ("device_code", device_code.as_str()),
             ("client_id", client_id.as_str()),
         ];
-        let answer = match send(ctx.post(user, &token_url, &poll, basic)).await {
+        let answer = match send(ctx.post(&token_url, &poll, basic)).await {
             Ok(a) => a,
             Err((why, latency)) => {
                 ctx.record(user, "token: transport error", latency, false, None)

@@ -164,7 +164,7 @@ async fn tokens(
     basic: Option<(&str, &str)>,
 ) -> bool {
     let name = format!("token: {grant}");
-    let answer = match send(ctx.post(user, url, params, basic)).await {
+    let answer = match send(ctx.post(url, params, basic)).await {
         Ok(a) => a,
         Err((why, latency)) => {
             ctx.record(user, &name, latency, false, None).await;

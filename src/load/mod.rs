@@ -150,14 +150,12 @@ impl Ctx {
     /// A POST with the target's body encoding (JSON for Noorle, form for RFC servers).
     pub fn post(
         &self,
-        user: &GooseUser,
         url: &str,
         params: &[(&str, &str)],
         basic: Option<(&str, &str)>,
     ) -> reqwest::RequestBuilder {
         // The session's client: one connection pool for all users, with the target
         // profile's TLS settings (goose's per-user clients are not used).
-        let _ = user;
         let mut req = self.session.http.post(url);
         req = match self.session.encoding {
             crate::runner::profile::BodyEncoding::Json => {
@@ -510,9 +508,9 @@ async fn one_run(
         rules.insert(0, "count == 0 for harness: interval_violation".into());
     }
     summary.thresholds = threshold::judge_all(&rules, &summary).map_err(LoadError::Runtime)?;
-    let ctx = Arc::try_unwrap(ctx)
-        .map_err(|_| LoadError::Runtime("a simulated user outlived the run".into()));
-    if let Ok(ctx) = ctx {
+    // A user's decision task may still be asleep and hold the context; the builtin server
+    // then stops when the process ends instead of here.
+    if let Ok(ctx) = Arc::try_unwrap(ctx) {
         ctx.session.close().await;
     }
     let mut files = Vec::new();
