@@ -358,7 +358,11 @@ async fn stress_run(
 }
 
 /// Opens the target for a run.
-async fn open(opts: &LoadOptions, p: &LoadProfile) -> Result<(Session, u32), LoadError> {
+async fn open(
+    opts: &LoadOptions,
+    p: &LoadProfile,
+    kind: Kind,
+) -> Result<(Session, u32), LoadError> {
     match &opts.target {
         None => {
             let mut config = ServerConfig::builtin();
@@ -380,18 +384,32 @@ async fn open(opts: &LoadOptions, p: &LoadProfile) -> Result<(Session, u32), Loa
             let session = Session::open(&TargetSpec::Live(target.clone()))
                 .await
                 .map_err(LoadError::Runtime)?;
-            let needs_hook = match p.kind {
-                Kind::DevicePolling => p.device.approve + p.device.deny > 0.0,
-                _ => true,
+            // What the users will need of the target, checked before any load is sent.
+            let code_flow = p
+                .exchange
+                .weights
+                .get("authorization_code")
+                .copied()
+                .unwrap_or(0)
+                + p.exchange
+                    .weights
+                    .get("refresh_token")
+                    .copied()
+                    .unwrap_or(0)
+                > 0;
+            let (need, why) = match kind {
+                Kind::DevicePolling if p.device.approve + p.device.deny > 0.0 => (
+                    Some(Capability::Approve),
+                    "device users must approve or deny, but the profile has no approval hook",
+                ),
+                Kind::TokenExchange if code_flow => (
+                    Some(Capability::Consent),
+                    "the code flow needs the user's consent, but the profile has no consent hook",
+                ),
+                _ => (None, ""),
             };
-            if needs_hook
-                && p.kind == Kind::DevicePolling
-                && !session.capabilities.contains(&Capability::Approve)
-            {
-                return Err(LoadError::Runtime(format!(
-                    "target {}: device users must decide (approve {} + deny {}), but the profile has no approval hook",
-                    target.name, p.device.approve, p.device.deny
-                )));
+            if need.is_some_and(|c| !session.capabilities.contains(&c)) {
+                return Err(LoadError::Runtime(format!("target {}: {why}", target.name)));
             }
             Ok((session, target.time_scale.max(1)))
         }
@@ -406,7 +424,7 @@ async fn one_run(
     dir: &Path,
     write: bool,
 ) -> Result<(Summary, Vec<PathBuf>), LoadError> {
-    let (session, scale) = open(opts, p).await?;
+    let (session, scale) = open(opts, p, kind).await?;
     let target = match &opts.target {
         None => "builtin (in-process)".to_string(),
         Some(t) => format!("profile {}", t.name),

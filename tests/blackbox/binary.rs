@@ -13,6 +13,20 @@ pub async fn spawn_serve(args: &[&str]) -> (Child, String) {
     spawn(args, Stdio::null(), None).await
 }
 
+/// Sends Ctrl-C (SIGINT) to `child` and waits for it: its exit code and its output.
+pub fn interrupt(child: std::process::Child) -> (Option<i32>, String) {
+    let sent = std::process::Command::new("sh")
+        // The shell's own `kill`: no procps needed on a fresh machine.
+        .args(["-c", &format!("kill -INT {}", child.id())])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("wait");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
 /// `serve` with its log at trace level written to `log`.
 pub async fn spawn_serve_logged(args: &[&str], log: &std::path::Path) -> (Child, String) {
     let file = std::fs::File::create(log).expect("log file");

@@ -555,16 +555,8 @@ fn ctrl_c_during_a_run_keeps_what_finished_and_writes_every_report() {
     request_in_flight
         .recv_timeout(std::time::Duration::from_secs(30))
         .expect("the request arrives");
-    let sent = std::process::Command::new("sh")
-        // The shell's own `kill`: no procps needed on a fresh machine.
-        .args(["-c", &format!("kill -INT {}", child.id())])
-        .status()
-        .expect("kill");
-    assert!(sent.success());
-    let out = child.wait_with_output().expect("wait");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{text}");
+    let (code, text) = crate::binary::interrupt(child);
+    assert_eq!(code, Some(3), "{text}");
     assert!(text.contains("interrupted (Ctrl-C)"), "{text}");
     let report = std::fs::read_to_string(reports.join("report.json")).expect("report.json");
     assert!(report.contains("interrupted (Ctrl-C)"), "{report}");

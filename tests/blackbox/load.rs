@@ -431,6 +431,21 @@ fn bad_profiles_exit_2_naming_the_line() {
         .contains("not a built-in name (device-polling, token-exchange, stress)"));
     let run = load(tmp.path(), &["device-polling", "--shard", "2/2"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
+    // A target that cannot do what the users need is refused before any load is sent.
+    let bare = profile(
+        tmp.path(),
+        "bare-target.yaml",
+        "name: bare\nbase_url: http://127.0.0.1:9\n",
+    );
+    let run = load(tmp.path(), &["device-polling", "--target", &bare]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "target bare: device users must approve or deny, but the profile has no approval hook"
+        ),
+        "{}",
+        run.stderr
+    );
     let garbage = profile(tmp.path(), "summary.json", "{\"not\": \"a summary\"}");
     let run = load(tmp.path(), &["merge", &garbage]);
     assert_eq!(run.code, 2, "{}", run.stderr);
@@ -457,16 +472,8 @@ fn ctrl_c_stops_the_run_and_keeps_its_reports() {
         .expect("spawn");
     // Devices poll after half a second (time scale 10); give them two seconds.
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let sent = std::process::Command::new("sh")
-        // The shell's own `kill`: no procps needed on a fresh machine.
-        .args(["-c", &format!("kill -INT {}", child.id())])
-        .status()
-        .expect("kill");
-    assert!(sent.success());
-    let out = child.wait_with_output().expect("wait");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(matches!(out.status.code(), Some(0 | 5)), "{text}");
+    let (code, text) = crate::binary::interrupt(child);
+    assert!(matches!(code, Some(0 | 5)), "{text}");
     let s = summary(&reports);
     assert!(outcome(&s, "authorization_pending") > 0, "{s:#}");
     assert!(
