@@ -4,7 +4,8 @@
 //! and the OAuth endpoints always answer a well-formed RFC 6749 §5.2 error object.
 //!
 //! `cargo test` runs `OAUTH_HARNESS_FUZZ_CASES` cases per endpoint (default 200); the
-//! dedicated run is `OAUTH_HARNESS_FUZZ_CASES=10000 cargo test --release fuzz::`.
+//! dedicated run is `OAUTH_HARNESS_FUZZ_CASES=10000 cargo test --test blackbox fuzz::`
+//! (90,000 cases, about a minute; `docs/reliability.md`).
 
 use oauth_harness::clock::Clock;
 use oauth_harness::server::config::ServerConfig;
