@@ -340,22 +340,10 @@ pub fn load(name_or_path: &str) -> Result<LoadProfile, ProfileError> {
 /// Parses and checks a profile's text; `file` names it in errors.
 pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileError> {
     let mut p: LoadProfile = serde_yaml::from_str(text).map_err(|e| {
-        let msg = e.to_string();
-        // serde_yaml places errors raised by a field's own parser (a time span) at the
-        // top of the document; the value it quotes is found in the text instead.
-        let (line, col) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .filter(|at| *at != (1, 1))
-            .or_else(|| quoted(&msg).and_then(|v| find_value(text, v)))
-            .unwrap_or((1, 1));
-        let msg = msg
-            .rfind(" at line ")
-            .map(|i| msg[..i].to_string())
-            .unwrap_or(msg);
+        let (line, col, message) = crate::scenario::spans::yaml_error(&e, text);
         ProfileError {
             location: format!("{file}:{line}:{col}"),
-            message: msg,
+            message,
         }
     })?;
     if p.name.is_empty() {
@@ -482,29 +470,6 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
         }
     }
     Ok(p)
-}
-
-/// The first text in backticks.
-fn quoted(msg: &str) -> Option<&str> {
-    let start = msg.find('`')? + 1;
-    let len = msg[start..].find('`')?;
-    Some(&msg[start..start + len])
-}
-
-/// Line and column (from 1) of `value` where it stands as a scalar.
-fn find_value(text: &str, value: &str) -> Option<(usize, usize)> {
-    if value.is_empty() {
-        return None;
-    }
-    text.lines().enumerate().find_map(|(i, line)| {
-        line.match_indices(value).find_map(|(at, _)| {
-            let before = line[..at].trim_end().chars().last();
-            let after = line[at + value.len()..].trim_start().chars().next();
-            let starts = matches!(before, Some(':' | '-' | '{' | '[' | ',' | '"' | '\''));
-            let ends = matches!(after, None | Some(',' | '}' | ']' | '#' | '"' | '\''));
-            (starts && ends).then_some((i + 1, at + 1))
-        })
-    })
 }
 
 #[cfg(test)]

@@ -188,18 +188,10 @@ impl Profile {
             message: format!("cannot read the file: {e}"),
         })?;
         let profile: Profile = serde_yaml::from_str(&text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!("{}:{}: ", l.line(), l.column()))
-                .unwrap_or_default();
-            let msg = e.to_string();
-            let msg = msg
-                .rfind(" at line ")
-                .map(|i| msg[..i].to_string())
-                .unwrap_or(msg);
+            let (line, col, msg) = crate::scenario::spans::yaml_error(&e, &text);
             ProfileError {
                 path: p.clone(),
-                message: format!("{at}{msg}"),
+                message: format!("{line}:{col}: {msg}"),
             }
         })?;
         for name in profile.endpoints.keys() {

@@ -87,17 +87,7 @@ pub fn load_str(name: Arc<str>, text: String) -> Result<Loaded, ScenarioError> {
         ));
     }
     let scenario: Scenario = serde_yaml::from_str(&text).map_err(|e| {
-        let msg = e.to_string();
-        let (line, col) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .filter(|at| !(msg.starts_with("duplicate") && *at == (1, 1)))
-            .or_else(|| spans::duplicate_key(&text))
-            .unwrap_or((1, 1));
-        let msg = match msg.rfind(" at line ") {
-            Some(i) => msg[..i].to_string(),
-            None => msg,
-        };
+        let (line, col, msg) = spans::yaml_error(&e, &text);
         at(line, col, msg)
     })?;
     let spans = SpanIndex::new(name.clone(), &text);

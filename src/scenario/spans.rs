@@ -124,6 +124,54 @@ pub fn duplicate_key(text: &str) -> Option<(usize, usize)> {
     }
 }
 
+/// Where and what a serde_yaml error is: `(line, column, message)`, the message without
+/// serde_yaml's own " at line L column C". serde_yaml places some errors at the top of the
+/// document (a repeated key, a field's own parser refusing a value such as a time span);
+/// those are found in the text instead: the second key, or the value the message quotes.
+pub fn yaml_error(e: &serde_yaml::Error, text: &str) -> (usize, usize, String) {
+    let msg = e.to_string();
+    let (line, col) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .filter(|at| *at != (1, 1))
+        .or_else(|| duplicate_key(text))
+        // A missing field quotes a name, not a value: the top of the document is right.
+        .or_else(|| {
+            (!msg.starts_with("missing field"))
+                .then(|| quoted(&msg).and_then(|v| find_value(text, v)))
+                .flatten()
+        })
+        .unwrap_or((1, 1));
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    };
+    (line, col, msg)
+}
+
+/// The first text in backticks.
+fn quoted(msg: &str) -> Option<&str> {
+    let start = msg.find('`')? + 1;
+    let len = msg[start..].find('`')?;
+    Some(&msg[start..start + len])
+}
+
+/// Line and column (from 1) of `value` where it stands as a scalar.
+fn find_value(text: &str, value: &str) -> Option<(usize, usize)> {
+    if value.is_empty() {
+        return None;
+    }
+    text.lines().enumerate().find_map(|(i, line)| {
+        line.match_indices(value).find_map(|(at, _)| {
+            let before = line[..at].trim_end().chars().last();
+            let after = line[at + value.len()..].trim_start().chars().next();
+            let starts = matches!(before, Some(':' | '-' | '{' | '[' | ',' | '"' | '\''));
+            let ends = matches!(after, None | Some(',' | '}' | ']' | '#' | '"' | '\''));
+            (starts && ends).then_some((i + 1, at + 1))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
