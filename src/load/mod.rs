@@ -201,6 +201,12 @@ impl Answer {
     }
 }
 
+/// A transport error, described as the runner describes one, without its URL (which may
+/// carry a code in its query).
+fn transport(e: reqwest::Error) -> String {
+    crate::runner::describe_reqwest(&e.without_url())
+}
+
 /// Sends and reads the answer; `Err` is a transport failure (with its latency).
 pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<Answer, (String, Duration)> {
     let started = Instant::now();
@@ -219,18 +225,6 @@ pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<Answer, (String
         json: serde_json::from_slice(&bytes).ok(),
         latency,
     })
-}
-
-/// A transport error without its URL (which may carry a code in its query).
-fn transport(e: reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection refused or reset"
-    } else {
-        "transport error"
-    };
-    format!("{kind}: {}", e.without_url())
 }
 
 /// Runs a profile.
