@@ -367,7 +367,7 @@ pub async fn authorize(State(st): State<Arc<AppState>>, uri: Uri, headers: Heade
     resp
 }
 
-fn params_of(st: &AppState, query: &str) -> Params {
+fn params_of<'a>(st: &AppState, query: &'a str) -> Params<'a> {
     let mut q = Params::from_form(query.as_bytes());
     if st.faults.has(Fault::AcceptDuplicateParams) {
         q.accept_duplicates();

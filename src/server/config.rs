@@ -224,13 +224,16 @@ impl Scopes {
 
     /// The wire form: names in declaration order, space-separated.
     pub fn render(&self, set: ScopeSet) -> String {
-        self.names
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| set.0 & (1 << i) != 0)
-            .map(|(_, n)| n.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
+        let mut out = String::new();
+        for (i, name) in self.names.iter().enumerate() {
+            if set.0 & (1 << i) != 0 {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(name);
+            }
+        }
+        out
     }
 
     /// The names, for metadata.

@@ -7,7 +7,7 @@ use crate::server::client_auth::{authenticate, read_credentials};
 use crate::server::error::{no_store_json, OAuthError};
 use crate::server::faults::Fault;
 use crate::server::pages::{esc, page};
-use crate::server::params::Params;
+use crate::server::params::{Params, Posted};
 use crate::server::session;
 use crate::server::store::{
     normalize_user_code, random_token, random_user_code, DeviceAuthorization, DeviceStatus,
@@ -16,7 +16,7 @@ use crate::server::token::read_params;
 use crate::server::AppState;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::collections::HashMap;
@@ -24,13 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// `POST /oauth/device/authorize`.
-pub async fn authorize(
-    State(state): State<Arc<AppState>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match handle(&state, uri.query(), &headers, &body) {
+pub async fn authorize(State(state): State<Arc<AppState>>, req: Posted) -> Response {
+    match handle(&state, req.uri.query(), &req.headers, &req.body) {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }

@@ -2,6 +2,7 @@
 //! `error_description`, and the challenge header when the client used HTTP Basic.
 
 use crate::oauth::ErrorCode;
+use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::borrow::Cow;
@@ -95,10 +96,8 @@ impl IntoResponse for OAuthError {
             error: self.code.as_str(),
             error_description: &self.description,
         };
-        let mut resp = (self.status, axum::Json(body)).into_response();
+        let mut resp = no_store_json(self.status, body);
         let h = resp.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if self.basic_challenge {
             h.insert(
                 header::WWW_AUTHENTICATE,
@@ -114,9 +113,24 @@ impl IntoResponse for OAuthError {
 
 /// A JSON success that carries credentials: `Cache-Control: no-store` and `Pragma:
 /// no-cache` (RFC 6749 §5.1, TOK-6, TOK-7; DEV-3 for device codes).
+///
+/// Serialized straight into the body's buffer, headers set once: these are the token
+/// endpoint's answers, the load tests' hot path (axum's `Json` writes through a `BytesMut`
+/// writer and the headers would then be added one by one to a built response).
 pub fn no_store_json(status: StatusCode, body: impl serde::Serialize) -> Response {
-    let mut resp = (status, axum::Json(body)).into_response();
+    let mut buf = Vec::with_capacity(256);
+    if let Err(e) = serde_json::to_writer(&mut buf, &body) {
+        // Only a map with non-string keys can fail; none of ours has one.
+        tracing::error!("cannot serialize a response: {e}");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    let mut resp = Response::new(Body::from(buf));
+    *resp.status_mut() = status;
     let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     resp

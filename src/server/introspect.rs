@@ -4,23 +4,18 @@
 use crate::server::client_auth::{authenticate, read_credentials};
 use crate::server::error::{no_store_json, OAuthError};
 use crate::server::faults::Fault;
+use crate::server::params::Posted;
 use crate::server::token::read_params;
 use crate::server::AppState;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::sync::Arc;
 
 /// `POST /oauth/introspect`.
-pub async fn introspect(
-    State(st): State<Arc<AppState>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match handle(&st, uri.query(), &headers, &body) {
+pub async fn introspect(State(st): State<Arc<AppState>>, req: Posted) -> Response {
+    match handle(&st, req.uri.query(), &req.headers, &req.body) {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }

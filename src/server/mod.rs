@@ -40,6 +40,7 @@ use std::sync::Arc;
 use store::{Lifetimes, Store};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tower::util::MapResponseLayer;
 
 /// State shared by every handler.
 #[derive(Debug)]
@@ -188,7 +189,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let mut app = app
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(state.policy.max_body_bytes))
-        .layer(axum::middleware::map_response(framework_errors))
+        .layer(MapResponseLayer::new(framework_errors))
         .with_state(state.clone());
     if shaping {
         app = app.layer(axum::middleware::from_fn_with_state(state, shape_responses));
@@ -198,7 +199,9 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// The framework's own refusals (an oversized body, a method the route does not take) as
 /// RFC 6749 §5.2 error objects like every other error, instead of plain text or nothing.
-async fn framework_errors(resp: Response) -> Response {
+/// A plain function under tower's `MapResponseLayer`, not axum's `map_response`, which
+/// boxes a future for every request.
+fn framework_errors(resp: Response) -> Response {
     let status = resp.status();
     let (description, close) = match status {
         StatusCode::PAYLOAD_TOO_LARGE => ("Request body too large", true),

@@ -6,25 +6,20 @@ use crate::server::client_auth::{authenticate, read_credentials};
 use crate::server::error::OAuthError;
 use crate::server::faults::Fault;
 use crate::server::pages::{esc, page};
-use crate::server::params::Params;
+use crate::server::params::{Params, Posted};
 use crate::server::session;
 use crate::server::token::read_params;
 use crate::server::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// `POST /oauth/revoke`.
-pub async fn revoke(
-    State(st): State<Arc<AppState>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match handle(&st, uri.query(), &headers, &body) {
+pub async fn revoke(State(st): State<Arc<AppState>>, req: Posted) -> Response {
+    match handle(&st, req.uri.query(), &req.headers, &req.body) {
         Ok(()) => {
             let mut r = StatusCode::OK.into_response();
             r.headers_mut()

@@ -7,12 +7,11 @@ use crate::server::client_auth::{authenticate, read_credentials};
 use crate::server::config::{Client, ScopeSet};
 use crate::server::error::{no_store_json, OAuthError};
 use crate::server::faults::Fault;
-use crate::server::params::{parse_body, Encoding, Params};
+use crate::server::params::{parse_body, Encoding, Params, Posted};
 use crate::server::store::{
-    random_token, AccessToken, DeviceStatus, PkceMethod, RefreshToken, Store,
+    random_token, AccessToken, DeviceStatus, PkceMethod, RefreshToken, Store, STANDALONE,
 };
 use crate::server::AppState;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -22,13 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// `POST /oauth/token`.
-pub async fn token(
-    State(state): State<Arc<AppState>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match handle(&state, uri.query(), &headers, &body) {
+pub async fn token(State(state): State<Arc<AppState>>, req: Posted) -> Response {
+    match handle(&state, req.uri.query(), &req.headers, &req.body) {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -66,12 +60,12 @@ pub fn accepted_encodings(state: &AppState) -> &'static [Encoding] {
 
 /// Parses a client-authenticated endpoint's body: encoding, query credentials (TOK-17)
 /// and repeated parameters (TOK-4).
-pub fn read_params(
+pub fn read_params<'a>(
     state: &AppState,
-    query: Option<&str>,
+    query: Option<&'a str>,
     headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Params, OAuthError> {
+    body: &'a [u8],
+) -> Result<Params<'a>, OAuthError> {
     let mut params = parse_body(headers, body, accepted_encodings(state))?;
     if let Some(q) = query {
         let qp = Params::from_form(q.as_bytes());
@@ -492,9 +486,15 @@ fn client_credentials_grant(
     }
     let scope = state.requested_scope(client, params.get("scope"))?;
     let mut store = state.store.lock();
-    let grant = store.new_grant(client.id.clone(), None);
-    // RFC 6749 §4.4.3: no refresh token (TOK-31), unless a fault says otherwise.
-    let refresh = RefreshPlan::new_if(state.faults.has(Fault::AlwaysRefreshToken), scope);
+    // RFC 6749 §4.4.3: no refresh token (TOK-31), unless a fault says otherwise; without
+    // one, nothing but the token itself can be revoked.
+    let with_refresh = state.faults.has(Fault::AlwaysRefreshToken);
+    let grant = if with_refresh {
+        store.new_grant(client.id.clone(), None)
+    } else {
+        STANDALONE
+    };
+    let refresh = RefreshPlan::new_if(with_refresh, scope);
     Ok(issue(
         state, &mut store, client, None, scope, grant, refresh,
     ))
