@@ -5,7 +5,7 @@ use crate::oauth::{ErrorCode, GrantType};
 use crate::server::config::Client;
 use crate::server::error::OAuthError;
 use crate::server::faults::Fault;
-use crate::server::params::Params;
+use crate::server::params::{form_component, Params};
 use crate::server::AppState;
 use axum::http::{header, HeaderMap, StatusCode};
 use base64::Engine;
@@ -78,8 +78,8 @@ pub fn read_credentials(
             return Err(basic_failure(state, "Malformed Basic credentials"));
         };
         // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64 (TOK-16).
-        let id = form_decode(raw_id);
-        let secret = form_decode(raw_secret);
+        let id = form_component(raw_id.as_bytes()).into_owned();
+        let secret = form_component(raw_secret.as_bytes()).into_owned();
         if body_secret.is_some() {
             return Err(OAuthError::invalid_request(
                 "Use one client authentication method per request",
@@ -107,18 +107,6 @@ pub fn read_credentials(
         }
         (None, None) => Credentials::Missing,
     })
-}
-
-/// `application/x-www-form-urlencoded` decoding of one Basic credential (TOK-16): `+` is a
-/// space, `%XX` a byte. Almost every id and secret has neither, and is taken as it is.
-fn form_decode(s: &str) -> String {
-    if !s.contains(['%', '+']) {
-        return s.to_string();
-    }
-    let spaced = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 /// Authenticates the client. The description of an unknown client is Noorle's
@@ -183,20 +171,5 @@ pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Arc<Client>
                 Err(fail("Invalid client credentials".into()))
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::form_decode;
-
-    #[test]
-    fn basic_credentials_are_form_decoded() {
-        assert_eq!(form_decode("m2m-secret"), "m2m-secret");
-        assert_eq!(form_decode("s%3Ae%25c+r"), "s:e%c r");
-        assert_eq!(form_decode("a%2Bb"), "a+b");
-        assert_eq!(form_decode("%E2%9C%93"), "\u{2713}");
-        // Not valid UTF-8 once decoded: replaced, never a panic.
-        assert_eq!(form_decode("%FF"), "\u{fffd}");
     }
 }
