@@ -77,11 +77,12 @@ impl OAuthError {
 /// descriptions may echo request values, which may hold anything.
 pub fn sanitize_description(s: &str) -> String {
     s.chars()
-        .map(|c| match c {
-            '\u{20}'..='\u{21}' | '\u{23}'..='\u{5B}' | '\u{5D}'..='\u{7E}' => c,
-            _ => '?',
-        })
+        .map(|c| if allowed_in_description(c) { c } else { '?' })
         .collect()
+}
+
+fn allowed_in_description(c: char) -> bool {
+    matches!(c, '\u{20}'..='\u{21}' | '\u{23}'..='\u{5B}' | '\u{5D}'..='\u{7E}')
 }
 
 #[derive(serde::Serialize)]
@@ -90,13 +91,32 @@ struct ErrorBody<'a> {
     error_description: &'a str,
 }
 
+impl ErrorBody<'_> {
+    /// The JSON object. A description within the RFC's characters (which
+    /// [`OAuthError::new`] ensures) holds no quote, backslash or control character, and
+    /// codes are the RFC's names: neither needs escaping, so the object is written as it
+    /// is, the error path of every poll. Anything else goes through serde_json.
+    fn to_json(&self) -> Vec<u8> {
+        if !self.error_description.chars().all(allowed_in_description) {
+            return serde_json::to_vec(self).unwrap_or_default();
+        }
+        let mut out = Vec::with_capacity(44 + self.error.len() + self.error_description.len());
+        out.extend_from_slice(br#"{"error":""#);
+        out.extend_from_slice(self.error.as_bytes());
+        out.extend_from_slice(br#"","error_description":""#);
+        out.extend_from_slice(self.error_description.as_bytes());
+        out.extend_from_slice(br#""}"#);
+        out
+    }
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: self.code.as_str(),
             error_description: &self.description,
         };
-        let mut resp = no_store_json(self.status, body);
+        let mut resp = no_store_bytes(self.status, body.to_json());
         let h = resp.headers_mut();
         if self.basic_challenge {
             h.insert(
@@ -124,7 +144,12 @@ pub fn no_store_json(status: StatusCode, body: impl serde::Serialize) -> Respons
         tracing::error!("cannot serialize a response: {e}");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    let mut resp = Response::new(Body::from(buf));
+    no_store_bytes(status, buf)
+}
+
+/// [`no_store_json`] of an already serialized body.
+fn no_store_bytes(status: StatusCode, json: Vec<u8>) -> Response {
+    let mut resp = Response::new(Body::from(json));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(
@@ -139,6 +164,22 @@ pub fn no_store_json(status: StatusCode, body: impl serde::Serialize) -> Respons
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The error object written by hand is the one serde_json writes, for any
+        /// description, clean or not.
+        #[test]
+        fn error_objects_are_what_serde_json_writes(description in "\\PC{0,40}|[ -~]{0,40}") {
+            for code in [ErrorCode::InvalidRequest, ErrorCode::AuthorizationPending] {
+                let body = ErrorBody { error: code.as_str(), error_description: &description };
+                let ours = body.to_json();
+                let theirs = serde_json::to_vec(&body).expect("serializable");
+                proptest::prop_assert_eq!(&ours, &theirs);
+                let parsed: serde_json::Value = serde_json::from_slice(&ours).expect("JSON");
+                proptest::prop_assert_eq!(parsed["error_description"].as_str(), Some(description.as_str()));
+            }
+        }
+    }
 
     #[test]
     fn descriptions_never_carry_quotes_or_backslashes() {

@@ -54,7 +54,12 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, Response> {
     }
     let mut whole: Option<Bytes> = None;
     let mut joined: Vec<u8> = Vec::new();
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+    // A body of known length ends with its last byte: no extra poll to learn that.
+    while !body.is_end_stream() {
+        let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        else {
+            break;
+        };
         let frame = frame.map_err(|_| {
             OAuthError::invalid_request("The request body could not be read").into_response()
         })?;
@@ -300,10 +305,15 @@ impl<'de> Visitor<'de> for PairsVisitor {
 /// Which encoding the `Content-Type` names, if one the builtin accepts.
 pub fn encoding_of(headers: &HeaderMap) -> Option<Encoding> {
     let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+    let essence = ct
+        .as_bytes()
+        .split(|b| *b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    if essence.eq_ignore_ascii_case(b"application/x-www-form-urlencoded") {
         Some(Encoding::Form)
-    } else if essence.eq_ignore_ascii_case("application/json") {
+    } else if essence.eq_ignore_ascii_case(b"application/json") {
         Some(Encoding::Json)
     } else {
         None
