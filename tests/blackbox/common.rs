@@ -2,6 +2,8 @@
 //! encodings. Every test gets its own server: no shared state, no port fights.
 
 use oauth_harness::clock::Clock;
+use oauth_harness::runner::target::TargetSpec;
+use oauth_harness::runner::RunOptions;
 use oauth_harness::server::config::ServerConfig;
 use oauth_harness::server::faults::{Fault, FaultSet};
 use oauth_harness::server::{start, ServerHandle};
@@ -328,4 +330,23 @@ impl Srv {
 /// A fresh 43-character PKCE verifier.
 pub fn verifier() -> String {
     oauth_harness::server::store::random_token()
+}
+
+/// Runner options for in-process runs: four scenarios at once, the target's own
+/// contract, no snapshots.
+pub fn run_options(target: TargetSpec) -> RunOptions {
+    RunOptions {
+        target,
+        jobs: 4,
+        verbose: false,
+        expect: None,
+        snapshots: None,
+    }
+}
+
+/// The built-in target with these faults on.
+pub fn builtin(faults: &[Fault]) -> TargetSpec {
+    TargetSpec::Builtin {
+        faults: faults.iter().copied().collect(),
+    }
 }

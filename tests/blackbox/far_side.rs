@@ -24,11 +24,8 @@ fn scenario(name: &str, text: &str) -> Arc<Loaded> {
 
 fn opts(target: TargetSpec) -> RunOptions {
     RunOptions {
-        target,
         jobs: 2,
-        verbose: false,
-        expect: None,
-        snapshots: None,
+        ..crate::common::run_options(target)
     }
 }
 

@@ -3,7 +3,6 @@
 //! parse errors and exit codes.
 
 use oauth_harness::runner::result::{RunResult, Status};
-use oauth_harness::runner::target::TargetSpec;
 use oauth_harness::runner::{run, RunOptions};
 use oauth_harness::scenario::{discover, load, load_str, Loaded};
 use oauth_harness::server::faults::Fault;
@@ -11,15 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 fn opts(faults: &[Fault]) -> RunOptions {
-    RunOptions {
-        target: TargetSpec::Builtin {
-            faults: faults.iter().copied().collect(),
-        },
-        jobs: 4,
-        verbose: false,
-        expect: None,
-        snapshots: None,
-    }
+    crate::common::run_options(crate::common::builtin(faults))
 }
 
 fn shipped() -> Vec<Arc<Loaded>> {

@@ -32,17 +32,12 @@ fn suite() -> Vec<Arc<Loaded>> {
 
 fn opts(faults: &[Fault], mode: Mode, dir: &Path, all: bool) -> RunOptions {
     RunOptions {
-        target: TargetSpec::Builtin {
-            faults: faults.iter().copied().collect(),
-        },
-        jobs: 4,
-        verbose: false,
-        expect: None,
         snapshots: Some(Settings {
             mode,
             dir: dir.to_path_buf(),
             all,
         }),
+        ..crate::common::run_options(crate::common::builtin(faults))
     }
 }
 
