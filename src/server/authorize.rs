@@ -175,7 +175,7 @@ pub fn validate(st: &AppState, q: &Params) -> Validation {
     }
     let scope = match st.requested_scope(&client, q.get("scope")) {
         Ok(s) => s,
-        Err(e) => return fail(e.code, &e.description),
+        Err(e) => return fail(e.code, e.description()),
     };
     let method = match q.get("code_challenge_method") {
         None if st.faults.has(Fault::PkceDefaultS256) => PkceMethod::S256,
