@@ -40,7 +40,8 @@ use std::sync::Arc;
 use store::{Lifetimes, Store};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tower::util::MapResponseLayer;
+use tower::util::{MapResponse, MapResponseLayer};
+use tower::Layer;
 
 /// State shared by every handler.
 #[derive(Debug)]
@@ -154,14 +155,30 @@ impl AppState {
     }
 }
 
+/// The whole server as one service: the routes, and [`framework_errors`] over all of them.
+pub type App = MapResponse<Router, fn(Response) -> Response>;
+
 /// The routes, built once. Exposed for `tower::ServiceExt::oneshot` style tests.
-pub fn router(state: Arc<AppState>) -> Router {
-    let mut app = Router::new()
+///
+/// Layers go around the finished router, not through `Router::layer`, which wraps every
+/// route and so clones a boxed service (two allocations) per layer on every request. The
+/// endpoints that read bodies with [`params::Posted`] (the load-test targets) hold them to
+/// the policy's limit themselves; the others get it from `DefaultBodyLimit`.
+pub fn router(state: Arc<AppState>) -> App {
+    let posted = Router::new()
+        .route("/oauth/device/authorize", post(device::authorize))
+        .route("/oauth/revoke", post(revoke::revoke))
+        .route("/oauth/introspect", post(introspect::introspect));
+    let posted = if state.faults.has(Fault::TokenAcceptsGet) {
+        posted.route("/oauth/token", post(token::token).get(token::token_get))
+    } else {
+        posted.route("/oauth/token", post(token::token))
+    };
+    let mut extracted = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
             get(metadata::metadata),
         )
-        .route("/oauth/device/authorize", post(device::authorize))
         .route(
             "/oauth/device/verify",
             get(device::verify_page).post(device::verify_submit),
@@ -169,32 +186,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/oauth/authorize", get(authorize::authorize))
         .route("/oauth/authorize/decision", post(authorize::decision))
         .route("/oauth/login", post(authorize::login))
-        .route("/oauth/revoke", post(revoke::revoke))
-        .route("/oauth/introspect", post(introspect::introspect))
         .route("/oauth/register", post(register::register))
         .route("/account/apps", get(revoke::apps_page))
         .route("/account/apps/revoke", post(revoke::apps_revoke))
         .route("/api/me", get(api::me))
         .route("/api/items", get(api::items))
         .route("/api/admin", get(api::admin));
-    app = if state.faults.has(Fault::TokenAcceptsGet) {
-        app.route("/oauth/token", post(token::token).get(token::token_get))
-    } else {
-        app.route("/oauth/token", post(token::token))
-    };
     if state.test_mode {
-        app = app.merge(testmode::routes());
+        extracted = extracted.merge(testmode::routes());
     }
     let shaping = state.faults.has(Fault::ExtraMembers) || state.faults.has(Fault::NoCacheHeaders);
-    let mut app = app
+    let mut app = posted
+        .merge(extracted.layer(DefaultBodyLimit::max(state.policy.max_body_bytes)))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(state.policy.max_body_bytes))
-        .layer(MapResponseLayer::new(framework_errors))
         .with_state(state.clone());
     if shaping {
         app = app.layer(axum::middleware::from_fn_with_state(state, shape_responses));
     }
-    app
+    MapResponseLayer::new(framework_errors as fn(Response) -> Response).layer(app)
 }
 
 /// The framework's own refusals (an oversized body, a method the route does not take) as
@@ -359,11 +368,14 @@ pub async fn start(
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            axum::ServiceExt::<Request>::into_make_service(app),
+        )
+        .with_graceful_shutdown(async {
+            let _ = rx.await;
+        })
+        .await
     });
     Ok(ServerHandle {
         addr: bound,
