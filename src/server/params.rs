@@ -106,28 +106,25 @@ impl<'a> Params<'a> {
         // An empty pair (`a=1&&b=2`) has an empty value and goes with the other empty values.
         let pairs = match std::str::from_utf8(bytes) {
             // The usual case: checked once, then every component is a slice of the text,
-            // found by byte searches (str's char searcher costs more than the rest of the
+            // found by memchr (a byte-at-a-time search costs more than the rest of the
             // parse on bodies this short).
-            Ok(text) => {
-                let mut start = 0;
-                bytes
-                    .split(|b| *b == b'&')
-                    .map(|raw| {
-                        let pair = &text[start..start + raw.len()];
-                        start += raw.len() + 1;
-                        match raw.iter().position(|b| *b == b'=') {
-                            Some(i) => (text_component(&pair[..i]), text_component(&pair[i + 1..])),
-                            None => (text_component(pair), Cow::Borrowed("")),
-                        }
-                    })
-                    .filter(|(_, v)| !v.is_empty())
-                    .collect()
-            }
-            Err(_) => bytes
-                .split(|b| *b == b'&')
-                .map(|pair| match pair.iter().position(|b| *b == b'=') {
-                    Some(i) => (form_component(&pair[..i]), form_component(&pair[i + 1..])),
-                    None => (form_component(pair), Cow::Borrowed("")),
+            Ok(text) => split_pairs(bytes)
+                .map(|(start, eq, end)| match eq {
+                    Some(i) => (
+                        text_component(&text[start..i]),
+                        text_component(&text[i + 1..end]),
+                    ),
+                    None => (text_component(&text[start..end]), Cow::Borrowed("")),
+                })
+                .filter(|(_, v)| !v.is_empty())
+                .collect(),
+            Err(_) => split_pairs(bytes)
+                .map(|(start, eq, end)| match eq {
+                    Some(i) => (
+                        form_component(&bytes[start..i]),
+                        form_component(&bytes[i + 1..end]),
+                    ),
+                    None => (form_component(&bytes[start..end]), Cow::Borrowed("")),
                 })
                 .filter(|(_, v)| !v.is_empty())
                 .collect(),
@@ -225,6 +222,21 @@ impl<'a> Params<'a> {
     }
 }
 
+/// The pairs of a form body as byte offsets: (start, the first `=` if any, end).
+fn split_pairs(bytes: &[u8]) -> impl Iterator<Item = (usize, Option<usize>, usize)> + '_ {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start > bytes.len() {
+            return None;
+        }
+        let end = memchr::memchr(b'&', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        let eq = memchr::memchr(b'=', &bytes[start..end]).map(|i| start + i);
+        let pair = (start, eq, end);
+        start = end + 1;
+        Some(pair)
+    })
+}
+
 /// One name or value of a form body (or of a Basic credential, RFC 6749 §2.3.1), decoded
 /// as form_urlencoded decodes it: `+` is a space, `%XX` a byte (a `%` without two hex
 /// digits stays as it is), invalid UTF-8 replaced. Most components have nothing to decode
@@ -244,7 +256,7 @@ pub fn form_component(raw: &[u8]) -> Cow<'_, str> {
 
 /// [`form_component`] of a component already known to be UTF-8.
 fn text_component(raw: &str) -> Cow<'_, str> {
-    if raw.bytes().any(|b| b == b'%' || b == b'+') {
+    if memchr::memchr2(b'%', b'+', raw.as_bytes()).is_some() {
         Cow::Owned(decode(raw.as_bytes()))
     } else {
         Cow::Borrowed(raw)
@@ -262,22 +274,21 @@ fn decode(raw: &[u8]) -> String {
         }
     }
     let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while let Some(&b) = raw.get(i) {
-        let byte = match b {
-            b'+' => b' ',
-            b'%' => match (hex(raw.get(i + 1)), hex(raw.get(i + 2))) {
-                (Some(high), Some(low)) => {
-                    i += 2;
-                    high * 16 + low
-                }
-                _ => b'%',
+    let mut rest = raw;
+    // Runs without `%` or `+` are copied whole.
+    while let Some(at) = memchr::memchr2(b'%', b'+', rest) {
+        out.extend_from_slice(&rest[..at]);
+        let (byte, used) = match rest[at] {
+            b'+' => (b' ', 1),
+            _ => match (hex(rest.get(at + 1)), hex(rest.get(at + 2))) {
+                (Some(high), Some(low)) => (high * 16 + low, 3),
+                _ => (b'%', 1),
             },
-            _ => b,
         };
         out.push(byte);
-        i += 1;
+        rest = &rest[at + used..];
     }
+    out.extend_from_slice(rest);
     match String::from_utf8(out) {
         Ok(text) => text,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
