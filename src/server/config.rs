@@ -156,10 +156,24 @@ pub enum ScopeError {
     Malformed,
 }
 
+/// scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) (RFC 6749 §3.3). Nothing in one needs
+/// escaping in JSON, which the token response relies on.
+pub fn is_scope_token(token: &str) -> bool {
+    !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
 impl Scopes {
     fn new(names: Vec<String>, default: &str) -> Result<Self, String> {
         if names.len() > 32 {
             return Err("at most 32 scopes are supported".into());
+        }
+        if let Some(bad) = names.iter().find(|n| !is_scope_token(n)) {
+            return Err(format!(
+                "scope {bad:?} is not a scope-token (RFC 6749 §3.3: printable ASCII without space, '\"' or '\\')"
+            ));
         }
         let mut s = Scopes {
             names,
@@ -178,12 +192,7 @@ impl Scopes {
         };
         let mut set = 0u32;
         for token in raw.split(' ') {
-            // scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) (RFC 6749 §3.3)
-            let well_formed = !token.is_empty()
-                && token
-                    .bytes()
-                    .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
-            if !well_formed {
+            if !is_scope_token(token) {
                 return Err(ScopeError::Malformed);
             }
             match self.names.iter().position(|n| n == token) {
@@ -224,16 +233,24 @@ impl Scopes {
 
     /// The wire form: names in declaration order, space-separated.
     pub fn render(&self, set: ScopeSet) -> String {
-        let mut out = String::new();
+        let mut out = Vec::new();
+        self.render_into(set, &mut out);
+        // Names are scope-tokens (checked in `new`): ASCII.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// [`Scopes::render`], appended to `out`.
+    pub fn render_into(&self, set: ScopeSet, out: &mut Vec<u8>) {
+        let mut first = true;
         for (i, name) in self.names.iter().enumerate() {
             if set.0 & (1 << i) != 0 {
-                if !out.is_empty() {
-                    out.push(' ');
+                if !first {
+                    out.push(b' ');
                 }
-                out.push_str(name);
+                first = false;
+                out.extend_from_slice(name.as_bytes());
             }
         }
-        out
     }
 
     /// The names, for metadata.
@@ -420,6 +437,15 @@ mod tests {
             assert!(cfg.clients.iter().any(|c| &*c.id == id), "missing {id}");
         }
         assert_eq!(cfg.policy, Policy::default());
+    }
+
+    #[test]
+    fn scope_names_must_be_scope_tokens() {
+        for bad in ["a\"b", "a\\b", "a b", "", "caf\u{e9}"] {
+            let e = Scopes::new(vec!["api".into(), bad.into()], "api").expect_err(bad);
+            assert!(e.contains("is not a scope-token"), "{e}");
+        }
+        assert!(Scopes::new(vec!["api".into(), "read:all".into()], "api").is_ok());
     }
 
     #[test]

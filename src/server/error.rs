@@ -152,7 +152,7 @@ pub fn no_store_json(status: StatusCode, body: impl serde::Serialize) -> Respons
 }
 
 /// [`no_store_json`] of an already serialized body.
-fn no_store_bytes(status: StatusCode, json: Vec<u8>) -> Response {
+pub fn no_store_bytes(status: StatusCode, json: Vec<u8>) -> Response {
     let mut resp = Response::new(Body::from(json));
     *resp.status_mut() = status;
     let h = resp.headers_mut();

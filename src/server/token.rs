@@ -4,8 +4,8 @@
 use crate::clock::Timestamp;
 use crate::oauth::{ErrorCode, GrantType};
 use crate::server::client_auth::{authenticate, read_credentials};
-use crate::server::config::{Client, ScopeSet};
-use crate::server::error::{no_store_json, OAuthError};
+use crate::server::config::{Client, ScopeSet, Scopes};
+use crate::server::error::{no_store_bytes, OAuthError};
 use crate::server::faults::Fault;
 use crate::server::params::{parse_body, Encoding, Params, Posted};
 use crate::server::store::{
@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -204,24 +205,50 @@ fn issue(
     };
     let body = TokenResponse {
         access_token: &access,
-        token_type: "Bearer",
         expires_in: state.policy.access_token_ttl,
-        scope: (!state.faults.has(Fault::IgnoreScope)).then(|| state.render_scope(scope)),
+        scope: (!state.faults.has(Fault::IgnoreScope)).then_some((&*state.scopes, scope)),
         refresh_token: refresh_token.as_deref(),
     };
-    no_store_json(StatusCode::OK, body)
+    no_store_bytes(StatusCode::OK, body.to_json())
 }
 
-/// A successful token response (RFC 6749 §5.1).
-#[derive(serde::Serialize)]
+/// A successful token response (RFC 6749 §5.1), always `token_type` Bearer.
 struct TokenResponse<'a> {
     access_token: &'a str,
-    token_type: &'static str,
     expires_in: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<(&'a Scopes, ScopeSet)>,
     refresh_token: Option<&'a str>,
+}
+
+impl TokenResponse<'_> {
+    /// The JSON object, written directly: tokens are base64url and scope names are
+    /// scope-tokens (checked when the fixture loads), so nothing needs escaping. The
+    /// tests check the bytes against serde_json's.
+    fn to_json(&self) -> Vec<u8> {
+        let plain = |t: &str| {
+            t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        debug_assert!(plain(self.access_token) && self.refresh_token.is_none_or(plain));
+        let mut out = Vec::with_capacity(160);
+        out.extend_from_slice(br#"{"access_token":""#);
+        out.extend_from_slice(self.access_token.as_bytes());
+        out.extend_from_slice(br#"","token_type":"Bearer","expires_in":"#);
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{}", self.expires_in);
+        if let Some((scopes, set)) = self.scope {
+            out.extend_from_slice(br#","scope":""#);
+            scopes.render_into(set, &mut out);
+            out.push(b'"');
+        }
+        if let Some(refresh) = self.refresh_token {
+            out.extend_from_slice(br#","refresh_token":""#);
+            out.extend_from_slice(refresh.as_bytes());
+            out.push(b'"');
+        }
+        out.push(b'}');
+        out
+    }
 }
 
 /// RFC 7636 §4.1: 43–128 characters of `[A-Za-z0-9-._~]`.
@@ -528,4 +555,61 @@ fn password_grant(
         grant,
         RefreshPlan::None,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::config::ServerConfig;
+
+    /// What serde_json writes for the same response (the struct this one replaced).
+    #[derive(serde::Serialize)]
+    struct Reference<'a> {
+        access_token: &'a str,
+        token_type: &'static str,
+        expires_in: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scope: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        refresh_token: Option<&'a str>,
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn token_responses_are_what_serde_json_writes(
+            access in "[A-Za-z0-9_-]{1,64}",
+            refresh in proptest::option::of("[A-Za-z0-9_-]{1,64}"),
+            expires_in in proptest::num::u64::ANY,
+            bits in proptest::option::of(proptest::num::u32::ANY),
+        ) {
+            let config = ServerConfig::builtin();
+            let scopes: &Scopes = &config.scopes;
+            let scope = bits.map(|b| {
+                let chosen: Vec<&str> = scopes
+                    .names()
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| b & (1 << i) != 0)
+                    .map(|(_, n)| n.as_str())
+                    .collect();
+                scopes.parse(Some(&chosen.join(" "))).expect("known scopes")
+            });
+            let ours = TokenResponse {
+                access_token: &access,
+                expires_in,
+                scope: scope.map(|s| (scopes, s)),
+                refresh_token: refresh.as_deref(),
+            }
+            .to_json();
+            let reference = serde_json::to_vec(&Reference {
+                access_token: &access,
+                token_type: "Bearer",
+                expires_in,
+                scope: scope.map(|s| scopes.render(s)),
+                refresh_token: refresh.as_deref(),
+            })
+            .expect("serializes");
+            proptest::prop_assert_eq!(String::from_utf8(ours).expect("UTF-8"), String::from_utf8(reference).expect("UTF-8"));
+        }
+    }
 }
