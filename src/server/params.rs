@@ -105,29 +105,9 @@ impl<'a> Params<'a> {
     pub fn from_form(bytes: &'a [u8]) -> Params<'a> {
         // An empty pair (`a=1&&b=2`) has an empty value and goes with the other empty values.
         let pairs = match std::str::from_utf8(bytes) {
-            // The usual case: checked once, then every component is a slice of the text,
-            // found by memchr (a byte-at-a-time search costs more than the rest of the
-            // parse on bodies this short).
-            Ok(text) => split_pairs(bytes)
-                .map(|(start, eq, end)| match eq {
-                    Some(i) => (
-                        text_component(&text[start..i]),
-                        text_component(&text[i + 1..end]),
-                    ),
-                    None => (text_component(&text[start..end]), Cow::Borrowed("")),
-                })
-                .filter(|(_, v)| !v.is_empty())
-                .collect(),
-            Err(_) => split_pairs(bytes)
-                .map(|(start, eq, end)| match eq {
-                    Some(i) => (
-                        form_component(&bytes[start..i]),
-                        form_component(&bytes[i + 1..end]),
-                    ),
-                    None => (form_component(&bytes[start..end]), Cow::Borrowed("")),
-                })
-                .filter(|(_, v)| !v.is_empty())
-                .collect(),
+            // The usual case: checked once, then every component is a slice of the text.
+            Ok(text) => form_pairs(bytes, |from, to| text_component(&text[from..to])),
+            Err(_) => form_pairs(bytes, |from, to| form_component(&bytes[from..to])),
         };
         Params {
             pairs,
@@ -222,19 +202,27 @@ impl<'a> Params<'a> {
     }
 }
 
-/// The pairs of a form body as byte offsets: (start, the first `=` if any, end).
-fn split_pairs(bytes: &[u8]) -> impl Iterator<Item = (usize, Option<usize>, usize)> + '_ {
+/// The pairs of a form body with empty values dropped, each component made by
+/// `component` from its byte range. The separators are found by memchr: a byte-at-a-time
+/// search costs more than the rest of the parse on bodies this short.
+fn form_pairs<'a>(
+    bytes: &'a [u8],
+    component: impl Fn(usize, usize) -> Cow<'a, str>,
+) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
+    let mut pairs = Vec::new();
     let mut start = 0;
-    std::iter::from_fn(move || {
-        if start > bytes.len() {
-            return None;
-        }
+    while start <= bytes.len() {
         let end = memchr::memchr(b'&', &bytes[start..]).map_or(bytes.len(), |i| start + i);
-        let eq = memchr::memchr(b'=', &bytes[start..end]).map(|i| start + i);
-        let pair = (start, eq, end);
+        let (key, value) = match memchr::memchr(b'=', &bytes[start..end]) {
+            Some(i) => (component(start, start + i), component(start + i + 1, end)),
+            None => (component(start, end), Cow::Borrowed("")),
+        };
+        if !value.is_empty() {
+            pairs.push((key, value));
+        }
         start = end + 1;
-        Some(pair)
-    })
+    }
+    pairs
 }
 
 /// One name or value of a form body (or of a Basic credential, RFC 6749 §2.3.1), decoded
