@@ -18,6 +18,10 @@ async fn client_credentials_in_both_encodings_and_both_auth_methods() {
             .await;
         assert_eq!(t.status, 200, "{}", t.text);
         assert!(t.body["expires_in"].is_u64(), "TOK-5: a JSON number");
+        // The token endpoint bypasses the router (`server::Dispatch`); the length of its
+        // answers still goes on the wire, so a client never waits for the connection
+        // to close.
+        assert_eq!(t.header("content-length"), t.text.len().to_string());
         assert!(t.body.get("refresh_token").is_none(), "TOK-31");
         let t = s
             .post(
