@@ -158,7 +158,7 @@ pub enum ScopeError {
 
 /// scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) (RFC 6749 §3.3). Nothing in one needs
 /// escaping in JSON, which the token response relies on.
-pub fn is_scope_token(token: &str) -> bool {
+fn is_scope_token(token: &str) -> bool {
     !token.is_empty()
         && token
             .bytes()
