@@ -89,7 +89,7 @@ fn check(
     let now = st.now();
     let t = {
         let store = st.store.lock();
-        match store.access.get(token) {
+        match store.access.get(token.as_bytes()) {
             Some(t) if store.grant_alive(t.grant) => t.clone(),
             _ => return Err(Denied::InvalidToken),
         }

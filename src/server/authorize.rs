@@ -13,7 +13,7 @@ use crate::server::faults::Fault;
 use crate::server::pages::{error_page, esc, login_form, page};
 use crate::server::params::Params;
 use crate::server::session;
-use crate::server::store::{random_token, AccessToken, AuthorizationCode, PkceMethod};
+use crate::server::store::{random_token, AccessToken, AuthorizationCode, PkceMethod, Token};
 use crate::server::token::verifier_well_formed;
 use crate::server::AppState;
 use axum::body::Bytes;
@@ -281,14 +281,14 @@ fn error_redirect(
 pub fn approve(st: &AppState, req: &ValidRequest, user: &str, status: StatusCode) -> Response {
     let now = st.now();
     let user: Arc<str> = Arc::from(user);
-    let value = random_token();
+    let value = Token::random();
     let s = returned_state(st, &req.state);
     let mut store = st.store.lock();
     if req.implicit {
         let grant = store.new_grant(req.client.id.clone(), Some(user.clone()));
         store.insert_access(
             now,
-            &value,
+            value,
             AccessToken {
                 client_id: req.client.id.clone(),
                 user: Some(user),
@@ -306,7 +306,7 @@ pub fn approve(st: &AppState, req: &ValidRequest, user: &str, status: StatusCode
     }
     store.insert_code(
         now,
-        &value,
+        value,
         AuthorizationCode {
             client_id: req.client.id.clone(),
             user,

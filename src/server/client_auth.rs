@@ -5,27 +5,55 @@ use crate::oauth::{ErrorCode, GrantType};
 use crate::server::config::Client;
 use crate::server::error::OAuthError;
 use crate::server::faults::Fault;
-use crate::server::params::{form_component, Params};
+use crate::server::params::{text_component, Params};
 use crate::server::AppState;
 use axum::http::{header, HeaderMap, StatusCode};
 use base64::Engine;
+use std::borrow::Cow;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-/// What the request presented to identify its client.
-#[derive(Debug)]
-pub enum Credentials {
+/// What the request presented to identify its client, borrowed from the request (and,
+/// for Basic, from the caller's [`BasicBuf`]): nothing is copied to the heap unless a
+/// component is percent-encoded.
+pub enum Credentials<'a> {
     /// `Authorization: Basic` (client_secret_basic).
-    Basic { id: String, secret: String },
+    Basic {
+        /// The client id, form-decoded.
+        id: Cow<'a, str>,
+        /// The secret, form-decoded.
+        secret: Cow<'a, str>,
+    },
     /// `client_id` and `client_secret` in the body (client_secret_post).
-    Post { id: String, secret: String },
+    Post {
+        /// The client id.
+        id: &'a str,
+        /// The secret.
+        secret: &'a str,
+    },
     /// `client_id` only: a public client.
-    IdOnly(String),
+    IdOnly(&'a str),
     /// Nothing at all.
     Missing,
 }
 
-impl Credentials {
+/// The secret is never shown, not even in debug output.
+impl std::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let method = match self {
+            Credentials::Basic { .. } => "Basic",
+            Credentials::Post { .. } => "Post",
+            Credentials::IdOnly(_) => "IdOnly",
+            Credentials::Missing => "Missing",
+        };
+        f.debug_struct("Credentials")
+            .field("method", &method)
+            .field("id", &self.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials<'_> {
     /// Whether the client tried the `Authorization` header (then failures are 401 with
     /// a `WWW-Authenticate` challenge, RFC 6749 §5.2).
     pub fn used_header(&self) -> bool {
@@ -35,18 +63,63 @@ impl Credentials {
     /// The client id presented, if any.
     pub fn id(&self) -> Option<&str> {
         match self {
-            Credentials::Basic { id, .. }
-            | Credentials::Post { id, .. }
-            | Credentials::IdOnly(id) => Some(id),
+            Credentials::Basic { id, .. } => Some(id),
+            Credentials::Post { id, .. } | Credentials::IdOnly(id) => Some(id),
             Credentials::Missing => None,
+        }
+    }
+
+    /// The secret presented, if any.
+    fn secret(&self) -> Option<&str> {
+        match self {
+            Credentials::Basic { secret, .. } => Some(secret),
+            Credentials::Post { secret, .. } => Some(secret),
+            Credentials::IdOnly(_) | Credentials::Missing => None,
         }
     }
 }
 
-fn basic_failure(
-    state: &AppState,
-    description: impl Into<std::borrow::Cow<'static, str>>,
-) -> OAuthError {
+/// Where the base64 of a Basic header is decoded: on the stack when it fits (it nearly
+/// always does: an id and a 43-character secret take ~60 bytes), on the heap otherwise.
+/// The caller owns it, so that the [`Credentials`] can borrow from it.
+#[derive(Debug)]
+pub struct BasicBuf {
+    inline: [u8; BasicBuf::INLINE],
+    heap: Vec<u8>,
+}
+
+impl BasicBuf {
+    const INLINE: usize = 192;
+
+    /// An empty buffer (no allocation).
+    pub fn new() -> Self {
+        BasicBuf {
+            inline: [0; Self::INLINE],
+            heap: Vec::new(),
+        }
+    }
+
+    /// The decoded bytes of `encoded` (standard base64, padded), or `None` if it is not
+    /// base64.
+    fn decode(&mut self, encoded: &str) -> Option<&[u8]> {
+        let engine = &base64::engine::general_purpose::STANDARD;
+        if base64::decoded_len_estimate(encoded.len()) <= Self::INLINE {
+            let n = engine.decode_slice(encoded, &mut self.inline).ok()?;
+            Some(&self.inline[..n])
+        } else {
+            self.heap = engine.decode(encoded).ok()?;
+            Some(&self.heap)
+        }
+    }
+}
+
+impl Default for BasicBuf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn basic_failure(state: &AppState, description: impl Into<Cow<'static, str>>) -> OAuthError {
     let mut e = OAuthError::new(ErrorCode::InvalidClient, description)
         .with_status(StatusCode::UNAUTHORIZED);
     e.basic_challenge = !state.faults.has(Fault::NoWwwAuthenticate);
@@ -54,11 +127,13 @@ fn basic_failure(
 }
 
 /// Reads the credentials; refuses malformed Basic headers and two methods at once (TOK-13).
-pub fn read_credentials(
+/// A Basic header is decoded into `buf`.
+pub fn read_credentials<'a>(
     state: &AppState,
-    headers: &HeaderMap,
-    params: &Params,
-) -> Result<Credentials, OAuthError> {
+    headers: &'a HeaderMap,
+    params: &'a Params,
+    buf: &'a mut BasicBuf,
+) -> Result<Credentials<'a>, OAuthError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
@@ -69,17 +144,16 @@ pub fn read_credentials(
         if !scheme.eq_ignore_ascii_case("basic") {
             return Err(basic_failure(state, "Unsupported authentication scheme"));
         }
-        let decoded = base64::engine::general_purpose::STANDARD
+        let decoded = buf
             .decode(rest.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|b| std::str::from_utf8(b).ok())
             .ok_or_else(|| basic_failure(state, "Malformed Basic credentials"))?;
         let Some((raw_id, raw_secret)) = decoded.split_once(':') else {
             return Err(basic_failure(state, "Malformed Basic credentials"));
         };
         // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64 (TOK-16).
-        let id = form_component(raw_id.as_bytes()).into_owned();
-        let secret = form_component(raw_secret.as_bytes()).into_owned();
+        let id = text_component(raw_id);
+        let secret = text_component(raw_secret);
         if body_secret.is_some() {
             return Err(OAuthError::invalid_request(
                 "Use one client authentication method per request",
@@ -95,11 +169,8 @@ pub fn read_credentials(
         return Ok(Credentials::Basic { id, secret });
     }
     Ok(match (body_id, body_secret) {
-        (Some(id), Some(secret)) => Credentials::Post {
-            id: id.to_string(),
-            secret: secret.to_string(),
-        },
-        (Some(id), None) => Credentials::IdOnly(id.to_string()),
+        (Some(id), Some(secret)) => Credentials::Post { id, secret },
+        (Some(id), None) => Credentials::IdOnly(id),
         (None, Some(_)) => {
             return Err(OAuthError::invalid_request(
                 "client_secret without client_id",
@@ -112,7 +183,7 @@ pub fn read_credentials(
 /// Authenticates the client. The description of an unknown client is Noorle's
 /// `Unknown client: <id>` (NOORLE-10).
 pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Arc<Client>, OAuthError> {
-    let fail = |desc: std::borrow::Cow<'static, str>| -> OAuthError {
+    let fail = |desc: Cow<'static, str>| -> OAuthError {
         if creds.used_header() {
             basic_failure(state, desc)
         } else {
@@ -143,7 +214,7 @@ pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Arc<Client>
             }))
         }
         None => {
-            let desc: std::borrow::Cow<'static, str> = if generic {
+            let desc: Cow<'static, str> = if generic {
                 "Client authentication failed".into()
             } else {
                 format!("Unknown client: {id}").into()
@@ -151,13 +222,7 @@ pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Arc<Client>
             return Err(fail(desc));
         }
     };
-    let presented = match creds {
-        Credentials::Basic { secret, .. } | Credentials::Post { secret, .. } => {
-            Some(secret.as_str())
-        }
-        _ => None,
-    };
-    match (&client.secret, presented) {
+    match (&client.secret, creds.secret()) {
         (None, None) => Ok(client),
         (None, Some(_)) => Err(fail(
             "Public clients do not authenticate with a secret".into(),
@@ -171,5 +236,29 @@ pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Arc<Client>
                 Err(fail("Invalid client credentials".into()))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_decode_on_the_stack_or_the_heap_alike() {
+        let engine = &base64::engine::general_purpose::STANDARD;
+        for len in [0, 1, 60, 190, 191, 192, 193, 300, 4000] {
+            let plain: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let encoded = engine.encode(&plain);
+            let mut buf = BasicBuf::new();
+            assert_eq!(buf.decode(&encoded), Some(&plain[..]), "{len} bytes");
+            assert_eq!(buf.heap.is_empty(), len <= BasicBuf::INLINE, "{len} bytes");
+        }
+        let mut buf = BasicBuf::new();
+        assert_eq!(buf.decode("bTJt*m0ybS1zZWNyZXQ="), None, "not base64");
+        assert_eq!(
+            buf.decode("bTJtOm0ybS1zZWNyZXQ"),
+            None,
+            "padding is required"
+        );
     }
 }

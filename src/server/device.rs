@@ -3,14 +3,14 @@
 
 use crate::clock::Timestamp;
 use crate::oauth::{ErrorCode, GrantType};
-use crate::server::client_auth::{authenticate, read_credentials};
+use crate::server::client_auth::{authenticate, read_credentials, BasicBuf};
 use crate::server::error::{no_store_json, OAuthError};
 use crate::server::faults::Fault;
 use crate::server::pages::{esc, page};
 use crate::server::params::{Params, Posted};
 use crate::server::session;
 use crate::server::store::{
-    normalize_user_code, random_token, random_user_code, DeviceAuthorization, DeviceStatus,
+    normalize_user_code, random_user_code, DeviceAuthorization, DeviceStatus, Token,
 };
 use crate::server::token::read_params;
 use crate::server::AppState;
@@ -41,7 +41,8 @@ fn handle(
         return Err(rate_limited(2));
     }
     let params = read_params(state, query, headers, body)?;
-    let creds = read_credentials(state, headers, &params)?;
+    let mut basic = BasicBuf::new();
+    let creds = read_credentials(state, headers, &params, &mut basic)?;
     let client = authenticate(state, &creds)?;
     if !client.grants.contains(GrantType::DeviceCode)
         && !state.faults.has(Fault::DeviceGrantAnyClient)
@@ -53,7 +54,7 @@ fn handle(
     }
     let scope = state.requested_scope(&client, params.get("scope"))?;
     let now = state.now();
-    let device_code = random_token();
+    let device_code = Token::random();
     let mut store = state.store.lock();
     // NOORLE-16: a per-client fixed window of one minute on the server clock.
     let limit = state.policy.device_authorizations_per_minute;
@@ -82,7 +83,7 @@ fn handle(
     let interval = state.policy.device_interval;
     store.insert_device(
         now,
-        &device_code,
+        device_code,
         DeviceAuthorization {
             client_id: client.id.clone(),
             scope,
@@ -98,7 +99,7 @@ fn handle(
     drop(store);
     let verification_uri = state.url("/oauth/device/verify");
     let mut body = json!({
-        "device_code": device_code,
+        "device_code": device_code.as_str(),
         "user_code": user_code,
         "verification_uri": verification_uri,
         "verification_uri_complete": format!("{verification_uri}?user_code={user_code}"),
@@ -147,7 +148,10 @@ pub fn decide(
         .get(&normalize_user_code(user_code))
         .cloned()
         .ok_or(DecideError::Unknown)?;
-    let d = store.devices.get_mut(&dc).ok_or(DecideError::Unknown)?;
+    let d = store
+        .devices
+        .get_mut(dc.as_bytes())
+        .ok_or(DecideError::Unknown)?;
     if now >= d.expires_at
         && !state.faults.has(Fault::ApproveAfterExpiry)
         && !state.faults.has(Fault::NeverExpireDeviceCodes)

@@ -1,7 +1,7 @@
 //! RFC 7662 token introspection `POST /oauth/introspect`: the suite's oracle for "this
 //! token is dead" (INTRO-1…5).
 
-use crate::server::client_auth::{authenticate, read_credentials};
+use crate::server::client_auth::{authenticate, read_credentials, BasicBuf};
 use crate::server::error::{no_store_json, OAuthError};
 use crate::server::faults::Fault;
 use crate::server::params::Posted;
@@ -28,7 +28,8 @@ fn handle(
     body: &[u8],
 ) -> Result<Response, OAuthError> {
     let params = read_params(st, query, headers, body)?;
-    let creds = read_credentials(st, headers, &params)?;
+    let mut basic = BasicBuf::new();
+    let creds = read_credentials(st, headers, &params, &mut basic)?;
     if !st.faults.has(Fault::IntrospectNoAuth) {
         let client =
             authenticate(st, &creds).map_err(|e| e.with_status(StatusCode::UNAUTHORIZED))?;
@@ -47,7 +48,7 @@ fn handle(
     let now = st.now();
     let store = st.store.lock();
     let idle = std::time::Duration::from_secs(st.policy.refresh_token_idle_ttl);
-    let active = if let Some(t) = store.access.get(token) {
+    let active = if let Some(t) = store.access.get(token.as_bytes()) {
         (store.grant_alive(t.grant) && now < t.expires_at).then(|| {
             json!({
                 "active": true,
@@ -58,7 +59,7 @@ fn handle(
                 "sub": t.user.as_deref().unwrap_or(&t.client_id),
             })
         })
-    } else if let Some(t) = store.refresh.get(token) {
+    } else if let Some(t) = store.refresh.get(token.as_bytes()) {
         (store.grant_alive(t.grant) && !t.rotated && now.since(t.last_used) <= idle).then(|| {
             json!({
                 "active": true,

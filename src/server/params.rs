@@ -243,7 +243,7 @@ pub fn form_component(raw: &[u8]) -> Cow<'_, str> {
 }
 
 /// [`form_component`] of a component already known to be UTF-8.
-fn text_component(raw: &str) -> Cow<'_, str> {
+pub fn text_component(raw: &str) -> Cow<'_, str> {
     if memchr::memchr2(b'%', b'+', raw.as_bytes()).is_some() {
         Cow::Owned(decode(raw.as_bytes()))
     } else {

@@ -2,7 +2,7 @@
 //! console "Revoke Access": every token the app holds for that user dies, REV-12).
 
 use crate::oauth::ErrorCode;
-use crate::server::client_auth::{authenticate, read_credentials};
+use crate::server::client_auth::{authenticate, read_credentials, BasicBuf};
 use crate::server::error::OAuthError;
 use crate::server::faults::Fault;
 use crate::server::pages::{esc, page};
@@ -45,7 +45,8 @@ fn handle(
         .with_retry_after(1));
     }
     let params = read_params(st, query, headers, body)?;
-    let creds = read_credentials(st, headers, &params)?;
+    let mut basic = BasicBuf::new();
+    let creds = read_credentials(st, headers, &params, &mut basic)?;
     let client = authenticate(st, &creds)?;
     let Some(token) = params.get("token") else {
         return Err(OAuthError::invalid_request("Missing token"));
@@ -55,13 +56,13 @@ fn handle(
     }
     // The hint only says where to look first (RFC 7009 §2.1, REV-6): look everywhere.
     let mut store = st.store.lock();
-    if let Some(at) = store.access.get(token) {
+    if let Some(at) = store.access.get(token.as_bytes()) {
         if at.client_id == client.id {
-            store.remove_access(token);
+            store.remove_access(token.as_bytes());
         }
         return Ok(());
     }
-    if let Some(rt) = store.refresh.get(token) {
+    if let Some(rt) = store.refresh.get(token.as_bytes()) {
         if rt.client_id == client.id {
             // Revoking a refresh token kills its grant, access tokens included (REV-8).
             let grant = rt.grant;

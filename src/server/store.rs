@@ -20,9 +20,55 @@ use std::time::Duration;
 /// A 256-bit random value, base64url without padding (43 characters): codes, tokens,
 /// device codes and secrets (TOK-32: ≥ 128 bits from a CSPRNG).
 pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    Token::random().as_str().to_owned()
+}
+
+/// Characters in a [`Token`].
+pub const TOKEN_LEN: usize = 43;
+
+/// A value the store keys its tables by: a device code, authorization code, access or
+/// refresh token, drawn as [`random_token`] draws it and held inline. Issuing one
+/// allocates nothing, and a lookup compares the bytes in the table itself, with no
+/// pointer to chase into a table of a million entries. Looked up by the bytes a client
+/// presents (`Borrow<[u8]>`; arrays hash as slices do).
+///
+/// A secret: `Debug` shows only its first characters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Token([u8; TOKEN_LEN]);
+
+impl Token {
+    /// 256 bits from the CSPRNG (TOK-32).
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let mut text = [0u8; TOKEN_LEN];
+        let written =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(bytes, &mut text);
+        debug_assert_eq!(written, Ok(TOKEN_LEN), "32 bytes are 43 base64 characters");
+        Token(text)
+    }
+
+    /// The value as text (base64url, so always ASCII).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The value's bytes, as a lookup takes them.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Token {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Token({}…)", &self.as_str()[..4])
+    }
 }
 
 /// The user-code alphabet: 20 consonants, no vowels (no words) and no confusable
@@ -204,7 +250,7 @@ pub struct ClientAudit {
 /// needed here: every key is drawn by the server (random codes and tokens, consecutive
 /// grant ids), so no client can choose keys that collide; a client only looks keys up.
 #[derive(Debug)]
-pub struct Sharded<V, K = Arc<str>> {
+pub struct Sharded<V, K = Token> {
     shards: Vec<HashMap<K, V, foldhash::fast::RandomState>>,
 }
 
@@ -216,19 +262,19 @@ pub trait ShardOf {
     fn shard_of(&self) -> usize;
 }
 
-impl ShardOf for str {
+impl ShardOf for [u8] {
     fn shard_of(&self) -> usize {
         // Keys are base64url (64 symbols): two characters spread them over every shard.
-        let b = self.as_bytes();
+        let b = self;
         let first = b.first().map_or(0, |c| *c as usize);
         let second = b.get(1).map_or(0, |c| *c as usize);
         (first * 7 + second) % SHARDS
     }
 }
 
-impl ShardOf for Arc<str> {
+impl ShardOf for Token {
     fn shard_of(&self) -> usize {
-        (**self).shard_of()
+        self.0[..].shard_of()
     }
 }
 
@@ -305,14 +351,14 @@ impl<V, K: std::hash::Hash + Eq + ShardOf> Sharded<V, K> {
 /// kept in chunks, so that growing it never copies a million entries under the lock.
 #[derive(Debug, Default)]
 struct ExpiryQueue {
-    chunks: VecDeque<VecDeque<(Timestamp, Arc<str>)>>,
+    chunks: VecDeque<VecDeque<(Timestamp, Token)>>,
 }
 
 /// Entries per chunk of an [`ExpiryQueue`].
 const CHUNK: usize = 4096;
 
 impl ExpiryQueue {
-    fn push(&mut self, deadline: Timestamp, key: Arc<str>) {
+    fn push(&mut self, deadline: Timestamp, key: Token) {
         match self.chunks.back_mut() {
             Some(last) if last.len() < CHUNK => last.push_back((deadline, key)),
             _ => {
@@ -323,7 +369,7 @@ impl ExpiryQueue {
         }
     }
 
-    fn pop_due(&mut self, now: Timestamp) -> Option<Arc<str>> {
+    fn pop_due(&mut self, now: Timestamp) -> Option<Token> {
         let first = self.chunks.front_mut()?;
         let due = matches!(first.front(), Some((deadline, _)) if *deadline <= now);
         if !due {
@@ -343,7 +389,7 @@ pub struct Store {
     /// device_code → authorization.
     pub devices: Sharded<DeviceAuthorization>,
     /// Normalized user code → device_code.
-    pub user_codes: HashMap<String, Arc<str>>,
+    pub user_codes: HashMap<String, Token>,
     /// Authorization codes.
     pub codes: Sharded<AuthorizationCode>,
     /// Access tokens.
@@ -435,20 +481,18 @@ impl Store {
     }
 
     /// Stores a device authorization under its device code and normalized user code.
-    pub fn insert_device(&mut self, now: Timestamp, device_code: &str, d: DeviceAuthorization) {
-        let key: Arc<str> = Arc::from(device_code);
+    pub fn insert_device(&mut self, now: Timestamp, key: Token, d: DeviceAuthorization) {
         self.user_codes
-            .insert(normalize_user_code(&d.user_code), key.clone());
+            .insert(normalize_user_code(&d.user_code), key);
         // Kept one lifetime past expiry, so late polls still get expired_token (DEV-19).
-        self.device_q
-            .push(d.expires_at.plus(self.life.device), key.clone());
+        self.device_q.push(d.expires_at.plus(self.life.device), key);
         self.devices.insert(key, d);
         self.reap(now);
     }
 
     /// Marks a device authorization as redeemed for `grant`.
     pub fn consume_device(&mut self, device_code: &str, grant: u64) {
-        if let Some(d) = self.devices.get_mut(device_code) {
+        if let Some(d) = self.devices.get_mut(device_code.as_bytes()) {
             d.status = DeviceStatus::Consumed(grant);
             d.terminal_sent = true;
             self.grant_ref(grant);
@@ -456,46 +500,41 @@ impl Store {
     }
 
     /// Stores an authorization code.
-    pub fn insert_code(&mut self, now: Timestamp, code: &str, c: AuthorizationCode) {
-        let key: Arc<str> = Arc::from(code);
-        self.code_q.push(
-            c.issued_at.plus(self.life.code).plus(self.life.code),
-            key.clone(),
-        );
+    pub fn insert_code(&mut self, now: Timestamp, key: Token, c: AuthorizationCode) {
+        self.code_q
+            .push(c.issued_at.plus(self.life.code).plus(self.life.code), key);
         self.codes.insert(key, c);
         self.reap(now);
     }
 
     /// Marks a code as redeemed for `grant` (TOK-21).
     pub fn redeem_code(&mut self, code: &str, grant: u64) {
-        if let Some(c) = self.codes.get_mut(code) {
+        if let Some(c) = self.codes.get_mut(code.as_bytes()) {
             c.redeemed = Some(grant);
             self.grant_ref(grant);
         }
     }
 
     /// Stores an access token.
-    pub fn insert_access(&mut self, now: Timestamp, token: &str, t: AccessToken) {
-        let key: Arc<str> = Arc::from(token);
+    pub fn insert_access(&mut self, now: Timestamp, key: Token, t: AccessToken) {
         self.grant_ref(t.grant);
-        self.access_q.push(t.expires_at, key.clone());
+        self.access_q.push(t.expires_at, key);
         self.access.insert(key, t);
         self.reap(now);
     }
 
     /// Removes an access token (revocation, RFC 7009).
-    pub fn remove_access(&mut self, token: &str) {
+    pub fn remove_access(&mut self, token: &[u8]) {
         if let Some(t) = self.access.remove(token) {
             self.grant_unref(t.grant);
         }
     }
 
     /// Stores a refresh token.
-    pub fn insert_refresh(&mut self, now: Timestamp, token: &str, t: RefreshToken) {
-        let key: Arc<str> = Arc::from(token);
+    pub fn insert_refresh(&mut self, now: Timestamp, key: Token, t: RefreshToken) {
         self.grant_ref(t.grant);
         self.refresh_q
-            .push(t.last_used.plus(self.life.refresh_idle), key.clone());
+            .push(t.last_used.plus(self.life.refresh_idle), key);
         self.refresh.insert(key, t);
         self.reap(now);
     }
@@ -518,7 +557,7 @@ impl Store {
                 // Only if it still names this device: callers keep user codes unique, and
                 // a reused code must never lose another device's entry.
                 let key = normalize_user_code(&d.user_code);
-                if self.user_codes.get(&key).is_some_and(|dc| **dc == *k) {
+                if self.user_codes.get(&key).is_some_and(|dc| *dc == k) {
                     self.user_codes.remove(&key);
                 }
                 if let DeviceStatus::Consumed(g) = d.status {
@@ -534,7 +573,7 @@ impl Store {
             }
         }
         while let Some(k) = self.access_q.pop_due(now) {
-            self.remove_access(&k);
+            self.remove_access(k.as_bytes());
         }
         while let Some(k) = self.refresh_q.pop_due(now) {
             // Use extends a refresh token's life: re-queue it at its new deadline.
@@ -570,6 +609,30 @@ impl Store {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn tokens_are_found_by_the_text_a_client_presents_and_never_shown_whole() {
+        let t = Token::random();
+        assert_eq!(t.as_str().len(), TOKEN_LEN);
+        assert!(t
+            .as_str()
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        let mut table: Sharded<u32> = Sharded::default();
+        table.insert(t, 7);
+        let presented: String = t.as_str().to_owned();
+        assert_eq!(table.get(presented.as_bytes()), Some(&7));
+        assert_eq!(
+            table.get(&presented.as_bytes()[..42]),
+            None,
+            "a prefix is not the token"
+        );
+        let shown = format!("{t:?}");
+        assert!(
+            !shown.contains(t.as_str()) && shown.contains(&t.as_str()[..4]),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn random_values_are_long_and_distinct() {
@@ -619,7 +682,7 @@ mod tests {
         let secs = Duration::from_secs;
         let mut s = store(secs(3600));
         let t0 = Timestamp::default();
-        s.insert_device(t0, "dc", device(t0.plus(secs(1800))));
+        s.insert_device(t0, Token::random(), device(t0.plus(secs(1800))));
         let g = s.new_grant(Arc::from("c"), None);
         let at = AccessToken {
             client_id: Arc::from("c"),
@@ -628,7 +691,7 @@ mod tests {
             expires_at: t0.plus(secs(3600)),
             grant: g,
         };
-        s.insert_access(t0, "at", at);
+        s.insert_access(t0, Token::random(), at);
         // Expired but within the grace period: kept so that polls still see expired_token.
         s.reap(t0.plus(secs(2000)));
         assert_eq!(s.devices.len(), 1);
@@ -654,13 +717,18 @@ mod tests {
             expires_at: t0.plus(secs(3600)),
             grant: STANDALONE,
         };
-        s.insert_access(t0, "cc1", at.clone());
-        s.insert_access(t0, "cc2", at);
+        let (cc1, cc2) = (Token::random(), Token::random());
+        s.insert_access(t0, cc1, at.clone());
+        s.insert_access(t0, cc2, at);
         assert_eq!(s.grants.len(), 1, "only the other grant");
         s.revoke_grant(STANDALONE);
         assert!(s.grant_alive(STANDALONE), "no grant to revoke");
-        s.remove_access("cc1");
-        assert!(s.access.get("cc1").is_none() && s.access.get("cc2").is_some());
+        s.remove_access(cc1.as_bytes());
+        assert!(s.access.get(cc1.as_bytes()).is_none());
+        assert!(
+            s.access.get(cc2.as_str().as_bytes()).is_some(),
+            "found by its text"
+        );
         s.reap(t0.plus(secs(3600)));
         assert!(s.access.is_empty());
     }
@@ -679,8 +747,9 @@ mod tests {
             grant: g,
             rotated: false,
         };
-        s.insert_refresh(t0, "rt", rt);
-        if let Some(t) = s.refresh.get_mut("rt") {
+        let key = Token::random();
+        s.insert_refresh(t0, key, rt);
+        if let Some(t) = s.refresh.get_mut(key.as_bytes()) {
             t.last_used = t0.plus(secs(90));
         }
         s.reap(t0.plus(secs(150)));
@@ -696,10 +765,9 @@ mod tests {
         let mut now = Timestamp::default();
         for i in 0..200_000u32 {
             now = now.plus(Duration::from_millis(100));
-            let key = format!("dc{i}");
             s.insert_device(
                 now,
-                &key,
+                Token::random(),
                 device_with_code(now.plus(secs(1800)), format!("U{i:08}")),
             );
         }

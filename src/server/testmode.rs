@@ -7,7 +7,7 @@ use crate::server::device::{decide, DecideError};
 use crate::server::params::Params;
 use crate::server::revoke::{connected_apps, revoke_app};
 use crate::server::store::{
-    normalize_user_code, random_token, random_user_code, DeviceAuthorization, DeviceStatus,
+    normalize_user_code, random_user_code, DeviceAuthorization, DeviceStatus, Token,
 };
 use crate::server::AppState;
 use axum::extract::{Query, State};
@@ -139,7 +139,7 @@ async fn bulk(State(st): State<Arc<AppState>>, Json(b): Json<Bulk>) -> Response 
     let mut out = Vec::with_capacity(b.count);
     let mut store = st.store.lock();
     for _ in 0..b.count {
-        let dc = random_token();
+        let dc = Token::random();
         let uc = loop {
             let c = random_user_code();
             if !store.user_codes.contains_key(&normalize_user_code(&c)) {
@@ -148,7 +148,7 @@ async fn bulk(State(st): State<Arc<AppState>>, Json(b): Json<Bulk>) -> Response 
         };
         store.insert_device(
             now,
-            &dc,
+            dc,
             DeviceAuthorization {
                 client_id: client.id.clone(),
                 scope,
@@ -161,7 +161,7 @@ async fn bulk(State(st): State<Arc<AppState>>, Json(b): Json<Bulk>) -> Response 
             },
         );
         if b.return_codes {
-            out.push(json!({ "device_code": dc, "user_code": uc }));
+            out.push(json!({ "device_code": dc.as_str(), "user_code": uc }));
         }
     }
     drop(store);

@@ -3,13 +3,13 @@
 
 use crate::clock::Timestamp;
 use crate::oauth::{ErrorCode, GrantType};
-use crate::server::client_auth::{authenticate, read_credentials};
+use crate::server::client_auth::{authenticate, read_credentials, BasicBuf};
 use crate::server::config::{Client, ScopeSet, Scopes};
 use crate::server::error::{no_store_bytes, OAuthError};
 use crate::server::faults::Fault;
 use crate::server::params::{parse_body, Encoding, Params, Posted};
 use crate::server::store::{
-    random_token, AccessToken, DeviceStatus, PkceMethod, RefreshToken, Store, STANDALONE,
+    AccessToken, DeviceStatus, PkceMethod, RefreshToken, Store, Token, STANDALONE,
 };
 use crate::server::AppState;
 use axum::extract::State;
@@ -94,7 +94,8 @@ fn handle(
     body: &[u8],
 ) -> Result<Response, OAuthError> {
     let params = read_params(state, query, headers, body)?;
-    let creds = read_credentials(state, headers, &params)?;
+    let mut basic = BasicBuf::new();
+    let creds = read_credentials(state, headers, &params, &mut basic)?;
     let client = authenticate(state, &creds)?;
     let Some(grant_type) = params.get("grant_type") else {
         return Err(OAuthError::invalid_request("Missing grant_type"));
@@ -170,11 +171,11 @@ fn issue(
 ) -> Response {
     let now = state.now();
     // Drawn under the lock: ~100 ns each, and only when tokens are really issued.
-    let access = random_token();
+    let access = Token::random();
     let ttl = Duration::from_secs(state.policy.access_token_ttl);
     store.insert_access(
         now,
-        &access,
+        access,
         AccessToken {
             client_id: client.id.clone(),
             user: user.clone(),
@@ -183,14 +184,12 @@ fn issue(
             grant,
         },
     );
-    let refresh_token = match refresh {
-        RefreshPlan::None => None,
-        RefreshPlan::Keep(rt) => Some(rt),
+    let fresh_refresh = match refresh {
         RefreshPlan::New(rt_scope) => {
-            let fresh_refresh = random_token();
+            let token = Token::random();
             store.insert_refresh(
                 now,
-                &fresh_refresh,
+                token,
                 RefreshToken {
                     client_id: client.id.clone(),
                     user,
@@ -200,14 +199,20 @@ fn issue(
                     rotated: false,
                 },
             );
-            Some(fresh_refresh)
+            Some(token)
         }
+        RefreshPlan::None | RefreshPlan::Keep(_) => None,
+    };
+    let refresh_token = match &refresh {
+        RefreshPlan::None => None,
+        RefreshPlan::Keep(rt) => Some(rt.as_str()),
+        RefreshPlan::New(_) => fresh_refresh.as_ref().map(Token::as_str),
     };
     let body = TokenResponse {
-        access_token: &access,
+        access_token: access.as_str(),
         expires_in: state.policy.access_token_ttl,
         scope: (!state.faults.has(Fault::IgnoreScope)).then_some((&*state.scopes, scope)),
-        refresh_token: refresh_token.as_deref(),
+        refresh_token,
     };
     no_store_bytes(StatusCode::OK, body.to_json())
 }
@@ -282,7 +287,7 @@ fn code_grant(state: &AppState, client: &Client, params: &Params) -> Result<Resp
     };
     let now = state.now();
     let mut store = state.store.lock();
-    let Some(rec) = store.codes.get(code).cloned() else {
+    let Some(rec) = store.codes.get(code.as_bytes()).cloned() else {
         return Err(OAuthError::invalid_grant("Unknown authorization code"));
     };
     if rec.client_id != client.id && !state.faults.has(Fault::CodeAnyClient) {
@@ -373,7 +378,7 @@ fn refresh_grant(
     };
     let now = state.now();
     let mut store = state.store.lock();
-    let Some(rec) = store.refresh.get(rt).cloned() else {
+    let Some(rec) = store.refresh.get(rt.as_bytes()).cloned() else {
         return Err(OAuthError::invalid_grant("Unknown refresh token"));
     };
     if rec.client_id != client.id {
@@ -405,12 +410,12 @@ fn refresh_grant(
     };
     let rotate = client.is_public() && !state.faults.has(Fault::NoRefreshRotation);
     let refresh = if rotate {
-        if let Some(old) = store.refresh.get_mut(rt) {
+        if let Some(old) = store.refresh.get_mut(rt.as_bytes()) {
             old.rotated = true;
         }
         RefreshPlan::New(rec.scope)
     } else {
-        if let Some(old) = store.refresh.get_mut(rt) {
+        if let Some(old) = store.refresh.get_mut(rt.as_bytes()) {
             old.last_used = now;
         }
         // The same refresh token stays valid; say so, as RFC 6749 §6 allows.
@@ -431,7 +436,7 @@ fn device_grant(
     };
     let now = state.now();
     let mut store = state.store.lock();
-    let Some(d) = store.devices.get_mut(dc) else {
+    let Some(d) = store.devices.get_mut(dc.as_bytes()) else {
         return Err(OAuthError::invalid_grant("Unknown device code"));
     };
     if d.client_id != client.id && !state.faults.has(Fault::DeviceCodeAnyClient) {
