@@ -11,6 +11,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::de::{Deserializer, MapAccess, Visitor};
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::fmt;
 use std::pin::Pin;
@@ -92,11 +93,15 @@ pub enum Encoding {
     Json,
 }
 
+/// Name/value pairs; up to four are held without a heap allocation (a token request
+/// has two to four).
+type Pairs<'a> = SmallVec<[(Cow<'a, str>, Cow<'a, str>); 4]>;
+
 /// Name/value pairs in request order, empty values already dropped. Form values borrow
 /// from the request where no decoding was needed.
 #[derive(Debug, Default, Clone)]
 pub struct Params<'a> {
-    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pairs: Pairs<'a>,
     last_wins: bool,
 }
 
@@ -117,13 +122,13 @@ impl<'a> Params<'a> {
 
     /// Parses a JSON object whose members are strings (numbers and booleans are taken
     /// as their text; `null` as omitted). Repeated keys are kept, so they can be refused.
-    pub fn from_json(bytes: &[u8]) -> Result<Params<'static>, OAuthError> {
+    pub fn from_json<'b>(bytes: &[u8]) -> Result<Params<'b>, OAuthError> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let pairs = de
             .deserialize_map(PairsVisitor)
             .and_then(|p| de.end().map(|_| p))
             .map_err(|e| OAuthError::invalid_request(format!("Malformed JSON body: {e}")))?;
-        let mut out = Vec::with_capacity(pairs.len());
+        let mut out = Pairs::with_capacity(pairs.len());
         for (k, v) in pairs {
             let text = match v {
                 serde_json::Value::Null => continue,
@@ -205,11 +210,8 @@ impl<'a> Params<'a> {
 /// The pairs of a form body with empty values dropped, each component made by
 /// `component` from its byte range. The separators are found by memchr: a byte-at-a-time
 /// search costs more than the rest of the parse on bodies this short.
-fn form_pairs<'a>(
-    bytes: &'a [u8],
-    component: impl Fn(usize, usize) -> Cow<'a, str>,
-) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
-    let mut pairs = Vec::new();
+fn form_pairs<'a>(bytes: &'a [u8], component: impl Fn(usize, usize) -> Cow<'a, str>) -> Pairs<'a> {
+    let mut pairs = Pairs::new();
     let mut start = 0;
     while start <= bytes.len() {
         let end = memchr::memchr(b'&', &bytes[start..]).map_or(bytes.len(), |i| start + i);
@@ -303,12 +305,10 @@ impl<'de> Visitor<'de> for PairsVisitor {
 
 /// Which encoding the `Content-Type` names, if one the builtin accepts.
 pub fn encoding_of(headers: &HeaderMap) -> Option<Encoding> {
-    let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    let essence = ct
-        .as_bytes()
-        .split(|b| *b == b';')
-        .next()
-        .unwrap_or_default()
+    // Compared as bytes: the names are ASCII, so a value that is not cannot match.
+    let ct = headers.get(header::CONTENT_TYPE)?.as_bytes();
+    let essence = memchr::memchr(b';', ct)
+        .map_or(ct, |i| &ct[..i])
         .trim_ascii();
     if essence.eq_ignore_ascii_case(b"application/x-www-form-urlencoded") {
         Some(Encoding::Form)

@@ -16,6 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use parking_lot::MutexGuard;
 use sha2::{Digest, Sha256};
 use std::io::Write as _;
 use std::sync::Arc;
@@ -158,11 +159,16 @@ impl RefreshPlan {
     }
 }
 
-/// Stores the tokens of a grant and renders the RFC 6749 §5.1 response.
+/// Stores the tokens of a grant, releases the store and renders the RFC 6749 §5.1
+/// response (outside the lock: the other workers wait only for the inserts).
+///
+/// The caller draws the access token: before taking the lock where nothing can fail after
+/// it (client_credentials), else under the lock, once the request has been found good.
 #[allow(clippy::too_many_arguments)]
 fn issue(
     state: &AppState,
-    store: &mut Store,
+    mut store: MutexGuard<'_, Store>,
+    access: Token,
     client: &Client,
     user: Option<Arc<str>>,
     scope: ScopeSet,
@@ -170,8 +176,6 @@ fn issue(
     refresh: RefreshPlan,
 ) -> Response {
     let now = state.now();
-    // Drawn under the lock: ~100 ns each, and only when tokens are really issued.
-    let access = Token::random();
     let ttl = Duration::from_secs(state.policy.access_token_ttl);
     store.insert_access(
         now,
@@ -203,6 +207,7 @@ fn issue(
         }
         RefreshPlan::None | RefreshPlan::Keep(_) => None,
     };
+    drop(store);
     let refresh_token = match &refresh {
         RefreshPlan::None => None,
         RefreshPlan::Keep(rt) => Some(rt.as_str()),
@@ -355,7 +360,8 @@ fn code_grant(state: &AppState, client: &Client, params: &Params) -> Result<Resp
     let refresh = RefreshPlan::new_if(wants_refresh(state, client, rec.scope), rec.scope);
     Ok(issue(
         state,
-        &mut store,
+        store,
+        Token::random(),
         client,
         Some(rec.user),
         rec.scope,
@@ -422,7 +428,14 @@ fn refresh_grant(
         RefreshPlan::Keep(rt.to_string())
     };
     Ok(issue(
-        state, &mut store, client, rec.user, scope, rec.grant, refresh,
+        state,
+        store,
+        Token::random(),
+        client,
+        rec.user,
+        scope,
+        rec.grant,
+        refresh,
     ))
 }
 
@@ -501,7 +514,14 @@ fn device_grant(
     store.consume_device(dc, grant);
     let refresh = RefreshPlan::new_if(wants_refresh(state, client, scope), scope);
     Ok(issue(
-        state, &mut store, client, user, scope, grant, refresh,
+        state,
+        store,
+        Token::random(),
+        client,
+        user,
+        scope,
+        grant,
+        refresh,
     ))
 }
 
@@ -517,6 +537,7 @@ fn client_credentials_grant(
         ));
     }
     let scope = state.requested_scope(client, params.get("scope"))?;
+    let access = Token::random();
     let mut store = state.store.lock();
     // RFC 6749 §4.4.3: no refresh token (TOK-31), unless a fault says otherwise; without
     // one, nothing but the token itself can be revoked.
@@ -528,7 +549,7 @@ fn client_credentials_grant(
     };
     let refresh = RefreshPlan::new_if(with_refresh, scope);
     Ok(issue(
-        state, &mut store, client, None, scope, grant, refresh,
+        state, store, access, client, None, scope, grant, refresh,
     ))
 }
 
@@ -553,7 +574,8 @@ fn password_grant(
     let grant = store.new_grant(client.id.clone(), Some(user.clone()));
     Ok(issue(
         state,
-        &mut store,
+        store,
+        Token::random(),
         client,
         Some(user),
         scope,
