@@ -253,6 +253,17 @@ impl Scopes {
         }
     }
 
+    /// The length of [`Scopes::render`]'s text.
+    pub fn rendered_len(&self, set: ScopeSet) -> usize {
+        let (count, bytes) = self
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| set.0 & (1 << i) != 0)
+            .fold((0usize, 0), |(n, b), (_, name)| (n + 1, b + name.len()));
+        bytes + count.saturating_sub(1)
+    }
+
     /// The names, for metadata.
     pub fn names(&self) -> &[String] {
         &self.names

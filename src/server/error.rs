@@ -104,12 +104,23 @@ impl ErrorBody<'_> {
     /// it is, on the error path of every poll.
     fn to_json(&self) -> Vec<u8> {
         debug_assert!(self.error_description.chars().all(allowed_in_description));
-        let mut out = Vec::with_capacity(44 + self.error.len() + self.error_description.len());
-        out.extend_from_slice(br#"{"error":""#);
+        const HEAD: &[u8] = br#"{"error":""#;
+        const MIDDLE: &[u8] = br#"","error_description":""#;
+        const TAIL: &[u8] = br#""}"#;
+        // Exactly as long as the body: a Vec whose length is its capacity becomes the
+        // response body without another allocation (bytes' `From<Vec<u8>>`).
+        let len = HEAD.len()
+            + self.error.len()
+            + MIDDLE.len()
+            + self.error_description.len()
+            + TAIL.len();
+        let mut out = Vec::with_capacity(len);
+        out.extend_from_slice(HEAD);
         out.extend_from_slice(self.error.as_bytes());
-        out.extend_from_slice(br#"","error_description":""#);
+        out.extend_from_slice(MIDDLE);
         out.extend_from_slice(self.error_description.as_bytes());
-        out.extend_from_slice(br#""}"#);
+        out.extend_from_slice(TAIL);
+        debug_assert_eq!(out.len(), len);
         out
     }
 }

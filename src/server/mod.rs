@@ -60,7 +60,9 @@ pub struct AppState {
     pub issuer: String,
     /// The clock every expiry reads.
     pub clock: Clock,
-    clients: RwLock<HashMap<Arc<str>, Arc<Client>>>,
+    /// By id; foldhash, as the store's tables (ids are looked up, never chosen, by clients:
+    /// registration draws them).
+    clients: RwLock<HashMap<Arc<str>, Arc<Client>, foldhash::fast::RandomState>>,
     /// Codes, tokens, sessions, counters.
     pub store: Mutex<Store>,
 }

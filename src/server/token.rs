@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use parking_lot::MutexGuard;
 use sha2::{Digest, Sha256};
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -210,11 +209,11 @@ fn issue(
     drop(store);
     let refresh_token = match &refresh {
         RefreshPlan::None => None,
-        RefreshPlan::Keep(rt) => Some(rt.as_str()),
-        RefreshPlan::New(_) => fresh_refresh.as_ref().map(Token::as_str),
+        RefreshPlan::Keep(rt) => Some(rt.as_bytes()),
+        RefreshPlan::New(_) => fresh_refresh.as_ref().map(Token::as_bytes),
     };
     let body = TokenResponse {
-        access_token: access.as_str(),
+        access_token: access.as_bytes(),
         expires_in: state.policy.access_token_ttl,
         scope: (!state.faults.has(Fault::IgnoreScope)).then_some((&*state.scopes, scope)),
         refresh_token,
@@ -224,10 +223,10 @@ fn issue(
 
 /// A successful token response (RFC 6749 §5.1), always `token_type` Bearer.
 struct TokenResponse<'a> {
-    access_token: &'a str,
+    access_token: &'a [u8],
     expires_in: u64,
     scope: Option<(&'a Scopes, ScopeSet)>,
-    refresh_token: Option<&'a str>,
+    refresh_token: Option<&'a [u8]>,
 }
 
 impl TokenResponse<'_> {
@@ -235,28 +234,47 @@ impl TokenResponse<'_> {
     /// scope-tokens (checked when the fixture loads), so nothing needs escaping. The
     /// tests check the bytes against serde_json's.
     fn to_json(&self) -> Vec<u8> {
-        let plain = |t: &str| {
-            t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        const HEAD: &[u8] = br#"{"access_token":""#;
+        const TYPE: &[u8] = br#"","token_type":"Bearer","expires_in":"#;
+        const SCOPE: &[u8] = br#","scope":""#;
+        const REFRESH: &[u8] = br#","refresh_token":""#;
+        let plain = |t: &[u8]| {
+            t.iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
         };
         debug_assert!(plain(self.access_token) && self.refresh_token.is_none_or(plain));
-        let mut out = Vec::with_capacity(160);
-        out.extend_from_slice(br#"{"access_token":""#);
-        out.extend_from_slice(self.access_token.as_bytes());
-        out.extend_from_slice(br#"","token_type":"Bearer","expires_in":"#);
-        // Writing to a Vec cannot fail.
-        let _ = write!(out, "{}", self.expires_in);
+        let mut digits = itoa::Buffer::new();
+        let expires_in = digits.format(self.expires_in).as_bytes();
+        // Exactly as long as the body: a Vec whose length is its capacity becomes the
+        // response body without another allocation (bytes' `From<Vec<u8>>`).
+        let len = HEAD.len()
+            + self.access_token.len()
+            + TYPE.len()
+            + expires_in.len()
+            + self.scope.map_or(0, |(scopes, set)| {
+                SCOPE.len() + scopes.rendered_len(set) + 1
+            })
+            + self
+                .refresh_token
+                .map_or(0, |r| REFRESH.len() + r.len() + 1)
+            + 1;
+        let mut out = Vec::with_capacity(len);
+        out.extend_from_slice(HEAD);
+        out.extend_from_slice(self.access_token);
+        out.extend_from_slice(TYPE);
+        out.extend_from_slice(expires_in);
         if let Some((scopes, set)) = self.scope {
-            out.extend_from_slice(br#","scope":""#);
+            out.extend_from_slice(SCOPE);
             scopes.render_into(set, &mut out);
             out.push(b'"');
         }
         if let Some(refresh) = self.refresh_token {
-            out.extend_from_slice(br#","refresh_token":""#);
-            out.extend_from_slice(refresh.as_bytes());
+            out.extend_from_slice(REFRESH);
+            out.extend_from_slice(refresh);
             out.push(b'"');
         }
         out.push(b'}');
+        debug_assert_eq!(out.len(), len);
         out
     }
 }
@@ -622,10 +640,10 @@ mod tests {
                 scopes.parse(Some(&chosen.join(" "))).expect("known scopes")
             });
             let ours = TokenResponse {
-                access_token: &access,
+                access_token: access.as_bytes(),
                 expires_in,
                 scope: scope.map(|s| (scopes, s)),
-                refresh_token: refresh.as_deref(),
+                refresh_token: refresh.as_deref().map(str::as_bytes),
             }
             .to_json();
             let reference = serde_json::to_vec(&Reference {
