@@ -60,18 +60,25 @@ pub struct AppState {
     pub issuer: String,
     /// The clock every expiry reads.
     pub clock: Clock,
-    /// By id; foldhash, as the store's tables (ids are looked up, never chosen, by clients:
-    /// registration draws them).
-    clients: RwLock<HashMap<Arc<str>, Arc<Client>, foldhash::fast::RandomState>>,
+    /// The fixture's clients by id: fixed for the server's life, so read without a lock
+    /// (every token request looks its client up). foldhash, as the store's tables: ids are
+    /// looked up by clients, never chosen by them.
+    fixture_clients: ClientTable,
+    /// Clients registered at run time (RFC 7591); their ids are drawn, so they never
+    /// shadow a fixture client.
+    registered: RwLock<ClientTable>,
     /// Codes, tokens, sessions, counters.
     pub store: Mutex<Store>,
 }
+
+/// Clients by id.
+type ClientTable = HashMap<Arc<str>, Arc<Client>, foldhash::fast::RandomState>;
 
 impl AppState {
     /// Builds the state for a server whose issuer is `issuer`.
     pub fn new(config: ServerConfig, issuer: String, clock: Clock) -> Self {
         let policy = config.policy.clone();
-        let clients = config
+        let fixture_clients = config
             .clients
             .iter()
             .map(|c| (c.id.clone(), c.clone()))
@@ -84,7 +91,8 @@ impl AppState {
             test_mode: config.test_mode,
             issuer,
             clock,
-            clients: RwLock::new(clients),
+            fixture_clients,
+            registered: RwLock::default(),
             store: Mutex::new(Store::new(Lifetimes {
                 code: Policy::secs(policy.authorization_code_ttl),
                 device: Policy::secs(policy.device_code_ttl),
@@ -95,17 +103,20 @@ impl AppState {
 
     /// A registered client.
     pub fn client(&self, id: &str) -> Option<Arc<Client>> {
-        self.clients.read().get(id).cloned()
+        match self.fixture_clients.get(id) {
+            Some(c) => Some(c.clone()),
+            None => self.registered.read().get(id).cloned(),
+        }
     }
 
     /// Registers a client (dynamic registration, RFC 7591).
     pub fn add_client(&self, client: Arc<Client>) {
-        self.clients.write().insert(client.id.clone(), client);
+        self.registered.write().insert(client.id.clone(), client);
     }
 
     /// Number of registered clients.
     pub fn client_count(&self) -> usize {
-        self.clients.read().len()
+        self.fixture_clients.len() + self.registered.read().len()
     }
 
     /// Now, on the server's clock.
