@@ -16,12 +16,12 @@ use std::borrow::Cow;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 /// What a client-authenticated endpoint reads of a POST: the URI (for credentials sent in
 /// the query, TOK-17), the headers and the whole body. The head is moved out of the
 /// request, not copied as axum's `Uri` and `HeaderMap` extractors do, and a body that
 /// arrives in one piece is kept as it is: these endpoints are the load-test targets.
-#[derive(Debug)]
 pub struct Posted {
     /// The request URI.
     pub uri: Uri,
@@ -29,6 +29,16 @@ pub struct Posted {
     pub headers: HeaderMap,
     /// The body, at most the policy's `max_body_bytes`.
     pub body: Bytes,
+}
+
+/// Headers and body carry credentials: only the path and the body's length are shown.
+impl fmt::Debug for Posted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Posted")
+            .field("path", &self.uri.path())
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl FromRequest<Arc<AppState>> for Posted {
@@ -49,39 +59,76 @@ impl FromRequest<Arc<AppState>> for Posted {
 /// arrives) is a bare 413, which the router's `framework_errors` turns into the error
 /// object every other refusal gets, as it does for axum's own extractors.
 async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, Response> {
-    let too_large = || StatusCode::PAYLOAD_TOO_LARGE.into_response();
-    if body.size_hint().lower() > limit as u64 {
-        return Err(too_large());
-    }
-    let mut whole: Option<Bytes> = None;
-    let mut joined: Vec<u8> = Vec::new();
-    // A body of known length ends with its last byte: no extra poll to learn that.
-    while !body.is_end_stream() {
-        let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
-        else {
-            break;
-        };
-        let frame = frame.map_err(|_| {
-            OAuthError::invalid_request("The request body could not be read").into_response()
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers
-        };
-        let held = whole.as_ref().map_or(0, Bytes::len) + joined.len();
-        if held + data.len() > limit {
-            return Err(too_large());
+    let mut reader = BodyReader::new(limit);
+    std::future::poll_fn(|cx| reader.poll_read(&mut body, cx)).await
+}
+
+/// A body being read, by polling: [`read_body`] for the extractor, and the token
+/// endpoint's own future (`server::TokenRequest`), which is not boxed.
+#[derive(Debug)]
+pub struct BodyReader {
+    limit: usize,
+    checked_hint: bool,
+    whole: Option<Bytes>,
+    joined: Vec<u8>,
+}
+
+impl BodyReader {
+    /// Reads at most `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        BodyReader {
+            limit,
+            checked_hint: false,
+            whole: None,
+            joined: Vec::new(),
         }
-        match whole.take() {
-            None if joined.is_empty() => whole = Some(data),
-            first => {
-                if let Some(first) = first {
-                    joined.extend_from_slice(&first);
-                }
-                joined.extend_from_slice(&data);
+    }
+
+    /// Polls `body` until it ends: the whole of it (a body that arrives in one piece is
+    /// kept as it is), or the response that refuses it.
+    pub fn poll_read(
+        &mut self,
+        body: &mut Body,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Bytes, Response>> {
+        let too_large = || StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        if !self.checked_hint {
+            self.checked_hint = true;
+            if body.size_hint().lower() > self.limit as u64 {
+                return Poll::Ready(Err(too_large()));
             }
         }
+        // A body of known length ends with its last byte: no extra poll to learn that.
+        while !body.is_end_stream() {
+            let Some(frame) = ready!(Pin::new(&mut *body).poll_frame(cx)) else {
+                break;
+            };
+            let Ok(frame) = frame else {
+                return Poll::Ready(Err(OAuthError::invalid_request(
+                    "The request body could not be read",
+                )
+                .into_response()));
+            };
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            let held = self.whole.as_ref().map_or(0, Bytes::len) + self.joined.len();
+            if held + data.len() > self.limit {
+                return Poll::Ready(Err(too_large()));
+            }
+            match self.whole.take() {
+                None if self.joined.is_empty() => self.whole = Some(data),
+                first => {
+                    if let Some(first) = first {
+                        self.joined.extend_from_slice(&first);
+                    }
+                    self.joined.extend_from_slice(&data);
+                }
+            }
+        }
+        let joined = std::mem::take(&mut self.joined);
+        Poll::Ready(Ok(self.whole.take().unwrap_or_else(|| Bytes::from(joined))))
     }
-    Ok(whole.unwrap_or_else(|| Bytes::from(joined)))
 }
 
 /// The body encodings a request may use.

@@ -23,7 +23,12 @@ use std::time::Duration;
 
 /// `POST /oauth/token`.
 pub async fn token(State(state): State<Arc<AppState>>, req: Posted) -> Response {
-    match handle(&state, req.uri.query(), &req.headers, &req.body) {
+    answer(&state, &req)
+}
+
+/// [`token`]'s answer, for a request whose body has been read.
+pub fn answer(state: &AppState, req: &Posted) -> Response {
+    match handle(state, req.uri.query(), &req.headers, &req.body) {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
