@@ -82,10 +82,16 @@ impl Credentials<'_> {
 /// Where the base64 of a Basic header is decoded: on the stack when it fits (it nearly
 /// always does: an id and a 43-character secret take ~60 bytes), on the heap otherwise.
 /// The caller owns it, so that the [`Credentials`] can borrow from it.
-#[derive(Debug)]
 pub struct BasicBuf {
     inline: [u8; BasicBuf::INLINE],
     heap: Vec<u8>,
+}
+
+/// It holds a secret: not shown.
+impl std::fmt::Debug for BasicBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicBuf").finish_non_exhaustive()
+    }
 }
 
 impl BasicBuf {
@@ -261,6 +267,15 @@ mod tests {
             assert_eq!(buf.heap.is_empty(), len <= BasicBuf::INLINE, "{len} bytes");
         }
         let mut buf = BasicBuf::new();
+        assert_eq!(
+            buf.decode("bTJtOm0ybS1zZWNyZXQ="),
+            Some(&b"m2m:m2m-secret"[..])
+        );
+        let shown = format!("{buf:?}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("109"),
+            "{shown}"
+        );
         assert_eq!(buf.decode("bTJt*m0ybS1zZWNyZXQ="), None, "not base64");
         assert_eq!(
             buf.decode("bTJtOm0ybS1zZWNyZXQ"),

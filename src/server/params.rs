@@ -65,12 +65,22 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, Response> {
 
 /// A body being read, by polling: [`read_body`] for the extractor, and the token
 /// endpoint's own future (`server::TokenRequest`), which is not boxed.
-#[derive(Debug)]
 pub struct BodyReader {
     limit: usize,
     checked_hint: bool,
     whole: Option<Bytes>,
     joined: Vec<u8>,
+}
+
+/// The body may carry credentials: only how much has arrived is shown.
+impl fmt::Debug for BodyReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let held = self.whole.as_ref().map_or(0, Bytes::len) + self.joined.len();
+        f.debug_struct("BodyReader")
+            .field("limit", &self.limit)
+            .field("held", &held)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BodyReader {

@@ -67,7 +67,7 @@ impl std::borrow::Borrow<[u8]> for Token {
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Token({}…)", &self.as_str()[..4])
+        write!(f, "Token({}…)", self.as_str().get(..4).unwrap_or_default())
     }
 }
 
@@ -265,9 +265,8 @@ pub trait ShardOf {
 impl ShardOf for [u8] {
     fn shard_of(&self) -> usize {
         // Keys are base64url (64 symbols): two characters spread them over every shard.
-        let b = self;
-        let first = b.first().map_or(0, |c| *c as usize);
-        let second = b.get(1).map_or(0, |c| *c as usize);
+        let first = self.first().map_or(0, |c| *c as usize);
+        let second = self.get(1).map_or(0, |c| *c as usize);
         (first * 7 + second) % SHARDS
     }
 }
