@@ -492,6 +492,16 @@ mod tests {
         ) {
             proptest::prop_assert_eq!(our_parse(&body), reference_parse(&body));
         }
+
+        /// Names and values on both sides of the length where the searches switch from a
+        /// plain loop to memchr (`SHORT`), with escapes anywhere in them.
+        #[test]
+        fn long_and_short_components_parse_alike(
+            pairs in proptest::collection::vec(("([a-z0-9+]|%[0-9A-F]{2}){0,45}", "([a-z0-9+]|%[0-9A-F]{2}){0,45}"), 0..4)
+        ) {
+            let body = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+            proptest::prop_assert_eq!(our_parse(body.as_bytes()), reference_parse(body.as_bytes()));
+        }
     }
 
     #[test]
