@@ -453,12 +453,18 @@ impl Store {
     }
 
     fn grant_ref(&mut self, id: u64) {
+        if id == STANDALONE {
+            return;
+        }
         if let Some(g) = self.grants.get_mut(&id) {
             g.refs += 1;
         }
     }
 
     fn grant_unref(&mut self, id: u64) {
+        if id == STANDALONE {
+            return;
+        }
         if let Some(g) = self.grants.get_mut(&id) {
             g.refs = g.refs.saturating_sub(1);
             if g.refs == 0 {

@@ -172,6 +172,7 @@ impl RefreshPlan {
 fn issue(
     state: &AppState,
     mut store: MutexGuard<'_, Store>,
+    now: Timestamp,
     access: Token,
     client: &Client,
     user: Option<Arc<str>>,
@@ -179,7 +180,6 @@ fn issue(
     grant: u64,
     refresh: RefreshPlan,
 ) -> Response {
-    let now = state.now();
     let ttl = Duration::from_secs(state.policy.access_token_ttl);
     store.insert_access(
         now,
@@ -384,6 +384,7 @@ fn code_grant(state: &AppState, client: &Client, params: &Params) -> Result<Resp
     Ok(issue(
         state,
         store,
+        now,
         Token::random(),
         client,
         Some(rec.user),
@@ -453,6 +454,7 @@ fn refresh_grant(
     Ok(issue(
         state,
         store,
+        now,
         Token::random(),
         client,
         rec.user,
@@ -539,6 +541,7 @@ fn device_grant(
     Ok(issue(
         state,
         store,
+        now,
         Token::random(),
         client,
         user,
@@ -561,6 +564,7 @@ fn client_credentials_grant(
     }
     let scope = state.requested_scope(client, params.get("scope"))?;
     let access = Token::random();
+    let now = state.now();
     let mut store = state.store.lock();
     // RFC 6749 §4.4.3: no refresh token (TOK-31), unless a fault says otherwise; without
     // one, nothing but the token itself can be revoked.
@@ -572,7 +576,7 @@ fn client_credentials_grant(
     };
     let refresh = RefreshPlan::new_if(with_refresh, scope);
     Ok(issue(
-        state, store, access, client, None, scope, grant, refresh,
+        state, store, now, access, client, None, scope, grant, refresh,
     ))
 }
 
@@ -592,12 +596,14 @@ fn password_grant(
         ));
     }
     let scope = state.requested_scope(client, params.get("scope"))?;
+    let now = state.now();
     let mut store = state.store.lock();
     let user: Arc<str> = Arc::from(user);
     let grant = store.new_grant(client.id.clone(), Some(user.clone()));
     Ok(issue(
         state,
         store,
+        now,
         Token::random(),
         client,
         Some(user),
