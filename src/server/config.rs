@@ -239,29 +239,31 @@ impl Scopes {
         String::from_utf8(out).unwrap_or_default()
     }
 
+    /// The names in `set`, in declaration order.
+    fn names_in(&self, set: ScopeSet) -> impl Iterator<Item = &str> {
+        self.names
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| set.0 & (1 << i) != 0)
+            .map(|(_, name)| name.as_str())
+    }
+
     /// [`Scopes::render`], appended to `out`.
     pub fn render_into(&self, set: ScopeSet, out: &mut Vec<u8>) {
-        let mut first = true;
-        for (i, name) in self.names.iter().enumerate() {
-            if set.0 & (1 << i) != 0 {
-                if !first {
-                    out.push(b' ');
-                }
-                first = false;
-                out.extend_from_slice(name.as_bytes());
+        for (i, name) in self.names_in(set).enumerate() {
+            if i > 0 {
+                out.push(b' ');
             }
+            out.extend_from_slice(name.as_bytes());
         }
     }
 
     /// The length of [`Scopes::render`]'s text.
     pub fn rendered_len(&self, set: ScopeSet) -> usize {
-        let (count, bytes) = self
-            .names
-            .iter()
+        self.names_in(set)
             .enumerate()
-            .filter(|(i, _)| set.0 & (1 << i) != 0)
-            .fold((0usize, 0), |(n, b), (_, name)| (n + 1, b + name.len()));
-        bytes + count.saturating_sub(1)
+            .map(|(i, name)| name.len() + usize::from(i > 0))
+            .sum()
     }
 
     /// The names, for metadata.
