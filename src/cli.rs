@@ -227,9 +227,14 @@ struct RunArgs {
     #[arg(long, value_name = "CONTRACT")]
     expect: Option<crate::runner::profile::Contract>,
     /// Known deviations of the target (YAML list of {scenario, requirement?, step?, reason});
-    /// listed failures become XFAIL, and one that does not happen fails the run.
+    /// listed failures, warnings and infos become XFAIL, and one that does not happen fails
+    /// the run.
     #[arg(long, value_name = "FILE")]
     expected_failures: Option<PathBuf>,
+    /// A WARNING (a SHOULD row not met) that no expected-failures entry lists fails the
+    /// run (exit 4): with an expected-failures file, exactly the listed deviations pass.
+    #[arg(long)]
+    fail_on_warnings: bool,
     /// Response snapshots: `check` (compare, write nothing), `update` (also write
     /// `.snap.new` for review), `always` (overwrite `.snap`), `off`. Default: insta's rules
     /// (`INSTA_UPDATE`; `check` when `CI` is set, `update` otherwise).
@@ -530,6 +535,9 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
     }));
     if !expected.is_empty() {
         crate::runner::expected::apply(&mut result, &expected);
+    }
+    if args.fail_on_warnings {
+        result.fail_on_warnings();
     }
     let sources = selected
         .iter()

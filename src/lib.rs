@@ -11,6 +11,7 @@ pub mod exit;
 pub mod load;
 pub mod mutate;
 pub mod oauth;
+pub mod polling;
 pub mod report;
 pub mod runner;
 pub mod scenario;

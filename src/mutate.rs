@@ -18,8 +18,11 @@ pub struct FaultRow {
     pub fault: String,
     /// Requirement ids it breaks.
     pub breaks: Vec<String>,
-    /// Scenario files that failed, errored or warned with it on.
+    /// Scenario files that failed, errored, warned or reported INFO with it on.
     pub killed_by: Vec<String>,
+    /// How the suite saw it: the worst verdict among those scenarios (FAILED, ERROR,
+    /// WARNING for a SHOULD row, INFO for an optional behaviour a MAY row describes).
+    pub kind: Option<Status>,
     /// Whether a killing scenario cites one of the broken requirements.
     pub cited: bool,
     /// A variation the suite must pass with (see `Fault::must_be_tolerated`).
@@ -107,16 +110,42 @@ pub async fn kill_matrix(scenarios: Vec<Arc<Loaded>>, faults: &[Fault], jobs: us
     let mut rows: Vec<Option<FaultRow>> = vec![None; faults.len()];
     while let Some(Ok((i, f, r))) = set.join_next().await {
         let ids = f.requirements();
+        // A warning or an INFO counts: the clean run has none, so the suite noticed (SHOULD
+        // rows, and MAY rows whose optional behaviour the fault takes away).
+        let seen = |s: Status| {
+            matches!(
+                s,
+                Status::Failed | Status::Error | Status::Warning | Status::Info
+            )
+        };
         let failed: Vec<&crate::runner::result::ScenarioResult> = r
             .scenarios
             .iter()
-            // A warning counts: the clean run has none, so the suite noticed (SHOULD rows).
-            .filter(|s| matches!(s.status, Status::Failed | Status::Error | Status::Warning))
+            .filter(|s| {
+                seen(s.status)
+                    || s.steps
+                        .iter()
+                        .flat_map(|st| &st.assertions)
+                        .any(|a| a.status == Status::Info)
+            })
             .collect();
+        let kind = r
+            .scenarios
+            .iter()
+            .flat_map(|s| {
+                std::iter::once(s.status).chain(
+                    s.steps
+                        .iter()
+                        .flat_map(|st| st.assertions.iter().map(|a| a.status)),
+                )
+            })
+            .filter(|st| seen(*st))
+            .max();
         rows[i] = Some(FaultRow {
             fault: f.name(),
             breaks: ids.iter().map(|s| s.to_string()).collect(),
             killed_by: failed.iter().map(|s| s.file.clone()).collect(),
+            kind,
             cited: failed.iter().any(|s| cites(s, ids)),
             tolerated: f.must_be_tolerated(),
         });
@@ -135,7 +164,9 @@ pub async fn kill_matrix(scenarios: Vec<Arc<Loaded>>, faults: &[Fault], jobs: us
         })
         .collect();
     KillMatrix {
-        clean_ok: clean.status == Status::Passed && clean.counts.warning == 0,
+        clean_ok: clean.status == Status::Passed
+            && clean.assertion_counts.warning == 0
+            && clean.assertion_counts.info == 0,
         clean: clean.totals(),
         rows,
         kills,
@@ -162,8 +193,12 @@ pub fn render(m: &KillMatrix) -> String {
             (false, false, true) => "killed",
             (false, false, false) => "killed (by no scenario citing it)",
         };
+        let kind = r
+            .kind
+            .map(|k| format!("{:<5}", k.label()))
+            .unwrap_or_else(|| " ".repeat(5));
         out.push_str(&format!(
-            "{:<w$}  {:<34}  {}\n",
+            "{:<w$}  {kind}  {:<34}  {}\n",
             r.fault,
             verdict,
             r.killed_by.join(", ")

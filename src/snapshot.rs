@@ -3,7 +3,7 @@
 //! shape, stored in insta's `.snap` format so that `cargo insta review` works on them.
 //!
 //! Placeholders: the RFC fields that carry credentials or instants become
-//! `[access_token: base64url, 32-63 chars]`, `[user_code: AAAA-AAAA]`, `[timestamp]`...;
+//! `[access_token: base64url, 32-63 chars]`, `[user_code: ****-****]`, `[timestamp]`...;
 //! a scenario adds its own (`JSONPath → placeholder`); then every secret the run learned
 //! (the scenario's `Redactor`) is blanked from the whole text. A changed shape (a token
 //! that became a JWT, a user code without its dash, a missing member) still shows.
@@ -171,14 +171,26 @@ fn redact_strings(v: Value, redactor: &Redactor) -> Value {
 
 /// A redirect: where it goes, its query and fragment parameters (placeholders applied).
 fn location(v: &str) -> Value {
-    let Ok(u) = url::Url::parse(v) else {
+    // A relative redirect (a login page sending the browser back) is read against a
+    // placeholder origin and shown as the path it is.
+    const RELATIVE: &str = "http://relative.invalid";
+    let (parsed, relative) = match url::Url::parse(v) {
+        Ok(u) => (Ok(u), false),
+        Err(_) => (url::Url::parse(RELATIVE).and_then(|b| b.join(v)), true),
+    };
+    let Ok(u) = parsed else {
         return Value::String(v.to_string());
     };
     let mut m = Map::new();
     let mut base = u.clone();
     base.set_query(None);
     base.set_fragment(None);
-    m.insert("url".into(), Value::String(base.to_string()));
+    let url = if relative {
+        base.path().to_string()
+    } else {
+        base.to_string()
+    };
+    m.insert("url".into(), Value::String(url));
     let params = |pairs: Vec<(String, String)>| {
         let obj: Map<String, Value> = pairs
             .into_iter()
@@ -219,6 +231,10 @@ fn placeholders(v: &Value, key: Option<&str>) -> Value {
         }
         (Value::String(s), Some("user_code")) => {
             Value::String(format!("[user_code: {}]", pattern(s)))
+        }
+        // A PKCE challenge is fresh for every authorization request (CLIENT-11).
+        (Value::String(s), Some("code_challenge")) => {
+            Value::String(format!("[code_challenge: {}]", shape(s)))
         }
         (Value::String(s), Some("verification_uri_complete")) => {
             Value::String(match url::Url::parse(s) {
@@ -261,18 +277,12 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// `BCDF-GHJK` → `AAAA-AAAA`: letters `A`, digits `9`, the rest kept.
+/// `BCDF-GHJK` → `****-****`: the length and the separators, nothing of the characters
+/// (RFC 8628 §6.1 codes mix letters and digits at random, so a letter/digit pattern would
+/// change from run to run).
 fn pattern(s: &str) -> String {
     s.chars()
-        .map(|c| {
-            if c.is_ascii_alphabetic() {
-                'A'
-            } else if c.is_ascii_digit() {
-                '9'
-            } else {
-                c
-            }
-        })
+        .map(|c| if c.is_alphanumeric() { '*' } else { c })
         .collect()
 }
 
@@ -573,7 +583,7 @@ mod tests {
         }
         for kept in [
             "[access_token: base64url, 32-63 chars]",
-            "[user_code: AAAA-AAAA]",
+            "[user_code: ****-****]",
             "[id_token: jwt, 1-15 chars]",
             "client_secret_expires_at: 0",
             "client_id_issued_at: '[timestamp]'",

@@ -68,7 +68,7 @@ async fn life(user: &mut GooseUser, ctx: &Arc<Ctx>) {
     let device_url = ctx.session.url(Some("device_authorization"), None);
     let token_url = ctx.session.url(Some("token"), None);
     let client_id = d.client_id.clone();
-    let secret = ctx.session.secrets.get(&client_id).cloned();
+    let secret = ctx.session.secret_of(&client_id).map(str::to_string);
     let basic = secret.as_deref().map(|s| (client_id.as_str(), s));
     let mut params = vec![("client_id", client_id.as_str())];
     if let Some(s) = &d.scope {

@@ -24,9 +24,9 @@ struct Tokens {
 pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
     let e = &ctx.profile.exchange;
     for client in [&e.code_client, &e.client_credentials_client] {
-        if !ctx.session.secrets.contains_key(client.as_str()) {
+        if ctx.session.secret_of(client).is_none() {
             return Err(format!(
-                "token-exchange needs the secret of client `{client}` (a target profile gives it under `secrets:`)"
+                "token-exchange needs the secret of client `{client}` (a target profile gives it for the role that client plays, under `clients:`)"
             ));
         }
     }
@@ -69,11 +69,7 @@ pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
 }
 
 fn secret<'a>(ctx: &'a Ctx, client: &str) -> &'a str {
-    ctx.session
-        .secrets
-        .get(client)
-        .map(String::as_str)
-        .unwrap_or_default()
+    ctx.session.secret_of(client).unwrap_or_default()
 }
 
 /// The code flow; true when it got tokens.

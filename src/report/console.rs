@@ -27,6 +27,7 @@ impl Paint {
             Status::Failed | Status::Error => AnsiColor::Red,
             Status::Warning | Status::ExpectedFailure => AnsiColor::Yellow,
             Status::Skipped => AnsiColor::BrightBlack,
+            Status::Info => AnsiColor::Cyan,
         };
         self.with(
             Style::new().fg_color(Some(color.into())).bold(),
@@ -35,10 +36,10 @@ impl Paint {
     }
 
     fn kind(self, kind: &str) -> String {
-        let color = if kind == "warning" {
-            AnsiColor::Yellow
-        } else {
-            AnsiColor::Red
+        let color = match kind {
+            "warning" => AnsiColor::Yellow,
+            "info" => AnsiColor::Cyan,
+            _ => AnsiColor::Red,
         };
         self.with(Style::new().fg_color(Some(color.into())).bold(), kind)
     }
@@ -83,14 +84,22 @@ pub fn render_with(
                 out.push_str(&exchange_lines(st));
             }
             for a in &st.assertions {
-                if matches!(a.status, Status::Failed | Status::Warning | Status::Error) {
+                if matches!(
+                    a.status,
+                    Status::Failed | Status::Warning | Status::Info | Status::Error
+                ) {
                     out.push('\n');
                     out.push_str(&assertion_diagnostic(a, st, sources, p));
                 }
             }
             if verbose {
+                let why = st
+                    .skip_reason
+                    .as_ref()
+                    .map(|r| format!(" — {r}"))
+                    .unwrap_or_default();
                 out.push_str(&format!(
-                    "  {} {} › {}\n",
+                    "  {} {} › {}{why}\n",
                     p.status(st.status),
                     s.file,
                     st.name
@@ -111,6 +120,9 @@ pub fn render_with(
     }
     for u in &run.unmet_expectations {
         out.push_str(&format!("\n{}: {u}\n", p.kind("error")));
+    }
+    for n in &run.notes {
+        out.push_str(&format!("\n{}: {n}\n", p.kind("note")));
     }
     out.push_str(&format!("\n{}\n", run.totals()));
     out
@@ -139,6 +151,7 @@ fn assertion_diagnostic(
 ) -> String {
     let (kind, title) = match a.status {
         Status::Warning => ("warning", "a SHOULD requirement is not met"),
+        Status::Info => ("info", "an optional (MAY) behaviour is absent"),
         Status::Error => ("error", "the assertion could not be evaluated"),
         _ => ("error", "assertion failed"),
     };

@@ -56,7 +56,7 @@ pub fn render(run: &RunResult) -> Result<String, String> {
                     status
                 }
                 Status::Skipped => TestCaseStatus::skipped(),
-                Status::Passed | Status::Warning | Status::ExpectedFailure => {
+                Status::Passed | Status::Info | Status::Warning | Status::ExpectedFailure => {
                     TestCaseStatus::success()
                 }
             };

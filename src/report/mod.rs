@@ -50,7 +50,7 @@ pub fn markdown(run: &RunResult) -> String {
             for a in st
                 .assertions
                 .iter()
-                .filter(|a| a.status == Status::Failed || a.status == Status::Warning)
+                .filter(|a| matches!(a.status, Status::Failed | Status::Warning | Status::Info))
             {
                 lines.push(format!("- **{}** {}", a.status.label(), a.one_line()));
             }

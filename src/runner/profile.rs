@@ -63,9 +63,75 @@ pub struct Profile {
     pub time_scale: u32,
     /// Without a `clock` hook: wait out an `advance_clock` of at most this many seconds in
     /// real time, so that expiry scenarios run against a server given short lifetimes.
-    /// Longer advances still skip their scenario.
+    /// A longer advance skips the rest of its scenario, with the reason.
     #[serde(default)]
     pub wait_for_expiry: Option<u64>,
+    /// The issuer identifier (RFC 8414 §2), when it is not `base_url`: discovery reads the
+    /// metadata at the well-known URL it implies and uses it only if its `issuer` is this,
+    /// exactly (RFC 8414 §3.3).
+    pub issuer: Option<String>,
+    /// The target's clients in the suite's roles, or `register` to register them with
+    /// RFC 7591 at the start of the run (and delete them with RFC 7592 at the end).
+    #[serde(default)]
+    pub clients: Clients,
+    /// The protected resources the suite calls, by name (`me`, `items`, `admin`).
+    #[serde(default)]
+    pub resources: BTreeMap<String, ResourceSpec>,
+    /// Lifetimes, in seconds, the target gives (`authorization_code`, `access_token`,
+    /// `refresh_token_idle`), so that expiry scenarios know how long to wait.
+    #[serde(default)]
+    pub lifetimes: BTreeMap<String, u64>,
+}
+
+/// The target's clients in the suite's roles.
+#[derive(Debug, Clone, Default)]
+pub enum Clients {
+    /// Each role mapped to a client the target already has (roles not listed are not
+    /// available: scenarios that need them are SKIPPED).
+    Mapped(BTreeMap<String, ClientSpec>),
+    /// Register every role that registration can make (RFC 7591) when the run starts.
+    Register,
+    /// No roles.
+    #[default]
+    None,
+}
+
+impl<'de> Deserialize<'de> for Clients {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_yaml::Value::deserialize(d)? {
+            serde_yaml::Value::String(s) if s == "register" => Ok(Clients::Register),
+            serde_yaml::Value::Null => Ok(Clients::None),
+            v @ serde_yaml::Value::Mapping(_) => serde_yaml::from_value(v)
+                .map(Clients::Mapped)
+                .map_err(serde::de::Error::custom),
+            _ => Err(serde::de::Error::custom(
+                "clients: `register`, or a mapping of role names to {id, secret_env, redirect_uris}",
+            )),
+        }
+    }
+}
+
+/// One role's client on the target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    /// The client id (`${env.X}` is expanded).
+    pub id: String,
+    /// The environment variable that holds its secret (profiles never hold secrets).
+    pub secret_env: Option<String>,
+    /// Its registered redirect URIs, in the order the role describes.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+}
+
+/// A protected resource on the target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSpec {
+    /// An absolute URL, or a path on `base_url`.
+    pub url: String,
+    /// The scope a token needs there.
+    pub scope: String,
 }
 
 fn one() -> u32 {
@@ -194,6 +260,41 @@ impl Profile {
                 message: format!("{line}:{col}: {msg}"),
             }
         })?;
+        if let Clients::Mapped(m) = &profile.clients {
+            for role in m.keys() {
+                if crate::scenario::roles::role(role).is_none() {
+                    return Err(ProfileError {
+                        path: p,
+                        message: format!(
+                            "clients: unknown role `{role}` (roles: {})",
+                            crate::scenario::roles::ROLES
+                                .iter()
+                                .map(|r| r.name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    });
+                }
+            }
+        }
+        for kind in profile.lifetimes.keys() {
+            if !crate::scenario::roles::LIFETIMES
+                .iter()
+                .any(|(k, _)| k == kind)
+            {
+                return Err(ProfileError {
+                    path: p,
+                    message: format!(
+                        "lifetimes: unknown lifetime `{kind}` (known: {})",
+                        crate::scenario::roles::LIFETIMES
+                            .iter()
+                            .map(|(k, _)| *k)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
         for name in profile.endpoints.keys() {
             if !crate::scenario::ENDPOINTS.contains(&name.as_str()) {
                 return Err(ProfileError {
@@ -211,11 +312,29 @@ impl Profile {
     /// What the profile lets scenarios do.
     pub fn capabilities(&self) -> Vec<Capability> {
         let mut c = self.capabilities.clone();
-        if self.approval.is_some() {
+        if let Some(a) = &self.approval {
             c.push(Capability::Approve);
+            if a.deny.is_some() {
+                c.push(Capability::Deny);
+            }
         }
-        if self.consent.is_some() {
+        if let Some(hook) = &self.consent {
             c.push(Capability::Consent);
+            // Refusing needs a hook that is told the decision; `follow` only follows.
+            let refuses = match hook {
+                Hook::Http { url, json, .. } => {
+                    url.contains("{decision}")
+                        || json
+                            .as_ref()
+                            .is_some_and(|j| j.to_string().contains("{decision}"))
+                }
+                Hook::Command { run } => run.contains("{decision}"),
+                Hook::Manual { .. } => true,
+                Hook::Follow { .. } => false,
+            };
+            if refuses {
+                c.push(Capability::RefuseConsent);
+            }
         }
         if self.clock.is_some() {
             c.push(Capability::Clock);

@@ -12,6 +12,9 @@ pub enum Status {
     Skipped,
     /// Held.
     Passed,
+    /// An optional (MAY) capability is absent or differs: reported, never a failure
+    /// (conformance matrix §0).
+    Info,
     /// Failed as listed in the expected-failures file (a known deviation).
     ExpectedFailure,
     /// A SHOULD requirement was not met.
@@ -23,7 +26,8 @@ pub enum Status {
 }
 
 impl Status {
-    /// The worse of two verdicts (Error > Failed > Warning > Passed > Skipped).
+    /// The worse of two verdicts (Error > Failed > Warning > expected failure > Info >
+    /// Passed > Skipped).
     pub fn worst(self, other: Status) -> Status {
         self.max(other)
     }
@@ -33,6 +37,7 @@ impl Status {
         match self {
             Status::Skipped => "SKIP",
             Status::Passed => "PASS",
+            Status::Info => "INFO",
             Status::ExpectedFailure => "XFAIL",
             Status::Warning => "WARN",
             Status::Failed => "FAIL",
@@ -114,6 +119,9 @@ pub struct PollStats {
     pub waits: Vec<u64>,
     /// The final interval.
     pub final_interval: u64,
+    /// Why polling stopped without a final answer (`expires_in` left no room).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 /// One step's outcome.
@@ -135,11 +143,38 @@ pub struct StepResult {
     pub exchanges: Vec<ExchangeSummary>,
     /// Why the step could not run.
     pub error: Option<String>,
+    /// Why the step was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
+    /// Skipped because it does not apply: the server took another path its contract
+    /// allows (no gap in the verdict).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_applicable: bool,
     /// Poll statistics, for poll steps.
     pub poll: Option<PollStats>,
     /// The step's response snapshot, when snapshots are on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotRecord>,
+}
+
+impl StepResult {
+    /// A step that has not run yet (PASSED until something says otherwise).
+    pub fn new(name: String, loc: Loc) -> Self {
+        StepResult {
+            name,
+            loc,
+            status: Status::Passed,
+            duration_ms: 0.0,
+            assertions: vec![],
+            exchange: None,
+            exchanges: vec![],
+            error: None,
+            skip_reason: None,
+            not_applicable: false,
+            poll: None,
+            snapshot: None,
+        }
+    }
 }
 
 /// A step's normalized, redacted response and where it is stored.
@@ -180,9 +215,24 @@ pub struct Counts {
     pub passed: usize,
     pub failed: usize,
     pub warning: usize,
+    pub info: usize,
     pub skipped: usize,
     pub error: usize,
     pub expected_failure: usize,
+}
+
+impl Counts {
+    fn add(&mut self, status: Status) {
+        match status {
+            Status::Passed => self.passed += 1,
+            Status::Failed => self.failed += 1,
+            Status::Warning => self.warning += 1,
+            Status::Info => self.info += 1,
+            Status::Skipped => self.skipped += 1,
+            Status::Error => self.error += 1,
+            Status::ExpectedFailure => self.expected_failure += 1,
+        }
+    }
 }
 
 /// A whole run.
@@ -194,27 +244,29 @@ pub struct RunResult {
     pub scenarios: Vec<ScenarioResult>,
     /// Scenario counts.
     pub counts: Counts,
+    /// Assertion counts, over every scenario.
+    pub assertion_counts: Counts,
     /// The verdict of the run.
     pub status: Status,
     /// Wall time in milliseconds.
     pub duration_ms: f64,
     /// Expected failures that did not happen (each fails the run).
     pub unmet_expectations: Vec<String>,
+    /// What the run has to say beyond verdicts (registered clients that could not be
+    /// deleted, new snapshots recorded but not written).
+    pub notes: Vec<String>,
 }
 
 impl RunResult {
     /// Builds the totals from the scenarios.
     pub fn new(target: String, scenarios: Vec<ScenarioResult>, duration_ms: f64) -> Self {
         let mut counts = Counts::default();
+        let mut assertion_counts = Counts::default();
         let mut status = Status::Passed;
         for s in &scenarios {
-            match s.status {
-                Status::Passed => counts.passed += 1,
-                Status::Failed => counts.failed += 1,
-                Status::Warning => counts.warning += 1,
-                Status::Skipped => counts.skipped += 1,
-                Status::Error => counts.error += 1,
-                Status::ExpectedFailure => counts.expected_failure += 1,
+            counts.add(s.status);
+            for a in s.steps.iter().flat_map(|st| &st.assertions) {
+                assertion_counts.add(a.status);
             }
             // A known deviation does not colour the run; it is counted and shown.
             if !matches!(s.status, Status::Skipped | Status::ExpectedFailure) {
@@ -225,47 +277,56 @@ impl RunResult {
             target,
             scenarios,
             counts,
+            assertion_counts,
             status,
             duration_ms,
             unmet_expectations: vec![],
+            notes: vec![],
         }
     }
 
-    /// `N scenarios: P passed, F failed, … in T ms`, the totals every report shows.
+    /// The totals every report shows: scenarios by verdict (a scenario counts once, by its
+    /// worst assertion), then assertions by verdict, so that "warnings" is never ambiguous.
     pub fn totals(&self) -> String {
-        let c = self.counts;
-        let xfail = if c.expected_failure > 0 {
-            format!(", {} expected failures", c.expected_failure)
-        } else {
-            String::new()
-        };
-        let skipped_checks = self.skipped_assertions();
-        let xfail = if skipped_checks > 0 {
-            format!("{xfail} ({skipped_checks} assertions skipped under the contract)")
-        } else {
-            xfail
+        let (c, a) = (self.counts, self.assertion_counts);
+        let optional = |n: usize, what: &str| {
+            if n > 0 {
+                format!(", {n} {what}")
+            } else {
+                String::new()
+            }
         };
         format!(
-            "{} scenarios against {}: {} passed, {} failed, {} warnings, {} skipped, {} errors{xfail} in {:.0} ms",
+            "{} scenarios against {}: {} passed, {} failed, {} with warnings{}, {} skipped, {} errors{} in {:.0} ms\n\
+             assertions: {} passed, {} failed, {} warnings{}, {} skipped{}",
             self.scenarios.len(),
             self.target,
             c.passed,
             c.failed,
             c.warning,
+            optional(c.info, "with info"),
             c.skipped,
             c.error,
-            self.duration_ms
+            optional(c.expected_failure, "expected failures"),
+            self.duration_ms,
+            a.passed,
+            a.failed,
+            a.warning,
+            optional(a.info, "info"),
+            a.skipped,
+            optional(a.expected_failure, "expected failures"),
         )
     }
 
-    /// Assertions skipped under the run's contract (NOORLE rows under `--expect rfc`).
-    pub fn skipped_assertions(&self) -> usize {
-        self.scenarios
-            .iter()
-            .flat_map(|s| &s.steps)
-            .flat_map(|st| &st.assertions)
-            .filter(|a| a.status == Status::Skipped)
-            .count()
+    /// Makes any WARNING assertion fail the run (`run --fail-on-warnings`).
+    pub fn fail_on_warnings(&mut self) {
+        let n = self.assertion_counts.warning;
+        if n > 0 {
+            self.status = self.status.worst(Status::Failed);
+            self.notes.push(format!(
+                "{n} warning(s) that no expected-failures entry lists fail the run (--fail-on-warnings)"
+            ));
+        }
     }
 
     /// The process exit code for this run (README, `--help`).

@@ -2,13 +2,17 @@
 //!
 //! - `builtin` starts a fresh reference server in-process for every scenario (127.0.0.1:0,
 //!   test mode, a frozen clock), so scenarios run concurrently with isolated state and move
-//!   time freely.
-//! - A profile (`--target FILE.yaml`, [`Profile`]) points at a live server; the user's
-//!   part (approval, consent, app revocation) and a test clock go through its hooks, and
-//!   waits take real time unless a clock hook exists.
+//!   time freely. It provides every client role, resource and lifetime from its fixture.
+//! - A profile (`--target FILE.yaml`, [`Profile`]) points at a live server. It is made
+//!   ready once per run ([`Target::prepare`]: metadata discovered, roles registered when
+//!   the profile says `clients: register`); the user's part (approval, consent, app
+//!   revocation) and a test clock go through its hooks, and waits take real time unless
+//!   a clock hook exists.
 
 use crate::assert::Exchange;
-use crate::runner::profile::{fill, fill_json, BodyEncoding, Hook, Profile};
+use crate::runner::clients::{Provided, Registered};
+use crate::runner::hooks::{self, HookError, Purpose};
+use crate::runner::profile::{BodyEncoding, Clients, Hook, Profile};
 use crate::scenario::model::{Capability, Decision};
 use crate::server::config::ServerConfig;
 use crate::server::faults::FaultSet;
@@ -46,10 +50,27 @@ impl TargetSpec {
     }
 }
 
+/// A target made ready for a run.
+#[derive(Debug, Clone)]
+pub struct Target(Inner);
+
+#[derive(Debug, Clone)]
+enum Inner {
+    Builtin(FaultSet),
+    Live(Arc<Live>),
+}
+
+/// A live target, as every session of a run shares it.
 #[derive(Debug)]
-enum Backend {
-    Builtin(ServerHandle),
-    Live(Arc<Profile>),
+struct Live {
+    profile: Arc<Profile>,
+    base: String,
+    issuer: String,
+    endpoints: HashMap<String, String>,
+    secrets: HashMap<String, String>,
+    provided: Provided,
+    registered: Vec<Registered>,
+    timeout: Duration,
 }
 
 /// One scenario's connection to its target.
@@ -57,12 +78,16 @@ enum Backend {
 pub struct Session {
     /// `http://host:port`, no trailing slash.
     pub base: String,
+    /// The issuer identifier (RFC 8414): the profile's `issuer`, else the base URL.
+    pub issuer: String,
     /// No redirects followed.
     pub http: reqwest::Client,
     /// Redirects followed.
     pub http_follow: reqwest::Client,
     /// Secrets by name (`${secret.web}`).
     pub secrets: HashMap<String, String>,
+    /// Client roles, resources and lifetimes (`${client.web.id}`…).
+    pub provided: Provided,
     /// What the target can do.
     pub capabilities: HashSet<Capability>,
     /// Encoding of `body:` requests.
@@ -71,7 +96,14 @@ pub struct Session {
     backend: Backend,
 }
 
-/// The builtin's (and Noorle's) paths, used where a profile says nothing.
+#[derive(Debug)]
+enum Backend {
+    Builtin(ServerHandle),
+    Live(Arc<Live>),
+}
+
+/// An endpoint's default path: the builtin's (and Noorle's), used where a profile says
+/// nothing.
 fn default_path(endpoint: &str) -> &str {
     match endpoint {
         "token" => "/oauth/token",
@@ -84,6 +116,24 @@ fn default_path(endpoint: &str) -> &str {
         "verification" => "/oauth/device/verify",
         other => other.strip_prefix("api:").unwrap_or(other),
     }
+}
+
+fn tls(
+    mut b: reqwest::ClientBuilder,
+    profile: Option<&Profile>,
+) -> Result<reqwest::ClientBuilder, String> {
+    if let Some(p) = profile {
+        if p.tls.insecure {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        if let Some(ca) = &p.tls.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| format!("tls.ca_file {ca}: {e}"))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| format!("tls.ca_file {ca}: {e}"))?;
+            b = b.add_root_certificate(cert);
+        }
+    }
+    Ok(b)
 }
 
 fn client(
@@ -99,22 +149,12 @@ fn client(
     };
     // One cookie jar per scenario session, shared by both clients: login, consent and
     // verification pages keep their browser session across steps.
-    let mut b = reqwest::Client::builder()
+    let b = reqwest::Client::builder()
         .redirect(policy)
         .timeout(timeout)
         .cookie_provider(jar.clone());
-    if let Some(p) = profile {
-        if p.tls.insecure {
-            b = b.tls_danger_accept_invalid_certs(true);
-        }
-        if let Some(ca) = &p.tls.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| format!("tls.ca_file {ca}: {e}"))?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| format!("tls.ca_file {ca}: {e}"))?;
-            b = b.add_root_certificate(cert);
-        }
-    }
-    b.build()
+    tls(b, profile)?
+        .build()
         .map_err(|e| format!("cannot build an HTTP client: {e}"))
 }
 
@@ -127,20 +167,119 @@ fn is_loopback(url: &url::Url) -> bool {
     }
 }
 
-impl Session {
-    /// Opens a session on the target.
-    pub async fn open(spec: &TargetSpec) -> Result<Session, String> {
+impl Target {
+    /// Makes `spec` ready: for a live target, reads the profile's secrets, discovers its
+    /// metadata and registers its roles, once for the whole run.
+    pub async fn prepare(spec: &TargetSpec) -> Result<Target, String> {
         match spec {
-            TargetSpec::Builtin { faults } => Self::open_builtin(*faults).await,
-            TargetSpec::Live(p) => Self::open_live(p.clone()).await,
+            TargetSpec::Builtin { faults } => Ok(Target(Inner::Builtin(*faults))),
+            TargetSpec::Live(p) => Ok(Target(Inner::Live(Arc::new(prepare_live(p).await?)))),
         }
     }
 
-    async fn open_builtin(faults: FaultSet) -> Result<Session, String> {
-        let config = ServerConfig::builtin()
-            .with_test_mode(true)
-            .with_faults(faults);
-        Self::start_builtin(config, crate::clock::Clock::frozen()).await
+    /// A fresh session for one scenario.
+    pub async fn session(&self) -> Result<Session, String> {
+        match &self.0 {
+            Inner::Builtin(faults) => {
+                let config = ServerConfig::builtin()
+                    .with_test_mode(true)
+                    .with_faults(*faults);
+                Session::start_builtin(config, crate::clock::Clock::frozen()).await
+            }
+            Inner::Live(live) => Session::on_live(live.clone()),
+        }
+    }
+
+    /// Ends the run: deletes the clients registered for it (RFC 7592), where the server
+    /// allows; the notes say what could not be deleted.
+    pub async fn finish(&self) -> Vec<String> {
+        match &self.0 {
+            Inner::Live(live) if !live.registered.is_empty() => {
+                let jar = Arc::new(reqwest::cookie::Jar::default());
+                match client(false, live.timeout, Some(&live.profile), &jar) {
+                    Ok(http) => crate::runner::clients::unregister(&http, &live.registered).await,
+                    Err(e) => vec![e],
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+async fn prepare_live(p: &Arc<Profile>) -> Result<Live, String> {
+    let mut vars = crate::scenario::vars::Vars::default();
+    let base = vars
+        .text(&p.base_url)
+        .map_err(|e| format!("profile {}: base_url: {e}", p.name))?
+        .trim_end_matches('/')
+        .to_string();
+    let parsed = url::Url::parse(&base)
+        .map_err(|e| format!("profile {}: base_url `{base}`: {e}", p.name))?;
+    // CLIENT-17: TLS for every non-loopback target unless explicitly overridden.
+    if parsed.scheme() == "http" && !is_loopback(&parsed) && !p.allow_insecure_http {
+        return Err(format!(
+            "profile {}: refusing plain http to {base}: only loopback targets may use http (set allow_insecure_http: true to override)",
+            p.name
+        ));
+    }
+    let issuer = match &p.issuer {
+        Some(i) => vars
+            .text(i)
+            .map_err(|e| format!("profile {}: issuer: {e}", p.name))?,
+        None => base.clone(),
+    };
+    let mut secrets = HashMap::new();
+    for (name, env) in &p.secrets {
+        let v = std::env::var(env).map_err(|_| {
+            format!(
+                "profile {}: secret `{name}`: environment variable {env} is not set",
+                p.name
+            )
+        })?;
+        secrets.insert(name.clone(), v);
+    }
+    let timeout = Duration::from_secs(p.timeout_seconds.max(1));
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let http = client(false, timeout, Some(p), &jar)?;
+    let mut endpoints = HashMap::new();
+    if p.discovery {
+        endpoints = crate::runner::discovery::discover(&http, &issuer)
+            .await?
+            .endpoints();
+    }
+    for (name, path) in &p.endpoints {
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.clone()
+        } else {
+            format!("{base}{path}")
+        };
+        endpoints.insert(name.clone(), url);
+    }
+    let mut provided = Provided::from_profile(p, &base)?;
+    let mut registered = Vec::new();
+    if let Clients::Register = p.clients {
+        let endpoint = endpoints
+            .get("registration")
+            .cloned()
+            .unwrap_or_else(|| format!("{base}{}", default_path("registration")));
+        registered = crate::runner::clients::register(&http, &endpoint, &mut provided).await;
+    }
+    Ok(Live {
+        profile: p.clone(),
+        base,
+        issuer,
+        endpoints,
+        secrets,
+        provided,
+        registered,
+        timeout,
+    })
+}
+
+impl Session {
+    /// Opens a session on the target (made ready for this session alone).
+    pub async fn open(spec: &TargetSpec) -> Result<Session, String> {
+        Target::prepare(spec).await?.session().await
     }
 
     /// Starts the built-in server with `config` (test mode on) on 127.0.0.1 and opens a
@@ -159,13 +298,16 @@ impl Session {
             })
             .collect();
         let config = config.with_test_mode(true);
-        let server = crate::server::start(config, "127.0.0.1:0", clock)
+        let server = crate::server::start(config.clone(), "127.0.0.1:0", clock)
             .await
             .map_err(|e| format!("cannot start the built-in server: {e}"))?;
+        let base = server.base_url();
         let timeout = Duration::from_secs(30);
         let jar = Arc::new(reqwest::cookie::Jar::default());
         Ok(Session {
-            base: server.base_url(),
+            provided: Provided::builtin(&config, &base),
+            issuer: base.clone(),
+            base,
             http: client(false, timeout, None, &jar)?,
             http_follow: client(true, timeout, None, &jar)?,
             secrets,
@@ -176,60 +318,24 @@ impl Session {
         })
     }
 
-    async fn open_live(p: Arc<Profile>) -> Result<Session, String> {
-        let mut vars = crate::scenario::vars::Vars::default();
-        let base = vars
-            .text(&p.base_url)
-            .map_err(|e| format!("profile {}: base_url: {e}", p.name))?
-            .trim_end_matches('/')
-            .to_string();
-        let parsed = url::Url::parse(&base)
-            .map_err(|e| format!("profile {}: base_url `{base}`: {e}", p.name))?;
-        // CLIENT-17: TLS for every non-loopback target unless explicitly overridden.
-        if parsed.scheme() == "http" && !is_loopback(&parsed) && !p.allow_insecure_http {
-            return Err(format!(
-                "profile {}: refusing plain http to {base}: only loopback targets may use http (set allow_insecure_http: true to override)",
-                p.name
-            ));
-        }
-        let mut secrets = HashMap::new();
-        for (name, env) in &p.secrets {
-            let v = std::env::var(env).map_err(|_| {
-                format!(
-                    "profile {}: secret `{name}`: environment variable {env} is not set",
-                    p.name
-                )
-            })?;
-            secrets.insert(name.clone(), v);
-        }
-        let timeout = Duration::from_secs(p.timeout_seconds.max(1));
+    fn on_live(live: Arc<Live>) -> Result<Session, String> {
         let jar = Arc::new(reqwest::cookie::Jar::default());
-        let http = client(false, timeout, Some(&p), &jar)?;
-        let mut endpoints = HashMap::new();
-        if p.discovery {
-            endpoints = discover(&http, &base).await?;
-        }
-        for (name, path) in &p.endpoints {
-            let url = if path.starts_with("http://") || path.starts_with("https://") {
-                path.clone()
-            } else {
-                format!("{base}{path}")
-            };
-            endpoints.insert(name.clone(), url);
-        }
+        let p = &live.profile;
         Ok(Session {
-            base,
-            http_follow: client(true, timeout, Some(&p), &jar)?,
-            http,
-            secrets,
+            base: live.base.clone(),
+            issuer: live.issuer.clone(),
+            http: client(false, live.timeout, Some(p), &jar)?,
+            http_follow: client(true, live.timeout, Some(p), &jar)?,
+            secrets: live.secrets.clone(),
+            provided: live.provided.clone(),
             capabilities: p.capabilities().into_iter().collect(),
             encoding: p.encoding,
-            endpoints,
-            backend: Backend::Live(p),
+            endpoints: live.endpoints.clone(),
+            backend: Backend::Live(live),
         })
     }
 
-    /// The URL of an endpoint name, or of a literal path.
+    /// The URL of an endpoint name (`token`, `resource:me`), or of a literal path.
     pub fn url(&self, endpoint: Option<&str>, path: Option<&str>) -> String {
         if let Some(p) = path {
             if p.starts_with("http://") || p.starts_with("https://") {
@@ -238,65 +344,142 @@ impl Session {
             return format!("{}{p}", self.base);
         }
         let e = endpoint.unwrap_or("");
+        if let Some(name) = e.strip_prefix("resource:") {
+            if let Some(u) = self
+                .provided
+                .values
+                .get(&format!("resource.{name}.url"))
+                .and_then(|v| v.as_str())
+            {
+                return u.to_string();
+            }
+        }
         if let Some(u) = self.endpoints.get(e) {
             return u.clone();
         }
         format!("{}{}", self.base, default_path(e))
     }
 
-    fn profile(&self) -> Option<&Profile> {
+    /// The secret of the client with id `client_id`: a profile secret of that name, else
+    /// the secret of the client role that id plays.
+    pub fn secret_of(&self, client_id: &str) -> Option<&str> {
+        if let Some(s) = self.secrets.get(client_id) {
+            return Some(s);
+        }
+        let role = self.provided.values.iter().find_map(|(k, v)| {
+            let role = k.strip_prefix("client.")?.strip_suffix(".id")?;
+            (v.as_str() == Some(client_id)).then_some(role)
+        })?;
+        self.provided
+            .values
+            .get(&format!("client.{role}.secret"))
+            .and_then(|v| v.as_str())
+    }
+
+    /// Whether the target offers `endpoint`: the builtin every one; a live target with
+    /// discovery those its metadata or profile name; one without, every one at its
+    /// default path (a Noorle-shaped server).
+    pub fn offers(&self, endpoint: &str) -> bool {
+        match self.live() {
+            Some(l) if l.profile.discovery => self.endpoints.contains_key(endpoint),
+            _ => true,
+        }
+    }
+
+    fn live(&self) -> Option<&Live> {
         match &self.backend {
-            Backend::Live(p) => Some(p),
+            Backend::Live(l) => Some(l),
             Backend::Builtin(_) => None,
         }
     }
 
-    /// Moves the target's clock: the builtin's directly, a live one's through its hook.
-    pub async fn advance(&self, secs: f64) -> Result<(), String> {
+    fn timeout(&self) -> Duration {
+        self.live()
+            .map(|l| l.timeout)
+            .unwrap_or(Duration::from_secs(30))
+    }
+
+    async fn hook(
+        &self,
+        hook: &Hook,
+        purpose: Purpose,
+        values: &[(&str, &str)],
+    ) -> Result<Exchange, HookError> {
+        let mut all: Vec<(&str, &str)> = vec![("base", self.base.as_str())];
+        all.extend_from_slice(values);
+        if let Hook::Manual { timeout_seconds } = hook {
+            // A person acts on the server; nothing to read back (approval, app revocation).
+            let what = values
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            eprintln!("oauth-harness: please act on the target now ({what}); continuing in at most {timeout_seconds} s");
+            return Ok(Exchange {
+                status: 200,
+                ..Exchange::default()
+            });
+        }
+        hooks::run(&self.http, hook, purpose, &all, self.timeout()).await
+    }
+
+    /// Moves the target's clock: the builtin's directly, a live one's through its hook,
+    /// else real time passes when the profile allows waits that long (`wait_for_expiry`).
+    /// `Ok(false)`: the advance is longer than the target can wait (the caller skips).
+    pub async fn advance(&self, secs: f64) -> Result<bool, String> {
         match &self.backend {
             Backend::Builtin(s) => {
                 s.clock().advance(Duration::from_secs_f64(secs.max(0.0)));
-                Ok(())
+                Ok(true)
             }
-            Backend::Live(p) => match &p.clock {
+            Backend::Live(live) => match &live.profile.clock {
                 Some(hook) => {
                     let s = format!("{secs}");
-                    let ex = self.run_hook(hook, &[("seconds", &s)], "POST").await?;
+                    let ex = self
+                        .hook(hook, Purpose::Clock, &[("seconds", &s)])
+                        .await
+                        .map_err(|e| e.0)?;
                     if (200..300).contains(&ex.status) {
-                        Ok(())
+                        Ok(true)
                     } else {
                         Err(format!(
                             "the clock hook answered {}: {}",
                             ex.status,
-                            ex.body.trim()
+                            hooks::quote(&ex.body)
                         ))
                     }
                 }
-                None => match p.wait_for_expiry {
+                None => match live.profile.wait_for_expiry {
                     // Real time passes instead (the server was given short lifetimes).
                     Some(max) if secs <= max as f64 => {
                         tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
-                        Ok(())
+                        Ok(true)
                     }
-                    Some(max) => Err(format!(
-                        "advance_clock of {secs} s is longer than the profile's wait_for_expiry ({max} s), and this target has no clock hook"
-                    )),
-                    None => Err(
-                        "this target has no clock to move (no `clock` hook in its profile)".into(),
-                    ),
+                    _ => Ok(false),
                 },
             },
         }
     }
 
+    /// Why an advance of `secs` cannot be made on this target, in words for a SKIP.
+    pub fn cannot_wait(&self, secs: f64) -> String {
+        match self.live().and_then(|l| l.profile.wait_for_expiry) {
+            Some(max) => format!(
+                "waiting {secs} s is longer than the profile's wait_for_expiry ({max} s), and the target has no clock hook"
+            ),
+            None => format!(
+                "waiting {secs} s needs a clock hook or `wait_for_expiry` in the target's profile"
+            ),
+        }
+    }
+
     /// Waits `secs` between polls: a clock moves if there is one, else real time passes.
     pub async fn wait(&self, secs: f64) -> Result<(), String> {
-        if self.capabilities.contains(&Capability::Clock) {
-            self.advance(secs).await
-        } else {
-            tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
-            Ok(())
+        if self.capabilities.contains(&Capability::Clock) && self.advance(secs).await? {
+            return Ok(());
         }
+        tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
+        Ok(())
     }
 
     async fn fetch(&self, req: reqwest::RequestBuilder) -> Result<Exchange, String> {
@@ -307,84 +490,8 @@ impl Session {
         crate::runner::to_exchange(resp).await
     }
 
-    async fn run_hook(
-        &self,
-        hook: &Hook,
-        values: &[(&str, &str)],
-        default_method: &str,
-    ) -> Result<Exchange, String> {
-        let mut all: Vec<(&str, &str)> = vec![("base", self.base.as_str())];
-        all.extend_from_slice(values);
-        match hook {
-            Hook::Http {
-                method,
-                url,
-                json,
-                headers,
-            } => {
-                let method = method.clone().unwrap_or_else(|| default_method.into());
-                let m = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-                    .map_err(|e| format!("hook method: {e}"))?;
-                let mut req = self.http.request(m, fill(url, &all, false));
-                for (k, v) in headers {
-                    req = req.header(k, fill(v, &all, false));
-                }
-                if let Some(j) = json {
-                    req = req.json(&fill_json(j, &all));
-                }
-                self.fetch(req).await
-            }
-            Hook::Follow { .. } => Err("a `follow` hook only works for consent".into()),
-            Hook::Manual { timeout_seconds } => {
-                // A person acts on the server; nothing to read back (approval, app revocation).
-                let what = values
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                eprintln!("oauth-harness: please act on the target now ({what}); continuing in at most {timeout_seconds} s");
-                Ok(Exchange {
-                    status: 200,
-                    ..Exchange::default()
-                })
-            }
-            Hook::Command { run } => {
-                let cmd = fill(run, &all, true);
-                let timeout = Duration::from_secs(
-                    self.profile()
-                        .map(|p| p.timeout_seconds)
-                        .unwrap_or(30)
-                        .max(1),
-                );
-                let out = tokio::time::timeout(
-                    timeout,
-                    tokio::process::Command::new("sh")
-                        .arg("-c")
-                        .arg(&cmd)
-                        .kill_on_drop(true)
-                        .output(),
-                )
-                .await
-                .map_err(|_| format!("hook command timed out after {} s", timeout.as_secs()))?
-                .map_err(|e| format!("hook command could not start: {e}"))?;
-                let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-                let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-                // A command reports only success (200) or refusal (400) — and what it printed.
-                Ok(Exchange {
-                    status: if out.status.success() { 200 } else { 400 },
-                    headers: vec![],
-                    body: if out.status.success() {
-                        stdout
-                    } else {
-                        format!("{stdout}{stderr}")
-                    },
-                    json: None,
-                })
-            }
-        }
-    }
-
-    /// Approves or denies a user code as the user.
+    /// Approves or denies a user code as the user: the answer of the target (2xx: done;
+    /// 4xx: refused), or an error when the hook itself failed.
     pub async fn decide(
         &self,
         user_code: &str,
@@ -405,8 +512,9 @@ impl Session {
                 self.fetch(self.http.post(format!("{}{path}", self.base)).json(&body))
                     .await
             }
-            Backend::Live(p) => {
-                let hooks = p
+            Backend::Live(live) => {
+                let hooks = live
+                    .profile
                     .approval
                     .as_ref()
                     .ok_or("this target has no approval hook")?;
@@ -416,17 +524,19 @@ impl Session {
                     hooks.deny.as_ref()
                 };
                 let hook = hook.ok_or("this target has no deny hook")?;
-                self.run_hook(
+                self.hook(
                     hook,
+                    Purpose::Decide,
                     &[("user_code", user_code), ("user", user.unwrap_or(""))],
-                    "POST",
                 )
                 .await
+                .map_err(|e| e.0)
             }
         }
     }
 
-    /// The redirect that the user's decision on an authorization request produces.
+    /// What the authorization server answered the user's decision on an authorization
+    /// request: a redirect, or a page that did not redirect. An error when the hook failed.
     pub async fn consent(
         &self,
         query: &[(String, String)],
@@ -452,98 +562,50 @@ impl Session {
                 let ex = self.fetch(self.http.get(&url)).await?;
                 Ok((url, ex))
             }
-            Backend::Live(p) => {
-                let hook = p
+            Backend::Live(live) => {
+                let hook = live
+                    .profile
                     .consent
                     .as_ref()
                     .ok_or("this target has no consent hook")?;
                 let full = format!("{}?{request_query}", self.url(Some("authorization"), None));
-                let d = if decision == Decision::Deny {
-                    "deny"
-                } else {
-                    "approve"
-                };
-                let values = [
-                    ("query", request_query.as_str()),
-                    ("url", full.as_str()),
-                    ("decision", d),
-                    ("user", user.unwrap_or("")),
-                ];
-                if let Hook::Follow { max_redirects } = hook {
-                    let redirect_uri = query
-                        .iter()
-                        .find(|(k, _)| k == "redirect_uri")
-                        .map(|(_, v)| v.clone());
-                    return self
-                        .follow(&full, redirect_uri.as_deref(), *max_redirects)
+                let ex = match hook {
+                    Hook::Follow { max_redirects } => {
+                        let redirect_uri = query
+                            .iter()
+                            .find(|(k, _)| k == "redirect_uri")
+                            .map(|(_, v)| v.clone());
+                        let profile = live.profile.clone();
+                        hooks::follow(
+                            &full,
+                            redirect_uri.as_deref(),
+                            *max_redirects,
+                            self.timeout(),
+                            |b| tls(b, Some(&profile)),
+                        )
                         .await
-                        .map(|ex| (full.clone(), ex));
-                }
-                if let Hook::Manual { timeout_seconds } = hook {
-                    return manual_consent(&full, *timeout_seconds)
-                        .await
-                        .map(|ex| (full.clone(), ex));
-                }
-                let mut ex = self.run_hook(hook, &values, "GET").await?;
-                if let Hook::Command { .. } = hook {
-                    // The command prints the final redirect URL; nothing means no redirect.
-                    let location = ex.body.lines().last().unwrap_or("").trim().to_string();
-                    if ex.status == 200 && !location.is_empty() {
-                        ex = Exchange {
-                            status: 302,
-                            headers: vec![("location".into(), location)],
-                            body: String::new(),
-                            json: None,
-                        };
                     }
-                }
-                Ok((full, ex))
+                    Hook::Manual { timeout_seconds } => manual_consent(&full, *timeout_seconds)
+                        .await
+                        .map_err(HookError),
+                    _ => {
+                        let d = if decision == Decision::Deny {
+                            "deny"
+                        } else {
+                            "approve"
+                        };
+                        let values = [
+                            ("query", request_query.as_str()),
+                            ("url", full.as_str()),
+                            ("decision", d),
+                            ("user", user.unwrap_or("")),
+                        ];
+                        self.hook(hook, Purpose::Consent, &values).await
+                    }
+                };
+                ex.map(|ex| (full, ex)).map_err(|e| e.0)
             }
         }
-    }
-
-    /// Follows the authorization server's redirects with a cookie jar until a redirect
-    /// leads to `redirect_uri`; that redirect response is returned.
-    async fn follow(
-        &self,
-        start: &str,
-        redirect_uri: Option<&str>,
-        max: usize,
-    ) -> Result<Exchange, String> {
-        let stop_at = redirect_uri.map(str::to_string);
-        let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            let target = attempt.url().as_str().to_string();
-            if stop_at.as_deref().is_some_and(|r| target.starts_with(r)) {
-                attempt.stop()
-            } else if attempt.previous().len() >= max {
-                attempt.error(format!("more than {max} redirects"))
-            } else {
-                attempt.follow()
-            }
-        });
-        let timeout = Duration::from_secs(
-            self.profile()
-                .map(|p| p.timeout_seconds)
-                .unwrap_or(30)
-                .max(1),
-        );
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(policy)
-            .timeout(timeout)
-            .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
-        let ex = self.fetch(http.get(start)).await?;
-        let reached = ex
-            .header("location")
-            .is_some_and(|l| redirect_uri.is_none_or(|r| l.starts_with(r)));
-        if !(300..400).contains(&ex.status) || !reached {
-            return Err(format!(
-                "follow: the authorization server stopped at status {} without redirecting to the redirect_uri (it may need a person: use a `manual` or `command` consent hook)",
-                ex.status
-            ));
-        }
-        Ok(ex)
     }
 
     /// Revokes a connected app as the user.
@@ -561,17 +623,19 @@ impl Session {
                 )
                 .await
             }
-            Backend::Live(p) => {
-                let hook = p
+            Backend::Live(live) => {
+                let hook = live
+                    .profile
                     .revoke_app
                     .as_ref()
                     .ok_or("this target has no revoke_app hook")?;
-                self.run_hook(
+                self.hook(
                     hook,
+                    Purpose::RevokeApp,
                     &[("client", client), ("user", user.unwrap_or(""))],
-                    "POST",
                 )
                 .await
+                .map_err(|e| e.0)
             }
         }
     }
@@ -602,47 +666,5 @@ async fn manual_consent(url: &str, timeout_seconds: u64) -> Result<Exchange, Str
     if read == 0 || line.trim().is_empty() {
         return Err("manual consent: standard input is closed or empty".into());
     }
-    Ok(Exchange {
-        status: 302,
-        headers: vec![("location".into(), line.trim().to_string())],
-        ..Exchange::default()
-    })
-}
-
-/// RFC 8414 discovery. The document is used only if its `issuer` is the base URL, code
-/// point for code point (RFC 8414 §3.3, META-5, CLIENT-16).
-async fn discover(http: &reqwest::Client, base: &str) -> Result<HashMap<String, String>, String> {
-    let url = format!("{base}/.well-known/oauth-authorization-server");
-    let resp = http
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| crate::runner::describe_reqwest(&e))?;
-    let ex = crate::runner::to_exchange(resp).await?;
-    if ex.status != 200 {
-        return Err(format!("discovery: {url} answered {}", ex.status));
-    }
-    let meta = ex
-        .json
-        .ok_or_else(|| format!("discovery: {url} is not JSON"))?;
-    let issuer = meta.get("issuer").and_then(|v| v.as_str()).unwrap_or("");
-    if issuer != base {
-        return Err(format!(
-            "discovery: the metadata's issuer `{issuer}` is not the target `{base}` (RFC 8414 §3.3): none of its endpoints are used"
-        ));
-    }
-    let mut out = HashMap::from([("metadata".to_string(), url)]);
-    for (member, name) in [
-        ("token_endpoint", "token"),
-        ("device_authorization_endpoint", "device_authorization"),
-        ("authorization_endpoint", "authorization"),
-        ("revocation_endpoint", "revocation"),
-        ("introspection_endpoint", "introspection"),
-        ("registration_endpoint", "registration"),
-    ] {
-        if let Some(u) = meta.get(member).and_then(|v| v.as_str()) {
-            out.insert(name.to_string(), u.to_string());
-        }
-    }
-    Ok(out)
+    Ok(hooks::redirect(line.trim()))
 }

@@ -3,6 +3,7 @@
 //! found here, before anything runs, and reported as `file:line:col: message` (exit 2).
 
 pub mod model;
+pub mod roles;
 pub mod spans;
 pub mod vars;
 
@@ -41,6 +42,65 @@ pub struct Loaded {
     pub scenario: Scenario,
     /// Node locations.
     pub spans: SpanIndex,
+}
+
+impl Loaded {
+    /// What the scenario asks of the target by name: `secret.X`, `client.ROLE.FIELD`,
+    /// `resource.NAME.FIELD`, `lifetime.KIND` (from its `${…}` references, its `auth:
+    /// {role}` and its `endpoint: resource:NAME`), sorted, without repeats.
+    pub fn target_references(&self) -> Vec<String> {
+        let mut out: Vec<String> = vars::references(&self.source)
+            .into_iter()
+            .flat_map(|(expr, _)| {
+                let mut names = vars::names_needed(&expr);
+                if expr.starts_with("secret.") {
+                    names.push(expr.clone());
+                }
+                names
+            })
+            .filter(|n| roles::provided_name(n).is_some())
+            .collect();
+        for r in self.scenario.requests() {
+            let role = r
+                .auth
+                .as_ref()
+                .and_then(|a| Some((a.role()?, a.client_and_secret().ok()?)));
+            if let Some((role, (client, secret))) = role {
+                // The role's fields that the request takes from it (not written beside it).
+                for (field, given) in [("id", client), ("secret", secret)] {
+                    if given.as_deref() == Some(format!("${{client.{role}.{field}}}").as_str()) {
+                        out.push(format!("client.{role}.{field}"));
+                    }
+                }
+            }
+            if let Some(name) = r
+                .endpoint
+                .as_deref()
+                .and_then(|e| e.strip_prefix("resource:"))
+            {
+                out.push(format!("resource.{name}.url"));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The endpoint names the scenario sends requests to (`authorization` for a consent).
+    pub fn endpoints_used(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .scenario
+            .requests()
+            .filter_map(|r| r.endpoint.as_deref())
+            .filter(|e| ENDPOINTS.contains(e))
+            .collect();
+        if self.scenario.steps.iter().any(|st| st.consent.is_some()) {
+            out.push("authorization");
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
 }
 
 /// Endpoint names a request may use instead of a path.
@@ -117,8 +177,12 @@ fn validate(l: &Loaded) -> Result<(), ScenarioError> {
             "a scenario needs at least one step",
         ));
     }
-    // Set by the runner for every scenario: the target's base URL.
-    let mut defined: HashSet<String> = HashSet::from(["base_url".to_string()]);
+    // Set by the runner for every scenario: the target's base URL, its issuer, where its
+    // RFC 8414 metadata should be, and the contract in force (`rfc` or `noorle`).
+    let mut defined: HashSet<String> = ["base_url", "issuer", "metadata_url", "contract"]
+        .into_iter()
+        .map(String::from)
+        .collect();
     for (i, (name, value)) in s.vars.0.iter().enumerate() {
         // A reference to itself or to a later variable is a cycle or an ordering mistake:
         // vars are defined in order, each from the ones before it.
@@ -159,6 +223,9 @@ fn validate(l: &Loaded) -> Result<(), ScenarioError> {
     for (i, step) in s.steps.iter().enumerate() {
         let base = [Seg::Key("steps"), Seg::Index(i)];
         let action = step.action().map_err(|m| err(l, &base, m))?;
+        if let Some(c) = &step.if_ {
+            check_condition(l, &[base[0], base[1], Seg::Key("if")], c, &defined)?;
+        }
         match action {
             "request" => {
                 if let Some(r) = &step.request {
@@ -309,9 +376,8 @@ fn check_refs(
     defined: &HashSet<String>,
 ) -> Result<(), ScenarioError> {
     for (expr, _) in vars::references(s) {
-        if let Some(open) = expr.find('(') {
-            let f = expr[..open].trim();
-            if !vars::FUNCTIONS.contains(&f) {
+        for (f, given) in vars::calls(&expr) {
+            if !vars::FUNCTIONS.contains(&f.as_str()) {
                 return Err(err(
                     l,
                     path,
@@ -321,8 +387,7 @@ fn check_refs(
                     ),
                 ));
             }
-            let given = vars::call_args(&expr).len();
-            if let Some(want) = vars::arity(f).filter(|w| *w != given) {
+            if let Some(want) = vars::arity(&f).filter(|w| *w != given) {
                 return Err(err(
                     l,
                     path,
@@ -331,6 +396,12 @@ fn check_refs(
             }
         }
         for name in vars::names_needed(&expr) {
+            if roles::provided_name(&name).is_some() {
+                // Supplied by the target (a role's client, a resource, a lifetime): only
+                // its shape can be checked here; a target without it SKIPS the scenario.
+                roles::check_reference(&name).map_err(|m| err(l, path, m))?;
+                continue;
+            }
             if !defined.contains(&name) {
                 return Err(err(
                     l,
@@ -378,7 +449,10 @@ fn check_request(
             ))
         }
         (Some(e), None) => {
-            let known = ENDPOINTS.contains(&e.as_str()) || e.starts_with("api:/");
+            let known = ENDPOINTS.contains(&e.as_str())
+                || e.starts_with("api:/")
+                || e.strip_prefix("resource:")
+                    .is_some_and(|n| !n.is_empty() && !n.contains('/'));
             if !known {
                 let mut p = path.to_vec();
                 p.push(Seg::Key("endpoint"));
@@ -386,7 +460,7 @@ fn check_request(
                     l,
                     &p,
                     format!(
-                        "unknown endpoint `{e}` (known: {}, api:/PATH)",
+                        "unknown endpoint `{e}` (known: {}, resource:NAME, api:/PATH)",
                         ENDPOINTS.join(", ")
                     ),
                 ));
@@ -428,16 +502,57 @@ fn check_request(
         check_refs(l, path, &raw.body, defined)?;
     }
     if let Some(a) = &r.auth {
-        let fields: Vec<&String> = match a {
-            model::Auth::Basic { client, secret } | model::Auth::Post { client, secret } => {
-                vec![client, secret]
+        let mut at = path.to_vec();
+        at.push(Seg::Key("auth"));
+        if let model::Auth::Bearer { token } = a {
+            check_refs(l, &at, token, defined)?;
+        } else {
+            let (client, secret) = a.client_and_secret().map_err(|m| err(l, &at, m))?;
+            if let Some(role) = a.role() {
+                if roles::role(role).is_none() {
+                    return Err(err(
+                        l,
+                        &at,
+                        format!(
+                            "auth: unknown client role `{role}` (roles: {})",
+                            roles::ROLES
+                                .iter()
+                                .map(|r| r.name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
             }
-            model::Auth::None { client } => vec![client],
-            model::Auth::Bearer { token } => vec![token],
-        };
-        for f in fields {
-            check_refs(l, path, f, defined)?;
+            for f in [client, secret].into_iter().flatten() {
+                check_refs(l, &at, &f, defined)?;
+            }
         }
+    }
+    Ok(())
+}
+
+fn check_condition(
+    l: &Loaded,
+    path: &[Seg<'_>],
+    c: &model::Condition,
+    defined: &HashSet<String>,
+) -> Result<(), ScenarioError> {
+    if c.equals.is_none() && c.one_of.is_none() {
+        return Err(err(l, path, "if: needs `equals` or `one_of`"));
+    }
+    if !defined.contains(&c.var) && roles::provided_name(&c.var).is_none() {
+        return Err(err(
+            l,
+            path,
+            format!(
+                "if: undefined variable `{}` (define it in `vars` or capture it in an earlier step)",
+                c.var
+            ),
+        ));
+    }
+    for v in c.equals.iter().chain(c.one_of.iter().flatten()) {
+        check_yaml_refs(l, path, v, defined)?;
     }
     Ok(())
 }
@@ -448,6 +563,42 @@ fn check_assertion(
     a: &Assertion,
     defined: &HashSet<String>,
 ) -> Result<(), ScenarioError> {
+    if let Some(c) = &a.if_ {
+        let mut at = path.to_vec();
+        at.push(Seg::Key("if"));
+        check_condition(l, &at, c, defined)?;
+    }
+    if let Some(groups) = &a.any_of {
+        if a.query().is_ok() {
+            return Err(err(
+                l,
+                path,
+                "an assertion with `any_of` has no query of its own: put each outcome in an alternative",
+            ));
+        }
+        if groups.is_empty() || groups.iter().any(Vec::is_empty) {
+            return Err(err(l, path, "any_of: every alternative needs an assertion"));
+        }
+        for (g, group) in groups.iter().enumerate() {
+            for (k, inner) in group.iter().enumerate() {
+                let mut at = path.to_vec();
+                at.extend([Seg::Key("any_of"), Seg::Index(g), Seg::Index(k)]);
+                if inner.requirement.is_some()
+                    || inner.if_.is_some()
+                    || inner.any_of.is_some()
+                    || inner.level != model::Level::Must
+                {
+                    return Err(err(
+                        l,
+                        &at,
+                        "any_of: an alternative's assertions take the requirement, level and `if` of the assertion that holds them",
+                    ));
+                }
+                check_assertion(l, &at, inner, defined)?;
+            }
+        }
+        return Ok(());
+    }
     let q = a.query().map_err(|m| err(l, path, m))?;
     let predicates = [
         a.equals.is_some(),
@@ -462,6 +613,8 @@ fn check_assertion(
         a.greater_than.is_some(),
         a.less_than.is_some(),
         a.length.is_some(),
+        a.scope_equals.is_some(),
+        a.scope_lacks.is_some(),
     ];
     let n = predicates.iter().filter(|p| **p).count();
     if let Some(status) = &a.status {
@@ -484,7 +637,7 @@ fn check_assertion(
         return Err(err(
             l,
             path,
-            format!("assertion on `{q}` has no predicate (equals, not_equals, exists, absent, matches, contains, not_contains, one_of, type, greater_than, less_than, length)"),
+            format!("assertion on `{q}` has no predicate (equals, not_equals, exists, absent, matches, contains, not_contains, one_of, type, greater_than, less_than, length, scope_equals, scope_lacks)"),
         ));
     }
     if let model::Query::Json(p) = &q {
@@ -501,6 +654,9 @@ fn check_assertion(
         .flatten()
     {
         check_yaml_refs(l, path, v, defined)?;
+    }
+    for s in [&a.scope_equals, &a.scope_lacks].into_iter().flatten() {
+        check_refs(l, path, s, defined)?;
     }
     if let Some(list) = &a.one_of {
         for v in list {

@@ -76,10 +76,14 @@ impl SnapshotSpec {
 pub enum Capability {
     /// Move the server's clock (builtin only).
     Clock,
-    /// Approve or deny a user code.
+    /// Approve a user code.
     Approve,
+    /// Deny a user code (some servers' pages have no refusal).
+    Deny,
     /// Consent to an authorization request.
     Consent,
+    /// Refuse an authorization request (a `follow` consent hook cannot).
+    RefuseConsent,
     /// Refresh tokens.
     Refresh,
     /// Dynamic client registration.
@@ -104,6 +108,10 @@ pub struct Step {
     /// Matrix ids this step checks, in addition to the scenario's.
     #[serde(default)]
     pub requirements: Vec<String>,
+    /// Run the step only when this holds; otherwise it does not apply (an alternative the
+    /// row accepts was taken), and neither do the steps that need its captures.
+    #[serde(rename = "if")]
+    pub if_: Option<Condition>,
     /// Send one HTTP request.
     pub request: Option<Request>,
     /// Repeat a request as RFC 8628 §3.5 demands.
@@ -130,6 +138,21 @@ pub struct Step {
     /// Keep the normalized response as a snapshot under this name and compare it with the
     /// stored one (`--snapshots`).
     pub snapshot: Option<SnapshotSpec>,
+}
+
+/// A condition on a variable: the step or assertion that carries it applies only when it
+/// holds (an alternative the cited row accepts: `if: {var: answer, equals: 400}`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// The variable (a capture of an earlier step; for an assertion, also of its own).
+    pub var: String,
+    /// Holds when the variable equals this.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub equals: Option<serde_yaml::Value>,
+    /// Holds when the variable equals one of these.
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    pub one_of: Option<Vec<serde_yaml::Value>>,
 }
 
 /// An HTTP request.
@@ -186,18 +209,75 @@ pub struct RawBody {
     pub body: String,
 }
 
-/// How the request authenticates.
+/// How the request authenticates. A client is named by its role (`role: web`: the id and
+/// secret of the target's client in that role) or literally (`client`, `secret`); literal
+/// fields override the role's (`role: m2m, secret: wrong` sends a wrong secret).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
 pub enum Auth {
     /// `Authorization: Basic` with form-urlencoded id and secret (RFC 6749 §2.3.1).
-    Basic { client: String, secret: String },
+    Basic {
+        role: Option<String>,
+        client: Option<String>,
+        secret: Option<String>,
+    },
     /// `client_id` and `client_secret` in the body.
-    Post { client: String, secret: String },
+    Post {
+        role: Option<String>,
+        client: Option<String>,
+        secret: Option<String>,
+    },
     /// `client_id` in the body only (public clients).
-    None { client: String },
+    None {
+        role: Option<String>,
+        client: Option<String>,
+    },
     /// `Authorization: Bearer`.
     Bearer { token: String },
+}
+
+impl Auth {
+    /// The client id and the secret as templates (`${client.web.id}` for a role), or why
+    /// the fields do not say them.
+    pub fn client_and_secret(&self) -> Result<(Option<String>, Option<String>), String> {
+        let of_role = |role: &Option<String>, field: &str| {
+            role.as_ref().map(|r| format!("${{client.{r}.{field}}}"))
+        };
+        match self {
+            Auth::Basic {
+                role,
+                client,
+                secret,
+            }
+            | Auth::Post {
+                role,
+                client,
+                secret,
+            } => {
+                let c = client.clone().or_else(|| of_role(role, "id"));
+                let s = secret.clone().or_else(|| of_role(role, "secret"));
+                match (c, s) {
+                    (Some(c), Some(s)) => Ok((Some(c), Some(s))),
+                    _ => Err("client authentication needs `role`, or `client` and `secret`".into()),
+                }
+            }
+            Auth::None { role, client } => match client.clone().or_else(|| of_role(role, "id")) {
+                Some(c) => Ok((Some(c), None)),
+                None => Err("`type: none` needs `role` or `client`".into()),
+            },
+            Auth::Bearer { .. } => Ok((None, None)),
+        }
+    }
+
+    /// The role named, if any.
+    pub fn role(&self) -> Option<&str> {
+        match self {
+            Auth::Basic { role, .. } | Auth::Post { role, .. } | Auth::None { role, .. } => {
+                role.as_deref()
+            }
+            Auth::Bearer { .. } => None,
+        }
+    }
 }
 
 /// A poll loop (RFC 8628 §3.5): repeat while the answer is `authorization_pending` or
@@ -316,13 +396,19 @@ impl fmt::Display for Query {
     }
 }
 
-/// One capture: `name: {json: $.x}`.
+/// One capture: `name: {json: $.x}`, with what to do when the value is absent.
 #[derive(Debug, Clone)]
 pub struct CaptureEntry {
     /// The variable.
     pub name: String,
     /// Where from.
     pub query: Query,
+    /// The value to use when the response lacks it (a default the RFC gives, such as
+    /// RFC 8628 §3.2's `interval` of 5).
+    pub default: Option<serde_yaml::Value>,
+    /// Why the value may be absent (the contract does not promise it): the steps that
+    /// need it are then SKIPPED with this reason, never ERROR.
+    pub optional: Option<String>,
 }
 
 /// One assertion: a query and one or more predicates.
@@ -372,9 +458,24 @@ pub struct Assertion {
     pub less_than: Option<f64>,
     /// Length of a string or array.
     pub length: Option<u64>,
+    /// A scope string equal to this one as a set (RFC 6749 §3.3: space-delimited, order
+    /// does not matter).
+    pub scope_equals: Option<String>,
+    /// A scope string without this scope token (an absent value lacks it too).
+    pub scope_lacks: Option<String>,
+    /// Holds when every assertion of one of these groups holds: the outcomes a row
+    /// accepts, as alternatives (`[[{status: 405}], [{status: 400}, {json: $.error,
+    /// equals: invalid_request}]]`). No query or predicate of its own.
+    #[schemars(with = "Option<Vec<Vec<serde_json::Value>>>")]
+    pub any_of: Option<Vec<Vec<Assertion>>>,
+    /// Judge only when this holds (an alternative the row accepts: the error code is
+    /// asserted when the status says the request was refused).
+    #[serde(rename = "if")]
+    pub if_: Option<Condition>,
     /// The requirement this assertion checks (defaults to the step's / scenario's).
     pub requirement: Option<String>,
-    /// `must` (default): a violation FAILS; `should`: a violation is a WARNING.
+    /// The cited row's level (conformance matrix §0): `must` (default; a violation
+    /// FAILS), `should` (a WARNING) or `may` (INFO: an optional capability is absent).
     #[serde(default)]
     pub level: Level,
 }
@@ -401,6 +502,20 @@ pub enum Level {
     Must,
     /// SHOULD: WARNING.
     Should,
+    /// MAY: INFO.
+    May,
+}
+
+impl Level {
+    /// The level of a matrix row (`MUST NOT` is `must`, `SHOULD NOT` is `should`).
+    pub fn of_row(level: &str) -> Option<Level> {
+        match level {
+            "MUST" | "MUST NOT" => Some(Level::Must),
+            "SHOULD" | "SHOULD NOT" => Some(Level::Should),
+            "MAY" => Some(Level::May),
+            _ => None,
+        }
+    }
 }
 
 /// Name/value pairs in order: a mapping, or a list of one-entry mappings or `[name, value]`
@@ -474,6 +589,8 @@ impl<'de> Deserialize<'de> for CaptureEntry {
             location: Option<bool>,
             body: Option<bool>,
             regex: Option<String>,
+            default: Option<serde_yaml::Value>,
+            optional: Option<String>,
         }
         let m = serde_yaml::Mapping::deserialize(d)?;
         if m.len() != 1 {
@@ -514,14 +631,32 @@ impl<'de> Deserialize<'de> for CaptureEntry {
                 "capture `{name}` needs exactly one source"
             )));
         }
+        if spec.default.is_some() && spec.optional.is_some() {
+            return Err(de::Error::custom(format!(
+                "capture `{name}`: `default` and `optional` exclude each other"
+            )));
+        }
         Ok(CaptureEntry {
             name,
             query: queries.remove(0),
+            default: spec.default,
+            optional: spec.optional,
         })
     }
 }
 
 impl Assertion {
+    /// Whether the assertion judges the status (itself, or in one of its alternatives).
+    pub fn judges_status(&self) -> bool {
+        self.status.is_some()
+            || self
+                .any_of
+                .iter()
+                .flatten()
+                .flatten()
+                .any(Assertion::judges_status)
+    }
+
     /// The one query of this assertion, or why not.
     pub fn query(&self) -> Result<Query, String> {
         let mut q = Vec::new();
@@ -545,8 +680,12 @@ impl Assertion {
         }
         match q.len() {
             1 => Ok(q.remove(0)),
+            0 if self.any_of.is_some() => {
+                Err("`any_of` alternatives have their own queries".into())
+            }
             0 => Err(
-                "an assertion needs one of status, header, json, redirect, location, body".into(),
+                "an assertion needs one of status, header, json, redirect, location, body, any_of"
+                    .into(),
             ),
             _ => Err(
                 "an assertion has exactly one of status, header, json, redirect, location, body"
@@ -558,10 +697,12 @@ impl Assertion {
 
 impl Capability {
     /// Every capability (the builtin has them all).
-    pub const ALL: [Capability; 9] = [
+    pub const ALL: [Capability; 11] = [
         Capability::Clock,
         Capability::Approve,
+        Capability::Deny,
         Capability::Consent,
+        Capability::RefuseConsent,
         Capability::Refresh,
         Capability::Registration,
         Capability::DeviceFlow,
@@ -578,19 +719,26 @@ impl Scenario {
     pub fn needs(&self) -> Vec<Capability> {
         let mut out = self.requires.clone();
         for st in &self.steps {
+            let poll = st.poll.as_ref();
             let implied = [
                 (st.advance_clock.is_some(), Capability::Clock),
+                (st.approve.is_some(), Capability::Approve),
+                (st.deny.is_some(), Capability::Deny),
                 (
-                    st.approve.is_some() || st.deny.is_some(),
+                    poll.is_some_and(|p| p.approve_after.is_some()),
                     Capability::Approve,
                 ),
                 (
-                    st.poll
-                        .as_ref()
-                        .is_some_and(|p| p.approve_after.is_some() || p.deny_after.is_some()),
-                    Capability::Approve,
+                    poll.is_some_and(|p| p.deny_after.is_some()),
+                    Capability::Deny,
                 ),
                 (st.consent.is_some(), Capability::Consent),
+                (
+                    st.consent
+                        .as_ref()
+                        .is_some_and(|c| c.decision == Decision::Deny),
+                    Capability::RefuseConsent,
+                ),
                 (st.revoke_app.is_some(), Capability::RevokeApp),
             ];
             for (yes, c) in implied {
@@ -604,6 +752,15 @@ impl Scenario {
 }
 
 impl Scenario {
+    /// Every request the scenario sends: its steps' and its polls'.
+    pub fn requests(&self) -> impl Iterator<Item = &Request> {
+        self.steps.iter().flat_map(|st| {
+            st.request
+                .iter()
+                .chain(st.poll.as_ref().map(|p| &p.request))
+        })
+    }
+
     /// The `${secret.NAME}` names the scenario uses anywhere.
     pub fn secrets_needed(source: &str) -> Vec<String> {
         let mut out: Vec<String> = crate::scenario::vars::references(source)
@@ -676,7 +833,7 @@ impl JsonSchema for CaptureEntry {
                 "type": "object",
                 "additionalProperties": false,
                 "minProperties": 1,
-                "maxProperties": 1,
+                "maxProperties": 2,
                 "properties": {
                     "json": {"type": "string", "description": "JSONPath (RFC 9535)"},
                     "header": {"type": "string"},
@@ -684,7 +841,9 @@ impl JsonSchema for CaptureEntry {
                     "status": {"const": true},
                     "location": {"const": true},
                     "body": {"const": true},
-                    "regex": {"type": "string", "description": "first group of a regex on the body"}
+                    "regex": {"type": "string", "description": "first group of a regex on the body"},
+                    "default": {"description": "the value when the response lacks it"},
+                    "optional": {"type": "string", "description": "why the value may be absent: steps that need it are then SKIPPED with this reason"}
                 }
             }
         })

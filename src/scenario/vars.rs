@@ -27,6 +27,19 @@ pub enum VarError {
     Secret(String),
     #[error("{0}")]
     Function(String),
+    /// A value an earlier step could not give (an optional capture the server left out,
+    /// or a skipped step's capture): the steps that need it are SKIPPED with the reason.
+    #[error("`{name}` is not available: {reason}")]
+    Missing {
+        /// The variable.
+        name: String,
+        /// Why it has no value.
+        reason: String,
+        /// The value is absent because the server took another path its contract allows
+        /// (an `optional` capture, a step whose `if` did not hold): what needs it does not
+        /// apply, which is no gap in the verdict.
+        not_applicable: bool,
+    },
 }
 
 /// Names that hold credentials: values captured under them are redacted everywhere
@@ -42,7 +55,8 @@ pub fn is_sensitive_name(name: &str) -> bool {
         "assertion",
         "csrf",
     ];
-    let n = name.to_ascii_lowercase();
+    // `client.web.secret`: the last part of a dotted name says what it is.
+    let n = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
     WORDS
         .iter()
         .any(|w| n == *w || n.ends_with(&format!("_{w}")))
@@ -55,50 +69,90 @@ pub fn references(s: &str) -> Vec<(String, usize)> {
         .collect()
 }
 
-/// The variable names an expression needs (helpers' arguments included).
+/// A helper call's name and the text between its parentheses (`add(min(a, 1), 2)` →
+/// `("add", "min(a, 1), 2")`), or `None` when the expression is no call.
+fn call_parts(expr: &str) -> Option<(&str, &str)> {
+    let open = expr.find('(')?;
+    let close = expr.rfind(')')?;
+    (close > open).then(|| (expr[..open].trim(), &expr[open + 1..close]))
+}
+
+/// A call's arguments, split at the commas outside nested calls and quotes.
+fn split_args(inner: &str) -> Vec<&str> {
+    let (mut depth, mut quote, mut start) = (0usize, None, 0);
+    let mut out = Vec::new();
+    for (i, c) in inner.char_indices() {
+        match (c, quote) {
+            ('\'' | '"', None) => quote = Some(c),
+            (q, Some(open)) if q == open => quote = None,
+            (_, Some(_)) => {}
+            ('(', None) => depth += 1,
+            (')', None) => depth = depth.saturating_sub(1),
+            (',', None) if depth == 0 => {
+                out.push(inner[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(inner[start..].trim());
+    out.retain(|a| !a.is_empty());
+    out
+}
+
+fn is_literal(a: &str) -> bool {
+    a.parse::<f64>().is_ok() || a.starts_with('\'') || a.starts_with('"')
+}
+
+/// The variable names an expression needs (helpers' arguments included, nested calls too).
 pub fn names_needed(expr: &str) -> Vec<String> {
     if expr.starts_with("env.") || expr.starts_with("secret.") {
         return vec![];
     }
-    match expr.find('(') {
-        Some(open) => expr[open + 1..]
-            .trim_end_matches(')')
-            .split(',')
-            .map(str::trim)
-            .filter(|a| {
-                !a.is_empty()
-                    && a.parse::<f64>().is_err()
-                    && !a.starts_with('\'')
-                    && !a.starts_with('"')
-            })
-            .map(str::to_string)
+    match call_parts(expr) {
+        Some((_, inner)) => split_args(inner)
+            .into_iter()
+            .filter(|a| !is_literal(a))
+            .flat_map(names_needed)
             .collect(),
         None => vec![expr.to_string()],
     }
 }
 
+/// Every helper call in an expression, nested ones too: `(name, arguments given)`.
+pub fn calls(expr: &str) -> Vec<(String, usize)> {
+    match call_parts(expr) {
+        Some((f, inner)) => {
+            let args = split_args(inner);
+            let mut out = vec![(f.to_string(), args.len())];
+            for a in args.into_iter().filter(|a| !is_literal(a)) {
+                out.extend(calls(a));
+            }
+            out
+        }
+        None => Vec::new(),
+    }
+}
+
 /// Known helper functions.
-pub const FUNCTIONS: &[&str] = &["pkce_verifier", "s256", "random", "uuid", "add"];
+pub const FUNCTIONS: &[&str] = &[
+    "pkce_verifier",
+    "s256",
+    "random",
+    "uuid",
+    "add",
+    "sub",
+    "min",
+    "max",
+];
 
 /// How many arguments a helper takes.
 pub fn arity(func: &str) -> Option<usize> {
     match func {
         "pkce_verifier" | "random" | "uuid" => Some(0),
         "s256" => Some(1),
-        "add" => Some(2),
+        "add" | "sub" | "min" | "max" => Some(2),
         _ => None,
-    }
-}
-
-/// The arguments written in a helper call `f(a, b)`.
-pub fn call_args(expr: &str) -> Vec<&str> {
-    match (expr.find('('), expr.rfind(')')) {
-        (Some(open), Some(close)) if close > open => expr[open + 1..close]
-            .split(',')
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .collect(),
-        _ => Vec::new(),
     }
 }
 
@@ -139,6 +193,7 @@ impl Redactor {
 #[derive(Debug, Clone, Default)]
 pub struct Vars {
     values: HashMap<String, Value>,
+    missing: HashMap<String, (String, bool)>,
     secrets: HashMap<String, String>,
     /// Secrets seen so far.
     pub redactor: Redactor,
@@ -153,9 +208,18 @@ impl Vars {
         }
         Vars {
             values: HashMap::new(),
+            missing: HashMap::new(),
             secrets,
             redactor,
         }
+    }
+
+    /// Records that `name` has no value, and why; using it skips the step that does
+    /// (as not applicable when the server took another path its contract allows).
+    pub fn set_missing(&mut self, name: &str, reason: String, not_applicable: bool) {
+        self.values.remove(name);
+        self.missing
+            .insert(name.to_string(), (reason, not_applicable));
     }
 
     /// Sets a variable; a sensitive name makes its value a secret.
@@ -165,6 +229,7 @@ impl Vars {
                 self.redactor.add(s, name);
             }
         }
+        self.missing.remove(name);
         self.values.insert(name.to_string(), value);
     }
 
@@ -187,20 +252,20 @@ impl Vars {
                 .map(Value::String)
                 .ok_or_else(|| VarError::Secret(name.into()));
         }
-        if let Some(open) = expr.find('(') {
-            let func = expr[..open].trim();
-            let args: Vec<&str> = expr[open + 1..]
-                .trim_end_matches(')')
-                .split(',')
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .collect();
-            return self.call(func, &args);
+        if let Some((func, inner)) = call_parts(expr) {
+            return self.call(func, &split_args(inner));
         }
-        self.values
-            .get(expr)
-            .cloned()
-            .ok_or_else(|| VarError::Undefined(expr.into()))
+        if let Some(v) = self.values.get(expr) {
+            return Ok(v.clone());
+        }
+        Err(match self.missing.get(expr) {
+            Some((reason, not_applicable)) => VarError::Missing {
+                name: expr.into(),
+                reason: reason.clone(),
+                not_applicable: *not_applicable,
+            },
+            None => VarError::Undefined(expr.into()),
+        })
     }
 
     fn arg(&mut self, a: &str) -> Result<Value, VarError> {
@@ -228,19 +293,27 @@ impl Vars {
             ("uuid", []) => Ok(Value::String(uuid::Uuid::new_v4().to_string())),
             ("s256", [x]) => {
                 let v = self.arg(x)?;
-                Ok(Value::String(crate::server::token::s256(&text(&v))))
+                let out = crate::server::token::s256(&text(&v));
+                // Not a secret, but token-shaped and fresh each run: kept out of reports.
+                self.redactor.add(&out, "code_challenge");
+                Ok(Value::String(out))
             }
-            ("add", [x, y]) => {
+            ("add" | "sub" | "min" | "max", [x, y]) => {
                 let (a, b) = (self.arg(x)?, self.arg(y)?);
                 let num = |v: &Value| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
-                match (num(&a), num(&b)) {
-                    (Some(a), Some(b)) if (a + b).fract() == 0.0 => Ok(Value::from((a + b) as i64)),
-                    (Some(a), Some(b)) => Ok(Value::from(a + b)),
-                    _ => Err(VarError::Function(format!("add({x}, {y}): both must be numbers"))),
-                }
+                let (Some(a), Some(b)) = (num(&a), num(&b)) else {
+                    return Err(VarError::Function(format!("{func}({x}, {y}): both must be numbers")));
+                };
+                let n = match func {
+                    "add" => a + b,
+                    "sub" => a - b,
+                    "min" => a.min(b),
+                    _ => a.max(b),
+                };
+                Ok(if n.fract() == 0.0 { Value::from(n as i64) } else { Value::from(n) })
             }
             _ => Err(VarError::Function(format!(
-                "unknown helper `{func}` with {} argument(s) (helpers: pkce_verifier(), s256(x), random(), uuid(), add(x, n))",
+                "unknown helper `{func}` with {} argument(s) (helpers: pkce_verifier(), s256(x), random(), uuid(), add(x, n), sub(x, n), min(x, y), max(x, y))",
                 args.len()
             ))),
         }
@@ -335,6 +408,11 @@ mod tests {
         assert_eq!(v.value("${interval}"), Ok(json!(5)));
         assert_eq!(v.value("every ${interval}s"), Ok(json!("every 5s")));
         assert_eq!(v.value("${add(interval, 5)}"), Ok(json!(10)));
+        assert_eq!(v.value("${sub(interval, 7)}"), Ok(json!(-2)));
+        assert_eq!(v.value("${min(interval, 600)}"), Ok(json!(5)));
+        assert_eq!(v.value("${max(interval, 600)}"), Ok(json!(600)));
+        v.set_missing("rt", "the server issued none".into(), true);
+        assert!(matches!(v.text("${rt}"), Err(VarError::Missing { .. })));
         assert_eq!(v.text("${secret.web}"), Ok("web-secret".into()));
         assert_eq!(v.text("${nope}"), Err(VarError::Undefined("nope".into())));
         assert!(matches!(v.text("${frob()}"), Err(VarError::Function(_))));
@@ -391,5 +469,22 @@ mod tests {
         assert_eq!(names_needed("add(expires_in, 1)"), vec!["expires_in"]);
         assert!(names_needed("env.HOME").is_empty());
         assert!(names_needed("uuid()").is_empty());
+        assert_eq!(names_needed("add(min(ttl, 600), 1)"), vec!["ttl"]);
+        assert_eq!(
+            calls("add(min(ttl, 600), 1)"),
+            vec![("add".to_string(), 2), ("min".to_string(), 2)]
+        );
+    }
+
+    #[test]
+    fn helpers_nest() {
+        let mut v = Vars::default();
+        v.set("ttl", json!(4));
+        assert_eq!(v.value("${add(min(ttl, 600), 1)}"), Ok(json!(5)));
+        assert_eq!(v.value("${max(sub(ttl, 600), 0)}"), Ok(json!(0)));
+        assert_eq!(
+            v.value("${s256('x')}").map(|s| s.as_str().map(str::len)),
+            Ok(Some(43))
+        );
     }
 }

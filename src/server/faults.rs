@@ -149,6 +149,10 @@ pub enum Fault {
     Login307,
     /// The device endpoint never rate-limits.
     NoDeviceRateLimit,
+    /// The metadata document does not advertise the device authorization endpoint.
+    NoDeviceMetadata,
+    /// No RFC 8414 metadata document is published (404).
+    NoMetadata,
 }
 
 impl Fault {
@@ -259,6 +263,8 @@ impl Fault {
             BareBearerChallenge => &["RES-4", "RES-5"],
             Login307 => &["BCP-10"],
             NoDeviceRateLimit => &["NOORLE-16", "NOORLE-9"],
+            NoDeviceMetadata => &["META-10"],
+            NoMetadata => &["META-1"],
         }
     }
 

@@ -6,18 +6,22 @@ use crate::server::faults::Fault;
 use crate::server::AppState;
 use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
 
 /// `GET /.well-known/oauth-authorization-server`.
-pub async fn metadata(State(st): State<Arc<AppState>>) -> Json<Value> {
+pub async fn metadata(State(st): State<Arc<AppState>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if st.faults.has(Fault::NoMetadata) {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
     let issuer = if st.faults.has(Fault::WrongIssuer) {
         "https://wrong-issuer.example".to_string()
     } else {
         st.issuer.clone()
     };
     let grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
-    Json(json!({
+    let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": st.url("/oauth/authorize"),
         "token_endpoint": st.url("/oauth/token"),
@@ -32,5 +36,11 @@ pub async fn metadata(State(st): State<Arc<AppState>>) -> Json<Value> {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256", "plain"],
-    }))
+    });
+    if st.faults.has(Fault::NoDeviceMetadata) {
+        if let Some(m) = doc.as_object_mut() {
+            m.remove("device_authorization_endpoint");
+        }
+    }
+    Json(doc).into_response()
 }

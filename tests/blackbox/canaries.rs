@@ -84,6 +84,7 @@ async fn no_secret_reaches_any_output_of_a_run_or_a_load_test() {
         "m2m-secret",
         "tv-secret",
         "multi-secret",
+        "s:e%c r",
     ] {
         fixture = fixture.replace(s, &canary(s));
         canaries.push(canary(s));

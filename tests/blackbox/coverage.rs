@@ -6,7 +6,10 @@ use oauth_harness::coverage::{table, uncovered_musts};
 use oauth_harness::scenario::{discover, load};
 use std::path::PathBuf;
 
-const MUST_ROWS_WITHOUT_A_SCENARIO: &[&str] = &[];
+/// BCP-6: "PKCE-1 passes, and META-11 holds *or the profile declares PKCE support with a
+/// documentation reference*": no assertion can fail a server on it without that
+/// declaration, which profiles do not make yet.
+const MUST_ROWS_WITHOUT_A_SCENARIO: &[&str] = &["BCP-6"];
 
 #[test]
 fn cited_ids_exist_and_uncovered_must_rows_are_known() {
@@ -23,4 +26,58 @@ fn cited_ids_exist_and_uncovered_must_rows_are_known() {
     let mut expected = MUST_ROWS_WITHOUT_A_SCENARIO.to_vec();
     expected.sort_unstable();
     assert_eq!(missing, expected, "update MUST_ROWS_WITHOUT_A_SCENARIO");
+}
+
+fn shipped() -> Vec<oauth_harness::scenario::Loaded> {
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"));
+    discover(&[root])
+        .expect("scenarios/")
+        .iter()
+        .map(|p| load(p).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+/// Rows whose "how to observe" column judges one of their checks at a lower level than
+/// the row's own, in the matrix's words; an assertion may carry either level.
+const LOWER_BY_THE_MATRIX: &[(&str, oauth_harness::scenario::model::Level, &str)] = &[(
+    "REG-3",
+    oauth_harness::scenario::model::Level::Should,
+    "two identical registrations → two different client_ids (equal ⇒ WARNING)",
+)];
+
+/// A verdict is a claim about someone else's server: every assertion of a shipped scenario
+/// names the matrix row it judges, at that row's level (MUST → must, SHOULD → should,
+/// MAY → may: FAILED, WARNING, INFO; matrix §0).
+#[test]
+fn every_shipped_assertion_cites_a_row_at_the_rows_level() {
+    use oauth_harness::scenario::model::Level;
+    let rows = oauth_harness::coverage::requirements();
+    let mut problems = Vec::new();
+    for l in shipped() {
+        for (i, step) in l.scenario.steps.iter().enumerate() {
+            for (j, a) in step.expect.iter().enumerate() {
+                let at = format!("{} step {} assertion {}", l.path, i + 1, j + 1);
+                let Some(id) = &a.requirement else {
+                    problems.push(format!("{at}: cites no requirement"));
+                    continue;
+                };
+                let Some(row) = rows.iter().find(|r| &r.id == id) else {
+                    problems.push(format!("{at}: {id} is not a matrix row"));
+                    continue;
+                };
+                let want = LOWER_BY_THE_MATRIX
+                    .iter()
+                    .find(|(r, _, _)| r == id)
+                    .map(|(_, level, _)| Some(*level))
+                    .unwrap_or_else(|| Level::of_row(&row.level));
+                if want != Some(a.level) && Level::of_row(&row.level) != Some(a.level) {
+                    problems.push(format!(
+                        "{at}: {id} is {} but the assertion is {:?}",
+                        row.level, a.level
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -180,6 +180,8 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
             }
             s.post_form("/oauth/device/authorize", &[("client_id", "noorle-cli")]).await.status == 429
         }
+        NoMetadata => s.get("/.well-known/oauth-authorization-server").await.status == 200,
+        NoDeviceMetadata => s.get("/.well-known/oauth-authorization-server").await.body["device_authorization_endpoint"].is_string(),
         Login307 => s.post_form("/oauth/login", &[("username", "alice"), ("password", "alice-password"), ("return_to", "/account/apps")]).await.status == 303,
         BareBearerChallenge => s.get("/api/me").await.header("www-authenticate").starts_with("Bearer realm="),
         RefreshNeverIdleExpires => {

@@ -7,11 +7,13 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_oauth-harness");
 
 /// The fixture clients' secrets, as the shipped target profiles read them.
-pub const FIXTURE_SECRETS: [(&str, &str); 4] = [
+pub const FIXTURE_SECRETS: [(&str, &str); 6] = [
     ("HARNESS_SECRET_M2M", "m2m-secret"),
     ("HARNESS_SECRET_WEB", "web-secret"),
     ("HARNESS_SECRET_TV", "tv-secret"),
     ("HARNESS_SECRET_WEB2", "web2-secret"),
+    ("HARNESS_SECRET_MULTI", "multi-secret"),
+    ("HARNESS_SECRET_ODD", "s:e%c r"),
 ];
 
 /// Runs `oauth-harness run --target PROFILE` against `base`; exit code and report.json.
@@ -87,12 +89,12 @@ async fn shipped_scenarios_pass_through_both_profiles_against_a_separate_process
             .filter(|s| s["status"] == "SKIPPED")
         {
             let reason = s["skip_reason"].as_str().unwrap_or("");
-            // The builtin-only `odd` secret; for the generic profile, the reference server's
-            // own pages.
+            // For the generic profile, the reference server's own pages, and Noorle's
+            // contract (it holds the target to the RFCs).
             let generic = profile.ends_with("rfc-generic.yaml");
-            let documented = reason.contains("supplies no secret: odd")
-                || (generic && reason.contains("lacks: pages"))
-                || (generic && reason.contains("Noorle's documented contract only"));
+            let documented = generic
+                && (reason.contains("lacks: pages")
+                    || reason.contains("Noorle's documented contract only"));
             assert!(documented, "{profile}: {reason}");
         }
         assert!(report["target"]
@@ -103,7 +105,7 @@ async fn shipped_scenarios_pass_through_both_profiles_against_a_separate_process
 
 #[tokio::test]
 async fn a_faulty_live_server_fails_the_scenario_that_checks_its_rule() {
-    let (_server, base) = spawn_serve(&["--test-mode", "--fault", "never-slow-down"]).await;
+    let (_server, base) = spawn_serve(&["--test-mode", "--fault", "reuse-code"]).await;
     let (code, report, out) = tokio::task::spawn_blocking(move || {
         run_profile("fixtures/targets/rfc-generic.yaml", &base, &[])
     })
@@ -117,7 +119,7 @@ async fn a_faulty_live_server_fails_the_scenario_that_checks_its_rule() {
         .map(|(f, _)| f)
         .collect();
     assert_eq!(failed.len(), 1, "{v:?}");
-    assert!(failed[0].ends_with("slow_down.yaml"));
+    assert!(failed[0].ends_with("code/reused_code.yaml"), "{failed:?}");
 }
 
 #[test]

@@ -102,13 +102,13 @@ async fn a_changed_response_fails_with_a_diff_that_names_the_scenario_line() {
     let failures = snapshot_failures(&r);
     let (loc, diff) = failures
         .iter()
-        .find(|(loc, _)| loc.starts_with("scenarios/errors/invalid_client.yaml"))
+        .find(|(loc, _)| loc.starts_with("scenarios/noorle/documented_errors.yaml"))
         .cloned()
-        .unwrap_or_else(|| panic!("no snapshot failure in invalid_client: {failures:#?}"));
+        .unwrap_or_else(|| panic!("no snapshot failure in documented_errors: {failures:#?}"));
     let first = r
         .scenarios
         .iter()
-        .find(|s| s.file.ends_with("errors/invalid_client.yaml"))
+        .find(|s| s.file.ends_with("noorle/documented_errors.yaml"))
         .and_then(|s| s.steps.iter().find(|st| st.status == Status::Failed))
         .expect("a failed step");
     assert_eq!(first.status, Status::Failed);

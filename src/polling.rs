@@ -1,0 +1,139 @@
+//! RFC 8628 §3.5 as a client: when the next device poll may go out. Pure (no clock, no
+//! I/O), so the rule is written once and tested once; the scenario runner's `poll` step
+//! follows it (the load generator's device flow is to move onto it, issue #19).
+//!
+//! - Wait `interval` between polls; 5 s when the server gave none (§3.2, CLIENT-2).
+//! - After `slow_down`, add 5 s to the interval, for that poll and every later one
+//!   (§3.5, CLIENT-3): 5 → 10 → 15, never doubled.
+//! - After a 429, wait as `Retry-After` says, else as after a `slow_down` (matrix §15 #6,
+//!   CLIENT-18).
+//! - After a connection timeout, double the interval (§3.5, CLIENT-6).
+//! - Never poll once `expires_in` has passed since the device authorization response
+//!   (CLIENT-5).
+
+use std::time::Duration;
+
+/// What the server answered a poll, as far as scheduling goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// `authorization_pending`.
+    Pending,
+    /// `slow_down`.
+    SlowDown,
+    /// 429, with its `Retry-After` if it had one.
+    TooMany(Option<Duration>),
+    /// The request timed out.
+    Timeout,
+}
+
+/// The schedule of one device code's polls.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    interval: Duration,
+    expires_in: Option<Duration>,
+    elapsed: Duration,
+}
+
+/// RFC 8628 §3.2's interval when the response has none.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+
+impl Schedule {
+    /// A schedule for a device authorization response's `interval` and `expires_in`.
+    pub fn new(interval: Option<Duration>, expires_in: Option<Duration>) -> Schedule {
+        Schedule {
+            interval: interval
+                .unwrap_or(DEFAULT_INTERVAL)
+                .max(Duration::from_secs(1)),
+            expires_in,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// The current interval.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Time since the device authorization response, as far as the schedule waited.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// How long to wait before the next poll (`early` shortens it, for a client that
+    /// polls too soon on purpose), or `None` when that poll would come at or after
+    /// `expires_in`: the client stops.
+    pub fn next_wait(&self, early: Duration) -> Option<Duration> {
+        let wait = self.interval.saturating_sub(early);
+        match self.expires_in {
+            Some(limit) if self.elapsed + wait >= limit => None,
+            _ => Some(wait),
+        }
+    }
+
+    /// Records that `d` has been waited.
+    pub fn waited(&mut self, d: Duration) {
+        self.elapsed += d;
+    }
+
+    /// Adjusts the interval to the server's answer.
+    pub fn answered(&mut self, answer: Answer) {
+        let five = Duration::from_secs(5);
+        match answer {
+            Answer::Pending => {}
+            Answer::SlowDown => self.interval += five,
+            Answer::TooMany(Some(retry)) => self.interval = self.interval.max(retry),
+            Answer::TooMany(None) => self.interval += five,
+            Answer::Timeout => self.interval *= 2,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[test]
+    fn slow_down_adds_five_seconds_for_every_later_poll() {
+        let mut p = Schedule::new(Some(s(5)), None);
+        p.answered(Answer::SlowDown);
+        assert_eq!(p.next_wait(Duration::ZERO), Some(s(10)));
+        p.answered(Answer::Pending);
+        assert_eq!(p.next_wait(Duration::ZERO), Some(s(10)), "never back to 5");
+        p.answered(Answer::SlowDown);
+        assert_eq!(p.interval(), s(15), "added, not doubled");
+    }
+
+    #[test]
+    fn no_interval_means_five_and_timeouts_double() {
+        let mut p = Schedule::new(None, None);
+        assert_eq!(p.interval(), s(5));
+        p.answered(Answer::Timeout);
+        assert_eq!(p.interval(), s(10));
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_never_shortens_the_interval() {
+        let mut p = Schedule::new(Some(s(5)), None);
+        p.answered(Answer::TooMany(Some(s(30))));
+        assert_eq!(p.interval(), s(30));
+        p.answered(Answer::TooMany(Some(s(1))));
+        assert_eq!(p.interval(), s(30));
+        p.answered(Answer::TooMany(None));
+        assert_eq!(p.interval(), s(35));
+    }
+
+    #[test]
+    fn the_client_stops_before_a_poll_at_or_after_expires_in() {
+        let mut p = Schedule::new(Some(s(5)), Some(s(12)));
+        assert_eq!(p.next_wait(Duration::ZERO), Some(s(5)));
+        p.waited(s(5));
+        assert_eq!(p.next_wait(Duration::ZERO), Some(s(5)));
+        p.waited(s(5));
+        assert_eq!(p.next_wait(Duration::ZERO), None, "10 + 5 >= 12");
+        assert_eq!(p.next_wait(s(4)), Some(s(1)), "an early poll may still fit");
+    }
+}

@@ -1,0 +1,247 @@
+//! What a target provides to scenarios besides its endpoints: its clients in the suite's
+//! roles (`client.web.id`, `client.web.secret`, `client.web.redirect_uri`), protected
+//! resources (`resource.me.url`, `resource.me.scope`) and lifetimes
+//! (`lifetime.authorization_code`). The builtin provides every one from its fixture; a
+//! profile maps what the target has, or has the roles registered (RFC 7591) for the run.
+
+use crate::runner::profile::{Clients, Profile};
+use crate::scenario::roles;
+use crate::server::config::ServerConfig;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// The values, and why some are unavailable.
+#[derive(Debug, Clone, Default)]
+pub struct Provided {
+    /// `client.web.id` → `"web"`, …
+    pub values: HashMap<String, Value>,
+    /// A prefix (`client.web`) → why the target has nothing under it.
+    pub unavailable: HashMap<String, String>,
+}
+
+impl Provided {
+    fn set(&mut self, name: String, value: Value) {
+        self.values.insert(name, value);
+    }
+
+    fn client(&mut self, role: &str, id: &str, secret: Option<String>, uris: &[String]) {
+        self.set(format!("client.{role}.id"), json!(id));
+        if let Some(s) = secret {
+            self.set(format!("client.{role}.secret"), json!(s));
+        }
+        for (field, uri) in ["redirect_uri", "redirect_uri_2"].iter().zip(uris) {
+            self.set(format!("client.{role}.{field}"), json!(uri));
+        }
+    }
+
+    /// Every role, resource and lifetime of the reference server.
+    pub fn builtin(config: &ServerConfig, base: &str) -> Provided {
+        let mut p = Provided::default();
+        for c in &config.clients {
+            // The fixture's client ids are the role names (matrix §0).
+            if roles::role(&c.id).is_some() {
+                let secret = c.secret.as_ref().map(|s| s.expose().clone());
+                p.client(&c.id, &c.id, secret, &c.redirect_uris);
+            }
+        }
+        for r in roles::RESOURCES {
+            let (path, scope) = r.builtin;
+            p.set(
+                format!("resource.{}.url", r.name),
+                json!(format!("{base}{path}")),
+            );
+            p.set(format!("resource.{}.scope", r.name), json!(scope));
+        }
+        let policy = &config.policy;
+        for (kind, secs) in [
+            ("authorization_code", policy.authorization_code_ttl),
+            ("access_token", policy.access_token_ttl),
+            ("refresh_token_idle", policy.refresh_token_idle_ttl),
+        ] {
+            p.set(format!("lifetime.{kind}"), json!(secs));
+        }
+        p
+    }
+
+    /// What a profile maps (registration, when asked, comes later: [`register`]).
+    pub fn from_profile(profile: &Profile, base: &str) -> Result<Provided, String> {
+        let mut p = Provided::default();
+        let mut vars = crate::scenario::vars::Vars::default();
+        let mut text = |what: &str, s: &str| {
+            vars.text(s)
+                .map_err(|e| format!("profile {}: {what}: {e}", profile.name))
+        };
+        if let Clients::Mapped(map) = &profile.clients {
+            for (role, spec) in map {
+                let id = text(&format!("clients.{role}.id"), &spec.id)?;
+                let secret = match &spec.secret_env {
+                    Some(env) => Some(std::env::var(env).map_err(|_| {
+                        format!(
+                            "profile {}: clients.{role}: environment variable {env} (its secret) is not set",
+                            profile.name
+                        )
+                    })?),
+                    None => None,
+                };
+                let mut uris = Vec::new();
+                for u in &spec.redirect_uris {
+                    uris.push(text(&format!("clients.{role}.redirect_uris"), u)?);
+                }
+                p.client(role, &id, secret, &uris);
+            }
+        }
+        for (name, r) in &profile.resources {
+            let url = text(&format!("resources.{name}.url"), &r.url)?;
+            let url = if url.starts_with("http://") || url.starts_with("https://") {
+                url
+            } else {
+                format!("{base}{url}")
+            };
+            p.set(format!("resource.{name}.url"), json!(url));
+            p.set(format!("resource.{name}.scope"), json!(r.scope));
+        }
+        for (kind, secs) in &profile.lifetimes {
+            p.set(format!("lifetime.{kind}"), json!(secs));
+        }
+        Ok(p)
+    }
+
+    /// Whether `name` (`client.web.id`) is provided.
+    pub fn has(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
+    /// Why `name` is not provided, in words for a SKIPPED scenario.
+    pub fn why_missing(&self, name: &str) -> String {
+        let mut prefix = name;
+        while let Some((head, _)) = prefix.rsplit_once('.') {
+            if let Some(why) = self.unavailable.get(head) {
+                return why.clone();
+            }
+            prefix = head;
+        }
+        roles::missing_reason(name)
+    }
+}
+
+/// A client the harness registered, to delete at the end (RFC 7592 §2.3).
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// The role it plays.
+    pub role: String,
+    /// Its client configuration endpoint.
+    pub uri: Option<String>,
+    /// Its registration access token.
+    pub token: Option<String>,
+}
+
+/// Registers every role that registration can make at `endpoint` (RFC 7591 §3.1), and
+/// provides the clients the server made. A role whose registration fails is unavailable,
+/// with the server's answer as the reason.
+pub async fn register(
+    http: &reqwest::Client,
+    endpoint: &str,
+    provided: &mut Provided,
+) -> Vec<Registered> {
+    // The m2m role's scopes are those of the resources it may call.
+    let m2m_scope: Vec<String> = ["me", "items"]
+        .iter()
+        .filter_map(|r| provided.values.get(&format!("resource.{r}.scope")))
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let mut out = Vec::new();
+    for role in roles::ROLES {
+        let Some(mut metadata) = (role.registration)() else {
+            provided.unavailable.insert(
+                format!("client.{}", role.name),
+                format!(
+                    "role `{}` cannot be registered ({}): map it in the profile",
+                    role.name, role.needs
+                ),
+            );
+            continue;
+        };
+        if role.name == "m2m" && !m2m_scope.is_empty() {
+            metadata["scope"] = json!(m2m_scope.join(" "));
+        }
+        match register_one(http, endpoint, &metadata).await {
+            Ok(answer) => {
+                let get = |k: &str| answer.get(k).and_then(Value::as_str).map(str::to_string);
+                let uris: Vec<String> = answer
+                    .get("redirect_uris")
+                    .or_else(|| metadata.get("redirect_uris"))
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|u| u.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let id = get("client_id").unwrap_or_default();
+                provided.client(role.name, &id, get("client_secret"), &uris);
+                out.push(Registered {
+                    role: role.name.to_string(),
+                    uri: get("registration_client_uri"),
+                    token: get("registration_access_token"),
+                });
+            }
+            Err(why) => {
+                provided.unavailable.insert(
+                    format!("client.{}", role.name),
+                    format!("registering role `{}` failed: {why}", role.name),
+                );
+            }
+        }
+    }
+    out
+}
+
+async fn register_one(
+    http: &reqwest::Client,
+    endpoint: &str,
+    metadata: &Value,
+) -> Result<Value, String> {
+    let resp = http
+        .post(endpoint)
+        .json(metadata)
+        .send()
+        .await
+        .map_err(|e| crate::runner::describe_reqwest(&e))?;
+    let ex = crate::runner::to_exchange(resp).await?;
+    match (&ex.json, ex.status) {
+        (Some(j), 201 | 200) if j.get("client_id").and_then(Value::as_str).is_some() => {
+            Ok(j.clone())
+        }
+        (Some(j), status) => Err(format!(
+            "HTTP {status} {}",
+            j.get("error").and_then(Value::as_str).unwrap_or("")
+        )),
+        (None, status) => Err(format!("HTTP {status}")),
+    }
+}
+
+/// Deletes registered clients where the server says how (RFC 7592 §2.3); the notes say
+/// what could not be deleted.
+pub async fn unregister(http: &reqwest::Client, registered: &[Registered]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for r in registered {
+        let (Some(uri), Some(token)) = (&r.uri, &r.token) else {
+            continue;
+        };
+        let outcome = http.delete(uri).bearer_auth(token).send().await;
+        match outcome {
+            Ok(resp) if resp.status().is_success() => {}
+            Ok(resp) => notes.push(format!(
+                "the client registered for role `{}` could not be deleted: HTTP {}",
+                r.role,
+                resp.status().as_u16()
+            )),
+            Err(e) => notes.push(format!(
+                "the client registered for role `{}` could not be deleted: {}",
+                r.role,
+                crate::runner::describe_reqwest(&e)
+            )),
+        }
+    }
+    notes
+}

@@ -1,0 +1,399 @@
+//! One assertion evaluated against a response: its query selects a value, its predicates
+//! judge it, and the verdict takes the cited row's level (FAILED, WARNING or INFO).
+
+use crate::assert::{self, Exchange};
+use crate::runner::profile;
+use crate::runner::request::cut;
+use crate::runner::result::{AssertionResult, Status};
+use crate::runner::{noorle_only, StepCtx};
+use crate::scenario::model::{Assertion, Condition, Level, Query, Step};
+use crate::scenario::spans::Seg;
+use crate::scenario::vars::{VarError, Vars};
+use serde_json::Value;
+
+fn expected_value(vars: &mut Vars, v: &serde_yaml::Value) -> Result<Value, VarError> {
+    vars.json(v)
+}
+
+/// Evaluates one assertion into a result (never an `Err`: a query that cannot be evaluated
+/// is a failed assertion that says why).
+pub(crate) fn evaluate(
+    ctx: &StepCtx<'_>,
+    j: usize,
+    a: &Assertion,
+    ex: &Exchange,
+    vars: &mut Vars,
+    step: &Step,
+) -> AssertionResult {
+    let loc = ctx.l.spans.loc(&[
+        Seg::Key("steps"),
+        Seg::Index(ctx.index),
+        Seg::Key("expect"),
+        Seg::Index(j),
+    ]);
+    let requirement = a
+        .requirement
+        .clone()
+        .or_else(|| step.requirements.first().cloned());
+    let red = vars.redactor.clone();
+    let fail_status = match a.level {
+        Level::Must => Status::Failed,
+        Level::Should => Status::Warning,
+        Level::May => Status::Info,
+    };
+    if ctx.contract == profile::Contract::Rfc && requirement.as_deref().is_some_and(noorle_only) {
+        return AssertionResult {
+            loc,
+            description: a.query().map(|q| q.to_string()).unwrap_or_default(),
+            expected: "Noorle's contract (skipped under --expect rfc)".into(),
+            actual: String::new(),
+            status: Status::Skipped,
+            requirement,
+        };
+    }
+    if let Some(groups) = &a.any_of {
+        return any_of(
+            ctx,
+            j,
+            groups,
+            ex,
+            vars,
+            step,
+            fail_status,
+            requirement,
+            loc,
+        );
+    }
+    let query = match a.query() {
+        Ok(q) => q,
+        Err(e) => {
+            return AssertionResult {
+                loc,
+                description: e.clone(),
+                expected: String::new(),
+                actual: e,
+                status: Status::Error,
+                requirement,
+            };
+        }
+    };
+    let actual = match assert::select(&query, ex) {
+        Ok(v) => v,
+        Err(e) => {
+            return AssertionResult {
+                loc,
+                description: format!("{query}"),
+                expected: "a value".into(),
+                actual: red.redact(&e),
+                status: fail_status,
+                requirement,
+            };
+        }
+    };
+    let mut checks: Vec<(String, String, bool)> = Vec::new(); // (predicate text, expected, held)
+    let mut problem: Option<VarError> = None;
+    let mut push =
+        |name: &str, expected: String, held: bool| checks.push((name.to_string(), expected, held));
+    if let Some(status) = &a.status {
+        match status {
+            serde_yaml::Value::Sequence(list) => {
+                let vals: Vec<Value> = list
+                    .iter()
+                    .filter_map(|v| expected_value(vars, v).ok())
+                    .collect();
+                let held = actual
+                    .as_ref()
+                    .is_some_and(|x| vals.iter().any(|v| assert::equal(x, v)));
+                push("one of", Value::Array(vals).to_string(), held);
+            }
+            other => match expected_value(vars, other) {
+                Ok(v) => {
+                    let held = actual.as_ref().is_some_and(|x| assert::equal(x, &v));
+                    push("equals", v.to_string(), held);
+                }
+                Err(e) => problem = Some(e),
+            },
+        }
+    }
+    if let Some(v) = &a.equals {
+        match expected_value(vars, v) {
+            Ok(v) => push(
+                "equals",
+                v.to_string(),
+                actual.as_ref().is_some_and(|x| assert::equal(x, &v)),
+            ),
+            Err(e) => problem = Some(e),
+        }
+    }
+    if let Some(v) = &a.not_equals {
+        match expected_value(vars, v) {
+            Ok(v) => push(
+                "not equals",
+                v.to_string(),
+                !actual.as_ref().is_some_and(|x| assert::equal(x, &v)),
+            ),
+            Err(e) => problem = Some(e),
+        }
+    }
+    if let Some(e) = a.exists {
+        push(
+            if e { "exists" } else { "is absent" },
+            String::new(),
+            actual.is_some() == e,
+        );
+    }
+    if a.absent == Some(true) {
+        push("is absent", String::new(), actual.is_none());
+    }
+    if let Some(re) = &a.matches {
+        match vars
+            .text(re)
+            .and_then(|p| regex::Regex::new(&p).map_err(|e| VarError::Function(e.to_string())))
+        {
+            Ok(rx) => {
+                let held = actual.as_ref().is_some_and(|x| {
+                    rx.is_match(
+                        &x.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| x.to_string()),
+                    )
+                });
+                push("matches", format!("/{}/", rx.as_str()), held);
+            }
+            Err(e) => problem = Some(e),
+        }
+    }
+    if let Some(v) = &a.contains {
+        match expected_value(vars, v) {
+            Ok(v) => {
+                let held = assert::contains(actual.as_ref(), &v);
+                push("contains", v.to_string(), held);
+            }
+            Err(e) => problem = Some(e),
+        }
+    }
+    if let Some(v) = &a.not_contains {
+        match expected_value(vars, v) {
+            Ok(v) => {
+                let found = assert::contains(actual.as_ref(), &v);
+                push("does not contain", v.to_string(), !found);
+            }
+            Err(e) => problem = Some(e),
+        }
+    }
+    if let Some(list) = &a.one_of {
+        let vals: Result<Vec<Value>, VarError> =
+            list.iter().map(|v| expected_value(vars, v)).collect();
+        match vals {
+            Ok(vals) => {
+                let held = actual
+                    .as_ref()
+                    .is_some_and(|x| vals.iter().any(|v| assert::equal(x, v)));
+                push("one of", Value::Array(vals).to_string(), held);
+            }
+            Err(e) => problem = Some(e),
+        }
+    }
+    if let Some(t) = a.type_ {
+        let name = format!("{t:?}").to_lowercase();
+        push(
+            "has type",
+            name,
+            actual.as_ref().is_some_and(|x| assert::has_type(x, t)),
+        );
+    }
+    if let Some(n) = a.greater_than {
+        push(
+            "greater than",
+            n.to_string(),
+            actual
+                .as_ref()
+                .and_then(assert::number)
+                .is_some_and(|x| x > n),
+        );
+    }
+    if let Some(n) = a.less_than {
+        push(
+            "less than",
+            n.to_string(),
+            actual
+                .as_ref()
+                .and_then(assert::number)
+                .is_some_and(|x| x < n),
+        );
+    }
+    if let Some(n) = a.length {
+        push(
+            "has length",
+            n.to_string(),
+            actual.as_ref().and_then(assert::length) == Some(n),
+        );
+    }
+    let words = |v: &Value| -> std::collections::BTreeSet<String> {
+        v.as_str()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    if let Some(want) = &a.scope_equals {
+        match vars.text(want) {
+            Ok(want) => {
+                let held = actual
+                    .as_ref()
+                    .is_some_and(|x| words(x) == words(&Value::String(want.clone())));
+                push("is the scope", format!("\"{want}\""), held);
+            }
+            Err(e) => problem = Some(e),
+        }
+    }
+    if let Some(token) = &a.scope_lacks {
+        match vars.text(token) {
+            Ok(token) => {
+                let held = !actual.as_ref().is_some_and(|x| words(x).contains(&token));
+                push("is a scope without", format!("\"{token}\""), held);
+            }
+            Err(e) => problem = Some(e),
+        }
+    }
+    let description = red.redact(&format!(
+        "{query} {}",
+        checks
+            .iter()
+            .map(|(p, e, _)| if e.is_empty() {
+                p.clone()
+            } else {
+                format!("{p} {e}")
+            })
+            .collect::<Vec<_>>()
+            .join(" and ")
+    ));
+    let expected = red.redact(
+        &checks
+            .iter()
+            .map(|(p, e, _)| {
+                if e.is_empty() {
+                    p.clone()
+                } else {
+                    format!("{p} {e}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" and "),
+    );
+    let status = if let Some(e) = problem {
+        // A value an earlier step could not give: not judged, with the reason.
+        let status = match e {
+            VarError::Missing { .. } => Status::Skipped,
+            _ => Status::Error,
+        };
+        return AssertionResult {
+            loc,
+            description,
+            expected,
+            actual: red.redact(&e.to_string()),
+            status,
+            requirement,
+        };
+    } else if checks.iter().all(|(_, _, held)| *held) {
+        Status::Passed
+    } else {
+        fail_status
+    };
+    let shown = match (&query, &actual) {
+        (Query::Body, Some(Value::String(b))) => cut(b),
+        _ => assert::show(actual.as_ref()),
+    };
+    AssertionResult {
+        loc,
+        description,
+        expected,
+        actual: red.redact(&shown),
+        status,
+        requirement,
+    }
+}
+
+/// Whether a step's or an assertion's `if` holds: `None` when it does, else why it does not
+/// apply.
+pub(crate) fn condition(c: &Condition, vars: &mut Vars) -> Result<Option<String>, VarError> {
+    let actual = vars.value(&format!("${{{}}}", c.var))?;
+    let mut wanted = Vec::new();
+    if let Some(v) = &c.equals {
+        wanted.push(expected_value(vars, v)?);
+    }
+    for v in c.one_of.iter().flatten() {
+        wanted.push(expected_value(vars, v)?);
+    }
+    if wanted.iter().any(|w| assert::equal(&actual, w)) {
+        return Ok(None);
+    }
+    let shown: Vec<String> = wanted.iter().map(Value::to_string).collect();
+    Ok(Some(format!(
+        "not applicable: `{}` is {actual}, and this applies when it is {}",
+        c.var,
+        shown.join(" or ")
+    )))
+}
+
+/// `any_of`: holds when all the assertions of one alternative hold.
+#[allow(clippy::too_many_arguments)]
+fn any_of(
+    ctx: &StepCtx<'_>,
+    j: usize,
+    groups: &[Vec<Assertion>],
+    ex: &Exchange,
+    vars: &mut Vars,
+    step: &Step,
+    fail_status: Status,
+    requirement: Option<String>,
+    loc: crate::scenario::spans::Loc,
+) -> AssertionResult {
+    let mut texts = Vec::new();
+    let mut seen = Vec::new();
+    let mut held = false;
+    for group in groups {
+        let results: Vec<(String, AssertionResult)> = group
+            .iter()
+            .map(|inner| {
+                let query = inner.query().map(|q| q.to_string()).unwrap_or_default();
+                let inner = Assertion {
+                    requirement: requirement.clone(),
+                    ..inner.clone()
+                };
+                (query, evaluate(ctx, j, &inner, ex, vars, step))
+            })
+            .collect();
+        if let Some((_, e)) = results.iter().find(|(_, r)| r.status == Status::Error) {
+            return AssertionResult {
+                status: Status::Error,
+                loc,
+                requirement,
+                ..e.clone()
+            };
+        }
+        held |= results.iter().all(|(_, r)| r.status == Status::Passed);
+        texts.push(format!(
+            "({})",
+            results
+                .iter()
+                .map(|(_, r)| r.description.clone())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ));
+        for (query, r) in &results {
+            let shown = format!("{query} is {}", r.actual);
+            if !seen.contains(&shown) {
+                seen.push(shown);
+            }
+        }
+    }
+    AssertionResult {
+        loc,
+        description: format!("any of {}", texts.join(" or ")),
+        expected: texts.join(" or "),
+        actual: seen.join(", "),
+        status: if held { Status::Passed } else { fail_status },
+        requirement,
+    }
+}

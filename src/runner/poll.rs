@@ -1,0 +1,131 @@
+//! The `poll` step: a device token request repeated as RFC 8628 §3.5 demands of a client
+//! ([`crate::polling`]), the user approving or denying after so many "still pending"
+//! answers. The loop ends on any other answer, or when `expires_in` leaves no room for
+//! another poll: then the last answer is the step's response, and the step's assertions
+//! judge it (a server that answers `slow_down` or `authorization_pending` for ever after
+//! approval breaks DEV-17; polling on regardless would break CLIENT-5).
+
+use crate::assert::{self, Exchange};
+use crate::polling::{Answer, Schedule};
+use crate::runner::request::send;
+use crate::runner::result::PollStats;
+use crate::runner::target::Session;
+use crate::runner::{StepCtx, StepError};
+use crate::scenario::model::Poll;
+use crate::scenario::vars::Vars;
+use serde_json::Value;
+use std::time::Duration;
+
+fn error_of(ex: &Exchange) -> Option<&str> {
+    ex.json
+        .as_ref()
+        .and_then(|j| j.get("error"))
+        .and_then(Value::as_str)
+}
+
+fn seconds(vars: &mut Vars, s: &Option<String>, what: &str) -> Result<Option<f64>, StepError> {
+    match s {
+        None => Ok(None),
+        Some(s) => {
+            let v = vars.value(s)?;
+            assert::number(&v)
+                .map(Some)
+                .ok_or_else(|| StepError::Step(format!("poll {what}: `{s}` is not a number")))
+        }
+    }
+}
+
+/// Runs the loop; the last answer.
+pub(crate) async fn poll(
+    ctx: &mut StepCtx<'_>,
+    p: &Poll,
+    session: &Session,
+    vars: &mut Vars,
+    verbose: bool,
+) -> Result<Exchange, StepError> {
+    let interval = seconds(vars, &p.interval, "interval")?.map(Duration::from_secs_f64);
+    let expires = seconds(vars, &p.expires_in, "expires_in")?.map(Duration::from_secs_f64);
+    let user_code = match &p.user_code {
+        Some(u) => Some(vars.text(u)?),
+        None => None,
+    };
+    let mut schedule = Schedule::new(interval, expires);
+    let mut stats = PollStats::default();
+    let mut last = None;
+    let early = Duration::from_secs(p.early_by);
+    while stats.polls < p.max_polls {
+        if stats.polls > 0 {
+            let Some(wait) = schedule.next_wait(early) else {
+                stats.stopped = Some(format!(
+                    "expires_in ({} s) left no room for another poll after {} s",
+                    expires.map(|e| e.as_secs_f64()).unwrap_or_default(),
+                    schedule.elapsed().as_secs_f64()
+                ));
+                break;
+            };
+            session
+                .wait(wait.as_secs_f64())
+                .await
+                .map_err(StepError::Target)?;
+            schedule.waited(wait);
+            stats.waits.push(wait.as_secs());
+        }
+        let (ex, summary) = send(session, vars, &p.request).await?;
+        stats.polls += 1;
+        if verbose {
+            ctx.result.exchanges.push(summary.clone());
+        }
+        ctx.result.exchange = Some(summary);
+        let answer = match (ex.status, error_of(&ex)) {
+            (400, Some("authorization_pending")) => Answer::Pending,
+            (400, Some("slow_down")) => {
+                stats.slow_downs += 1;
+                Answer::SlowDown
+            }
+            (429, _) => Answer::TooMany(
+                ex.header("retry-after")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs),
+            ),
+            _ => {
+                last = Some(ex);
+                break;
+            }
+        };
+        schedule.answered(answer);
+        // `slow_down` is a variant of pending (RFC 8628 §3.5): the user still decides.
+        if matches!(answer, Answer::Pending | Answer::SlowDown) {
+            stats.pending += 1;
+            if let Some(code) = &user_code {
+                for (after, approve) in [(p.approve_after, true), (p.deny_after, false)] {
+                    if after == Some(stats.pending) {
+                        decide(session, code, approve).await?;
+                    }
+                }
+            }
+        }
+        last = Some(ex);
+    }
+    stats.final_interval = schedule.interval().as_secs();
+    ctx.result.poll = Some(stats);
+    last.ok_or_else(|| StepError::Step("poll: no request was sent".into()))
+}
+
+/// The user's decision during the loop; a refusal or a failed hook ends the step (the
+/// loop would otherwise run to `expires_in` and blame the server).
+async fn decide(session: &Session, code: &str, approve: bool) -> Result<(), StepError> {
+    let what = if approve { "approve" } else { "deny" };
+    let ex = session
+        .decide(code, None, approve)
+        .await
+        .map_err(StepError::Hook)?;
+    if (200..300).contains(&ex.status) {
+        Ok(())
+    } else {
+        Err(StepError::Hook(format!(
+            "the target refused to {what} the user code while polling: HTTP {} {}",
+            ex.status,
+            crate::runner::hooks::quote(&ex.body)
+        )))
+    }
+}

@@ -1,0 +1,330 @@
+//! Requests as the runner sends them: a step's request built (endpoint, query, headers,
+//! client authentication, body in the target's encoding) and sent, the response read under
+//! a size limit, and every credential it carries registered with the redactor before
+//! anything is summarized.
+
+use crate::assert::Exchange;
+use crate::runner::result::ExchangeSummary;
+use crate::runner::target::Session;
+use crate::runner::StepError;
+use crate::scenario::model::{Auth, Request};
+use crate::scenario::vars::{is_sensitive_name, Redactor, Vars};
+use base64::Engine;
+use serde_json::Value;
+
+/// Why a request failed, in words a user can act on.
+pub fn describe_reqwest(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_redirect() {
+        "too many redirects"
+    } else if e.is_body() || e.is_decode() {
+        "the response body could not be read"
+    } else {
+        "failed"
+    };
+    let url = e.url().map(|u| format!(" {u}")).unwrap_or_default();
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    let hint = if detail.contains("certificate") || detail.contains("UnknownIssuer") {
+        " (a self-signed or private CA certificate? trust it with the profile's `tls.ca_file` or `--ca-file PEM`, or, for a test server only, `tls.insecure: true` / `--insecure`)"
+    } else {
+        ""
+    };
+    if detail.is_empty() {
+        format!("request{url} {what}{hint}")
+    } else {
+        format!("request{url} {what}: {detail}{hint}")
+    }
+}
+
+/// The largest response body the runner reads.
+pub const MAX_RESPONSE_BYTES: usize = 8 << 20;
+
+/// Reads a response into an [`Exchange`].
+pub async fn to_exchange(resp: reqwest::Response) -> Result<Exchange, String> {
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    // Read in chunks, so that an endless or enormous body is cut off, not buffered.
+    let mut resp = resp;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| describe_reqwest(&e))? {
+        if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(format!(
+                "the response body is larger than {} MiB; the harness stopped reading it",
+                MAX_RESPONSE_BYTES >> 20
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let body = String::from_utf8_lossy(&bytes).into_owned();
+    let json = serde_json::from_slice(&bytes).ok();
+    Ok(Exchange {
+        status,
+        headers,
+        body,
+        json,
+    })
+}
+
+pub(crate) fn cut(s: &str) -> String {
+    const MAX: usize = 2048;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let end = s
+        .char_indices()
+        .map(|(i, _)| i)
+        .take_while(|i| *i <= MAX)
+        .last()
+        .unwrap_or(0);
+    format!("{}… ({} bytes)", &s[..end], s.len())
+}
+
+pub(crate) fn summarize(
+    red: &Redactor,
+    method: &str,
+    url: &str,
+    body: &str,
+    ex: &Exchange,
+) -> ExchangeSummary {
+    ExchangeSummary {
+        request: red.redact(&format!("{method} {url}")),
+        request_body: red.redact(&cut(body)),
+        status: ex.status,
+        response_headers: ex
+            .headers
+            .iter()
+            .filter(|(k, _)| k != "date")
+            .map(|(k, v)| red.redact(&format!("{k}: {v}")))
+            .collect(),
+        response_body: red.redact(&cut(&ex.body)),
+    }
+}
+
+/// Registers every credential an exchange carries — JSON members and redirect parameters
+/// whose names say they are credentials (`access_token`, `code`, `client_secret`…) — so
+/// that no report, excerpt or message shows one, captured or not.
+pub(crate) fn learn_secrets(red: &mut Redactor, ex: &Exchange) {
+    fn walk(red: &mut Redactor, v: &Value) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    match v {
+                        Value::String(s) if is_sensitive_name(k) => red.add(s, k),
+                        other => walk(red, other),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(red, i)),
+            _ => {}
+        }
+    }
+    if let Some(j) = &ex.json {
+        walk(red, j);
+    }
+    if let Some(loc) = ex.header("location") {
+        if let Ok(u) = url::Url::parse(loc) {
+            let frag: Vec<(String, String)> = u
+                .fragment()
+                .map(|f| {
+                    url::form_urlencoded::parse(f.as_bytes())
+                        .into_owned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (k, v) in u.query_pairs().into_owned().chain(frag) {
+                if is_sensitive_name(&k) {
+                    red.add(&v, &k);
+                }
+            }
+        }
+    }
+    // Session cookies are credentials of the signed-in user.
+    for (name, value) in &ex.headers {
+        if name == "set-cookie" {
+            if let Some((_, v)) = value.split(';').next().and_then(|kv| kv.split_once('=')) {
+                red.add(v.trim(), "cookie");
+            }
+        }
+    }
+    // Hidden form fields of HTML pages (a CSRF token, a code carried through a form).
+    if ex.json.is_none() && ex.body.contains("<input") {
+        static HIDDEN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            regex::Regex::new(r#"name="([^"]+)"\s+value="([^"]*)""#)
+                .unwrap_or_else(|_| unreachable!("a valid pattern"))
+        });
+        for c in HIDDEN.captures_iter(&ex.body) {
+            if is_sensitive_name(&c[1]) {
+                red.add(&html_escape::decode_html_entities(&c[2]), &c[1]);
+            }
+        }
+    }
+}
+
+/// Registers the credentials a request sends (form or JSON fields with credential names).
+fn learn_sent_secrets(red: &mut Redactor, pairs: &[(String, String)]) {
+    for (k, v) in pairs {
+        if is_sensitive_name(k) {
+            red.add(v, k);
+        }
+    }
+}
+
+fn form_component(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Builds and sends one request.
+pub(crate) async fn send(
+    session: &Session,
+    vars: &mut Vars,
+    r: &Request,
+) -> Result<(Exchange, ExchangeSummary), StepError> {
+    let text = |vars: &mut Vars, s: &str| vars.text(s).map_err(StepError::from);
+    let endpoint = match &r.endpoint {
+        Some(e) => Some(text(vars, e)?),
+        None => None,
+    };
+    let path = match &r.path {
+        Some(p) => Some(text(vars, p)?),
+        None => None,
+    };
+    let mut url = session.url(endpoint.as_deref(), path.as_deref());
+    if !r.query.0.is_empty() {
+        let mut pairs = Vec::new();
+        for (k, v) in &r.query.0 {
+            pairs.push((text(vars, k)?, text(vars, v)?));
+        }
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(
+            &url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish(),
+        );
+    }
+    let method = reqwest::Method::from_bytes(r.method.to_ascii_uppercase().as_bytes())
+        .map_err(|e| StepError::Step(format!("method: {e}")))?;
+    let client = if r.follow_redirects {
+        &session.http_follow
+    } else {
+        &session.http
+    };
+    let mut req = client.request(method.clone(), &url);
+    for (k, v) in &r.headers.0 {
+        req = req.header(text(vars, k)?, text(vars, v)?);
+    }
+    // Client credentials that go in the body (client_secret_post, public clients).
+    let mut body_auth: Vec<(String, String)> = Vec::new();
+    match &r.auth {
+        Some(Auth::Bearer { token }) => {
+            let token = text(vars, token)?;
+            vars.redactor.add(&token, "access_token");
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        Some(auth) => {
+            let (client, secret) = auth.client_and_secret().map_err(StepError::Step)?;
+            let client = match client {
+                Some(c) => text(vars, &c)?,
+                None => String::new(),
+            };
+            let secret = match secret {
+                Some(s) => Some(text(vars, &s)?),
+                None => None,
+            };
+            match (auth, secret) {
+                (Auth::Basic { .. }, Some(secret)) => {
+                    // RFC 6749 §2.3.1: form-urlencode, then base64 (TOK-16).
+                    vars.redactor.add(&secret, "client_secret");
+                    let raw = format!("{}:{}", form_component(&client), form_component(&secret));
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+                    req = req.header("authorization", format!("Basic {encoded}"));
+                }
+                (_, Some(secret)) => {
+                    body_auth.push(("client_id".into(), client));
+                    body_auth.push(("client_secret".into(), secret));
+                }
+                (_, None) => body_auth.push(("client_id".into(), client)),
+            }
+        }
+        None => {}
+    }
+    let mut body_text = String::new();
+    // `body:` takes the target's encoding.
+    let as_json: Option<serde_yaml::Value>;
+    let (json_body, form_body) = match (&r.body, session.encoding) {
+        (Some(pairs), crate::runner::profile::BodyEncoding::Json) => {
+            let mut m = serde_yaml::Mapping::new();
+            for (k, v) in &pairs.0 {
+                m.insert(
+                    serde_yaml::Value::String(k.clone()),
+                    serde_yaml::Value::String(v.clone()),
+                );
+            }
+            as_json = Some(serde_yaml::Value::Mapping(m));
+            (as_json.as_ref(), None)
+        }
+        (Some(pairs), crate::runner::profile::BodyEncoding::Form) => (None, Some(pairs)),
+        (None, _) => (r.json.as_ref(), r.form.as_ref()),
+    };
+    if let Some(json) = json_body {
+        let mut v = vars.json(json)?;
+        if let Value::Object(m) = &mut v {
+            for (k, val) in &body_auth {
+                m.insert(k.clone(), Value::String(val.clone()));
+            }
+            let sent: Vec<(String, String)> = m
+                .iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect();
+            learn_sent_secrets(&mut vars.redactor, &sent);
+        }
+        body_text = v.to_string();
+        req = req
+            .header("content-type", "application/json")
+            .body(body_text.clone());
+    } else if let Some(raw) = &r.raw {
+        body_text = text(vars, &raw.body)?;
+        req = req
+            .header("content-type", text(vars, &raw.content_type)?)
+            .body(body_text.clone());
+    } else if form_body.is_some() || !body_auth.is_empty() {
+        let mut pairs = Vec::new();
+        if let Some(form) = form_body {
+            for (k, v) in &form.0 {
+                pairs.push((text(vars, k)?, text(vars, v)?));
+            }
+        }
+        pairs.extend(body_auth.iter().cloned());
+        learn_sent_secrets(&mut vars.redactor, &pairs);
+        body_text = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        req = req
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body_text.clone());
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| StepError::Target(describe_reqwest(&e)))?;
+    let ex = to_exchange(resp).await.map_err(StepError::Target)?;
+    learn_secrets(&mut vars.redactor, &ex);
+    let summary = summarize(&vars.redactor, method.as_str(), &url, &body_text, &ex);
+    Ok((ex, summary))
+}

@@ -1,0 +1,441 @@
+//! One step: its action, then its assertions, its captures and its snapshot.
+//!
+//! - A step that needs a value an earlier step could not give is SKIPPED with the reason,
+//!   and so are the captures it would have made.
+//! - A step whose status assertion fails judges nothing else: the rest of its assertions
+//!   are about a response the server did not give (a missing `no-store` on an error
+//!   response says nothing about TOK-6), so they are SKIPPED, "not judged".
+//! - A 5xx answer is judged only by a step that asserts a status (the row it cites says
+//!   what the server must answer); elsewhere it is the target failing: ERROR.
+//! - A hook that reports the target refused (an approval of an unknown user code) is
+//!   judged only by a step that asserts a status; elsewhere it is an ERROR, never a pass.
+//! - Captures come after the assertions: a value the contract does not promise takes its
+//!   `default` or is marked missing with the capture's `optional` reason; a promised value
+//!   that is absent after a failed assertion is missing (the failure is the verdict); one
+//!   that is absent with nothing failed is an ERROR.
+
+use crate::assert::{self, Exchange};
+use crate::runner::evaluate::{condition, evaluate};
+use crate::runner::request::{cut, learn_secrets, send, summarize};
+use crate::runner::result::{AssertionResult, Status, StepResult};
+use crate::runner::target::{Session, TargetSpec};
+use crate::runner::{ms, RunOptions, StepCtx, StepError};
+use crate::scenario::model::{Query, Step};
+use crate::scenario::spans::Seg;
+use crate::scenario::vars::Vars;
+use crate::scenario::{step_name, Loaded};
+use serde_json::Value;
+use std::time::Instant;
+
+/// A step's result.
+pub(crate) struct StepOutcome {
+    pub(crate) result: StepResult,
+}
+
+enum Done {
+    Response(Exchange),
+    Nothing,
+    CutShort(String),
+}
+
+/// The result of a step that does not run.
+pub(crate) fn skipped(
+    l: &Loaded,
+    index: usize,
+    step: &Step,
+    why: String,
+    not_applicable: bool,
+) -> StepOutcome {
+    let mut r = StepResult::new(
+        step_name(step, index),
+        l.spans.loc(&[Seg::Key("steps"), Seg::Index(index)]),
+    );
+    r.status = Status::Skipped;
+    r.skip_reason = Some(why);
+    r.not_applicable = not_applicable;
+    StepOutcome { result: r }
+}
+
+/// Runs one step.
+pub(crate) async fn run_step(
+    l: &Loaded,
+    index: usize,
+    step: &Step,
+    session: &Session,
+    vars: &mut Vars,
+    opts: &RunOptions,
+) -> StepOutcome {
+    let started = Instant::now();
+    let mut ctx = StepCtx {
+        l,
+        index,
+        contract: opts.contract(),
+        result: StepResult::new(
+            step_name(step, index),
+            l.spans.loc(&[Seg::Key("steps"), Seg::Index(index)]),
+        ),
+    };
+    let applies = match &step.if_ {
+        Some(c) => condition(c, vars).map_err(StepError::from),
+        None => Ok(None),
+    };
+    let mut outcome = match applies {
+        Ok(None) => act(&mut ctx, step, session, vars, opts).await,
+        Ok(Some(why)) => Err(StepError::NotApplicable(why)),
+        Err(e) => Err(e),
+    };
+    for _ in 1..step.repeat {
+        if !matches!(outcome, Ok(Done::Response(_) | Done::Nothing)) {
+            break;
+        }
+        outcome = act(&mut ctx, step, session, vars, opts).await;
+    }
+    match outcome {
+        Err(StepError::Skip(why)) => {
+            let why = vars.redactor.redact(&why);
+            skip_captures(vars, step, index, &why, false);
+            ctx.result.status = Status::Skipped;
+            ctx.result.skip_reason = Some(why);
+        }
+        Err(StepError::NotApplicable(why)) => {
+            let why = vars.redactor.redact(&why);
+            skip_captures(vars, step, index, &why, true);
+            ctx.result.status = Status::Skipped;
+            ctx.result.not_applicable = true;
+            ctx.result.skip_reason = Some(why);
+        }
+        Err(e) => fail(&mut ctx, vars, e.to_string()),
+        Ok(Done::CutShort(why)) => {
+            ctx.result.status = Status::Skipped;
+            ctx.result.skip_reason = Some(why);
+        }
+        Ok(Done::Nothing) => {}
+        Ok(Done::Response(ex)) => match unjudgeable(step, &ex) {
+            Some(why) => fail(&mut ctx, vars, why),
+            None => judge(&mut ctx, step, &ex, vars, opts),
+        },
+    }
+    for ex in ctx
+        .result
+        .exchange
+        .iter_mut()
+        .chain(ctx.result.exchanges.iter_mut())
+    {
+        ex.redact(&vars.redactor);
+    }
+    ctx.result.duration_ms = ms(started);
+    StepOutcome { result: ctx.result }
+}
+
+fn fail(ctx: &mut StepCtx<'_>, vars: &Vars, message: String) {
+    ctx.result.status = Status::Error;
+    ctx.result.error = Some(vars.redactor.redact(&message));
+}
+
+/// Why a response cannot be judged by this step: the target failed (5xx), or a hook says
+/// the target refused, where the step asserts no status to judge that by.
+fn unjudgeable(step: &Step, ex: &Exchange) -> Option<String> {
+    if asserts_status(step) {
+        return None;
+    }
+    let excerpt = || cut(&ex.body.split_whitespace().collect::<Vec<_>>().join(" "));
+    if ex.status >= 500 {
+        let ct = ex.header("content-type").unwrap_or("no content type");
+        return Some(format!(
+            "the target failed: HTTP {} ({ct}): {}",
+            ex.status,
+            excerpt()
+        ));
+    }
+    let hooked = step.approve.is_some() || step.deny.is_some() || step.revoke_app.is_some();
+    if hooked && !(200..300).contains(&ex.status) {
+        return Some(format!(
+            "the target refused the user's action: HTTP {} {}",
+            ex.status,
+            crate::runner::hooks::quote(&ex.body)
+        ));
+    }
+    None
+}
+
+/// Whether the step has an assertion on the status.
+fn asserts_status(step: &Step) -> bool {
+    step.expect.iter().any(|a| a.judges_status())
+}
+
+/// Assertions (status first: if it fails, nothing else is judged), captures, snapshot.
+fn judge(ctx: &mut StepCtx<'_>, step: &Step, ex: &Exchange, vars: &mut Vars, opts: &RunOptions) {
+    let mut absent = Vec::new();
+    for c in &step.capture {
+        match assert::select(&c.query, ex) {
+            Ok(Some(v)) => vars.set(&c.name, v),
+            Ok(None) => absent.push((c, format!("{} is absent from the response", c.query))),
+            Err(e) => absent.push((c, e)),
+        }
+    }
+    let order: Vec<usize> = {
+        let (status, rest): (Vec<usize>, Vec<usize>) = (0..step.expect.len())
+            .partition(|j| matches!(step.expect[*j].query(), Ok(Query::Status)));
+        status.into_iter().chain(rest).collect()
+    };
+    let mut results: Vec<Option<AssertionResult>> = vec![None; step.expect.len()];
+    let mut wrong_status: Option<String> = None;
+    for j in order {
+        let a = &step.expect[j];
+        let is_status = matches!(a.query(), Ok(Query::Status));
+        let applies = match &a.if_ {
+            Some(c) => condition(c, vars),
+            None => Ok(None),
+        };
+        let r = match (applies, &wrong_status, is_status) {
+            // An alternative the row accepts was not taken: nothing to judge, nothing shown.
+            (Ok(Some(_)), _, _) => continue,
+            (Err(e), _, _) => not_judged(ctx, j, a, step, &e.to_string()),
+            (Ok(None), Some(why), false) => not_judged(ctx, j, a, step, why),
+            (Ok(None), _, _) => evaluate(ctx, j, a, ex, vars, step),
+        };
+        if is_status
+            && wrong_status.is_none()
+            && matches!(r.status, Status::Failed | Status::Warning | Status::Info)
+        {
+            wrong_status = Some(format!(
+                "not judged: the response's status is {}, not the one this step expects",
+                ex.status
+            ));
+        }
+        results[j] = Some(r);
+    }
+    for r in results.into_iter().flatten() {
+        ctx.result.status = ctx.result.status.worst(r.status);
+        ctx.result.assertions.push(r);
+    }
+    let deviated = ctx.result.status >= Status::Info;
+    for (c, why) in absent {
+        let what = ctx.result.name.clone();
+        if let Some(d) = &c.default {
+            match vars.json(d) {
+                Ok(v) => vars.set(&c.name, v),
+                Err(e) => fail(ctx, vars, format!("capture `{}`: default: {e}", c.name)),
+            }
+        } else if let Some(reason) = &c.optional {
+            vars.set_missing(
+                &c.name,
+                format!("step `{what}` did not give it ({why}; {reason})"),
+                true,
+            );
+        } else if deviated {
+            vars.set_missing(
+                &c.name,
+                format!("step `{what}` did not give it ({why}), and its assertions did not hold"),
+                false,
+            );
+        } else {
+            fail(ctx, vars, format!("capture `{}`: {why}", c.name));
+        }
+    }
+    if let Some(settings) = &opts.snapshots {
+        crate::runner::step::snapshot(ctx, step, ex, vars, settings, &opts.target);
+    }
+}
+
+fn not_judged(
+    ctx: &StepCtx<'_>,
+    j: usize,
+    a: &crate::scenario::model::Assertion,
+    step: &Step,
+    why: &str,
+) -> AssertionResult {
+    AssertionResult {
+        loc: ctx.loc(&[Seg::Key("expect"), Seg::Index(j)]),
+        description: a.query().map(|q| q.to_string()).unwrap_or_default(),
+        expected: String::new(),
+        actual: why.to_string(),
+        status: Status::Skipped,
+        requirement: a
+            .requirement
+            .clone()
+            .or_else(|| step.requirements.first().cloned()),
+    }
+}
+
+/// The captures of a step that did not run are missing, with its reason.
+fn skip_captures(vars: &mut Vars, step: &Step, index: usize, why: &str, not_applicable: bool) {
+    for c in &step.capture {
+        vars.set_missing(
+            &c.name,
+            format!("step {} did not run ({why})", index + 1),
+            not_applicable,
+        );
+    }
+}
+
+/// Performs the step's action; the response to judge, if any.
+async fn act(
+    ctx: &mut StepCtx<'_>,
+    step: &Step,
+    session: &Session,
+    vars: &mut Vars,
+    opts: &RunOptions,
+) -> Result<Done, StepError> {
+    if let Some(r) = &step.request {
+        let (ex, summary) = send(session, vars, r).await?;
+        if opts.verbose {
+            ctx.result.exchanges.push(summary.clone());
+        }
+        ctx.result.exchange = Some(summary);
+        return Ok(Done::Response(ex));
+    }
+    if let Some(p) = &step.poll {
+        return crate::runner::poll::poll(ctx, p, session, vars, opts.verbose)
+            .await
+            .map(Done::Response);
+    }
+    if let Some(u) = step.approve.as_ref().or(step.deny.as_ref()) {
+        let code = vars.text(&u.user_code)?;
+        let ex = session
+            .decide(&code, u.user.as_deref(), step.approve.is_some())
+            .await
+            .map_err(StepError::Hook)?;
+        return Ok(Done::Response(ex));
+    }
+    if let Some(c) = &step.consent {
+        let mut q = Vec::new();
+        for (k, v) in &c.query.0 {
+            q.push((vars.text(k)?, vars.text(v)?));
+        }
+        let (url, ex) = session
+            .consent(&q, c.decision, c.user.as_deref())
+            .await
+            .map_err(StepError::Hook)?;
+        learn_secrets(&mut vars.redactor, &ex);
+        ctx.result.exchange = Some(summarize(&vars.redactor, "GET", &url, "", &ex));
+        return Ok(Done::Response(ex));
+    }
+    if let Some(a) = &step.advance_clock {
+        let v = vars.value(&a.seconds)?;
+        let secs = assert::number(&v).ok_or_else(|| {
+            StepError::Step(format!(
+                "advance_clock: `{}` is not a number of seconds",
+                a.seconds
+            ))
+        })?;
+        return Ok(
+            match session.advance(secs).await.map_err(StepError::Hook)? {
+                true => Done::Nothing,
+                false => Done::CutShort(session.cannot_wait(secs)),
+            },
+        );
+    }
+    if let Some(r) = &step.revoke_app {
+        let client = vars.text(&r.client)?;
+        let ex = session
+            .revoke_app(&client, r.user.as_deref())
+            .await
+            .map_err(StepError::Hook)?;
+        return Ok(Done::Response(ex));
+    }
+    Err(StepError::Step("a step without an action".into()))
+}
+
+/// Compares the step's response with its stored snapshot, as one more assertion. A live
+/// target without a stored snapshot gets none compared: the new one is recorded in the
+/// report (and written for review only when asked), never a verdict.
+pub(crate) fn snapshot(
+    ctx: &mut StepCtx<'_>,
+    step: &Step,
+    ex: &Exchange,
+    vars: &Vars,
+    settings: &crate::snapshot::Settings,
+    target: &TargetSpec,
+) {
+    use crate::snapshot::{compare, file_name, normalize, Outcome};
+    if settings.mode == crate::snapshot::Mode::Off {
+        return;
+    }
+    let name = match &step.snapshot {
+        Some(s) => s.name().to_string(),
+        None if settings.all => format!("step-{:02}", ctx.index + 1),
+        None => return,
+    };
+    let l = ctx.l;
+    let loc = match &step.snapshot {
+        Some(_) => ctx.loc(&[Seg::Key("snapshot")]),
+        None => ctx.result.loc.clone(),
+    };
+    let mut redact = l.scenario.snapshot_redact.clone();
+    if let Some(own) = step.snapshot.as_ref().and_then(|s| s.redact()) {
+        redact.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let mut dir = settings.dir.clone();
+    let live = matches!(target, TargetSpec::Live(_));
+    if let TargetSpec::Live(p) = target {
+        // A live target keeps its own set.
+        dir.push(crate::snapshot::slug(&p.name));
+    }
+    let file = dir.join(file_name(&l.path, &name));
+    let mut result = AssertionResult {
+        loc,
+        description: format!("snapshot `{name}`"),
+        expected: format!("the stored snapshot {}", file.display()),
+        actual: String::new(),
+        status: Status::Passed,
+        requirement: None,
+    };
+    // The target's address changes from run to run (the builtin's port): a placeholder.
+    let mut redactor = vars.redactor.clone();
+    // The base first: where the issuer is the base, the placeholder is `[base_url]`.
+    for var in ["base_url", "issuer"] {
+        if let Some(Value::String(url)) = vars.get(var) {
+            redactor.add(url, var);
+        }
+    }
+    let content = match normalize(ex, &redactor, &redact) {
+        Ok(c) => c,
+        Err(e) => {
+            result.status = Status::Error;
+            result.actual = e;
+            ctx.result.status = ctx.result.status.worst(result.status);
+            ctx.result.assertions.push(result);
+            return;
+        }
+    };
+    let expression = ctx.result.name.clone();
+    match compare(&file, settings.mode, &l.path, &expression, &content) {
+        Ok(Outcome::Matched) => result.actual = "the same".into(),
+        Ok(Outcome::Written) => result.actual = "written".into(),
+        Ok(Outcome::Missing { pending }) => {
+            let review = match pending {
+                Some(p) => format!(
+                    "the new one is in {} for review (cargo insta review, or oauth-harness snapshots accept)",
+                    p.display()
+                ),
+                None => "run with --snapshots update to write it for review".into(),
+            };
+            if live {
+                result.status = Status::Skipped;
+                result.actual = format!("new: no stored snapshot to compare with; {review}");
+            } else {
+                result.status = Status::Failed;
+                result.actual = format!("no stored snapshot; {review}");
+            }
+        }
+        Ok(Outcome::Changed { diff, pending }) => {
+            result.status = Status::Failed;
+            let review = pending
+                .map(|p| format!("\nthe new one is in {} for review", p.display()))
+                .unwrap_or_default();
+            result.actual = format!("a different response:\n{diff}{review}");
+        }
+        Err(e) => {
+            result.status = Status::Error;
+            result.actual = format!("cannot use {}: {e}", file.display());
+        }
+    }
+    ctx.result.status = ctx.result.status.worst(result.status);
+    ctx.result.assertions.push(result);
+    ctx.result.snapshot = Some(crate::runner::result::SnapshotRecord {
+        name,
+        file: file.display().to_string(),
+        content,
+    });
+}

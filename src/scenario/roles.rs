@@ -1,0 +1,276 @@
+//! What the suite needs of a target besides its endpoints: clients in roles, protected
+//! resources, and lifetimes. Scenarios name roles (`${client.web.id}`, `auth: {role: web}`,
+//! `endpoint: resource:me`, `${lifetime.authorization_code}`), never a server's own ids:
+//! the builtin fills every role from its fixture, a profile maps each role to the target's
+//! client, and a scenario that needs something the target does not provide is SKIPPED
+//! with the reason (never run against a guess).
+//!
+//! The role names are the conformance matrix's fixture clients (§0, "Fixtures").
+
+use serde_json::{json, Value};
+
+/// A client role: what a scenario needs of the client that plays it.
+#[derive(Debug)]
+pub struct Role {
+    /// The name scenarios use (`web`).
+    pub name: &'static str,
+    /// What the client must be, for the person who maps it.
+    pub needs: &'static str,
+    /// RFC 7591 client metadata that registers such a client (`clients: register`), or
+    /// `None` when registration cannot make one (a secret the harness must choose).
+    pub registration: fn() -> Option<Value>,
+}
+
+/// The fields of a client role a scenario may use: `${client.ROLE.FIELD}`.
+pub const CLIENT_FIELDS: &[&str] = &["id", "secret", "redirect_uri", "redirect_uri_2"];
+
+/// Every client role.
+pub const ROLES: &[Role] = &[
+    Role {
+        name: "noorle-cli",
+        needs: "a public client that may use the device grant and refresh tokens",
+        registration: || {
+            Some(json!({
+                "client_name": "oauth-harness noorle-cli",
+                "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+                "response_types": [],
+                "token_endpoint_auth_method": "none",
+            }))
+        },
+    },
+    Role {
+        name: "tv",
+        needs: "a confidential client (client_secret_basic) that may use the device grant",
+        registration: || {
+            Some(json!({
+                "client_name": "oauth-harness tv",
+                "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+                "response_types": [],
+                "token_endpoint_auth_method": "client_secret_basic",
+            }))
+        },
+    },
+    Role {
+        name: "web",
+        needs: "a confidential code client (client_secret_basic, refresh tokens) with one redirect URI",
+        registration: || Some(code_client("web", &["https://web.example/callback"], "client_secret_basic")),
+    },
+    Role {
+        name: "web2",
+        needs: "a second confidential code client with its own redirect URI",
+        registration: || Some(code_client("web2", &["https://web2.example/callback"], "client_secret_basic")),
+    },
+    Role {
+        name: "multi",
+        needs: "a confidential code client with two redirect URIs, the second with the query `tenant=7`",
+        registration: || {
+            Some(code_client(
+                "multi",
+                &["https://multi.example/cb", "https://multi.example/cb?tenant=7"],
+                "client_secret_basic",
+            ))
+        },
+    },
+    Role {
+        name: "spa",
+        needs: "a public code client (PKCE, refresh tokens) with one redirect URI",
+        registration: || Some(code_client("spa", &["https://spa.example/callback"], "none")),
+    },
+    Role {
+        name: "m2m",
+        needs: "a confidential client_credentials client whose scopes are limited (it may have `resource.me` and `resource.items`'s scopes, not `resource.admin`'s), with a redirect URI it may not use",
+        registration: || {
+            Some(json!({
+                "client_name": "oauth-harness m2m",
+                "redirect_uris": ["https://m2m.example/cb"],
+                "grant_types": ["client_credentials"],
+                "response_types": [],
+                "token_endpoint_auth_method": "client_secret_basic",
+                "scope": "api read",
+            }))
+        },
+    },
+    Role {
+        name: "native",
+        needs: "a public code client with the loopback redirect URI http://127.0.0.1/cb",
+        registration: || Some(code_client("native", &["http://127.0.0.1/cb"], "none")),
+    },
+    Role {
+        name: "odd",
+        needs: "a confidential client_credentials client whose secret is `s:e%c r` (characters that Basic credentials must form-encode)",
+        // The secret is the point of the role, and a registering server draws its own.
+        registration: || None,
+    },
+];
+
+fn code_client(name: &str, redirect_uris: &[&str], auth: &str) -> Value {
+    json!({
+        "client_name": format!("oauth-harness {name}"),
+        "redirect_uris": redirect_uris,
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": auth,
+    })
+}
+
+/// The role called `name`.
+pub fn role(name: &str) -> Option<&'static Role> {
+    ROLES.iter().find(|r| r.name == name)
+}
+
+/// A protected resource the suite calls: a URL and the scope a token needs for it.
+#[derive(Debug)]
+pub struct Resource {
+    /// The name scenarios use (`endpoint: resource:me`, `${resource.me.scope}`).
+    pub name: &'static str,
+    /// What it must be.
+    pub needs: &'static str,
+    /// The builtin's path and scope.
+    pub builtin: (&'static str, &'static str),
+}
+
+/// The fields of a resource a scenario may use: `${resource.NAME.FIELD}`.
+pub const RESOURCE_FIELDS: &[&str] = &["url", "scope"];
+
+/// Every resource.
+pub const RESOURCES: &[Resource] = &[
+    Resource {
+        name: "me",
+        needs: "a protected resource (RFC 6750) that a token with one scope may call",
+        builtin: ("/api/me", "api"),
+    },
+    Resource {
+        name: "items",
+        needs: "a second protected resource that needs another scope",
+        builtin: ("/api/items", "read"),
+    },
+    Resource {
+        name: "admin",
+        needs: "a protected resource whose scope the m2m role may not have",
+        builtin: ("/api/admin", "admin"),
+    },
+];
+
+/// Lifetimes a scenario may wait out: `${lifetime.NAME}`, in seconds.
+pub const LIFETIMES: &[(&str, &str)] = &[
+    (
+        "authorization_code",
+        "how long an authorization code can be exchanged",
+    ),
+    ("access_token", "how long an access token is accepted"),
+    (
+        "refresh_token_idle",
+        "how long an unused refresh token stays valid",
+    ),
+];
+
+/// What a target must provide for one `${…}` reference, or `None` when the reference is
+/// not to the target (a scenario variable, `env.`, a helper).
+pub fn provided_name(expr: &str) -> Option<&str> {
+    ["client.", "resource.", "lifetime.", "secret."]
+        .iter()
+        .any(|p| expr.starts_with(p))
+        .then_some(expr)
+}
+
+/// Why a reference to the target is malformed, if it is (`client.wbe.id`).
+pub fn check_reference(expr: &str) -> Result<(), String> {
+    let parts: Vec<&str> = expr.split('.').collect();
+    match parts.as_slice() {
+        ["client", role_name, field] => {
+            if role(role_name).is_none() {
+                return Err(format!(
+                    "unknown client role `{role_name}` (roles: {})",
+                    ROLES.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            if !CLIENT_FIELDS.contains(field) {
+                return Err(format!(
+                    "`client.{role_name}.{field}`: a client role has {}",
+                    CLIENT_FIELDS.join(", ")
+                ));
+            }
+            Ok(())
+        }
+        ["resource", _, field] if RESOURCE_FIELDS.contains(field) => Ok(()),
+        ["resource", ..] => Err(format!(
+            "`{expr}`: a resource is named as `resource.NAME.{}`",
+            RESOURCE_FIELDS.join("|")
+        )),
+        ["lifetime", kind] if LIFETIMES.iter().any(|(k, _)| k == kind) => Ok(()),
+        ["lifetime", ..] => Err(format!(
+            "`{expr}`: lifetimes are {}",
+            LIFETIMES
+                .iter()
+                .map(|(k, _)| format!("lifetime.{k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        ["client", ..] => Err(format!(
+            "`{expr}`: a client role is named as `client.ROLE.FIELD`"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Why a target lacks `name` (a reference such as `client.web.secret`), in words for a
+/// SKIPPED scenario.
+pub fn missing_reason(name: &str) -> String {
+    let parts: Vec<&str> = name.split('.').collect();
+    match parts.as_slice() {
+        ["client", r, "secret"] => format!("the target supplies no secret for client role `{r}`"),
+        ["client", r, field] if field.starts_with("redirect_uri") => {
+            format!("the target's client for role `{r}` has no {field}")
+        }
+        ["client", r, _] => format!(
+            "the target maps no client to role `{r}` ({})",
+            role(r).map(|x| x.needs).unwrap_or("a client")
+        ),
+        ["resource", r, _] => format!(
+            "the target maps no protected resource `{r}` ({})",
+            RESOURCES
+                .iter()
+                .find(|x| x.name == *r)
+                .map(|x| x.needs)
+                .unwrap_or("a resource URL and its scope")
+        ),
+        ["lifetime", k] => {
+            format!("the target declares no `{k}` lifetime (`lifetimes:` in its profile)")
+        }
+        ["secret", s] => format!("the target supplies no secret `{s}`"),
+        _ => format!("the target provides no `{name}`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_to_the_target_are_checked_for_shape() {
+        assert!(check_reference("client.web.id").is_ok());
+        assert!(check_reference("resource.me.url").is_ok());
+        assert!(check_reference("lifetime.authorization_code").is_ok());
+        assert!(check_reference("state").is_ok());
+        for bad in [
+            "client.wbe.id",
+            "client.web.ids",
+            "resource.me",
+            "lifetime.code",
+        ] {
+            assert!(check_reference(bad).is_err(), "{bad}");
+        }
+        assert_eq!(provided_name("client.web.id"), Some("client.web.id"));
+        assert_eq!(provided_name("verifier"), None);
+    }
+
+    #[test]
+    fn every_registrable_role_asks_for_what_it_needs() {
+        for r in ROLES {
+            if let Some(meta) = (r.registration)() {
+                assert!(meta["grant_types"].is_array(), "{}", r.name);
+                assert!(meta["token_endpoint_auth_method"].is_string(), "{}", r.name);
+            }
+        }
+    }
+}
