@@ -236,16 +236,19 @@ struct RunArgs {
     #[arg(long)]
     fail_on_warnings: bool,
     /// Response snapshots: `check` (compare, write nothing), `update` (also write
-    /// `.snap.new` for review), `always` (overwrite `.snap`), `off`. Default: insta's rules
-    /// (`INSTA_UPDATE`; `check` when `CI` is set, `update` otherwise).
+    /// `.snap.new` for review), `always` (overwrite `.snap`), `off`. Default: for the
+    /// builtin, insta's rules (`INSTA_UPDATE`; `check` when `CI` is set, `update`
+    /// otherwise); for a live target `check`, unless `--snapshot-dir` is given: a live run
+    /// writes nothing into the checkout unless asked.
     #[arg(long, value_enum, value_name = "MODE")]
     snapshots: Option<crate::snapshot::Mode>,
     /// Snapshot every step that has a response, not only those with `snapshot:`.
     #[arg(long)]
     snapshot_all: bool,
-    /// Where snapshots live (a live target's in a subfolder named after its profile).
-    #[arg(long, value_name = "DIR", default_value = "scenarios/__snapshots__")]
-    snapshot_dir: PathBuf,
+    /// Where snapshots live, default scenarios/__snapshots__ (a live target's in a
+    /// subfolder named after its profile).
+    #[arg(long, value_name = "DIR")]
+    snapshot_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -496,6 +499,7 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
         );
         return ExitCode::from(exit::USAGE);
     }
+    let live = matches!(target, TargetSpec::Live(_));
     let opts = RunOptions {
         target,
         jobs: args.jobs.unwrap_or_else(|| {
@@ -506,10 +510,13 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
         verbose: args.verbose,
         expect: args.expect,
         snapshots: Some(crate::snapshot::Settings {
-            mode: args
-                .snapshots
-                .unwrap_or_else(crate::snapshot::Mode::from_env),
-            dir: args.snapshot_dir.clone(),
+            mode: args.snapshots.unwrap_or_else(|| {
+                crate::snapshot::Mode::default_for(live, args.snapshot_dir.is_some())
+            }),
+            dir: args
+                .snapshot_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(crate::snapshot::DEFAULT_DIR)),
             all: args.snapshot_all,
         }),
     };

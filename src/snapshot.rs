@@ -41,6 +41,16 @@ impl Mode {
         }
     }
 
+    /// The mode when `--snapshots` is not given: insta's rules for the builtin (the
+    /// project's own regression suite); `check` for a live target unless the user named a
+    /// snapshot folder, so that a live run writes nothing into the checkout unless asked.
+    pub fn default_for(live: bool, dir_given: bool) -> Mode {
+        match (live, dir_given) {
+            (true, false) => Mode::Check,
+            _ => Mode::from_env(),
+        }
+    }
+
     /// Whether this mode may write files.
     pub fn writes(self) -> bool {
         matches!(self, Mode::Update | Mode::Always)
@@ -58,6 +68,9 @@ pub struct Settings {
     /// Snapshot every step with a response, not only those with `snapshot:`.
     pub all: bool,
 }
+
+/// Where snapshots live unless `--snapshot-dir` says otherwise.
+pub const DEFAULT_DIR: &str = "scenarios/__snapshots__";
 
 /// Whether the process runs in CI (insta's rule: `CI` set and not `false`/`0`).
 pub fn in_ci() -> bool {

@@ -202,7 +202,19 @@ pub async fn run_until(
         })
         .collect();
     let mut run = RunResult::new(opts.target.describe(), results, ms(started));
+    let new_snapshots = run
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.steps)
+        .flat_map(|st| &st.assertions)
+        .filter(|a| a.status == Status::Skipped && a.actual.starts_with("new:"))
+        .count();
     run.notes = notes;
+    if new_snapshots > 0 {
+        run.notes.push(format!(
+            "{new_snapshots} response snapshot(s) had no stored one to compare with: recorded in report.json as new, not judged"
+        ));
+    }
     run
 }
 
@@ -360,11 +372,14 @@ pub async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target) -> Sce
     session.close().await;
     result.status = scenario_status(&result.steps);
     if result.status == Status::Skipped {
-        result.skip_reason = result
-            .steps
-            .iter()
-            .find(|st| st.status == Status::Skipped && !st.not_applicable)
-            .and_then(|st| st.skip_reason.clone());
+        let first = |na: bool| {
+            result
+                .steps
+                .iter()
+                .find(|st| st.status == Status::Skipped && st.not_applicable == na)
+                .and_then(|st| st.skip_reason.clone())
+        };
+        result.skip_reason = first(false).or_else(|| first(true));
     }
     result.duration_ms = ms(started);
     result
@@ -382,7 +397,14 @@ fn scenario_status(steps: &[StepResult]) -> Status {
     let some_skipped = steps
         .iter()
         .any(|st| st.status == Status::Skipped && !st.not_applicable);
-    if some_skipped && worst <= Status::Info {
+    // Nothing judged because nothing applied (the server took another path every time):
+    // no claim either way.
+    let judged = steps
+        .iter()
+        .flat_map(|st| &st.assertions)
+        .any(|a| a.status != Status::Skipped);
+    let none_applied = !judged && steps.iter().any(|st| st.not_applicable);
+    if (some_skipped || none_applied) && worst <= Status::Info {
         Status::Skipped
     } else {
         worst

@@ -28,6 +28,8 @@ umask 077
            DOT_SECRET_MULTI DOT_SECRET_M2M; do
     echo "export $v=$(secret)"
   done
+  # The odd role's secret is fixed by what it tests (characters Basic must encode).
+  echo "export DOT_SECRET_ODD='s:e%c r'"
 } > "$DOT_STATE_DIR/env"
 # shellcheck disable=SC1091
 . "$DOT_STATE_DIR/env"

@@ -86,8 +86,11 @@ OAUTH2_PROVIDER = {
     "DEFAULT_SCOPES": ["api"],
     # Short lifetimes, declared to the harness in profile.yaml (`lifetimes:`).
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": _seconds("DOT_CODE_TTL", 4),
-    "ACCESS_TOKEN_EXPIRE_SECONDS": _seconds("DOT_ACCESS_TOKEN_TTL", 30),
+    "ACCESS_TOKEN_EXPIRE_SECONDS": _seconds("DOT_ACCESS_TOKEN_TTL", 20),
     "DEVICE_FLOW_INTERVAL": _seconds("DOT_DEVICE_INTERVAL", 1),
+    # A refresh token dies this long after its access token expired, unless used: with
+    # the access token's 20 s, an unused refresh token lives 22 s (REF-11).
+    "REFRESH_TOKEN_EXPIRE_SECONDS": _seconds("DOT_REFRESH_EXTRA_TTL", 2),
     "OAUTH_DEVICE_VERIFICATION_URI": f"http://127.0.0.1:{PORT}/o/device/",
     # RFC 9700: rotate refresh tokens and revoke the family when one is replayed.
     "ROTATE_REFRESH_TOKEN": True,
@@ -99,6 +102,10 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
     "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    # RFC 7591/7592 dynamic registration, open (RFC 7591 §3: an initial access token is
+    # optional; REG-13).
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
     # RFC 8414 metadata: what this deployment offers.
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_GRANT_TYPES_SUPPORTED": [

@@ -14,7 +14,7 @@ class ShortLivedDeviceServer(DeviceApplicationServer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._expires_in = int(os.environ.get("DOT_DEVICE_CODE_TTL", "8"))
+        self._expires_in = int(os.environ.get("DOT_DEVICE_CODE_TTL", "20"))
 
 
 class ShortLivedDeviceAuthorizationView(DeviceAuthorizationView):

@@ -30,7 +30,12 @@ ROLES = {
     "spa": ("harness-spa", PUB, CODE, ["https://spa.example/callback"], None),
     "m2m": ("harness-m2m", CONF, CC, ["https://m2m.example/cb"], "DOT_SECRET_M2M"),
     "native": ("harness-native", PUB, CODE, ["http://127.0.0.1/cb"], None),
+    # The secret has characters Basic credentials must form-encode (RFC 6749 §2.3.1).
+    "odd": ("harness-odd", CONF, CC, [], "DOT_SECRET_ODD"),
 }
+
+
+ODD_SECRET = "s:e%c r"
 
 
 class Command(BaseCommand):
@@ -48,7 +53,9 @@ class Command(BaseCommand):
             app.client_type = kind
             app.authorization_grant_type = grant
             app.redirect_uris = " ".join(uris)
-            app.client_secret = os.environ[secret_var] if secret_var else ""
+            app.client_secret = (
+                ODD_SECRET if role == "odd" else os.environ[secret_var] if secret_var else ""
+            )
             app.hash_client_secret = True
             app.save()
             self.stdout.write(f"{role}: {client_id}")

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The conformance suite against a real server nobody here wrote: django-oauth-toolkit
+# 3.4.1 on oauthlib 3.3.1, started on 127.0.0.1 by serve.sh (a venv with the pinned
+# packages, a fresh database, the harness's client roles, short lifetimes). Exits 0 when
+# exactly the deviations in expected-failures.yaml happen — no more (a new deviation, or a
+# false verdict of the harness's), no fewer (a fixed one) — and with no ERROR.
+#
+#   examples/targets/django-oauth-toolkit/run.sh [extra `oauth-harness run` arguments]
+#
+# OAUTH_HARNESS names the binary (default: target/debug/oauth-harness, built if missing);
+# DOT_PORT the port (default: a free one); reports go to reports/django-oauth-toolkit/.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../../.." && pwd)"
+export DOT_STATE_DIR="${DOT_STATE_DIR:-$here/.state}"
+mkdir -p "$DOT_STATE_DIR"
+
+harness="${OAUTH_HARNESS:-}"
+if [ -z "$harness" ]; then
+  (cd "$root" && cargo build --quiet --bin oauth-harness)
+  harness="$root/target/debug/oauth-harness"
+fi
+if [ -z "${DOT_PORT:-}" ]; then
+  DOT_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+fi
+export DOT_PORT
+
+"$here/serve.sh" > "$DOT_STATE_DIR/serve.out" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null; pkill -f "manage.py runserver 127.0.0.1:$DOT_PORT" 2>/dev/null || true' EXIT
+
+# The first start installs the venv: give it time, but not for ever.
+metadata="http://127.0.0.1:$DOT_PORT/.well-known/oauth-authorization-server/o"
+for _ in $(seq 1 600); do
+  if curl -sf -o /dev/null "$metadata"; then break; fi
+  if ! kill -0 "$server" 2>/dev/null; then
+    echo "django-oauth-toolkit did not start:" >&2
+    cat "$DOT_STATE_DIR/serve.out" "$DOT_STATE_DIR/server.log" >&2 2>/dev/null || true
+    exit 3
+  fi
+  sleep 0.5
+done
+curl -sf -o /dev/null "$metadata" || { echo "django-oauth-toolkit did not answer at $metadata" >&2; exit 3; }
+
+# shellcheck disable=SC1091
+. "$DOT_STATE_DIR/env"
+export DOT_PY="${DOT_VENV:-$DOT_STATE_DIR/venv}/bin/python" DOT_HOOKS="$here/hooks"
+
+cd "$root"
+set +e
+"$harness" run \
+  --target "$here/profile.yaml" \
+  --expected-failures "$here/expected-failures.yaml" \
+  --fail-on-warnings \
+  --report-dir reports/django-oauth-toolkit \
+  "$@"
+code=$?
+set -e
+exit "$code"
