@@ -44,6 +44,9 @@ enum Command {
     },
     /// Print the JSON Schema of scenario files (shipped as scenarios/scenario.schema.json).
     Schema,
+    /// Write a starter target profile from a server's RFC 8414 / OpenID Connect metadata.
+    #[command(after_help = exit::HELP)]
+    Init(InitArgs),
     /// Start the built-in server in-process and drive every grant through it once.
     #[command(after_help = exit::HELP)]
     Smoke,
@@ -55,6 +58,20 @@ const SERVE_HELP: &str = "Test-mode routes (only with --test-mode; 404 otherwise
   POST /_test/device/deny     {\"user_code\": \"...\"}
   GET  /_test/authorize?<authorization request>[&decision=deny]
   GET  /_test/audit";
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// The server's issuer identifier (its metadata is looked for where RFC 8414 and
+    /// OpenID Connect Discovery put it).
+    #[arg(long, value_name = "ISSUER")]
+    discover: String,
+    /// Write the profile here instead of standard output (an existing file is kept).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Accept any TLS certificate (self-signed test servers only).
+    #[arg(long)]
+    insecure: bool,
+}
 
 #[derive(Debug, Args)]
 struct ListArgs {
@@ -311,6 +328,7 @@ pub fn main() -> ExitCode {
         Command::Load(args) => load(args),
         Command::Snapshots { action } => snapshots(action),
         Command::Coverage(args) => coverage(args),
+        Command::Init(args) => init(args),
         Command::Schema => {
             out(&crate::scenario::model::schema());
             ExitCode::from(exit::PASSED)
@@ -352,6 +370,50 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<crate::scenario::Loaded>, ExitCode>
         return Err(ExitCode::from(exit::BAD_SCENARIO));
     }
     Ok(loaded)
+}
+
+fn init(args: InitArgs) -> ExitCode {
+    let issuer = args.discover.trim_end_matches('/').to_string();
+    if let Some(out) = &args.out {
+        if out.exists() {
+            eprintln!("error: {} exists; not overwritten", out.display());
+            return ExitCode::from(exit::USAGE);
+        }
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return report(Err(e)),
+    };
+    let http = match reqwest::Client::builder()
+        .danger_accept_invalid_certs(args.insecure)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+    {
+        Ok(h) => h,
+        Err(e) => return report(Err(anyhow::anyhow!("cannot build an HTTP client: {e}"))),
+    };
+    let meta = match rt.block_on(crate::runner::discovery::discover(&http, &issuer)) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
+    let text = crate::runner::discovery::starter_profile(&meta, &issuer);
+    match &args.out {
+        None => out(&text),
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &text) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::from(exit::RUNTIME);
+            }
+            outln(&format!(
+                "wrote {} (fill in every CHANGE-ME)",
+                path.display()
+            ));
+        }
+    }
+    ExitCode::from(exit::PASSED)
 }
 
 fn coverage(args: CoverageArgs) -> ExitCode {

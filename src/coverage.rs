@@ -180,6 +180,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_row_counts_as_covered_only_where_an_assertion_judges_it() {
+        let l = crate::scenario::load_str(
+            "x.yaml".into(),
+            "name: x\nrequirements: [TOK-4, DEV-13]\nsteps:\n  - request: {endpoint: token}\n    expect:\n      - status: 400\n        requirement: DEV-13\n"
+                .into(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cited(&l), vec!["DEV-13".to_string()]);
+        assert_eq!(named(&l), vec!["DEV-13".to_string(), "TOK-4".to_string()]);
+        let (rows, _) = table(&[l]);
+        let state = |id: &str| rows.iter().find(|r| r.requirement.id == id).map(Row::state);
+        assert_eq!(state("TOK-4"), Some("not covered"));
+        assert_eq!(state("DEV-13"), Some("covered"));
+    }
+
+    #[test]
     fn the_embedded_matrix_has_every_row() {
         let r = requirements();
         assert_eq!(r.len(), 204);

@@ -106,6 +106,152 @@ fn checked(url: String, document: Value, issuer: &str) -> Result<Metadata, Strin
     Ok(Metadata { url, document })
 }
 
+/// A starter target profile for the server whose metadata is `m` (`oauth-harness init
+/// --discover`): its issuer, discovery on, the capabilities its grant types imply, and
+/// every client role its grant types allow, to fill in (or `clients: register` where it
+/// offers registration).
+pub fn starter_profile(m: &Metadata, issuer: &str) -> String {
+    use crate::scenario::roles::ROLES;
+    let doc = &m.document;
+    let list = |member: &str| -> Vec<String> {
+        doc.get(member)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // RFC 8414 §2: an absent grant_types_supported means authorization_code and implicit.
+    let grants = match list("grant_types_supported") {
+        g if g.is_empty() => vec!["authorization_code".to_string(), "implicit".to_string()],
+        g => g,
+    };
+    let has = |g: &str| grants.iter().any(|x| x == g);
+    let device = has("urn:ietf:params:oauth:grant-type:device_code");
+    let mut caps = Vec::new();
+    if has("refresh_token") {
+        caps.push("refresh");
+    }
+    if device {
+        caps.push("device_flow");
+    }
+    let registration = doc.get("registration_endpoint").is_some();
+    if registration {
+        caps.push("registration");
+    }
+    let url = url::Url::parse(issuer).ok();
+    let host = url
+        .as_ref()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| "server".into());
+    let origin = url
+        .as_ref()
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|| issuer.to_string());
+    let scopes = list("scopes_supported");
+    let scope = |i: usize| scopes.get(i).cloned().unwrap_or_else(|| "CHANGE-ME".into());
+    let mut out = format!(
+        "# A starter profile for {issuer}, written by `oauth-harness init --discover` from\n\
+         # its metadata ({}). Fill in every CHANGE-ME, then:\n\
+         #   oauth-harness run --target THIS_FILE\n\
+         # docs/scenarios.md (\"Roles\", \"Hooks\") and the README's profile table say what each field is.\n\
+         name: {host}\nbase_url: {origin}\n",
+        m.url
+    );
+    if issuer.trim_end_matches('/') != origin {
+        out.push_str(&format!("issuer: {issuer}\n"));
+    }
+    out.push_str("discovery: true\nencoding: form\n");
+    if !device {
+        out.push_str(
+            "# The metadata lists no device grant: the device scenarios will be SKIPPED.\n",
+        );
+    } else if doc.get("device_authorization_endpoint").is_none() {
+        out.push_str(
+            "# The metadata lists the device grant but no device_authorization_endpoint:\n\
+             # endpoints: {device_authorization: /CHANGE-ME}\n",
+        );
+    }
+    out.push_str(
+        "# The suite's client roles → your clients (secrets from environment variables).\n",
+    );
+    if registration {
+        out.push_str(
+            "# The server offers RFC 7591 registration: `clients: register` instead of this\n\
+             # mapping has the roles registered for each run.\n",
+        );
+    }
+    out.push_str("clients:\n");
+    for role in ROLES {
+        let meta = (role.registration)().unwrap_or_default();
+        let needs_grant = |g: &str| {
+            meta.get("grant_types")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|x| x == g))
+        };
+        // Every grant type the role needs (bar refresh_token) is one the server lists.
+        let possible = [
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "authorization_code",
+            "client_credentials",
+        ]
+        .iter()
+        .all(|g| !needs_grant(g) || has(g));
+        let confidential = meta
+            .get("token_endpoint_auth_method")
+            .and_then(Value::as_str)
+            .is_none_or(|m| m != "none");
+        let uris: Vec<String> = meta
+            .get("redirect_uris")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| u.as_str().map(|u| format!("\"{u}\"")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut line = format!("  {}: {{id: CHANGE-ME", role.name);
+        if confidential {
+            line.push_str(&format!(
+                ", secret_env: HARNESS_SECRET_{}",
+                role.name.replace('-', "_").to_uppercase()
+            ));
+        }
+        if !uris.is_empty() {
+            line.push_str(&format!(", redirect_uris: [{}]", uris.join(", ")));
+        }
+        line.push('}');
+        if possible {
+            out.push_str(&format!("  # {}\n{line}\n", role.needs));
+        } else {
+            out.push_str(&format!(
+                "  # {}: the metadata lists no grant type for it\n  #{line}\n",
+                role.needs
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "# Protected resources: a URL (any host) and the scope a token needs there.\n\
+         resources:\n  me: {{url: CHANGE-ME, scope: {}}}\n  items: {{url: CHANGE-ME, scope: {}}}\n  admin: {{url: CHANGE-ME, scope: {}}}\n\
+         # Lifetimes in seconds, for the expiry scenarios; give a test server short ones and\n\
+         # let the harness wait them out:\n\
+         # lifetimes: {{authorization_code: 5, access_token: 20, refresh_token_idle: 30}}\n\
+         # wait_for_expiry: 25\n\
+         # Hooks act as your test user (docs/scenarios.md, \"Hooks\"):\n\
+         # approval:\n#   approve: {{type: command, run: 'my-approve {{user_code}}'}}\n#   deny: {{type: command, run: 'my-deny {{user_code}}'}}\n\
+         # consent: {{type: command, run: 'my-consent {{url}} {{decision}}'}}\n\
+         # revoke_app: {{type: command, run: 'my-revoke {{client}}'}}\n\
+         capabilities: [{}]\n",
+        scope(0),
+        scope(1),
+        scope(2),
+        caps.join(", ")
+    ));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -260,7 +260,7 @@ fn unmet_needs(l: &Loaded, session: &Session, can_wait: bool) -> Vec<String> {
         // Without a clock hook, a live target may wait short advances out in real time;
         // a longer one skips the rest of its scenario when it comes.
         .filter(|c| !(**c == Capability::Clock && can_wait))
-        .map(|c| format!("{c:?}").to_lowercase())
+        .map(|c| c.name())
         .collect();
     if !lacks.is_empty() {
         why.push(format!("the target lacks: {}", lacks.join(", ")));

@@ -696,6 +696,14 @@ impl Assertion {
 }
 
 impl Capability {
+    /// The name scenario files use (`refuse_consent`).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
     /// Every capability (the builtin has them all).
     pub const ALL: [Capability; 11] = [
         Capability::Clock,

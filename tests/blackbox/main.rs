@@ -16,6 +16,7 @@ mod live;
 mod load;
 mod mutation;
 mod races;
+mod real_servers;
 mod runner;
 mod snapshots;
 mod third_party;

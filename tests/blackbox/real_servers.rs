@@ -1,0 +1,646 @@
+//! Issue #16: a verdict is a claim about someone else's server. Servers that differ from
+//! the builtin in every way the RFCs allow — their own client ids, no clients but those
+//! registration makes, their own resource paths, short lifetimes and no clock, error
+//! codes and challenges of the other allowed forms, no refusal in their UI — get the
+//! same verdicts, or SKIPs that say why; never a false FAILED, never a false PASS.
+
+use crate::binary::spawn_serve;
+use oauth_harness::runner::profile::{Contract, Profile};
+use oauth_harness::runner::result::{RunResult, Status};
+use oauth_harness::runner::target::TargetSpec;
+use oauth_harness::runner::{run, RunOptions};
+use oauth_harness::scenario::{discover, load, Loaded};
+use oauth_harness::server::faults::Fault;
+use std::path::PathBuf;
+use std::sync::Arc;
+use wiremock::matchers::{body_string_contains, header, header_exists, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn shipped(sub: &[&str]) -> Vec<Arc<Loaded>> {
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"));
+    let paths: Vec<PathBuf> = if sub.is_empty() {
+        vec![root]
+    } else {
+        sub.iter().map(|s| root.join(s)).collect()
+    };
+    discover(&paths)
+        .expect("scenarios")
+        .iter()
+        .map(|p| Arc::new(load(p).unwrap_or_else(|e| panic!("{e}"))))
+        .collect()
+}
+
+fn live(text: &str) -> TargetSpec {
+    let p: Profile = serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    TargetSpec::Live(Arc::new(p))
+}
+
+fn opts(target: TargetSpec) -> RunOptions {
+    crate::common::run_options(target)
+}
+
+/// The secrets of the fixture's clients, as the profiles below read them.
+const SECRETS: [(&str, &str); 6] = [
+    ("T_SECRET_TV", "tv-secret"),
+    ("T_SECRET_WEB", "web-secret"),
+    ("T_SECRET_WEB2", "web2-secret"),
+    ("T_SECRET_MULTI", "multi-secret"),
+    ("T_SECRET_M2M", "m2m-secret"),
+    ("T_SECRET_ODD", "s:e%c r"),
+];
+
+/// `oauth-harness run --target PROFILE PATHS…` as a user runs it (secrets in its own
+/// environment only): the exit code, report.json parsed, and the output.
+async fn run_binary(profile: &str, paths: &[&str]) -> (i32, RunResultJson, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("profile.yaml");
+    std::fs::write(&file, profile).expect("write");
+    let paths: Vec<String> = paths.iter().map(|p| format!("scenarios/{p}")).collect();
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .envs(SECRETS)
+                .env_remove("CI")
+                .env_remove("INSTA_UPDATE")
+                .arg("run")
+                .args(&paths)
+                .arg("--target")
+                .arg(&file)
+                .arg("--report-dir")
+                .arg(dir.join("reports"))
+                .output()
+                .expect("run")
+        }
+    })
+    .await
+    .expect("join");
+    let report =
+        std::fs::read_to_string(dir.path().join("reports/report.json")).unwrap_or_default();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_str(&report).unwrap_or(serde_json::Value::Null),
+        text,
+    )
+}
+
+type RunResultJson = serde_json::Value;
+
+/// (file below scenarios/, status, skip reason) of each scenario in a report.json.
+fn json_by_file(r: &RunResultJson) -> Vec<(String, String, String)> {
+    r["scenarios"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["file"]
+                    .as_str()
+                    .unwrap_or("")
+                    .rsplit("scenarios/")
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+                s["status"].as_str().unwrap_or("").to_string(),
+                s["skip_reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn json_status<'a>(r: &'a RunResultJson, file: &str) -> &'a serde_json::Value {
+    r["scenarios"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["file"].as_str().is_some_and(|f| f.ends_with(file)))
+        .unwrap_or_else(|| panic!("no {file} in {r}"))
+}
+
+fn by_file(r: &RunResult) -> Vec<(String, Status, Option<String>)> {
+    r.scenarios
+        .iter()
+        .map(|s| {
+            let file = s.file.rsplit("scenarios/").next().unwrap_or("").to_string();
+            (file, s.status, s.skip_reason.clone())
+        })
+        .collect()
+}
+
+fn status<'a>(r: &'a RunResult, file: &str) -> &'a oauth_harness::runner::result::ScenarioResult {
+    r.scenarios
+        .iter()
+        .find(|s| s.file.ends_with(file))
+        .unwrap_or_else(|| panic!("no {file}"))
+}
+
+const HOOKS: &str = r#"
+approval:
+  approve: {type: http, url: "{base}/_test/device/approve", json: {user_code: "{user_code}"}}
+  deny: {type: http, url: "{base}/_test/device/deny", json: {user_code: "{user_code}"}}
+consent: {type: http, url: "{base}/_test/authorize?{query}&decision={decision}"}
+revoke_app: {type: http, url: "{base}/_test/apps/revoke", json: {client_id: "{client}"}}
+"#;
+
+/// The builtin's fixture with every client id replaced (`web` → `acme-web-7f3`).
+fn renamed_fixture(dir: &std::path::Path) -> PathBuf {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/clients.yaml"
+    ))
+    .expect("fixture");
+    let renamed = regex::Regex::new(r"(?m)^(\s*- id: )([a-z0-9-]+)")
+        .expect("re")
+        .replace_all(&text, "${1}acme-${2}-7f3")
+        .into_owned();
+    assert!(renamed.contains("acme-web-7f3") && !renamed.contains("id: web\n"));
+    let p = dir.join("renamed.yaml");
+    std::fs::write(&p, renamed).expect("write");
+    p
+}
+
+/// Roles mapped to the renamed clients; the secrets as the fixture has them.
+fn renamed_profile(base: &str) -> String {
+    let mut clients = String::from("clients:\n");
+    for (role, secret, uris) in [
+        ("noorle-cli", None, ""),
+        ("tv", Some("tv-secret"), ""),
+        ("web", Some("web-secret"), "https://web.example/callback"),
+        ("web2", Some("web2-secret"), "https://web2.example/callback"),
+        (
+            "multi",
+            Some("multi-secret"),
+            "https://multi.example/cb, \"https://multi.example/cb?tenant=7\"",
+        ),
+        ("spa", None, "https://spa.example/callback"),
+        ("m2m", Some("m2m-secret"), "https://m2m.example/cb"),
+        ("native", None, "http://127.0.0.1/cb"),
+        ("odd", Some("s:e%c r"), ""),
+    ] {
+        let env = format!("T_SECRET_{}", role.replace('-', "_").to_uppercase());
+        clients.push_str(&format!(
+            "  {role}: {{id: acme-{role}-7f3{}, redirect_uris: [{uris}]}}\n",
+            secret
+                .map(|_| format!(", secret_env: {env}"))
+                .unwrap_or_default()
+        ));
+    }
+    format!(
+        "name: renamed\nbase_url: {base}\nencoding: json\ncontract: noorle\n{clients}\
+         resources:\n  me: {{url: /api/me, scope: api}}\n  items: {{url: /api/items, scope: read}}\n  admin: {{url: /api/admin, scope: admin}}\n\
+         lifetimes: {{authorization_code: 600, access_token: 3600, refresh_token_idle: 2592000}}\n\
+         clock: {{type: http, url: \"{{base}}/_test/clock/advance\", json: {{seconds: \"{{seconds}}\"}}}}\n\
+         capabilities: [refresh, registration, device_flow, pages]\n{HOOKS}"
+    )
+}
+
+/// No scenario names the builtin's own client ids: a server whose clients have other ids,
+/// mapped to the roles, gets the builtin's verdicts, scenario for scenario.
+#[tokio::test]
+async fn a_server_with_its_own_client_ids_gets_the_builtins_verdicts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixture = renamed_fixture(dir.path());
+    let (_server, base) =
+        spawn_serve(&["--test-mode", "--clients", fixture.to_str().unwrap_or("")]).await;
+    let in_process = run(shipped(&[]), &opts(crate::common::builtin(&[]))).await;
+    let (code, renamed, out) = run_binary(&renamed_profile(&base), &[]).await;
+    assert_eq!(code, 0, "{out}");
+    let (a, b) = (by_file(&in_process), json_by_file(&renamed));
+    assert_eq!(a.len(), b.len());
+    let differ: Vec<_> = a
+        .iter()
+        .zip(&b)
+        .filter(|(x, y)| format!("{:?}", x.1).to_uppercase() != y.1.replace('_', ""))
+        .map(|(x, y)| format!("{}: in-process {:?}, renamed {} {}", x.0, x.1, y.1, y.2))
+        .collect();
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    assert!(b.iter().all(|s| s.1 == "PASSED"), "{b:?}");
+}
+
+/// `clients: register`: a server with no client at all gets every role it can register
+/// from RFC 7591 registration, and the suite runs; only what registration cannot make
+/// (the `odd` role's chosen secret) and what the target lacks are SKIPPED.
+#[tokio::test]
+async fn a_server_with_no_clients_gets_them_registered_and_the_suite_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/clients.yaml"
+    ))
+    .expect("fixture");
+    let (head, tail) = text.split_once("clients:").expect("clients");
+    let accounts = tail
+        .split_once("accounts:")
+        .map(|(_, a)| a)
+        .expect("accounts");
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, format!("{head}clients: []\n\naccounts:{accounts}")).expect("write");
+    let (_server, base) =
+        spawn_serve(&["--test-mode", "--clients", empty.to_str().unwrap_or("")]).await;
+    let profile = format!(
+        "name: register\nbase_url: {base}\ndiscovery: true\nencoding: form\nclients: register\n\
+         resources:\n  me: {{url: /api/me, scope: api}}\n  items: {{url: /api/items, scope: read}}\n  admin: {{url: /api/admin, scope: admin}}\n\
+         lifetimes: {{authorization_code: 600, access_token: 3600, refresh_token_idle: 2592000}}\n\
+         clock: {{type: http, url: \"{{base}}/_test/clock/advance\", json: {{seconds: \"{{seconds}}\"}}}}\n\
+         capabilities: [refresh, registration, device_flow]\n{HOOKS}"
+    );
+    let r = run(shipped(&[]), &opts(live(&profile))).await;
+    assert_eq!(
+        r.status,
+        Status::Passed,
+        "{}",
+        oauth_harness::report::markdown(&r)
+    );
+    let ran = r
+        .scenarios
+        .iter()
+        .filter(|s| s.status == Status::Passed)
+        .count();
+    assert!(ran >= 45, "{ran} scenarios passed");
+    for s in r.scenarios.iter().filter(|s| s.status == Status::Skipped) {
+        let why = s.skip_reason.as_deref().unwrap_or("");
+        assert!(
+            why.contains("cannot be registered")
+                || why.contains("lacks: pages")
+                || why.contains("Noorle's documented contract"),
+            "{}: {why}",
+            s.file
+        );
+    }
+}
+
+/// The reference server's fixture with short lifetimes, for waiting expiry out in real time.
+fn short_lived(dir: &std::path::Path) -> PathBuf {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/clients.yaml"
+    ))
+    .expect("fixture")
+    .replace("authorization_code_ttl: 600", "authorization_code_ttl: 2")
+    .replace("device_code_ttl: 1800", "device_code_ttl: 2")
+    .replace("access_token_ttl: 3600", "access_token_ttl: 2");
+    let p = dir.join("short.yaml");
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+/// Defect 7: the expiry checks run on a live target that has no clock but short
+/// lifetimes: the waits come from what the server says (`expires_in`) or what the profile
+/// declares (`lifetimes`), and are waited out in real time up to `wait_for_expiry`; a
+/// longer one skips the rest of its scenario, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_is_judged_on_a_live_server_with_short_lifetimes_and_no_clock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixture = short_lived(dir.path());
+    let (_server, base) =
+        spawn_serve(&["--test-mode", "--clients", fixture.to_str().unwrap_or("")]).await;
+    let mut profile = renamed_profile(&base)
+        .replace("acme-", "")
+        .replace("-7f3", "")
+        .replace(
+            "lifetimes: {authorization_code: 600, access_token: 3600, refresh_token_idle: 2592000}",
+            "lifetimes: {authorization_code: 2, access_token: 2}\nwait_for_expiry: 4",
+        );
+    // No clock hook: time passes for real.
+    profile = profile
+        .lines()
+        .filter(|l| !l.starts_with("clock:"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (_, r, out) = run_binary(
+        &profile,
+        &[
+            "code/expired_code.yaml",
+            "device/expired.yaml",
+            "resource/expiry.yaml",
+            "device/rate_limit.yaml",
+        ],
+    )
+    .await;
+    for file in [
+        "code/expired_code.yaml",
+        "device/expired.yaml",
+        "resource/expiry.yaml",
+    ] {
+        let s = json_status(&r, file);
+        assert_eq!(s["status"], "PASSED", "{file}: {out}");
+        assert!(
+            s["steps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|st| st["status"] != "SKIPPED"),
+            "{file} judged every step"
+        );
+    }
+    // A 61-second wait is more than the profile allows: the rest of that scenario is
+    // SKIPPED with the reason, never passed.
+    let rl = json_status(&r, "device/rate_limit.yaml");
+    assert_eq!(rl["status"], "SKIPPED");
+    assert!(
+        rl["skip_reason"]
+            .as_str()
+            .is_some_and(|w| w.contains("wait_for_expiry (4 s)")),
+        "{rl}"
+    );
+}
+
+/// Defect 8: a hook never produces a PASS. A consent command that prints nothing is an
+/// ERROR (it was "no redirect", so AUTHZ-7 and BCP-1 passed without a request reaching
+/// the server); a `follow` hook cannot refuse, a profile without a deny hook cannot deny:
+/// those scenarios are SKIPPED, saying so.
+#[tokio::test]
+async fn hooks_that_fail_are_errors_and_missing_refusals_are_skips() {
+    let (_server, base) = spawn_serve(&["--test-mode"]).await;
+    let base_profile = renamed_profile(&base)
+        .replace("acme-", "")
+        .replace("-7f3", "");
+    let silent = base_profile.replace(
+        "consent: {type: http, url: \"{base}/_test/authorize?{query}&decision={decision}\"}",
+        "consent: {type: command, run: 'true'}",
+    );
+    let (code, r, out) = run_binary(&silent, &["code/redirect_uri.yaml"]).await;
+    assert_eq!(code, 3, "{out}");
+    let s = json_status(&r, "code/redirect_uri.yaml");
+    assert_eq!(s["status"], "ERROR", "{out}");
+    let e = s["steps"][0]["error"].as_str().unwrap_or("");
+    assert!(e.contains("printed nothing"), "{e}");
+    // Refusals the target cannot make.
+    let follow = base_profile
+        .replace(
+            "consent: {type: http, url: \"{base}/_test/authorize?{query}&decision={decision}\"}",
+            "consent: {type: follow}",
+        )
+        .replace(
+            "  deny: {type: http, url: \"{base}/_test/device/deny\", json: {user_code: \"{user_code}\"}}\n",
+            "",
+        );
+    let (_, r, out) = run_binary(&follow, &["code/refusal.yaml", "device/denied.yaml"]).await;
+    for (file, lacks) in [
+        ("code/refusal.yaml", "refuse_consent"),
+        ("device/denied.yaml", "deny"),
+    ] {
+        let s = json_status(&r, file);
+        assert_eq!(s["status"], "SKIPPED", "{file}: {out}");
+        assert!(
+            s["skip_reason"]
+                .as_str()
+                .is_some_and(|w| w.contains(&format!("lacks: {lacks}"))),
+            "{file}: {s}"
+        );
+    }
+}
+
+/// Defect 4: values the contract does not promise never turn into an ERROR. Without
+/// `interval` the poll waits RFC 8628 §3.2's 5 s; without a refresh token the refresh
+/// checks do not apply; a server that refuses plain PKCE takes the path PKCE-4 allows.
+#[tokio::test]
+async fn values_the_rfcs_do_not_promise_default_or_skip_never_error() {
+    let mut o = opts(crate::common::builtin(&[Fault::OmitInterval]));
+    o.expect = Some(Contract::Rfc);
+    let r = run(shipped(&["device/happy_path.yaml"]), &o).await;
+    assert_eq!(status(&r, "device/happy_path.yaml").status, Status::Passed);
+    let mut o = opts(crate::common::builtin(&[Fault::NoRefreshToken]));
+    o.expect = Some(Contract::Rfc);
+    let r = run(
+        shipped(&["token/refresh.yaml", "token/revoke_refresh.yaml"]),
+        &o,
+    )
+    .await;
+    for s in &r.scenarios {
+        assert_eq!(s.status, Status::Skipped, "{}", s.file);
+        assert!(
+            s.skip_reason
+                .as_deref()
+                .is_some_and(|w| w.contains("RFC 6749 §5.1")),
+            "{}: {:?}",
+            s.file,
+            s.skip_reason
+        );
+    }
+    assert_eq!(r.exit_code(), 0);
+}
+
+/// Defect 3: every alternative a row accepts passes. A resource server whose challenges
+/// carry other auth-params (`realm` and `scope`, RFC 9728's `resource_metadata`) and a
+/// token endpoint without a default scope (TOK-29's invalid_scope) are conformant.
+#[tokio::test]
+async fn the_other_forms_the_rows_accept_pass() {
+    let mock = MockServer::start().await;
+    let token = "tok-0123456789abcdef";
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("scope=api"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": token, "token_type": "bearer", "expires_in": 60, "scope": "api"
+        })))
+        .mount(&mock)
+        .await;
+    // No default scope: a request without one is refused (RFC 6749 §3.3).
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "error": "invalid_scope"
+        })))
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rs/me"))
+        .and(query_param("access_token", token))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .insert_header("www-authenticate", "Bearer error=\"invalid_request\""),
+        )
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rs/me"))
+        .and(header("authorization", format!("Bearer {token}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rs/me"))
+        .and(header_exists("authorization"))
+        .respond_with(ResponseTemplate::new(401).insert_header(
+            "www-authenticate",
+            "Bearer resource_metadata=\"https://rs.example/.well-known/oauth-protected-resource\", error=\"invalid_token\"",
+        ))
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rs/me"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("www-authenticate", "Bearer realm=\"x\", scope=\"api\""),
+        )
+        .mount(&mock)
+        .await;
+    let profile = format!(
+        "name: alternatives\nbase_url: {}\nencoding: form\nendpoints: {{token: /token}}\n\
+         clients:\n  m2m: {{id: service-a, secret_env: T_SECRET_M2M}}\n\
+         resources:\n  me: {{url: /rs/me, scope: api}}\n",
+        mock.uri()
+    );
+    let (code, r, out) = run_binary(
+        &profile,
+        &["resource/challenges.yaml", "token/defaults.yaml"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    for (file, status, _) in json_by_file(&r) {
+        assert_eq!(status, "PASSED", "{file}: {out}");
+    }
+}
+
+/// Defects 1 and 5: RFC rows are judged on RFC requests. Noorle's JSON bodies and its
+/// literal paths appear only in steps whose assertions all cite NOORLE rows (or in
+/// scenarios about the builtin's own pages, `requires: [pages]`); registration is JSON by
+/// RFC 7591 §3.
+#[test]
+fn noorle_requests_appear_only_in_noorle_steps() {
+    let mut problems = Vec::new();
+    for l in shipped(&[]) {
+        let pages = l
+            .scenario
+            .requires
+            .contains(&oauth_harness::scenario::model::Capability::Pages);
+        for (i, st) in l.scenario.steps.iter().enumerate() {
+            let Some(r) = &st.request else { continue };
+            let json = r.json.is_some() && r.endpoint.as_deref() != Some("registration");
+            let literal = r.path.as_deref().is_some_and(|p| p.starts_with('/'));
+            let noorle_only = !st.expect.is_empty()
+                && st.expect.iter().all(|a| {
+                    a.requirement
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with("NOORLE-"))
+                });
+            if (json || literal) && !noorle_only && !pages {
+                problems.push(format!("{} step {}", l.path, i + 1));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "Noorle-only requests under RFC rows: {problems:#?}"
+    );
+}
+
+/// Defect 6: a live run writes no snapshot into the checkout unless asked, and a missing
+/// stored snapshot is recorded as new, never a FAILED verdict.
+#[tokio::test]
+async fn a_first_live_run_records_snapshots_as_new_and_writes_nothing() {
+    let (_server, base) = spawn_serve(&["--test-mode"]).await;
+    let profile = renamed_profile(&base)
+        .replace("acme-", "")
+        .replace("-7f3", "")
+        .replace("name: renamed", "name: first-live-run");
+    let (code, _, text) = run_binary(&profile, &["device"]).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("had no stored one to compare with"), "{text}");
+    let written = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/__snapshots__/first-live-run"
+    ));
+    assert!(!written.exists(), "a live run wrote {}", written.display());
+}
+
+/// Discovery where real servers publish: an issuer with a path (RFC 8414 §3.1 puts the
+/// well-known segment between host and path) that publishes only OpenID Connect's
+/// document (RFC 8414 §5); the issuer is still compared exactly.
+#[tokio::test]
+async fn discovery_finds_path_issuers_and_openid_configuration_and_checks_the_issuer() {
+    let mock = MockServer::start().await;
+    let issuer = format!("{}/realms/acme", mock.uri());
+    Mock::given(method("GET"))
+        .and(path("/realms/acme/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "issuer": issuer,
+            "token_endpoint": format!("{issuer}/protocol/openid-connect/token"),
+        })))
+        .mount(&mock)
+        .await;
+    let http = reqwest::Client::new();
+    let m = oauth_harness::runner::discovery::discover(&http, &issuer)
+        .await
+        .expect("found");
+    assert!(m
+        .url
+        .ends_with("/realms/acme/.well-known/openid-configuration"));
+    assert_eq!(
+        m.endpoints().get("token").map(String::as_str),
+        Some(format!("{issuer}/protocol/openid-connect/token").as_str())
+    );
+    // The same document claimed for another issuer is refused (RFC 8414 §3.3).
+    let other = format!("{}/realms/other", mock.uri());
+    Mock::given(method("GET"))
+        .and(path("/realms/other/.well-known/openid-configuration"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"issuer": issuer})),
+        )
+        .mount(&mock)
+        .await;
+    let e = oauth_harness::runner::discovery::discover(&http, &other)
+        .await
+        .expect_err("issuer mismatch");
+    assert!(e.contains("RFC 8414 §3.3"), "{e}");
+}
+
+/// `init --discover`: a starter profile from the server's metadata, loadable once the
+/// CHANGE-ME values are filled in, naming the capabilities its grant types imply.
+#[tokio::test]
+async fn init_writes_a_starter_profile_from_the_metadata() {
+    let (_server, base) = spawn_serve(&["--test-mode"]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("starter.yaml");
+    let out = tokio::task::spawn_blocking({
+        let (base, file) = (base.clone(), file.clone());
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+                .args(["init", "--discover", &base, "--out"])
+                .arg(&file)
+                .output()
+                .expect("init")
+        }
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&file)
+        .expect("written")
+        .replace("CHANGE-ME", "filled");
+    let p: Profile = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(p.discovery);
+    assert_eq!(p.base_url, base);
+    use oauth_harness::scenario::model::Capability;
+    for c in [
+        Capability::Refresh,
+        Capability::DeviceFlow,
+        Capability::Registration,
+    ] {
+        assert!(p.capabilities.contains(&c), "{c:?} in {text}");
+    }
+    assert!(text.contains("clients: register"), "{text}");
+    // An existing file is kept; a server without metadata is a runtime error.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        .args(["init", "--discover", &base, "--out"])
+        .arg(&file)
+        .output()
+        .expect("init");
+    assert_eq!(again.status.code(), Some(1));
+    let mock = MockServer::start().await;
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        .args(["init", "--discover", &mock.uri()])
+        .output()
+        .expect("init");
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no metadata document"));
+}
