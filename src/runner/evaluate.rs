@@ -325,10 +325,21 @@ pub(crate) fn condition(c: &Condition, vars: &mut Vars) -> Result<Option<String>
     for v in c.one_of.iter().flatten() {
         wanted.push(expected_value(vars, v)?);
     }
-    if wanted.iter().any(|w| assert::equal(&actual, w)) {
+    let mut shown: Vec<String> = wanted.iter().map(Value::to_string).collect();
+    let mut holds = wanted.iter().any(|w| assert::equal(&actual, w));
+    if let Some(v) = &c.not_equals {
+        let other = expected_value(vars, v)?;
+        holds |= !assert::equal(&actual, &other);
+        shown.push(format!("anything but {other}"));
+    }
+    if let Some(v) = &c.greater_than {
+        let bound = expected_value(vars, v)?;
+        holds |= matches!((assert::number(&actual), assert::number(&bound)), (Some(a), Some(b)) if a > b);
+        shown.push(format!("greater than {bound}"));
+    }
+    if holds {
         return Ok(None);
     }
-    let shown: Vec<String> = wanted.iter().map(Value::to_string).collect();
     Ok(Some(format!(
         "not applicable: `{}` is {actual}, and this applies when it is {}",
         c.var,

@@ -77,6 +77,10 @@ pub struct Profile {
     /// The protected resources the suite calls, by name (`me`, `items`, `admin`).
     #[serde(default)]
     pub resources: BTreeMap<String, ResourceSpec>,
+    /// Parameters added to every authorization request (matrix §15 #15: an OpenID Connect
+    /// server may want `prompt: consent` before it honours `offline_access`).
+    #[serde(default)]
+    pub authorization_params: BTreeMap<String, String>,
     /// Lifetimes, in seconds, the target gives (`authorization_code`, `access_token`,
     /// `refresh_token_idle`), so that expiry scenarios know how long to wait.
     #[serde(default)]

@@ -543,8 +543,16 @@ impl Session {
         decision: Decision,
         user: Option<&str>,
     ) -> Result<(String, Exchange), String> {
+        let mut query = query.to_vec();
+        if let Some(live) = self.live() {
+            for (k, v) in &live.profile.authorization_params {
+                if !query.iter().any(|(name, _)| name == k) {
+                    query.push((k.clone(), v.clone()));
+                }
+            }
+        }
         let request_query = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(query)
+            .extend_pairs(&query)
             .finish();
         match &self.backend {
             Backend::Builtin(_) => {

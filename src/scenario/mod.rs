@@ -538,8 +538,16 @@ fn check_condition(
     c: &model::Condition,
     defined: &HashSet<String>,
 ) -> Result<(), ScenarioError> {
-    if c.equals.is_none() && c.one_of.is_none() {
-        return Err(err(l, path, "if: needs `equals` or `one_of`"));
+    if c.equals.is_none()
+        && c.one_of.is_none()
+        && c.not_equals.is_none()
+        && c.greater_than.is_none()
+    {
+        return Err(err(
+            l,
+            path,
+            "if: needs `equals`, `one_of`, `not_equals` or `greater_than`",
+        ));
     }
     if !defined.contains(&c.var) && roles::provided_name(&c.var).is_none() {
         return Err(err(
@@ -551,7 +559,13 @@ fn check_condition(
             ),
         ));
     }
-    for v in c.equals.iter().chain(c.one_of.iter().flatten()) {
+    for v in c
+        .equals
+        .iter()
+        .chain(c.one_of.iter().flatten())
+        .chain(c.not_equals.iter())
+        .chain(c.greater_than.iter())
+    {
         check_yaml_refs(l, path, v, defined)?;
     }
     Ok(())

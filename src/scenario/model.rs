@@ -153,6 +153,12 @@ pub struct Condition {
     /// Holds when the variable equals one of these.
     #[schemars(with = "Option<Vec<serde_json::Value>>")]
     pub one_of: Option<Vec<serde_yaml::Value>>,
+    /// Holds when the variable is anything but this.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub not_equals: Option<serde_yaml::Value>,
+    /// Holds when the variable is a number greater than this (may be `${…}`).
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub greater_than: Option<serde_yaml::Value>,
 }
 
 /// An HTTP request.

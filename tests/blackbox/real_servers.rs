@@ -644,3 +644,67 @@ async fn init_writes_a_starter_profile_from_the_metadata() {
     assert_eq!(missing.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no metadata document"));
 }
+
+/// Defect 9: protocol misbehaviour is a verdict on the row it breaks, never an ERROR with
+/// no row. A server that answers `slow_down` to every poll, the interval respected and
+/// the user approved, fails DEV-17 (after approval a poll gets tokens); one that answers
+/// `authorization_pending` after `expires_in` fails DEV-19.
+#[tokio::test]
+async fn a_server_that_never_stops_pending_fails_the_rows_it_breaks() {
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/device"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "device_code": "dc-0123456789abcdef", "user_code": "ABCD-EFGH",
+            "verification_uri": "https://as.example/device", "expires_in": 2, "interval": 1
+        })))
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/approve"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&mock)
+        .await;
+    let answer = |error: &str| {
+        ResponseTemplate::new(400).set_body_json(serde_json::json!({ "error": error }))
+    };
+    let slow = MockServer::start().await;
+    let pending = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(answer("slow_down"))
+        .mount(&slow)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(answer("authorization_pending"))
+        .mount(&pending)
+        .await;
+    for (token_server, file, row) in [
+        (&slow, "device/happy_path.yaml", "DEV-17"),
+        (&pending, "device/expired.yaml", "DEV-19"),
+    ] {
+        let profile = format!(
+            "name: stuck\nbase_url: {base}\nencoding: form\n\
+             endpoints: {{device_authorization: /device, token: {token}/token}}\n\
+             clients:\n  noorle-cli: {{id: cli}}\n\
+             resources:\n  me: {{url: /me, scope: api}}\n\
+             approval:\n  approve: {{type: http, url: \"{{base}}/approve\"}}\n\
+             capabilities: [device_flow]\nwait_for_expiry: 5\n",
+            base = mock.uri(),
+            token = token_server.uri()
+        );
+        let (code, r, out) = run_binary(&profile, &[file]).await;
+        assert_eq!(code, 4, "{file}: {out}");
+        let failed: Vec<&str> = r["scenarios"][0]["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|st| st["assertions"].as_array().into_iter().flatten())
+            .filter(|a| a["status"] == "FAILED")
+            .filter_map(|a| a["requirement"].as_str())
+            .collect();
+        assert!(failed.contains(&row), "{file}: {failed:?}\n{out}");
+        assert!(!out.contains("ERROR"), "{file}: {out}");
+    }
+}
