@@ -370,7 +370,7 @@ pub async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target) -> Sce
         }
     }
     session.close().await;
-    result.status = scenario_status(&result.steps);
+    result.status = scenario_status(&result.steps, &s.requirements);
     if result.status == Status::Skipped {
         let first = |na: bool| {
             result
@@ -386,9 +386,10 @@ pub async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target) -> Sce
 }
 
 /// A scenario's verdict: its worst step; but a scenario whose steps did not all run (other
-/// than steps that do not apply), and whose steps that ran found nothing worse than INFO,
-/// proved nothing whole: SKIPPED.
-fn scenario_status(steps: &[StepResult]) -> Status {
+/// than steps that do not apply), or none of whose own rows (`requirements:`) was judged
+/// because nothing applied, and whose steps that ran found nothing worse than INFO, proved
+/// nothing whole: SKIPPED.
+fn scenario_status(steps: &[StepResult], rows: &[String]) -> Status {
     let worst = steps
         .iter()
         .map(|st| st.status)
@@ -397,12 +398,15 @@ fn scenario_status(steps: &[StepResult]) -> Status {
     let some_skipped = steps
         .iter()
         .any(|st| st.status == Status::Skipped && !st.not_applicable);
-    // Nothing judged because nothing applied (the server took another path every time):
-    // no claim either way.
+    // None of the scenario's own rows judged because nothing applied (the server took
+    // another path every time): no claim either way, whatever its setup steps saw.
+    let own = |a: &crate::runner::result::AssertionResult| {
+        rows.is_empty() || a.requirement.as_ref().is_some_and(|r| rows.contains(r))
+    };
     let judged = steps
         .iter()
         .flat_map(|st| &st.assertions)
-        .any(|a| a.status != Status::Skipped);
+        .any(|a| a.status != Status::Skipped && own(a));
     let none_applied = !judged && steps.iter().any(|st| st.not_applicable);
     if (some_skipped || none_applied) && worst <= Status::Info {
         Status::Skipped

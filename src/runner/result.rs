@@ -150,11 +150,18 @@ pub struct StepResult {
     /// allows (no gap in the verdict).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub not_applicable: bool,
+    /// How often the request was sent again after a 429 or 503 (CLIENT-18).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retries: u32,
     /// Poll statistics, for poll steps.
     pub poll: Option<PollStats>,
     /// The step's response snapshot, when snapshots are on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotRecord>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl StepResult {
@@ -171,6 +178,7 @@ impl StepResult {
             error: None,
             skip_reason: None,
             not_applicable: false,
+            retries: 0,
             poll: None,
             snapshot: None,
         }

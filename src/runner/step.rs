@@ -158,6 +158,64 @@ fn unjudgeable(step: &Step, ex: &Exchange) -> Option<String> {
     None
 }
 
+/// How often a step asks again after a 429 or 503 before judging the answer.
+const MAX_RETRIES: u32 = 3;
+
+/// How long a 429 or 503 asks the client to wait (`Retry-After` in seconds or as an
+/// HTTP-date), capped at 10 s; 1 s when it does not say. `None`: too long to wait.
+fn retry_after(ex: &Exchange) -> Option<f64> {
+    let Some(v) = ex.header("retry-after").map(str::trim) else {
+        return Some(1.0);
+    };
+    let secs = match v.parse::<u64>() {
+        Ok(n) => n as f64,
+        Err(_) => httpdate_secs(v)?,
+    };
+    (secs <= 10.0).then_some(secs.max(0.0))
+}
+
+/// Seconds from now until an HTTP-date (RFC 9110 §5.6.7), if it parses.
+fn httpdate_secs(v: &str) -> Option<f64> {
+    let at = imf_fixdate(v)?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0),
+    )
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate) as a time.
+fn imf_fixdate(v: &str) -> Option<std::time::SystemTime> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let month = MONTHS.iter().position(|m| m == month)? + 1;
+    let iso = format!("{year}-{month:02}-{day:0>2}T{time}Z");
+    humantime::parse_rfc3339(&iso).ok()
+}
+
+/// Whether the step asserts that the status is `code` (then that answer is the subject).
+fn expects_status(step: &Step, code: u16) -> bool {
+    fn values(a: &crate::scenario::model::Assertion) -> Vec<u64> {
+        let mut out: Vec<u64> = match &a.status {
+            Some(serde_yaml::Value::Sequence(s)) => s.iter().filter_map(|v| v.as_u64()).collect(),
+            Some(v) => v.as_u64().into_iter().collect(),
+            None => Vec::new(),
+        };
+        for inner in a.any_of.iter().flatten().flatten() {
+            out.extend(values(inner));
+        }
+        out
+    }
+    step.expect
+        .iter()
+        .any(|a| values(a).contains(&u64::from(code)))
+}
+
 /// Whether the step has an assertion on the status.
 fn asserts_status(step: &Step) -> bool {
     step.expect.iter().any(|a| a.judges_status())
@@ -278,12 +336,26 @@ async fn act(
     opts: &RunOptions,
 ) -> Result<Done, StepError> {
     if let Some(r) = &step.request {
-        let (ex, summary) = send(session, vars, r).await?;
-        if opts.verbose {
-            ctx.result.exchanges.push(summary.clone());
+        let mut retries = 0;
+        loop {
+            let (ex, summary) = send(session, vars, r).await?;
+            if opts.verbose {
+                ctx.result.exchanges.push(summary.clone());
+            }
+            ctx.result.exchange = Some(summary);
+            // CLIENT-18 (RFC 6585 §4, RFC 9110 §10.2.3, RFC 7009 §2.2.1): a 429 or 503 is
+            // flow control; wait as Retry-After says and ask again, a few times, before
+            // the answer is judged — unless the step is about that very status.
+            let busy = matches!(ex.status, 429 | 503) && !expects_status(step, ex.status);
+            match retry_after(&ex) {
+                Some(wait) if busy && retries < MAX_RETRIES => {
+                    retries += 1;
+                    ctx.result.retries = retries;
+                    session.wait(wait).await.map_err(StepError::Target)?;
+                }
+                _ => return Ok(Done::Response(ex)),
+            }
         }
-        ctx.result.exchange = Some(summary);
-        return Ok(Done::Response(ex));
     }
     if let Some(p) = &step.poll {
         return crate::runner::poll::poll(ctx, p, session, vars, opts.verbose)
@@ -438,4 +510,52 @@ pub(crate) fn snapshot(
         file: file.display().to_string(),
         content,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn busy(retry_after: Option<&str>) -> Exchange {
+        Exchange {
+            status: 503,
+            headers: retry_after
+                .map(|v| vec![("retry-after".to_string(), v.to_string())])
+                .unwrap_or_default(),
+            ..Exchange::default()
+        }
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date_and_never_too_long() {
+        assert_eq!(retry_after(&busy(Some("2"))), Some(2.0));
+        assert_eq!(retry_after(&busy(None)), Some(1.0));
+        assert_eq!(retry_after(&busy(Some("3600"))), None);
+        assert_eq!(
+            retry_after(&busy(Some("Sun, 06 Nov 1994 08:49:37 GMT"))),
+            Some(0.0)
+        );
+        let soon = humantime::format_rfc3339(
+            std::time::SystemTime::now() + std::time::Duration::from_secs(5),
+        )
+        .to_string();
+        // 2026-12-02T05:00:00Z → Wed, 02 Dec 2026 05:00:00 GMT
+        let (date, time) = soon
+            .trim_end_matches('Z')
+            .split_once('T')
+            .unwrap_or_default();
+        let time = &time[..8];
+        let [y, m, d]: [&str; 3] = date
+            .split('-')
+            .collect::<Vec<_>>()
+            .try_into()
+            .unwrap_or_default();
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let month = MONTHS[m.parse::<usize>().unwrap_or(1) - 1];
+        let wait = retry_after(&busy(Some(&format!("Wed, {d} {month} {y} {time} GMT"))));
+        assert!(wait.is_some_and(|w| (3.0..=5.0).contains(&w)), "{wait:?}");
+        assert!(retry_after(&busy(Some("soon"))).is_none());
+    }
 }

@@ -153,6 +153,8 @@ pub enum Fault {
     NoDeviceMetadata,
     /// No RFC 8414 metadata document is published (404).
     NoMetadata,
+    /// Revocation does not check that the token was issued to the client asking.
+    RevokeAnyClient,
 }
 
 impl Fault {
@@ -205,7 +207,7 @@ impl Fault {
                 "NOORLE-20",
             ],
             RefreshWidensScope => &["REF-3"],
-            NeverSlowDown => &["DEV-16", "NOORLE-13"],
+            NeverSlowDown => &["DEV-16"],
             SlowDownNoIncrease => &["DEV-16"],
             ReuseCode => &["TOK-21"],
             NoRevokeOnCodeReuse => &["TOK-22"],
@@ -262,9 +264,10 @@ impl Fault {
             RegistrationAcceptsBadMetadata => &["REG-9", "REG-10"],
             BareBearerChallenge => &["RES-4", "RES-5"],
             Login307 => &["BCP-10"],
-            NoDeviceRateLimit => &["NOORLE-16", "NOORLE-9"],
+            NoDeviceRateLimit => &["NOORLE-16"],
             NoDeviceMetadata => &["META-10"],
             NoMetadata => &["META-1"],
+            RevokeAnyClient => &["REV-10"],
         }
     }
 

@@ -56,14 +56,15 @@ fn handle(
     }
     // The hint only says where to look first (RFC 7009 §2.1, REV-6): look everywhere.
     let mut store = st.store.lock();
+    let owner = |id: &str| id == &*client.id || st.faults.has(Fault::RevokeAnyClient);
     if let Some(at) = store.access.get(token.as_bytes()) {
-        if at.client_id == client.id {
+        if owner(&at.client_id) {
             store.remove_access(token.as_bytes());
         }
         return Ok(());
     }
     if let Some(rt) = store.refresh.get(token.as_bytes()) {
-        if rt.client_id == client.id {
+        if owner(&rt.client_id) {
             // Revoking a refresh token kills its grant, access tokens included (REV-8).
             let grant = rt.grant;
             store.revoke_grant(grant);

@@ -180,6 +180,11 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
             }
             s.post_form("/oauth/device/authorize", &[("client_id", "noorle-cli")]).await.status == 429
         }
+        RevokeAnyClient => {
+            let t = s.cc_token("api").await.str("access_token");
+            s.post("/oauth/revoke", Enc::Form, &[("token", &t)], web).await;
+            s.api("/api/me", &t).await.status == 200
+        }
         NoMetadata => s.get("/.well-known/oauth-authorization-server").await.status == 200,
         NoDeviceMetadata => s.get("/.well-known/oauth-authorization-server").await.body["device_authorization_endpoint"].is_string(),
         Login307 => s.post_form("/oauth/login", &[("username", "alice"), ("password", "alice-password"), ("return_to", "/account/apps")]).await.status == 303,
