@@ -154,3 +154,61 @@ proptest! {
         let _ = load_str(Arc::from("fuzz.yaml"), mangled);
     }
 }
+
+/// A scenario of `n` steps, each a request over two lines, whose step `k` has one more
+/// line `extra` (indented as the step's own keys): the text, and the line of `extra`.
+fn generated(n: usize, k: usize, extra: &str) -> (String, usize) {
+    let mut text = String::from("name: generated\nsteps:\n");
+    let mut line = 3;
+    let mut at = 0;
+    for i in 0..n {
+        text.push_str("  - request:\n      path: /x\n");
+        line += 2;
+        if i == k {
+            text.push_str(&format!("    {extra}\n"));
+            at = line;
+            line += 1;
+        }
+    }
+    (text, at)
+}
+
+/// The `file:line:col` of an error, parsed back.
+fn position(e: &str) -> (usize, usize) {
+    let mut parts = e.splitn(4, ':');
+    let _file = parts.next();
+    let line = parts.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+    let col = parts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+    (line, col)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The position an error names is the culprit's, in the file: an unknown field at its
+    /// own line and column, wherever it is.
+    #[test]
+    fn an_unknown_field_is_reported_at_its_line_and_column(n in 1usize..8, k in 0usize..8, key in "[a-z]{3,10}_x") {
+        let k = k % n;
+        let (text, line) = generated(n, k, &format!("{key}: 1"));
+        let e = load_str(Arc::from("gen.yaml"), text.clone()).expect_err("unknown field").to_string();
+        prop_assert_eq!(position(&e), (line, 5), "{}\n{}", e, text);
+        prop_assert!(e.contains(&key), "{}", e);
+    }
+
+    /// An undefined variable in any step is reported inside that step.
+    #[test]
+    fn an_undefined_variable_is_reported_in_its_step(n in 1usize..8, k in 0usize..8, var in "[a-z]{3,10}") {
+        let k = k % n;
+        let (text, line) = generated(n, k, &format!("capture: [{{v: {{json: '$.${{{var}}}'}}}}]"));
+        // The capture is fine; an expectation that uses an undefined variable is not.
+        let text = text.replace(
+            &format!("capture: [{{v: {{json: '$.${{{var}}}'}}}}]"),
+            &format!("expect: [{{json: $.a, equals: \"${{{var}_undefined}}\"}}]"),
+        );
+        let e = load_str(Arc::from("gen.yaml"), text.clone()).expect_err("undefined").to_string();
+        let (l, _) = position(&e);
+        prop_assert_eq!(l, line, "{}\n{}", e, text);
+        prop_assert!(e.contains("undefined variable"), "{}", e);
+    }
+}

@@ -511,15 +511,24 @@ steps:
 
 #[test]
 fn ctrl_c_during_a_run_keeps_what_finished_and_writes_every_report() {
-    // A target that accepts connections and never answers.
+    use std::io::{BufRead, Write};
+    // A target that answers /fast at once and never answers /never.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (arrived, request_in_flight) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut held = Vec::new();
-        for s in listener.incoming().flatten().take(8) {
-            held.push(s);
-            let _ = arrived.send(());
+        for mut s in listener.incoming().flatten().take(8) {
+            let mut first = String::new();
+            let _ = std::io::BufReader::new(&s).read_line(&mut first);
+            if first.contains("/fast") {
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            } else {
+                held.push(s);
+                let _ = arrived.send(());
+            }
         }
         std::thread::sleep(std::time::Duration::from_secs(60));
     });
@@ -536,11 +545,18 @@ fn ctrl_c_during_a_run_keeps_what_finished_and_writes_every_report() {
         "name: hangs\nsteps:\n  - request: {method: GET, path: /never}\n    expect: [{status: 200}]\n",
     )
     .expect("write");
+    let fast = dir.path().join("fast.yaml");
+    std::fs::write(
+        &fast,
+        "name: finishes\nsteps:\n  - request: {method: GET, path: /fast}\n    expect: [{status: 200}]\n",
+    )
+    .expect("write");
     let reports = dir.path().join("reports");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
         .env("INSTA_UPDATE", "no")
-        .args(["run", "--snapshots", "off", "--target"])
+        .args(["run", "--snapshots", "off", "--jobs", "2", "--target"])
         .arg(&target)
+        .arg(&fast)
         .arg(&hang)
         .arg("--report-dir")
         .arg(&reports)
@@ -548,14 +564,45 @@ fn ctrl_c_during_a_run_keeps_what_finished_and_writes_every_report() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    // Once the request is in flight (the target never answers), Ctrl-C.
+    // Once the hanging request is in flight (the fast scenario is done by then, or about
+    // to be: give it a moment of real time, its server answers at once), Ctrl-C.
     request_in_flight
         .recv_timeout(std::time::Duration::from_secs(30))
         .expect("the request arrives");
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let (code, text) = crate::binary::interrupt(child);
     assert_eq!(code, Some(3), "{text}");
     assert!(text.contains("interrupted (Ctrl-C)"), "{text}");
-    let report = std::fs::read_to_string(reports.join("report.json")).expect("report.json");
-    assert!(report.contains("interrupted (Ctrl-C)"), "{report}");
-    assert!(reports.join("junit.xml").exists() && reports.join("report.md").exists());
+    // Every report holds both: the finished one PASSED, the other interrupted.
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.join("report.json")).expect("report.json"),
+    )
+    .expect("json");
+    let status = |name: &str| {
+        report["scenarios"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["name"] == name)
+            .map(|s| s["status"].clone())
+    };
+    assert_eq!(
+        status("finishes"),
+        Some(serde_json::json!("PASSED")),
+        "{report}"
+    );
+    assert_eq!(
+        status("hangs"),
+        Some(serde_json::json!("ERROR")),
+        "{report}"
+    );
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).expect("junit.xml");
+    assert!(
+        junit.contains("finishes") && junit.contains("hangs"),
+        "{junit}"
+    );
+    assert!(junit.contains("interrupted (Ctrl-C)"), "{junit}");
+    let md = std::fs::read_to_string(reports.join("report.md")).expect("report.md");
+    assert!(md.contains("finishes") && md.contains("hangs"), "{md}");
+    assert!(md.contains("| PASS |") && md.contains("| ERROR |"), "{md}");
 }
