@@ -493,6 +493,9 @@ fn list_scenarios(args: ListArgs) -> ExitCode {
 
 fn run_scenarios(args: RunArgs) -> ExitCode {
     use crate::runner::target::TargetSpec;
+    // Quiet unless asked (`OAUTH_HARNESS_LOG=oauth_harness=debug` shows every exchange);
+    // the builtin server's own refusals are the run's verdicts, not log lines.
+    init_logging_at("warn,oauth_harness::server=error");
     use crate::runner::RunOptions;
     let target = if args.target == "builtin" {
         TargetSpec::Builtin {
@@ -510,6 +513,12 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
         if !args.faults.is_empty() {
             eprintln!("error: --fault applies to the builtin target only");
             return ExitCode::from(exit::USAGE);
+        }
+        if let Some(ca) = &args.ca_file {
+            if let Err(e) = crate::runner::profile::ca_certificates(std::path::Path::new(ca)) {
+                eprintln!("error: --ca-file {e}");
+                return ExitCode::from(exit::USAGE);
+            }
         }
         match crate::runner::profile::Profile::load(&path) {
             Ok(mut p) => {
@@ -670,11 +679,18 @@ fn init_logging() {
 /// Logs to stderr, filtered by `OAUTH_HARNESS_LOG` or `default`. It also takes the `log`
 /// crate's records (goose's), so goose never prints its own log lines on stdout.
 fn init_logging_at(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("OAUTH_HARNESS_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("OAUTH_HARNESS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // cookie_store logs whole cookies (session credentials) at debug: never below warn,
+    // whatever the environment asks.
+    if let Ok(d) = "cookie_store=warn".parse() {
+        filter = filter.add_directive(d);
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours for a terminal only: a log file or a CI log gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

@@ -217,6 +217,7 @@ async fn life(user: &mut GooseUser, ctx: &Arc<Ctx>) {
                 return;
             }
             (400, Some("authorization_pending")) => {
+                tracing::trace!("poll: authorization_pending");
                 ctx.record(
                     user,
                     "token: authorization_pending",

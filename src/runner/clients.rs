@@ -1,7 +1,8 @@
 //! What a target provides to scenarios besides its endpoints: its clients in the suite's
 //! roles (`client.web.id`, `client.web.secret`, `client.web.redirect_uri`), protected
 //! resources (`resource.me.url`, `resource.me.scope`) and lifetimes
-//! (`lifetime.authorization_code`). The builtin provides every one from its fixture; a
+//! (`lifetime.authorization_code`) and the user account to sign in as (`user.username`,
+//! `user.password`). The builtin provides every one from its fixture; a
 //! profile maps what the target has, or has the roles registered (RFC 7591) for the run.
 
 use crate::runner::profile::{Clients, Profile};
@@ -60,6 +61,18 @@ impl Provided {
         ] {
             p.set(format!("lifetime.{kind}"), json!(secs));
         }
+        // The account scenarios sign in as: alice, or the first by name.
+        let user = config.accounts.get("alice").or_else(|| {
+            config
+                .accounts
+                .keys()
+                .min()
+                .and_then(|k| config.accounts.get(k))
+        });
+        if let Some(a) = user {
+            p.set("user.username".into(), json!(&*a.username));
+            p.set("user.password".into(), json!(a.password.expose()));
+        }
         p
     }
 
@@ -102,6 +115,21 @@ impl Provided {
         }
         for (kind, secs) in &profile.lifetimes {
             p.set(format!("lifetime.{kind}"), json!(secs));
+        }
+        if let Some(user) = &profile.user {
+            p.set(
+                "user.username".into(),
+                json!(text("user.username", &user.username)?),
+            );
+            if let Some(env) = &user.password_env {
+                let password = std::env::var(env).map_err(|_| {
+                    format!(
+                        "profile {}: user: environment variable {env} (its password) is not set",
+                        profile.name
+                    )
+                })?;
+                p.set("user.password".into(), json!(password));
+            }
         }
         Ok(p)
     }

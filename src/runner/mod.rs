@@ -174,7 +174,10 @@ pub async fn run_until(
             tokio::select! {
                 joined = set.join_next() => match joined {
                     None => break,
-                    Some(Ok((i, r))) => out[i] = Some(r),
+                    Some(Ok((i, r))) => {
+                        tracing::info!(scenario = %r.name, status = ?r.status, "scenario done");
+                        out[i] = Some(r);
+                    }
                     Some(Err(_)) => {}
                 },
                 () = &mut stop, if !stopped => {

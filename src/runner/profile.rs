@@ -85,6 +85,19 @@ pub struct Profile {
     /// `refresh_token_idle`), so that expiry scenarios know how long to wait.
     #[serde(default)]
     pub lifetimes: BTreeMap<String, u64>,
+    /// The user account scenarios sign in as on the target's own pages (`${user.username}`,
+    /// `${user.password}`).
+    pub user: Option<UserSpec>,
+}
+
+/// A user account on the target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    /// The login name (`${env.X}` is expanded).
+    pub username: String,
+    /// The environment variable that holds its password (profiles never hold secrets).
+    pub password_env: Option<String>,
 }
 
 /// The target's clients in the suite's roles.
@@ -179,6 +192,21 @@ pub struct Tls {
     pub insecure: bool,
     /// A PEM file of extra trusted CA certificates.
     pub ca_file: Option<String>,
+}
+
+/// The CA certificates of a PEM file (`tls.ca_file`, `--ca-file`): a file that cannot be
+/// read or holds none is refused before anything runs, never trusted as nothing.
+pub fn ca_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("{shown}: cannot read the file: {e}"))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("{shown}: not a PEM certificate bundle: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{shown}: holds no certificate (expected `-----BEGIN CERTIFICATE-----` blocks)"
+        ));
+    }
+    Ok(certs)
 }
 
 /// The approval hooks.
@@ -298,6 +326,19 @@ impl Profile {
                     ),
                 });
             }
+        }
+        let mut profile = profile;
+        if let Some(ca) = &profile.tls.ca_file {
+            // Relative to the profile's folder, like every path a file names.
+            let ca = path
+                .parent()
+                .map(|d| d.join(ca))
+                .unwrap_or_else(|| ca.into());
+            ca_certificates(&ca).map_err(|m| ProfileError {
+                path: p.clone(),
+                message: format!("tls.ca_file: {m}"),
+            })?;
+            profile.tls.ca_file = Some(ca.display().to_string());
         }
         for name in profile.endpoints.keys() {
             if !crate::scenario::ENDPOINTS.contains(&name.as_str()) {

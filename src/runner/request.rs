@@ -96,6 +96,19 @@ pub(crate) fn cut(s: &str) -> String {
     format!("{}… ({} bytes)", &s[..end], s.len())
 }
 
+/// An exchange in the log, once its step has learned every secret (so redacted like the
+/// reports): its line at `debug`, its bodies and headers at `trace`
+/// (`OAUTH_HARNESS_LOG=oauth_harness=trace`).
+pub(crate) fn log_exchange(s: &ExchangeSummary) {
+    tracing::debug!("{} → {}", s.request, s.status);
+    tracing::trace!(
+        request_body = %s.request_body,
+        response_headers = ?s.response_headers,
+        response_body = %s.response_body,
+        "exchange"
+    );
+}
+
 pub(crate) fn summarize(
     red: &Redactor,
     method: &str,
@@ -253,6 +266,7 @@ pub(crate) async fn send(
                     vars.redactor.add(&secret, "client_secret");
                     let raw = format!("{}:{}", form_component(&client), form_component(&secret));
                     let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+                    vars.redactor.add(&encoded, "basic_credentials");
                     req = req.header("authorization", format!("Basic {encoded}"));
                 }
                 (_, Some(secret)) => {

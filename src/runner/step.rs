@@ -16,7 +16,7 @@
 
 use crate::assert::{self, Exchange};
 use crate::runner::evaluate::{condition, evaluate};
-use crate::runner::request::{cut, learn_secrets, send, summarize};
+use crate::runner::request::{cut, learn_secrets, log_exchange, send, summarize};
 use crate::runner::result::{AssertionResult, Status, StepResult};
 use crate::runner::target::{Session, TargetSpec};
 use crate::runner::{ms, RunOptions, StepCtx, StepError};
@@ -122,8 +122,15 @@ pub(crate) async fn run_step(
         .chain(ctx.result.exchanges.iter_mut())
     {
         ex.redact(&vars.redactor);
+        log_exchange(ex);
     }
     ctx.result.duration_ms = ms(started);
+    tracing::debug!(
+        step = %ctx.result.name,
+        status = ?ctx.result.status,
+        ms = ctx.result.duration_ms,
+        "step done"
+    );
     StepOutcome { result: ctx.result }
 }
 

@@ -127,10 +127,11 @@ fn tls(
             b = b.tls_danger_accept_invalid_certs(true);
         }
         if let Some(ca) = &p.tls.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| format!("tls.ca_file {ca}: {e}"))?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| format!("tls.ca_file {ca}: {e}"))?;
-            b = b.add_root_certificate(cert);
+            let certs = crate::runner::profile::ca_certificates(std::path::Path::new(ca))
+                .map_err(|e| format!("tls.ca_file {e}"))?;
+            for cert in certs {
+                b = b.add_root_certificate(cert);
+            }
         }
     }
     Ok(b)

@@ -164,10 +164,14 @@ pub const LIFETIMES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The fields of the user account scenarios sign in as: `${user.username}`,
+/// `${user.password}` (the builtin's `alice`; a profile's `user:`).
+pub const USER_FIELDS: &[&str] = &["username", "password"];
+
 /// What a target must provide for one `${…}` reference, or `None` when the reference is
 /// not to the target (a scenario variable, `env.`, a helper).
 pub fn provided_name(expr: &str) -> Option<&str> {
-    ["client.", "resource.", "lifetime.", "secret."]
+    ["client.", "resource.", "lifetime.", "secret.", "user."]
         .iter()
         .any(|p| expr.starts_with(p))
         .then_some(expr)
@@ -209,6 +213,15 @@ pub fn check_reference(expr: &str) -> Result<(), String> {
         ["client", ..] => Err(format!(
             "`{expr}`: a client role is named as `client.ROLE.FIELD`"
         )),
+        ["user", field] if USER_FIELDS.contains(field) => Ok(()),
+        ["user", ..] => Err(format!(
+            "`{expr}`: the user account has {}",
+            USER_FIELDS
+                .iter()
+                .map(|f| format!("user.{f}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
         _ => Ok(()),
     }
 }
@@ -238,6 +251,9 @@ pub fn missing_reason(name: &str) -> String {
             format!("the target declares no `{k}` lifetime (`lifetimes:` in its profile)")
         }
         ["secret", s] => format!("the target supplies no secret `{s}`"),
+        ["user", _] => "the target names no user account to sign in as \
+                        (`user: {username, password_env}` in its profile)"
+            .to_string(),
         _ => format!("the target provides no `{name}`"),
     }
 }
@@ -257,6 +273,8 @@ mod tests {
             "client.web.ids",
             "resource.me",
             "lifetime.code",
+            "user.name",
+            "user.alice.password",
         ] {
             assert!(check_reference(bad).is_err(), "{bad}");
         }

@@ -165,11 +165,25 @@ pub struct Redactor {
 impl Redactor {
     /// Registers a secret value; short values (under 6 characters) are not, lest common
     /// words be blanked out of reports.
+    ///
+    /// A secret is also registered in the forms it takes on the wire and in reports: form-
+    /// and percent-encoded (a body, a query, Basic credentials before base64) and escaped
+    /// for JSON.
     pub fn add(&mut self, value: &str, label: &str) {
-        if value.len() >= 6 && !self.secrets.iter().any(|(v, _)| v == value) {
-            self.secrets.push((value.to_string(), format!("[{label}]")));
-            self.secrets.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
+        if value.len() < 6 {
+            return;
         }
+        let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        let percent = form.replace('+', "%20");
+        let json = serde_json::to_string(value)
+            .map(|q| q[1..q.len() - 1].to_string())
+            .unwrap_or_default();
+        for v in [value.to_string(), form, percent, json] {
+            if !v.is_empty() && !self.secrets.iter().any(|(known, _)| *known == v) {
+                self.secrets.push((v, format!("[{label}]")));
+            }
+        }
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
     }
 
     /// `text` with every registered secret replaced by its label.
@@ -434,6 +448,24 @@ mod tests {
             .redactor
             .redact("Basic web-secret and tok-0123456789 at 123456789");
         assert_eq!(r, "Basic [secret.web] and [access_token] at 123456789");
+    }
+
+    #[test]
+    fn a_secret_is_redacted_in_its_encoded_forms_too() {
+        let mut red = Redactor::default();
+        red.add("s:e%c r\"x", "client_secret");
+        for text in [
+            "s:e%c r\"x",        // as it is
+            "s%3Ae%25c+r%22x",   // a form body, Basic before base64
+            "s%3Ae%25c%20r%22x", // a query or path
+            "s:e%c r\\\"x",      // inside a JSON string
+        ] {
+            assert_eq!(
+                red.redact(&format!("<{text}>")),
+                "<[client_secret]>",
+                "{text}"
+            );
+        }
     }
 
     #[test]

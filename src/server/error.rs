@@ -127,6 +127,13 @@ impl ErrorBody<'_> {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
+        // Error descriptions are fixed texts: they never carry a credential.
+        tracing::debug!(
+            status = self.status.as_u16(),
+            error = self.code.as_str(),
+            description = %self.description,
+            "refused"
+        );
         let body = ErrorBody {
             error: self.code.as_str(),
             error_description: &self.description,

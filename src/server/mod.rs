@@ -197,6 +197,8 @@ impl tower::Service<Request> for Dispatch {
     }
 
     fn call(&mut self, req: Request) -> DispatchFuture {
+        // The path only: a query may carry a state or a code.
+        tracing::debug!(method = %req.method(), path = %req.uri().path(), "request");
         if self.direct
             && req.method() == axum::http::Method::POST
             && req.uri().path() == "/oauth/token"

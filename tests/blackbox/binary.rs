@@ -27,13 +27,54 @@ pub fn interrupt(child: std::process::Child) -> (Option<i32>, String) {
     (out.status.code(), text)
 }
 
-/// `serve` with its log at trace level written to `log`.
+/// Reads a child's stream line by line on a thread: a signal the first time a line holds
+/// every one of `needles`, and at the end everything read. Tests wait for what a process
+/// says it did, never for a guessed time.
+pub fn watch_lines(
+    stream: impl std::io::Read + Send + 'static,
+    needles: &'static [&'static str],
+) -> (
+    std::sync::mpsc::Receiver<()>,
+    std::thread::JoinHandle<String>,
+) {
+    use std::io::BufRead;
+    let (seen, signal) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in std::io::BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if needles.iter().all(|n| line.contains(n)) {
+                let _ = seen.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    (signal, reader)
+}
+
+/// `serve` with trace logging: stderr goes to `log`, and stdout, line by line, to
+/// `log` with `.stdout` appended.
 pub async fn spawn_serve_logged(args: &[&str], log: &std::path::Path) -> (Child, String) {
     let file = std::fs::File::create(log).expect("log file");
-    spawn(args, Stdio::from(file), Some("trace")).await
+    let mut out = log.as_os_str().to_owned();
+    out.push(".stdout");
+    spawn_teed(args, Stdio::from(file), Some("trace"), Some(out.into())).await
 }
 
 async fn spawn(args: &[&str], stderr: Stdio, level: Option<&str>) -> (Child, String) {
+    spawn_teed(args, stderr, level, None).await
+}
+
+async fn spawn_teed(
+    args: &[&str],
+    stderr: Stdio,
+    level: Option<&str>,
+    stdout_copy: Option<std::path::PathBuf>,
+) -> (Child, String) {
     let mut cmd = Command::new(BIN);
     if let Some(l) = level {
         cmd.env("OAUTH_HARNESS_LOG", l);
@@ -56,8 +97,21 @@ async fn spawn(args: &[&str], stderr: Stdio, level: Option<&str>) -> (Child, Str
         .expect("read")
         .expect("a line");
     let base = first.rsplit(' ').next().expect("url").to_string();
-    // Keep reading, as a terminal would.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // Keep reading, as a terminal would (and keep a copy when asked).
+    let mut copy = stdout_copy.map(|p| {
+        let mut f = std::fs::File::create(p).expect("stdout copy");
+        use std::io::Write;
+        let _ = writeln!(f, "{first}");
+        f
+    });
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(f) = copy.as_mut() {
+                use std::io::Write;
+                let _ = writeln!(f, "{line}");
+            }
+        }
+    });
     assert!(base.starts_with("http://127.0.0.1:"), "{first}");
     (child, base)
 }

@@ -2,7 +2,9 @@
 //! clients and accounts carry known canary secrets, with every output at its most
 //! verbose (`--verbose`, trace logs on both sides, every step snapshotted). Then every
 //! byte written — stdout, stderr, the server's log, JSON, JUnit and markdown reports,
-//! snapshots, load summaries and goose's reports — is scanned for the canaries and for
+//! snapshots, load summaries and goose's reports, both processes' stdout and stderr — is
+//! scanned for the canaries in every form they take on the wire (raw, form- and
+//! percent-encoded, JSON-escaped, base64 at any alignment as in Basic credentials) and for
 //! anything shaped like a token, code, verifier or user code. The count must be 0.
 
 use crate::binary::spawn_serve_logged;
@@ -27,14 +29,56 @@ fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The forms a canary can take in an output: as it is, form- and percent-encoded (a body,
+/// a query; Basic credentials before base64), JSON-escaped, and base64 of each of those at
+/// every alignment (in `Basic base64(id:secret)` the secret starts anywhere in a group of
+/// three bytes): the run of base64 characters that depends on the canary's bytes alone.
+fn forms(canary: &str) -> Vec<(String, String)> {
+    use base64::Engine;
+    let form: String = url::form_urlencoded::byte_serialize(canary.as_bytes()).collect();
+    let quoted = serde_json::to_string(canary).expect("json");
+    let plain = [
+        ("raw", canary.to_string()),
+        ("form-encoded", form.clone()),
+        ("percent-encoded", form.replace('+', "%20")),
+        ("JSON-escaped", quoted.trim_matches('"').to_string()),
+    ];
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (how, v) in &plain {
+        out.push((how.to_string(), v.clone()));
+        for k in 0..3usize {
+            let mut bytes = vec![b'x'; k];
+            bytes.extend_from_slice(v.as_bytes());
+            let enc = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            // Whole groups of three bytes that hold canary bytes only.
+            let start = if k == 0 { 0 } else { 4 };
+            let end = bytes.len() / 3 * 4;
+            if end > start + 8 {
+                let core = &enc[start..end];
+                out.push((format!("base64 of {how}"), core.to_string()));
+                out.push((
+                    format!("base64url of {how}"),
+                    core.replace('+', "-").replace('/', "_"),
+                ));
+            }
+        }
+    }
+    // One name per distinct string (a canary without special characters has one form).
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out.dedup_by(|a, b| a.1 == b.1);
+    out
+}
+
 /// What each finding is: `(where, what)`.
 fn scan(name: &str, text: &str, canaries: &[String], found: &mut Vec<(String, String)>) {
     // Load summaries carry HDR histograms as standard base64: not a credential.
     let histograms = regex::Regex::new(r#""histogram":\s*"[^"]*""#).expect("re");
     let text = &histograms.replace_all(text, "\"histogram\": \"\"");
     for c in canaries {
-        if text.contains(c.as_str()) {
-            found.push((name.to_string(), c.clone()));
+        for (how, form) in forms(c) {
+            if text.contains(form.as_str()) {
+                found.push((name.to_string(), format!("{c} ({how})")));
+            }
         }
     }
     // The server's tokens, codes and PKCE verifiers: 43 base64url characters (32 random
@@ -70,8 +114,7 @@ fn scan(name: &str, text: &str, canaries: &[String], found: &mut Vec<(String, St
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_any_output_of_a_run_or_a_load_test() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // The fixture with every client secret replaced by a canary (the accounts' passwords
-    // are written in the page scenarios themselves).
+    // The fixture with every client secret and account password replaced by a canary.
     let mut fixture = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/clients.yaml"
@@ -85,6 +128,8 @@ async fn no_secret_reaches_any_output_of_a_run_or_a_load_test() {
         "tv-secret",
         "multi-secret",
         "s:e%c r",
+        "alice-password",
+        "bob-password",
     ] {
         fixture = fixture.replace(s, &canary(s));
         canaries.push(canary(s));
@@ -102,6 +147,7 @@ async fn no_secret_reaches_any_output_of_a_run_or_a_load_test() {
         .map(|(k, v)| (k.to_string(), canary(v)))
         .chain([
             ("OAUTH_HARNESS_TARGET".to_string(), base.clone()),
+            // Every crate's trace logs: the harness's exchanges, reqwest's, goose's.
             ("OAUTH_HARNESS_LOG".to_string(), "trace".to_string()),
             ("INSTA_UPDATE".to_string(), "no".to_string()),
         ])
@@ -173,7 +219,12 @@ async fn no_secret_reaches_any_output_of_a_run_or_a_load_test() {
     scan("run stdout+stderr", &run_text, &canaries, &mut found);
     scan("load stdout+stderr", &load_text, &canaries, &mut found);
     let log = std::fs::read_to_string(&server_log).unwrap_or_default();
-    scan("server log", &log, &canaries, &mut found);
+    scan("server stderr (log)", &log, &canaries, &mut found);
+    let mut stdout_path = server_log.as_os_str().to_owned();
+    stdout_path.push(".stdout");
+    let server_stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+    assert!(server_stdout.contains("listening on"), "{server_stdout}");
+    scan("server stdout", &server_stdout, &canaries, &mut found);
     let mut scanned = 0;
     for f in &files {
         let text = String::from_utf8_lossy(&std::fs::read(f).expect("read")).into_owned();
@@ -191,9 +242,19 @@ async fn no_secret_reaches_any_output_of_a_run_or_a_load_test() {
         assert!(files.iter().any(|f| f.ends_with(part)), "no {part}");
     }
     assert!(scanned > 100, "{scanned} files");
-    assert!(
-        log.contains("TRACE") || log.contains("DEBUG") || !log.is_empty(),
-        "the server logged nothing"
-    );
+    // The logs were on: the server logged every request and refusal, the run every
+    // exchange with its bodies.
+    for (text, what) in [
+        (&log, "path=/oauth/token"),
+        (&log, "refused"),
+        (&run_text, "response_body="),
+        (&run_text, "step done"),
+    ] {
+        assert!(text.contains(what), "no `{what}` in a log");
+    }
+    // And the canaries were used: the run passed with them, so every secret was sent, and
+    // the odd one (`s:e%c r`) has form-, percent- and Basic forms unlike its raw one.
+    let odd = canary("s:e%c r");
+    assert!(forms(&odd).len() > forms(&canary("web-secret")).len());
     assert_eq!(found, Vec::<(String, String)>::new(), "secrets found");
 }

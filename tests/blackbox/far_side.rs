@@ -74,6 +74,34 @@ async fn an_html_500_page_is_a_target_error_not_a_verdict() {
     assert_eq!(r.exit_code(), 0, "{:?}", r.scenarios[0].steps[0]);
 }
 
+/// A wrong but well-formed answer — an HTML page where the step asserts JSON members — is
+/// a verdict on the server (FAILED, exit 4), not a harness error, and the message says
+/// what came instead.
+#[tokio::test]
+async fn an_html_page_where_json_is_asserted_is_failed_with_exit_4() {
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_raw("<html><body>Bad request</body></html>", "text/html"),
+        )
+        .mount(&mock)
+        .await;
+    let r = run(
+        vec![scenario("html400.yaml", TOKEN_ERROR)],
+        &opts(profile(&mock.uri(), "")),
+    )
+    .await;
+    let step = &r.scenarios[0].steps[0];
+    assert_eq!(step.status, Status::Failed, "{step:?}");
+    let a = &step.assertions[0];
+    assert_eq!(a.status, Status::Failed, "{a:?}");
+    let said = format!("{} {}", a.description, a.actual);
+    assert!(said.contains("JSON"), "{said}");
+    assert_eq!(r.exit_code(), 4);
+}
+
 /// A server that answers every connection with headers promising 1000 bytes, sends 10,
 /// and hangs up.
 fn reset_mid_body() -> String {
@@ -552,9 +580,11 @@ fn ctrl_c_during_a_run_keeps_what_finished_and_writes_every_report() {
     )
     .expect("write");
     let reports = dir.path().join("reports");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
         .env("INSTA_UPDATE", "no")
         .args(["run", "--snapshots", "off", "--jobs", "2", "--target"])
+        // The runner logs each scenario as it finishes.
+        .env("OAUTH_HARNESS_LOG", "oauth_harness::runner=info")
         .arg(&target)
         .arg(&fast)
         .arg(&hang)
@@ -564,13 +594,21 @@ fn ctrl_c_during_a_run_keeps_what_finished_and_writes_every_report() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    // Once the hanging request is in flight (the fast scenario is done by then, or about
-    // to be: give it a moment of real time, its server answers at once), Ctrl-C.
-    request_in_flight
-        .recv_timeout(std::time::Duration::from_secs(30))
-        .expect("the request arrives");
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let (code, text) = crate::binary::interrupt(child);
+    // Ctrl-C once the hanging request is in flight and the fast scenario is done.
+    let (fast_done, lines) = crate::binary::watch_lines(
+        child.stderr.take().expect("stderr"),
+        &["scenario done", "finishes"],
+    );
+    for (what, signal) in [
+        ("the hanging request", &request_in_flight),
+        ("the fast scenario", &fast_done),
+    ] {
+        signal
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("{what} did not arrive"));
+    }
+    let (code, rest) = crate::binary::interrupt(child);
+    let text = rest + &lines.join().expect("stderr reader");
     assert_eq!(code, Some(3), "{text}");
     assert!(text.contains("interrupted (Ctrl-C)"), "{text}");
     // Every report holds both: the finished one PASSED, the other interrupted.

@@ -7,13 +7,14 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_oauth-harness");
 
 /// The fixture clients' secrets, as the shipped target profiles read them.
-pub const FIXTURE_SECRETS: [(&str, &str); 6] = [
+pub const FIXTURE_SECRETS: [(&str, &str); 7] = [
     ("HARNESS_SECRET_M2M", "m2m-secret"),
     ("HARNESS_SECRET_WEB", "web-secret"),
     ("HARNESS_SECRET_TV", "tv-secret"),
     ("HARNESS_SECRET_WEB2", "web2-secret"),
     ("HARNESS_SECRET_MULTI", "multi-secret"),
     ("HARNESS_SECRET_ODD", "s:e%c r"),
+    ("HARNESS_USER_PASSWORD", "alice-password"),
 ];
 
 /// Runs `oauth-harness run --target PROFILE` against `base`; exit code and report.json.

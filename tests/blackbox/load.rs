@@ -456,7 +456,7 @@ fn bad_profiles_exit_2_naming_the_line() {
 fn ctrl_c_stops_the_run_and_keeps_its_reports() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let reports = tmp.path().join("r");
-    let child = std::process::Command::new(BIN)
+    let mut child = std::process::Command::new(BIN)
         .args([
             "load",
             "device-polling",
@@ -466,13 +466,21 @@ fn ctrl_c_stops_the_run_and_keeps_its_reports() {
             "--report-dir",
         ])
         .arg(&reports)
+        // The users say when a poll was answered `authorization_pending`.
+        .env("OAUTH_HARNESS_LOG", "oauth_harness::load::device=trace")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    // Devices poll after half a second (time scale 10); give them two seconds.
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let (code, text) = crate::binary::interrupt(child);
+    // Interrupt once a device has polled and been told to wait, not after a guessed time.
+    let (seen, log) = crate::binary::watch_lines(
+        child.stderr.take().expect("stderr"),
+        &["poll: authorization_pending"],
+    );
+    seen.recv_timeout(std::time::Duration::from_secs(120))
+        .expect("no device polled within 2 minutes");
+    let (code, out) = crate::binary::interrupt(child);
+    let text = out + &log.join().expect("stderr reader");
     assert!(matches!(code, Some(0 | 5)), "{text}");
     let s = summary(&reports);
     assert!(outcome(&s, "authorization_pending") > 0, "{s:#}");

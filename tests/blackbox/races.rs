@@ -78,6 +78,14 @@ async fn one_authorization_code_redeemed_by_100_at_once_wins_once_and_revokes_it
         .expect("the winner");
     let api = srv.api("/api/me", &token).await;
     assert_eq!(api.status, 401, "{}", api.text);
+    // Control: a token from a code redeemed once is accepted there, so the 401 above is
+    // the revocation, not a token the API would refuse anyway.
+    let v = verifier();
+    let code = srv.spa_code(&v, "api").await;
+    let control = srv.exchange_spa(&code, &v).await;
+    assert_eq!(control.status, 200, "{}", control.text);
+    let api = srv.api("/api/me", &control.str("access_token")).await;
+    assert_eq!(api.status, 200, "{}", api.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -135,4 +143,24 @@ async fn one_rotating_refresh_token_used_by_100_at_once_refreshes_once() {
         )
         .await;
     again.assert_error(400, "invalid_grant");
+    // Control: in a grant nobody raced, the rotated token refreshes, so the refusal above
+    // is the replay ending the grant, not a token that could never refresh.
+    let v = verifier();
+    let code = srv.spa_code(&v, "api offline_access").await;
+    let other = srv.exchange_spa(&code, &v).await;
+    let mut rt = other.str("refresh_token");
+    for _ in 0..2 {
+        let next = srv
+            .post_form(
+                "/oauth/token",
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &rt),
+                    ("client_id", "spa"),
+                ],
+            )
+            .await;
+        assert_eq!(next.status, 200, "{}", next.text);
+        rt = next.str("refresh_token");
+    }
 }

@@ -40,13 +40,14 @@ fn opts(target: TargetSpec) -> RunOptions {
 }
 
 /// The secrets of the fixture's clients, as the profiles below read them.
-const SECRETS: [(&str, &str); 6] = [
+const SECRETS: [(&str, &str); 7] = [
     ("T_SECRET_TV", "tv-secret"),
     ("T_SECRET_WEB", "web-secret"),
     ("T_SECRET_WEB2", "web2-secret"),
     ("T_SECRET_MULTI", "multi-secret"),
     ("T_SECRET_M2M", "m2m-secret"),
     ("T_SECRET_ODD", "s:e%c r"),
+    ("T_USER_PASSWORD", "alice-password"),
 ];
 
 /// `oauth-harness run --target PROFILE PATHS…` as a user runs it (secrets in its own
@@ -192,6 +193,7 @@ fn renamed_profile(base: &str) -> String {
         "name: renamed\nbase_url: {base}\nencoding: json\ncontract: noorle\n{clients}\
          resources:\n  me: {{url: /api/me, scope: api}}\n  items: {{url: /api/items, scope: read}}\n  admin: {{url: /api/admin, scope: admin}}\n\
          lifetimes: {{authorization_code: 600, access_token: 3600, refresh_token_idle: 2592000}}\n\
+         user: {{username: alice, password_env: T_USER_PASSWORD}}\n\
          clock: {{type: http, url: \"{{base}}/_test/clock/advance\", json: {{seconds: \"{{seconds}}\"}}}}\n\
          capabilities: [refresh, registration, device_flow, pages]\n{HOOKS}"
     )
@@ -222,7 +224,8 @@ async fn a_server_with_its_own_client_ids_gets_the_builtins_verdicts() {
 
 /// `clients: register`: a server with no client at all gets every role it can register
 /// from RFC 7591 registration, and the suite runs; only what registration cannot make
-/// (the `odd` role's chosen secret) and what the target lacks are SKIPPED.
+/// (the `odd` role's chosen secret) and what the target lacks (here its pages and a user
+/// account) are SKIPPED.
 #[tokio::test]
 async fn a_server_with_no_clients_gets_them_registered_and_the_suite_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -265,6 +268,7 @@ async fn a_server_with_no_clients_gets_them_registered_and_the_suite_runs() {
         assert!(
             why.contains("cannot be registered")
                 || why.contains("lacks: pages")
+                || why.contains("names no user account")
                 || why.contains("Noorle's documented contract"),
             "{}: {why}",
             s.file

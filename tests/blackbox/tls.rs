@@ -118,6 +118,19 @@ async fn a_self_signed_target_is_refused_clearly_and_reached_with_its_ca_or_inse
             0,
         ),
         ("--insecure", String::new(), vec!["--insecure".into()], 0),
+        // A CA that did not sign the server's certificate trusts nothing more.
+        (
+            "profile ca_file of another CA",
+            format!("tls: {{ca_file: {TLS}/other-ca.pem}}\n"),
+            vec![],
+            3,
+        ),
+        (
+            "--ca-file of another CA",
+            String::new(),
+            vec!["--ca-file".into(), format!("{TLS}/other-ca.pem")],
+            3,
+        ),
     ];
     for (what, extra, flags, want) in cases {
         let (d, base) = (d.clone(), base.clone());
@@ -136,5 +149,52 @@ async fn a_self_signed_target_is_refused_clearly_and_reached_with_its_ca_or_inse
                 "{what}: the error does not say what to do:\n{out}"
             );
         }
+    }
+}
+
+/// A CA file that cannot be read or holds no certificate is refused before anything runs
+/// (it would otherwise trust nothing more, silently): `--ca-file` as a usage error, a
+/// profile's `tls.ca_file` as a bad profile naming its file.
+#[test]
+fn a_ca_file_without_a_certificate_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let not_pem = format!("{TLS}/README.md");
+    let cases: Vec<(&str, String, Vec<String>, i32, &str)> = vec![
+        (
+            "--ca-file missing",
+            String::new(),
+            vec!["--ca-file".into(), "/nonexistent/ca.pem".into()],
+            1,
+            "--ca-file /nonexistent/ca.pem: cannot read the file",
+        ),
+        (
+            "--ca-file not PEM",
+            String::new(),
+            vec!["--ca-file".into(), not_pem.clone()],
+            1,
+            "holds no certificate",
+        ),
+        (
+            "profile ca_file not PEM",
+            format!("tls: {{ca_file: {not_pem}}}\n"),
+            vec![],
+            2,
+            "tls.yaml: tls.ca_file: ",
+        ),
+        (
+            "profile ca_file missing, relative to the profile",
+            "tls: {ca_file: missing.pem}\n".into(),
+            vec![],
+            2,
+            "missing.pem: cannot read the file",
+        ),
+    ];
+    for (what, extra, flags, want, says) in cases {
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let (code, out) = run(d, &extra, &flags, "https://127.0.0.1:9");
+        assert_eq!(code, want, "{what}:\n{out}");
+        assert!(out.contains(says), "{what}: no `{says}` in\n{out}");
+        assert!(!d.join("reports").exists(), "{what}: something ran");
     }
 }
