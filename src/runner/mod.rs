@@ -324,6 +324,11 @@ pub async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target) -> Sce
         "metadata_url",
         Value::String(crate::runner::discovery::candidate_urls(&session.issuer).remove(0)),
     );
+    // BCP-6: a documented way to detect PKCE support, besides metadata ("" when none).
+    vars.set(
+        "pkce_documentation",
+        Value::String(session.pkce_documentation()),
+    );
     vars.set(
         "contract",
         Value::String(

@@ -85,6 +85,10 @@ pub struct Profile {
     /// `refresh_token_idle`), so that expiry scenarios know how long to wait.
     #[serde(default)]
     pub lifetimes: BTreeMap<String, u64>,
+    /// Where the target documents its PKCE support, when its metadata does not advertise
+    /// it (RFC 9700 §2.1.1: clients must be able to detect it; matrix BCP-6): a URL or a
+    /// path on `base_url`.
+    pub pkce_documentation: Option<String>,
     /// The user account scenarios sign in as on the target's own pages (`${user.username}`,
     /// `${user.password}`).
     pub user: Option<UserSpec>,

@@ -387,6 +387,26 @@ impl Session {
         }
     }
 
+    /// Where the target documents its PKCE support (a profile's `pkce_documentation`: a
+    /// URL, or a path on the base URL; `${env.X}` expanded), or "" (the builtin advertises
+    /// it in its metadata).
+    pub fn pkce_documentation(&self) -> String {
+        let Some((l, doc)) = self
+            .live()
+            .and_then(|l| l.profile.pkce_documentation.as_ref().map(|d| (l, d)))
+        else {
+            return String::new();
+        };
+        let doc = crate::scenario::vars::Vars::default()
+            .text(doc)
+            .unwrap_or_else(|_| doc.clone());
+        if doc.starts_with('/') {
+            format!("{}{doc}", l.base)
+        } else {
+            doc
+        }
+    }
+
     fn live(&self) -> Option<&Live> {
         match &self.backend {
             Backend::Live(l) => Some(l),

@@ -103,6 +103,17 @@ impl Loaded {
     }
 }
 
+/// Variables the runner sets for every scenario: the target's base URL, its issuer, where
+/// its RFC 8414 metadata should be, the contract in force (`rfc` or `noorle`), and where it
+/// documents PKCE support ("" when its metadata is the way).
+pub const RUN_VARS: &[&str] = &[
+    "base_url",
+    "issuer",
+    "metadata_url",
+    "contract",
+    "pkce_documentation",
+];
+
 /// Endpoint names a request may use instead of a path.
 pub const ENDPOINTS: &[&str] = &[
     "token",
@@ -177,12 +188,7 @@ fn validate(l: &Loaded) -> Result<(), ScenarioError> {
             "a scenario needs at least one step",
         ));
     }
-    // Set by the runner for every scenario: the target's base URL, its issuer, where its
-    // RFC 8414 metadata should be, and the contract in force (`rfc` or `noorle`).
-    let mut defined: HashSet<String> = ["base_url", "issuer", "metadata_url", "contract"]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let mut defined: HashSet<String> = RUN_VARS.iter().map(|v| v.to_string()).collect();
     for (i, (name, value)) in s.vars.0.iter().enumerate() {
         // A reference to itself or to a later variable is a cycle or an ordering mistake:
         // vars are defined in order, each from the ones before it.

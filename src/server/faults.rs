@@ -155,6 +155,8 @@ pub enum Fault {
     NoMetadata,
     /// Revocation does not check that the token was issued to the client asking.
     RevokeAnyClient,
+    /// The metadata document does not advertise `code_challenge_methods_supported`.
+    NoPkceMetadata,
 }
 
 impl Fault {
@@ -266,8 +268,10 @@ impl Fault {
             Login307 => &["BCP-10"],
             NoDeviceRateLimit => &["NOORLE-16"],
             NoDeviceMetadata => &["META-10"],
-            NoMetadata => &["META-1"],
+            // Without metadata and without documentation, PKCE support is undetectable.
+            NoMetadata => &["META-1", "BCP-6"],
             RevokeAnyClient => &["REV-10"],
+            NoPkceMetadata => &["META-11", "BCP-6"],
         }
     }
 

@@ -37,9 +37,12 @@ pub async fn metadata(State(st): State<Arc<AppState>>) -> axum::response::Respon
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256", "plain"],
     });
-    if st.faults.has(Fault::NoDeviceMetadata) {
-        if let Some(m) = doc.as_object_mut() {
+    if let Some(m) = doc.as_object_mut() {
+        if st.faults.has(Fault::NoDeviceMetadata) {
             m.remove("device_authorization_endpoint");
+        }
+        if st.faults.has(Fault::NoPkceMetadata) {
+            m.remove("code_challenge_methods_supported");
         }
     }
     Json(doc).into_response()

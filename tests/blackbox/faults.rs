@@ -187,6 +187,7 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
         }
         NoMetadata => s.get("/.well-known/oauth-authorization-server").await.status == 200,
         NoDeviceMetadata => s.get("/.well-known/oauth-authorization-server").await.body["device_authorization_endpoint"].is_string(),
+        NoPkceMetadata => s.get("/.well-known/oauth-authorization-server").await.body["code_challenge_methods_supported"].is_array(),
         Login307 => s.post_form("/oauth/login", &[("username", "alice"), ("password", "alice-password"), ("return_to", "/account/apps")]).await.status == 303,
         BareBearerChallenge => s.get("/api/me").await.header("www-authenticate").starts_with("Bearer realm="),
         RefreshNeverIdleExpires => {

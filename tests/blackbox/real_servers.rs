@@ -500,6 +500,50 @@ async fn the_other_forms_the_rows_accept_pass() {
     }
 }
 
+/// BCP-6: a server whose metadata does not advertise PKCE fails unless its profile points
+/// at the documentation that tells clients (RFC 9700 §2.1.1's "documented" way), which
+/// must then be there.
+#[tokio::test]
+async fn pkce_support_is_detectable_from_metadata_or_the_documentation_a_profile_names() {
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/.well-known/oauth-authorization-server"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "issuer": mock.uri(),
+            "token_endpoint": format!("{}/token", mock.uri()),
+            "response_types_supported": ["code"],
+        })))
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/docs/pkce"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("PKCE: S256 is required"))
+        .mount(&mock)
+        .await;
+    let base = format!(
+        "name: pkce
+base_url: {}
+encoding: form
+",
+        mock.uri()
+    );
+    for (extra, want, status) in [
+        ("", 4, "FAILED"),
+        ("pkce_documentation: /docs/pkce\n", 0, "PASSED"),
+        ("pkce_documentation: /docs/none\n", 4, "FAILED"),
+    ] {
+        let (code, r, out) = run_binary(
+            &format!("{base}{extra}"),
+            &["metadata/pkce_detectable.yaml"],
+        )
+        .await;
+        assert_eq!(code, want, "{extra}: {out}");
+        let verdicts = json_by_file(&r);
+        assert_eq!(verdicts.len(), 1, "{out}");
+        assert_eq!(verdicts[0].1, status, "{extra}: {out}");
+    }
+}
+
 /// Defects 1 and 5: RFC rows are judged on RFC requests. Noorle's JSON bodies and its
 /// literal paths appear only in steps whose assertions all cite NOORLE rows (or in
 /// scenarios about the builtin's own pages, `requires: [pages]`); registration is JSON by
