@@ -330,7 +330,7 @@ pub fn main() -> ExitCode {
         Command::Coverage(args) => coverage(args),
         Command::Init(args) => init(args),
         Command::Schema => {
-            out(&crate::scenario::model::schema());
+            out(&crate::scenario::syntax::schema());
             ExitCode::from(exit::PASSED)
         }
         Command::Smoke => {

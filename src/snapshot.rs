@@ -501,7 +501,11 @@ pub fn produced(
         for (i, step) in l.scenario.steps.iter().enumerate() {
             let name = match &step.snapshot {
                 Some(s) => s.name().to_string(),
-                None if all && step.advance_clock.is_none() => format!("step-{:02}", i + 1),
+                None if all
+                    && !matches!(step.action, crate::scenario::model::Action::AdvanceClock(_)) =>
+                {
+                    format!("step-{:02}", i + 1)
+                }
                 None => continue,
             };
             out.insert(file_name(&l.path, &name));

@@ -1,6 +1,8 @@
 //! Evaluating queries and predicates against a response. Pure functions: an
 //! [`Exchange`] and an assertion in, values and verdicts out.
 
+pub mod predicate;
+
 use crate::scenario::model::{JsonType, Query};
 use serde_json::Value;
 

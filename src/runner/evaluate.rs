@@ -1,12 +1,13 @@
 //! One assertion evaluated against a response: its query selects a value, its predicates
 //! judge it, and the verdict takes the cited row's level (FAILED, WARNING or INFO).
 
+use crate::assert::predicate::{self, Checked};
 use crate::assert::{self, Exchange};
 use crate::runner::profile;
 use crate::runner::request::cut;
 use crate::runner::result::{AssertionResult, Status};
 use crate::runner::{noorle_only, StepCtx};
-use crate::scenario::model::{Assertion, Condition, Level, Query, Step};
+use crate::scenario::model::{Assertion, Check, Condition, Level, Query, Step};
 use crate::scenario::spans::Seg;
 use crate::scenario::vars::{VarError, Vars};
 use serde_json::Value;
@@ -51,33 +52,23 @@ pub(crate) fn evaluate(
             requirement,
         };
     }
-    if let Some(groups) = &a.any_of {
-        return any_of(
-            ctx,
-            j,
-            groups,
-            ex,
-            vars,
-            step,
-            fail_status,
-            requirement,
-            loc,
-        );
-    }
-    let query = match a.query() {
-        Ok(q) => q,
-        Err(e) => {
-            return AssertionResult {
-                loc,
-                description: e.clone(),
-                expected: String::new(),
-                actual: e,
-                status: Status::Error,
+    let (query, predicates) = match &a.check {
+        Check::AnyOf(groups) => {
+            return any_of(
+                ctx,
+                j,
+                groups,
+                ex,
+                vars,
+                step,
+                fail_status,
                 requirement,
-            };
+                loc,
+            )
         }
+        Check::Value { query, predicates } => (query, predicates),
     };
-    let actual = match assert::select(&query, ex) {
+    let actual = match assert::select(query, ex) {
         Ok(v) => v,
         Err(e) => {
             return AssertionResult {
@@ -90,217 +81,42 @@ pub(crate) fn evaluate(
             };
         }
     };
-    let mut checks: Vec<(String, String, bool)> = Vec::new(); // (predicate text, expected, held)
+    let mut checks: Vec<Checked> = Vec::new();
     let mut problem: Option<VarError> = None;
-    let mut push =
-        |name: &str, expected: String, held: bool| checks.push((name.to_string(), expected, held));
-    if let Some(status) = &a.status {
-        match status {
-            serde_yaml::Value::Sequence(list) => {
-                let vals: Vec<Value> = list
-                    .iter()
-                    .filter_map(|v| expected_value(vars, v).ok())
-                    .collect();
-                let held = actual
-                    .as_ref()
-                    .is_some_and(|x| vals.iter().any(|v| assert::equal(x, v)));
-                push("one of", Value::Array(vals).to_string(), held);
-            }
-            other => match expected_value(vars, other) {
-                Ok(v) => {
-                    let held = actual.as_ref().is_some_and(|x| assert::equal(x, &v));
-                    push("equals", v.to_string(), held);
-                }
-                Err(e) => problem = Some(e),
-            },
-        }
-    }
-    if let Some(v) = &a.equals {
-        match expected_value(vars, v) {
-            Ok(v) => push(
-                "equals",
-                v.to_string(),
-                actual.as_ref().is_some_and(|x| assert::equal(x, &v)),
-            ),
+    for p in predicates {
+        match predicate::check(p, actual.as_ref(), vars) {
+            Ok(c) => checks.push(c),
             Err(e) => problem = Some(e),
         }
     }
-    if let Some(v) = &a.not_equals {
-        match expected_value(vars, v) {
-            Ok(v) => push(
-                "not equals",
-                v.to_string(),
-                !actual.as_ref().is_some_and(|x| assert::equal(x, &v)),
-            ),
-            Err(e) => problem = Some(e),
-        }
-    }
-    if let Some(e) = a.exists {
-        push(
-            if e { "exists" } else { "is absent" },
-            String::new(),
-            actual.is_some() == e,
-        );
-    }
-    if a.absent == Some(true) {
-        push("is absent", String::new(), actual.is_none());
-    }
-    if let Some(re) = &a.matches {
-        match vars
-            .text(re)
-            .and_then(|p| regex::Regex::new(&p).map_err(|e| VarError::Function(e.to_string())))
-        {
-            Ok(rx) => {
-                let held = actual.as_ref().is_some_and(|x| {
-                    rx.is_match(
-                        &x.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| x.to_string()),
-                    )
-                });
-                push("matches", format!("/{}/", rx.as_str()), held);
-            }
-            Err(e) => problem = Some(e),
-        }
-    }
-    if let Some(v) = &a.contains {
-        match expected_value(vars, v) {
-            Ok(v) => {
-                let held = assert::contains(actual.as_ref(), &v);
-                push("contains", v.to_string(), held);
-            }
-            Err(e) => problem = Some(e),
-        }
-    }
-    if let Some(v) = &a.not_contains {
-        match expected_value(vars, v) {
-            Ok(v) => {
-                let found = assert::contains(actual.as_ref(), &v);
-                push("does not contain", v.to_string(), !found);
-            }
-            Err(e) => problem = Some(e),
-        }
-    }
-    if let Some(list) = &a.one_of {
-        let vals: Result<Vec<Value>, VarError> =
-            list.iter().map(|v| expected_value(vars, v)).collect();
-        match vals {
-            Ok(vals) => {
-                let held = actual
-                    .as_ref()
-                    .is_some_and(|x| vals.iter().any(|v| assert::equal(x, v)));
-                push("one of", Value::Array(vals).to_string(), held);
-            }
-            Err(e) => problem = Some(e),
-        }
-    }
-    if let Some(t) = a.type_ {
-        let name = format!("{t:?}").to_lowercase();
-        push(
-            "has type",
-            name,
-            actual.as_ref().is_some_and(|x| assert::has_type(x, t)),
-        );
-    }
-    if let Some(n) = a.greater_than {
-        push(
-            "greater than",
-            n.to_string(),
-            actual
-                .as_ref()
-                .and_then(assert::number)
-                .is_some_and(|x| x > n),
-        );
-    }
-    if let Some(n) = a.less_than {
-        push(
-            "less than",
-            n.to_string(),
-            actual
-                .as_ref()
-                .and_then(assert::number)
-                .is_some_and(|x| x < n),
-        );
-    }
-    if let Some(n) = a.length {
-        push(
-            "has length",
-            n.to_string(),
-            actual.as_ref().and_then(assert::length) == Some(n),
-        );
-    }
-    let words = |v: &Value| -> std::collections::BTreeSet<String> {
-        v.as_str()
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_string)
-            .collect()
-    };
-    if let Some(want) = &a.scope_equals {
-        match vars.text(want) {
-            Ok(want) => {
-                let held = actual
-                    .as_ref()
-                    .is_some_and(|x| words(x) == words(&Value::String(want.clone())));
-                push("is the scope", format!("\"{want}\""), held);
-            }
-            Err(e) => problem = Some(e),
-        }
-    }
-    if let Some(token) = &a.scope_lacks {
-        match vars.text(token) {
-            Ok(token) => {
-                let held = !actual.as_ref().is_some_and(|x| words(x).contains(&token));
-                push("is a scope without", format!("\"{token}\""), held);
-            }
-            Err(e) => problem = Some(e),
-        }
-    }
-    let description = red.redact(&format!(
-        "{query} {}",
-        checks
-            .iter()
-            .map(|(p, e, _)| if e.is_empty() {
-                p.clone()
-            } else {
-                format!("{p} {e}")
-            })
-            .collect::<Vec<_>>()
-            .join(" and ")
-    ));
     let expected = red.redact(
         &checks
             .iter()
-            .map(|(p, e, _)| {
-                if e.is_empty() {
-                    p.clone()
-                } else {
-                    format!("{p} {e}")
-                }
-            })
+            .map(Checked::text)
             .collect::<Vec<_>>()
             .join(" and "),
     );
-    let status = if let Some(e) = problem {
+    let description = format!("{query} {expected}");
+    let status = match problem {
         // A value an earlier step could not give: not judged, with the reason.
-        let status = match e {
-            VarError::Missing { .. } => Status::Skipped,
-            _ => Status::Error,
-        };
-        return AssertionResult {
-            loc,
-            description,
-            expected,
-            actual: red.redact(&e.to_string()),
-            status,
-            requirement,
-        };
-    } else if checks.iter().all(|(_, _, held)| *held) {
-        Status::Passed
-    } else {
-        fail_status
+        Some(e) => {
+            let status = match e {
+                VarError::Missing { .. } => Status::Skipped,
+                _ => Status::Error,
+            };
+            return AssertionResult {
+                loc,
+                description,
+                expected,
+                actual: red.redact(&e.to_string()),
+                status,
+                requirement,
+            };
+        }
+        None if checks.iter().all(|c| c.held) => Status::Passed,
+        None => fail_status,
     };
-    let shown = match (&query, &actual) {
+    let shown = match (query, &actual) {
         (Query::Body, Some(Value::String(b))) => cut(b),
         _ => assert::show(actual.as_ref()),
     };

@@ -26,6 +26,7 @@ pub mod target;
 
 pub use request::{describe_reqwest, to_exchange, MAX_RESPONSE_BYTES};
 
+use crate::scenario::model::Action;
 use crate::scenario::spans::Seg;
 use crate::scenario::vars::{VarError, Vars};
 use crate::scenario::Loaded;
@@ -111,7 +112,7 @@ fn moves_clock(l: &Loaded, target: &TargetSpec) -> bool {
         && l.scenario
             .steps
             .iter()
-            .any(|s| s.advance_clock.is_some() || s.poll.is_some())
+            .any(|s| matches!(s.action, Action::AdvanceClock(_) | Action::Poll(_)))
 }
 
 /// Runs scenarios concurrently (at most `jobs` at once); results keep the input order.
@@ -360,10 +361,10 @@ pub async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target) -> Sce
             Some((why, na)) => step::skipped(l, i, st, why.clone(), *na),
             None => step::run_step(l, i, st, &session, &mut vars, opts).await,
         };
-        let changes_state = st.advance_clock.is_some()
-            || st.approve.is_some()
-            || st.deny.is_some()
-            || st.revoke_app.is_some();
+        let changes_state = matches!(
+            st.action,
+            Action::AdvanceClock(_) | Action::Approve(_) | Action::Deny(_) | Action::RevokeApp(_)
+        );
         if cut_short.is_none() && r.result.status == Status::Skipped && changes_state {
             let why = r.result.skip_reason.clone().unwrap_or_default();
             cut_short = Some((

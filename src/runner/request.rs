@@ -4,10 +4,11 @@
 //! anything is summarized.
 
 use crate::assert::Exchange;
+use crate::runner::profile::BodyEncoding;
 use crate::runner::result::ExchangeSummary;
 use crate::runner::target::Session;
 use crate::runner::StepError;
-use crate::scenario::model::{Auth, Request};
+use crate::scenario::model::{Auth, Body, Destination, Request};
 use crate::scenario::vars::{is_sensitive_name, Redactor, Vars};
 use base64::Engine;
 use serde_json::Value;
@@ -210,15 +211,10 @@ pub(crate) async fn send(
     r: &Request,
 ) -> Result<(Exchange, ExchangeSummary), StepError> {
     let text = |vars: &mut Vars, s: &str| vars.text(s).map_err(StepError::from);
-    let endpoint = match &r.endpoint {
-        Some(e) => Some(text(vars, e)?),
-        None => None,
+    let mut url = match &r.to {
+        Destination::Endpoint(e) => session.url(Some(e), None),
+        Destination::Path(p) => session.url(None, Some(&text(vars, p)?)),
     };
-    let path = match &r.path {
-        Some(p) => Some(text(vars, p)?),
-        None => None,
-    };
-    let mut url = session.url(endpoint.as_deref(), path.as_deref());
     if !r.query.0.is_empty() {
         let mut pairs = Vec::new();
         for (k, v) in &r.query.0 {
@@ -281,8 +277,8 @@ pub(crate) async fn send(
     let mut body_text = String::new();
     // `body:` takes the target's encoding.
     let as_json: Option<serde_yaml::Value>;
-    let (json_body, form_body) = match (&r.body, session.encoding) {
-        (Some(pairs), crate::runner::profile::BodyEncoding::Json) => {
+    let (json_body, form_body, raw_body) = match &r.body {
+        Some(Body::Params(pairs)) if session.encoding == BodyEncoding::Json => {
             let mut m = serde_yaml::Mapping::new();
             for (k, v) in &pairs.0 {
                 m.insert(
@@ -291,10 +287,12 @@ pub(crate) async fn send(
                 );
             }
             as_json = Some(serde_yaml::Value::Mapping(m));
-            (as_json.as_ref(), None)
+            (as_json.as_ref(), None, None)
         }
-        (Some(pairs), crate::runner::profile::BodyEncoding::Form) => (None, Some(pairs)),
-        (None, _) => (r.json.as_ref(), r.form.as_ref()),
+        Some(Body::Params(pairs) | Body::Form(pairs)) => (None, Some(pairs), None),
+        Some(Body::Json(v)) => (Some(v), None, None),
+        Some(Body::Raw(raw)) => (None, None, Some(raw)),
+        None => (None, None, None),
     };
     if let Some(json) = json_body {
         let mut v = vars.json(json)?;
@@ -312,7 +310,7 @@ pub(crate) async fn send(
         req = req
             .header("content-type", "application/json")
             .body(body_text.clone());
-    } else if let Some(raw) = &r.raw {
+    } else if let Some(raw) = raw_body {
         body_text = text(vars, &raw.body)?;
         req = req
             .header("content-type", text(vars, &raw.content_type)?)

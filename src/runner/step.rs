@@ -20,7 +20,7 @@ use crate::runner::request::{cut, learn_secrets, log_exchange, send, summarize};
 use crate::runner::result::{AssertionResult, Status, StepResult};
 use crate::runner::target::{Session, TargetSpec};
 use crate::runner::{ms, RunOptions, StepCtx, StepError};
-use crate::scenario::model::{Query, Step};
+use crate::scenario::model::{Action, Query, Step};
 use crate::scenario::spans::Seg;
 use crate::scenario::vars::Vars;
 use crate::scenario::{step_name, Loaded};
@@ -154,7 +154,10 @@ fn unjudgeable(step: &Step, ex: &Exchange) -> Option<String> {
             excerpt()
         ));
     }
-    let hooked = step.approve.is_some() || step.deny.is_some() || step.revoke_app.is_some();
+    let hooked = matches!(
+        step.action,
+        Action::Approve(_) | Action::Deny(_) | Action::RevokeApp(_)
+    );
     if hooked && !(200..300).contains(&ex.status) {
         return Some(format!(
             "the target refused the user's action: HTTP {} {}",
@@ -207,20 +210,9 @@ fn imf_fixdate(v: &str) -> Option<std::time::SystemTime> {
 
 /// Whether the step asserts that the status is `code` (then that answer is the subject).
 fn expects_status(step: &Step, code: u16) -> bool {
-    fn values(a: &crate::scenario::model::Assertion) -> Vec<u64> {
-        let mut out: Vec<u64> = match &a.status {
-            Some(serde_yaml::Value::Sequence(s)) => s.iter().filter_map(|v| v.as_u64()).collect(),
-            Some(v) => v.as_u64().into_iter().collect(),
-            None => Vec::new(),
-        };
-        for inner in a.any_of.iter().flatten().flatten() {
-            out.extend(values(inner));
-        }
-        out
-    }
     step.expect
         .iter()
-        .any(|a| values(a).contains(&u64::from(code)))
+        .any(|a| a.statuses().contains(&u64::from(code)))
 }
 
 /// Whether the step has an assertion on the status.
@@ -239,15 +231,15 @@ fn judge(ctx: &mut StepCtx<'_>, step: &Step, ex: &Exchange, vars: &mut Vars, opt
         }
     }
     let order: Vec<usize> = {
-        let (status, rest): (Vec<usize>, Vec<usize>) = (0..step.expect.len())
-            .partition(|j| matches!(step.expect[*j].query(), Ok(Query::Status)));
+        let (status, rest): (Vec<usize>, Vec<usize>) =
+            (0..step.expect.len()).partition(|j| step.expect[*j].query() == Some(&Query::Status));
         status.into_iter().chain(rest).collect()
     };
     let mut results: Vec<Option<AssertionResult>> = vec![None; step.expect.len()];
     let mut wrong_status: Option<String> = None;
     for j in order {
         let a = &step.expect[j];
-        let is_status = matches!(a.query(), Ok(Query::Status));
+        let is_status = a.query() == Some(&Query::Status);
         let applies = match &a.if_ {
             Some(c) => condition(c, vars),
             None => Ok(None),
@@ -342,78 +334,78 @@ async fn act(
     vars: &mut Vars,
     opts: &RunOptions,
 ) -> Result<Done, StepError> {
-    if let Some(r) = &step.request {
-        let mut retries = 0;
-        loop {
-            let (ex, summary) = send(session, vars, r).await?;
-            if opts.verbose {
-                ctx.result.exchanges.push(summary.clone());
-            }
-            ctx.result.exchange = Some(summary);
-            // CLIENT-18 (RFC 6585 §4, RFC 9110 §10.2.3, RFC 7009 §2.2.1): a 429 or 503 is
-            // flow control; wait as Retry-After says and ask again, a few times, before
-            // the answer is judged — unless the step is about that very status.
-            let busy = matches!(ex.status, 429 | 503) && !expects_status(step, ex.status);
-            match retry_after(&ex) {
-                Some(wait) if busy && retries < MAX_RETRIES => {
-                    retries += 1;
-                    ctx.result.retries = retries;
-                    session.wait(wait).await.map_err(StepError::Target)?;
+    match &step.action {
+        Action::Request(r) => {
+            let mut retries = 0;
+            loop {
+                let (ex, summary) = send(session, vars, r).await?;
+                if opts.verbose {
+                    ctx.result.exchanges.push(summary.clone());
                 }
-                _ => return Ok(Done::Response(ex)),
+                ctx.result.exchange = Some(summary);
+                // CLIENT-18 (RFC 6585 §4, RFC 9110 §10.2.3, RFC 7009 §2.2.1): a 429 or 503
+                // is flow control; wait as Retry-After says and ask again, a few times,
+                // before the answer is judged — unless the step is about that very status.
+                let busy = matches!(ex.status, 429 | 503) && !expects_status(step, ex.status);
+                match retry_after(&ex) {
+                    Some(wait) if busy && retries < MAX_RETRIES => {
+                        retries += 1;
+                        ctx.result.retries = retries;
+                        session.wait(wait).await.map_err(StepError::Target)?;
+                    }
+                    _ => return Ok(Done::Response(ex)),
+                }
             }
         }
-    }
-    if let Some(p) = &step.poll {
-        return crate::runner::poll::poll(ctx, p, session, vars, opts.verbose)
+        Action::Poll(p) => crate::runner::poll::poll(ctx, p, session, vars, opts.verbose)
             .await
-            .map(Done::Response);
-    }
-    if let Some(u) = step.approve.as_ref().or(step.deny.as_ref()) {
-        let code = vars.text(&u.user_code)?;
-        let ex = session
-            .decide(&code, u.user.as_deref(), step.approve.is_some())
-            .await
-            .map_err(StepError::Hook)?;
-        return Ok(Done::Response(ex));
-    }
-    if let Some(c) = &step.consent {
-        let mut q = Vec::new();
-        for (k, v) in &c.query.0 {
-            q.push((vars.text(k)?, vars.text(v)?));
+            .map(Done::Response),
+        Action::Approve(u) | Action::Deny(u) => {
+            let code = vars.text(&u.user_code)?;
+            let approve = matches!(step.action, Action::Approve(_));
+            let ex = session
+                .decide(&code, u.user.as_deref(), approve)
+                .await
+                .map_err(StepError::Hook)?;
+            Ok(Done::Response(ex))
         }
-        let (url, ex) = session
-            .consent(&q, c.decision, c.user.as_deref())
-            .await
-            .map_err(StepError::Hook)?;
-        learn_secrets(&mut vars.redactor, &ex);
-        ctx.result.exchange = Some(summarize(&vars.redactor, "GET", &url, "", &ex));
-        return Ok(Done::Response(ex));
+        Action::Consent(c) => {
+            let mut q = Vec::new();
+            for (k, v) in &c.query.0 {
+                q.push((vars.text(k)?, vars.text(v)?));
+            }
+            let (url, ex) = session
+                .consent(&q, c.decision, c.user.as_deref())
+                .await
+                .map_err(StepError::Hook)?;
+            learn_secrets(&mut vars.redactor, &ex);
+            ctx.result.exchange = Some(summarize(&vars.redactor, "GET", &url, "", &ex));
+            Ok(Done::Response(ex))
+        }
+        Action::AdvanceClock(a) => {
+            let v = vars.value(&a.seconds)?;
+            let secs = assert::number(&v).ok_or_else(|| {
+                StepError::Step(format!(
+                    "advance_clock: `{}` is not a number of seconds",
+                    a.seconds
+                ))
+            })?;
+            Ok(
+                match session.advance(secs).await.map_err(StepError::Hook)? {
+                    true => Done::Nothing,
+                    false => Done::CutShort(session.cannot_wait(secs)),
+                },
+            )
+        }
+        Action::RevokeApp(r) => {
+            let client = vars.text(&r.client)?;
+            let ex = session
+                .revoke_app(&client, r.user.as_deref())
+                .await
+                .map_err(StepError::Hook)?;
+            Ok(Done::Response(ex))
+        }
     }
-    if let Some(a) = &step.advance_clock {
-        let v = vars.value(&a.seconds)?;
-        let secs = assert::number(&v).ok_or_else(|| {
-            StepError::Step(format!(
-                "advance_clock: `{}` is not a number of seconds",
-                a.seconds
-            ))
-        })?;
-        return Ok(
-            match session.advance(secs).await.map_err(StepError::Hook)? {
-                true => Done::Nothing,
-                false => Done::CutShort(session.cannot_wait(secs)),
-            },
-        );
-    }
-    if let Some(r) = &step.revoke_app {
-        let client = vars.text(&r.client)?;
-        let ex = session
-            .revoke_app(&client, r.user.as_deref())
-            .await
-            .map_err(StepError::Hook)?;
-        return Ok(Done::Response(ex));
-    }
-    Err(StepError::Step("a step without an action".into()))
 }
 
 /// Compares the step's response with its stored snapshot, as one more assertion. A live

@@ -5,9 +5,11 @@
 pub mod model;
 pub mod roles;
 pub mod spans;
+pub mod syntax;
 pub mod vars;
+pub mod visit;
 
-use model::{Assertion, Request, Scenario, Step};
+use model::{Action, Assertion, Request, Scenario, Step};
 use spans::{Loc, Seg, SpanIndex};
 use std::collections::HashSet;
 use std::fmt;
@@ -73,11 +75,7 @@ impl Loaded {
                     }
                 }
             }
-            if let Some(name) = r
-                .endpoint
-                .as_deref()
-                .and_then(|e| e.strip_prefix("resource:"))
-            {
+            if let Some(name) = r.to.endpoint().and_then(|e| e.strip_prefix("resource:")) {
                 out.push(format!("resource.{name}.url"));
             }
         }
@@ -91,10 +89,15 @@ impl Loaded {
         let mut out: Vec<&str> = self
             .scenario
             .requests()
-            .filter_map(|r| r.endpoint.as_deref())
+            .filter_map(|r| r.to.endpoint())
             .filter(|e| ENDPOINTS.contains(e))
             .collect();
-        if self.scenario.steps.iter().any(|st| st.consent.is_some()) {
+        if self
+            .scenario
+            .steps
+            .iter()
+            .any(|st| matches!(st.action, Action::Consent(_)))
+        {
             out.push("authorization");
         }
         out.sort_unstable();
@@ -157,11 +160,15 @@ pub fn load_str(name: Arc<str>, text: String) -> Result<Loaded, ScenarioError> {
             "the file is empty; a scenario needs `name` and `steps`".into(),
         ));
     }
-    let scenario: Scenario = serde_yaml::from_str(&text).map_err(|e| {
+    let doc: syntax::ScenarioDoc = serde_yaml::from_str(&text).map_err(|e| {
         let (line, col, msg) = spans::yaml_error(&e, &text);
         at(line, col, msg)
     })?;
     let spans = SpanIndex::new(name.clone(), &text);
+    let scenario = syntax::lower(doc).map_err(|b| ScenarioError {
+        loc: spans.loc(&b.path),
+        message: b.message,
+    })?;
     let loaded = Loaded {
         path: name,
         source: text,
@@ -181,13 +188,6 @@ fn err(l: &Loaded, path: &[Seg<'_>], message: impl Into<String>) -> ScenarioErro
 
 fn validate(l: &Loaded) -> Result<(), ScenarioError> {
     let s = &l.scenario;
-    if s.steps.is_empty() {
-        return Err(err(
-            l,
-            &[Seg::Key("steps")],
-            "a scenario needs at least one step",
-        ));
-    }
     let mut defined: HashSet<String> = RUN_VARS.iter().map(|v| v.to_string()).collect();
     for (i, (name, value)) in s.vars.0.iter().enumerate() {
         // A reference to itself or to a later variable is a cycle or an ordering mistake:
@@ -213,7 +213,6 @@ fn validate(l: &Loaded) -> Result<(), ScenarioError> {
             message: format!("vars.{name}: {}", e.message),
             ..e
         })?;
-        let _ = i;
         defined.insert(name.clone());
     }
     for path in s.snapshot_redact.keys() {
@@ -228,151 +227,112 @@ fn validate(l: &Loaded) -> Result<(), ScenarioError> {
     let mut snapshot_names = HashSet::new();
     for (i, step) in s.steps.iter().enumerate() {
         let base = [Seg::Key("steps"), Seg::Index(i)];
-        let action = step.action().map_err(|m| err(l, &base, m))?;
-        if let Some(c) = &step.if_ {
-            check_condition(l, &[base[0], base[1], Seg::Key("if")], c, &defined)?;
-        }
-        match action {
-            "request" => {
-                if let Some(r) = &step.request {
-                    check_request(l, &[base[0], base[1], Seg::Key("request")], r, &defined)?;
-                }
-            }
-            "poll" => {
-                if let Some(p) = &step.poll {
-                    let here = [base[0], base[1], Seg::Key("poll")];
-                    check_request(
-                        l,
-                        &[here[0], here[1], here[2], Seg::Key("request")],
-                        &p.request,
-                        &defined,
-                    )?;
-                    for v in [&p.interval, &p.expires_in, &p.user_code]
-                        .into_iter()
-                        .flatten()
-                    {
-                        check_refs(l, &here, v, &defined)?;
-                    }
-                    if (p.approve_after.is_some() || p.deny_after.is_some())
-                        && p.user_code.is_none()
-                    {
-                        return Err(err(
-                            l,
-                            &here,
-                            "approve_after and deny_after need `user_code`",
-                        ));
-                    }
-                }
-            }
-            "approve" | "deny" => {
-                let u = step.approve.as_ref().or(step.deny.as_ref());
-                if let Some(u) = u {
-                    check_refs(
-                        l,
-                        &[base[0], base[1], Seg::Key(action)],
-                        &u.user_code,
-                        &defined,
-                    )?;
-                }
-            }
-            "consent" => {
-                if let Some(c) = &step.consent {
-                    for (_, v) in &c.query.0 {
-                        check_refs(
-                            l,
-                            &[base[0], base[1], Seg::Key("consent"), Seg::Key("query")],
-                            v,
-                            &defined,
-                        )?;
-                    }
-                }
-            }
-            "advance_clock" => {
-                if let Some(a) = &step.advance_clock {
-                    check_refs(
-                        l,
-                        &[base[0], base[1], Seg::Key("advance_clock")],
-                        &a.seconds,
-                        &defined,
-                    )?;
-                }
-            }
-            _ => {}
-        }
-        if let Some(snap) = &step.snapshot {
-            let here = [base[0], base[1], Seg::Key("snapshot")];
-            if action == "advance_clock" {
-                return Err(err(
-                    l,
-                    &here,
-                    "snapshot: an advance_clock step has no response to keep",
-                ));
-            }
-            if snap.name().trim().is_empty() {
-                return Err(err(l, &here, "snapshot: the name is empty"));
-            }
-            let slug = crate::snapshot::slug(snap.name());
-            if !snapshot_names.insert(slug) {
-                return Err(err(
-                    l,
-                    &here,
-                    format!(
-                        "snapshot: the name `{}` is already used by an earlier step",
-                        snap.name()
-                    ),
-                ));
-            }
-            for path in snap.redact().into_iter().flat_map(|m| m.keys()) {
-                if let Err(e) = serde_json_path::JsonPath::parse(path) {
-                    return Err(err(
-                        l,
-                        &here,
-                        format!("snapshot.redact: `{path}` is not a JSONPath: {e}"),
-                    ));
-                }
-            }
-        }
-        // The runner captures before it evaluates: a step's expectations may use its own
-        // captures (never its request, which is sent before anything is captured).
-        for c in &step.capture {
-            defined.insert(c.name.clone());
-        }
-        for (j, a) in step.expect.iter().enumerate() {
-            check_assertion(
+        check_step(l, &base, step, &mut defined, &mut snapshot_names)?;
+    }
+    Ok(())
+}
+
+/// One step: every interpolated text against the variables defined by then (the step's
+/// own captures count for its assertions, never for its action), then what only this
+/// step can get wrong. Adds the step's captures to `defined`.
+fn check_step<'a>(
+    l: &Loaded,
+    base: &[Seg<'a>],
+    step: &'a Step,
+    defined: &mut HashSet<String>,
+    snapshot_names: &mut HashSet<String>,
+) -> Result<(), ScenarioError> {
+    let at = |rel: &[Seg<'a>]| -> Vec<Seg<'a>> { base.iter().chain(rel).copied().collect() };
+    let mut texts = Vec::new();
+    visit::step_texts(step, &mut |path, stage, text| {
+        texts.push((path.to_vec(), stage, text));
+    });
+    let mut after = defined.clone();
+    after.extend(step.capture.iter().map(|c| c.name.clone()));
+    for (path, stage, text) in &texts {
+        let known = match stage {
+            visit::Stage::BeforeCaptures => &*defined,
+            visit::Stage::AfterCaptures => &after,
+        };
+        check_refs(l, &at(path), text, known)?;
+    }
+    if let Some(c) = &step.if_ {
+        check_condition(l, &at(&[Seg::Key("if")]), c, defined)?;
+    }
+    if let Some(r) = step.action.request() {
+        let key = match step.action {
+            Action::Poll(_) => vec![Seg::Key("poll"), Seg::Key("request")],
+            _ => vec![Seg::Key("request")],
+        };
+        check_request(l, &at(&key), r)?;
+    }
+    if let Some(snap) = &step.snapshot {
+        check_snapshot(l, &at(&[Seg::Key("snapshot")]), step, snap, snapshot_names)?;
+    }
+    for (j, c) in step.capture.iter().enumerate() {
+        let here = at(&[Seg::Key("capture"), Seg::Index(j)]);
+        check_query(l, &here, &c.query).map_err(|e| ScenarioError {
+            message: format!("capture `{}`: {}", c.name, e.message),
+            ..e
+        })?;
+    }
+    for (j, a) in step.expect.iter().enumerate() {
+        check_assertion(l, &at(&[Seg::Key("expect"), Seg::Index(j)]), a, &after)?;
+    }
+    *defined = after;
+    Ok(())
+}
+
+fn check_snapshot(
+    l: &Loaded,
+    here: &[Seg<'_>],
+    step: &Step,
+    snap: &model::SnapshotSpec,
+    names: &mut HashSet<String>,
+) -> Result<(), ScenarioError> {
+    if matches!(step.action, Action::AdvanceClock(_)) {
+        return Err(err(
+            l,
+            here,
+            "snapshot: an advance_clock step has no response to keep",
+        ));
+    }
+    if snap.name().trim().is_empty() {
+        return Err(err(l, here, "snapshot: the name is empty"));
+    }
+    if !names.insert(crate::snapshot::slug(snap.name())) {
+        return Err(err(
+            l,
+            here,
+            format!(
+                "snapshot: the name `{}` is already used by an earlier step",
+                snap.name()
+            ),
+        ));
+    }
+    for path in snap.redact().into_iter().flat_map(|m| m.keys()) {
+        if let Err(e) = serde_json_path::JsonPath::parse(path) {
+            return Err(err(
                 l,
-                &[base[0], base[1], Seg::Key("expect"), Seg::Index(j)],
-                a,
-                &defined,
-            )?;
-        }
-        if step.repeat == 0 {
-            return Err(err(l, &base, "repeat must be at least 1"));
-        }
-        for (j, c) in step.capture.iter().enumerate() {
-            if let model::Query::Regex(r) = &c.query {
-                regex::Regex::new(r).map_err(|e| {
-                    err(
-                        l,
-                        &[base[0], base[1], Seg::Key("capture"), Seg::Index(j)],
-                        format!("capture `{}`: invalid regular expression: {e}", c.name),
-                    )
-                })?;
-            }
-            if let model::Query::Json(p) = &c.query {
-                serde_json_path::JsonPath::parse(p).map_err(|e| {
-                    err(
-                        l,
-                        &[base[0], base[1], Seg::Key("capture"), Seg::Index(j)],
-                        format!("capture `{}`: invalid JSONPath `{p}`: {e}", c.name),
-                    )
-                })?;
-            }
-        }
-        for c in &step.capture {
-            defined.insert(c.name.clone());
+                here,
+                format!("snapshot.redact: `{path}` is not a JSONPath: {e}"),
+            ));
         }
     }
     Ok(())
+}
+
+/// A query's own text: a JSONPath or a regular expression that does not parse.
+fn check_query(l: &Loaded, here: &[Seg<'_>], q: &model::Query) -> Result<(), ScenarioError> {
+    match q {
+        model::Query::Json(p) => serde_json_path::JsonPath::parse(p)
+            .map(|_| ())
+            .map_err(|e| err(l, here, format!("invalid JSONPath `{p}`: {e}"))),
+        model::Query::Regex(r) => regex::Regex::new(r)
+            .map(|_| ())
+            .map_err(|e| err(l, here, format!("invalid regular expression: {e}"))),
+        _ => Ok(()),
+    }
 }
 
 fn check_refs(
@@ -420,118 +380,43 @@ fn check_refs(
     Ok(())
 }
 
-fn check_yaml_refs(
-    l: &Loaded,
-    path: &[Seg<'_>],
-    v: &serde_yaml::Value,
-    defined: &HashSet<String>,
-) -> Result<(), ScenarioError> {
-    match v {
-        serde_yaml::Value::String(s) => check_refs(l, path, s, defined),
-        serde_yaml::Value::Sequence(items) => items
-            .iter()
-            .try_for_each(|i| check_yaml_refs(l, path, i, defined)),
-        serde_yaml::Value::Mapping(m) => m.iter().try_for_each(|(k, v)| {
-            check_yaml_refs(l, path, k, defined)?;
-            check_yaml_refs(l, path, v, defined)
-        }),
-        _ => Ok(()),
-    }
-}
-
-fn check_request(
-    l: &Loaded,
-    path: &[Seg<'_>],
-    r: &Request,
-    defined: &HashSet<String>,
-) -> Result<(), ScenarioError> {
-    match (&r.endpoint, &r.path) {
-        (Some(_), Some(_)) => return Err(err(l, path, "give `endpoint` or `path`, not both")),
-        (None, None) => {
+fn check_request(l: &Loaded, path: &[Seg<'_>], r: &Request) -> Result<(), ScenarioError> {
+    if let model::Destination::Endpoint(e) = &r.to {
+        let known = ENDPOINTS.contains(&e.as_str())
+            || e.starts_with("api:/")
+            || e.strip_prefix("resource:")
+                .is_some_and(|n| !n.is_empty() && !n.contains('/'));
+        if !known {
+            let mut p = path.to_vec();
+            p.push(Seg::Key("endpoint"));
             return Err(err(
                 l,
-                path,
-                "a request needs `endpoint` (a name) or `path`",
-            ))
+                &p,
+                format!(
+                    "unknown endpoint `{e}` (known: {}, resource:NAME, api:/PATH)",
+                    ENDPOINTS.join(", ")
+                ),
+            ));
         }
-        (Some(e), None) => {
-            let known = ENDPOINTS.contains(&e.as_str())
-                || e.starts_with("api:/")
-                || e.strip_prefix("resource:")
-                    .is_some_and(|n| !n.is_empty() && !n.contains('/'));
-            if !known {
-                let mut p = path.to_vec();
-                p.push(Seg::Key("endpoint"));
-                return Err(err(
-                    l,
-                    &p,
-                    format!(
-                        "unknown endpoint `{e}` (known: {}, resource:NAME, api:/PATH)",
-                        ENDPOINTS.join(", ")
-                    ),
-                ));
-            }
-        }
-        (None, Some(p)) => check_refs(l, path, p, defined)?,
-    }
-    let bodies = [r.form.is_some(), r.json.is_some(), r.raw.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
-    if bodies > 1 {
-        return Err(err(
-            l,
-            path,
-            "a request has at most one body: form, json or raw",
-        ));
-    }
-    if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-        .contains(&r.method.to_ascii_uppercase().as_str())
-    {
-        let mut p = path.to_vec();
-        p.push(Seg::Key("method"));
-        return Err(err(l, &p, format!("unknown method `{}`", r.method)));
-    }
-    for pairs in [Some(&r.query), Some(&r.headers), r.form.as_ref()]
-        .into_iter()
-        .flatten()
-    {
-        for (k, v) in &pairs.0 {
-            check_refs(l, path, k, defined)?;
-            check_refs(l, path, v, defined)?;
-        }
-    }
-    if let Some(j) = &r.json {
-        check_yaml_refs(l, path, j, defined)?;
-    }
-    if let Some(raw) = &r.raw {
-        check_refs(l, path, &raw.body, defined)?;
     }
     if let Some(a) = &r.auth {
         let mut at = path.to_vec();
         at.push(Seg::Key("auth"));
-        if let model::Auth::Bearer { token } = a {
-            check_refs(l, &at, token, defined)?;
-        } else {
-            let (client, secret) = a.client_and_secret().map_err(|m| err(l, &at, m))?;
-            if let Some(role) = a.role() {
-                if roles::role(role).is_none() {
-                    return Err(err(
-                        l,
-                        &at,
-                        format!(
-                            "auth: unknown client role `{role}` (roles: {})",
-                            roles::ROLES
-                                .iter()
-                                .map(|r| r.name)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ));
-                }
-            }
-            for f in [client, secret].into_iter().flatten() {
-                check_refs(l, &at, &f, defined)?;
+        a.client_and_secret().map_err(|m| err(l, &at, m))?;
+        if let Some(role) = a.role() {
+            if roles::role(role).is_none() {
+                return Err(err(
+                    l,
+                    &at,
+                    format!(
+                        "auth: unknown client role `{role}` (roles: {})",
+                        roles::ROLES
+                            .iter()
+                            .map(|r| r.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
             }
         }
     }
@@ -565,18 +450,11 @@ fn check_condition(
             ),
         ));
     }
-    for v in c
-        .equals
-        .iter()
-        .chain(c.one_of.iter().flatten())
-        .chain(c.not_equals.iter())
-        .chain(c.greater_than.iter())
-    {
-        check_yaml_refs(l, path, v, defined)?;
-    }
     Ok(())
 }
 
+/// An assertion's conditions, queries and regular expressions (its interpolated texts are
+/// checked with the rest of the step's).
 fn check_assertion(
     l: &Loaded,
     path: &[Seg<'_>],
@@ -588,99 +466,24 @@ fn check_assertion(
         at.push(Seg::Key("if"));
         check_condition(l, &at, c, defined)?;
     }
-    if let Some(groups) = &a.any_of {
-        if a.query().is_ok() {
-            return Err(err(
-                l,
-                path,
-                "an assertion with `any_of` has no query of its own: put each outcome in an alternative",
-            ));
-        }
-        if groups.is_empty() || groups.iter().any(Vec::is_empty) {
-            return Err(err(l, path, "any_of: every alternative needs an assertion"));
-        }
-        for (g, group) in groups.iter().enumerate() {
-            for (k, inner) in group.iter().enumerate() {
-                let mut at = path.to_vec();
-                at.extend([Seg::Key("any_of"), Seg::Index(g), Seg::Index(k)]);
-                if inner.requirement.is_some()
-                    || inner.if_.is_some()
-                    || inner.any_of.is_some()
-                    || inner.level != model::Level::Must
-                {
-                    return Err(err(
-                        l,
-                        &at,
-                        "any_of: an alternative's assertions take the requirement, level and `if` of the assertion that holds them",
-                    ));
+    match &a.check {
+        model::Check::AnyOf(groups) => {
+            for (g, group) in groups.iter().enumerate() {
+                for (k, inner) in group.iter().enumerate() {
+                    let mut at = path.to_vec();
+                    at.extend([Seg::Key("any_of"), Seg::Index(g), Seg::Index(k)]);
+                    check_assertion(l, &at, inner, defined)?;
                 }
-                check_assertion(l, &at, inner, defined)?;
             }
         }
-        return Ok(());
-    }
-    let q = a.query().map_err(|m| err(l, path, m))?;
-    let predicates = [
-        a.equals.is_some(),
-        a.not_equals.is_some(),
-        a.exists.is_some(),
-        a.absent.is_some(),
-        a.matches.is_some(),
-        a.contains.is_some(),
-        a.not_contains.is_some(),
-        a.one_of.is_some(),
-        a.type_.is_some(),
-        a.greater_than.is_some(),
-        a.less_than.is_some(),
-        a.length.is_some(),
-        a.scope_equals.is_some(),
-        a.scope_lacks.is_some(),
-    ];
-    let n = predicates.iter().filter(|p| **p).count();
-    if let Some(status) = &a.status {
-        let ok = match status {
-            serde_yaml::Value::Number(_) | serde_yaml::Value::String(_) => true,
-            serde_yaml::Value::Sequence(s) => s.iter().all(|v| v.is_number() || v.is_string()),
-            _ => false,
-        };
-        if !ok || n > 0 {
-            return Err(err(
-                l,
-                path,
-                "`status` takes a number or a list of numbers, and no other predicate",
-            ));
-        }
-        if let serde_yaml::Value::String(s) = status {
-            check_refs(l, path, s, defined)?;
-        }
-    } else if n == 0 {
-        return Err(err(
-            l,
-            path,
-            format!("assertion on `{q}` has no predicate (equals, not_equals, exists, absent, matches, contains, not_contains, one_of, type, greater_than, less_than, length, scope_equals, scope_lacks)"),
-        ));
-    }
-    if let model::Query::Json(p) = &q {
-        serde_json_path::JsonPath::parse(p)
-            .map_err(|e| err(l, path, format!("invalid JSONPath `{p}`: {e}")))?;
-    }
-    if let Some(re) = &a.matches {
-        regex::Regex::new(re)
-            .map_err(|e| err(l, path, format!("invalid regular expression: {e}")))?;
-        check_refs(l, path, re, defined)?;
-    }
-    for v in [&a.equals, &a.not_equals, &a.contains, &a.not_contains]
-        .into_iter()
-        .flatten()
-    {
-        check_yaml_refs(l, path, v, defined)?;
-    }
-    for s in [&a.scope_equals, &a.scope_lacks].into_iter().flatten() {
-        check_refs(l, path, s, defined)?;
-    }
-    if let Some(list) = &a.one_of {
-        for v in list {
-            check_yaml_refs(l, path, v, defined)?;
+        model::Check::Value { query, predicates } => {
+            check_query(l, path, query)?;
+            for p in predicates {
+                if let model::Predicate::Matches(re) = p {
+                    regex::Regex::new(re)
+                        .map_err(|e| err(l, path, format!("invalid regular expression: {e}")))?;
+                }
+            }
         }
     }
     Ok(())
@@ -751,5 +554,5 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 pub fn step_name(step: &Step, index: usize) -> String {
     step.name
         .clone()
-        .unwrap_or_else(|| format!("step {} ({})", index + 1, step.action().unwrap_or("?")))
+        .unwrap_or_else(|| format!("step {} ({})", index + 1, step.action.name()))
 }

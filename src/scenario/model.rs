@@ -1,5 +1,8 @@
-//! The scenario language, as typed data. A file is one [`Scenario`]; `docs/scenarios.md`
-//! documents every field. Deserialized by serde_yaml with unknown fields refused.
+//! The scenario language, as typed data: a [`Scenario`] is steps, each one [`Action`]
+//! with its captures and [`Assertion`]s; a request has one [`Destination`] and at most one
+//! [`Body`]; an assertion is one [`Query`] with its [`Predicate`]s, or alternatives.
+//! [`syntax`](super::syntax) reads files into this; `docs/scenarios.md` documents every
+//! field.
 
 use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -8,32 +11,25 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// One scenario file.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+/// One scenario.
+#[derive(Debug, Clone)]
 pub struct Scenario {
     /// A short name, shown in every report.
     pub name: String,
     /// What the scenario shows, in a sentence or two.
-    #[serde(default)]
     pub description: String,
     /// Conformance-matrix ids this scenario checks (`DEV-14`).
-    #[serde(default)]
     pub requirements: Vec<String>,
     /// Free-form tags for `--tag`.
-    #[serde(default)]
     pub tags: Vec<String>,
     /// Capabilities the target must have; otherwise the scenario is SKIPPED.
-    #[serde(default)]
     pub requires: Vec<Capability>,
     /// Variables, in order; later ones may use earlier ones.
-    #[serde(default)]
     pub vars: Pairs,
     /// The steps, run in order.
     pub steps: Vec<Step>,
     /// Placeholders for this scenario's snapshots, on top of the defaults for the RFC
     /// fields: JSONPath into the body → placeholder (`$.items[*].id: "[item id]"`).
-    #[serde(default)]
     pub snapshot_redact: BTreeMap<String, String>,
 }
 
@@ -99,45 +95,104 @@ pub enum Capability {
     Pages,
 }
 
-/// One step: exactly one action, then captures and expectations.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+/// One step: one action, then captures and expectations.
+#[derive(Debug, Clone)]
 pub struct Step {
     /// Shown in reports; defaults to the action.
     pub name: Option<String>,
     /// Matrix ids this step checks, in addition to the scenario's.
-    #[serde(default)]
     pub requirements: Vec<String>,
     /// Run the step only when this holds; otherwise it does not apply (an alternative the
     /// row accepts was taken), and neither do the steps that need its captures.
-    #[serde(rename = "if")]
     pub if_: Option<Condition>,
-    /// Send one HTTP request.
-    pub request: Option<Request>,
-    /// Repeat a request as RFC 8628 §3.5 demands.
-    pub poll: Option<Poll>,
-    /// Approve a user code as the user.
-    pub approve: Option<UserCode>,
-    /// Deny a user code as the user.
-    pub deny: Option<UserCode>,
-    /// Consent (or refuse) an authorization request as the user.
-    pub consent: Option<Consent>,
-    /// Move the target's clock forward (builtin only).
-    pub advance_clock: Option<AdvanceClock>,
-    /// Revoke a connected app as the user.
-    pub revoke_app: Option<RevokeApp>,
+    /// What the step does.
+    pub action: Action,
     /// Perform the action this many times; captures and expectations apply to the last.
-    #[serde(default = "one")]
     pub repeat: u32,
     /// Values to keep from the response.
-    #[serde(default)]
     pub capture: Vec<CaptureEntry>,
     /// Assertions on the response.
-    #[serde(default)]
     pub expect: Vec<Assertion>,
     /// Keep the normalized response as a snapshot under this name and compare it with the
     /// stored one (`--snapshots`).
     pub snapshot: Option<SnapshotSpec>,
+}
+
+/// What a step does: one of the language's step kinds.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Send one HTTP request.
+    Request(Request),
+    /// Repeat a token request as RFC 8628 §3.5 demands.
+    Poll(Poll),
+    /// Approve a user code as the user.
+    Approve(UserCode),
+    /// Deny a user code as the user.
+    Deny(UserCode),
+    /// Consent to (or refuse) an authorization request as the user.
+    Consent(Consent),
+    /// Move the target's clock forward (or wait, on a live target that allows it).
+    AdvanceClock(AdvanceClock),
+    /// Revoke a connected app as the user.
+    RevokeApp(RevokeApp),
+}
+
+impl Action {
+    /// The step kinds, as files name them.
+    pub const NAMES: &'static [&'static str] = &[
+        "request",
+        "poll",
+        "approve",
+        "deny",
+        "consent",
+        "advance_clock",
+        "revoke_app",
+    ];
+
+    /// The name files use for this kind.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Request(_) => "request",
+            Action::Poll(_) => "poll",
+            Action::Approve(_) => "approve",
+            Action::Deny(_) => "deny",
+            Action::Consent(_) => "consent",
+            Action::AdvanceClock(_) => "advance_clock",
+            Action::RevokeApp(_) => "revoke_app",
+        }
+    }
+
+    /// What the target must be able to do for this action (acting as the user, moving
+    /// the clock), so that a target without it SKIPS the scenario.
+    pub fn needs(&self) -> Vec<Capability> {
+        match self {
+            Action::Request(_) => vec![],
+            Action::Poll(p) => [
+                (p.approve_after.is_some(), Capability::Approve),
+                (p.deny_after.is_some(), Capability::Deny),
+            ]
+            .into_iter()
+            .filter_map(|(yes, c)| yes.then_some(c))
+            .collect(),
+            Action::Approve(_) => vec![Capability::Approve],
+            Action::Deny(_) => vec![Capability::Deny],
+            Action::Consent(c) if c.decision == Decision::Deny => {
+                vec![Capability::Consent, Capability::RefuseConsent]
+            }
+            Action::Consent(_) => vec![Capability::Consent],
+            Action::AdvanceClock(_) => vec![Capability::Clock],
+            Action::RevokeApp(_) => vec![Capability::RevokeApp],
+        }
+    }
+
+    /// The request the action sends itself (a request, or a poll's).
+    pub fn request(&self) -> Option<&Request> {
+        match self {
+            Action::Request(r) => Some(r),
+            Action::Poll(p) => Some(&p.request),
+            _ => None,
+        }
+    }
 }
 
 /// A condition on a variable: the step or assertion that carries it applies only when it
@@ -162,47 +217,56 @@ pub struct Condition {
 }
 
 /// An HTTP request.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Request {
-    /// Method; `POST` unless given.
-    #[serde(default = "post")]
+    /// Method (`POST` unless the file says).
     pub method: String,
-    /// An endpoint name resolved through the target (`token`, `device_authorization`,
-    /// `authorization`, `revocation`, `introspection`, `registration`, `metadata`,
-    /// `api:/me`).
-    pub endpoint: Option<String>,
-    /// A literal path (or absolute URL) instead of an endpoint name.
-    pub path: Option<String>,
-    /// Query parameters (a mapping, or a list of pairs to repeat a name).
-    #[serde(default)]
+    /// Where it goes.
+    pub to: Destination,
+    /// Query parameters, in order.
     pub query: Pairs,
-    /// Headers.
-    #[serde(default)]
+    /// Headers, in order.
     pub headers: Pairs,
-    /// A form-encoded body.
-    pub form: Option<Pairs>,
-    /// A JSON body.
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub json: Option<serde_yaml::Value>,
-    /// A body sent as it is, with its content type.
-    pub raw: Option<RawBody>,
-    /// Parameters encoded as the target prefers: form for RFC servers, JSON for Noorle's
-    /// (the profile's `encoding`; the builtin takes JSON).
-    pub body: Option<Pairs>,
+    /// The body, if any.
+    pub body: Option<Body>,
     /// Client authentication or a bearer token.
     pub auth: Option<Auth>,
     /// Follow redirects (default: no; an authorization response is a redirect to inspect).
-    #[serde(default)]
     pub follow_redirects: bool,
 }
 
-fn one() -> u32 {
-    1
+/// Where a request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// An endpoint name resolved through the target (`token`, `resource:me`, `api:/me`);
+    /// a name, not a template.
+    Endpoint(String),
+    /// A literal path on the target, or an absolute URL (may use variables).
+    Path(String),
 }
 
-fn post() -> String {
-    "POST".into()
+impl Destination {
+    /// The endpoint name, when the request names one.
+    pub fn endpoint(&self) -> Option<&str> {
+        match self {
+            Destination::Endpoint(e) => Some(e),
+            Destination::Path(_) => None,
+        }
+    }
+}
+
+/// A request body.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// `application/x-www-form-urlencoded`.
+    Form(Pairs),
+    /// `application/json`.
+    Json(serde_yaml::Value),
+    /// Sent as it is, with its content type.
+    Raw(RawBody),
+    /// Parameters in the target's preferred encoding (form for RFC servers, JSON for
+    /// Noorle's: the profile's `encoding`).
+    Params(Pairs),
 }
 
 /// A literal body.
@@ -288,8 +352,7 @@ impl Auth {
 
 /// A poll loop (RFC 8628 §3.5): repeat while the answer is `authorization_pending` or
 /// `slow_down`, waiting `interval` (plus 5 s per `slow_down`), until `expires_in`.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Poll {
     /// The token request to repeat.
     pub request: Request,
@@ -303,17 +366,10 @@ pub struct Poll {
     pub approve_after: Option<u32>,
     /// Deny `user_code` after this many pending answers.
     pub deny_after: Option<u32>,
-    /// Send the first poll this many seconds early each time (to provoke `slow_down`;
-    /// a well-behaved client never does this).
-    #[serde(default)]
+    /// Send the first poll this many seconds early each time (to provoke `slow_down`).
     pub early_by: u64,
     /// Stop after this many polls at most.
-    #[serde(default = "max_polls")]
     pub max_polls: u32,
-}
-
-fn max_polls() -> u32 {
-    100
 }
 
 /// A user code to approve or deny.
@@ -417,73 +473,63 @@ pub struct CaptureEntry {
     pub optional: Option<String>,
 }
 
-/// One assertion: a query and one or more predicates.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+/// One assertion: what it checks, when, and what a violation weighs.
+#[derive(Debug, Clone)]
 pub struct Assertion {
-    /// `status: 200` or `status: [400, 401]` (shorthand for equals / one_of).
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub status: Option<serde_yaml::Value>,
-    /// A header.
-    pub header: Option<String>,
-    /// A JSONPath.
-    pub json: Option<String>,
-    /// A redirect query parameter.
-    pub redirect: Option<String>,
-    /// `location: true`: the redirect target.
-    pub location: Option<bool>,
-    /// `body: true`: the body text.
-    pub body: Option<bool>,
-    /// Equal to (JSON comparison; numbers as numbers).
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub equals: Option<serde_yaml::Value>,
-    /// Not equal to.
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub not_equals: Option<serde_yaml::Value>,
-    /// Present (`true`) or absent (`false`).
-    pub exists: Option<bool>,
-    /// Absent (`true`).
-    pub absent: Option<bool>,
-    /// Matches a regular expression.
-    pub matches: Option<String>,
-    /// Contains a substring (strings) or an element (arrays).
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub contains: Option<serde_yaml::Value>,
-    /// Does not contain a substring or an element (an absent value contains nothing).
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub not_contains: Option<serde_yaml::Value>,
-    /// Equal to one of.
-    #[schemars(with = "Option<Vec<serde_json::Value>>")]
-    pub one_of: Option<Vec<serde_yaml::Value>>,
-    /// JSON type: string, integer, number, boolean, array, object, null.
-    #[serde(rename = "type")]
-    pub type_: Option<JsonType>,
-    /// A number greater than.
-    pub greater_than: Option<f64>,
-    /// A number less than.
-    pub less_than: Option<f64>,
-    /// Length of a string or array.
-    pub length: Option<u64>,
-    /// A scope string equal to this one as a set (RFC 6749 §3.3: space-delimited, order
-    /// does not matter).
-    pub scope_equals: Option<String>,
-    /// A scope string without this scope token (an absent value lacks it too).
-    pub scope_lacks: Option<String>,
-    /// Holds when every assertion of one of these groups holds: the outcomes a row
-    /// accepts, as alternatives (`[[{status: 405}], [{status: 400}, {json: $.error,
-    /// equals: invalid_request}]]`). No query or predicate of its own.
-    #[schemars(with = "Option<Vec<Vec<serde_json::Value>>>")]
-    pub any_of: Option<Vec<Vec<Assertion>>>,
+    /// A value and its predicates, or alternatives.
+    pub check: Check,
     /// Judge only when this holds (an alternative the row accepts: the error code is
     /// asserted when the status says the request was refused).
-    #[serde(rename = "if")]
     pub if_: Option<Condition>,
     /// The requirement this assertion checks (defaults to the step's / scenario's).
     pub requirement: Option<String>,
-    /// The cited row's level (conformance matrix §0): `must` (default; a violation
-    /// FAILS), `should` (a WARNING) or `may` (INFO: an optional capability is absent).
-    #[serde(default)]
+    /// The cited row's level (conformance matrix §0).
     pub level: Level,
+}
+
+/// What an assertion checks.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// One value of the response, and what must hold of it (all of them).
+    Value {
+        /// Where the value comes from.
+        query: Query,
+        /// What must hold, in the order the description lists them.
+        predicates: Vec<Predicate>,
+    },
+    /// Holds when every assertion of one alternative holds: the outcomes a row accepts.
+    AnyOf(Vec<Vec<Assertion>>),
+}
+
+/// What must hold of a value. Expected values may use variables (`${…}`).
+#[derive(Debug, Clone)]
+pub enum Predicate {
+    /// Equal (JSON comparison; numbers as numbers).
+    Equals(serde_yaml::Value),
+    /// Not equal.
+    NotEquals(serde_yaml::Value),
+    /// Present (`true`) or absent (`false`).
+    Exists(bool),
+    /// Matches a regular expression.
+    Matches(String),
+    /// Contains a substring (strings) or an element (arrays).
+    Contains(serde_yaml::Value),
+    /// Contains neither (an absent value contains nothing).
+    NotContains(serde_yaml::Value),
+    /// Equal to one of.
+    OneOf(Vec<serde_yaml::Value>),
+    /// Of this JSON type.
+    Type(JsonType),
+    /// A number greater than.
+    GreaterThan(f64),
+    /// A number less than.
+    LessThan(f64),
+    /// A string or array of this length.
+    Length(u64),
+    /// A scope string equal to this one as a set (RFC 6749 §3.3).
+    ScopeEquals(String),
+    /// A scope string without this scope token.
+    ScopeLacks(String),
 }
 
 /// JSON value types for the `type` predicate.
@@ -651,52 +697,64 @@ impl<'de> Deserialize<'de> for CaptureEntry {
     }
 }
 
+impl Predicate {
+    /// The key files write it under.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Predicate::Equals(_) => "equals",
+            Predicate::NotEquals(_) => "not_equals",
+            Predicate::Exists(_) => "exists",
+            Predicate::Matches(_) => "matches",
+            Predicate::Contains(_) => "contains",
+            Predicate::NotContains(_) => "not_contains",
+            Predicate::OneOf(_) => "one_of",
+            Predicate::Type(_) => "type",
+            Predicate::GreaterThan(_) => "greater_than",
+            Predicate::LessThan(_) => "less_than",
+            Predicate::Length(_) => "length",
+            Predicate::ScopeEquals(_) => "scope_equals",
+            Predicate::ScopeLacks(_) => "scope_lacks",
+        }
+    }
+}
+
 impl Assertion {
     /// Whether the assertion judges the status (itself, or in one of its alternatives).
     pub fn judges_status(&self) -> bool {
-        self.status.is_some()
-            || self
-                .any_of
-                .iter()
-                .flatten()
-                .flatten()
-                .any(Assertion::judges_status)
+        match &self.check {
+            Check::Value { query, .. } => *query == Query::Status,
+            Check::AnyOf(groups) => groups.iter().flatten().any(Assertion::judges_status),
+        }
     }
 
-    /// The one query of this assertion, or why not.
-    pub fn query(&self) -> Result<Query, String> {
-        let mut q = Vec::new();
-        if self.status.is_some() {
-            q.push(Query::Status);
+    /// The literal status codes it names (its own, or in its alternatives).
+    pub fn statuses(&self) -> Vec<u64> {
+        match &self.check {
+            Check::Value {
+                query: Query::Status,
+                predicates,
+            } => predicates
+                .iter()
+                .flat_map(|p| match p {
+                    Predicate::Equals(v) => v.as_u64().into_iter().collect::<Vec<_>>(),
+                    Predicate::OneOf(list) => list.iter().filter_map(|v| v.as_u64()).collect(),
+                    _ => vec![],
+                })
+                .collect(),
+            Check::Value { .. } => vec![],
+            Check::AnyOf(groups) => groups
+                .iter()
+                .flatten()
+                .flat_map(Assertion::statuses)
+                .collect(),
         }
-        if let Some(h) = &self.header {
-            q.push(Query::Header(h.clone()));
-        }
-        if let Some(p) = &self.json {
-            q.push(Query::Json(p.clone()));
-        }
-        if let Some(r) = &self.redirect {
-            q.push(Query::Redirect(r.clone()));
-        }
-        if self.location == Some(true) {
-            q.push(Query::Location);
-        }
-        if self.body == Some(true) {
-            q.push(Query::Body);
-        }
-        match q.len() {
-            1 => Ok(q.remove(0)),
-            0 if self.any_of.is_some() => {
-                Err("`any_of` alternatives have their own queries".into())
-            }
-            0 => Err(
-                "an assertion needs one of status, header, json, redirect, location, body, any_of"
-                    .into(),
-            ),
-            _ => Err(
-                "an assertion has exactly one of status, header, json, redirect, location, body"
-                    .into(),
-            ),
+    }
+
+    /// The query, when the assertion has one of its own.
+    pub fn query(&self) -> Option<&Query> {
+        match &self.check {
+            Check::Value { query, .. } => Some(query),
+            Check::AnyOf(_) => None,
         }
     }
 }
@@ -732,47 +790,17 @@ impl Scenario {
     /// scenario even when `requires` forgot one.
     pub fn needs(&self) -> Vec<Capability> {
         let mut out = self.requires.clone();
-        for st in &self.steps {
-            let poll = st.poll.as_ref();
-            let implied = [
-                (st.advance_clock.is_some(), Capability::Clock),
-                (st.approve.is_some(), Capability::Approve),
-                (st.deny.is_some(), Capability::Deny),
-                (
-                    poll.is_some_and(|p| p.approve_after.is_some()),
-                    Capability::Approve,
-                ),
-                (
-                    poll.is_some_and(|p| p.deny_after.is_some()),
-                    Capability::Deny,
-                ),
-                (st.consent.is_some(), Capability::Consent),
-                (
-                    st.consent
-                        .as_ref()
-                        .is_some_and(|c| c.decision == Decision::Deny),
-                    Capability::RefuseConsent,
-                ),
-                (st.revoke_app.is_some(), Capability::RevokeApp),
-            ];
-            for (yes, c) in implied {
-                if yes && !out.contains(&c) {
-                    out.push(c);
-                }
+        for c in self.steps.iter().flat_map(|st| st.action.needs()) {
+            if !out.contains(&c) {
+                out.push(c);
             }
         }
         out
     }
-}
 
-impl Scenario {
     /// Every request the scenario sends: its steps' and its polls'.
     pub fn requests(&self) -> impl Iterator<Item = &Request> {
-        self.steps.iter().flat_map(|st| {
-            st.request
-                .iter()
-                .chain(st.poll.as_ref().map(|p| &p.request))
-        })
+        self.steps.iter().filter_map(|st| st.action.request())
     }
 
     /// The `${secret.NAME}` names the scenario uses anywhere.
@@ -784,31 +812,6 @@ impl Scenario {
         out.sort();
         out.dedup();
         out
-    }
-}
-
-impl Step {
-    /// The action's name, or an error if there is not exactly one.
-    pub fn action(&self) -> Result<&'static str, String> {
-        let actions = [
-            ("request", self.request.is_some()),
-            ("poll", self.poll.is_some()),
-            ("approve", self.approve.is_some()),
-            ("deny", self.deny.is_some()),
-            ("consent", self.consent.is_some()),
-            ("advance_clock", self.advance_clock.is_some()),
-            ("revoke_app", self.revoke_app.is_some()),
-        ];
-        let present: Vec<&'static str> = actions
-            .iter()
-            .filter(|(_, p)| *p)
-            .map(|(n, _)| *n)
-            .collect();
-        match present.as_slice() {
-            [one] => Ok(one),
-            [] => Err("a step needs one action: request, poll, approve, deny, consent, advance_clock or revoke_app".into()),
-            many => Err(format!("a step has exactly one action, this one has {}", many.join(", "))),
-        }
     }
 }
 
@@ -862,10 +865,4 @@ impl JsonSchema for CaptureEntry {
             }
         })
     }
-}
-
-/// The JSON Schema of scenario files (`oauth-harness schema`, `scenarios/scenario.schema.json`).
-pub fn schema() -> String {
-    let s = schemars::schema_for!(Scenario);
-    serde_json::to_string_pretty(&s).unwrap_or_default() + "\n"
 }

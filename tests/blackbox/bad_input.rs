@@ -212,3 +212,67 @@ proptest! {
         prop_assert!(e.contains("undefined variable"), "{}", e);
     }
 }
+
+/// An undefined variable in *any* interpolated field is refused at load time, at its own
+/// line. `fixtures/every-interpolated-field.yaml` puts a marker in each such field; the
+/// visitor that validation walks must yield exactly the marked texts (so a field the
+/// visitor knows but the fixture lacks, or the reverse, fails here), and an undefined
+/// variable put in each marker in turn is an error at the marker's line.
+#[test]
+fn an_undefined_variable_in_any_interpolated_field_is_refused_at_its_line() {
+    use oauth_harness::scenario::visit;
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/every-interpolated-field.yaml"
+    ))
+    .expect("fixture");
+    let marker = regex::Regex::new(r"@(\d+)@").expect("re");
+    let markers: Vec<(usize, usize)> = text
+        .lines()
+        .enumerate()
+        .flat_map(|(i, line)| {
+            marker
+                .captures_iter(line)
+                .map(move |c| (c[1].parse::<usize>().unwrap_or(0), i + 1))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        markers.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        (1..=markers.len()).collect::<Vec<_>>(),
+        "markers are numbered 1..N in order"
+    );
+    // Every text the visitor yields carries one marker, and every marker is yielded.
+    let plain = load_str(Arc::from("fields.yaml"), text.clone()).expect("the fixture loads");
+    let mut yielded = Vec::new();
+    for step in &plain.scenario.steps {
+        visit::step_texts(step, &mut |_, _, t| yielded.push(t.to_string()));
+    }
+    let mut seen: Vec<usize> = yielded
+        .iter()
+        .map(|t| {
+            let c = marker
+                .captures(t)
+                .unwrap_or_else(|| panic!("unmarked text `{t}`"));
+            c[1].parse().unwrap_or(0)
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=markers.len()).collect::<Vec<_>>());
+    for (n, line) in markers {
+        let one = marker
+            .replace_all(&text, |c: &regex::Captures| {
+                if c[1].parse::<usize>().ok() == Some(n) {
+                    "${nope}".to_string()
+                } else {
+                    String::new()
+                }
+            })
+            .into_owned();
+        let e = load_str(Arc::from("fields.yaml"), one)
+            .expect_err("an undefined variable is refused")
+            .to_string();
+        assert!(e.contains("undefined variable `nope`"), "@{n}@: {e}");
+        assert_eq!(position(&e).0, line, "@{n}@: {e}");
+    }
+}

@@ -557,9 +557,13 @@ fn noorle_requests_appear_only_in_noorle_steps() {
             .requires
             .contains(&oauth_harness::scenario::model::Capability::Pages);
         for (i, st) in l.scenario.steps.iter().enumerate() {
-            let Some(r) = &st.request else { continue };
-            let json = r.json.is_some() && r.endpoint.as_deref() != Some("registration");
-            let literal = r.path.as_deref().is_some_and(|p| p.starts_with('/'));
+            use oauth_harness::scenario::model::{Action, Body, Destination};
+            let Action::Request(r) = &st.action else {
+                continue;
+            };
+            let json = matches!(r.body, Some(Body::Json(_)))
+                && r.to != Destination::Endpoint("registration".into());
+            let literal = matches!(&r.to, Destination::Path(p) if p.starts_with('/'));
             let noorle_only = !st.expect.is_empty()
                 && st.expect.iter().all(|a| {
                     a.requirement

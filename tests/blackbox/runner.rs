@@ -407,7 +407,7 @@ fn the_shipped_schema_matches_the_model() {
     ))
     .expect("schema file");
     assert!(
-        shipped == oauth_harness::scenario::model::schema(),
+        shipped == oauth_harness::scenario::syntax::schema(),
         "scenarios/scenario.schema.json is stale: run `oauth-harness schema > scenarios/scenario.schema.json`"
     );
     let v: serde_json::Value = serde_json::from_str(&shipped).expect("JSON");

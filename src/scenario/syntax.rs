@@ -1,0 +1,632 @@
+//! What a scenario file says, as serde reads it: structs of optional fields that mirror
+//! the YAML (unknown fields refused), and the JSON Schema editors check files against.
+//! [`lower`] turns a document into the typed [`model`](super::model) — one action per
+//! step, one body per request, one query and its predicates per assertion — and every
+//! rule it enforces is reported at the node that breaks it.
+
+use super::model::{
+    Action, AdvanceClock, Assertion, Auth, Body, Capability, CaptureEntry, Check, Condition,
+    Consent, Destination, JsonType, Level, Pairs, Poll, Predicate, Query, RawBody, Request,
+    RevokeApp, Scenario, SnapshotSpec, Step, UserCode,
+};
+use super::spans::Seg;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// One scenario file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    rename = "Scenario",
+    expecting = "a scenario: a mapping with `name` and `steps`"
+)]
+pub struct ScenarioDoc {
+    /// A short name, shown in every report.
+    pub name: String,
+    /// What the scenario shows, in a sentence or two.
+    #[serde(default)]
+    pub description: String,
+    /// Conformance-matrix ids this scenario checks (`DEV-14`).
+    #[serde(default)]
+    pub requirements: Vec<String>,
+    /// Free-form tags for `--tag`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Capabilities the target must have; otherwise the scenario is SKIPPED.
+    #[serde(default)]
+    pub requires: Vec<Capability>,
+    /// Variables, in order; later ones may use earlier ones.
+    #[serde(default)]
+    pub vars: Pairs,
+    /// The steps, run in order.
+    pub steps: Vec<StepDoc>,
+    /// Placeholders for this scenario's snapshots, on top of the defaults for the RFC
+    /// fields: JSONPath into the body → placeholder (`$.items[*].id: "[item id]"`).
+    #[serde(default)]
+    pub snapshot_redact: BTreeMap<String, String>,
+}
+
+/// One step: exactly one action, then captures and expectations.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename = "Step")]
+pub struct StepDoc {
+    /// Shown in reports; defaults to the action.
+    pub name: Option<String>,
+    /// Matrix ids this step checks, in addition to the scenario's.
+    #[serde(default)]
+    pub requirements: Vec<String>,
+    /// Run the step only when this holds; otherwise it does not apply (an alternative the
+    /// row accepts was taken), and neither do the steps that need its captures.
+    #[serde(rename = "if")]
+    pub if_: Option<Condition>,
+    /// Send one HTTP request.
+    pub request: Option<RequestDoc>,
+    /// Repeat a request as RFC 8628 §3.5 demands.
+    pub poll: Option<PollDoc>,
+    /// Approve a user code as the user.
+    pub approve: Option<UserCode>,
+    /// Deny a user code as the user.
+    pub deny: Option<UserCode>,
+    /// Consent (or refuse) an authorization request as the user.
+    pub consent: Option<Consent>,
+    /// Move the target's clock forward (builtin only).
+    pub advance_clock: Option<AdvanceClock>,
+    /// Revoke a connected app as the user.
+    pub revoke_app: Option<RevokeApp>,
+    /// Perform the action this many times; captures and expectations apply to the last.
+    #[serde(default = "one")]
+    pub repeat: u32,
+    /// Values to keep from the response.
+    #[serde(default)]
+    pub capture: Vec<CaptureEntry>,
+    /// Assertions on the response.
+    #[serde(default)]
+    pub expect: Vec<AssertionDoc>,
+    /// Keep the normalized response as a snapshot under this name and compare it with the
+    /// stored one (`--snapshots`).
+    pub snapshot: Option<SnapshotSpec>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn post() -> String {
+    "POST".into()
+}
+
+fn max_polls() -> u32 {
+    100
+}
+
+/// An HTTP request.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename = "Request")]
+pub struct RequestDoc {
+    /// Method; `POST` unless given.
+    #[serde(default = "post")]
+    pub method: String,
+    /// An endpoint name resolved through the target (`token`, `device_authorization`,
+    /// `authorization`, `revocation`, `introspection`, `registration`, `metadata`,
+    /// `verification`, `resource:NAME`, `api:/PATH`).
+    pub endpoint: Option<String>,
+    /// A literal path (or absolute URL) instead of an endpoint name.
+    pub path: Option<String>,
+    /// Query parameters (a mapping, or a list of pairs to repeat a name).
+    #[serde(default)]
+    pub query: Pairs,
+    /// Headers.
+    #[serde(default)]
+    pub headers: Pairs,
+    /// A form-encoded body.
+    pub form: Option<Pairs>,
+    /// A JSON body.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub json: Option<serde_yaml::Value>,
+    /// A body sent as it is, with its content type.
+    pub raw: Option<RawBody>,
+    /// Parameters encoded as the target prefers: form for RFC servers, JSON for Noorle's
+    /// (the profile's `encoding`; the builtin takes JSON).
+    pub body: Option<Pairs>,
+    /// Client authentication or a bearer token.
+    pub auth: Option<Auth>,
+    /// Follow redirects (default: no; an authorization response is a redirect to inspect).
+    #[serde(default)]
+    pub follow_redirects: bool,
+}
+
+/// A poll loop (RFC 8628 §3.5): repeat while the answer is `authorization_pending` or
+/// `slow_down`, waiting `interval` (plus 5 s per `slow_down`), until `expires_in`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename = "Poll")]
+pub struct PollDoc {
+    /// The token request to repeat.
+    pub request: RequestDoc,
+    /// Seconds between polls; 5 when not given (RFC 8628 §3.2, CLIENT-2).
+    pub interval: Option<String>,
+    /// Stop after this many seconds (CLIENT-5).
+    pub expires_in: Option<String>,
+    /// The user code to approve or deny during the loop.
+    pub user_code: Option<String>,
+    /// Approve `user_code` after this many pending answers.
+    pub approve_after: Option<u32>,
+    /// Deny `user_code` after this many pending answers.
+    pub deny_after: Option<u32>,
+    /// Send the first poll this many seconds early each time (to provoke `slow_down`;
+    /// a well-behaved client never does this).
+    #[serde(default)]
+    pub early_by: u64,
+    /// Stop after this many polls at most.
+    #[serde(default = "max_polls")]
+    pub max_polls: u32,
+}
+
+/// One assertion: a query and one or more predicates.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename = "Assertion")]
+pub struct AssertionDoc {
+    /// `status: 200` or `status: [400, 401]` (shorthand for equals / one_of).
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub status: Option<serde_yaml::Value>,
+    /// A header.
+    pub header: Option<String>,
+    /// A JSONPath.
+    pub json: Option<String>,
+    /// A redirect query parameter.
+    pub redirect: Option<String>,
+    /// `location: true`: the redirect target.
+    pub location: Option<bool>,
+    /// `body: true`: the body text.
+    pub body: Option<bool>,
+    /// Equal to (JSON comparison; numbers as numbers).
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub equals: Option<serde_yaml::Value>,
+    /// Not equal to.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub not_equals: Option<serde_yaml::Value>,
+    /// Present (`true`) or absent (`false`).
+    pub exists: Option<bool>,
+    /// Absent (`true`).
+    pub absent: Option<bool>,
+    /// Matches a regular expression.
+    pub matches: Option<String>,
+    /// Contains a substring (strings) or an element (arrays).
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub contains: Option<serde_yaml::Value>,
+    /// Does not contain a substring or an element (an absent value contains nothing).
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub not_contains: Option<serde_yaml::Value>,
+    /// Equal to one of.
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
+    pub one_of: Option<Vec<serde_yaml::Value>>,
+    /// JSON type: string, integer, number, boolean, array, object, null.
+    #[serde(rename = "type")]
+    pub type_: Option<JsonType>,
+    /// A number greater than.
+    pub greater_than: Option<f64>,
+    /// A number less than.
+    pub less_than: Option<f64>,
+    /// Length of a string or array.
+    pub length: Option<u64>,
+    /// A scope string equal to this one as a set (RFC 6749 §3.3: space-delimited, order
+    /// does not matter).
+    pub scope_equals: Option<String>,
+    /// A scope string without this scope token (an absent value lacks it too).
+    pub scope_lacks: Option<String>,
+    /// Holds when every assertion of one of these groups holds: the outcomes a row
+    /// accepts, as alternatives (`[[{status: 405}], [{status: 400}, {json: $.error,
+    /// equals: invalid_request}]]`). No query or predicate of its own.
+    #[schemars(with = "Option<Vec<Vec<serde_json::Value>>>")]
+    pub any_of: Option<Vec<Vec<AssertionDoc>>>,
+    /// Judge only when this holds (an alternative the row accepts: the error code is
+    /// asserted when the status says the request was refused).
+    #[serde(rename = "if")]
+    pub if_: Option<Condition>,
+    /// The requirement this assertion checks (defaults to the step's / scenario's).
+    pub requirement: Option<String>,
+    /// The cited row's level (conformance matrix §0): `must` (default; a violation
+    /// FAILS), `should` (a WARNING) or `may` (INFO: an optional capability is absent).
+    #[serde(default)]
+    pub level: Level,
+}
+
+/// A rule of the language a document breaks, and where (a path into the document).
+#[derive(Debug, Clone)]
+pub struct Broken {
+    /// Where, as a path from the top of the document.
+    pub path: Vec<Seg<'static>>,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn broken(path: &[Seg<'static>], message: impl Into<String>) -> Broken {
+    Broken {
+        path: path.to_vec(),
+        message: message.into(),
+    }
+}
+
+fn at(path: &[Seg<'static>], more: &[Seg<'static>]) -> Vec<Seg<'static>> {
+    let mut p = path.to_vec();
+    p.extend_from_slice(more);
+    p
+}
+
+/// The typed scenario a document says, or the first rule it breaks.
+pub fn lower(doc: ScenarioDoc) -> Result<Scenario, Broken> {
+    let ScenarioDoc {
+        name,
+        description,
+        requirements,
+        tags,
+        requires,
+        vars,
+        steps,
+        snapshot_redact,
+    } = doc;
+    if steps.is_empty() {
+        return Err(broken(
+            &[Seg::Key("steps")],
+            "a scenario needs at least one step",
+        ));
+    }
+    let steps = steps
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| lower_step(s, &[Seg::Key("steps"), Seg::Index(i)]))
+        .collect::<Result<_, _>>()?;
+    Ok(Scenario {
+        name,
+        description,
+        requirements,
+        tags,
+        requires,
+        vars,
+        steps,
+        snapshot_redact,
+    })
+}
+
+fn lower_step(doc: StepDoc, here: &[Seg<'static>]) -> Result<Step, Broken> {
+    let StepDoc {
+        name,
+        requirements,
+        if_,
+        request,
+        poll,
+        approve,
+        deny,
+        consent,
+        advance_clock,
+        revoke_app,
+        repeat,
+        capture,
+        expect,
+        snapshot,
+    } = doc;
+    let mut actions: Vec<(&'static str, Action)> = Vec::new();
+    if let Some(r) = request {
+        actions.push((
+            "request",
+            Action::Request(lower_request(r, &at(here, &[Seg::Key("request")]))?),
+        ));
+    }
+    if let Some(p) = poll {
+        actions.push((
+            "poll",
+            Action::Poll(lower_poll(p, &at(here, &[Seg::Key("poll")]))?),
+        ));
+    }
+    let others = [
+        ("approve", approve.map(Action::Approve)),
+        ("deny", deny.map(Action::Deny)),
+        ("consent", consent.map(Action::Consent)),
+        ("advance_clock", advance_clock.map(Action::AdvanceClock)),
+        ("revoke_app", revoke_app.map(Action::RevokeApp)),
+    ];
+    actions.extend(others.into_iter().filter_map(|(n, a)| Some((n, a?))));
+    let action = match actions.len() {
+        1 => actions.remove(0).1,
+        0 => {
+            return Err(broken(
+                here,
+                format!("a step needs one action: {}", in_words(Action::NAMES)),
+            ))
+        }
+        _ => {
+            let names: Vec<&str> = actions.iter().map(|(n, _)| *n).collect();
+            return Err(broken(
+                here,
+                format!(
+                    "a step has exactly one action, this one has {}",
+                    names.join(", ")
+                ),
+            ));
+        }
+    };
+    if repeat == 0 {
+        return Err(broken(here, "repeat must be at least 1"));
+    }
+    let expect = expect
+        .into_iter()
+        .enumerate()
+        .map(|(j, a)| lower_assertion(a, &at(here, &[Seg::Key("expect"), Seg::Index(j)])))
+        .collect::<Result<_, _>>()?;
+    Ok(Step {
+        name,
+        requirements,
+        if_,
+        action,
+        repeat,
+        capture,
+        expect,
+        snapshot,
+    })
+}
+
+fn lower_request(doc: RequestDoc, here: &[Seg<'static>]) -> Result<Request, Broken> {
+    let RequestDoc {
+        method,
+        endpoint,
+        path,
+        query,
+        headers,
+        form,
+        json,
+        raw,
+        body,
+        auth,
+        follow_redirects,
+    } = doc;
+    let to = match (endpoint, path) {
+        (Some(_), Some(_)) => return Err(broken(here, "give `endpoint` or `path`, not both")),
+        (None, None) => {
+            return Err(broken(
+                here,
+                "a request needs `endpoint` (a name) or `path`",
+            ))
+        }
+        (Some(e), None) => Destination::Endpoint(e),
+        (None, Some(p)) => Destination::Path(p),
+    };
+    let mut bodies: Vec<(&str, Body)> = Vec::new();
+    if let Some(f) = form {
+        bodies.push(("form", Body::Form(f)));
+    }
+    if let Some(j) = json {
+        bodies.push(("json", Body::Json(j)));
+    }
+    if let Some(r) = raw {
+        bodies.push(("raw", Body::Raw(r)));
+    }
+    if let Some(b) = body {
+        bodies.push(("body", Body::Params(b)));
+    }
+    let body = match bodies.len() {
+        0 => None,
+        1 => Some(bodies.remove(0).1),
+        _ => {
+            let names: Vec<&str> = bodies.iter().map(|(n, _)| *n).collect();
+            return Err(broken(
+                here,
+                format!(
+                    "a request has at most one body (form, json, raw or body), this one has {}",
+                    names.join(", ")
+                ),
+            ));
+        }
+    };
+    if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+        .contains(&method.to_ascii_uppercase().as_str())
+    {
+        return Err(broken(
+            &at(here, &[Seg::Key("method")]),
+            format!("unknown method `{method}`"),
+        ));
+    }
+    Ok(Request {
+        method,
+        to,
+        query,
+        headers,
+        body,
+        auth,
+        follow_redirects,
+    })
+}
+
+fn lower_poll(doc: PollDoc, here: &[Seg<'static>]) -> Result<Poll, Broken> {
+    let PollDoc {
+        request,
+        interval,
+        expires_in,
+        user_code,
+        approve_after,
+        deny_after,
+        early_by,
+        max_polls,
+    } = doc;
+    if (approve_after.is_some() || deny_after.is_some()) && user_code.is_none() {
+        return Err(broken(
+            here,
+            "approve_after and deny_after need `user_code`",
+        ));
+    }
+    Ok(Poll {
+        request: lower_request(request, &at(here, &[Seg::Key("request")]))?,
+        interval,
+        expires_in,
+        user_code,
+        approve_after,
+        deny_after,
+        early_by,
+        max_polls,
+    })
+}
+
+const PREDICATES: &str = "equals, not_equals, exists, absent, matches, contains, not_contains, one_of, type, greater_than, less_than, length, scope_equals, scope_lacks";
+
+fn lower_assertion(doc: AssertionDoc, here: &[Seg<'static>]) -> Result<Assertion, Broken> {
+    let AssertionDoc {
+        status,
+        header,
+        json,
+        redirect,
+        location,
+        body,
+        equals,
+        not_equals,
+        exists,
+        absent,
+        matches,
+        contains,
+        not_contains,
+        one_of,
+        type_,
+        greater_than,
+        less_than,
+        length,
+        scope_equals,
+        scope_lacks,
+        any_of,
+        if_,
+        requirement,
+        level,
+    } = doc;
+    let mut queries = Vec::new();
+    if status.is_some() {
+        queries.push(Query::Status);
+    }
+    queries.extend(header.map(Query::Header));
+    queries.extend(json.map(Query::Json));
+    queries.extend(redirect.map(Query::Redirect));
+    if location == Some(true) {
+        queries.push(Query::Location);
+    }
+    if body == Some(true) {
+        queries.push(Query::Body);
+    }
+    // In the order descriptions list them (`equals 1 and one of [1, 2]`).
+    let mut predicates = Vec::new();
+    match status {
+        Some(serde_yaml::Value::Sequence(list)) if list.iter().all(is_scalar) => {
+            predicates.push(Predicate::OneOf(list));
+        }
+        Some(v) if v.is_number() || v.is_string() => predicates.push(Predicate::Equals(v)),
+        Some(_) => {
+            return Err(broken(
+                here,
+                "`status` takes a number or a list of numbers, and no other predicate",
+            ))
+        }
+        None => {}
+    }
+    let from_status = predicates.len();
+    predicates.extend(equals.map(Predicate::Equals));
+    predicates.extend(not_equals.map(Predicate::NotEquals));
+    predicates.extend(exists.map(Predicate::Exists));
+    predicates.extend(absent.map(|a| Predicate::Exists(!a)));
+    predicates.extend(matches.map(Predicate::Matches));
+    predicates.extend(contains.map(Predicate::Contains));
+    predicates.extend(not_contains.map(Predicate::NotContains));
+    predicates.extend(one_of.map(Predicate::OneOf));
+    predicates.extend(type_.map(Predicate::Type));
+    predicates.extend(greater_than.map(Predicate::GreaterThan));
+    predicates.extend(less_than.map(Predicate::LessThan));
+    predicates.extend(length.map(Predicate::Length));
+    predicates.extend(scope_equals.map(Predicate::ScopeEquals));
+    predicates.extend(scope_lacks.map(Predicate::ScopeLacks));
+    let check = match (any_of, queries.len()) {
+        (Some(_), n) if n > 0 => {
+            return Err(broken(
+                here,
+                "an assertion with `any_of` has no query of its own: put each outcome in an alternative",
+            ))
+        }
+        (Some(groups), _) => {
+            if !predicates.is_empty() {
+                return Err(broken(
+                    here,
+                    "an assertion with `any_of` has no predicate of its own: put each outcome in an alternative",
+                ));
+            }
+            if groups.is_empty() || groups.iter().any(Vec::is_empty) {
+                return Err(broken(here, "any_of: every alternative needs an assertion"));
+            }
+            let mut out = Vec::new();
+            for (g, group) in groups.into_iter().enumerate() {
+                let mut alternative = Vec::new();
+                for (k, inner) in group.into_iter().enumerate() {
+                    let path = at(here, &[Seg::Key("any_of"), Seg::Index(g), Seg::Index(k)]);
+                    if inner.requirement.is_some()
+                        || inner.if_.is_some()
+                        || inner.any_of.is_some()
+                        || inner.level != Level::Must
+                    {
+                        return Err(broken(
+                            &path,
+                            "any_of: an alternative's assertions take the requirement, level and `if` of the assertion that holds them",
+                        ));
+                    }
+                    alternative.push(lower_assertion(inner, &path)?);
+                }
+                out.push(alternative);
+            }
+            Check::AnyOf(out)
+        }
+        (None, 0) => {
+            return Err(broken(
+                here,
+                "an assertion needs one of status, header, json, redirect, location, body, any_of",
+            ))
+        }
+        (None, 1) => {
+            let query = queries.remove(0);
+            if from_status > 0 && predicates.len() > from_status {
+                return Err(broken(
+                    here,
+                    "`status` takes a number or a list of numbers, and no other predicate",
+                ));
+            }
+            if predicates.is_empty() {
+                return Err(broken(
+                    here,
+                    format!("assertion on `{query}` has no predicate ({PREDICATES})"),
+                ));
+            }
+            Check::Value { query, predicates }
+        }
+        (None, _) => {
+            return Err(broken(
+                here,
+                "an assertion has exactly one of status, header, json, redirect, location, body",
+            ))
+        }
+    };
+    Ok(Assertion {
+        check,
+        if_,
+        requirement,
+        level,
+    })
+}
+
+/// `a, b or c`.
+fn in_words(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+fn is_scalar(v: &serde_yaml::Value) -> bool {
+    v.is_number() || v.is_string()
+}
+
+/// The JSON Schema of scenario files (`oauth-harness schema`, `scenarios/scenario.schema.json`).
+pub fn schema() -> String {
+    let s = schemars::schema_for!(ScenarioDoc);
+    serde_json::to_string_pretty(&s).unwrap_or_default() + "\n"
+}

@@ -1,0 +1,280 @@
+//! Every text of a step that is interpolated at run time (`${…}`), with where it is and
+//! when: before the step's captures exist (its condition, its action) or after (its
+//! assertions, its captures' defaults). Validation walks this and nothing else, so no
+//! field escapes the undefined-variable check: each type is taken apart field by field,
+//! and a field added to the model does not compile until it is listed here.
+
+use super::model::{
+    Action, AdvanceClock, Assertion, Auth, Body, CaptureEntry, Check, Condition, Consent,
+    Destination, Poll, Predicate, Query, RawBody, Request, RevokeApp, Step, UserCode,
+};
+use super::spans::Seg;
+
+/// When a text is interpolated, relative to its step's captures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// With the variables defined before the step (its `if`, its action).
+    BeforeCaptures,
+    /// With the step's own captures too (its assertions, its captures' defaults).
+    AfterCaptures,
+}
+
+/// Calls `f` with each interpolated text of `step`: its path below the step, the stage,
+/// and the text (every string inside a YAML value, keys included).
+pub fn step_texts<'a>(step: &'a Step, f: &mut dyn FnMut(&[Seg<'a>], Stage, &'a str)) {
+    let Step {
+        name: _,
+        requirements: _,
+        if_,
+        action,
+        repeat: _,
+        capture,
+        expect,
+        snapshot: _,
+    } = step;
+    let mut w = Walker {
+        path: Vec::new(),
+        stage: Stage::BeforeCaptures,
+        f,
+    };
+    if let Some(c) = if_ {
+        w.at(Seg::Key("if"), |w| w.condition(c));
+    }
+    w.action(action);
+    w.stage = Stage::AfterCaptures;
+    for (j, a) in expect.iter().enumerate() {
+        w.at(Seg::Key("expect"), |w| {
+            w.at(Seg::Index(j), |w| w.assertion(a))
+        });
+    }
+    for (j, c) in capture.iter().enumerate() {
+        let CaptureEntry {
+            name: _,
+            query: _,
+            default,
+            optional: _,
+        } = c;
+        if let Some(d) = default {
+            w.at(Seg::Key("capture"), |w| w.at(Seg::Index(j), |w| w.yaml(d)));
+        }
+    }
+}
+
+struct Walker<'a, 'f> {
+    path: Vec<Seg<'a>>,
+    stage: Stage,
+    f: &'f mut dyn FnMut(&[Seg<'a>], Stage, &'a str),
+}
+
+impl<'a> Walker<'a, '_> {
+    fn at(&mut self, seg: Seg<'a>, inner: impl FnOnce(&mut Self)) {
+        self.path.push(seg);
+        inner(self);
+        self.path.pop();
+    }
+
+    fn text(&mut self, s: &'a str) {
+        (self.f)(&self.path, self.stage, s);
+    }
+
+    fn key_text(&mut self, key: &'static str, s: &'a str) {
+        self.at(Seg::Key(key), |w| w.text(s));
+    }
+
+    fn yaml(&mut self, v: &'a serde_yaml::Value) {
+        match v {
+            serde_yaml::Value::String(s) => self.text(s),
+            serde_yaml::Value::Sequence(items) => items.iter().for_each(|i| self.yaml(i)),
+            serde_yaml::Value::Mapping(m) => m.iter().for_each(|(k, v)| {
+                self.yaml(k);
+                self.yaml(v);
+            }),
+            serde_yaml::Value::Tagged(t) => self.yaml(&t.value),
+            serde_yaml::Value::Null | serde_yaml::Value::Bool(_) | serde_yaml::Value::Number(_) => {
+            }
+        }
+    }
+
+    fn pairs(&mut self, key: &'static str, pairs: &'a [(String, String)]) {
+        self.at(Seg::Key(key), |w| {
+            for (k, v) in pairs {
+                w.text(k);
+                w.at(Seg::Key(k), |w| w.text(v));
+            }
+        });
+    }
+
+    fn condition(&mut self, c: &'a Condition) {
+        let Condition {
+            var: _,
+            equals,
+            one_of,
+            not_equals,
+            greater_than,
+        } = c;
+        for v in equals
+            .iter()
+            .chain(one_of.iter().flatten())
+            .chain(not_equals)
+            .chain(greater_than)
+        {
+            self.yaml(v);
+        }
+    }
+
+    fn action(&mut self, a: &'a Action) {
+        match a {
+            Action::Request(r) => self.at(Seg::Key("request"), |w| w.request(r)),
+            Action::Poll(p) => self.at(Seg::Key("poll"), |w| w.poll(p)),
+            Action::Approve(u) => self.at(Seg::Key("approve"), |w| w.user_code(u)),
+            Action::Deny(u) => self.at(Seg::Key("deny"), |w| w.user_code(u)),
+            Action::Consent(c) => self.at(Seg::Key("consent"), |w| {
+                let Consent {
+                    query,
+                    decision: _,
+                    user: _,
+                } = c;
+                w.pairs("query", &query.0);
+            }),
+            Action::AdvanceClock(AdvanceClock { seconds }) => self
+                .at(Seg::Key("advance_clock"), |w| {
+                    w.key_text("seconds", seconds)
+                }),
+            Action::RevokeApp(RevokeApp { client, user: _ }) => {
+                self.at(Seg::Key("revoke_app"), |w| w.key_text("client", client))
+            }
+        }
+    }
+
+    fn user_code(&mut self, u: &'a UserCode) {
+        let UserCode { user_code, user: _ } = u;
+        self.key_text("user_code", user_code);
+    }
+
+    fn poll(&mut self, p: &'a Poll) {
+        let Poll {
+            request,
+            interval,
+            expires_in,
+            user_code,
+            approve_after: _,
+            deny_after: _,
+            early_by: _,
+            max_polls: _,
+        } = p;
+        self.at(Seg::Key("request"), |w| w.request(request));
+        for (key, v) in [
+            ("interval", interval),
+            ("expires_in", expires_in),
+            ("user_code", user_code),
+        ] {
+            if let Some(v) = v {
+                self.key_text(key, v);
+            }
+        }
+    }
+
+    fn request(&mut self, r: &'a Request) {
+        let Request {
+            method: _,
+            to,
+            query,
+            headers,
+            body,
+            auth,
+            follow_redirects: _,
+        } = r;
+        match to {
+            // A name the loader checks, never a template.
+            Destination::Endpoint(_) => {}
+            Destination::Path(p) => self.key_text("path", p),
+        }
+        self.pairs("query", &query.0);
+        self.pairs("headers", &headers.0);
+        match body {
+            Some(Body::Form(p)) => self.pairs("form", &p.0),
+            Some(Body::Params(p)) => self.pairs("body", &p.0),
+            Some(Body::Json(v)) => self.at(Seg::Key("json"), |w| w.yaml(v)),
+            Some(Body::Raw(RawBody { content_type, body })) => self.at(Seg::Key("raw"), |w| {
+                w.key_text("content_type", content_type);
+                w.key_text("body", body);
+            }),
+            None => {}
+        }
+        if let Some(a) = auth {
+            self.at(Seg::Key("auth"), |w| match a {
+                Auth::Basic {
+                    role: _,
+                    client,
+                    secret,
+                }
+                | Auth::Post {
+                    role: _,
+                    client,
+                    secret,
+                } => {
+                    for v in [client, secret].into_iter().flatten() {
+                        w.text(v);
+                    }
+                }
+                Auth::None { role: _, client } => {
+                    if let Some(c) = client {
+                        w.key_text("client", c);
+                    }
+                }
+                Auth::Bearer { token } => w.key_text("token", token),
+            });
+        }
+    }
+
+    fn assertion(&mut self, a: &'a Assertion) {
+        let Assertion {
+            check,
+            if_,
+            requirement: _,
+            level: _,
+        } = a;
+        if let Some(c) = if_ {
+            self.at(Seg::Key("if"), |w| w.condition(c));
+        }
+        match check {
+            Check::Value { query, predicates } => {
+                for p in predicates {
+                    // `status: 200` is an `equals` written under the query's own key.
+                    let key = match query {
+                        Query::Status => "status",
+                        _ => p.key(),
+                    };
+                    self.at(Seg::Key(key), |w| w.predicate(p));
+                }
+            }
+            Check::AnyOf(groups) => self.at(Seg::Key("any_of"), |w| {
+                for (g, group) in groups.iter().enumerate() {
+                    w.at(Seg::Index(g), |w| {
+                        for (k, inner) in group.iter().enumerate() {
+                            w.at(Seg::Index(k), |w| w.assertion(inner));
+                        }
+                    });
+                }
+            }),
+        }
+    }
+
+    fn predicate(&mut self, p: &'a Predicate) {
+        match p {
+            Predicate::Equals(v)
+            | Predicate::NotEquals(v)
+            | Predicate::Contains(v)
+            | Predicate::NotContains(v) => self.yaml(v),
+            Predicate::OneOf(list) => list.iter().for_each(|v| self.yaml(v)),
+            Predicate::Matches(s) | Predicate::ScopeEquals(s) | Predicate::ScopeLacks(s) => {
+                self.text(s)
+            }
+            Predicate::Exists(_)
+            | Predicate::Type(_)
+            | Predicate::GreaterThan(_)
+            | Predicate::LessThan(_)
+            | Predicate::Length(_) => {}
+        }
+    }
+}
