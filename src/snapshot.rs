@@ -501,11 +501,7 @@ pub fn produced(
         for (i, step) in l.scenario.steps.iter().enumerate() {
             let name = match &step.snapshot {
                 Some(s) => s.name().to_string(),
-                None if all
-                    && !matches!(step.action, crate::scenario::model::Action::AdvanceClock(_)) =>
-                {
-                    format!("step-{:02}", i + 1)
-                }
+                None if all && step.action.responds() => format!("step-{:02}", i + 1),
                 None => continue,
             };
             out.insert(file_name(&l.path, &name));

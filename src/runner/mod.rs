@@ -26,7 +26,6 @@ pub mod target;
 
 pub use request::{describe_reqwest, to_exchange, MAX_RESPONSE_BYTES};
 
-use crate::scenario::model::Action;
 use crate::scenario::spans::Seg;
 use crate::scenario::vars::{VarError, Vars};
 use crate::scenario::Loaded;
@@ -108,11 +107,7 @@ fn moves_clock(l: &Loaded, target: &TargetSpec) -> bool {
     let TargetSpec::Live(p) = target else {
         return false;
     };
-    p.clock.is_some()
-        && l.scenario
-            .steps
-            .iter()
-            .any(|s| matches!(s.action, Action::AdvanceClock(_) | Action::Poll(_)))
+    p.clock.is_some() && l.scenario.steps.iter().any(|s| s.action.moves_clock())
 }
 
 /// Runs scenarios concurrently (at most `jobs` at once); results keep the input order.
@@ -361,10 +356,7 @@ pub async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target) -> Sce
             Some((why, na)) => step::skipped(l, i, st, why.clone(), *na),
             None => step::run_step(l, i, st, &session, &mut vars, opts).await,
         };
-        let changes_state = matches!(
-            st.action,
-            Action::AdvanceClock(_) | Action::Approve(_) | Action::Deny(_) | Action::RevokeApp(_)
-        );
+        let changes_state = st.action.changes_state();
         if cut_short.is_none() && r.result.status == Status::Skipped && changes_state {
             let why = r.result.skip_reason.clone().unwrap_or_default();
             cut_short = Some((

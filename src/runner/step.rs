@@ -168,6 +168,15 @@ fn unjudgeable(step: &Step, ex: &Exchange) -> Option<String> {
     None
 }
 
+/// The longest a `sleep` step waits, in seconds.
+const MAX_SLEEP: f64 = 60.0;
+
+fn a_text(v: &Value) -> String {
+    v.as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| v.to_string())
+}
+
 /// How often a step asks again after a 429 or 503 before judging the answer.
 const MAX_RETRIES: u32 = 3;
 
@@ -396,6 +405,19 @@ async fn act(
                     false => Done::CutShort(session.cannot_wait(secs)),
                 },
             )
+        }
+        Action::Sleep(s) => {
+            let v = vars.value(&s.seconds)?;
+            let secs = assert::number(&v)
+                .filter(|n| (0.0..=MAX_SLEEP).contains(n))
+                .ok_or_else(|| {
+                    StepError::Step(format!(
+                        "sleep: `{}` is not a number of seconds from 0 to {MAX_SLEEP} (advance_clock waits longer, where the target allows)",
+                        a_text(&v)
+                    ))
+                })?;
+            session.wait(secs).await.map_err(StepError::Target)?;
+            Ok(Done::Nothing)
         }
         Action::RevokeApp(r) => {
             let client = vars.text(&r.client)?;

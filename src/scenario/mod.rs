@@ -290,11 +290,14 @@ fn check_snapshot(
     snap: &model::SnapshotSpec,
     names: &mut HashSet<String>,
 ) -> Result<(), ScenarioError> {
-    if matches!(step.action, Action::AdvanceClock(_)) {
+    if !step.action.responds() {
         return Err(err(
             l,
             here,
-            "snapshot: an advance_clock step has no response to keep",
+            format!(
+                "snapshot: the step's action (`{}`) has no response to keep",
+                step.action.name()
+            ),
         ));
     }
     if snap.name().trim().is_empty() {

@@ -135,6 +135,8 @@ pub enum Action {
     AdvanceClock(AdvanceClock),
     /// Revoke a connected app as the user.
     RevokeApp(RevokeApp),
+    /// Wait a while of the target's time (a clock that can move moves; else real time).
+    Sleep(Sleep),
 }
 
 impl Action {
@@ -147,6 +149,7 @@ impl Action {
         "consent",
         "advance_clock",
         "revoke_app",
+        "sleep",
     ];
 
     /// The name files use for this kind.
@@ -159,6 +162,7 @@ impl Action {
             Action::Consent(_) => "consent",
             Action::AdvanceClock(_) => "advance_clock",
             Action::RevokeApp(_) => "revoke_app",
+            Action::Sleep(_) => "sleep",
         }
     }
 
@@ -182,6 +186,47 @@ impl Action {
             Action::Consent(_) => vec![Capability::Consent],
             Action::AdvanceClock(_) => vec![Capability::Clock],
             Action::RevokeApp(_) => vec![Capability::RevokeApp],
+            Action::Sleep(_) => vec![],
+        }
+    }
+
+    /// Whether the action changes the target's state besides its requests' effects (the
+    /// clock, a user's decision): once one did not run, the later steps would meet
+    /// another state than written.
+    pub fn changes_state(&self) -> bool {
+        match self {
+            Action::Request(_) | Action::Poll(_) | Action::Consent(_) => false,
+            Action::Approve(_)
+            | Action::Deny(_)
+            | Action::AdvanceClock(_)
+            | Action::RevokeApp(_)
+            | Action::Sleep(_) => true,
+        }
+    }
+
+    /// Whether the action may move the target's clock (a poll waits its intervals that
+    /// way), so that a scenario with it must not share a movable clock with others.
+    pub fn moves_clock(&self) -> bool {
+        match self {
+            Action::AdvanceClock(_) | Action::Poll(_) | Action::Sleep(_) => true,
+            Action::Request(_)
+            | Action::Approve(_)
+            | Action::Deny(_)
+            | Action::Consent(_)
+            | Action::RevokeApp(_) => false,
+        }
+    }
+
+    /// Whether the action gets a response to judge, capture and snapshot.
+    pub fn responds(&self) -> bool {
+        match self {
+            Action::Request(_)
+            | Action::Poll(_)
+            | Action::Approve(_)
+            | Action::Deny(_)
+            | Action::Consent(_)
+            | Action::RevokeApp(_) => true,
+            Action::AdvanceClock(_) | Action::Sleep(_) => false,
         }
     }
 
@@ -411,6 +456,14 @@ pub enum Decision {
 #[serde(deny_unknown_fields)]
 pub struct AdvanceClock {
     /// Seconds (may use variables).
+    pub seconds: String,
+}
+
+/// Wait a while of the target's time.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sleep {
+    /// Seconds, fractions allowed (may use variables); at most 60.
     pub seconds: String,
 }
 

@@ -7,7 +7,7 @@
 use super::model::{
     Action, AdvanceClock, Assertion, Auth, Body, Capability, CaptureEntry, Check, Condition,
     Consent, Destination, JsonType, Level, Pairs, Poll, Predicate, Query, RawBody, Request,
-    RevokeApp, Scenario, SnapshotSpec, Step, UserCode,
+    RevokeApp, Scenario, Sleep, SnapshotSpec, Step, UserCode,
 };
 use super::spans::Seg;
 use schemars::JsonSchema;
@@ -74,6 +74,8 @@ pub struct StepDoc {
     pub advance_clock: Option<AdvanceClock>,
     /// Revoke a connected app as the user.
     pub revoke_app: Option<RevokeApp>,
+    /// Wait a while of the target's time (its clock moves if it can; else real time).
+    pub sleep: Option<Sleep>,
     /// Perform the action this many times; captures and expectations apply to the last.
     #[serde(default = "one")]
     pub repeat: u32,
@@ -300,6 +302,7 @@ fn lower_step(doc: StepDoc, here: &[Seg<'static>]) -> Result<Step, Broken> {
         consent,
         advance_clock,
         revoke_app,
+        sleep,
         repeat,
         capture,
         expect,
@@ -324,6 +327,7 @@ fn lower_step(doc: StepDoc, here: &[Seg<'static>]) -> Result<Step, Broken> {
         ("consent", consent.map(Action::Consent)),
         ("advance_clock", advance_clock.map(Action::AdvanceClock)),
         ("revoke_app", revoke_app.map(Action::RevokeApp)),
+        ("sleep", sleep.map(Action::Sleep)),
     ];
     actions.extend(others.into_iter().filter_map(|(n, a)| Some((n, a?))));
     let action = match actions.len() {

@@ -6,7 +6,7 @@
 
 use super::model::{
     Action, AdvanceClock, Assertion, Auth, Body, CaptureEntry, Check, Condition, Consent,
-    Destination, Poll, Predicate, Query, RawBody, Request, RevokeApp, Step, UserCode,
+    Destination, Poll, Predicate, Query, RawBody, Request, RevokeApp, Sleep, Step, UserCode,
 };
 use super::spans::Seg;
 
@@ -142,6 +142,9 @@ impl<'a> Walker<'a, '_> {
                 }),
             Action::RevokeApp(RevokeApp { client, user: _ }) => {
                 self.at(Seg::Key("revoke_app"), |w| w.key_text("client", client))
+            }
+            Action::Sleep(Sleep { seconds }) => {
+                self.at(Seg::Key("sleep"), |w| w.key_text("seconds", seconds))
             }
         }
     }

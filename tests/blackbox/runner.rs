@@ -503,3 +503,56 @@ async fn the_rfc_contract_skips_noorle_rows_and_the_noorle_contract_enforces_the
     o.expect = Some(Contract::Rfc);
     assert_eq!(run(shipped(), &o).await.status, Status::Failed);
 }
+
+/// `sleep` waits the target's time: on the builtin its clock moves at once (two polls a
+/// `sleep` of the interval apart are not too early: `authorization_pending`, where without
+/// it the second is `slow_down`); past 60 s it is an ERROR that says so.
+#[tokio::test]
+async fn sleep_waits_the_targets_time_and_refuses_long_waits() {
+    let scenario = |wait: &str| {
+        format!(
+            r#"
+name: sleep
+steps:
+  - request:
+      endpoint: device_authorization
+      form: {{client_id: noorle-cli, scope: api}}
+    capture:
+      - device_code: {{json: $.device_code}}
+      - interval: {{json: $.interval}}
+  - sleep: {{seconds: "${{interval}}"}}
+  - request: &poll
+      endpoint: token
+      form: {{grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: "${{device_code}}", client_id: noorle-cli}}
+  - {wait}
+  - request: *poll
+    expect:
+      - json: $.error
+        equals: authorization_pending
+"#
+        )
+    };
+    let r = run(
+        vec![
+            inline(&scenario("sleep: {seconds: \"${interval}\"}")),
+            inline(&scenario("sleep: {seconds: 0.5}")),
+            inline(&scenario("sleep: {seconds: 61}")),
+        ],
+        &opts(&[]),
+    )
+    .await;
+    let verdicts: Vec<Status> = r.scenarios.iter().map(|s| s.status).collect();
+    assert_eq!(
+        verdicts,
+        [Status::Passed, Status::Failed, Status::Error],
+        "{}",
+        oauth_harness::report::markdown(&r)
+    );
+    let long = &r.scenarios[2].steps[3];
+    assert!(
+        long.error
+            .as_deref()
+            .is_some_and(|e| e.contains("from 0 to 60")),
+        "{long:?}"
+    );
+}
