@@ -1,6 +1,6 @@
 //! RFC 8628 §3.5 as a client: when the next device poll may go out. Pure (no clock, no
 //! I/O), so the rule is written once and tested once; the scenario runner's `poll` step
-//! follows it (the load generator's device flow is to move onto it, issue #19).
+//! and the load generator's devices both follow it.
 //!
 //! - Wait `interval` between polls; 5 s when the server gave none (§3.2, CLIENT-2).
 //! - After `slow_down`, add 5 s to the interval, for that poll and every later one

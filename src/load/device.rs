@@ -11,6 +11,7 @@
 //! as `deliberate_early_poll`, which the built-in server's own audit must match exactly.
 
 use super::{send, Ctx};
+use crate::polling::{Answer, Schedule};
 use goose::prelude::*;
 use rand::Rng as _;
 use std::sync::Arc;
@@ -66,7 +67,6 @@ async fn life(user: &mut GooseUser, ctx: &Arc<Ctx>) {
     let (decision, eager) = role(ctx, user.weighted_users_index);
     let d = &ctx.profile.device;
     let device_url = ctx.session.url(Some("device_authorization"), None);
-    let token_url = ctx.session.url(Some("token"), None);
     let client_id = d.client_id.clone();
     let secret = ctx.session.secret_of(&client_id).map(str::to_string);
     let basic = secret.as_deref().map(|s| (client_id.as_str(), s));
@@ -77,10 +77,10 @@ async fn life(user: &mut GooseUser, ctx: &Arc<Ctx>) {
     let name = "device_authorization";
     let answer = match send(ctx.post(&device_url, &params, basic)).await {
         Ok(a) => a,
-        Err((why, latency)) => {
-            ctx.record(user, name, latency, false, None).await;
+        Err(failed) => {
+            ctx.record(user, name, failed.latency, false, None).await;
             ctx.recorder.count("error", 1);
-            tracing::debug!("device authorization: {why}");
+            tracing::debug!("device authorization: {}", failed.why);
             return;
         }
     };
@@ -109,12 +109,9 @@ async fn life(user: &mut GooseUser, ctx: &Arc<Ctx>) {
     )
     .await;
     let issued = Instant::now();
-    // RFC 8628 §3.2: interval defaults to 5 s when absent.
-    let mut interval = Duration::from_secs(answer.u64("interval").unwrap_or(5));
-    let expires_at = issued
-        + ctx.real(Duration::from_secs(
-            answer.u64("expires_in").unwrap_or(1800),
-        ));
+    // RFC 8628 §3.2: interval defaults to 5 s when absent; no expires_in, no limit.
+    let secs = |k: &str| answer.u64(k).map(Duration::from_secs);
+    let mut schedule = Schedule::new(secs("interval"), secs("expires_in"));
 
     if decision != Decision::Never {
         let delay = {
@@ -154,107 +151,140 @@ async fn life(user: &mut GooseUser, ctx: &Arc<Ctx>) {
         });
     }
 
+    let device = Device {
+        code: &device_code,
+        client_id: &client_id,
+        basic,
+        eager,
+        issued,
+    };
+    poll(user, ctx, &mut schedule, &device).await;
+}
+
+/// One device's code and how it authenticates.
+struct Device<'a> {
+    code: &'a str,
+    client_id: &'a str,
+    basic: Option<(&'a str, &'a str)>,
+    /// Polls early once, on purpose.
+    eager: bool,
+    /// When the device authorization answer came.
+    issued: Instant,
+}
+
+/// The device's polls (RFC 8628 §3.5) on `polling::Schedule`, the rule the scenario
+/// runner follows too: `interval` after each answer, +5 s per `slow_down`, a 429's
+/// `Retry-After`, twice the interval after a timeout, and no poll at or past
+/// `expires_in` (counted as `expired`). Each poll is checked against the interval in
+/// force: a shorter gap is an `interval_violation`, except the eager device's one
+/// deliberate early poll.
+async fn poll(user: &mut GooseUser, ctx: &Arc<Ctx>, schedule: &mut Schedule, device: &Device<'_>) {
+    let token_url = ctx.session.url(Some("token"), None);
     let mut last_poll: Option<Instant> = None;
-    let mut eager_left = eager;
-    let mut from = issued;
+    let mut eager_left = device.eager;
+    // The schedule counts the server's time since the device authorization answer.
+    let mut mark = device.issued;
     loop {
+        let now = Instant::now();
+        schedule.waited((now - mark).mul_f64(ctx.scale));
+        mark = now;
         // The first poll is exempt from the early check (matrix §16 #6), so an eager
         // device polls early on its second poll.
         let early_on_purpose = eager_left && last_poll.is_some();
-        let gap = if early_on_purpose {
-            interval / 2
+        let early = if early_on_purpose {
+            schedule.interval() / 2
         } else {
-            interval
+            Duration::ZERO
         };
-        let next = from + ctx.real(gap);
-        if next >= expires_at {
+        let Some(wait) = schedule.next_wait(early) else {
             // §3.5: the device code has expired by then; the device stops.
             ctx.recorder.count("expired", 1);
             return;
-        }
-        if !ctx.sleep_until(next).await {
+        };
+        if !ctx.sleep_until(now + ctx.real(wait)).await {
             ctx.recorder.count("unfinished", 1);
             return;
         }
-        let now = Instant::now();
+        let sent = Instant::now();
         if let Some(prev) = last_poll {
-            let server_gap = (now - prev).mul_f64(ctx.scale);
+            let server_gap = (sent - prev).mul_f64(ctx.scale);
             if early_on_purpose {
                 ctx.recorder.count("deliberate_early_poll", 1);
-            } else if server_gap < interval {
+            } else if server_gap < schedule.interval() {
                 ctx.recorder.count("interval_violation", 1);
                 ctx.recorder
                     .request("harness: interval_violation", Duration::ZERO, false);
             }
         }
-        last_poll = Some(now);
-        let poll = [
+        last_poll = Some(sent);
+        if early_on_purpose {
+            // One deliberate early poll per device, whatever the server answers.
+            eager_left = false;
+        }
+        let form = [
             ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-            ("device_code", device_code.as_str()),
-            ("client_id", client_id.as_str()),
+            ("device_code", device.code),
+            ("client_id", device.client_id),
         ];
-        let answer = match send(ctx.post(&token_url, &poll, basic)).await {
+        let answer = match send(ctx.post(&token_url, &form, device.basic)).await {
             Ok(a) => a,
-            Err((why, latency)) => {
-                ctx.record(user, "token: transport error", latency, false, None)
+            Err(failed) if failed.timed_out => {
+                // §3.5: a timeout makes the device poll less often, not give up.
+                ctx.record(user, "token: timeout", failed.latency, false, None)
+                    .await;
+                ctx.recorder.count("timeout", 1);
+                schedule.answered(Answer::Timeout);
+                continue;
+            }
+            Err(failed) => {
+                ctx.record(user, "token: transport error", failed.latency, false, None)
                     .await;
                 ctx.recorder.count("error", 1);
-                tracing::debug!("poll: {why}");
+                tracing::debug!("poll: {}", failed.why);
                 return;
             }
         };
-        from = Instant::now();
-        if early_on_purpose {
-            // One deliberate early poll per device, whatever the server answered.
-            eager_left = false;
-        }
-        let status = Some(answer.status);
-        match (answer.status, answer.error()) {
-            (200, None) if answer.str("access_token").is_some() => {
-                ctx.record(user, "token: success", answer.latency, true, status)
-                    .await;
-                ctx.recorder.count("success", 1);
-                return;
-            }
-            (400, Some("authorization_pending")) => {
-                tracing::trace!("poll: authorization_pending");
-                ctx.record(
-                    user,
-                    "token: authorization_pending",
-                    answer.latency,
-                    true,
-                    status,
-                )
-                .await;
-                ctx.recorder.count("authorization_pending", 1);
-            }
-            (400, Some("slow_down")) => {
-                ctx.record(user, "token: slow_down", answer.latency, true, status)
-                    .await;
-                ctx.recorder.count("slow_down", 1);
-                interval += Duration::from_secs(5);
-            }
-            (400, Some("access_denied")) => {
-                ctx.record(user, "token: access_denied", answer.latency, true, status)
-                    .await;
-                ctx.recorder.count("access_denied", 1);
-                return;
-            }
-            (400, Some("expired_token")) => {
-                ctx.record(user, "token: expired_token", answer.latency, true, status)
-                    .await;
-                ctx.recorder.count("expired_token", 1);
-                return;
-            }
-            _ => {
-                ctx.record(user, "token: unexpected", answer.latency, false, status)
-                    .await;
-                ctx.recorder.count("unexpected", 1);
-                tracing::debug!(status = answer.status, error = ?answer.error(), "unexpected poll answer");
-                return;
-            }
+        if !judge(user, ctx, schedule, &answer).await {
+            return;
         }
     }
+}
+
+/// Records one poll's answer and adjusts the schedule; false when the device is done.
+async fn judge(
+    user: &mut GooseUser,
+    ctx: &Arc<Ctx>,
+    schedule: &mut Schedule,
+    answer: &super::Answer,
+) -> bool {
+    let status = Some(answer.status);
+    let (name, ok, going_on) = match (answer.status, answer.error()) {
+        (200, None) if answer.str("access_token").is_some() => ("success", true, false),
+        (400, Some("authorization_pending")) => {
+            tracing::trace!("poll: authorization_pending");
+            schedule.answered(Answer::Pending);
+            ("authorization_pending", true, true)
+        }
+        (400, Some("slow_down")) => {
+            schedule.answered(Answer::SlowDown);
+            ("slow_down", true, true)
+        }
+        (429, _) => {
+            // Flow control (matrix §15 #6, CLIENT-18): wait as told and poll again.
+            schedule.answered(Answer::TooMany(answer.retry_after));
+            ("rate_limited", true, true)
+        }
+        (400, Some("access_denied")) => ("access_denied", true, false),
+        (400, Some("expired_token")) => ("expired_token", true, false),
+        _ => {
+            tracing::debug!(status = answer.status, error = ?answer.error(), "unexpected poll answer");
+            ("unexpected", false, false)
+        }
+    };
+    ctx.record(user, &format!("token: {name}"), answer.latency, ok, status)
+        .await;
+    ctx.recorder.count(name, 1);
+    going_on
 }
 
 /// The built-in server's own count of early polls for the device client, added to the

@@ -162,10 +162,10 @@ async fn tokens(
     let name = format!("token: {grant}");
     let answer = match send(ctx.post(url, params, basic)).await {
         Ok(a) => a,
-        Err((why, latency)) => {
-            ctx.record(user, &name, latency, false, None).await;
+        Err(failed) => {
+            ctx.record(user, &name, failed.latency, false, None).await;
             ctx.recorder.count(&format!("{grant}_failed"), 1);
-            tracing::debug!("{grant}: {why}");
+            tracing::debug!("{grant}: {}", failed.why);
             return false;
         }
     };

@@ -182,6 +182,8 @@ pub(crate) struct Answer {
     pub status: u16,
     pub json: Option<serde_json::Value>,
     pub latency: Duration,
+    /// `Retry-After` in seconds (a 429's or a 503's).
+    pub retry_after: Option<Duration>,
 }
 
 impl Answer {
@@ -207,23 +209,40 @@ fn transport(e: reqwest::Error) -> String {
     crate::runner::describe_reqwest(&e.without_url())
 }
 
-/// Sends and reads the answer; `Err` is a transport failure (with its latency).
-pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<Answer, (String, Duration)> {
+/// A request that got no answer.
+#[derive(Debug)]
+pub(crate) struct NoAnswer {
+    /// Why, in words.
+    pub why: String,
+    /// How long it took to fail.
+    pub latency: Duration,
+    /// Whether it timed out (RFC 8628 §3.5: a device then polls less often).
+    pub timed_out: bool,
+}
+
+/// Sends and reads the answer; `Err` is a transport failure.
+pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<Answer, NoAnswer> {
     let started = Instant::now();
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| (transport(e), started.elapsed()))?;
+    let failed = |e: reqwest::Error| NoAnswer {
+        timed_out: e.is_timeout(),
+        why: transport(e),
+        latency: started.elapsed(),
+    };
+    let resp = req.send().await.map_err(failed)?;
     let status = resp.status().as_u16();
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| (transport(e), started.elapsed()))?;
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let bytes = resp.bytes().await.map_err(failed)?;
     let latency = started.elapsed();
     Ok(Answer {
         status,
         json: serde_json::from_slice(&bytes).ok(),
         latency,
+        retry_after,
     })
 }
 

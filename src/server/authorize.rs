@@ -468,10 +468,7 @@ pub async fn login(State(st): State<Arc<AppState>>, headers: HeaderMap, body: By
         "/account/apps"
     };
     let user = p.get("username").unwrap_or("");
-    let ok = st
-        .accounts
-        .get(user)
-        .is_some_and(|a| Some(a.password.expose().as_str()) == p.get("password"));
+    let ok = crate::server::config::signs_in(&st.accounts, user, p.get("password"));
     if !ok {
         return login_form(&st, return_to, Some("Wrong username or password."));
     }

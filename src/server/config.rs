@@ -309,6 +309,25 @@ pub struct Account {
     pub password: Secret<String>,
 }
 
+/// Whether `username` exists and `password` is its password: the one place passwords are
+/// compared, in constant time (as client secrets are).
+pub fn signs_in(
+    accounts: &HashMap<String, Account>,
+    username: &str,
+    password: Option<&str>,
+) -> bool {
+    use subtle::ConstantTimeEq;
+    match (accounts.get(username), password) {
+        (Some(a), Some(given)) => a
+            .password
+            .expose()
+            .as_bytes()
+            .ct_eq(given.as_bytes())
+            .into(),
+        _ => false,
+    }
+}
+
 /// Everything the server is configured with.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -450,6 +469,18 @@ mod tests {
             assert!(cfg.clients.iter().any(|c| &*c.id == id), "missing {id}");
         }
         assert_eq!(cfg.policy, Policy::default());
+    }
+
+    #[test]
+    fn only_an_account_and_its_own_password_sign_in() {
+        let cfg = ServerConfig::builtin();
+        let a = &cfg.accounts;
+        assert!(signs_in(a, "alice", Some("alice-password")));
+        assert!(!signs_in(a, "alice", Some("bob-password")));
+        assert!(!signs_in(a, "alice", Some("alice-passwor")));
+        assert!(!signs_in(a, "alice", Some("")));
+        assert!(!signs_in(a, "alice", None));
+        assert!(!signs_in(a, "carol", Some("alice-password")));
     }
 
     #[test]

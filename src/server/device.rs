@@ -247,10 +247,7 @@ fn verify_decision(
         );
     }
     let user = p.get("username").unwrap_or("");
-    let password_ok = state
-        .accounts
-        .get(user)
-        .is_some_and(|a| Some(a.password.expose().as_str()) == p.get("password"));
+    let password_ok = crate::server::config::signs_in(&state.accounts, user, p.get("password"));
     if !password_ok {
         return verify_form(
             state,

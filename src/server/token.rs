@@ -586,10 +586,7 @@ fn password_grant(
     params: &Params,
 ) -> Result<Response, OAuthError> {
     let user = params.get("username").unwrap_or("");
-    let ok = state
-        .accounts
-        .get(user)
-        .is_some_and(|a| Some(a.password.expose().as_str()) == params.get("password"));
+    let ok = crate::server::config::signs_in(&state.accounts, user, params.get("password"));
     if !ok {
         return Err(OAuthError::invalid_grant(
             "Invalid resource owner credentials",
