@@ -7,6 +7,7 @@ pub mod assert;
 pub mod cli;
 pub mod clock;
 pub mod coverage;
+pub mod endpoint;
 pub mod exit;
 pub mod load;
 pub mod mutate;

@@ -12,18 +12,9 @@
 //! mismatch stops there: the server said who it is, and it is not the target.
 
 use crate::assert::Exchange;
+use crate::endpoint::Endpoint;
 use serde_json::Value;
 use std::collections::HashMap;
-
-/// Metadata members that name endpoints, and the harness's endpoint names for them.
-pub const ENDPOINT_MEMBERS: &[(&str, &str)] = &[
-    ("token_endpoint", "token"),
-    ("device_authorization_endpoint", "device_authorization"),
-    ("authorization_endpoint", "authorization"),
-    ("revocation_endpoint", "revocation"),
-    ("introspection_endpoint", "introspection"),
-    ("registration_endpoint", "registration"),
-];
 
 /// What discovery found.
 #[derive(Debug, Clone)]
@@ -37,10 +28,14 @@ pub struct Metadata {
 impl Metadata {
     /// Endpoint name → URL, with `metadata` → where the document was found.
     pub fn endpoints(&self) -> HashMap<String, String> {
-        let mut out = HashMap::from([("metadata".to_string(), self.url.clone())]);
-        for (member, name) in ENDPOINT_MEMBERS {
-            if let Some(u) = self.document.get(member).and_then(Value::as_str) {
-                out.insert((*name).to_string(), u.to_string());
+        let mut out = HashMap::from([(Endpoint::Metadata.name().to_string(), self.url.clone())]);
+        for e in Endpoint::ALL {
+            let url = e
+                .metadata_member()
+                .and_then(|m| self.document.get(m))
+                .and_then(Value::as_str);
+            if let Some(u) = url {
+                out.insert(e.name().to_string(), u.to_string());
             }
         }
         out

@@ -345,12 +345,12 @@ impl Profile {
             profile.tls.ca_file = Some(ca.display().to_string());
         }
         for name in profile.endpoints.keys() {
-            if !crate::scenario::ENDPOINTS.contains(&name.as_str()) {
+            if crate::endpoint::Endpoint::from_name(name).is_none() {
                 return Err(ProfileError {
                     path: p,
                     message: format!(
                         "endpoints: unknown endpoint name `{name}` (known: {})",
-                        crate::scenario::ENDPOINTS.join(", ")
+                        crate::endpoint::Endpoint::names().join(", ")
                     ),
                 });
             }

@@ -10,6 +10,7 @@
 //!   a clock hook exists.
 
 use crate::assert::Exchange;
+use crate::endpoint::Endpoint;
 use crate::runner::clients::{Provided, Registered};
 use crate::runner::hooks::{self, HookError, Purpose};
 use crate::runner::profile::{BodyEncoding, Clients, Hook, Profile};
@@ -103,18 +104,11 @@ enum Backend {
 }
 
 /// An endpoint's default path: the builtin's (and Noorle's), used where a profile says
-/// nothing.
+/// nothing; `api:/PATH` is that path.
 fn default_path(endpoint: &str) -> &str {
-    match endpoint {
-        "token" => "/oauth/token",
-        "device_authorization" => "/oauth/device/authorize",
-        "authorization" => "/oauth/authorize",
-        "revocation" => "/oauth/revoke",
-        "introspection" => "/oauth/introspect",
-        "registration" => "/oauth/register",
-        "metadata" => "/.well-known/oauth-authorization-server",
-        "verification" => "/oauth/device/verify",
-        other => other.strip_prefix("api:").unwrap_or(other),
+    match Endpoint::from_name(endpoint) {
+        Some(e) => e.path(),
+        None => endpoint.strip_prefix("api:").unwrap_or(endpoint),
     }
 }
 

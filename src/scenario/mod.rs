@@ -9,6 +9,7 @@ pub mod syntax;
 pub mod vars;
 pub mod visit;
 
+use crate::endpoint::Endpoint;
 use model::{Action, Assertion, Request, Scenario, Step};
 use spans::{Loc, Seg, SpanIndex};
 use std::collections::HashSet;
@@ -90,7 +91,7 @@ impl Loaded {
             .scenario
             .requests()
             .filter_map(|r| r.to.endpoint())
-            .filter(|e| ENDPOINTS.contains(e))
+            .filter(|e| Endpoint::from_name(e).is_some())
             .collect();
         if self
             .scenario
@@ -115,18 +116,6 @@ pub const RUN_VARS: &[&str] = &[
     "metadata_url",
     "contract",
     "pkce_documentation",
-];
-
-/// Endpoint names a request may use instead of a path.
-pub const ENDPOINTS: &[&str] = &[
-    "token",
-    "device_authorization",
-    "authorization",
-    "revocation",
-    "introspection",
-    "registration",
-    "metadata",
-    "verification",
 ];
 
 /// Reads and validates one file.
@@ -385,7 +374,7 @@ fn check_refs(
 
 fn check_request(l: &Loaded, path: &[Seg<'_>], r: &Request) -> Result<(), ScenarioError> {
     if let model::Destination::Endpoint(e) = &r.to {
-        let known = ENDPOINTS.contains(&e.as_str())
+        let known = Endpoint::from_name(e).is_some()
             || e.starts_with("api:/")
             || e.strip_prefix("resource:")
                 .is_some_and(|n| !n.is_empty() && !n.contains('/'));
@@ -397,7 +386,7 @@ fn check_request(l: &Loaded, path: &[Seg<'_>], r: &Request) -> Result<(), Scenar
                 &p,
                 format!(
                     "unknown endpoint `{e}` (known: {}, resource:NAME, api:/PATH)",
-                    ENDPOINTS.join(", ")
+                    Endpoint::names().join(", ")
                 ),
             ));
         }

@@ -97,7 +97,7 @@ fn handle(
     );
     store.audit_of(&client.id).device_authorizations += 1;
     drop(store);
-    let verification_uri = state.url("/oauth/device/verify");
+    let verification_uri = state.url(crate::endpoint::Endpoint::Verification.path());
     let mut body = json!({
         "device_code": device_code.as_str(),
         "user_code": user_code,

@@ -191,6 +191,12 @@ impl Fault {
         matches!(self, Fault::ExtraMembers)
     }
 
+    /// Whether the switch changes responses after their handler (a layer on the router,
+    /// so the direct way to the token endpoint closes while it is on).
+    pub fn shapes_responses(self) -> bool {
+        matches!(self, Fault::ExtraMembers | Fault::NoCacheHeaders)
+    }
+
     /// The conformance-matrix requirement ids that the switch breaks.
     pub fn requirements(self) -> &'static [&'static str] {
         use Fault::*;
@@ -298,6 +304,11 @@ impl FaultSet {
     /// Switches `f` on.
     pub fn insert(&mut self, f: Fault) {
         self.0 |= f.bit();
+    }
+
+    /// Whether a switch that shapes responses is on.
+    pub fn shapes_responses(self) -> bool {
+        self.iter().any(Fault::shapes_responses)
     }
 
     /// Whether no switch is on.

@@ -1,6 +1,7 @@
 //! RFC 8414 authorization server metadata at `/.well-known/oauth-authorization-server`,
 //! so that RFC clients find the Noorle-style paths (META-1…11).
 
+use crate::endpoint::Endpoint;
 use crate::oauth::GrantType;
 use crate::server::faults::Fault;
 use crate::server::AppState;
@@ -23,12 +24,6 @@ pub async fn metadata(State(st): State<Arc<AppState>>) -> axum::response::Respon
     let grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
     let mut doc = json!({
         "issuer": issuer,
-        "authorization_endpoint": st.url("/oauth/authorize"),
-        "token_endpoint": st.url("/oauth/token"),
-        "device_authorization_endpoint": st.url("/oauth/device/authorize"),
-        "revocation_endpoint": st.url("/oauth/revoke"),
-        "introspection_endpoint": st.url("/oauth/introspect"),
-        "registration_endpoint": st.url("/oauth/register"),
         "scopes_supported": st.scopes.names(),
         "response_types_supported": ["code"],
         "grant_types_supported": grants,
@@ -38,6 +33,11 @@ pub async fn metadata(State(st): State<Arc<AppState>>) -> axum::response::Respon
         "code_challenge_methods_supported": ["S256", "plain"],
     });
     if let Some(m) = doc.as_object_mut() {
+        for e in Endpoint::ALL {
+            if let Some(member) = e.metadata_member() {
+                m.insert(member.into(), json!(st.url(e.path())));
+            }
+        }
         if st.faults.has(Fault::NoDeviceMetadata) {
             m.remove("device_authorization_endpoint");
         }

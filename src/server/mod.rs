@@ -10,6 +10,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod config;
 pub mod device;
+pub mod direct;
 pub mod error;
 pub mod faults;
 pub mod introspect;
@@ -24,6 +25,7 @@ pub mod testmode;
 pub mod token;
 
 use crate::clock::{Clock, Timestamp};
+use crate::endpoint::Endpoint;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -32,17 +34,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use config::{Account, Client, Policy, ScopeSet, Scopes, ServerConfig};
+use direct::Dispatch;
 use faults::{Fault, FaultSet};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use store::{Lifetimes, Store};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tower::util::{MapResponse, MapResponseLayer};
+
+/// The whole server as one service: [`Dispatch`], and [`framework_errors`] over it.
+pub type App = MapResponse<Dispatch, fn(Response) -> Response>;
 use tower::Layer;
 
 /// State shared by every handler.
@@ -170,120 +174,6 @@ impl AppState {
     }
 }
 
-/// The whole server as one service: [`Dispatch`], and [`framework_errors`] over it.
-pub type App = MapResponse<Dispatch, fn(Response) -> Response>;
-
-/// `POST /oauth/token`, the load-test target, goes straight to its handler; every other
-/// request goes through the router. The router's way costs each request a clone of a
-/// boxed service, a boxed future, a URL-parameters extension and a `Content-Length`
-/// header value (about a tenth of a token request's instructions); here nothing is boxed
-/// ([`DispatchFuture`]). The handler, its body reading and the error mapping around it
-/// are the same either way, and a response-shaping fault sends everything through the
-/// router.
-#[derive(Clone, Debug)]
-pub struct Dispatch {
-    state: Arc<AppState>,
-    router: Router,
-    direct: bool,
-}
-
-impl tower::Service<Request> for Dispatch {
-    type Response = Response;
-    type Error = std::convert::Infallible;
-    type Future = DispatchFuture;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request) -> DispatchFuture {
-        // The path only: a query may carry a state or a code.
-        tracing::debug!(method = %req.method(), path = %req.uri().path(), "request");
-        if self.direct
-            && req.method() == axum::http::Method::POST
-            && req.uri().path() == "/oauth/token"
-        {
-            let (head, body) = req.into_parts();
-            return DispatchFuture::Token(TokenRequest {
-                reader: params::BodyReader::new(self.state.policy.max_body_bytes),
-                state: self.state.clone(),
-                head: Some(head),
-                body,
-            });
-        }
-        DispatchFuture::Router(tower::Service::call(&mut self.router, req))
-    }
-}
-
-/// What [`Dispatch`] answers with: a token request read and answered in place, or the
-/// router's own future. Neither is boxed; both are `Unpin`.
-pub enum DispatchFuture {
-    /// `POST /oauth/token`.
-    Token(TokenRequest),
-    /// Everything else.
-    Router(axum::routing::future::RouteFuture<std::convert::Infallible>),
-}
-
-impl std::fmt::Debug for DispatchFuture {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DispatchFuture::Token(t) => f.debug_tuple("Token").field(t).finish(),
-            DispatchFuture::Router(_) => f.write_str("Router(..)"),
-        }
-    }
-}
-
-impl std::future::Future for DispatchFuture {
-    type Output = Result<Response, std::convert::Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            DispatchFuture::Token(t) => Pin::new(t).poll(cx),
-            DispatchFuture::Router(r) => Pin::new(r).poll(cx),
-        }
-    }
-}
-
-/// A token request whose body is being read; then [`token::answer`] answers it, as the
-/// routed [`token::token`] does.
-pub struct TokenRequest {
-    state: Arc<AppState>,
-    head: Option<axum::http::request::Parts>,
-    body: Body,
-    reader: params::BodyReader,
-}
-
-/// Headers and body carry credentials: not shown.
-impl std::fmt::Debug for TokenRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenRequest").finish_non_exhaustive()
-    }
-}
-
-impl std::future::Future for TokenRequest {
-    type Output = Result<Response, std::convert::Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let read = std::task::ready!(this.reader.poll_read(&mut this.body, cx));
-        let Some(head) = this.head.take() else {
-            // Polled again after it answered: a caller's bug, answered rather than a panic.
-            return Poll::Ready(Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response()));
-        };
-        Poll::Ready(Ok(match read {
-            Ok(body) => token::answer(
-                &this.state,
-                &params::Posted {
-                    uri: head.uri,
-                    headers: head.headers,
-                    body,
-                },
-            ),
-            Err(rejection) => rejection,
-        }))
-    }
-}
-
 /// The routes, built once. Exposed for `tower::ServiceExt::oneshot` style tests.
 ///
 /// Layers go around the finished router, not through `Router::layer`, which wraps every
@@ -296,28 +186,26 @@ pub fn router(state: Arc<AppState>) -> App {
 
 /// [`router`], with or without the direct way to the token endpoint.
 fn app(state: Arc<AppState>, direct: bool) -> App {
+    use Endpoint::*;
     let posted = Router::new()
-        .route("/oauth/device/authorize", post(device::authorize))
-        .route("/oauth/revoke", post(revoke::revoke))
-        .route("/oauth/introspect", post(introspect::introspect));
+        .route(DeviceAuthorization.path(), post(device::authorize))
+        .route(Revocation.path(), post(revoke::revoke))
+        .route(Introspection.path(), post(introspect::introspect));
     let posted = if state.faults.has(Fault::TokenAcceptsGet) {
-        posted.route("/oauth/token", post(token::token).get(token::token_get))
+        posted.route(Token.path(), post(token::token).get(token::token_get))
     } else {
-        posted.route("/oauth/token", post(token::token))
+        posted.route(Token.path(), post(token::token))
     };
     let mut extracted = Router::new()
+        .route(Metadata.path(), get(metadata::metadata))
         .route(
-            "/.well-known/oauth-authorization-server",
-            get(metadata::metadata),
-        )
-        .route(
-            "/oauth/device/verify",
+            Verification.path(),
             get(device::verify_page).post(device::verify_submit),
         )
-        .route("/oauth/authorize", get(authorize::authorize))
+        .route(Authorization.path(), get(authorize::authorize))
         .route("/oauth/authorize/decision", post(authorize::decision))
         .route("/oauth/login", post(authorize::login))
-        .route("/oauth/register", post(register::register))
+        .route(Registration.path(), post(register::register))
         .route("/account/apps", get(revoke::apps_page))
         .route("/account/apps/revoke", post(revoke::apps_revoke))
         .route("/api/me", get(api::me))
@@ -326,7 +214,7 @@ fn app(state: Arc<AppState>, direct: bool) -> App {
     if state.test_mode {
         extracted = extracted.merge(testmode::routes());
     }
-    let shaping = state.faults.has(Fault::ExtraMembers) || state.faults.has(Fault::NoCacheHeaders);
+    let shaping = state.faults.shapes_responses();
     let mut app = posted
         .merge(extracted.layer(DefaultBodyLimit::max(state.policy.max_body_bytes)))
         .fallback(not_found)
@@ -337,11 +225,7 @@ fn app(state: Arc<AppState>, direct: bool) -> App {
             shape_responses,
         ));
     }
-    let dispatch = Dispatch {
-        state,
-        router: app,
-        direct: direct && !shaping,
-    };
+    let dispatch = Dispatch::new(state, app, direct);
     MapResponseLayer::new(framework_errors as fn(Response) -> Response).layer(dispatch)
 }
 
