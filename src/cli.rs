@@ -590,6 +590,7 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
                 .unwrap_or_else(|| PathBuf::from(crate::snapshot::DEFAULT_DIR)),
             all: args.snapshot_all,
         }),
+        person: terminal(),
     };
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -663,6 +664,21 @@ fn report(r: anyhow::Result<()>) -> ExitCode {
             ExitCode::from(exit::RUNTIME)
         }
     }
+}
+
+/// The person at the terminal, for `manual` hooks: told on stderr, answering on stdin.
+fn terminal() -> crate::runner::target::Person {
+    crate::runner::target::Person::new(
+        |what| eprintln!("oauth-harness: {what}"),
+        |question| {
+            eprintln!("oauth-harness: {question}");
+            let mut line = String::new();
+            match std::io::stdin().read_line(&mut line) {
+                Ok(0) | Err(_) => None,
+                Ok(_) => Some(line),
+            }
+        },
+    )
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -787,6 +803,7 @@ fn load_run(args: LoadArgs) -> ExitCode {
         report_dir: args.report_dir,
         shard: args.shard,
         progress: !args.no_progress,
+        person: terminal(),
     };
     let outcome = match runtime().map_err(|e| e.to_string()) {
         Ok(rt) => rt.block_on(crate::load::run(&opts)),

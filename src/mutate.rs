@@ -254,6 +254,7 @@ pub async fn kill_matrix(scenarios: Vec<Arc<Loaded>>, faults: &[Fault], jobs: us
         verbose: false,
         expect: None,
         snapshots: None,
+        person: crate::runner::target::Person::nobody(),
     };
     let clean: RunResult = run(scenarios.clone(), &opts(&[])).await;
     let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));

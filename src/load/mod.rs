@@ -51,6 +51,8 @@ pub struct LoadOptions {
     pub shard: (usize, usize),
     /// Draw a progress line on a terminal.
     pub progress: bool,
+    /// Whom the target's `manual` hooks ask.
+    pub person: crate::runner::target::Person,
 }
 
 /// Why a run could not be judged.
@@ -390,13 +392,13 @@ async fn open(
             }
             let session = Session::start_builtin(config, Clock::scaled(p.time_scale))
                 .await
-                .map_err(LoadError::Runtime)?;
+                .map_err(|e| LoadError::Runtime(e.to_string()))?;
             Ok((session, p.time_scale))
         }
         Some(target) => {
-            let session = Session::open(&TargetSpec::Live(target.clone()))
+            let session = Session::open(&TargetSpec::Live(target.clone()), opts.person.clone())
                 .await
-                .map_err(LoadError::Runtime)?;
+                .map_err(|e| LoadError::Runtime(e.to_string()))?;
             // What the users will need of the target, checked before any load is sent.
             let code_flow = p
                 .exchange

@@ -5,6 +5,7 @@
 //! `user.password`). The builtin provides every one from its fixture; a
 //! profile maps what the target has, or has the roles registered (RFC 7591) for the run.
 
+use crate::runner::error::TargetError;
 use crate::runner::profile::{Clients, Profile};
 use crate::scenario::roles;
 use crate::server::config::ServerConfig;
@@ -77,23 +78,29 @@ impl Provided {
     }
 
     /// What a profile maps (registration, when asked, comes later: [`register`]).
-    pub fn from_profile(profile: &Profile, base: &str) -> Result<Provided, String> {
+    pub fn from_profile(profile: &Profile, base: &str) -> Result<Provided, TargetError> {
         let mut p = Provided::default();
         let mut vars = crate::scenario::vars::Vars::default();
-        let mut text = |what: &str, s: &str| {
-            vars.text(s)
-                .map_err(|e| format!("profile {}: {what}: {e}", profile.name))
+        let setup = |what: String| TargetError::Setup(format!("profile {}: {what}", profile.name));
+        let mut text =
+            |what: &str, s: &str| vars.text(s).map_err(|e| setup(format!("{what}: {e}")));
+        let env = |name: &str, whose: String| {
+            std::env::var(name).map_err(|_| {
+                setup(format!(
+                    "{whose}: environment variable {name} (its {}) is not set",
+                    if whose == "user" {
+                        "password"
+                    } else {
+                        "secret"
+                    }
+                ))
+            })
         };
         if let Clients::Mapped(map) = &profile.clients {
             for (role, spec) in map {
                 let id = text(&format!("clients.{role}.id"), &spec.id)?;
                 let secret = match &spec.secret_env {
-                    Some(env) => Some(std::env::var(env).map_err(|_| {
-                        format!(
-                            "profile {}: clients.{role}: environment variable {env} (its secret) is not set",
-                            profile.name
-                        )
-                    })?),
+                    Some(name) => Some(env(name, format!("clients.{role}"))?),
                     None => None,
                 };
                 let mut uris = Vec::new();
@@ -121,13 +128,8 @@ impl Provided {
                 "user.username".into(),
                 json!(text("user.username", &user.username)?),
             );
-            if let Some(env) = &user.password_env {
-                let password = std::env::var(env).map_err(|_| {
-                    format!(
-                        "profile {}: user: environment variable {env} (its password) is not set",
-                        profile.name
-                    )
-                })?;
+            if let Some(name) = &user.password_env {
+                let password = env(name, "user".into())?;
                 p.set("user.password".into(), json!(password));
             }
         }
@@ -228,23 +230,18 @@ async fn register_one(
     http: &reqwest::Client,
     endpoint: &str,
     metadata: &Value,
-) -> Result<Value, String> {
-    let resp = http
-        .post(endpoint)
-        .json(metadata)
-        .send()
-        .await
-        .map_err(|e| crate::runner::describe_reqwest(&e))?;
+) -> Result<Value, TargetError> {
+    let resp = http.post(endpoint).json(metadata).send().await?;
     let ex = crate::runner::to_exchange(resp).await?;
     match (&ex.json, ex.status) {
         (Some(j), 201 | 200) if j.get("client_id").and_then(Value::as_str).is_some() => {
             Ok(j.clone())
         }
-        (Some(j), status) => Err(format!(
+        (Some(j), status) => Err(TargetError::Refused(format!(
             "HTTP {status} {}",
             j.get("error").and_then(Value::as_str).unwrap_or("")
-        )),
-        (None, status) => Err(format!("HTTP {status}")),
+        ))),
+        (None, status) => Err(TargetError::Refused(format!("HTTP {status}"))),
     }
 }
 

@@ -13,6 +13,7 @@
 
 use crate::assert::Exchange;
 use crate::endpoint::Endpoint;
+use crate::runner::error::TargetError;
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -63,7 +64,7 @@ pub fn candidate_urls(issuer: &str) -> Vec<String> {
 }
 
 /// Fetches the metadata of `issuer`; an error says which URLs answered what.
-pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, String> {
+pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, TargetError> {
     let mut tried = Vec::new();
     for url in candidate_urls(issuer) {
         let ex = match http.get(&url).send().await {
@@ -78,10 +79,10 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, 
             None => tried.push(format!("{url}: HTTP {}", ex.status)),
         }
     }
-    Err(format!(
+    Err(TargetError::Setup(format!(
         "discovery: no metadata document for the issuer `{issuer}` ({})",
         tried.join("; ")
-    ))
+    )))
 }
 
 fn usable(_url: &str, ex: &Exchange) -> Option<Value> {
@@ -91,12 +92,12 @@ fn usable(_url: &str, ex: &Exchange) -> Option<Value> {
         .filter(Value::is_object)
 }
 
-fn checked(url: String, document: Value, issuer: &str) -> Result<Metadata, String> {
+fn checked(url: String, document: Value, issuer: &str) -> Result<Metadata, TargetError> {
     let said = document.get("issuer").and_then(Value::as_str).unwrap_or("");
     if said != issuer {
-        return Err(format!(
+        return Err(TargetError::Setup(format!(
             "discovery: the metadata at {url} names the issuer `{said}`, not `{issuer}` (RFC 8414 §3.3): none of its endpoints are used"
-        ));
+        )));
     }
     Ok(Metadata { url, document })
 }

@@ -213,7 +213,9 @@ pub async fn follow(
     redirect_uri: Option<&str>,
     max: usize,
     timeout: Duration,
-    tls: impl FnOnce(reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, String>,
+    tls: impl FnOnce(
+        reqwest::ClientBuilder,
+    ) -> Result<reqwest::ClientBuilder, crate::runner::error::TargetError>,
 ) -> Result<Exchange, HookError> {
     let stop_at = redirect_uri.map(str::to_string);
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
@@ -231,7 +233,7 @@ pub async fn follow(
         .redirect(policy)
         .timeout(timeout);
     let http = tls(builder)
-        .map_err(HookError)?
+        .map_err(|e| HookError(e.to_string()))?
         .build()
         .map_err(|e| HookError(format!("cannot build an HTTP client: {e}")))?;
     let resp = http

@@ -8,15 +8,19 @@
 //! could not give); a step that cannot run because the target or a hook failed is an
 //! ERROR, and ends its scenario (later steps would only cascade).
 //!
-//! - [`target`]: where (the builtin, or a live server from a profile) and its hooks;
+//! - [`target`]: where (the builtin, or a live server from a profile: [`builtin`] and
+//!   [`live`] are the two backends) and its hooks;
 //! - [`step`]: one step — action, assertions, captures, snapshot;
 //! - [`request`], [`poll`], [`evaluate`]: a request sent, the RFC 8628 poll, a predicate.
 
+pub(crate) mod builtin;
 pub mod clients;
 pub mod discovery;
+pub mod error;
 pub(crate) mod evaluate;
 pub mod expected;
 pub mod hooks;
+pub(crate) mod live;
 pub(crate) mod poll;
 pub mod profile;
 pub mod request;
@@ -49,6 +53,8 @@ pub struct RunOptions {
     pub expect: Option<profile::Contract>,
     /// Response snapshots; `None`: off.
     pub snapshots: Option<crate::snapshot::Settings>,
+    /// Whom `manual` hooks ask (the command line: the terminal).
+    pub person: target::Person,
 }
 
 impl RunOptions {
@@ -72,12 +78,10 @@ pub(crate) enum StepError {
     /// give, a condition that does not hold): the step does not apply.
     #[error("{0}")]
     NotApplicable(String),
-    /// The target failed: a transport error, an unreadable body.
+    /// The target failed (a transport error, an unreadable body) or a hook could not do
+    /// its work.
     #[error("{0}")]
-    Target(String),
-    /// A profile hook could not do its work.
-    #[error("{0}")]
-    Hook(String),
+    Target(#[from] error::TargetError),
     /// The step itself cannot be done as written (a value of the wrong kind).
     #[error("{0}")]
     Step(String),
@@ -131,11 +135,11 @@ pub async fn run_until(
     tokio::pin!(stop);
     let started = Instant::now();
     let target = tokio::select! {
-        t = Target::prepare(&opts.target) => t,
-        () = &mut stop => Err("interrupted (Ctrl-C) before the target was ready".into()),
+        t = Target::prepare(&opts.target) => t.map_err(|e| e.to_string()),
+        () = &mut stop => Err("interrupted (Ctrl-C) before the target was ready".to_string()),
     };
     let target = match target {
-        Ok(t) => t,
+        Ok(t) => t.with_person(opts.person.clone()),
         Err(e) => {
             let results = scenarios
                 .iter()
@@ -292,7 +296,7 @@ pub async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target) -> Sce
     let s = &l.scenario;
     let session = match target.session().await {
         Ok(sess) => sess,
-        Err(e) => return scenario_error(l, ms(started), e),
+        Err(e) => return scenario_error(l, ms(started), e.to_string()),
     };
     let mut result = scenario_result(l, Status::Passed);
     // A scenario about Noorle's documented behaviour only has nothing to say under `rfc`.
@@ -323,7 +327,7 @@ pub async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target) -> Sce
     // BCP-6: a documented way to detect PKCE support, besides metadata ("" when none).
     vars.set(
         "pkce_documentation",
-        Value::String(session.pkce_documentation()),
+        Value::String(session.pkce_documentation.clone()),
     );
     vars.set(
         "contract",

@@ -7,6 +7,8 @@
 
 use crate::assert::{self, Exchange};
 use crate::polling::{Answer, Schedule};
+use crate::runner::error::TargetError;
+use crate::runner::hooks::HookError;
 use crate::runner::request::send;
 use crate::runner::result::PollStats;
 use crate::runner::target::Session;
@@ -63,10 +65,7 @@ pub(crate) async fn poll(
                 ));
                 break;
             };
-            session
-                .wait(wait.as_secs_f64())
-                .await
-                .map_err(StepError::Target)?;
+            session.wait(wait.as_secs_f64()).await?;
             schedule.waited(wait);
             stats.waits.push(wait.as_secs());
         }
@@ -115,17 +114,14 @@ pub(crate) async fn poll(
 /// loop would otherwise run to `expires_in` and blame the server).
 async fn decide(session: &Session, code: &str, approve: bool) -> Result<(), StepError> {
     let what = if approve { "approve" } else { "deny" };
-    let ex = session
-        .decide(code, None, approve)
-        .await
-        .map_err(StepError::Hook)?;
+    let ex = session.decide(code, None, approve).await?;
     if (200..300).contains(&ex.status) {
         Ok(())
     } else {
-        Err(StepError::Hook(format!(
+        Err(StepError::Target(TargetError::Hook(HookError(format!(
             "the target refused to {what} the user code while polling: HTTP {} {}",
             ex.status,
             crate::runner::hooks::quote(&ex.body)
-        )))
+        )))))
     }
 }

@@ -4,6 +4,7 @@
 //! anything is summarized.
 
 use crate::assert::Exchange;
+use crate::runner::error::{TargetError, Transport};
 use crate::runner::profile::BodyEncoding;
 use crate::runner::result::ExchangeSummary;
 use crate::runner::target::Session;
@@ -15,41 +16,14 @@ use serde_json::Value;
 
 /// Why a request failed, in words a user can act on.
 pub fn describe_reqwest(e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else if e.is_redirect() {
-        "too many redirects"
-    } else if e.is_body() || e.is_decode() {
-        "the response body could not be read"
-    } else {
-        "failed"
-    };
-    let url = e.url().map(|u| format!(" {u}")).unwrap_or_default();
-    let mut source = std::error::Error::source(e);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    let hint = if detail.contains("certificate") || detail.contains("UnknownIssuer") {
-        " (a self-signed or private CA certificate? trust it with the profile's `tls.ca_file` or `--ca-file PEM`, or, for a test server only, `tls.insecure: true` / `--insecure`)"
-    } else {
-        ""
-    };
-    if detail.is_empty() {
-        format!("request{url} {what}{hint}")
-    } else {
-        format!("request{url} {what}: {detail}{hint}")
-    }
+    Transport::from(e).to_string()
 }
 
 /// The largest response body the runner reads.
 pub const MAX_RESPONSE_BYTES: usize = 8 << 20;
 
 /// Reads a response into an [`Exchange`].
-pub async fn to_exchange(resp: reqwest::Response) -> Result<Exchange, String> {
+pub async fn to_exchange(resp: reqwest::Response) -> Result<Exchange, TargetError> {
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
@@ -64,12 +38,9 @@ pub async fn to_exchange(resp: reqwest::Response) -> Result<Exchange, String> {
     // Read in chunks, so that an endless or enormous body is cut off, not buffered.
     let mut resp = resp;
     let mut bytes = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| describe_reqwest(&e))? {
+    while let Some(chunk) = resp.chunk().await? {
         if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(format!(
-                "the response body is larger than {} MiB; the harness stopped reading it",
-                MAX_RESPONSE_BYTES >> 20
-            ));
+            return Err(TargetError::TooLarge);
         }
         bytes.extend_from_slice(&chunk);
     }
@@ -331,11 +302,8 @@ pub(crate) async fn send(
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body_text.clone());
     }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| StepError::Target(describe_reqwest(&e)))?;
-    let ex = to_exchange(resp).await.map_err(StepError::Target)?;
+    let resp = req.send().await.map_err(TargetError::from)?;
+    let ex = to_exchange(resp).await?;
     learn_secrets(&mut vars.redactor, &ex);
     let summary = summarize(&vars.redactor, method.as_str(), &url, &body_text, &ex);
     Ok((ex, summary))

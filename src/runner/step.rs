@@ -360,7 +360,7 @@ async fn act(
                     Some(wait) if busy && retries < MAX_RETRIES => {
                         retries += 1;
                         ctx.result.retries = retries;
-                        session.wait(wait).await.map_err(StepError::Target)?;
+                        session.wait(wait).await?;
                     }
                     _ => return Ok(Done::Response(ex)),
                 }
@@ -372,10 +372,7 @@ async fn act(
         Action::Approve(u) | Action::Deny(u) => {
             let code = vars.text(&u.user_code)?;
             let approve = matches!(step.action, Action::Approve(_));
-            let ex = session
-                .decide(&code, u.user.as_deref(), approve)
-                .await
-                .map_err(StepError::Hook)?;
+            let ex = session.decide(&code, u.user.as_deref(), approve).await?;
             Ok(Done::Response(ex))
         }
         Action::Consent(c) => {
@@ -383,10 +380,7 @@ async fn act(
             for (k, v) in &c.query.0 {
                 q.push((vars.text(k)?, vars.text(v)?));
             }
-            let (url, ex) = session
-                .consent(&q, c.decision, c.user.as_deref())
-                .await
-                .map_err(StepError::Hook)?;
+            let (url, ex) = session.consent(&q, c.decision, c.user.as_deref()).await?;
             learn_secrets(&mut vars.redactor, &ex);
             ctx.result.exchange = Some(summarize(&vars.redactor, "GET", &url, "", &ex));
             Ok(Done::Response(ex))
@@ -399,12 +393,10 @@ async fn act(
                     a.seconds
                 ))
             })?;
-            Ok(
-                match session.advance(secs).await.map_err(StepError::Hook)? {
-                    true => Done::Nothing,
-                    false => Done::CutShort(session.cannot_wait(secs)),
-                },
-            )
+            Ok(match session.advance(secs).await? {
+                true => Done::Nothing,
+                false => Done::CutShort(session.cannot_wait(secs)),
+            })
         }
         Action::Sleep(s) => {
             let v = vars.value(&s.seconds)?;
@@ -416,15 +408,12 @@ async fn act(
                         a_text(&v)
                     ))
                 })?;
-            session.wait(secs).await.map_err(StepError::Target)?;
+            session.wait(secs).await?;
             Ok(Done::Nothing)
         }
         Action::RevokeApp(r) => {
             let client = vars.text(&r.client)?;
-            let ex = session
-                .revoke_app(&client, r.user.as_deref())
-                .await
-                .map_err(StepError::Hook)?;
+            let ex = session.revoke_app(&client, r.user.as_deref()).await?;
             Ok(Done::Response(ex))
         }
     }

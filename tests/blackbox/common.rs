@@ -341,6 +341,7 @@ pub fn run_options(target: TargetSpec) -> RunOptions {
         verbose: false,
         expect: None,
         snapshots: None,
+        person: oauth_harness::runner::target::Person::nobody(),
     }
 }
 

@@ -637,7 +637,8 @@ async fn discovery_finds_path_issuers_and_openid_configuration_and_checks_the_is
         .await;
     let e = oauth_harness::runner::discovery::discover(&http, &other)
         .await
-        .expect_err("issuer mismatch");
+        .expect_err("issuer mismatch")
+        .to_string();
     assert!(e.contains("RFC 8414 §3.3"), "{e}");
 }
 

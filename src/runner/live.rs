@@ -1,0 +1,371 @@
+//! A live target's [`Backend`]: a server described by a profile, made ready once per run
+//! ([`Live::prepare`]: secrets read, metadata discovered, roles registered); the user acts
+//! through the profile's hooks, time through its clock hook or in real time.
+
+use crate::assert::Exchange;
+use crate::runner::clients::{Provided, Registered};
+use crate::runner::error::TargetError;
+use crate::runner::hooks::{self, HookError, Purpose};
+use crate::runner::profile::{Clients, Hook, Profile};
+use crate::runner::target::{client, default_path, tls, Backend, Fut, Person, Session};
+use crate::scenario::model::Decision;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A live target, as every session of a run shares it.
+#[derive(Debug)]
+pub(crate) struct Live {
+    profile: Arc<Profile>,
+    base: String,
+    issuer: String,
+    endpoints: HashMap<String, String>,
+    secrets: HashMap<String, String>,
+    provided: Provided,
+    registered: Vec<Registered>,
+    timeout: Duration,
+}
+
+fn setup(p: &Profile, what: String) -> TargetError {
+    TargetError::Setup(format!("profile {}: {what}", p.name))
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
+impl Live {
+    /// Reads the profile's secrets, discovers the target's metadata and registers its
+    /// roles, once for the whole run.
+    pub(crate) async fn prepare(p: &Arc<Profile>) -> Result<Live, TargetError> {
+        let mut vars = crate::scenario::vars::Vars::default();
+        let base = vars
+            .text(&p.base_url)
+            .map_err(|e| setup(p, format!("base_url: {e}")))?
+            .trim_end_matches('/')
+            .to_string();
+        let parsed =
+            url::Url::parse(&base).map_err(|e| setup(p, format!("base_url `{base}`: {e}")))?;
+        // CLIENT-17: TLS for every non-loopback target unless explicitly overridden.
+        if parsed.scheme() == "http" && !is_loopback(&parsed) && !p.allow_insecure_http {
+            return Err(setup(p, format!(
+                "refusing plain http to {base}: only loopback targets may use http (set allow_insecure_http: true to override)"
+            )));
+        }
+        let issuer = match &p.issuer {
+            Some(i) => vars.text(i).map_err(|e| setup(p, format!("issuer: {e}")))?,
+            None => base.clone(),
+        };
+        let mut secrets = HashMap::new();
+        for (name, env) in &p.secrets {
+            let v = std::env::var(env).map_err(|_| {
+                setup(
+                    p,
+                    format!("secret `{name}`: environment variable {env} is not set"),
+                )
+            })?;
+            secrets.insert(name.clone(), v);
+        }
+        let timeout = Duration::from_secs(p.timeout_seconds.max(1));
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let http = client(false, timeout, Some(p), &jar)?;
+        let mut endpoints = HashMap::new();
+        if p.discovery {
+            endpoints = crate::runner::discovery::discover(&http, &issuer)
+                .await?
+                .endpoints();
+        }
+        for (name, path) in &p.endpoints {
+            let url = if path.starts_with("http://") || path.starts_with("https://") {
+                path.clone()
+            } else {
+                format!("{base}{path}")
+            };
+            endpoints.insert(name.clone(), url);
+        }
+        let mut provided = Provided::from_profile(p, &base)?;
+        let mut registered = Vec::new();
+        if let Clients::Register = p.clients {
+            let endpoint = endpoints
+                .get("registration")
+                .cloned()
+                .unwrap_or_else(|| format!("{base}{}", default_path("registration")));
+            registered = crate::runner::clients::register(&http, &endpoint, &mut provided).await;
+        }
+        Ok(Live {
+            profile: p.clone(),
+            base,
+            issuer,
+            endpoints,
+            secrets,
+            provided,
+            registered,
+            timeout,
+        })
+    }
+
+    /// A session for one scenario; `manual` hooks ask `person`.
+    pub(crate) fn session(self: &Arc<Self>, person: Person) -> Result<Session, TargetError> {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let p = &self.profile;
+        Ok(Session {
+            base: self.base.clone(),
+            issuer: self.issuer.clone(),
+            http: client(false, self.timeout, Some(p), &jar)?,
+            http_follow: client(true, self.timeout, Some(p), &jar)?,
+            secrets: self.secrets.clone(),
+            provided: self.provided.clone(),
+            capabilities: p.capabilities().into_iter().collect(),
+            encoding: p.encoding,
+            pkce_documentation: self.pkce_documentation(),
+            endpoints: self.endpoints.clone(),
+            discovered_only: p.discovery,
+            authorization_params: p
+                .authorization_params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            timeout: self.timeout,
+            backend: Box::new(LiveBackend {
+                live: self.clone(),
+                person,
+            }),
+        })
+    }
+
+    /// Where the target documents its PKCE support (the profile's `pkce_documentation`:
+    /// a URL, or a path on the base URL; `${env.X}` expanded), or "".
+    fn pkce_documentation(&self) -> String {
+        let Some(doc) = &self.profile.pkce_documentation else {
+            return String::new();
+        };
+        let doc = crate::scenario::vars::Vars::default()
+            .text(doc)
+            .unwrap_or_else(|_| doc.clone());
+        if doc.starts_with('/') {
+            format!("{}{doc}", self.base)
+        } else {
+            doc
+        }
+    }
+
+    /// Deletes the clients registered for the run (RFC 7592), where the server allows;
+    /// the notes say what could not be deleted.
+    pub(crate) async fn finish(&self) -> Vec<String> {
+        if self.registered.is_empty() {
+            return Vec::new();
+        }
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        match client(false, self.timeout, Some(&self.profile), &jar) {
+            Ok(http) => crate::runner::clients::unregister(&http, &self.registered).await,
+            Err(e) => vec![e.to_string()],
+        }
+    }
+}
+
+/// One session's way to the live target's user and clock.
+#[derive(Debug)]
+struct LiveBackend {
+    live: Arc<Live>,
+    person: Person,
+}
+
+fn no_hook(what: &str) -> TargetError {
+    TargetError::Hook(HookError(format!("this target has no {what} hook")))
+}
+
+impl LiveBackend {
+    async fn hook(
+        &self,
+        s: &Session,
+        hook: &Hook,
+        purpose: Purpose,
+        values: &[(&str, &str)],
+    ) -> Result<Exchange, TargetError> {
+        let mut all: Vec<(&str, &str)> = vec![("base", s.base.as_str())];
+        all.extend_from_slice(values);
+        if let Hook::Manual { timeout_seconds } = hook {
+            // A person acts on the server; nothing to read back (approval, app revocation).
+            let what = values
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            self.person.tell(&format!(
+                "please act on the target now ({what}); continuing in at most {timeout_seconds} s"
+            ));
+            return Ok(Exchange {
+                status: 200,
+                ..Exchange::default()
+            });
+        }
+        Ok(hooks::run(&s.http, hook, purpose, &all, s.timeout).await?)
+    }
+
+    /// Asks the person to open `url`, decide, and paste the URL the browser ended on.
+    async fn manual_consent(
+        &self,
+        url: &str,
+        timeout_seconds: u64,
+    ) -> Result<Exchange, TargetError> {
+        let question =
+            format!("open this URL, decide, then paste the URL you were redirected to:\n  {url}");
+        let answer = self
+            .person
+            .ask(question, Duration::from_secs(timeout_seconds))
+            .await
+            .filter(|line| !line.trim().is_empty())
+            .ok_or_else(|| {
+                HookError(format!(
+                    "manual consent: no redirect URL was entered within {timeout_seconds} s"
+                ))
+            })?;
+        Ok(hooks::redirect(answer.trim()))
+    }
+}
+
+impl Backend for LiveBackend {
+    fn decide<'a>(
+        &'a self,
+        s: &'a Session,
+        user_code: &'a str,
+        user: Option<&'a str>,
+        approve: bool,
+    ) -> Fut<'a, Exchange> {
+        Box::pin(async move {
+            let hooks = self
+                .live
+                .profile
+                .approval
+                .as_ref()
+                .ok_or_else(|| no_hook("approval"))?;
+            let hook = if approve {
+                Some(&hooks.approve)
+            } else {
+                hooks.deny.as_ref()
+            };
+            let hook = hook.ok_or_else(|| no_hook("deny"))?;
+            let values = [("user_code", user_code), ("user", user.unwrap_or(""))];
+            self.hook(s, hook, Purpose::Decide, &values).await
+        })
+    }
+
+    fn consent<'a>(
+        &'a self,
+        s: &'a Session,
+        query: String,
+        decision: Decision,
+        user: Option<&'a str>,
+    ) -> Fut<'a, (String, Exchange)> {
+        Box::pin(async move {
+            let hook = self
+                .live
+                .profile
+                .consent
+                .as_ref()
+                .ok_or_else(|| no_hook("consent"))?;
+            let full = format!("{}?{query}", s.url(Some("authorization"), None));
+            let ex = match hook {
+                Hook::Follow { max_redirects } => {
+                    let redirect_uri = url::form_urlencoded::parse(query.as_bytes())
+                        .find(|(k, _)| k == "redirect_uri")
+                        .map(|(_, v)| v.into_owned());
+                    let profile = self.live.profile.clone();
+                    hooks::follow(
+                        &full,
+                        redirect_uri.as_deref(),
+                        *max_redirects,
+                        s.timeout,
+                        |b| tls(b, Some(&profile)),
+                    )
+                    .await?
+                }
+                Hook::Manual { timeout_seconds } => {
+                    self.manual_consent(&full, *timeout_seconds).await?
+                }
+                _ => {
+                    let d = match decision {
+                        Decision::Deny => "deny",
+                        Decision::Approve => "approve",
+                    };
+                    let values = [
+                        ("query", query.as_str()),
+                        ("url", full.as_str()),
+                        ("decision", d),
+                        ("user", user.unwrap_or("")),
+                    ];
+                    self.hook(s, hook, Purpose::Consent, &values).await?
+                }
+            };
+            Ok((full, ex))
+        })
+    }
+
+    fn revoke_app<'a>(
+        &'a self,
+        s: &'a Session,
+        client: &'a str,
+        user: Option<&'a str>,
+    ) -> Fut<'a, Exchange> {
+        Box::pin(async move {
+            let hook = self
+                .live
+                .profile
+                .revoke_app
+                .as_ref()
+                .ok_or_else(|| no_hook("revoke_app"))?;
+            let values = [("client", client), ("user", user.unwrap_or(""))];
+            self.hook(s, hook, Purpose::RevokeApp, &values).await
+        })
+    }
+
+    fn advance<'a>(&'a self, s: &'a Session, secs: f64) -> Fut<'a, bool> {
+        Box::pin(async move {
+            match (&self.live.profile.clock, self.live.profile.wait_for_expiry) {
+                (Some(hook), _) => {
+                    let n = format!("{secs}");
+                    let ex = self
+                        .hook(s, hook, Purpose::Clock, &[("seconds", &n)])
+                        .await?;
+                    if (200..300).contains(&ex.status) {
+                        Ok(true)
+                    } else {
+                        Err(TargetError::Hook(HookError(format!(
+                            "the clock hook answered {}: {}",
+                            ex.status,
+                            hooks::quote(&ex.body)
+                        ))))
+                    }
+                }
+                // Real time passes instead (the server was given short lifetimes).
+                (None, Some(max)) if secs <= max as f64 => {
+                    tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
+                    Ok(true)
+                }
+                (None, _) => Ok(false),
+            }
+        })
+    }
+
+    fn cannot_wait(&self, secs: f64) -> String {
+        match self.live.profile.wait_for_expiry {
+            Some(max) => format!(
+                "waiting {secs} s is longer than the profile's wait_for_expiry ({max} s), and the target has no clock hook"
+            ),
+            None => format!(
+                "waiting {secs} s needs a clock hook or `wait_for_expiry` in the target's profile"
+            ),
+        }
+    }
+
+    fn close(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async {})
+    }
+}
