@@ -345,31 +345,23 @@ pub fn main() -> ExitCode {
 
 /// Loads every scenario under `paths`; errors are printed and give the exit code.
 fn load_all(paths: &[PathBuf]) -> Result<Vec<crate::scenario::Loaded>, ExitCode> {
-    let paths = if paths.is_empty() {
-        vec![PathBuf::from("scenarios")]
-    } else {
-        paths.to_vec()
-    };
-    let files = crate::scenario::discover(&paths).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(exit::USAGE)
-    })?;
-    let mut loaded = Vec::new();
-    let mut bad = 0;
-    for f in &files {
-        match crate::scenario::load(f) {
-            Ok(l) => loaded.push(l),
-            Err(e) => {
-                bad += 1;
+    use crate::scenario::LoadAllError;
+    crate::scenario::load_all(paths).map_err(|e| match e {
+        LoadAllError::Paths(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(exit::USAGE)
+        }
+        LoadAllError::Files(bad) => {
+            for e in &bad {
                 eprintln!("error: {e}");
             }
+            eprintln!(
+                "{} scenario file(s) could not be used; nothing was run.",
+                bad.len()
+            );
+            ExitCode::from(exit::BAD_SCENARIO)
         }
-    }
-    if bad > 0 {
-        eprintln!("{bad} scenario file(s) could not be used; nothing was run.");
-        return Err(ExitCode::from(exit::BAD_SCENARIO));
-    }
-    Ok(loaded)
+    })
 }
 
 fn init(args: InitArgs) -> ExitCode {
@@ -543,20 +535,13 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
         Ok(l) => l,
         Err(code) => return code,
     };
+    let selection = crate::scenario::Selection {
+        tags: args.tags.clone(),
+        requirements: args.requirements.clone(),
+    };
     let selected: Vec<std::sync::Arc<crate::scenario::Loaded>> = loaded
         .into_iter()
-        .filter(|l| args.tags.is_empty() || l.scenario.tags.iter().any(|t| args.tags.contains(t)))
-        .filter(|l| {
-            args.requirements.is_empty()
-                || l.scenario
-                    .requirements
-                    .iter()
-                    .any(|r| args.requirements.contains(r))
-                || l.scenario
-                    .steps
-                    .iter()
-                    .any(|s| s.requirements.iter().any(|r| args.requirements.contains(r)))
-        })
+        .filter(|l| selection.selects(&l.scenario))
         .map(std::sync::Arc::new)
         .collect();
     if selected.is_empty() {
@@ -935,34 +920,18 @@ fn snapshots(action: SnapshotAction) -> ExitCode {
                 Err(code) => return code,
             };
             let keep = crate::snapshot::produced(&loaded, snapshot_all);
-            let mut dirs = vec![snapshot_dir.clone()];
-            if let Ok(entries) = std::fs::read_dir(&snapshot_dir) {
-                dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
-            }
-            let mut removed = 0;
-            for dir in dirs {
-                let unused = match crate::snapshot::unused(&dir, &keep) {
-                    Ok(u) => u,
-                    Err(e) => {
-                        eprintln!("error: {}: {e}", dir.display());
-                        return ExitCode::from(exit::RUNTIME);
-                    }
-                };
-                for f in unused {
-                    if !dry_run {
-                        if let Err(e) = std::fs::remove_file(&f) {
-                            eprintln!("error: cannot remove {}: {e}", f.display());
-                            return ExitCode::from(exit::RUNTIME);
-                        }
-                    }
-                    outln(&format!(
-                        "{} {}",
-                        if dry_run { "would remove" } else { "removed" },
-                        f.display()
-                    ));
-                    removed += 1;
+            let files = match crate::snapshot::prune(&snapshot_dir, &keep, dry_run) {
+                Ok(f) => f,
+                Err((path, e)) => {
+                    eprintln!("error: {}: {e}", path.display());
+                    return ExitCode::from(exit::RUNTIME);
                 }
+            };
+            let verb = if dry_run { "would remove" } else { "removed" };
+            for f in &files {
+                outln(&format!("{verb} {}", f.display()));
             }
+            let removed = files.len();
             outln(&format!(
                 "{removed} unused snapshot file(s){}",
                 if dry_run { " (dry run)" } else { "" }

@@ -540,6 +540,30 @@ pub fn unused(
     Ok(out)
 }
 
+/// Removes (or, on a dry run, lists) the snapshot files in `dir` and its live targets'
+/// subfolders that no scenario produces any longer (`keep`, from [`produced`]); the files
+/// concerned, or the error that stopped it with its path.
+pub fn prune(
+    dir: &Path,
+    keep: &std::collections::HashSet<String>,
+    dry_run: bool,
+) -> Result<Vec<PathBuf>, (PathBuf, std::io::Error)> {
+    let mut dirs = vec![dir.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    let mut out = Vec::new();
+    for d in dirs {
+        for f in unused(&d, keep).map_err(|e| (d.clone(), e))? {
+            if !dry_run {
+                std::fs::remove_file(&f).map_err(|e| (f.clone(), e))?;
+            }
+            out.push(f);
+        }
+    }
+    Ok(out)
+}
+
 /// Renames every `.snap.new` under `dir` (and its subfolders) over its `.snap`.
 pub fn accept(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();

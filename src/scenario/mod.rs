@@ -481,6 +481,61 @@ fn check_assertion(
     Ok(())
 }
 
+/// Which scenarios a run takes: those with one of `tags`, citing one of `requirements`
+/// (the scenario's or a step's); an empty list selects all.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// `--tag`.
+    pub tags: Vec<String>,
+    /// `--requirement`.
+    pub requirements: Vec<String>,
+}
+
+impl Selection {
+    /// Whether `s` is selected.
+    pub fn selects(&self, s: &Scenario) -> bool {
+        let tagged = self.tags.is_empty() || s.tags.iter().any(|t| self.tags.contains(t));
+        let cites = |ids: &[String]| ids.iter().any(|r| self.requirements.contains(r));
+        let cited = self.requirements.is_empty()
+            || cites(&s.requirements)
+            || s.steps.iter().any(|st| cites(&st.requirements));
+        tagged && cited
+    }
+}
+
+/// Why a set of scenario files could not be used: a path that names nothing, or files
+/// that do not load (all of them, each with its place).
+#[derive(Debug)]
+pub enum LoadAllError {
+    /// A path or pattern names no file (usage).
+    Paths(std::io::Error),
+    /// These files are bad (exit 2; nothing runs).
+    Files(Vec<ScenarioError>),
+}
+
+/// Every scenario under `paths` (`scenarios/` when empty), all loaded before any runs.
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Loaded>, LoadAllError> {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths.to_vec()
+    };
+    let files = discover(&paths).map_err(LoadAllError::Paths)?;
+    let mut loaded = Vec::new();
+    let mut bad = Vec::new();
+    for f in &files {
+        match load(f) {
+            Ok(l) => loaded.push(l),
+            Err(e) => bad.push(e),
+        }
+    }
+    if bad.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(LoadAllError::Files(bad))
+    }
+}
+
 /// The scenario files under `paths` (files as given, folders searched for `*.yaml` and
 /// `*.yml`, glob patterns such as `'scenarios/**/slow_*.yaml'` expanded), sorted, without
 /// duplicates. A path or pattern that names nothing is an error, never an empty run.

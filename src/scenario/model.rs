@@ -5,9 +5,7 @@
 //! field.
 
 use schemars::JsonSchema;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -628,128 +626,6 @@ impl Level {
 #[derive(Debug, Clone, Default)]
 pub struct Pairs(pub Vec<(String, String)>);
 
-fn scalar_text<E: de::Error>(v: serde_yaml::Value) -> Result<String, E> {
-    match v {
-        serde_yaml::Value::String(s) => Ok(s),
-        serde_yaml::Value::Number(n) => Ok(n.to_string()),
-        serde_yaml::Value::Bool(b) => Ok(b.to_string()),
-        serde_yaml::Value::Null => Ok(String::new()),
-        _ => Err(E::custom("expected a string, number or boolean")),
-    }
-}
-
-impl<'de> Deserialize<'de> for Pairs {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Pairs;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a mapping of names to values, or a list of [name, value] pairs")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Pairs, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = m.next_entry::<String, serde_yaml::Value>()? {
-                    out.push((k, scalar_text(v)?));
-                }
-                Ok(Pairs(out))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Pairs, A::Error> {
-                let mut out = Vec::new();
-                while let Some(item) = s.next_element::<serde_yaml::Value>()? {
-                    match item {
-                        serde_yaml::Value::Sequence(pair) if pair.len() == 2 => {
-                            let mut it = pair.into_iter();
-                            let k = scalar_text(it.next().unwrap_or_default())?;
-                            let v = scalar_text(it.next().unwrap_or_default())?;
-                            out.push((k, v));
-                        }
-                        serde_yaml::Value::Mapping(m) if m.len() == 1 => {
-                            for (k, v) in m {
-                                out.push((scalar_text(k)?, scalar_text(v)?));
-                            }
-                        }
-                        _ => {
-                            return Err(de::Error::custom(
-                                "each item must be [name, value] or {name: value}",
-                            ))
-                        }
-                    }
-                }
-                Ok(Pairs(out))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl<'de> Deserialize<'de> for CaptureEntry {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Spec {
-            json: Option<String>,
-            header: Option<String>,
-            redirect: Option<String>,
-            status: Option<bool>,
-            location: Option<bool>,
-            body: Option<bool>,
-            regex: Option<String>,
-            default: Option<serde_yaml::Value>,
-            optional: Option<String>,
-        }
-        let m = serde_yaml::Mapping::deserialize(d)?;
-        if m.len() != 1 {
-            return Err(de::Error::custom(
-                "a capture is one `name: {json|header|redirect|status|location|body: …}`",
-            ));
-        }
-        let (k, v) = m
-            .into_iter()
-            .next()
-            .ok_or_else(|| de::Error::custom("empty capture"))?;
-        let name = scalar_text(k)?;
-        let spec: Spec = serde_yaml::from_value(v).map_err(de::Error::custom)?;
-        let mut queries = Vec::new();
-        if let Some(p) = spec.json {
-            queries.push(Query::Json(p));
-        }
-        if let Some(h) = spec.header {
-            queries.push(Query::Header(h));
-        }
-        if let Some(r) = spec.redirect {
-            queries.push(Query::Redirect(r));
-        }
-        if spec.status == Some(true) {
-            queries.push(Query::Status);
-        }
-        if spec.location == Some(true) {
-            queries.push(Query::Location);
-        }
-        if spec.body == Some(true) {
-            queries.push(Query::Body);
-        }
-        if let Some(r) = spec.regex {
-            queries.push(Query::Regex(r));
-        }
-        if queries.len() != 1 {
-            return Err(de::Error::custom(format!(
-                "capture `{name}` needs exactly one source"
-            )));
-        }
-        if spec.default.is_some() && spec.optional.is_some() {
-            return Err(de::Error::custom(format!(
-                "capture `{name}`: `default` and `optional` exclude each other"
-            )));
-        }
-        Ok(CaptureEntry {
-            name,
-            query: queries.remove(0),
-            default: spec.default,
-            optional: spec.optional,
-        })
-    }
-}
-
 impl Predicate {
     /// The key files write it under.
     pub fn key(&self) -> &'static str {
@@ -865,57 +741,5 @@ impl Scenario {
         out.sort();
         out.dedup();
         out
-    }
-}
-
-impl JsonSchema for Pairs {
-    fn schema_name() -> Cow<'static, str> {
-        "Pairs".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let scalar = serde_json::json!({"type": ["string", "number", "boolean", "null"]});
-        schemars::json_schema!({
-            "description": "Name/value pairs: a mapping, or a list of {name: value} items or [name, value] pairs (to repeat a name).",
-            "oneOf": [
-                {"type": "object", "additionalProperties": scalar},
-                {"type": "array", "items": {"oneOf": [
-                    {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": scalar},
-                    {"type": "array", "minItems": 2, "maxItems": 2, "items": scalar}
-                ]}}
-            ]
-        })
-    }
-}
-
-impl JsonSchema for CaptureEntry {
-    fn schema_name() -> Cow<'static, str> {
-        "CaptureEntry".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "One capture: `name: {json: PATH}` (or header, redirect, status, location, body, regex).",
-            "type": "object",
-            "minProperties": 1,
-            "maxProperties": 1,
-            "additionalProperties": {
-                "type": "object",
-                "additionalProperties": false,
-                "minProperties": 1,
-                "maxProperties": 2,
-                "properties": {
-                    "json": {"type": "string", "description": "JSONPath (RFC 9535)"},
-                    "header": {"type": "string"},
-                    "redirect": {"type": "string", "description": "a parameter of the Location redirect"},
-                    "status": {"const": true},
-                    "location": {"const": true},
-                    "body": {"const": true},
-                    "regex": {"type": "string", "description": "first group of a regex on the body"},
-                    "default": {"description": "the value when the response lacks it"},
-                    "optional": {"type": "string", "description": "why the value may be absent: steps that need it are then SKIPPED with this reason"}
-                }
-            }
-        })
     }
 }

@@ -11,8 +11,11 @@ use super::model::{
 };
 use super::spans::Seg;
 use schemars::JsonSchema;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// One scenario file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -472,122 +475,37 @@ fn lower_poll(doc: PollDoc, here: &[Seg<'static>]) -> Result<Poll, Broken> {
 const PREDICATES: &str = "equals, not_equals, exists, absent, matches, contains, not_contains, one_of, type, greater_than, less_than, length, scope_equals, scope_lacks";
 
 fn lower_assertion(doc: AssertionDoc, here: &[Seg<'static>]) -> Result<Assertion, Broken> {
+    let queries = queries_of(&doc);
+    let (predicates, from_status) = predicates_of(&doc, here)?;
     let AssertionDoc {
-        status,
-        header,
-        json,
-        redirect,
-        location,
-        body,
-        equals,
-        not_equals,
-        exists,
-        absent,
-        matches,
-        contains,
-        not_contains,
-        one_of,
-        type_,
-        greater_than,
-        less_than,
-        length,
-        scope_equals,
-        scope_lacks,
         any_of,
         if_,
         requirement,
         level,
+        ..
     } = doc;
-    let mut queries = Vec::new();
-    if status.is_some() {
-        queries.push(Query::Status);
-    }
-    queries.extend(header.map(Query::Header));
-    queries.extend(json.map(Query::Json));
-    queries.extend(redirect.map(Query::Redirect));
-    if location == Some(true) {
-        queries.push(Query::Location);
-    }
-    if body == Some(true) {
-        queries.push(Query::Body);
-    }
-    // In the order descriptions list them (`equals 1 and one of [1, 2]`).
-    let mut predicates = Vec::new();
-    match status {
-        Some(serde_yaml::Value::Sequence(list)) if list.iter().all(is_scalar) => {
-            predicates.push(Predicate::OneOf(list));
-        }
-        Some(v) if v.is_number() || v.is_string() => predicates.push(Predicate::Equals(v)),
-        Some(_) => {
-            return Err(broken(
-                here,
-                "`status` takes a number or a list of numbers, and no other predicate",
-            ))
-        }
-        None => {}
-    }
-    let from_status = predicates.len();
-    predicates.extend(equals.map(Predicate::Equals));
-    predicates.extend(not_equals.map(Predicate::NotEquals));
-    predicates.extend(exists.map(Predicate::Exists));
-    predicates.extend(absent.map(|a| Predicate::Exists(!a)));
-    predicates.extend(matches.map(Predicate::Matches));
-    predicates.extend(contains.map(Predicate::Contains));
-    predicates.extend(not_contains.map(Predicate::NotContains));
-    predicates.extend(one_of.map(Predicate::OneOf));
-    predicates.extend(type_.map(Predicate::Type));
-    predicates.extend(greater_than.map(Predicate::GreaterThan));
-    predicates.extend(less_than.map(Predicate::LessThan));
-    predicates.extend(length.map(Predicate::Length));
-    predicates.extend(scope_equals.map(Predicate::ScopeEquals));
-    predicates.extend(scope_lacks.map(Predicate::ScopeLacks));
-    let check = match (any_of, queries.len()) {
-        (Some(_), n) if n > 0 => {
+    let check = match (any_of, queries.as_slice()) {
+        (Some(_), [_, ..]) => {
             return Err(broken(
                 here,
                 "an assertion with `any_of` has no query of its own: put each outcome in an alternative",
             ))
         }
-        (Some(groups), _) => {
-            if !predicates.is_empty() {
-                return Err(broken(
-                    here,
-                    "an assertion with `any_of` has no predicate of its own: put each outcome in an alternative",
-                ));
-            }
-            if groups.is_empty() || groups.iter().any(Vec::is_empty) {
-                return Err(broken(here, "any_of: every alternative needs an assertion"));
-            }
-            let mut out = Vec::new();
-            for (g, group) in groups.into_iter().enumerate() {
-                let mut alternative = Vec::new();
-                for (k, inner) in group.into_iter().enumerate() {
-                    let path = at(here, &[Seg::Key("any_of"), Seg::Index(g), Seg::Index(k)]);
-                    if inner.requirement.is_some()
-                        || inner.if_.is_some()
-                        || inner.any_of.is_some()
-                        || inner.level != Level::Must
-                    {
-                        return Err(broken(
-                            &path,
-                            "any_of: an alternative's assertions take the requirement, level and `if` of the assertion that holds them",
-                        ));
-                    }
-                    alternative.push(lower_assertion(inner, &path)?);
-                }
-                out.push(alternative);
-            }
-            Check::AnyOf(out)
+        (Some(_), []) if !predicates.is_empty() => {
+            return Err(broken(
+                here,
+                "an assertion with `any_of` has no predicate of its own: put each outcome in an alternative",
+            ))
         }
-        (None, 0) => {
+        (Some(groups), []) => Check::AnyOf(lower_any_of(groups, here)?),
+        (None, []) => {
             return Err(broken(
                 here,
                 "an assertion needs one of status, header, json, redirect, location, body, any_of",
             ))
         }
-        (None, 1) => {
-            let query = queries.remove(0);
-            if from_status > 0 && predicates.len() > from_status {
+        (None, [query]) => {
+            if from_status && predicates.len() > 1 {
                 return Err(broken(
                     here,
                     "`status` takes a number or a list of numbers, and no other predicate",
@@ -599,7 +517,10 @@ fn lower_assertion(doc: AssertionDoc, here: &[Seg<'static>]) -> Result<Assertion
                     format!("assertion on `{query}` has no predicate ({PREDICATES})"),
                 ));
             }
-            Check::Value { query, predicates }
+            Check::Value {
+                query: query.clone(),
+                predicates,
+            }
         }
         (None, _) => {
             return Err(broken(
@@ -616,6 +537,94 @@ fn lower_assertion(doc: AssertionDoc, here: &[Seg<'static>]) -> Result<Assertion
     })
 }
 
+/// The queries an assertion names (one is right; `any_of` has none).
+fn queries_of(doc: &AssertionDoc) -> Vec<Query> {
+    let mut queries = Vec::new();
+    if doc.status.is_some() {
+        queries.push(Query::Status);
+    }
+    queries.extend(doc.header.clone().map(Query::Header));
+    queries.extend(doc.json.clone().map(Query::Json));
+    queries.extend(doc.redirect.clone().map(Query::Redirect));
+    if doc.location == Some(true) {
+        queries.push(Query::Location);
+    }
+    if doc.body == Some(true) {
+        queries.push(Query::Body);
+    }
+    queries
+}
+
+/// The predicates an assertion names, in the order descriptions list them (`equals 1 and
+/// one of [1, 2]`), and whether the first is `status`'s own.
+fn predicates_of(
+    doc: &AssertionDoc,
+    here: &[Seg<'static>],
+) -> Result<(Vec<Predicate>, bool), Broken> {
+    let mut predicates = Vec::new();
+    match &doc.status {
+        Some(serde_yaml::Value::Sequence(list)) if list.iter().all(is_scalar) => {
+            predicates.push(Predicate::OneOf(list.clone()));
+        }
+        Some(v) if is_scalar(v) => predicates.push(Predicate::Equals(v.clone())),
+        Some(_) => {
+            return Err(broken(
+                here,
+                "`status` takes a number or a list of numbers, and no other predicate",
+            ))
+        }
+        None => {}
+    }
+    let from_status = !predicates.is_empty();
+    let d = doc.clone();
+    predicates.extend(d.equals.map(Predicate::Equals));
+    predicates.extend(d.not_equals.map(Predicate::NotEquals));
+    predicates.extend(d.exists.map(Predicate::Exists));
+    predicates.extend(d.absent.map(|a| Predicate::Exists(!a)));
+    predicates.extend(d.matches.map(Predicate::Matches));
+    predicates.extend(d.contains.map(Predicate::Contains));
+    predicates.extend(d.not_contains.map(Predicate::NotContains));
+    predicates.extend(d.one_of.map(Predicate::OneOf));
+    predicates.extend(d.type_.map(Predicate::Type));
+    predicates.extend(d.greater_than.map(Predicate::GreaterThan));
+    predicates.extend(d.less_than.map(Predicate::LessThan));
+    predicates.extend(d.length.map(Predicate::Length));
+    predicates.extend(d.scope_equals.map(Predicate::ScopeEquals));
+    predicates.extend(d.scope_lacks.map(Predicate::ScopeLacks));
+    Ok((predicates, from_status))
+}
+
+/// `any_of`'s alternatives: each assertion takes the requirement, level and `if` of the
+/// one that holds them.
+fn lower_any_of(
+    groups: Vec<Vec<AssertionDoc>>,
+    here: &[Seg<'static>],
+) -> Result<Vec<Vec<Assertion>>, Broken> {
+    if groups.is_empty() || groups.iter().any(Vec::is_empty) {
+        return Err(broken(here, "any_of: every alternative needs an assertion"));
+    }
+    let mut out = Vec::new();
+    for (g, group) in groups.into_iter().enumerate() {
+        let mut alternative = Vec::new();
+        for (k, inner) in group.into_iter().enumerate() {
+            let path = at(here, &[Seg::Key("any_of"), Seg::Index(g), Seg::Index(k)]);
+            if inner.requirement.is_some()
+                || inner.if_.is_some()
+                || inner.any_of.is_some()
+                || inner.level != Level::Must
+            {
+                return Err(broken(
+                    &path,
+                    "any_of: an alternative's assertions take the requirement, level and `if` of the assertion that holds them",
+                ));
+            }
+            alternative.push(lower_assertion(inner, &path)?);
+        }
+        out.push(alternative);
+    }
+    Ok(out)
+}
+
 /// `a, b or c`.
 fn in_words(names: &[&str]) -> String {
     match names {
@@ -627,6 +636,180 @@ fn in_words(names: &[&str]) -> String {
 
 fn is_scalar(v: &serde_yaml::Value) -> bool {
     v.is_number() || v.is_string()
+}
+
+fn scalar_text<E: de::Error>(v: serde_yaml::Value) -> Result<String, E> {
+    match v {
+        serde_yaml::Value::String(s) => Ok(s),
+        serde_yaml::Value::Number(n) => Ok(n.to_string()),
+        serde_yaml::Value::Bool(b) => Ok(b.to_string()),
+        serde_yaml::Value::Null => Ok(String::new()),
+        _ => Err(E::custom("expected a string, number or boolean")),
+    }
+}
+
+impl<'de> Deserialize<'de> for Pairs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Pairs;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping of names to values, or a list of [name, value] pairs")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Pairs, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, serde_yaml::Value>()? {
+                    out.push((k, scalar_text(v)?));
+                }
+                Ok(Pairs(out))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Pairs, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = s.next_element::<serde_yaml::Value>()? {
+                    match item {
+                        serde_yaml::Value::Sequence(pair) if pair.len() == 2 => {
+                            let mut it = pair.into_iter();
+                            let k = scalar_text(it.next().unwrap_or_default())?;
+                            let v = scalar_text(it.next().unwrap_or_default())?;
+                            out.push((k, v));
+                        }
+                        serde_yaml::Value::Mapping(m) if m.len() == 1 => {
+                            for (k, v) in m {
+                                out.push((scalar_text(k)?, scalar_text(v)?));
+                            }
+                        }
+                        _ => {
+                            return Err(de::Error::custom(
+                                "each item must be [name, value] or {name: value}",
+                            ))
+                        }
+                    }
+                }
+                Ok(Pairs(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for CaptureEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Spec {
+            json: Option<String>,
+            header: Option<String>,
+            redirect: Option<String>,
+            status: Option<bool>,
+            location: Option<bool>,
+            body: Option<bool>,
+            regex: Option<String>,
+            default: Option<serde_yaml::Value>,
+            optional: Option<String>,
+        }
+        let m = serde_yaml::Mapping::deserialize(d)?;
+        if m.len() != 1 {
+            return Err(de::Error::custom(
+                "a capture is one `name: {json|header|redirect|status|location|body: …}`",
+            ));
+        }
+        let (k, v) = m
+            .into_iter()
+            .next()
+            .ok_or_else(|| de::Error::custom("empty capture"))?;
+        let name = scalar_text(k)?;
+        let spec: Spec = serde_yaml::from_value(v).map_err(de::Error::custom)?;
+        let mut queries = Vec::new();
+        if let Some(p) = spec.json {
+            queries.push(Query::Json(p));
+        }
+        if let Some(h) = spec.header {
+            queries.push(Query::Header(h));
+        }
+        if let Some(r) = spec.redirect {
+            queries.push(Query::Redirect(r));
+        }
+        if spec.status == Some(true) {
+            queries.push(Query::Status);
+        }
+        if spec.location == Some(true) {
+            queries.push(Query::Location);
+        }
+        if spec.body == Some(true) {
+            queries.push(Query::Body);
+        }
+        if let Some(r) = spec.regex {
+            queries.push(Query::Regex(r));
+        }
+        if queries.len() != 1 {
+            return Err(de::Error::custom(format!(
+                "capture `{name}` needs exactly one source"
+            )));
+        }
+        if spec.default.is_some() && spec.optional.is_some() {
+            return Err(de::Error::custom(format!(
+                "capture `{name}`: `default` and `optional` exclude each other"
+            )));
+        }
+        Ok(CaptureEntry {
+            name,
+            query: queries.remove(0),
+            default: spec.default,
+            optional: spec.optional,
+        })
+    }
+}
+
+impl JsonSchema for Pairs {
+    fn schema_name() -> Cow<'static, str> {
+        "Pairs".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let scalar = serde_json::json!({"type": ["string", "number", "boolean", "null"]});
+        schemars::json_schema!({
+            "description": "Name/value pairs: a mapping, or a list of {name: value} items or [name, value] pairs (to repeat a name).",
+            "oneOf": [
+                {"type": "object", "additionalProperties": scalar},
+                {"type": "array", "items": {"oneOf": [
+                    {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": scalar},
+                    {"type": "array", "minItems": 2, "maxItems": 2, "items": scalar}
+                ]}}
+            ]
+        })
+    }
+}
+
+impl JsonSchema for CaptureEntry {
+    fn schema_name() -> Cow<'static, str> {
+        "CaptureEntry".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "One capture: `name: {json: PATH}` (or header, redirect, status, location, body, regex).",
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": 1,
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": false,
+                "minProperties": 1,
+                "maxProperties": 2,
+                "properties": {
+                    "json": {"type": "string", "description": "JSONPath (RFC 9535)"},
+                    "header": {"type": "string"},
+                    "redirect": {"type": "string", "description": "a parameter of the Location redirect"},
+                    "status": {"const": true},
+                    "location": {"const": true},
+                    "body": {"const": true},
+                    "regex": {"type": "string", "description": "first group of a regex on the body"},
+                    "default": {"description": "the value when the response lacks it"},
+                    "optional": {"type": "string", "description": "why the value may be absent: steps that need it are then SKIPPED with this reason"}
+                }
+            }
+        })
+    }
 }
 
 /// The JSON Schema of scenario files (`oauth-harness schema`, `scenarios/scenario.schema.json`).
