@@ -177,7 +177,7 @@ impl AppState {
 /// The routes, built once. Exposed for `tower::ServiceExt::oneshot` style tests.
 ///
 /// Layers go around the finished router, not through `Router::layer`, which wraps every
-/// route and so clones a boxed service (two allocations) per layer on every request. The
+/// route and so clones a boxed service per layer on every request. The
 /// endpoints that read bodies with [`params::Posted`] (the load-test targets) hold them to
 /// the policy's limit themselves; the others get it from `DefaultBodyLimit`.
 pub fn router(state: Arc<AppState>) -> App {

@@ -314,9 +314,9 @@ fn has_escapes(raw: &[u8]) -> bool {
 ///
 /// Written out rather than left to form_urlencoded because these are the token endpoint's
 /// bodies, the load tests' hot path: its parser makes several passes over every byte and
-/// its decoder works a byte at a time through an iterator, which together cost a device
-/// poll ~5,000 instructions (callgrind, docs/performance.md). Two property tests check
-/// that this parse and form_urlencoded's agree on any text and any bytes.
+/// its decoder works a byte at a time through an iterator (measured in
+/// docs/performance.md). Two property tests check that this parse and form_urlencoded's
+/// agree on any text and any bytes.
 pub fn form_component(raw: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(raw) {
         Ok(text) => text_component(text),
