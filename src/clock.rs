@@ -26,6 +26,11 @@ impl Timestamp {
         self.0
     }
 
+    /// The instant `ms` milliseconds after the clock's start.
+    pub fn from_millis(ms: u64) -> Timestamp {
+        Timestamp(ms)
+    }
+
     /// This instant moved forward by `d` (saturating).
     pub fn plus(self, d: Duration) -> Timestamp {
         Timestamp(self.0.saturating_add(duration_ms(d)))

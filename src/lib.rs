@@ -5,6 +5,7 @@
 
 pub mod assert;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod coverage;
 pub mod endpoint;

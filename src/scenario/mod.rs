@@ -120,20 +120,33 @@ pub const RUN_VARS: &[&str] = &[
 
 /// Reads and validates one file.
 pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
-    let name: Arc<str> = Arc::from(path.display().to_string());
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-        loc: Loc {
-            file: name.clone(),
-            line: 1,
-            col: 1,
-        },
-        message: format!("cannot read the file: {e}"),
-    })?;
+    let (name, text) = read(path)?;
     load_str(name, text)
 }
 
-/// Validates scenario text; `name` is used in locations.
-pub fn load_str(name: Arc<str>, text: String) -> Result<Loaded, ScenarioError> {
+/// The text of the scenario file at `path` and the name its locations carry.
+pub fn read(path: &Path) -> Result<(Arc<str>, String), ScenarioError> {
+    let name: Arc<str> = Arc::from(path.display().to_string());
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((name, text)),
+        Err(e) => Err(ScenarioError {
+            loc: Loc {
+                file: name,
+                line: 1,
+                col: 1,
+            },
+            message: format!("cannot read the file: {e}"),
+        }),
+    }
+}
+
+/// `text` deserialized with serde_yaml, its errors placed in the file `name`; an empty
+/// file is told what it `needs`.
+pub fn parse<T: serde::de::DeserializeOwned>(
+    name: &Arc<str>,
+    text: &str,
+    needs: &str,
+) -> Result<T, ScenarioError> {
     let at = |line: usize, col: usize, message: String| ScenarioError {
         loc: Loc {
             file: name.clone(),
@@ -143,16 +156,17 @@ pub fn load_str(name: Arc<str>, text: String) -> Result<Loaded, ScenarioError> {
         message,
     };
     if text.trim().is_empty() {
-        return Err(at(
-            1,
-            1,
-            "the file is empty; a scenario needs `name` and `steps`".into(),
-        ));
+        return Err(at(1, 1, format!("the file is empty; {needs}")));
     }
-    let doc: syntax::ScenarioDoc = serde_yaml::from_str(&text).map_err(|e| {
-        let (line, col, msg) = spans::yaml_error(&e, &text);
+    serde_yaml::from_str(text).map_err(|e| {
+        let (line, col, msg) = spans::yaml_error(&e, text);
         at(line, col, msg)
-    })?;
+    })
+}
+
+/// Validates scenario text; `name` is used in locations.
+pub fn load_str(name: Arc<str>, text: String) -> Result<Loaded, ScenarioError> {
+    let doc: syntax::ScenarioDoc = parse(&name, &text, "a scenario needs `name` and `steps`")?;
     let spans = SpanIndex::new(name.clone(), &text);
     let scenario = syntax::lower(doc).map_err(|b| ScenarioError {
         loc: spans.loc(&b.path),
@@ -538,7 +552,9 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Loaded>, LoadAllError> {
 
 /// The scenario files under `paths` (files as given, folders searched for `*.yaml` and
 /// `*.yml`, glob patterns such as `'scenarios/**/slow_*.yaml'` expanded), sorted, without
-/// duplicates. A path or pattern that names nothing is an error, never an empty run.
+/// duplicates. A path or pattern that names nothing is an error, never an empty run. Folders
+/// that hold other files (see [`searched`]) are left out of a search and of a pattern's
+/// wildcards, never when named.
 pub fn discover(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
@@ -549,6 +565,7 @@ pub fn discover(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
                     std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{text}: {e}"))
                 })?
                 .filter_map(Result::ok)
+                .filter(|m| within_searched(p, m))
                 .collect();
             if matches.is_empty() {
                 return Err(std::io::Error::new(
@@ -581,13 +598,34 @@ pub fn discover(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Whether a search goes into the folder `name`: not into `load/` (load profiles),
+/// `clients/` (client scenarios, `oauth-harness client`), `__snapshots__/` (response
+/// snapshots) or hidden folders.
+fn searched(name: &str) -> bool {
+    !name.starts_with('.') && !name.starts_with("__") && name != "load" && name != "clients"
+}
+
+/// Whether `found`, a match of `pattern`, reaches its folder through searched folders only
+/// from where the pattern's wildcards begin (`scenarios/**/slow_*.yaml` does not reach into
+/// `scenarios/clients/`; `scenarios/clients/*.yaml` names it).
+fn within_searched(pattern: &Path, found: &Path) -> bool {
+    let literal = pattern
+        .components()
+        .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
+        .count();
+    let folders: Vec<_> = found.components().skip(literal).collect();
+    folders
+        .iter()
+        .take(folders.len().saturating_sub(1))
+        .all(|c| searched(&c.as_os_str().to_string_lossy()))
+}
+
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let p = entry?.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if p.is_dir() {
-            // `load/` holds load profiles, `__snapshots__/` response snapshots.
-            if !name.starts_with('.') && !name.starts_with("__") && name != "load" {
+            if searched(name) {
                 walk(&p, out)?;
             }
         } else if name.ends_with(".yaml") || name.ends_with(".yml") {

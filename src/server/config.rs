@@ -345,6 +345,8 @@ pub struct ServerConfig {
     pub test_mode: bool,
     /// The issuer; `None` means `http://<bound address>`.
     pub issuer: Option<String>,
+    /// The server's part when a client is the subject (`oauth-harness client`).
+    pub play: Option<crate::server::play::Play>,
 }
 
 impl ServerConfig {
@@ -432,6 +434,7 @@ impl ServerConfig {
             faults: FaultSet::none(),
             test_mode: false,
             issuer: None,
+            play: None,
         })
     }
 

@@ -10,7 +10,7 @@ use crate::server::pages::{esc, page};
 use crate::server::params::{Params, Posted};
 use crate::server::session;
 use crate::server::store::{
-    normalize_user_code, random_user_code, DeviceAuthorization, DeviceStatus, Token,
+    normalize_user_code, random_user_code, DeviceAuthorization, DeviceStatus, Seen, Token,
 };
 use crate::server::token::read_params;
 use crate::server::AppState;
@@ -81,6 +81,17 @@ fn handle(
     };
     let ttl = state.policy.device_code_ttl;
     let interval = state.policy.device_interval;
+    let omit_interval = state.faults.has(Fault::OmitInterval);
+    let log = state.play.as_ref().map(|_| {
+        store.device_logs.push(crate::server::play::DeviceLog {
+            client_id: client.id.clone(),
+            issued_at: now,
+            expires_in: Duration::from_secs(ttl),
+            interval: (!omit_interval).then(|| Duration::from_secs(interval)),
+            polls: Vec::new(),
+        });
+        store.device_logs.len() - 1
+    });
     store.insert_device(
         now,
         device_code,
@@ -93,6 +104,10 @@ fn handle(
             last_poll: None,
             status: DeviceStatus::Pending,
             terminal_sent: false,
+            seen: Seen {
+                log,
+                ..Seen::default()
+            },
         },
     );
     store.audit_of(&client.id).device_authorizations += 1;
@@ -105,13 +120,13 @@ fn handle(
         "verification_uri_complete": format!("{verification_uri}?user_code={user_code}"),
         "expires_in": ttl,
     });
-    if !state.faults.has(Fault::OmitInterval) {
+    if !omit_interval {
         body["interval"] = json!(interval);
     }
     Ok(no_store_json(StatusCode::OK, body))
 }
 
-fn rate_limited(retry_after: u64) -> OAuthError {
+pub(crate) fn rate_limited(retry_after: u64) -> OAuthError {
     OAuthError::new(
         ErrorCode::RateLimited,
         "Too many device authorization requests for this client; retry later",

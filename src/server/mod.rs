@@ -17,6 +17,7 @@ pub mod introspect;
 pub mod metadata;
 pub mod pages;
 pub mod params;
+pub mod play;
 pub mod register;
 pub mod revoke;
 pub mod session;
@@ -75,6 +76,8 @@ pub struct AppState {
     registered: RwLock<ClientTable>,
     /// Codes, tokens, sessions, counters.
     pub store: Mutex<Store>,
+    /// The server's part when a client is the subject.
+    pub play: Option<play::Play>,
 }
 
 /// Clients by id.
@@ -104,6 +107,7 @@ impl AppState {
                 device: Policy::secs(policy.device_code_ttl),
                 refresh_idle: Policy::secs(policy.refresh_token_idle_ttl),
             })),
+            play: config.play,
         }
     }
 
@@ -166,6 +170,16 @@ impl AppState {
             ));
         }
         Ok(set)
+    }
+
+    /// The user who acts when none is named: the first account by name.
+    pub fn default_user(&self) -> String {
+        let mut names: Vec<&String> = self.accounts.keys().collect();
+        names.sort();
+        names
+            .first()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "alice".into())
     }
 
     /// An absolute URL on this server.

@@ -131,6 +131,19 @@ pub struct DeviceAuthorization {
     /// A terminal answer (tokens, `access_denied`, `expired_token`) was sent: any later
     /// poll is a client that did not stop (CLIENT-4).
     pub terminal_sent: bool,
+    /// Polls so far, and where they are logged when a client is the subject.
+    pub seen: Seen,
+}
+
+/// A device code's polls so far (what [`crate::server::play::Play`] counts on).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// Polls received.
+    pub polls: u32,
+    /// Of those, answered `authorization_pending` or `slow_down`.
+    pub pending: u32,
+    /// Its entry in [`Store::device_logs`], when polls are logged.
+    pub log: Option<usize>,
 }
 
 /// An authorization code and what it was issued for.
@@ -404,6 +417,8 @@ pub struct Store {
     pub device_rate: HashMap<Arc<str>, (Timestamp, u32)>,
     /// Audit counters per client.
     pub audit: HashMap<Arc<str>, ClientAudit>,
+    /// Every device code's polls, when a client is the subject (`Play` on); else empty.
+    pub device_logs: Vec<crate::server::play::DeviceLog>,
     life: Lifetimes,
     device_q: ExpiryQueue,
     code_q: ExpiryQueue,
@@ -670,6 +685,7 @@ mod tests {
             last_poll: None,
             status: DeviceStatus::Pending,
             terminal_sent: false,
+            seen: Seen::default(),
         }
     }
 

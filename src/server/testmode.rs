@@ -7,7 +7,7 @@ use crate::server::device::{decide, DecideError};
 use crate::server::params::Params;
 use crate::server::revoke::{connected_apps, revoke_app};
 use crate::server::store::{
-    normalize_user_code, random_user_code, DeviceAuthorization, DeviceStatus, Token,
+    normalize_user_code, random_user_code, DeviceAuthorization, DeviceStatus, Seen, Token,
 };
 use crate::server::AppState;
 use axum::extract::{Query, State};
@@ -61,12 +61,7 @@ struct Decision {
 }
 
 fn default_user(st: &AppState) -> String {
-    let mut names: Vec<&String> = st.accounts.keys().collect();
-    names.sort();
-    names
-        .first()
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "alice".into())
+    st.default_user()
 }
 
 fn decide_route(st: &AppState, d: Decision, approve: bool) -> Response {
@@ -158,6 +153,7 @@ async fn bulk(State(st): State<Arc<AppState>>, Json(b): Json<Bulk>) -> Response 
                 last_poll: None,
                 status: DeviceStatus::Pending,
                 terminal_sent: false,
+                seen: Seen::default(),
             },
         );
         if b.return_codes {

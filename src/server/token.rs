@@ -8,6 +8,7 @@ use crate::server::config::{Client, ScopeSet, Scopes};
 use crate::server::error::{no_store_bytes, OAuthError};
 use crate::server::faults::Fault;
 use crate::server::params::{parse_body, Encoding, Params, Posted};
+use crate::server::play::{Forced, PollRecord, UserDecision};
 use crate::server::store::{
     AccessToken, DeviceStatus, PkceMethod, RefreshToken, Store, Token, STANDALONE,
 };
@@ -486,6 +487,22 @@ fn device_grant(
     // poll is exempt (matrix §16 #6).
     let early = d.last_poll.is_some_and(|last| now.since(last) < d.interval);
     d.last_poll = Some(now);
+    d.seen.polls += 1;
+    let (log, required) = (d.seen.log, d.interval);
+    // A client under test: the answer this poll is to get whatever its timing.
+    let forced = state.play.as_ref().and_then(|p| p.forced(d.seen.polls));
+    if let Some(Forced::Busy(secs)) = forced {
+        record_poll(&mut store, log, now, "429", required, Some(secs));
+        return Err(
+            OAuthError::new(ErrorCode::RateLimited, "Too many requests; retry later")
+                .with_status(axum::http::StatusCode::TOO_MANY_REQUESTS)
+                .with_retry_after(secs),
+        );
+    }
+    let Some(d) = store.devices.get_mut(dc.as_bytes()) else {
+        return Err(OAuthError::invalid_grant("Unknown device code"));
+    };
+    let early = early || forced == Some(Forced::SlowDown);
     let after_terminal = d.terminal_sent;
     let expired = !state.faults.has(Fault::NeverExpireDeviceCodes) && now >= d.expires_at;
     let outcome = match d.status.clone() {
@@ -507,6 +524,19 @@ fn device_grant(
             ))
         }
         DeviceStatus::Pending | DeviceStatus::Denied => {
+            d.seen.pending += 1;
+            if let Some(decision) = state
+                .play
+                .as_ref()
+                .and_then(|p| p.decision_after(d.seen.pending))
+            {
+                d.status = match decision {
+                    UserDecision::Approve => {
+                        DeviceStatus::Approved(Arc::from(state.default_user()))
+                    }
+                    UserDecision::Deny => DeviceStatus::Denied,
+                };
+            }
             if early && !state.faults.has(Fault::NeverSlowDown) {
                 if !state.faults.has(Fault::SlowDownNoIncrease) {
                     d.interval += Duration::from_secs(5);
@@ -527,6 +557,11 @@ fn device_grant(
     };
     let scope = d.scope;
     let client_id = client.id.clone();
+    let answer = match &outcome {
+        Ok(_) => "tokens",
+        Err(e) => e.code.as_str(),
+    };
+    record_poll(&mut store, log, now, answer, required, None);
     let audit = store.audit_of(&client_id);
     audit.polls += 1;
     audit.early_polls += u64::from(early);
@@ -549,6 +584,25 @@ fn device_grant(
         grant,
         refresh,
     ))
+}
+
+/// Logs a poll of a device code whose polls are logged (a client under test).
+fn record_poll(
+    store: &mut Store,
+    log: Option<usize>,
+    at: Timestamp,
+    answer: &str,
+    interval: Duration,
+    retry_after: Option<u64>,
+) {
+    if let Some(entry) = log.and_then(|i| store.device_logs.get_mut(i)) {
+        entry.polls.push(PollRecord {
+            at,
+            answer: answer.to_string(),
+            interval,
+            retry_after: retry_after.map(Duration::from_secs),
+        });
+    }
 }
 
 fn client_credentials_grant(

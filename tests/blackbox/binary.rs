@@ -143,6 +143,9 @@ fn exit_codes_and_help_texts() {
     let (code, out, _) = run(&["load", "--help"]);
     assert_eq!(code, 0);
     insta::assert_snapshot!("load_help", out);
+    let (code, out, _) = run(&["client", "--help"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("client_help", out);
     let (code, out, _) = run(&["load", "list"]);
     assert_eq!(code, 0);
     insta::assert_snapshot!("load_list", out);
@@ -333,4 +336,14 @@ fn paths_may_be_glob_patterns_and_an_empty_match_is_an_error() {
     ]);
     assert_eq!(code, 1);
     assert!(err.contains("no file matches"), "{err}");
+    // A pattern's wildcards do not reach into client scenarios; a pattern that names their
+    // folder does.
+    let root = env!("CARGO_MANIFEST_DIR");
+    let found = |pattern: &str| {
+        oauth_harness::scenario::discover(&[format!("{root}/{pattern}").into()]).expect("discover")
+    };
+    assert!(found("scenarios/**/*.yaml")
+        .iter()
+        .all(|p| !p.starts_with(format!("{root}/scenarios/clients"))));
+    assert_eq!(found("scenarios/clients/*.yaml").len(), 7);
 }

@@ -4,6 +4,7 @@
 mod bad_input;
 mod binary;
 mod canaries;
+mod clients;
 mod code;
 mod common;
 mod coverage;

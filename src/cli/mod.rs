@@ -1,6 +1,8 @@
 //! The command line: flags are parsed into a validated configuration here, then handed to
 //! the library; nothing below this layer prints or exits.
 
+mod client;
+
 use crate::clock::Clock;
 use crate::exit;
 use crate::server::config::ServerConfig;
@@ -42,14 +44,30 @@ enum Command {
         #[command(subcommand)]
         action: SnapshotAction,
     },
-    /// Print the JSON Schema of scenario files (shipped as scenarios/scenario.schema.json).
-    Schema,
+    /// Print the JSON Schema of scenario files (shipped as scenarios/scenario.schema.json;
+    /// `--client`: of client scenarios, scenarios/clients/client.schema.json).
+    Schema {
+        /// The schema of client scenario files.
+        #[arg(long)]
+        client: bool,
+    },
     /// Write a starter target profile from a server's RFC 8414 / OpenID Connect metadata.
     #[command(after_help = exit::HELP)]
     Init(InitArgs),
     /// Start the built-in server in-process and drive every grant through it once.
     #[command(after_help = exit::HELP)]
     Smoke,
+    /// Judge an OAuth client: run COMMAND against a fresh built-in server per client
+    /// scenario (scenarios/clients/) and judge it on the CLIENT rows from what the server
+    /// saw.
+    #[command(after_help = exit::HELP)]
+    Client(client::ClientArgs),
+    /// `sleep` on the server's scaled clock (the command clients find on their PATH).
+    #[command(hide = true)]
+    ScaledSleep {
+        /// Durations, as coreutils' sleep takes them.
+        durations: Vec<String>,
+    },
 }
 
 const SERVE_HELP: &str = "Test-mode routes (only with --test-mode; 404 otherwise):
@@ -329,8 +347,14 @@ pub fn main() -> ExitCode {
         Command::Snapshots { action } => snapshots(action),
         Command::Coverage(args) => coverage(args),
         Command::Init(args) => init(args),
-        Command::Schema => {
-            out(&crate::scenario::syntax::schema());
+        Command::Client(args) => client::client(args),
+        Command::ScaledSleep { durations } => client::scaled_sleep(&durations),
+        Command::Schema { client } => {
+            out(&if client {
+                crate::client::scenario::schema()
+            } else {
+                crate::scenario::syntax::schema()
+            });
             ExitCode::from(exit::PASSED)
         }
         Command::Smoke => {
@@ -607,22 +631,30 @@ fn run_scenarios(args: RunArgs) -> ExitCode {
         .iter()
         .map(|l| (l.path.to_string(), l.source.clone()))
         .collect();
+    finish(&result, &sources, args.verbose, &args.report_dir)
+}
+
+/// Prints the run's console report (from the scenarios' `sources`, by path), writes the
+/// report files into `dir` and gives the run's exit code (3 when the files cannot be written).
+fn finish(
+    result: &crate::runner::result::RunResult,
+    sources: &std::collections::HashMap<String, String>,
+    verbose: bool,
+    dir: &std::path::Path,
+) -> ExitCode {
     out(&crate::report::console::render_with(
-        &result,
-        &sources,
-        args.verbose,
+        result,
+        sources,
+        verbose,
         crate::report::console::Paint(true),
     ));
-    match crate::report::write_files(&result, &args.report_dir) {
+    match crate::report::write_files(result, dir) {
         Ok(files) => {
             let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
             outln(&format!("reports: {}", names.join(", ")));
         }
         Err(e) => {
-            eprintln!(
-                "error: cannot write reports to {}: {e}",
-                args.report_dir.display()
-            );
+            eprintln!("error: cannot write reports to {}: {e}", dir.display());
             return ExitCode::from(exit::RUNTIME);
         }
     }

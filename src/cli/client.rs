@@ -1,0 +1,121 @@
+//! `oauth-harness client [SCENARIO…] -- COMMAND [ARGS…]`, and the scaled `sleep` its
+//! clients find on their `PATH`.
+
+use super::{init_logging_at, runtime};
+use crate::exit;
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub(super) struct ClientArgs {
+    /// Client scenario files or folders (default: scenarios/clients/).
+    #[arg(value_name = "SCENARIO")]
+    paths: Vec<PathBuf>,
+    /// The server's clock runs this many times real time (a 5-second interval passes in
+    /// 5/N s; a `sleep` on the client's PATH sleeps the scaled time). 1 for real time.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    time_scale: u32,
+    /// Folder for report.json, junit.xml and report.md.
+    #[arg(long, value_name = "DIR", default_value = "reports/client")]
+    report_dir: PathBuf,
+    /// The client: a command and its arguments, after `--`; `{base}` is replaced by the
+    /// server's URL.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// Loads the client scenarios under `paths`; bad files are printed (exit 2).
+fn load(paths: &[PathBuf]) -> Result<Vec<crate::client::scenario::LoadedClient>, ExitCode> {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("scenarios/clients")]
+    } else {
+        paths.to_vec()
+    };
+    let files = crate::scenario::discover(&paths).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(exit::USAGE)
+    })?;
+    let (mut loaded, mut bad) = (Vec::new(), 0);
+    for f in files.iter().filter(|f| !f.ends_with("client.schema.json")) {
+        match crate::client::scenario::load(f) {
+            Ok(l) => loaded.push(l),
+            Err(e) => {
+                bad += 1;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    if bad > 0 {
+        eprintln!("{bad} client scenario file(s) could not be used; nothing was run.");
+        return Err(ExitCode::from(exit::BAD_SCENARIO));
+    }
+    if loaded.is_empty() {
+        eprintln!("error: no client scenario found");
+        return Err(ExitCode::from(exit::USAGE));
+    }
+    Ok(loaded)
+}
+
+pub(super) fn client(args: ClientArgs) -> ExitCode {
+    init_logging_at("warn,oauth_harness::server=error");
+    if args.time_scale == 0 {
+        eprintln!("error: --time-scale is at least 1");
+        return ExitCode::from(exit::USAGE);
+    }
+    let loaded = match load(&args.paths) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let opts = crate::client::run::ClientOptions {
+        command: args.command,
+        time_scale: args.time_scale,
+        harness_bin: std::env::current_exe().ok(),
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return super::report(Err(e)),
+    };
+    let result = rt.block_on(crate::client::run_all(&loaded, &opts));
+    let sources = loaded
+        .iter()
+        .map(|l| (l.path.to_string(), l.source.clone()))
+        .collect();
+    super::finish(&result, &sources, true, &args.report_dir)
+}
+
+/// `scaled-sleep DURATION…`: coreutils' `sleep` (numbers with an optional s, m, h or d
+/// suffix, summed) divided by `OAUTH_HARNESS_TIME_SCALE`.
+pub(super) fn scaled_sleep(args: &[String]) -> ExitCode {
+    let scale: f64 = std::env::var("OAUTH_HARNESS_TIME_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|s: &f64| *s >= 1.0)
+        .unwrap_or(1.0);
+    let mut total = 0.0;
+    for a in args {
+        let (number, unit) = match a.char_indices().last() {
+            Some((i, c)) if c.is_ascii_alphabetic() => (&a[..i], c),
+            _ => (a.as_str(), 's'),
+        };
+        let factor = match unit {
+            's' => 1.0,
+            'm' => 60.0,
+            'h' => 3600.0,
+            'd' => 86400.0,
+            _ => {
+                eprintln!("sleep: invalid time interval '{a}'");
+                return ExitCode::from(1);
+            }
+        };
+        match number.parse::<f64>() {
+            Ok(n) if n >= 0.0 => total += n * factor,
+            _ => {
+                eprintln!("sleep: invalid time interval '{a}'");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_secs_f64(total / scale));
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,314 @@
+//! Client scenario files (`scenarios/clients/*.yaml`): what the reference server and its
+//! user do while a client under test runs, and which CLIENT rows to judge. Read like
+//! scenario files — serde_yaml, unknown fields refused, every error at its `file:line:col`
+//! (exit 2) — and described by their own JSON Schema.
+
+use crate::scenario::model::Level;
+use crate::scenario::spans::{Loc, Seg, SpanIndex};
+use crate::scenario::ScenarioError;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// One client scenario.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename = "ClientScenario")]
+pub struct ClientScenario {
+    /// A short name, shown in every report.
+    pub name: String,
+    /// What the scenario shows.
+    #[serde(default)]
+    pub description: String,
+    /// Conformance-matrix ids it checks (CLIENT rows).
+    #[serde(default)]
+    pub requirements: Vec<String>,
+    /// The flow the client is expected to run.
+    pub flow: Flow,
+    /// How the server behaves.
+    #[serde(default)]
+    pub server: ServerPart,
+    /// What the user does.
+    #[serde(default)]
+    pub user: UserPart,
+    /// Seconds of the server's clock the client may run before it is stopped.
+    #[serde(default = "time_limit")]
+    pub time_limit: u64,
+    /// The server's clock speed for this scenario, overriding `--time-scale`: 1 where the
+    /// judgement depends on the client's own clock (a client that stops at `expires_in`
+    /// by its wall clock would overrun a faster server clock).
+    pub time_scale: Option<u32>,
+    /// What is judged.
+    pub expect: Vec<Expectation>,
+}
+
+fn time_limit() -> u64 {
+    600
+}
+
+/// The flows a client scenario plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    /// RFC 8628 device authorization.
+    Device,
+}
+
+/// The server's part.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerPart {
+    /// The `interval` the device authorization response gives, in seconds.
+    #[serde(default = "interval")]
+    pub interval: u64,
+    /// Leave `interval` out of the response (RFC 8628 §3.2: the client then uses 5 s).
+    #[serde(default)]
+    pub omit_interval: bool,
+    /// The device code's `expires_in`, in seconds.
+    #[serde(default = "expires_in")]
+    pub expires_in: u64,
+    /// Polls (1-based) answered `slow_down` whatever their timing.
+    #[serde(default)]
+    pub slow_down_on: Vec<u32>,
+    /// Polls answered 429, with `Retry-After` of this many seconds.
+    #[serde(default)]
+    pub busy_on: BTreeMap<u32, u64>,
+    /// Unknown members added to every JSON answer (CLIENT-15).
+    #[serde(default)]
+    pub extra_members: bool,
+}
+
+fn interval() -> u64 {
+    5
+}
+
+fn expires_in() -> u64 {
+    600
+}
+
+impl Default for ServerPart {
+    fn default() -> Self {
+        ServerPart {
+            interval: interval(),
+            omit_interval: false,
+            expires_in: expires_in(),
+            slow_down_on: Vec::new(),
+            busy_on: BTreeMap::new(),
+            extra_members: false,
+        }
+    }
+}
+
+/// The user's part.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPart {
+    /// What the user decides.
+    #[serde(default = "approve")]
+    pub decision: UserChoice,
+    /// After how many pending answers the user decides (1: before the second poll).
+    #[serde(default = "one")]
+    pub after: u32,
+}
+
+fn approve() -> UserChoice {
+    UserChoice::Approve
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for UserPart {
+    fn default() -> Self {
+        UserPart {
+            decision: UserChoice::Approve,
+            after: 1,
+        }
+    }
+}
+
+/// A user's choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserChoice {
+    /// Approves.
+    Approve,
+    /// Denies.
+    Deny,
+    /// Never decides: the code expires.
+    Never,
+}
+
+/// One judgement.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// What is checked.
+    pub check: ClientCheck,
+    /// The matrix row it judges (outcome checks, `gets_tokens` and `gives_up`, may judge
+    /// none: they say whether the flow ended as the user's decision says).
+    pub requirement: Option<String>,
+    /// The row's level: `must` (FAILED), `should` (WARNING), `may` (INFO).
+    #[serde(default)]
+    pub level: Level,
+}
+
+/// What a client is judged on, from the server's log of its requests and its own exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientCheck {
+    /// Every poll after the first waits the interval in force (CLIENT-1; CLIENT-2 when the
+    /// interval was omitted).
+    WaitsTheInterval,
+    /// After a `slow_down`, every later poll waits the interval plus 5 s per `slow_down`
+    /// (CLIENT-3).
+    AddsFiveAfterSlowDown,
+    /// After a 429, the next poll waits its `Retry-After` (CLIENT-18).
+    HonoursRetryAfter,
+    /// No poll after an answer that ends the device code (tokens, `access_denied`,
+    /// `expired_token`, any other error) (CLIENT-4).
+    StopsAfterAFinalAnswer,
+    /// No poll once `expires_in` has passed (CLIENT-5).
+    StopsAtExpiry,
+    /// One device authorization only, never a new one after a final answer (CLIENT-7).
+    AsksOnce,
+    /// The client gets its tokens, and exits 0.
+    GetsTokens,
+    /// The client gives up: it exits with a non-zero status by itself, within the time
+    /// limit.
+    GivesUp,
+}
+
+/// A client scenario with its source and spans.
+#[derive(Debug)]
+pub struct LoadedClient {
+    /// The file as named.
+    pub path: Arc<str>,
+    /// Its text.
+    pub source: String,
+    /// The scenario.
+    pub scenario: ClientScenario,
+    /// Node locations.
+    pub spans: SpanIndex,
+}
+
+impl LoadedClient {
+    /// Where `path` (a path into the document) is written.
+    pub fn loc(&self, path: &[Seg<'_>]) -> Loc {
+        self.spans.loc(path)
+    }
+}
+
+/// Reads and checks one client scenario file.
+pub fn load(path: &Path) -> Result<LoadedClient, ScenarioError> {
+    let (name, text) = crate::scenario::read(path)?;
+    load_str(name, text)
+}
+
+/// Checks client scenario text; `name` is used in locations.
+pub fn load_str(name: Arc<str>, text: String) -> Result<LoadedClient, ScenarioError> {
+    let scenario: ClientScenario = crate::scenario::parse(
+        &name,
+        &text,
+        "a client scenario needs `name`, `flow` and `expect`",
+    )?;
+    let loaded = LoadedClient {
+        spans: SpanIndex::new(name.clone(), &text),
+        path: name,
+        source: text,
+        scenario,
+    };
+    check(&loaded)?;
+    Ok(loaded)
+}
+
+fn check(l: &LoadedClient) -> Result<(), ScenarioError> {
+    let s = &l.scenario;
+    let err = |path: &[Seg<'_>], message: String| ScenarioError {
+        loc: l.loc(path),
+        message,
+    };
+    if s.expect.is_empty() {
+        return Err(err(
+            &[Seg::Key("expect")],
+            "a client scenario judges at least one thing".into(),
+        ));
+    }
+    if s.server.interval == 0
+        || s.server.expires_in == 0
+        || s.time_limit == 0
+        || s.time_scale == Some(0)
+    {
+        return Err(err(
+            &[Seg::Key("server")],
+            "interval, expires_in and time_limit are whole seconds above 0".into(),
+        ));
+    }
+    if s.user.after == 0 {
+        return Err(err(
+            &[Seg::Key("user"), Seg::Key("after")],
+            "user.after counts pending answers: at least 1".into(),
+        ));
+    }
+    for poll in s.server.slow_down_on.iter().chain(s.server.busy_on.keys()) {
+        if *poll == 0 {
+            return Err(err(
+                &[Seg::Key("server")],
+                "polls are numbered from 1".into(),
+            ));
+        }
+    }
+    if s.server.omit_interval && s.server.interval != 5 {
+        return Err(err(
+            &[Seg::Key("server"), Seg::Key("interval")],
+            "with omit_interval the client must use 5 s (RFC 8628 §3.2): leave interval at 5"
+                .into(),
+        ));
+    }
+    let rows = crate::coverage::requirements();
+    for (i, e) in s.expect.iter().enumerate() {
+        let here = [Seg::Key("expect"), Seg::Index(i)];
+        let Some(id) = &e.requirement else {
+            if matches!(e.check, ClientCheck::GetsTokens | ClientCheck::GivesUp) {
+                continue;
+            }
+            return Err(err(
+                &here,
+                "this check judges a CLIENT row: name it with `requirement`".into(),
+            ));
+        };
+        match rows.iter().find(|r| &r.id == id) {
+            None => {
+                return Err(err(
+                    &here,
+                    format!("`{id}` is not a row of the conformance matrix"),
+                ))
+            }
+            Some(r) if Level::of_row(&r.level) != Some(e.level) => {
+                return Err(err(
+                    &here,
+                    format!(
+                        "{} is a {} row: give it `level: {}`",
+                        r.id,
+                        r.level,
+                        match Level::of_row(&r.level) {
+                            Some(Level::Should) => "should",
+                            Some(Level::May) => "may",
+                            _ => "must",
+                        }
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The JSON Schema of client scenario files (`scenarios/clients/client.schema.json`).
+pub fn schema() -> String {
+    let s = schemars::schema_for!(ClientScenario);
+    serde_json::to_string_pretty(&s).unwrap_or_default() + "\n"
+}

@@ -1,0 +1,113 @@
+//! The server's part when the subject is a *client* (`oauth-harness client`): what its user
+//! decides on each device code and when, and the answers the server gives on given polls
+//! (a `slow_down`, a 429 with `Retry-After`), plus a log of every poll of every device
+//! code — arrival time on the server's clock, the answer, the interval then in force — that
+//! the client's judgement reads (matrix CLIENT-1…5, CLIENT-18).
+//!
+//! Off (`None` in the configuration) for every other use: the load tests' hot path pays one
+//! `Option` check.
+
+use crate::clock::Timestamp;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the user does with a device code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserDecision {
+    /// Approves it.
+    Approve,
+    /// Denies it.
+    Deny,
+}
+
+/// How the server plays its part for a client under test.
+#[derive(Debug, Clone, Default)]
+pub struct Play {
+    /// The user's decision, made once the device has had this many pending answers
+    /// (`None`: the user never decides and the code expires).
+    pub decision: Option<(UserDecision, u32)>,
+    /// Polls (1-based, per device code) answered `slow_down`, whatever their timing; the
+    /// interval grows by 5 s each time, as RFC 8628 §3.5 says.
+    pub slow_down_on: Vec<u32>,
+    /// Polls answered 429 with `Retry-After` of this many seconds.
+    pub busy_on: BTreeMap<u32, u64>,
+}
+
+/// One poll as the server saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollRecord {
+    /// Arrival, on the server's clock.
+    pub at: Timestamp,
+    /// What it was answered: an OAuth error code, `tokens`, or `429`.
+    pub answer: String,
+    /// The interval the server required before this poll.
+    pub interval: Duration,
+    /// The `Retry-After` of the answer, if it had one.
+    pub retry_after: Option<Duration>,
+}
+
+/// Everything about one device code that a client's judgement needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceLog {
+    /// The client it was issued to.
+    pub client_id: Arc<str>,
+    /// When the device authorization response was sent.
+    pub issued_at: Timestamp,
+    /// Its `expires_in`.
+    pub expires_in: Duration,
+    /// The interval the response gave (`None`: omitted, so 5 s by RFC 8628 §3.2).
+    pub interval: Option<Duration>,
+    /// Every poll, in order.
+    pub polls: Vec<PollRecord>,
+}
+
+impl Play {
+    /// The answer this poll gets whatever the device's state: a 429 with its
+    /// `Retry-After`, or a `slow_down`.
+    pub fn forced(&self, poll: u32) -> Option<Forced> {
+        if let Some(secs) = self.busy_on.get(&poll) {
+            return Some(Forced::Busy(*secs));
+        }
+        self.slow_down_on
+            .contains(&poll)
+            .then_some(Forced::SlowDown)
+    }
+
+    /// The user's decision due after `pending` pending answers, if one is.
+    pub fn decision_after(&self, pending: u32) -> Option<UserDecision> {
+        match self.decision {
+            Some((d, n)) if n == pending => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// An answer [`Play`] imposes on a poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forced {
+    /// 429 with `Retry-After` in seconds.
+    Busy(u64),
+    /// `slow_down`.
+    SlowDown,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_poll_wins_over_a_slow_down_and_decisions_come_once() {
+        let play = Play {
+            decision: Some((UserDecision::Approve, 3)),
+            slow_down_on: vec![1, 2],
+            busy_on: BTreeMap::from([(2, 10)]),
+        };
+        assert_eq!(play.forced(1), Some(Forced::SlowDown));
+        assert_eq!(play.forced(2), Some(Forced::Busy(10)));
+        assert_eq!(play.forced(3), None);
+        assert_eq!(play.decision_after(2), None);
+        assert_eq!(play.decision_after(3), Some(UserDecision::Approve));
+        assert_eq!(play.decision_after(4), None);
+    }
+}

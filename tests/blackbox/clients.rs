@@ -1,0 +1,315 @@
+//! `oauth-harness client`: clients judged by the reference server. A reference device
+//! client (`fixtures/clients/device-client.sh`) that keeps every CLIENT row passes every
+//! client scenario; each of its `--break` modes fails exactly the rows it breaks (a kill
+//! matrix, as `mutate` is for the server); Noorle's own example script gets the verdicts
+//! docs/clients.md explains. Needs bash, curl and jq (`.ci/run` installs them).
+
+use oauth_harness::client::run::{run_client, ClientOptions};
+use oauth_harness::client::scenario::{load, load_str, LoadedClient};
+use oauth_harness::runner::result::{ScenarioResult, Status};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+const BIN: &str = env!("CARGO_BIN_EXE_oauth-harness");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn shipped() -> Vec<Arc<LoadedClient>> {
+    let dir = PathBuf::from(ROOT).join("scenarios/clients");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("scenarios/clients")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| Arc::new(load(p).unwrap_or_else(|e| panic!("{e}"))))
+        .collect()
+}
+
+fn options(command: &[&str]) -> ClientOptions {
+    ClientOptions {
+        command: command.iter().map(|s| s.to_string()).collect(),
+        time_scale: 20,
+        harness_bin: Some(PathBuf::from(BIN)),
+    }
+}
+
+/// Runs `scenarios` for each subject, a few at a time (every run has its own server and
+/// `HOME`; a busy machine only makes gaps longer, but a client that keeps its own time
+/// needs the machine to keep up with it).
+async fn run_each(
+    subjects: &[(&'static str, Vec<&'static str>)],
+    scenarios: &[Arc<LoadedClient>],
+) -> BTreeMap<&'static str, Vec<ScenarioResult>> {
+    let mut set = tokio::task::JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(4));
+    for (name, command) in subjects {
+        for (i, l) in scenarios.iter().enumerate() {
+            let (l, opts, name, slots) = (l.clone(), options(command), *name, slots.clone());
+            set.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                (name, i, run_client(&l, &opts).await)
+            });
+        }
+    }
+    let mut out: BTreeMap<&str, Vec<(usize, ScenarioResult)>> = BTreeMap::new();
+    while let Some(r) = set.join_next().await {
+        let (name, i, result) = r.expect("client run");
+        out.entry(name).or_default().push((i, result));
+    }
+    out.into_iter()
+        .map(|(k, mut v)| {
+            v.sort_by_key(|(i, _)| *i);
+            (k, v.into_iter().map(|(_, r)| r).collect())
+        })
+        .collect()
+}
+
+/// The rows each run failed (FAILED or WARNING), with what the server saw.
+fn failed_rows(results: &[ScenarioResult]) -> BTreeMap<String, Vec<String>> {
+    let mut rows: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in results {
+        for a in s.steps.iter().flat_map(|st| &st.assertions) {
+            if matches!(a.status, Status::Failed | Status::Warning) {
+                let row = a.requirement.clone().unwrap_or_else(|| "(outcome)".into());
+                rows.entry(row)
+                    .or_default()
+                    .push(format!("{}: {}", s.file, a.actual));
+            }
+        }
+    }
+    rows
+}
+
+fn script(args: &[&'static str]) -> Vec<&'static str> {
+    let mut v = vec!["bash", "fixtures/clients/device-client.sh"];
+    v.extend_from_slice(args);
+    v
+}
+
+/// The kill matrix for clients: the reference client passes every scenario; each broken
+/// mode fails the rows it breaks and no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_broken_client_fails_exactly_the_rows_it_breaks() {
+    let scenarios = shipped();
+    assert!(scenarios.len() >= 7, "{} client scenarios", scenarios.len());
+    // A client that does not wait breaks every rule about waiting; ignoring slow_down
+    // breaks CLIENT-1 too, since the interval in force grew by 5 s.
+    let cases: Vec<(&str, Vec<&str>, &[&str])> = vec![
+        ("reference", script(&[]), &[]),
+        (
+            "polls-too-fast",
+            script(&["--break", "polls-too-fast"]),
+            &["CLIENT-1", "CLIENT-2", "CLIENT-3", "CLIENT-18"],
+        ),
+        (
+            "ignores-slow-down",
+            script(&["--break", "ignores-slow-down"]),
+            &["CLIENT-1", "CLIENT-3"],
+        ),
+        (
+            "never-stops",
+            script(&["--break", "never-stops"]),
+            &["CLIENT-4", "(outcome)"],
+        ),
+        (
+            "ignores-expiry",
+            script(&["--break", "ignores-expiry"]),
+            &["CLIENT-5"],
+        ),
+        (
+            "asks-again",
+            script(&["--break", "asks-again"]),
+            &["CLIENT-7"],
+        ),
+        (
+            "ignores-retry-after",
+            script(&["--break", "ignores-retry-after"]),
+            &["CLIENT-18"],
+        ),
+    ];
+    let subjects: Vec<(&'static str, Vec<&'static str>)> =
+        cases.iter().map(|(n, c, _)| (*n, c.clone())).collect();
+    let results = run_each(&subjects, &scenarios).await;
+    let mut report = String::new();
+    for (name, _, breaks) in &cases {
+        let r = &results[name];
+        for s in r {
+            assert_ne!(s.status, Status::Error, "{name}: {} {:?}", s.file, s.steps);
+        }
+        let got = failed_rows(r);
+        let got_rows: BTreeSet<&str> = got.keys().map(String::as_str).collect();
+        let want: BTreeSet<&str> = breaks.iter().copied().collect();
+        report.push_str(&format!("{name}: {got:#?}\n"));
+        assert_eq!(got_rows, want, "{name}: {got:#?}");
+    }
+}
+
+/// Noorle's own example script (`fixtures/noorle-cli-flow.sh`, byte for byte but for its
+/// host) as a subject: what the suite says of it, explained in docs/clients.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn noorles_example_script_gets_the_verdicts_the_docs_explain() {
+    let scenarios = shipped();
+    let subjects = vec![("seed", vec!["bash", "fixtures/noorle-cli-flow.sh"])];
+    let results = run_each(&subjects, &scenarios).await;
+    let verdicts: BTreeMap<String, Status> = results["seed"]
+        .iter()
+        .map(|s| {
+            (
+                s.file.rsplit('/').next().unwrap_or("").to_string(),
+                s.status,
+            )
+        })
+        .collect();
+    let expected: BTreeMap<String, Status> = [
+        ("approve.yaml", Status::Passed),
+        // A 429 is an error to it: it gives up (no row broken, the flow fails).
+        ("busy.yaml", Status::Failed),
+        ("denied.yaml", Status::Passed),
+        // It polls until the server says expired_token (CLIENT-5, a SHOULD).
+        ("expiry.yaml", Status::Warning),
+        ("extra_members.yaml", Status::Passed),
+        // `jq -r .interval` gives "null", `sleep null` fails at once: it polls flat out.
+        ("no_interval.yaml", Status::Failed),
+        ("slow_down.yaml", Status::Passed),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(verdicts, expected, "{:#?}", failed_rows(&results["seed"]));
+    let rows = failed_rows(&results["seed"]);
+    assert!(rows.contains_key("CLIENT-2"), "{rows:#?}");
+    assert!(rows.contains_key("CLIENT-5"), "{rows:#?}");
+}
+
+/// A client that hangs is stopped at the scenario's time limit: an ERROR (nothing to
+/// judge), and every report is still written; one that prints its token and codes has
+/// them blanked everywhere.
+#[test]
+fn a_hanging_client_is_stopped_and_a_chatty_one_redacted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = dir.path().join("hang.yaml");
+    std::fs::write(
+        &scenario,
+        "name: hang\nflow: device\ntime_limit: 20\nexpect:\n  - {check: gets_tokens}\n",
+    )
+    .expect("write");
+    let reports = dir.path().join("r");
+    let out = std::process::Command::new(BIN)
+        .current_dir(ROOT)
+        .args(["client", "--report-dir"])
+        .arg(&reports)
+        .arg(&scenario)
+        .args(["--", "sh", "-c", "exec /bin/sleep 30"])
+        .output()
+        .expect("client");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("asked for no device code"), "{text}");
+    assert!(text.contains("still running at the time limit"), "{text}");
+    for f in ["report.json", "junit.xml", "report.md"] {
+        assert!(reports.join(f).exists(), "no {f}");
+    }
+    // A client that prints what it should keep to itself.
+    let reports = dir.path().join("r2");
+    let out = std::process::Command::new(BIN)
+        .current_dir(ROOT)
+        .args(["client", "scenarios/clients/approve.yaml", "--report-dir"])
+        .arg(&reports)
+        .args([
+            "--",
+            "bash",
+            "fixtures/clients/device-client.sh",
+            "--print-token",
+        ])
+        .output()
+        .expect("client");
+    let mut all =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    for f in ["report.json", "junit.xml", "report.md"] {
+        all.push_str(&std::fs::read_to_string(reports.join(f)).expect("report"));
+    }
+    assert!(all.contains("access token: [access_token]"), "{all}");
+    assert!(all.contains("device code: [device_code]"), "{all}");
+    assert!(all.contains("enter [user_code]"), "{all}");
+    let token = regex::Regex::new(r"[A-Za-z0-9_-]{43}").expect("re");
+    assert!(token.find(&all).is_none(), "{all}");
+}
+
+/// Bad client scenario files are refused with `file:line:col` and exit 2; nothing runs.
+#[test]
+fn bad_client_scenarios_are_refused_at_their_line() {
+    let cases = [
+        ("no-expect.yaml", "name: x\nflow: device\nexpect: []\n", "3:", "judges at least one thing"),
+        (
+            "unknown-check.yaml",
+            "name: x\nflow: device\nexpect:\n  - {check: waits_forever, requirement: CLIENT-1}\n",
+            "4:",
+            "unknown variant `waits_forever`",
+        ),
+        (
+            "wrong-level.yaml",
+            "name: x\nflow: device\nexpect:\n  - {check: stops_at_expiry, requirement: CLIENT-5}\n",
+            "4:",
+            "CLIENT-5 is a SHOULD row",
+        ),
+        (
+            "no-row.yaml",
+            "name: x\nflow: device\nexpect:\n  - {check: waits_the_interval}\n",
+            "4:",
+            "name it with `requirement`",
+        ),
+        (
+            "unknown-field.yaml",
+            "name: x\nflow: device\nserver: {intervall: 5}\nexpect:\n  - {check: gets_tokens}\n",
+            "3:",
+            "unknown field `intervall`",
+        ),
+        (
+            "omit-with-interval.yaml",
+            "name: x\nflow: device\nserver: {omit_interval: true, interval: 7}\nexpect:\n  - {check: gets_tokens}\n",
+            "3:",
+            "leave interval at 5",
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text, at, says) in cases {
+        let e = load_str(Arc::from(name), text.to_string())
+            .expect_err(name)
+            .to_string();
+        assert!(e.starts_with(&format!("{name}:{at}")), "{e}");
+        assert!(e.contains(says), "{e}");
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    let out = std::process::Command::new(BIN)
+        .current_dir(ROOT)
+        .arg("client")
+        .arg(dir.path())
+        .args(["--", "true"])
+        .output()
+        .expect("client");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{} client scenario file(s) could not be used",
+            cases.len()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_shipped_client_schema_matches_the_model() {
+    let shipped = std::fs::read_to_string(format!("{ROOT}/scenarios/clients/client.schema.json"))
+        .expect("schema");
+    assert!(
+        shipped == oauth_harness::client::scenario::schema(),
+        "scenarios/clients/client.schema.json is stale: run `oauth-harness schema --client > scenarios/clients/client.schema.json`"
+    );
+}
