@@ -2,6 +2,7 @@
 //! clients find on their `PATH`.
 
 use super::{init_logging_at, runtime};
+use crate::client::run::OpenUrlFrom;
 use crate::exit;
 use clap::Args;
 use std::path::PathBuf;
@@ -16,6 +17,11 @@ pub(super) struct ClientArgs {
     /// 5/N s; a `sleep` on the client's PATH sleeps the scaled time). 1 for real time.
     #[arg(long, value_name = "N", default_value_t = 20)]
     time_scale: u32,
+    /// Where a redirect-based client's authorization URL comes from: `browser`, the
+    /// client runs `$BROWSER URL` (the harness's browser); `stdout`, the client prints it
+    /// (no `BROWSER` is set).
+    #[arg(long, value_name = "FROM", value_enum, default_value_t = OpenUrlFrom::Browser)]
+    open_url_from: OpenUrlFrom,
     /// Folder for report.json, junit.xml and report.md.
     #[arg(long, value_name = "DIR", default_value = "reports/client")]
     report_dir: PathBuf,
@@ -71,6 +77,7 @@ pub(super) fn client(args: ClientArgs) -> ExitCode {
         command: args.command,
         time_scale: args.time_scale,
         harness_bin: std::env::current_exe().ok(),
+        open_url_from: args.open_url_from,
     };
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -118,4 +125,31 @@ pub(super) fn scaled_sleep(args: &[String]) -> ExitCode {
     }
     std::thread::sleep(std::time::Duration::from_secs_f64(total / scale));
     ExitCode::SUCCESS
+}
+
+/// `browse URL`: the harness's browser, as a client's `$BROWSER` runs it (its part from the
+/// environment the client inherited); one line on what it did, exit 0, or 3 when the visit
+/// failed.
+pub(super) fn browse(url: &str) -> ExitCode {
+    let part = match crate::client::browser::Browse::from_env() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("oauth-harness browser: {e} (run by `oauth-harness client` only)");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return super::report(Err(e)),
+    };
+    match rt.block_on(crate::client::browser::visit(&part, url)) {
+        Ok(done) => {
+            eprintln!("oauth-harness browser: {done}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("oauth-harness browser: error: {e}");
+            ExitCode::from(exit::RUNTIME)
+        }
+    }
 }

@@ -68,6 +68,12 @@ enum Command {
         /// Durations, as coreutils' sleep takes them.
         durations: Vec<String>,
     },
+    /// The test user's browser for a client under `client` (the `BROWSER` it is given).
+    #[command(hide = true)]
+    Browse {
+        /// The URL the client opens.
+        url: String,
+    },
 }
 
 const SERVE_HELP: &str = "Test-mode routes (only with --test-mode; 404 otherwise):
@@ -349,6 +355,7 @@ pub fn main() -> ExitCode {
         Command::Init(args) => init(args),
         Command::Client(args) => client::client(args),
         Command::ScaledSleep { durations } => client::scaled_sleep(&durations),
+        Command::Browse { url } => client::browse(&url),
         Command::Schema { client } => {
             out(&if client {
                 crate::client::scenario::schema()

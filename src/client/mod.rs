@@ -5,6 +5,7 @@
 //! rows. Results are the runner's [`RunResult`](crate::runner::result::RunResult), so
 //! every report format works unchanged.
 
+pub mod browser;
 pub mod judge;
 pub mod run;
 pub mod scenario;

@@ -10,9 +10,16 @@
 //! `OAUTH_HARNESS_TIME_SCALE`. A `sleep` command on its `PATH` sleeps the scaled time, so a
 //! shell client that waits 5 s waits 5 s of the server's clock; a client that keeps its
 //! own time waits in real time, and the server only sees longer gaps.
+//!
+//! In the code flow the client id is the fixture's native client (`native`, loopback
+//! redirect `OAUTH_HARNESS_REDIRECT_URI` on any port), `OAUTH_HARNESS_AUTHORIZATION_URL` and
+//! `OAUTH_HARNESS_API_URL` are set, and `BROWSER` names the harness's browser
+//! ([`browser`](crate::client::browser)); with `--open-url-from stdout` there is no
+//! `BROWSER` and the harness opens the authorization URLs the client prints.
 
-use crate::client::judge::{self, Ending};
-use crate::client::scenario::{ClientCheck, LoadedClient, UserChoice};
+use crate::client::browser::{self, Browse};
+use crate::client::judge::{self, Ending, Seen};
+use crate::client::scenario::{check_name, Flow, LoadedClient, UserChoice};
 use crate::clock::Clock;
 use crate::endpoint::Endpoint;
 use crate::runner::result::{AssertionResult, ExchangeSummary, ScenarioResult, Status, StepResult};
@@ -21,7 +28,7 @@ use crate::scenario::spans::Seg;
 use crate::scenario::vars::Redactor;
 use crate::server::config::ServerConfig;
 use crate::server::faults::{Fault, FaultSet};
-use crate::server::play::{DeviceLog, Play, UserDecision};
+use crate::server::play::{Play, UserDecision};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -34,16 +41,38 @@ pub struct ClientOptions {
     pub command: Vec<String>,
     /// Server seconds per real second.
     pub time_scale: u32,
-    /// The harness's own binary, for the scaled `sleep` on the client's `PATH` (`None`:
-    /// no shim, the client sleeps real time).
+    /// The harness's own binary, for the scaled `sleep` and the browser on the client's
+    /// `PATH` (`None`: no shims: the client sleeps real time, and authorization URLs are
+    /// read from its output only).
     pub harness_bin: Option<PathBuf>,
+    /// Where a redirect-based client's authorization URL comes from.
+    pub open_url_from: OpenUrlFrom,
+}
+
+/// Where the harness's browser gets the authorization URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OpenUrlFrom {
+    /// The client runs `$BROWSER URL`.
+    #[default]
+    Browser,
+    /// The client prints the URL (no `BROWSER` is set).
+    Stdout,
 }
 
 /// The most of a client's output kept (each stream).
 const MAX_OUTPUT: usize = 64 << 10;
 
-/// The client id the command should use.
+/// The client id the command should use in the device flow (Noorle's CLI client).
 pub const CLIENT_ID: &str = "noorle-cli";
+
+/// The client id in the code flow: the fixture's public native client.
+pub const NATIVE_CLIENT_ID: &str = "native";
+
+/// Its registered loopback redirect URI; any port is accepted (RFC 8252 §7.3).
+pub const REDIRECT_URI: &str = "http://127.0.0.1/cb";
+
+/// The browser's log in the client's `HOME`.
+const BROWSER_LOG: &str = ".oauth-harness-browser.log";
 
 fn server_config(l: &LoadedClient) -> ServerConfig {
     let s = &l.scenario;
@@ -86,21 +115,36 @@ impl Home {
             std::env::temp_dir().join(format!("oauth-harness-client-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(dir.join(".noorle"))?;
         if let Some(bin) = harness_bin {
+            let bin = bin.display().to_string().replace('\'', "'\\''");
+            let log = dir
+                .join(BROWSER_LOG)
+                .display()
+                .to_string()
+                .replace('\'', "'\\''");
             let shim = dir.join(".bin");
             std::fs::create_dir_all(&shim)?;
-            let script = format!(
-                "#!/bin/sh\n# oauth-harness: sleep on the server's scaled clock\nexec '{}' scaled-sleep \"$@\"\n",
-                bin.display().to_string().replace('\'', "'\\''")
-            );
-            let path = shim.join("sleep");
-            std::fs::write(&path, script)?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
-            }
+            write_script(
+                &shim.join("sleep"),
+                &format!("# oauth-harness: sleep on the server's scaled clock\nexec '{bin}' scaled-sleep \"$@\"\n"),
+            )?;
+            // A browser returns once it has opened the page: the visit goes on in the
+            // background, its account in the log.
+            write_script(
+                &shim.join("oauth-harness-browser"),
+                &format!("# oauth-harness: the test user's browser\n'{bin}' browse \"$1\" >> '{log}' 2>&1 &\n"),
+            )?;
         }
         Ok(Home { dir })
+    }
+
+    fn browser(&self) -> Option<PathBuf> {
+        let path = self.dir.join(".bin").join("oauth-harness-browser");
+        path.exists().then_some(path)
+    }
+
+    /// What the browser wrote, one visit per line.
+    fn browser_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(BROWSER_LOG)).unwrap_or_default()
     }
 
     fn path_with_shim(&self) -> String {
@@ -112,6 +156,16 @@ impl Home {
             rest
         }
     }
+}
+
+fn write_script(path: &Path, body: &str) -> std::io::Result<()> {
+    std::fs::write(path, format!("#!/bin/sh\n{body}"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
 }
 
 impl Drop for Home {
@@ -127,8 +181,15 @@ struct Ran {
     wall: Duration,
 }
 
-async fn read_capped(mut r: impl tokio::io::AsyncRead + Unpin) -> Vec<u8> {
+/// Reads a stream of the client's output, keeping at most [`MAX_OUTPUT`] bytes; each
+/// complete line is offered to `scan` (the stdout of a client whose authorization URL is
+/// read from its output).
+async fn read_capped(
+    mut r: impl tokio::io::AsyncRead + Unpin,
+    scan: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+) -> Vec<u8> {
     let mut out = Vec::new();
+    let mut line = Vec::new();
     let mut buf = [0u8; 8192];
     while let Ok(n) = r.read(&mut buf).await {
         if n == 0 {
@@ -137,18 +198,33 @@ async fn read_capped(mut r: impl tokio::io::AsyncRead + Unpin) -> Vec<u8> {
         if out.len() < MAX_OUTPUT {
             out.extend_from_slice(&buf[..n.min(MAX_OUTPUT - out.len())]);
         }
+        if let Some(tx) = &scan {
+            for &b in &buf[..n] {
+                if b == b'\n' {
+                    let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+                    line.clear();
+                } else if line.len() < MAX_OUTPUT {
+                    line.push(b);
+                }
+            }
+        }
     }
     out
 }
 
-async fn run_command(
-    opts: &ClientOptions,
-    base: &str,
-    home: &Home,
-    limit: Duration,
+/// Where the client runs: the server, the scenario's parts, the `HOME`.
+struct Stage<'a> {
+    base: &'a str,
+    home: &'a Home,
+    flow: Flow,
+    browse: Browse,
     scale: u32,
-) -> std::io::Result<Ran> {
+    limit: Duration,
+}
+
+async fn run_command(opts: &ClientOptions, stage: &Stage<'_>) -> std::io::Result<Ran> {
     let started = Instant::now();
+    let base = stage.base;
     let args: Vec<String> = opts
         .command
         .iter()
@@ -158,27 +234,71 @@ async fn run_command(
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "no command to run")
     })?;
     let url = |e: Endpoint| format!("{base}{}", e.path());
-    let mut child = tokio::process::Command::new(program)
+    let mut command = tokio::process::Command::new(program);
+    command
         .args(rest)
-        .env("HOME", &home.dir)
-        .env("PATH", home.path_with_shim())
+        .env("HOME", &stage.home.dir)
+        .env("PATH", stage.home.path_with_shim())
         .env("OAUTH_HARNESS_BASE_URL", base)
-        .env("OAUTH_HARNESS_CLIENT_ID", CLIENT_ID)
+        .env(
+            "OAUTH_HARNESS_CLIENT_ID",
+            match stage.flow {
+                Flow::Device => CLIENT_ID,
+                Flow::Code => NATIVE_CLIENT_ID,
+            },
+        )
         .env(
             "OAUTH_HARNESS_DEVICE_AUTHORIZATION_URL",
             url(Endpoint::DeviceAuthorization),
         )
+        .env(
+            "OAUTH_HARNESS_AUTHORIZATION_URL",
+            url(Endpoint::Authorization),
+        )
         .env("OAUTH_HARNESS_TOKEN_URL", url(Endpoint::Token))
-        .env("OAUTH_HARNESS_TIME_SCALE", scale.to_string())
+        .env("OAUTH_HARNESS_REDIRECT_URI", REDIRECT_URI)
+        .env("OAUTH_HARNESS_API_URL", format!("{base}/api/me"))
+        .env("OAUTH_HARNESS_TIME_SCALE", stage.scale.to_string())
+        .envs(stage.browse.env())
         .env("NOORLE_API", base)
+        .env_remove("BROWSER")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child.stdout.take().map(|s| tokio::spawn(read_capped(s)));
-    let stderr = child.stderr.take().map(|s| tokio::spawn(read_capped(s)));
-    let ending = match tokio::time::timeout(limit, child.wait()).await {
+        .kill_on_drop(true);
+    if opts.open_url_from == OpenUrlFrom::Browser {
+        if let Some(b) = stage.home.browser() {
+            command.env("BROWSER", b);
+        }
+    }
+    let mut child = command.spawn()?;
+    // Authorization URLs printed by the client, opened in-process.
+    let (urls, mut printed) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let scan =
+        (opts.open_url_from == OpenUrlFrom::Stdout && stage.flow == Flow::Code).then_some(urls);
+    let stdout = child
+        .stdout
+        .take()
+        .map(|s| tokio::spawn(read_capped(s, scan)));
+    let stderr = child
+        .stderr
+        .take()
+        .map(|s| tokio::spawn(read_capped(s, None)));
+    let browse = stage.browse.clone();
+    let visits = tokio::spawn(async move {
+        let mut log = String::new();
+        while let Some(line) = printed.recv().await {
+            if let Some(url) = browser::find_authorization_url(&browse.base, &line) {
+                let said = match browser::visit(&browse, url).await {
+                    Ok(done) => done,
+                    Err(e) => format!("error: {e}"),
+                };
+                log.push_str(&format!("oauth-harness browser: {said}\n"));
+            }
+        }
+        log
+    });
+    let ending = match tokio::time::timeout(stage.limit, child.wait()).await {
         Ok(Ok(status)) => status.code().map_or(Ending::Signalled, Ending::Exited),
         Ok(Err(e)) => return Err(e),
         Err(_) => {
@@ -192,6 +312,9 @@ async fn run_command(
         if let Ok(Ok(bytes)) = tokio::time::timeout(Duration::from_secs(2), stream).await {
             output.push_str(&String::from_utf8_lossy(&bytes));
         }
+    }
+    if let Ok(Ok(log)) = tokio::time::timeout(Duration::from_secs(2), visits).await {
+        output.push_str(&log);
     }
     Ok(Ran {
         ending,
@@ -213,6 +336,34 @@ fn learned(state: &crate::server::AppState, red: &mut Redactor) {
     for (token, _) in store.refresh.iter() {
         red.add(token.as_str(), "refresh_token");
     }
+    for (code, _) in store.codes.iter() {
+        red.add(code.as_str(), "code");
+    }
+    for r in &store.requests {
+        for (k, v) in r.form.iter().chain(&r.query) {
+            if matches!(
+                k.as_str(),
+                "code_verifier" | "client_secret" | "access_token" | "refresh_token" | "code"
+            ) {
+                red.add(v, k);
+            }
+        }
+    }
+}
+
+/// What the server saw of the client.
+fn seen(state: &crate::server::AppState, ending: Ending) -> Seen {
+    let store = state.store.lock();
+    Seen {
+        devices: store.device_logs.clone(),
+        requests: store.requests.clone(),
+        code_users: store
+            .codes
+            .iter()
+            .map(|(code, c)| (code.as_str().to_string(), c.user.clone()))
+            .collect(),
+        ending,
+    }
 }
 
 fn level_status(level: Level) -> Status {
@@ -221,13 +372,6 @@ fn level_status(level: Level) -> Status {
         Level::Should => Status::Warning,
         Level::May => Status::Info,
     }
-}
-
-fn check_name(c: ClientCheck) -> String {
-    serde_json::to_value(c)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| format!("{c:?}"))
 }
 
 /// Runs one client scenario and judges it.
@@ -270,24 +414,59 @@ pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResul
             )
         }
     };
-    let limit = Duration::from_secs_f64(s.time_limit as f64 / f64::from(scale));
-    let ran = run_command(opts, &base, &home, limit, scale).await;
+    let stage = Stage {
+        base: &base,
+        home: &home,
+        flow: s.flow,
+        browse: Browse {
+            base: base.clone(),
+            approve: s.user.decision == UserChoice::Approve,
+            callback: s.browser.callback,
+        },
+        scale,
+        limit: Duration::from_secs_f64(s.time_limit as f64 / f64::from(scale)),
+    };
+    // Several runs share the HOME; the first that fails, else the last, is the ending.
+    let mut ran = Ran {
+        ending: Ending::Exited(0),
+        output: String::new(),
+        wall: Duration::ZERO,
+    };
+    let mut failure = None;
+    for run in 1..=s.runs {
+        match run_command(opts, &stage).await {
+            Ok(r) => {
+                if s.runs > 1 {
+                    ran.output
+                        .push_str(&format!("--- run {run} of {} ---\n", s.runs));
+                }
+                ran.output.push_str(&r.output);
+                ran.wall += r.wall;
+                if ran.ending == Ending::Exited(0) {
+                    ran.ending = r.ending;
+                }
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    // The background browser's account of its visits.
+    ran.output.push_str(&home.browser_log());
     let mut red = Redactor::default();
     learned(server.state(), &mut red);
-    let logs: Vec<DeviceLog> = server.state().store.lock().device_logs.clone();
+    let seen = seen(server.state(), ran.ending);
     let _ = server.shutdown().await;
-    let ran = match ran {
-        Ok(r) => r,
-        Err(e) => {
-            let command = red.redact(&opts.command.join(" "));
-            return errored(
-                result,
-                step,
-                format!("cannot run `{command}`: {e}"),
-                started,
-            );
-        }
-    };
+    if let Some(e) = failure {
+        let command = red.redact(&opts.command.join(" "));
+        return errored(
+            result,
+            step,
+            format!("cannot run `{command}`: {e}"),
+            started,
+        );
+    }
     step.duration_ms = ran.wall.as_secs_f64() * 1000.0;
     step.exchange = Some(ExchangeSummary {
         request: red.redact(&opts.command.join(" ").replace("{base}", &base)),
@@ -296,21 +475,21 @@ pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResul
         response_headers: vec![judge::describe(ran.ending)],
         response_body: red.redact(&crate::runner::request::cut(&ran.output)),
     });
-    if logs.is_empty() {
-        return errored(
-            result,
-            step,
-            format!(
-                "the client asked for no device code: nothing to judge (is it pointed at {base}? it gets OAUTH_HARNESS_BASE_URL and NOORLE_API; {})",
-                judge::describe(ran.ending)
-            ),
-            started,
-        );
+    match not_applicable(&seen, s.flow, &base, ran.ending) {
+        Some(Applies::NothingAsked(why)) => return errored(result, step, why, started),
+        Some(Applies::Not(why)) => {
+            result.steps.push(step);
+            result.status = Status::Skipped;
+            result.skip_reason = Some(why);
+            result.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            return result;
+        }
+        None => {}
     }
     result.steps.push(step);
     let mut verdicts = StepResult::new("what the server saw".into(), l.loc(&[Seg::Key("expect")]));
     for (i, e) in s.expect.iter().enumerate() {
-        let j = judge::judge(e.check, &logs, ran.ending);
+        let j = judge::judge(e.check, &seen);
         let status = match j.held {
             Some(true) => Status::Passed,
             Some(false) => level_status(e.level),
@@ -342,6 +521,40 @@ pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResul
     result.steps.push(verdicts);
     result.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     result
+}
+
+/// Why a scenario does not judge this client.
+enum Applies {
+    /// The client runs the other flow: the scenario is skipped, with why.
+    Not(String),
+    /// The client asked for nothing at all: an error (is it pointed at the server?).
+    NothingAsked(String),
+}
+
+fn not_applicable(seen: &Seen, flow: Flow, base: &str, ending: Ending) -> Option<Applies> {
+    let asked = |e: Endpoint| seen.requests.iter().filter(|r| r.path == e.path()).count();
+    let authorizations = asked(Endpoint::Authorization);
+    let devices = asked(Endpoint::DeviceAuthorization);
+    let (mine, other, other_flow) = match flow {
+        Flow::Device => (devices, authorizations, "the code flow"),
+        Flow::Code => (authorizations, devices, "the device flow"),
+    };
+    if mine > 0 {
+        return None;
+    }
+    if other > 0 {
+        return Some(Applies::Not(format!(
+            "not applicable: the client ran {other_flow}"
+        )));
+    }
+    let asked = match flow {
+        Flow::Device => "the client asked for no device code",
+        Flow::Code => "the client opened no authorization request (through $BROWSER, or printed with --open-url-from stdout)",
+    };
+    Some(Applies::NothingAsked(format!(
+        "{asked}: nothing to judge (is it pointed at {base}? it gets OAUTH_HARNESS_BASE_URL and NOORLE_API; {})",
+        judge::describe(ending)
+    )))
 }
 
 fn errored(

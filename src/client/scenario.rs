@@ -32,6 +32,13 @@ pub struct ClientScenario {
     /// What the user does.
     #[serde(default)]
     pub user: UserPart,
+    /// What the harness's browser does with an authorization request (`flow: code`).
+    #[serde(default)]
+    pub browser: BrowserPart,
+    /// How many times the command runs, one after another with the same `HOME` (2 or more
+    /// judge that `state` and the PKCE verifier are fresh for every authorization request).
+    #[serde(default = "one")]
+    pub runs: u32,
     /// Seconds of the server's clock the client may run before it is stopped.
     #[serde(default = "time_limit")]
     pub time_limit: u64,
@@ -53,6 +60,53 @@ fn time_limit() -> u64 {
 pub enum Flow {
     /// RFC 8628 device authorization.
     Device,
+    /// RFC 6749 §4.1 authorization code with PKCE (RFC 7636), through a loopback redirect
+    /// (RFC 8252 §7.3): the harness is the browser.
+    Code,
+}
+
+/// The browser's part in the code flow.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserPart {
+    /// The callback the client's redirect URI receives.
+    #[serde(default)]
+    pub callback: Callback,
+}
+
+/// The callback the harness's browser delivers to the client's loopback redirect URI.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Callback {
+    /// The authorization server's redirect, as it came.
+    #[default]
+    Honest,
+    /// An attacker's code with a `state` that is not the client's (CLIENT-9).
+    ForgedState,
+    /// An attacker's code with no `state` at all (CLIENT-9).
+    MissingState,
+}
+
+impl Callback {
+    /// Its name in files and in the browser's environment.
+    pub fn name(self) -> &'static str {
+        match self {
+            Callback::Honest => "honest",
+            Callback::ForgedState => "forged_state",
+            Callback::MissingState => "missing_state",
+        }
+    }
+
+    /// The callback called `name`.
+    pub fn named(name: &str) -> Option<Callback> {
+        [
+            Callback::Honest,
+            Callback::ForgedState,
+            Callback::MissingState,
+        ]
+        .into_iter()
+        .find(|c| c.name() == name)
+    }
 }
 
 /// The server's part.
@@ -174,11 +228,52 @@ pub enum ClientCheck {
     StopsAtExpiry,
     /// One device authorization only, never a new one after a final answer (CLIENT-7).
     AsksOnce,
+    /// Every authorization request carries a `state`, never the same twice (CLIENT-9).
+    SendsState,
+    /// A callback with a forged or missing `state` is refused: its code is never
+    /// redeemed (CLIENT-9).
+    RefusesForgedCallback,
+    /// Every authorization request uses PKCE with `S256` (CLIENT-10).
+    UsesPkceS256,
+    /// Every `code_verifier` has 43–128 unreserved characters, and no code challenge is
+    /// sent twice (CLIENT-11).
+    FreshVerifier,
+    /// No code is presented twice, and an exchange without client authentication carries
+    /// `client_id` (CLIENT-12).
+    RedeemsOnce,
+    /// One client-authentication method and one way of sending the access token per
+    /// request (CLIENT-13).
+    OneAuthMethod,
+    /// No access token in a request URI (CLIENT-14).
+    TokenNotInUri,
     /// The client gets its tokens, and exits 0.
     GetsTokens,
     /// The client gives up: it exits with a non-zero status by itself, within the time
     /// limit.
     GivesUp,
+}
+
+impl ClientCheck {
+    /// The flow the check judges (`None`: both).
+    pub fn flow(self) -> Option<Flow> {
+        use ClientCheck::*;
+        match self {
+            WaitsTheInterval
+            | AddsFiveAfterSlowDown
+            | HonoursRetryAfter
+            | StopsAfterAFinalAnswer
+            | StopsAtExpiry
+            | AsksOnce => Some(Flow::Device),
+            SendsState
+            | RefusesForgedCallback
+            | UsesPkceS256
+            | FreshVerifier
+            | RedeemsOnce
+            | OneAuthMethod
+            | TokenNotInUri => Some(Flow::Code),
+            GetsTokens | GivesUp => None,
+        }
+    }
 }
 
 /// A client scenario with its source and spans.
@@ -267,9 +362,29 @@ fn check(l: &LoadedClient) -> Result<(), ScenarioError> {
                 .into(),
         ));
     }
+    if s.runs == 0 {
+        return Err(err(&[Seg::Key("runs")], "runs is at least 1".into()));
+    }
+    if s.flow != Flow::Code && s.browser.callback != Callback::Honest {
+        return Err(err(
+            &[Seg::Key("browser"), Seg::Key("callback")],
+            "the browser plays its part in `flow: code` only".into(),
+        ));
+    }
     let rows = crate::coverage::requirements();
     for (i, e) in s.expect.iter().enumerate() {
         let here = [Seg::Key("expect"), Seg::Index(i)];
+        if let Some(flow) = e.check.flow().filter(|f| *f != s.flow) {
+            return Err(err(
+                &[Seg::Key("expect"), Seg::Index(i), Seg::Key("check")],
+                format!(
+                    "`{}` judges the {} flow; this scenario's flow is {}",
+                    check_name(e.check),
+                    flow_name(flow),
+                    flow_name(s.flow)
+                ),
+            ));
+        }
         let Some(id) = &e.requirement else {
             if matches!(e.check, ClientCheck::GetsTokens | ClientCheck::GivesUp) {
                 continue;
@@ -305,6 +420,21 @@ fn check(l: &LoadedClient) -> Result<(), ScenarioError> {
         }
     }
     Ok(())
+}
+
+/// The name a check has in files.
+pub fn check_name(c: ClientCheck) -> String {
+    serde_json::to_value(c)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{c:?}"))
+}
+
+fn flow_name(f: Flow) -> &'static str {
+    match f {
+        Flow::Device => "device",
+        Flow::Code => "code",
+    }
 }
 
 /// The JSON Schema of client scenario files (`scenarios/clients/client.schema.json`).

@@ -239,7 +239,15 @@ fn app(state: Arc<AppState>, direct: bool) -> App {
             shape_responses,
         ));
     }
-    let dispatch = Dispatch::new(state, app, direct);
+    // A client under test: every request is kept, so none takes the direct way.
+    let played = state.play.is_some();
+    if played {
+        app = app.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            record_request,
+        ));
+    }
+    let dispatch = Dispatch::new(state, app, direct && !played);
     MapResponseLayer::new(framework_errors as fn(Response) -> Response).layer(dispatch)
 }
 
@@ -281,6 +289,45 @@ async fn not_found() -> Response {
     error::OAuthError::invalid_request("No such endpoint")
         .with_status(StatusCode::NOT_FOUND)
         .into_response()
+}
+
+/// Keeps the request in [`Store::requests`](store::Store::requests) (a client is the
+/// subject, [`play`]): its form body is read here and handed on unchanged.
+async fn record_request(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let is_form = parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes()
+            .starts_with(b"application/x-www-form-urlencoded")
+    });
+    let bytes = match axum::body::to_bytes(body, state.policy.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+    };
+    let pairs = |raw: &[u8]| -> Vec<(String, String)> {
+        url::form_urlencoded::parse(raw)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    };
+    let mut record = play::RequestRecord {
+        at: state.now(),
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: pairs(parts.uri.query().unwrap_or("").as_bytes()),
+        auth_scheme: parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_whitespace().next())
+            .map(str::to_string),
+        form: if is_form { pairs(&bytes) } else { Vec::new() },
+        status: 0,
+    };
+    let resp = next
+        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await;
+    record.status = resp.status().as_u16();
+    state.store.lock().requests.push(record);
+    resp
 }
 
 /// Response-shape faults, applied after the handler so no endpoint needs to know them:

@@ -4,6 +4,11 @@
 //! code — arrival time on the server's clock, the answer, the interval then in force — that
 //! the client's judgement reads (matrix CLIENT-1…5, CLIENT-18).
 //!
+//! For redirect-based clients it also keeps every request the client sent — method, path,
+//! query, the `Authorization` scheme and the form body — so the judgement can read the
+//! authorization requests' PKCE and `state`, which codes were redeemed and how the client
+//! authenticated and sent its tokens (CLIENT-9…14).
+//!
 //! Off (`None` in the configuration) for every other use: the load tests' hot path pays one
 //! `Option` check.
 
@@ -60,6 +65,45 @@ pub struct DeviceLog {
     pub interval: Option<Duration>,
     /// Every poll, in order.
     pub polls: Vec<PollRecord>,
+}
+
+/// One request as the server received it, when a client is the subject. Held in memory
+/// for the judgement only; what reaches a report goes through the run's redactor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    /// Arrival, on the server's clock.
+    pub at: Timestamp,
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The query's pairs, decoded, in order.
+    pub query: Vec<(String, String)>,
+    /// The `Authorization` header's scheme (`Basic`, `Bearer`, …), if it had one.
+    pub auth_scheme: Option<String>,
+    /// The pairs of a form-encoded body, decoded, in order.
+    pub form: Vec<(String, String)>,
+    /// The response's status.
+    pub status: u16,
+}
+
+impl RequestRecord {
+    /// The first value of `name` in the query.
+    pub fn query_value(&self, name: &str) -> Option<&str> {
+        first(&self.query, name)
+    }
+
+    /// The first value of `name` in the form body.
+    pub fn form_value(&self, name: &str) -> Option<&str> {
+        first(&self.form, name)
+    }
+}
+
+fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 impl Play {

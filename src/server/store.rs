@@ -419,6 +419,8 @@ pub struct Store {
     pub audit: HashMap<Arc<str>, ClientAudit>,
     /// Every device code's polls, when a client is the subject (`Play` on); else empty.
     pub device_logs: Vec<crate::server::play::DeviceLog>,
+    /// Every request, when a client is the subject (`Play` on); else empty.
+    pub requests: Vec<crate::server::play::RequestRecord>,
     life: Lifetimes,
     device_q: ExpiryQueue,
     code_q: ExpiryQueue,

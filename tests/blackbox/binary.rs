@@ -345,5 +345,11 @@ fn paths_may_be_glob_patterns_and_an_empty_match_is_an_error() {
     assert!(found("scenarios/**/*.yaml")
         .iter()
         .all(|p| !p.starts_with(format!("{root}/scenarios/clients"))));
-    assert_eq!(found("scenarios/clients/*.yaml").len(), 7);
+    let clients = std::fs::read_dir(format!("{root}/scenarios/clients"))
+        .expect("scenarios/clients")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "yaml"))
+        .count();
+    assert!(clients > 0);
+    assert_eq!(found("scenarios/clients/*.yaml").len(), clients);
 }

@@ -1,8 +1,10 @@
 //! `oauth-harness client`: clients judged by the reference server. A reference device
 //! client (`fixtures/clients/device-client.sh`) that keeps every CLIENT row passes every
 //! client scenario; each of its `--break` modes fails exactly the rows it breaks (a kill
-//! matrix, as `mutate` is for the server); Noorle's own example script gets the verdicts
-//! docs/clients.md explains. Needs bash, curl and jq (`.ci/run` installs them).
+//! matrix, as `mutate` is for the server); the same for a reference code-flow client
+//! (`fixtures/clients/code-client.py`, Python's standard library); Noorle's own example
+//! script gets the verdicts docs/clients.md explains. Needs bash, curl, jq and python3
+//! (`.ci/run` installs them).
 
 use oauth_harness::client::run::{run_client, ClientOptions};
 use oauth_harness::client::scenario::{load, load_str, LoadedClient};
@@ -34,6 +36,7 @@ fn options(command: &[&str]) -> ClientOptions {
         command: command.iter().map(|s| s.to_string()).collect(),
         time_scale: 20,
         harness_bin: Some(PathBuf::from(BIN)),
+        open_url_from: oauth_harness::client::run::OpenUrlFrom::Browser,
     }
 }
 
@@ -45,7 +48,11 @@ async fn run_each(
     scenarios: &[Arc<LoadedClient>],
 ) -> BTreeMap<&'static str, Vec<ScenarioResult>> {
     let mut set = tokio::task::JoinSet::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(4));
+    // One pool for every test of this file: the kill matrices run side by side.
+    static SLOTS: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    let slots = SLOTS
+        .get_or_init(|| Arc::new(tokio::sync::Semaphore::new(4)))
+        .clone();
     for (name, command) in subjects {
         for (i, l) in scenarios.iter().enumerate() {
             let (l, opts, name, slots) = (l.clone(), options(command), *name, slots.clone());
@@ -98,44 +105,46 @@ async fn every_broken_client_fails_exactly_the_rows_it_breaks() {
     assert!(scenarios.len() >= 7, "{} client scenarios", scenarios.len());
     // A client that does not wait breaks every rule about waiting; ignoring slow_down
     // breaks CLIENT-1 too, since the interval in force grew by 5 s.
-    let cases: Vec<(&str, Vec<&str>, &[&str])> = vec![
-        ("reference", script(&[]), &[]),
-        (
-            "polls-too-fast",
-            script(&["--break", "polls-too-fast"]),
-            &["CLIENT-1", "CLIENT-2", "CLIENT-3", "CLIENT-18"],
-        ),
-        (
-            "ignores-slow-down",
-            script(&["--break", "ignores-slow-down"]),
-            &["CLIENT-1", "CLIENT-3"],
-        ),
-        (
-            "never-stops",
-            script(&["--break", "never-stops"]),
-            &["CLIENT-4", "(outcome)"],
-        ),
-        (
-            "ignores-expiry",
-            script(&["--break", "ignores-expiry"]),
-            &["CLIENT-5"],
-        ),
-        (
-            "asks-again",
-            script(&["--break", "asks-again"]),
-            &["CLIENT-7"],
-        ),
-        (
-            "ignores-retry-after",
-            script(&["--break", "ignores-retry-after"]),
-            &["CLIENT-18"],
-        ),
-    ];
-    let subjects: Vec<(&'static str, Vec<&'static str>)> =
-        cases.iter().map(|(n, c, _)| (*n, c.clone())).collect();
-    let results = run_each(&subjects, &scenarios).await;
-    let mut report = String::new();
-    for (name, _, breaks) in &cases {
+    kill_matrix(
+        script,
+        &[
+            ("reference", &[]),
+            (
+                "polls-too-fast",
+                &["CLIENT-1", "CLIENT-2", "CLIENT-3", "CLIENT-18"],
+            ),
+            ("ignores-slow-down", &["CLIENT-1", "CLIENT-3"]),
+            ("never-stops", &["CLIENT-4", "(outcome)"]),
+            ("ignores-expiry", &["CLIENT-5"]),
+            ("asks-again", &["CLIENT-7"]),
+            ("ignores-retry-after", &["CLIENT-18"]),
+        ],
+        &scenarios,
+    )
+    .await;
+}
+
+/// Runs `program` in each mode (`--break MODE`; "reference": none) against `scenarios`
+/// and checks that each fails exactly the rows listed for it ("(outcome)": an outcome
+/// check), and that none errs.
+async fn kill_matrix(
+    program: fn(&[&'static str]) -> Vec<&'static str>,
+    cases: &[(&'static str, &[&str])],
+    scenarios: &[Arc<LoadedClient>],
+) {
+    let subjects: Vec<(&'static str, Vec<&'static str>)> = cases
+        .iter()
+        .map(|(mode, _)| {
+            let args: &[&'static str] = if *mode == "reference" {
+                &[]
+            } else {
+                &["--break", mode]
+            };
+            (*mode, program(args))
+        })
+        .collect();
+    let results = run_each(&subjects, scenarios).await;
+    for (name, breaks) in cases {
         let r = &results[name];
         for s in r {
             assert_ne!(s.status, Status::Error, "{name}: {} {:?}", s.file, s.steps);
@@ -143,9 +152,67 @@ async fn every_broken_client_fails_exactly_the_rows_it_breaks() {
         let got = failed_rows(r);
         let got_rows: BTreeSet<&str> = got.keys().map(String::as_str).collect();
         let want: BTreeSet<&str> = breaks.iter().copied().collect();
-        report.push_str(&format!("{name}: {got:#?}\n"));
         assert_eq!(got_rows, want, "{name}: {got:#?}");
     }
+}
+
+fn code_client(args: &[&'static str]) -> Vec<&'static str> {
+    let mut v = vec!["python3", "fixtures/clients/code-client.py"];
+    v.extend_from_slice(args);
+    v
+}
+
+/// The kill matrix of redirect-based clients: the reference code client (Python's
+/// `webbrowser` opening `$BROWSER`) passes the code-flow scenarios; each broken mode fails
+/// the rows it breaks and no other; each flow's client is skipped by the other flow's
+/// scenarios, and the URL can come from the client's output instead of `$BROWSER`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_broken_code_client_fails_exactly_the_rows_it_breaks() {
+    let all = shipped();
+    let (code, device): (Vec<_>, Vec<_>) = all
+        .iter()
+        .cloned()
+        .partition(|l| l.scenario.flow == oauth_harness::client::scenario::Flow::Code);
+    assert!(code.len() >= 3, "{} code-flow scenarios", code.len());
+    // Without PKCE or with two authentication methods the server refuses the exchange, so
+    // the flow fails too ("(outcome)").
+    kill_matrix(
+        code_client,
+        &[
+            ("reference", &[]),
+            ("no-pkce", &["CLIENT-10", "(outcome)"]),
+            ("plain-pkce", &["CLIENT-10"]),
+            ("no-state", &["CLIENT-9"]),
+            ("fixed-state", &["CLIENT-9"]),
+            ("accepts-any-state", &["CLIENT-9"]),
+            ("same-verifier", &["CLIENT-11"]),
+            ("reuses-code", &["CLIENT-12"]),
+            ("two-auth-methods", &["CLIENT-13", "(outcome)"]),
+            ("token-in-query", &["CLIENT-14"]),
+        ],
+        &code,
+    )
+    .await;
+    // The URL read from the client's output instead.
+    let mut printed = options(&code_client(&["--print-url"]));
+    printed.open_url_from = oauth_harness::client::run::OpenUrlFrom::Stdout;
+    for l in &code {
+        let r = run_client(l, &printed).await;
+        assert_eq!(r.status, Status::Passed, "{}: {:?}", r.file, r.steps);
+    }
+    // Each flow's client is not judged by the other flow's scenarios.
+    let r = run_client(&device[0], &options(&code_client(&[]))).await;
+    assert_eq!(r.status, Status::Skipped, "{:?}", r.steps);
+    assert_eq!(
+        r.skip_reason.as_deref(),
+        Some("not applicable: the client ran the code flow")
+    );
+    let r = run_client(&code[0], &options(&script(&[]))).await;
+    assert_eq!(r.status, Status::Skipped, "{:?}", r.steps);
+    assert_eq!(
+        r.skip_reason.as_deref(),
+        Some("not applicable: the client ran the device flow")
+    );
 }
 
 /// Noorle's own example script (`fixtures/noorle-cli-flow.sh`, byte for byte but for its
@@ -175,6 +242,10 @@ async fn noorles_example_script_gets_the_verdicts_the_docs_explain() {
         // `jq -r .interval` gives "null", `sleep null` fails at once: it polls flat out.
         ("no_interval.yaml", Status::Failed),
         ("slow_down.yaml", Status::Passed),
+        // A device-flow client: the code-flow scenarios do not apply.
+        ("code_approve.yaml", Status::Skipped),
+        ("code_forged_state.yaml", Status::Skipped),
+        ("code_missing_state.yaml", Status::Skipped),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

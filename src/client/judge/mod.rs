@@ -1,11 +1,42 @@
 //! A client judged from what the server saw: its device codes and every poll's arrival
-//! time on the server's clock (`server::play::DeviceLog`), and how its process ended.
-//! Each check is one CLIENT row, and says what it saw in the words of the row ("poll 3
-//! came 1.0 s after poll 2; the interval then was 10 s").
+//! time on the server's clock (`server::play::DeviceLog`), every request it sent
+//! (`server::play::RequestRecord`, read by [`code`] for redirect-based clients), and how
+//! its process ended. Each check is one CLIENT row, and says what it saw in the words of
+//! the row ("poll 3 came 1.0 s after poll 2; the interval then was 10 s").
+
+mod code;
 
 use crate::client::scenario::ClientCheck;
-use crate::server::play::DeviceLog;
+use crate::server::play::{DeviceLog, RequestRecord};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Everything the judgement reads.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// The device codes the client asked for, with their polls.
+    pub devices: Vec<DeviceLog>,
+    /// Every request the server received, in order.
+    pub requests: Vec<RequestRecord>,
+    /// Every authorization code the server issued, with the user who consented.
+    pub code_users: HashMap<String, Arc<str>>,
+    /// How the client's process ended (of several runs, the first that failed, else the
+    /// last).
+    pub ending: Ending,
+}
+
+impl Seen {
+    /// A device-flow client's log alone.
+    pub fn devices(devices: &[DeviceLog], ending: Ending) -> Seen {
+        Seen {
+            devices: devices.to_vec(),
+            requests: Vec::new(),
+            code_users: HashMap::new(),
+            ending,
+        }
+    }
+}
 
 /// How the client's process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +69,9 @@ fn since(a: crate::clock::Timestamp, b: crate::clock::Timestamp) -> Duration {
     a.since(b)
 }
 
-/// Judges `check` on the device codes the client asked for and its ending.
-pub fn judge(check: ClientCheck, logs: &[DeviceLog], ending: Ending) -> Judgement {
+/// Judges `check` on what the server saw of the client and its ending.
+pub fn judge(check: ClientCheck, seen: &Seen) -> Judgement {
+    let (logs, ending) = (&seen.devices[..], seen.ending);
     match check {
         ClientCheck::WaitsTheInterval => waits(logs, false),
         ClientCheck::AddsFiveAfterSlowDown => waits(logs, true),
@@ -47,6 +79,14 @@ pub fn judge(check: ClientCheck, logs: &[DeviceLog], ending: Ending) -> Judgemen
         ClientCheck::StopsAfterAFinalAnswer => stops_after_final(logs),
         ClientCheck::StopsAtExpiry => stops_at_expiry(logs),
         ClientCheck::AsksOnce => asks_once(logs),
+        ClientCheck::SendsState => code::sends_state(seen),
+        ClientCheck::RefusesForgedCallback => code::refuses_forged_callback(seen),
+        ClientCheck::UsesPkceS256 => code::uses_pkce_s256(seen),
+        ClientCheck::FreshVerifier => code::fresh_verifier(seen),
+        ClientCheck::RedeemsOnce => code::redeems_once(seen),
+        ClientCheck::OneAuthMethod => code::one_auth_method(seen),
+        ClientCheck::TokenNotInUri => code::token_not_in_uri(seen),
+        ClientCheck::GetsTokens if logs.is_empty() => code::gets_tokens(seen),
         ClientCheck::GetsTokens => gets_tokens(logs, ending),
         ClientCheck::GivesUp => gives_up(ending),
     }
@@ -309,8 +349,7 @@ mod tests {
         ]);
         let j = judge(
             ClientCheck::AddsFiveAfterSlowDown,
-            std::slice::from_ref(&l),
-            Ending::Exited(0),
+            &Seen::devices(std::slice::from_ref(&l), Ending::Exited(0)),
         );
         assert_eq!(j.held, Some(false));
         assert!(
@@ -324,14 +363,17 @@ mod tests {
         assert_eq!(
             judge(
                 ClientCheck::WaitsTheInterval,
-                std::slice::from_ref(&ok),
-                Ending::Exited(0)
+                &Seen::devices(std::slice::from_ref(&ok), Ending::Exited(0))
             )
             .held,
             Some(true)
         );
         assert_eq!(
-            judge(ClientCheck::GetsTokens, &[ok], Ending::Exited(0)).held,
+            judge(
+                ClientCheck::GetsTokens,
+                &Seen::devices(&[ok], Ending::Exited(0))
+            )
+            .held,
             Some(true)
         );
     }
@@ -341,8 +383,7 @@ mod tests {
         let after_final = log(&[(0, "expired_token", 5), (6_000, "expired_token", 5)]);
         let j = judge(
             ClientCheck::StopsAfterAFinalAnswer,
-            &[after_final],
-            Ending::Stopped,
+            &Seen::devices(&[after_final], Ending::Stopped),
         );
         assert_eq!(j.held, Some(false));
         assert!(
@@ -355,23 +396,38 @@ mod tests {
             (64_000, "expired_token", 5),
         ]);
         assert_eq!(
-            judge(ClientCheck::StopsAtExpiry, &[late], Ending::Exited(1)).held,
+            judge(
+                ClientCheck::StopsAtExpiry,
+                &Seen::devices(&[late], Ending::Exited(1))
+            )
+            .held,
             Some(false)
         );
         let busy = log(&[(0, "429", 5), (6_000, "authorization_pending", 5)]);
-        let j = judge(ClientCheck::HonoursRetryAfter, &[busy], Ending::Exited(0));
+        let j = judge(
+            ClientCheck::HonoursRetryAfter,
+            &Seen::devices(&[busy], Ending::Exited(0)),
+        );
         assert_eq!(j.held, Some(false), "{}", j.actual);
         let none: [DeviceLog; 0] = [];
         assert_eq!(
-            judge(ClientCheck::HonoursRetryAfter, &none, Ending::Exited(0)).held,
+            judge(
+                ClientCheck::HonoursRetryAfter,
+                &Seen::devices(&none, Ending::Exited(0))
+            )
+            .held,
             None
         );
         assert_eq!(
-            judge(ClientCheck::GivesUp, &none, Ending::Stopped).held,
+            judge(ClientCheck::GivesUp, &Seen::devices(&none, Ending::Stopped)).held,
             Some(false)
         );
         assert_eq!(
-            judge(ClientCheck::GivesUp, &none, Ending::Exited(1)).held,
+            judge(
+                ClientCheck::GivesUp,
+                &Seen::devices(&none, Ending::Exited(1))
+            )
+            .held,
             Some(true)
         );
     }
