@@ -100,6 +100,8 @@ fn server_config(l: &LoadedClient) -> ServerConfig {
         },
         slow_down_on: s.server.slow_down_on.clone(),
         busy_on: s.server.busy_on.clone(),
+        hang_on: s.server.hang_on.clone(),
+        hang_for: Duration::from_secs(s.server.hang_for),
     });
     config
 }

@@ -131,6 +131,17 @@ pub struct ServerPart {
     /// Unknown members added to every JSON answer (CLIENT-15).
     #[serde(default)]
     pub extra_members: bool,
+    /// Polls (1-based) left unanswered for `hang_for` seconds, so that the client's
+    /// timeout fires (CLIENT-6).
+    #[serde(default)]
+    pub hang_on: Vec<u32>,
+    /// How long a hung poll is held, in seconds of the server's clock.
+    #[serde(default = "hang_for")]
+    pub hang_for: u64,
+}
+
+fn hang_for() -> u64 {
+    60
 }
 
 fn interval() -> u64 {
@@ -150,6 +161,8 @@ impl Default for ServerPart {
             slow_down_on: Vec::new(),
             busy_on: BTreeMap::new(),
             extra_members: false,
+            hang_on: Vec::new(),
+            hang_for: hang_for(),
         }
     }
 }
@@ -221,6 +234,9 @@ pub enum ClientCheck {
     AddsFiveAfterSlowDown,
     /// After a 429, the next poll waits its `Retry-After` (CLIENT-18).
     HonoursRetryAfter,
+    /// After a poll it gave up waiting for, the client waits longer than the interval
+    /// before it polls again (CLIENT-6; doubling is RECOMMENDED and reported).
+    BacksOffAfterTimeout,
     /// No poll after an answer that ends the device code (tokens, `access_denied`,
     /// `expired_token`, any other error) (CLIENT-4).
     StopsAfterAFinalAnswer,
@@ -261,6 +277,7 @@ impl ClientCheck {
             WaitsTheInterval
             | AddsFiveAfterSlowDown
             | HonoursRetryAfter
+            | BacksOffAfterTimeout
             | StopsAfterAFinalAnswer
             | StopsAtExpiry
             | AsksOnce => Some(Flow::Device),
@@ -347,7 +364,13 @@ fn check(l: &LoadedClient) -> Result<(), ScenarioError> {
             "user.after counts pending answers: at least 1".into(),
         ));
     }
-    for poll in s.server.slow_down_on.iter().chain(s.server.busy_on.keys()) {
+    for poll in s
+        .server
+        .slow_down_on
+        .iter()
+        .chain(s.server.busy_on.keys())
+        .chain(&s.server.hang_on)
+    {
         if *poll == 0 {
             return Err(err(
                 &[Seg::Key("server")],

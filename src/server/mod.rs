@@ -327,7 +327,46 @@ async fn record_request(State(state): State<Arc<AppState>>, req: Request, next: 
         .await;
     record.status = resp.status().as_u16();
     state.store.lock().requests.push(record);
+    if let Some(&hang) = resp.extensions().get::<play::Hang>() {
+        hold(&state, hang).await;
+    }
     resp
+}
+
+/// Holds a hung poll's answer for the play's `hang_for` (server time); when the client
+/// closes the connection first, hyper drops this future and the poll's log records when.
+async fn hold(state: &Arc<AppState>, hang: play::Hang) {
+    struct Abandoned<'a> {
+        state: &'a AppState,
+        hang: play::Hang,
+        answered: bool,
+    }
+    impl Drop for Abandoned<'_> {
+        fn drop(&mut self) {
+            if !self.answered {
+                let now = self.state.now();
+                let mut store = self.state.store.lock();
+                if let Some(p) = store
+                    .device_logs
+                    .get_mut(self.hang.log)
+                    .and_then(|l| l.polls.get_mut(self.hang.poll))
+                {
+                    p.abandoned = Some(now);
+                }
+            }
+        }
+    }
+    let for_ = state
+        .play
+        .as_ref()
+        .map_or(std::time::Duration::ZERO, |p| p.hang_for);
+    let mut guard = Abandoned {
+        state,
+        hang,
+        answered: false,
+    };
+    tokio::time::sleep(for_ / state.clock.rate().max(1)).await;
+    guard.answered = true;
 }
 
 /// Response-shape faults, applied after the handler so no endpoint needs to know them:

@@ -2,7 +2,8 @@
 //! decides on each device code and when, and the answers the server gives on given polls
 //! (a `slow_down`, a 429 with `Retry-After`), plus a log of every poll of every device
 //! code — arrival time on the server's clock, the answer, the interval then in force — that
-//! the client's judgement reads (matrix CLIENT-1…5, CLIENT-18).
+//! the client's judgement reads (matrix CLIENT-1…6, CLIENT-18); a poll can be held
+//! unanswered until the client gives up (CLIENT-6).
 //!
 //! For redirect-based clients it also keeps every request the client sent — method, path,
 //! query, the `Authorization` scheme and the form body — so the judgement can read the
@@ -37,6 +38,12 @@ pub struct Play {
     pub slow_down_on: Vec<u32>,
     /// Polls answered 429 with `Retry-After` of this many seconds.
     pub busy_on: BTreeMap<u32, u64>,
+    /// Polls not answered for [`Play::hang_for`] (server time), so that the client's
+    /// timeout fires first (CLIENT-6); a client that waits that long gets
+    /// `authorization_pending`.
+    pub hang_on: Vec<u32>,
+    /// How long a hung poll is held.
+    pub hang_for: Duration,
 }
 
 /// One poll as the server saw it.
@@ -50,6 +57,17 @@ pub struct PollRecord {
     pub interval: Duration,
     /// The `Retry-After` of the answer, if it had one.
     pub retry_after: Option<Duration>,
+    /// For a hung poll, when the client gave up waiting (closed the connection).
+    pub abandoned: Option<Timestamp>,
+}
+
+/// Marks a response to hold (a hung poll): the device log and the poll's index in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hang {
+    /// The entry in the store's `device_logs`.
+    pub log: usize,
+    /// The poll's index in it.
+    pub poll: usize,
 }
 
 /// Everything about one device code that a client's judgement needs.
@@ -110,6 +128,9 @@ impl Play {
     /// The answer this poll gets whatever the device's state: a 429 with its
     /// `Retry-After`, or a `slow_down`.
     pub fn forced(&self, poll: u32) -> Option<Forced> {
+        if self.hang_on.contains(&poll) {
+            return Some(Forced::Hang);
+        }
         if let Some(secs) = self.busy_on.get(&poll) {
             return Some(Forced::Busy(*secs));
         }
@@ -134,6 +155,8 @@ pub enum Forced {
     Busy(u64),
     /// `slow_down`.
     SlowDown,
+    /// No answer for a while ([`Play::hang_for`]).
+    Hang,
 }
 
 #[cfg(test)]
@@ -146,10 +169,13 @@ mod tests {
             decision: Some((UserDecision::Approve, 3)),
             slow_down_on: vec![1, 2],
             busy_on: BTreeMap::from([(2, 10)]),
+            hang_on: vec![4],
+            hang_for: Duration::from_secs(60),
         };
         assert_eq!(play.forced(1), Some(Forced::SlowDown));
         assert_eq!(play.forced(2), Some(Forced::Busy(10)));
         assert_eq!(play.forced(3), None);
+        assert_eq!(play.forced(4), Some(Forced::Hang));
         assert_eq!(play.decision_after(2), None);
         assert_eq!(play.decision_after(3), Some(UserDecision::Approve));
         assert_eq!(play.decision_after(4), None);

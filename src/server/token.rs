@@ -499,6 +499,22 @@ fn device_grant(
                 .with_retry_after(secs),
         );
     }
+    if forced == Some(Forced::Hang) {
+        // Held by the play layer until the client gives up; an answer only for a client
+        // that waits that long.
+        record_poll(&mut store, log, now, "no answer", required, None);
+        let mut resp = OAuthError::new(
+            ErrorCode::AuthorizationPending,
+            "The user has not decided yet",
+        )
+        .into_response();
+        if let Some(log) = log {
+            let poll = store.device_logs[log].polls.len() - 1;
+            resp.extensions_mut()
+                .insert(crate::server::play::Hang { log, poll });
+        }
+        return Ok(resp);
+    }
     let Some(d) = store.devices.get_mut(dc.as_bytes()) else {
         return Err(OAuthError::invalid_grant("Unknown device code"));
     };
@@ -601,6 +617,7 @@ fn record_poll(
             answer: answer.to_string(),
             interval,
             retry_after: retry_after.map(Duration::from_secs),
+            abandoned: None,
         });
     }
 }

@@ -76,6 +76,7 @@ pub fn judge(check: ClientCheck, seen: &Seen) -> Judgement {
         ClientCheck::WaitsTheInterval => waits(logs, false),
         ClientCheck::AddsFiveAfterSlowDown => waits(logs, true),
         ClientCheck::HonoursRetryAfter => retry_after(logs),
+        ClientCheck::BacksOffAfterTimeout => backs_off(logs),
         ClientCheck::StopsAfterAFinalAnswer => stops_after_final(logs),
         ClientCheck::StopsAtExpiry => stops_at_expiry(logs),
         ClientCheck::AsksOnce => asks_once(logs),
@@ -205,8 +206,74 @@ fn retry_after(logs: &[DeviceLog]) -> Judgement {
 
 /// Whether an answer ends the device code (RFC 8628 §3.5: anything but pending,
 /// slow_down, or a 429 to retry).
+/// CLIENT-6: after a poll it gave up waiting for, the client lowers its polling
+/// frequency: its next poll comes more than the interval after it gave up (RFC 8628 §3.5;
+/// twice the interval is RECOMMENDED, and said).
+fn backs_off(logs: &[DeviceLog]) -> Judgement {
+    let expected = "after a poll times out, the next comes more than the interval later (doubling is RECOMMENDED)";
+    let mut seen = Vec::new();
+    for log in logs {
+        for (i, p) in log.polls.iter().enumerate() {
+            if p.answer != "no answer" {
+                continue;
+            }
+            let Some(gave_up) = p.abandoned else {
+                seen.push(format!(
+                    "poll {} was held and the client waited for its answer",
+                    i + 1
+                ));
+                continue;
+            };
+            let Some(next) = log.polls.get(i + 1) else {
+                seen.push(format!(
+                    "the client gave up on poll {} and did not poll again",
+                    i + 1
+                ));
+                continue;
+            };
+            let gap = since(next.at, gave_up);
+            let interval = next.interval;
+            if gap <= interval {
+                return held(
+                    expected,
+                    format!(
+                        "the client gave up on poll {} and polled again {} later; the interval was {}: it did not lower its polling frequency",
+                        i + 1,
+                        secs(gap),
+                        secs(interval)
+                    ),
+                    false,
+                );
+            }
+            return held(
+                expected,
+                format!(
+                    "the client gave up on poll {} and polled again {} later (the interval was {}{})",
+                    i + 1,
+                    secs(gap),
+                    secs(interval),
+                    if gap >= interval * 2 {
+                        "; at least doubled, as recommended"
+                    } else {
+                        "; lowered, but not doubled as RECOMMENDED"
+                    }
+                ),
+                true,
+            );
+        }
+    }
+    if seen.is_empty() {
+        nothing(expected, "no poll was held")
+    } else {
+        nothing(expected, &seen.join("; "))
+    }
+}
+
 fn is_final(answer: &str) -> bool {
-    !matches!(answer, "authorization_pending" | "slow_down" | "429")
+    !matches!(
+        answer,
+        "authorization_pending" | "slow_down" | "429" | "no answer"
+    )
 }
 
 /// CLIENT-4: no poll after an answer that ends the device code.
@@ -335,6 +402,7 @@ mod tests {
                     answer: answer.to_string(),
                     interval: Duration::from_secs(*interval),
                     retry_after: (*answer == "429").then(|| Duration::from_secs(10)),
+                    abandoned: (*answer == "no answer").then(|| at(ms + 10_000)),
                 })
                 .collect(),
         }
@@ -429,6 +497,46 @@ mod tests {
             )
             .held,
             Some(true)
+        );
+    }
+
+    #[test]
+    fn a_retry_after_a_timeout_is_judged_from_when_the_client_gave_up() {
+        // Poll 2 held; the client gave up 10 s after it arrived (at 15 s).
+        let at_once = log(&[
+            (0, "authorization_pending", 5),
+            (5_000, "no answer", 5),
+            (15_300, "authorization_pending", 5),
+        ]);
+        let j = judge(
+            ClientCheck::BacksOffAfterTimeout,
+            &Seen::devices(&[at_once], Ending::Exited(0)),
+        );
+        assert_eq!(j.held, Some(false), "{}", j.actual);
+        assert!(
+            j.actual.contains("polled again 0.3 s later"),
+            "{}",
+            j.actual
+        );
+        let doubled = log(&[
+            (0, "authorization_pending", 5),
+            (5_000, "no answer", 5),
+            (25_100, "tokens", 5),
+        ]);
+        let j = judge(
+            ClientCheck::BacksOffAfterTimeout,
+            &Seen::devices(&[doubled], Ending::Exited(0)),
+        );
+        assert_eq!(j.held, Some(true), "{}", j.actual);
+        assert!(j.actual.contains("at least doubled"), "{}", j.actual);
+        let none = log(&[(0, "authorization_pending", 5), (5_000, "tokens", 5)]);
+        assert_eq!(
+            judge(
+                ClientCheck::BacksOffAfterTimeout,
+                &Seen::devices(&[none], Ending::Exited(0))
+            )
+            .held,
+            None
         );
     }
 }
