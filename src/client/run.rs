@@ -217,6 +217,7 @@ async fn read_capped(
 /// Where the client runs: the server, the scenario's parts, the `HOME`.
 struct Stage<'a> {
     base: &'a str,
+    server: &'a crate::server::AppState,
     home: &'a Home,
     flow: Flow,
     browse: Browse,
@@ -300,10 +301,17 @@ async fn run_command(opts: &ClientOptions, stage: &Stage<'_>) -> std::io::Result
         }
         log
     });
-    let ending = match tokio::time::timeout(stage.limit, child.wait()).await {
-        Ok(Ok(status)) => status.code().map_or(Ending::Signalled, Ending::Exited),
-        Ok(Err(e)) => return Err(e),
-        Err(_) => {
+    let ending = tokio::select! {
+        waited = tokio::time::timeout(stage.limit, child.wait()) => match waited {
+            Ok(Ok(status)) => status.code().map_or(Ending::Signalled, Ending::Exited),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                let _ = child.kill().await;
+                Ending::Stopped
+            }
+        },
+        // A client of the other flow is not judged here: no need to wait for it.
+        () = other_flow(stage) => {
             let _ = child.kill().await;
             Ending::Stopped
         }
@@ -323,6 +331,27 @@ async fn run_command(opts: &ClientOptions, stage: &Stage<'_>) -> std::io::Result
         output,
         wall: started.elapsed(),
     })
+}
+
+/// Resolves once the client has started the flow the scenario does not play.
+async fn other_flow(stage: &Stage<'_>) {
+    let other = match stage.flow {
+        Flow::Device => Endpoint::Authorization,
+        Flow::Code => Endpoint::DeviceAuthorization,
+    };
+    loop {
+        let seen = stage
+            .server
+            .store
+            .lock()
+            .requests
+            .iter()
+            .any(|r| r.path == other.path());
+        if seen {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Every credential the server issued or saw, to blank from the client's output.
@@ -418,6 +447,7 @@ pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResul
     };
     let stage = Stage {
         base: &base,
+        server: server.state(),
         home: &home,
         flow: s.flow,
         browse: Browse {

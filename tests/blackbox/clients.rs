@@ -262,6 +262,81 @@ async fn noorles_example_script_gets_the_verdicts_the_docs_explain() {
     assert!(rows.contains_key("CLIENT-5"), "{rows:#?}");
 }
 
+/// The `oauth2` crate's device and PKCE flows (`examples/oauth2_client/main.rs`, written as the
+/// crate's documentation shows) as subjects: the verdicts docs/clients.md explains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oauth2_crate_gets_the_verdicts_the_docs_explain() {
+    let example = PathBuf::from(BIN)
+        .parent()
+        .expect("target dir")
+        .join("examples/oauth2_client");
+    let example: &'static str = Box::leak(example.display().to_string().into_boxed_str());
+    let scenarios = shipped();
+    let subjects = vec![
+        ("device", vec![example, "device"]),
+        ("code", vec![example, "code"]),
+    ];
+    let results = run_each(&subjects, &scenarios).await;
+    let verdicts = |subject: &str| -> BTreeMap<String, Status> {
+        results[subject]
+            .iter()
+            .map(|s| {
+                (
+                    s.file.rsplit('/').next().unwrap_or("").to_string(),
+                    s.status,
+                )
+            })
+            .collect()
+    };
+    let device = verdicts("device");
+    let code = verdicts("code");
+    for (file, status) in &device {
+        let expected = if file.starts_with("code_") {
+            Status::Skipped
+        } else if file == "busy.yaml" {
+            // A 429 is an error to the crate: the flow ends (no row broken).
+            Status::Failed
+        } else {
+            Status::Passed
+        };
+        assert_eq!(
+            *status,
+            expected,
+            "device, {file}: {:#?}",
+            failed_rows(&results["device"])
+        );
+    }
+    for (file, status) in &code {
+        let expected = if file.starts_with("code_") {
+            Status::Passed
+        } else {
+            Status::Skipped
+        };
+        assert_eq!(
+            *status,
+            expected,
+            "code, {file}: {:#?}",
+            failed_rows(&results["code"])
+        );
+    }
+    // Without a timeout of its own it waits out the held poll: CLIENT-6 is not judged.
+    let timeout = results["device"]
+        .iter()
+        .find(|s| s.file.ends_with("timeout.yaml"))
+        .expect("timeout.yaml");
+    let skipped: Vec<_> = timeout
+        .steps
+        .iter()
+        .flat_map(|st| &st.assertions)
+        .filter(|a| a.status == Status::Skipped)
+        .map(|a| a.actual.as_str())
+        .collect();
+    assert_eq!(
+        skipped,
+        ["poll 3 was held and the client waited for its answer"]
+    );
+}
+
 /// A client that hangs is stopped at the scenario's time limit: an ERROR (nothing to
 /// judge), and every report is still written; one that prints its token and codes has
 /// them blanked everywhere.

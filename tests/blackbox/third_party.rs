@@ -6,29 +6,15 @@ use crate::common::*;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, DeviceAuthorizationUrl,
-    HttpRequest, HttpResponse, PkceCodeChallenge, RedirectUrl, Scope,
-    StandardDeviceAuthorizationResponse, TokenResponse, TokenUrl,
+    HttpRequest, PkceCodeChallenge, RedirectUrl, Scope, StandardDeviceAuthorizationResponse,
+    TokenResponse, TokenUrl,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// oauth2's HTTP client interface over our reqwest 0.13 (one reqwest in the tree).
-async fn send(http: reqwest::Client, req: HttpRequest) -> Result<HttpResponse, std::io::Error> {
-    let (parts, body) = req.into_parts();
-    let resp = http
-        .request(parts.method, parts.uri.to_string())
-        .headers(parts.headers)
-        .body(body)
-        .send()
-        .await
-        .map_err(std::io::Error::other)?;
-    let mut out = http::Response::builder().status(resp.status());
-    for (k, v) in resp.headers() {
-        out = out.header(k, v);
-    }
-    let bytes = resp.bytes().await.map_err(std::io::Error::other)?;
-    out.body(bytes.to_vec()).map_err(std::io::Error::other)
-}
+#[path = "../../examples/oauth2_client/http_adapter.rs"]
+mod http_adapter;
+use http_adapter::send;
 
 #[tokio::test]
 async fn oauth2_crate_device_flow_polls_until_approved() {
