@@ -102,6 +102,7 @@ fn server_config(l: &LoadedClient) -> ServerConfig {
         busy_on: s.server.busy_on.clone(),
         hang_on: s.server.hang_on.clone(),
         hang_for: Duration::from_secs(s.server.hang_for),
+        revoke_after_tokens: s.server.revoke_after_tokens,
     });
     config
 }

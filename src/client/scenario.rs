@@ -138,6 +138,10 @@ pub struct ServerPart {
     /// How long a hung poll is held, in seconds of the server's clock.
     #[serde(default = "hang_for")]
     pub hang_for: u64,
+    /// The user revokes the app right after its first tokens (its API calls are then
+    /// answered 401 and its refresh `invalid_grant`; CLIENT-19).
+    #[serde(default)]
+    pub revoke_after_tokens: bool,
 }
 
 fn hang_for() -> u64 {
@@ -163,6 +167,7 @@ impl Default for ServerPart {
             extra_members: false,
             hang_on: Vec::new(),
             hang_for: hang_for(),
+            revoke_after_tokens: false,
         }
     }
 }
@@ -262,6 +267,10 @@ pub enum ClientCheck {
     OneAuthMethod,
     /// No access token in a request URI (CLIENT-14).
     TokenNotInUri,
+    /// After an API call answered 401, at most one refresh and no API call with the dead
+    /// token again (CLIENT-19).
+    #[serde(rename = "refreshes_once_after_401")]
+    RefreshesOnceAfter401,
     /// The client gets its tokens, and exits 0.
     GetsTokens,
     /// The client gives up: it exits with a non-zero status by itself, within the time
@@ -288,7 +297,7 @@ impl ClientCheck {
             | RedeemsOnce
             | OneAuthMethod
             | TokenNotInUri => Some(Flow::Code),
-            GetsTokens | GivesUp => None,
+            RefreshesOnceAfter401 | GetsTokens | GivesUp => None,
         }
     }
 }

@@ -326,7 +326,24 @@ async fn record_request(State(state): State<Arc<AppState>>, req: Request, next: 
         .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await;
     record.status = resp.status().as_u16();
-    state.store.lock().requests.push(record);
+    let first_tokens = record.path == Endpoint::Token.path()
+        && record.status == 200
+        && state.play.as_ref().is_some_and(|p| p.revoke_after_tokens);
+    let client = record.form_value("client_id").map(str::to_string);
+    let first_tokens = {
+        let mut store = state.store.lock();
+        let first = first_tokens
+            && !store
+                .requests
+                .iter()
+                .any(|r| r.path == Endpoint::Token.path() && r.status == 200);
+        store.requests.push(record);
+        first
+    };
+    if let (true, Some(client)) = (first_tokens, client) {
+        // The user's "Revoke Access" in the console, right after the first sign-in.
+        revoke::revoke_app(&state, &state.default_user(), &client);
+    }
     if let Some(&hang) = resp.extensions().get::<play::Hang>() {
         hold(&state, hang).await;
     }

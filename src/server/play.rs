@@ -44,6 +44,9 @@ pub struct Play {
     pub hang_on: Vec<u32>,
     /// How long a hung poll is held.
     pub hang_for: Duration,
+    /// The user revokes the app right after its first tokens are issued, so its first
+    /// API call is answered 401 and its refresh `invalid_grant` (CLIENT-19).
+    pub revoke_after_tokens: bool,
 }
 
 /// One poll as the server saw it.
@@ -171,6 +174,7 @@ mod tests {
             busy_on: BTreeMap::from([(2, 10)]),
             hang_on: vec![4],
             hang_for: Duration::from_secs(60),
+            revoke_after_tokens: false,
         };
         assert_eq!(play.forced(1), Some(Forced::SlowDown));
         assert_eq!(play.forced(2), Some(Forced::Busy(10)));

@@ -193,6 +193,7 @@ async fn every_broken_code_client_fails_exactly_the_rows_it_breaks() {
             ("reuses-code", &["CLIENT-12"]),
             ("two-auth-methods", &["CLIENT-13", "(outcome)"]),
             ("token-in-query", &["CLIENT-14"]),
+            ("refresh-loop", &["CLIENT-19"]),
         ],
         &code,
     )
@@ -252,6 +253,7 @@ async fn noorles_example_script_gets_the_verdicts_the_docs_explain() {
         ("code_approve.yaml", Status::Skipped),
         ("code_forged_state.yaml", Status::Skipped),
         ("code_missing_state.yaml", Status::Skipped),
+        ("code_revoked.yaml", Status::Skipped),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

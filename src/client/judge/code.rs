@@ -354,6 +354,57 @@ pub(super) fn token_not_in_uri(seen: &Seen) -> Judgement {
     )
 }
 
+/// CLIENT-19: after an API call answered 401, at most one refresh, and no API call again
+/// until a refresh succeeded or the user authorized anew.
+pub(super) fn refreshes_once_after_401(seen: &Seen) -> Judgement {
+    let expected =
+        "after an API's 401, at most one refresh, and no API call again without new tokens";
+    let requests: Vec<(usize, &RequestRecord)> = client_requests(seen).collect();
+    let Some(first) = requests
+        .iter()
+        .position(|(_, r)| r.path.starts_with("/api/") && r.status == 401)
+    else {
+        return nothing(expected, "no API call was answered 401");
+    };
+    let (mut refreshes, mut fresh_tokens) = (0, 0);
+    for (n, r) in &requests[first + 1..] {
+        let new_flow = (r.method == "GET" && r.path == Endpoint::Authorization.path())
+            || r.path == Endpoint::DeviceAuthorization.path();
+        if new_flow {
+            break;
+        }
+        if r.path == Endpoint::Token.path() && r.form_value("grant_type") == Some("refresh_token") {
+            refreshes += 1;
+            fresh_tokens += usize::from(r.status == 200);
+            if refreshes > 1 {
+                return held(
+                    expected,
+                    format!("request {n} is refresh {refreshes} after the API's 401"),
+                    false,
+                );
+            }
+        }
+        if r.path.starts_with("/api/") {
+            if fresh_tokens == 0 {
+                return held(
+                    expected,
+                    format!(
+                        "request {n} ({} {}) called the API again after its 401, with no new token",
+                        r.method, r.path
+                    ),
+                    false,
+                );
+            }
+            fresh_tokens -= 1;
+        }
+    }
+    held(
+        expected,
+        format!("{refreshes} refresh(es) after the API's 401, no API call with the dead token"),
+        true,
+    )
+}
+
 /// The code flow's outcome: tokens from a code exchange, and exit 0.
 pub(super) fn gets_tokens(seen: &Seen) -> Judgement {
     let expected = "the client gets tokens for its code and exits 0";
@@ -566,5 +617,48 @@ mod tests {
             judge(ClientCheck::TokenNotInUri, &seen_harness).held,
             Some(true)
         );
+    }
+
+    #[test]
+    fn after_an_apis_401_one_refresh_and_no_call_with_the_dead_token() {
+        let mut denied = request("GET", "/api/me", &[], &[]);
+        denied.status = 401;
+        let mut refresh = request(
+            "POST",
+            Endpoint::Token.path(),
+            &[],
+            &[("grant_type", "refresh_token")],
+        );
+        refresh.status = 400;
+        let cases = [
+            (
+                vec![denied.clone(), refresh.clone(), authz("s", "c", "S256")],
+                Some(true),
+            ),
+            (
+                vec![denied.clone(), refresh.clone(), refresh.clone()],
+                Some(false),
+            ),
+            (
+                vec![denied.clone(), refresh.clone(), denied.clone()],
+                Some(false),
+            ),
+            (vec![exchange("c1", V)], None),
+        ];
+        for (requests, want) in cases {
+            let j = judge(ClientCheck::RefreshesOnceAfter401, &seen(requests));
+            assert_eq!(j.held, want, "{}", j.actual);
+        }
+        let mut renewed = refresh.clone();
+        renewed.status = 200;
+        let j = judge(
+            ClientCheck::RefreshesOnceAfter401,
+            &seen(vec![
+                denied.clone(),
+                renewed,
+                request("GET", "/api/me", &[], &[]),
+            ]),
+        );
+        assert_eq!(j.held, Some(true), "{}", j.actual);
     }
 }

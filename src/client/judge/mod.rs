@@ -87,6 +87,7 @@ pub fn judge(check: ClientCheck, seen: &Seen) -> Judgement {
         ClientCheck::RedeemsOnce => code::redeems_once(seen),
         ClientCheck::OneAuthMethod => code::one_auth_method(seen),
         ClientCheck::TokenNotInUri => code::token_not_in_uri(seen),
+        ClientCheck::RefreshesOnceAfter401 => code::refreshes_once_after_401(seen),
         ClientCheck::GetsTokens if logs.is_empty() => code::gets_tokens(seen),
         ClientCheck::GetsTokens => gets_tokens(logs, ending),
         ClientCheck::GivesUp => gives_up(ending),
