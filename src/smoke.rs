@@ -7,6 +7,7 @@ use crate::server::config::ServerConfig;
 use crate::server::token::s256;
 use anyhow::{anyhow, Context};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::io::Write;
 use std::time::Instant;
 
@@ -48,195 +49,240 @@ pub async fn run<W: Write>(out: &mut W) -> anyhow::Result<bool> {
     .context("cannot start the built-in server")?;
     let base = server.base_url();
     writeln!(out, "built-in reference server on {base}")?;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let mut c = Check {
-        out,
-        failed: 0,
-        passed: 0,
+    let mut smoke = Smoke {
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?,
+        base,
+        c: Check {
+            out,
+            failed: 0,
+            passed: 0,
+        },
     };
-    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_string();
-
-    let (s, meta) =
-        send(http.get(format!("{base}/.well-known/oauth-authorization-server"))).await?;
-    c.step(
-        "metadata: 200 and issuer matches (META-3, META-5)",
-        s == 200 && meta["issuer"] == json!(base),
-        &format!("status {s}"),
-    )?;
-
-    // Device flow, JSON bodies as Noorle documents them.
-    let (s, dev) = send(
-        http.post(format!("{base}/oauth/device/authorize"))
-            .json(&json!({"client_id": "noorle-cli", "scope": "api"})),
-    )
-    .await?;
-    c.step(
-        "device authorize: 200 with the five members (NOORLE-5)",
-        s == 200
-            && [
-                "device_code",
-                "user_code",
-                "verification_uri",
-                "expires_in",
-                "interval",
-            ]
-            .iter()
-            .all(|k| !dev[*k].is_null()),
-        &format!("status {s}"),
-    )?;
-    let poll = json!({"grant_type": crate::oauth::DEVICE_CODE_GRANT, "device_code": text(&dev, "device_code"), "client_id": "noorle-cli"});
-    let (s, body) = send(http.post(format!("{base}/oauth/token")).json(&poll)).await?;
-    c.step(
-        "poll before approval: 400 authorization_pending (DEV-14)",
-        s == 400 && body["error"] == "authorization_pending",
-        &format!("status {s}, error {}", body["error"]),
-    )?;
-    let (s, _) = send(
-        http.post(format!("{base}/_test/device/approve"))
-            .json(&json!({"user_code": text(&dev, "user_code")})),
-    )
-    .await?;
-    c.step("approve the user code", s == 200, &format!("status {s}"))?;
-    server.clock().advance(std::time::Duration::from_secs(5));
-    let (s, tok) = send(http.post(format!("{base}/oauth/token")).json(&poll)).await?;
-    c.step(
-        "poll after approval: 200 with a Bearer token (DEV-17)",
-        s == 200 && tok["token_type"] == "Bearer",
-        &format!("status {s}"),
-    )?;
-    let at = text(&tok, "access_token");
-    let (s, _) = send(http.get(format!("{base}/api/me")).bearer_auth(&at)).await?;
-    c.step(
-        "API call with the device token: 200 (RES-1)",
-        s == 200,
-        &format!("status {s}"),
-    )?;
-
-    // Authorization code + PKCE for the public SPA client, form bodies as RFC clients send.
-    let verifier = crate::server::store::random_token();
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("response_type", "code"),
-            ("client_id", "spa"),
-            ("redirect_uri", "https://spa.example/callback"),
-            ("scope", "api offline_access"),
-            ("state", "smoke-state"),
-            ("code_challenge", &s256(&verifier)),
-            ("code_challenge_method", "S256"),
-        ])
-        .finish();
-    let resp = http
-        .get(format!("{base}/_test/authorize?{query}"))
-        .send()
-        .await?;
-    let location = resp
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .unwrap_or_default();
-    let redirect = url::Url::parse(&location)
-        .map_err(|_| anyhow!("no redirect from the authorization endpoint"));
-    let pairs: std::collections::HashMap<String, String> = redirect
-        .iter()
-        .flat_map(|u| u.query_pairs().into_owned())
-        .collect();
-    c.step(
-        "consent: redirect with code and unchanged state (AUTHZ-2, AUTHZ-3)",
-        pairs.get("state").map(String::as_str) == Some("smoke-state") && pairs.contains_key("code"),
-        "no code or state in the redirect",
-    )?;
-    let code = pairs.get("code").cloned().unwrap_or_default();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", &code),
-        ("redirect_uri", "https://spa.example/callback"),
-        ("client_id", "spa"),
-        ("code_verifier", &verifier),
-    ];
-    let (s, tok) = send(http.post(format!("{base}/oauth/token")).form(&form)).await?;
-    c.step(
-        "code exchange with PKCE: 200 with a refresh token (PKCE-1, NOORLE-18)",
-        s == 200 && tok["refresh_token"].is_string(),
-        &format!("status {s}"),
-    )?;
-    let rt = text(&tok, "refresh_token");
-    let (s, refreshed) = send(http.post(format!("{base}/oauth/token")).form(&[
-        ("grant_type", "refresh_token"),
-        ("refresh_token", rt.as_str()),
-        ("client_id", "spa"),
-    ]))
-    .await?;
-    c.step(
-        "refresh: 200 with a rotated refresh token (REF-1, REF-8)",
-        s == 200 && refreshed["refresh_token"].as_str().is_some_and(|n| n != rt),
-        &format!("status {s}"),
-    )?;
-
-    let (s, again) = send(http.post(format!("{base}/oauth/token")).form(&form)).await?;
-    c.step(
-        "code reuse: 400 invalid_grant (TOK-21)",
-        s == 400 && again["error"] == "invalid_grant",
-        &format!("status {s}"),
-    )?;
-    let new_rt = text(&refreshed, "refresh_token");
-    let (s, _) = send(http.post(format!("{base}/oauth/token")).form(&[
-        ("grant_type", "refresh_token"),
-        ("refresh_token", new_rt.as_str()),
-        ("client_id", "spa"),
-    ]))
-    .await?;
-    c.step(
-        "after code reuse the grant is revoked: its refresh token is refused (TOK-22)",
-        s == 400,
-        &format!("status {s}"),
-    )?;
-
-    // Client credentials with HTTP Basic, then revocation.
-    let (s, cc) = send(
-        http.post(format!("{base}/oauth/token"))
-            .basic_auth("m2m", Some("m2m-secret"))
-            .form(&[("grant_type", "client_credentials"), ("scope", "api")]),
-    )
-    .await?;
-    c.step(
-        "client_credentials: 200 without a refresh token (TOK-31)",
-        s == 200 && cc["refresh_token"].is_null(),
-        &format!("status {s}"),
-    )?;
-    let cc_at = text(&cc, "access_token");
-    let (s, _) = send(
-        http.post(format!("{base}/oauth/revoke"))
-            .basic_auth("m2m", Some("m2m-secret"))
-            .form(&[("token", cc_at.as_str())]),
-    )
-    .await?;
-    c.step("revoke: 200 (REV-1)", s == 200, &format!("status {s}"))?;
-    let (s, _) = send(http.get(format!("{base}/api/me")).bearer_auth(&cc_at)).await?;
-    c.step(
-        "revoked token at the API: 401 (REV-7)",
-        s == 401,
-        &format!("status {s}"),
-    )?;
-    let (s, e) = send(
-        http.post(format!("{base}/oauth/device/authorize"))
-            .json(&json!({"client_id": "invalid-id", "scope": "api"})),
-    )
-    .await?;
-    c.step(
-        "unknown client: 400 invalid_client (NOORLE-10)",
-        s == 400 && e["error"] == "invalid_client",
-        &format!("status {s}"),
-    )?;
-
+    smoke.metadata().await?;
+    smoke.device_flow(&server).await?;
+    smoke.code_flow().await?;
+    smoke.client_credentials().await?;
     server.shutdown().await.context("server shutdown failed")?;
-    let (passed, failed) = (c.passed, c.failed);
+    let (passed, failed) = (smoke.c.passed, smoke.c.failed);
     writeln!(
-        out,
+        smoke.c.out,
         "{passed} passed, {failed} failed in {:.2?}",
         started.elapsed()
     )?;
     Ok(failed == 0)
+}
+
+/// The smoke run's HTTP client, the server's address and the tally.
+struct Smoke<'a, W: Write> {
+    http: reqwest::Client,
+    base: String,
+    c: Check<'a, W>,
+}
+
+fn text(v: &Value, k: &str) -> String {
+    v[k].as_str().unwrap_or("").to_string()
+}
+
+impl<W: Write> Smoke<'_, W> {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn metadata(&mut self) -> anyhow::Result<()> {
+        let (s, meta) = send(
+            self.http
+                .get(self.url("/.well-known/oauth-authorization-server")),
+        )
+        .await?;
+        self.c.step(
+            "metadata: 200 and issuer matches (META-3, META-5)",
+            s == 200 && meta["issuer"] == json!(self.base),
+            &format!("status {s}"),
+        )
+    }
+
+    /// The device flow, JSON bodies as Noorle documents them.
+    async fn device_flow(&mut self, server: &crate::server::ServerHandle) -> anyhow::Result<()> {
+        let (s, dev) = send(
+            self.http
+                .post(self.url("/oauth/device/authorize"))
+                .json(&json!({"client_id": "noorle-cli", "scope": "api"})),
+        )
+        .await?;
+        self.c.step(
+            "device authorize: 200 with the five members (NOORLE-5)",
+            s == 200
+                && [
+                    "device_code",
+                    "user_code",
+                    "verification_uri",
+                    "expires_in",
+                    "interval",
+                ]
+                .iter()
+                .all(|k| !dev[*k].is_null()),
+            &format!("status {s}"),
+        )?;
+        let poll = json!({"grant_type": crate::oauth::DEVICE_CODE_GRANT, "device_code": text(&dev, "device_code"), "client_id": "noorle-cli"});
+        let (s, body) = send(self.http.post(self.url("/oauth/token")).json(&poll)).await?;
+        self.c.step(
+            "poll before approval: 400 authorization_pending (DEV-14)",
+            s == 400 && body["error"] == "authorization_pending",
+            &format!("status {s}, error {}", body["error"]),
+        )?;
+        let (s, _) = send(
+            self.http
+                .post(self.url("/_test/device/approve"))
+                .json(&json!({"user_code": text(&dev, "user_code")})),
+        )
+        .await?;
+        self.c
+            .step("approve the user code", s == 200, &format!("status {s}"))?;
+        server.clock().advance(std::time::Duration::from_secs(5));
+        let (s, tok) = send(self.http.post(self.url("/oauth/token")).json(&poll)).await?;
+        self.c.step(
+            "poll after approval: 200 with a Bearer token (DEV-17)",
+            s == 200 && tok["token_type"] == "Bearer",
+            &format!("status {s}"),
+        )?;
+        let at = text(&tok, "access_token");
+        let (s, _) = send(self.http.get(self.url("/api/me")).bearer_auth(&at)).await?;
+        self.c.step(
+            "API call with the device token: 200 (RES-1)",
+            s == 200,
+            &format!("status {s}"),
+        )
+    }
+
+    /// The consent redirect's query for an authorization request of the public SPA client.
+    async fn consent(&mut self, verifier: &str) -> anyhow::Result<HashMap<String, String>> {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("response_type", "code"),
+                ("client_id", "spa"),
+                ("redirect_uri", "https://spa.example/callback"),
+                ("scope", "api offline_access"),
+                ("state", "smoke-state"),
+                ("code_challenge", &s256(verifier)),
+                ("code_challenge_method", "S256"),
+            ])
+            .finish();
+        let resp = self
+            .http
+            .get(self.url(&format!("/_test/authorize?{query}")))
+            .send()
+            .await?;
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_default();
+        let redirect = url::Url::parse(&location)
+            .map_err(|_| anyhow!("no redirect from the authorization endpoint"));
+        Ok(redirect
+            .iter()
+            .flat_map(|u| u.query_pairs().into_owned())
+            .collect())
+    }
+
+    /// Authorization code + PKCE, refresh rotation and code reuse, form bodies as RFC
+    /// clients send.
+    async fn code_flow(&mut self) -> anyhow::Result<()> {
+        let verifier = crate::server::store::random_token();
+        let pairs = self.consent(&verifier).await?;
+        self.c.step(
+            "consent: redirect with code and unchanged state (AUTHZ-2, AUTHZ-3)",
+            pairs.get("state").map(String::as_str) == Some("smoke-state")
+                && pairs.contains_key("code"),
+            "no code or state in the redirect",
+        )?;
+        let code = pairs.get("code").cloned().unwrap_or_default();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://spa.example/callback"),
+            ("client_id", "spa"),
+            ("code_verifier", &verifier),
+        ];
+        let (s, tok) = send(self.http.post(self.url("/oauth/token")).form(&form)).await?;
+        self.c.step(
+            "code exchange with PKCE: 200 with a refresh token (PKCE-1, NOORLE-18)",
+            s == 200 && tok["refresh_token"].is_string(),
+            &format!("status {s}"),
+        )?;
+        let rt = text(&tok, "refresh_token");
+        let (s, refreshed) = self.refresh(&rt).await?;
+        self.c.step(
+            "refresh: 200 with a rotated refresh token (REF-1, REF-8)",
+            s == 200 && refreshed["refresh_token"].as_str().is_some_and(|n| n != rt),
+            &format!("status {s}"),
+        )?;
+        let (s, again) = send(self.http.post(self.url("/oauth/token")).form(&form)).await?;
+        self.c.step(
+            "code reuse: 400 invalid_grant (TOK-21)",
+            s == 400 && again["error"] == "invalid_grant",
+            &format!("status {s}"),
+        )?;
+        let (s, _) = self.refresh(&text(&refreshed, "refresh_token")).await?;
+        self.c.step(
+            "after code reuse the grant is revoked: its refresh token is refused (TOK-22)",
+            s == 400,
+            &format!("status {s}"),
+        )
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> anyhow::Result<(u16, Value)> {
+        send(self.http.post(self.url("/oauth/token")).form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "spa"),
+        ]))
+        .await
+    }
+
+    /// Client credentials with HTTP Basic, revocation, and an unknown client.
+    async fn client_credentials(&mut self) -> anyhow::Result<()> {
+        let (s, cc) = send(
+            self.http
+                .post(self.url("/oauth/token"))
+                .basic_auth("m2m", Some("m2m-secret"))
+                .form(&[("grant_type", "client_credentials"), ("scope", "api")]),
+        )
+        .await?;
+        self.c.step(
+            "client_credentials: 200 without a refresh token (TOK-31)",
+            s == 200 && cc["refresh_token"].is_null(),
+            &format!("status {s}"),
+        )?;
+        let cc_at = text(&cc, "access_token");
+        let (s, _) = send(
+            self.http
+                .post(self.url("/oauth/revoke"))
+                .basic_auth("m2m", Some("m2m-secret"))
+                .form(&[("token", cc_at.as_str())]),
+        )
+        .await?;
+        self.c
+            .step("revoke: 200 (REV-1)", s == 200, &format!("status {s}"))?;
+        let (s, _) = send(self.http.get(self.url("/api/me")).bearer_auth(&cc_at)).await?;
+        self.c.step(
+            "revoked token at the API: 401 (REV-7)",
+            s == 401,
+            &format!("status {s}"),
+        )?;
+        let (s, e) = send(
+            self.http
+                .post(self.url("/oauth/device/authorize"))
+                .json(&json!({"client_id": "invalid-id", "scope": "api"})),
+        )
+        .await?;
+        self.c.step(
+            "unknown client: 400 invalid_client (NOORLE-10)",
+            s == 400 && e["error"] == "invalid_client",
+            &format!("status {s}"),
+        )
+    }
 }
