@@ -226,8 +226,8 @@ struct Stage<'a> {
     limit: Duration,
 }
 
-async fn run_command(opts: &ClientOptions, stage: &Stage<'_>) -> std::io::Result<Ran> {
-    let started = Instant::now();
+/// The client's command with its environment (module docs), output piped.
+fn command(opts: &ClientOptions, stage: &Stage<'_>) -> std::io::Result<tokio::process::Command> {
     let base = stage.base;
     let args: Vec<String> = opts
         .command
@@ -275,9 +275,14 @@ async fn run_command(opts: &ClientOptions, stage: &Stage<'_>) -> std::io::Result
             command.env("BROWSER", b);
         }
     }
-    let mut child = command.spawn()?;
+    Ok(command)
+}
+
+async fn run_command(opts: &ClientOptions, stage: &Stage<'_>) -> std::io::Result<Ran> {
+    let started = Instant::now();
+    let mut child = command(opts, stage)?.spawn()?;
     // Authorization URLs printed by the client, opened in-process.
-    let (urls, mut printed) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (urls, printed) = tokio::sync::mpsc::unbounded_channel::<String>();
     let scan =
         (opts.open_url_from == OpenUrlFrom::Stdout && stage.flow == Flow::Code).then_some(urls);
     let stdout = child
@@ -288,20 +293,7 @@ async fn run_command(opts: &ClientOptions, stage: &Stage<'_>) -> std::io::Result
         .stderr
         .take()
         .map(|s| tokio::spawn(read_capped(s, None)));
-    let browse = stage.browse.clone();
-    let visits = tokio::spawn(async move {
-        let mut log = String::new();
-        while let Some(line) = printed.recv().await {
-            if let Some(url) = browser::find_authorization_url(&browse.base, &line) {
-                let said = match browser::visit(&browse, url).await {
-                    Ok(done) => done,
-                    Err(e) => format!("error: {e}"),
-                };
-                log.push_str(&format!("oauth-harness browser: {said}\n"));
-            }
-        }
-        log
-    });
+    let visits = tokio::spawn(open_printed(stage.browse.clone(), printed));
     let ending = tokio::select! {
         waited = tokio::time::timeout(stage.limit, child.wait()) => match waited {
             Ok(Ok(status)) => status.code().map_or(Ending::Signalled, Ending::Exited),
@@ -332,6 +324,56 @@ async fn run_command(opts: &ClientOptions, stage: &Stage<'_>) -> std::io::Result
         output,
         wall: started.elapsed(),
     })
+}
+
+/// Opens every authorization URL the client prints, as the browser; what it did, one
+/// line per visit.
+async fn open_printed(
+    browse: Browse,
+    mut printed: tokio::sync::mpsc::UnboundedReceiver<String>,
+) -> String {
+    let mut log = String::new();
+    while let Some(line) = printed.recv().await {
+        if let Some(url) = browser::find_authorization_url(&browse.base, &line) {
+            let said = match browser::visit(&browse, url).await {
+                Ok(done) => done,
+                Err(e) => format!("error: {e}"),
+            };
+            log.push_str(&format!("oauth-harness browser: {said}\n"));
+        }
+    }
+    log
+}
+
+/// Runs the command `runs` times with the same `HOME`: the output of all, the first
+/// ending that is not success (else the last), or the error that stopped the runs.
+async fn run_times(
+    opts: &ClientOptions,
+    stage: &Stage<'_>,
+    runs: u32,
+) -> (Ran, Option<std::io::Error>) {
+    let mut ran = Ran {
+        ending: Ending::Exited(0),
+        output: String::new(),
+        wall: Duration::ZERO,
+    };
+    for run in 1..=runs {
+        match run_command(opts, stage).await {
+            Ok(r) => {
+                if runs > 1 {
+                    ran.output
+                        .push_str(&format!("--- run {run} of {runs} ---\n"));
+                }
+                ran.output.push_str(&r.output);
+                ran.wall += r.wall;
+                if ran.ending == Ending::Exited(0) {
+                    ran.ending = r.ending;
+                }
+            }
+            Err(e) => return (ran, Some(e)),
+        }
+    }
+    (ran, None)
 }
 
 /// Resolves once the client has started the flow the scenario does not play.
@@ -459,32 +501,7 @@ pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResul
         scale,
         limit: Duration::from_secs_f64(s.time_limit as f64 / f64::from(scale)),
     };
-    // Several runs share the HOME; the first that fails, else the last, is the ending.
-    let mut ran = Ran {
-        ending: Ending::Exited(0),
-        output: String::new(),
-        wall: Duration::ZERO,
-    };
-    let mut failure = None;
-    for run in 1..=s.runs {
-        match run_command(opts, &stage).await {
-            Ok(r) => {
-                if s.runs > 1 {
-                    ran.output
-                        .push_str(&format!("--- run {run} of {} ---\n", s.runs));
-                }
-                ran.output.push_str(&r.output);
-                ran.wall += r.wall;
-                if ran.ending == Ending::Exited(0) {
-                    ran.ending = r.ending;
-                }
-            }
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        }
-    }
+    let (mut ran, failure) = run_times(opts, &stage, s.runs).await;
     // The background browser's account of its visits.
     ran.output.push_str(&home.browser_log());
     let mut red = Redactor::default();
@@ -520,9 +537,23 @@ pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResul
         None => {}
     }
     result.steps.push(step);
+    let verdicts = verdicts(l, &seen, &red);
+    if verdicts.status == Status::Skipped {
+        result.skip_reason = Some("the client's run gave nothing to judge".into());
+    }
+    result.status = verdicts.status;
+    result.steps.push(verdicts);
+    result.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    result
+}
+
+/// Every `expect` of the scenario judged on what the server saw; SKIPPED when nothing at
+/// all could be judged (never a pass).
+fn verdicts(l: &LoadedClient, seen: &Seen, red: &Redactor) -> StepResult {
     let mut verdicts = StepResult::new("what the server saw".into(), l.loc(&[Seg::Key("expect")]));
+    let s = &l.scenario;
     for (i, e) in s.expect.iter().enumerate() {
-        let j = judge::judge(e.check, &seen);
+        let j = judge::judge(e.check, seen);
         let status = match j.held {
             Some(true) => Status::Passed,
             Some(false) => level_status(e.level),
@@ -548,12 +579,8 @@ pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResul
         .all(|a| a.status == Status::Skipped)
     {
         verdicts.status = Status::Skipped;
-        result.skip_reason = Some("the client's run gave nothing to judge".into());
     }
-    result.status = verdicts.status;
-    result.steps.push(verdicts);
-    result.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    result
+    verdicts
 }
 
 /// Why a scenario does not judge this client.

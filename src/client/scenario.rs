@@ -346,6 +346,16 @@ pub fn load_str(name: Arc<str>, text: String) -> Result<LoadedClient, ScenarioEr
 }
 
 fn check(l: &LoadedClient) -> Result<(), ScenarioError> {
+    check_parts(l)?;
+    let rows = crate::coverage::requirements();
+    for (i, e) in l.scenario.expect.iter().enumerate() {
+        check_expectation(l, i, e, &rows)?;
+    }
+    Ok(())
+}
+
+/// The server's, the user's and the browser's parts, and the counts.
+fn check_parts(l: &LoadedClient) -> Result<(), ScenarioError> {
     let s = &l.scenario;
     let err = |path: &[Seg<'_>], message: String| ScenarioError {
         loc: l.loc(path),
@@ -403,53 +413,66 @@ fn check(l: &LoadedClient) -> Result<(), ScenarioError> {
             "the browser plays its part in `flow: code` only".into(),
         ));
     }
-    let rows = crate::coverage::requirements();
-    for (i, e) in s.expect.iter().enumerate() {
-        let here = [Seg::Key("expect"), Seg::Index(i)];
-        if let Some(flow) = e.check.flow().filter(|f| *f != s.flow) {
-            return Err(err(
-                &[Seg::Key("expect"), Seg::Index(i), Seg::Key("check")],
-                format!(
-                    "`{}` judges the {} flow; this scenario's flow is {}",
-                    check_name(e.check),
-                    flow_name(flow),
-                    flow_name(s.flow)
-                ),
-            ));
+    Ok(())
+}
+
+/// One `expect` entry: a check of the scenario's flow, naming a row of the matrix (outcome
+/// checks may name none) at the row's level.
+fn check_expectation(
+    l: &LoadedClient,
+    i: usize,
+    e: &Expectation,
+    rows: &[crate::coverage::Requirement],
+) -> Result<(), ScenarioError> {
+    let s = &l.scenario;
+    let err = |path: &[Seg<'_>], message: String| ScenarioError {
+        loc: l.loc(path),
+        message,
+    };
+    let here = [Seg::Key("expect"), Seg::Index(i)];
+    if let Some(flow) = e.check.flow().filter(|f| *f != s.flow) {
+        return Err(err(
+            &[Seg::Key("expect"), Seg::Index(i), Seg::Key("check")],
+            format!(
+                "`{}` judges the {} flow; this scenario's flow is {}",
+                check_name(e.check),
+                flow_name(flow),
+                flow_name(s.flow)
+            ),
+        ));
+    }
+    let Some(id) = &e.requirement else {
+        if matches!(e.check, ClientCheck::GetsTokens | ClientCheck::GivesUp) {
+            return Ok(());
         }
-        let Some(id) = &e.requirement else {
-            if matches!(e.check, ClientCheck::GetsTokens | ClientCheck::GivesUp) {
-                continue;
-            }
+        return Err(err(
+            &here,
+            "this check judges a CLIENT row: name it with `requirement`".into(),
+        ));
+    };
+    match rows.iter().find(|r| &r.id == id) {
+        None => {
             return Err(err(
                 &here,
-                "this check judges a CLIENT row: name it with `requirement`".into(),
-            ));
-        };
-        match rows.iter().find(|r| &r.id == id) {
-            None => {
-                return Err(err(
-                    &here,
-                    format!("`{id}` is not a row of the conformance matrix"),
-                ))
-            }
-            Some(r) if Level::of_row(&r.level) != Some(e.level) => {
-                return Err(err(
-                    &here,
-                    format!(
-                        "{} is a {} row: give it `level: {}`",
-                        r.id,
-                        r.level,
-                        match Level::of_row(&r.level) {
-                            Some(Level::Should) => "should",
-                            Some(Level::May) => "may",
-                            _ => "must",
-                        }
-                    ),
-                ))
-            }
-            Some(_) => {}
+                format!("`{id}` is not a row of the conformance matrix"),
+            ))
         }
+        Some(r) if Level::of_row(&r.level) != Some(e.level) => {
+            return Err(err(
+                &here,
+                format!(
+                    "{} is a {} row: give it `level: {}`",
+                    r.id,
+                    r.level,
+                    match Level::of_row(&r.level) {
+                        Some(Level::Should) => "should",
+                        Some(Level::May) => "may",
+                        _ => "must",
+                    }
+                ),
+            ))
+        }
+        Some(_) => {}
     }
     Ok(())
 }
