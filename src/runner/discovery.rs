@@ -147,7 +147,6 @@ pub fn starter_profile(m: &Metadata, issuer: &str) -> String {
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_else(|| issuer.to_string());
     let scopes = list("scopes_supported");
-    let scope = |i: usize| scopes.get(i).cloned().unwrap_or_else(|| "CHANGE-ME".into());
     let mut out = format!(
         "# A starter profile for {issuer}, written by `oauth-harness init --discover` from\n\
          # its metadata ({}). Fill in every CHANGE-ME, then:\n\
@@ -181,54 +180,67 @@ pub fn starter_profile(m: &Metadata, issuer: &str) -> String {
     }
     out.push_str("clients:\n");
     for role in ROLES {
-        let meta = (role.registration)().unwrap_or_default();
-        let needs_grant = |g: &str| {
-            meta.get("grant_types")
-                .and_then(Value::as_array)
-                .is_some_and(|a| a.iter().any(|x| x == g))
-        };
-        // Every grant type the role needs (bar refresh_token) is one the server lists.
-        let possible = [
-            "urn:ietf:params:oauth:grant-type:device_code",
-            "authorization_code",
-            "client_credentials",
-        ]
-        .iter()
-        .all(|g| !needs_grant(g) || has(g));
-        let confidential = meta
-            .get("token_endpoint_auth_method")
-            .and_then(Value::as_str)
-            .is_none_or(|m| m != "none");
-        let uris: Vec<String> = meta
-            .get("redirect_uris")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|u| u.as_str().map(|u| format!("\"{u}\"")))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut line = format!("  {}: {{id: CHANGE-ME", role.name);
-        if confidential {
-            line.push_str(&format!(
-                ", secret_env: HARNESS_SECRET_{}",
-                role.name.replace('-', "_").to_uppercase()
-            ));
-        }
-        if !uris.is_empty() {
-            line.push_str(&format!(", redirect_uris: [{}]", uris.join(", ")));
-        }
-        line.push('}');
-        if possible {
-            out.push_str(&format!("  # {}\n{line}\n", role.needs));
-        } else {
-            out.push_str(&format!(
-                "  # {}: the metadata lists no grant type for it\n  #{line}\n",
-                role.needs
-            ));
-        }
+        out.push_str(&role_entry(role, &has));
     }
-    out.push_str(&format!(
+    out.push_str(&resources_and_hooks(&scopes, &caps));
+    out
+}
+
+/// A client role's line in the starter profile: commented out when the server lists none of
+/// the grant types it needs.
+fn role_entry(role: &crate::scenario::roles::Role, has: &dyn Fn(&str) -> bool) -> String {
+    let meta = (role.registration)().unwrap_or_default();
+    let needs_grant = |g: &str| {
+        meta.get("grant_types")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|x| x == g))
+    };
+    // Every grant type the role needs (bar refresh_token) is one the server lists.
+    let possible = [
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "authorization_code",
+        "client_credentials",
+    ]
+    .iter()
+    .all(|g| !needs_grant(g) || has(g));
+    let confidential = meta
+        .get("token_endpoint_auth_method")
+        .and_then(Value::as_str)
+        .is_none_or(|m| m != "none");
+    let uris: Vec<String> = meta
+        .get("redirect_uris")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|u| u.as_str().map(|u| format!("\"{u}\"")))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut line = format!("  {}: {{id: CHANGE-ME", role.name);
+    if confidential {
+        line.push_str(&format!(
+            ", secret_env: HARNESS_SECRET_{}",
+            role.name.replace('-', "_").to_uppercase()
+        ));
+    }
+    if !uris.is_empty() {
+        line.push_str(&format!(", redirect_uris: [{}]", uris.join(", ")));
+    }
+    line.push('}');
+    if possible {
+        format!("  # {}\n{line}\n", role.needs)
+    } else {
+        format!(
+            "  # {}: the metadata lists no grant type for it\n  #{line}\n",
+            role.needs
+        )
+    }
+}
+
+/// The resources, lifetimes, hooks and capabilities of the starter profile.
+fn resources_and_hooks(scopes: &[String], caps: &[&str]) -> String {
+    let scope = |i: usize| scopes.get(i).cloned().unwrap_or_else(|| "CHANGE-ME".into());
+    format!(
         "# Protected resources: a URL (any host) and the scope a token needs there.\n\
          resources:\n  me: {{url: CHANGE-ME, scope: {}}}\n  items: {{url: CHANGE-ME, scope: {}}}\n  admin: {{url: CHANGE-ME, scope: {}}}\n\
          # Lifetimes in seconds, for the expiry scenarios; give a test server short ones and\n\
@@ -244,8 +256,7 @@ pub fn starter_profile(m: &Metadata, issuer: &str) -> String {
         scope(1),
         scope(2),
         caps.join(", ")
-    ));
-    out
+    )
 }
 
 #[cfg(test)]
