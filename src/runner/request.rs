@@ -182,6 +182,30 @@ pub(crate) async fn send(
     r: &Request,
 ) -> Result<(Exchange, ExchangeSummary), StepError> {
     let text = |vars: &mut Vars, s: &str| vars.text(s).map_err(StepError::from);
+    let url = target_url(session, vars, r)?;
+    let method = reqwest::Method::from_bytes(r.method.to_ascii_uppercase().as_bytes())
+        .map_err(|e| StepError::Step(format!("method: {e}")))?;
+    let client = if r.follow_redirects {
+        &session.http_follow
+    } else {
+        &session.http
+    };
+    let mut req = client.request(method.clone(), &url);
+    for (k, v) in &r.headers.0 {
+        req = req.header(text(vars, k)?, text(vars, v)?);
+    }
+    let (req, body_auth) = authenticate(req, vars, r.auth.as_ref())?;
+    let (req, body_text) = with_body(session, req, vars, r, &body_auth)?;
+    let resp = req.send().await.map_err(TargetError::from)?;
+    let ex = to_exchange(resp).await?;
+    learn_secrets(&mut vars.redactor, &ex);
+    let summary = summarize(&vars.redactor, method.as_str(), &url, &body_text, &ex);
+    Ok((ex, summary))
+}
+
+/// The request's URL: its endpoint or path on the target, with its query.
+fn target_url(session: &Session, vars: &mut Vars, r: &Request) -> Result<String, StepError> {
+    let text = |vars: &mut Vars, s: &str| vars.text(s).map_err(StepError::from);
     let mut url = match &r.to {
         Destination::Endpoint(e) => session.url(Some(e), None),
         Destination::Path(p) => session.url(None, Some(&text(vars, p)?)),
@@ -198,20 +222,20 @@ pub(crate) async fn send(
                 .finish(),
         );
     }
-    let method = reqwest::Method::from_bytes(r.method.to_ascii_uppercase().as_bytes())
-        .map_err(|e| StepError::Step(format!("method: {e}")))?;
-    let client = if r.follow_redirects {
-        &session.http_follow
-    } else {
-        &session.http
-    };
-    let mut req = client.request(method.clone(), &url);
-    for (k, v) in &r.headers.0 {
-        req = req.header(text(vars, k)?, text(vars, v)?);
-    }
+    Ok(url)
+}
+
+/// The request's credentials: a Bearer or Basic header on `req`, or the pairs that go in
+/// the body (client_secret_post, public clients).
+fn authenticate(
+    mut req: reqwest::RequestBuilder,
+    vars: &mut Vars,
+    auth: Option<&Auth>,
+) -> Result<(reqwest::RequestBuilder, Vec<(String, String)>), StepError> {
+    let text = |vars: &mut Vars, s: &str| vars.text(s).map_err(StepError::from);
     // Client credentials that go in the body (client_secret_post, public clients).
     let mut body_auth: Vec<(String, String)> = Vec::new();
-    match &r.auth {
+    match auth {
         Some(Auth::Bearer { token }) => {
             let token = text(vars, token)?;
             vars.redactor.add(&token, "access_token");
@@ -245,6 +269,19 @@ pub(crate) async fn send(
         }
         None => {}
     }
+    Ok((req, body_auth))
+}
+
+/// The request's body (`body:` in the target's encoding, `form:`, `json:`, `raw:`) with
+/// the body credentials added, and its text for the report.
+fn with_body(
+    session: &Session,
+    mut req: reqwest::RequestBuilder,
+    vars: &mut Vars,
+    r: &Request,
+    body_auth: &[(String, String)],
+) -> Result<(reqwest::RequestBuilder, String), StepError> {
+    let text = |vars: &mut Vars, s: &str| vars.text(s).map_err(StepError::from);
     let mut body_text = String::new();
     // `body:` takes the target's encoding.
     let as_json: Option<serde_yaml::Value>;
@@ -268,7 +305,7 @@ pub(crate) async fn send(
     if let Some(json) = json_body {
         let mut v = vars.json(json)?;
         if let Value::Object(m) = &mut v {
-            for (k, val) in &body_auth {
+            for (k, val) in body_auth {
                 m.insert(k.clone(), Value::String(val.clone()));
             }
             let sent: Vec<(String, String)> = m
@@ -302,9 +339,5 @@ pub(crate) async fn send(
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body_text.clone());
     }
-    let resp = req.send().await.map_err(TargetError::from)?;
-    let ex = to_exchange(resp).await?;
-    learn_secrets(&mut vars.redactor, &ex);
-    let summary = summarize(&vars.redactor, method.as_str(), &url, &body_text, &ex);
-    Ok((ex, summary))
+    Ok((req, body_text))
 }
