@@ -383,14 +383,7 @@ async fn other_flow(stage: &Stage<'_>) {
         Flow::Code => Endpoint::DeviceAuthorization,
     };
     loop {
-        let seen = stage
-            .server
-            .store
-            .lock()
-            .requests
-            .iter()
-            .any(|r| r.path == other.path());
-        if seen {
+        if stage.server.store.lock().requested(other.path()) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -399,43 +392,18 @@ async fn other_flow(stage: &Stage<'_>) {
 
 /// Every credential the server issued or saw, to blank from the client's output.
 fn learned(state: &crate::server::AppState, red: &mut Redactor) {
-    let store = state.store.lock();
-    for (code, d) in store.devices.iter() {
-        red.add(code.as_str(), "device_code");
-        red.add(&d.user_code, "user_code");
-    }
-    for (token, _) in store.access.iter() {
-        red.add(token.as_str(), "access_token");
-    }
-    for (token, _) in store.refresh.iter() {
-        red.add(token.as_str(), "refresh_token");
-    }
-    for (code, _) in store.codes.iter() {
-        red.add(code.as_str(), "code");
-    }
-    for r in &store.requests {
-        for (k, v) in r.form.iter().chain(&r.query) {
-            if matches!(
-                k.as_str(),
-                "code_verifier" | "client_secret" | "access_token" | "refresh_token" | "code"
-            ) {
-                red.add(v, k);
-            }
-        }
+    for (kind, value) in state.store.lock().credentials() {
+        red.add(&value, kind);
     }
 }
 
 /// What the server saw of the client.
 fn seen(state: &crate::server::AppState, ending: Ending) -> Seen {
-    let store = state.store.lock();
+    let record = state.store.lock().play_record();
     Seen {
-        devices: store.device_logs.clone(),
-        requests: store.requests.clone(),
-        code_users: store
-            .codes
-            .iter()
-            .map(|(code, c)| (code.as_str().to_string(), c.user.clone()))
-            .collect(),
+        devices: record.devices,
+        requests: record.requests,
+        code_users: record.code_users,
         ending,
     }
 }

@@ -83,14 +83,13 @@ fn handle(
     let interval = state.policy.device_interval;
     let omit_interval = state.faults.has(Fault::OmitInterval);
     let log = state.play.as_ref().map(|_| {
-        store.device_logs.push(crate::server::play::DeviceLog {
+        store.log_device(crate::server::play::DeviceLog {
             client_id: client.id.clone(),
             issued_at: now,
             expires_in: Duration::from_secs(ttl),
             interval: (!omit_interval).then(|| Duration::from_secs(interval)),
             polls: Vec::new(),
-        });
-        store.device_logs.len() - 1
+        })
     });
     store.insert_device(
         now,

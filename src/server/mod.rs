@@ -332,12 +332,8 @@ async fn record_request(State(state): State<Arc<AppState>>, req: Request, next: 
     let client = record.form_value("client_id").map(str::to_string);
     let first_tokens = {
         let mut store = state.store.lock();
-        let first = first_tokens
-            && !store
-                .requests
-                .iter()
-                .any(|r| r.path == Endpoint::Token.path() && r.status == 200);
-        store.requests.push(record);
+        let first = first_tokens && !store.answered_200(Endpoint::Token.path());
+        store.keep_request(record);
         first
     };
     if let (true, Some(client)) = (first_tokens, client) {
@@ -362,14 +358,7 @@ async fn hold(state: &Arc<AppState>, hang: play::Hang) {
         fn drop(&mut self) {
             if !self.answered {
                 let now = self.state.now();
-                let mut store = self.state.store.lock();
-                if let Some(p) = store
-                    .device_logs
-                    .get_mut(self.hang.log)
-                    .and_then(|l| l.polls.get_mut(self.hang.poll))
-                {
-                    p.abandoned = Some(now);
-                }
+                self.state.store.lock().log_abandoned(self.hang, now);
             }
         }
     }

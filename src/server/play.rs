@@ -64,6 +64,17 @@ pub struct PollRecord {
     pub abandoned: Option<Timestamp>,
 }
 
+/// Everything the play logs kept of a client under test.
+#[derive(Debug, Clone, Default)]
+pub struct PlayRecord {
+    /// The device codes the client asked for, with their polls.
+    pub devices: Vec<DeviceLog>,
+    /// Every request the server received, in order.
+    pub requests: Vec<RequestRecord>,
+    /// Every authorization code the server issued, with the user who consented.
+    pub code_users: std::collections::HashMap<String, Arc<str>>,
+}
+
 /// Marks a response to hold (a hung poll): the device log and the poll's index in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hang {

@@ -418,9 +418,9 @@ pub struct Store {
     /// Audit counters per client.
     pub audit: HashMap<Arc<str>, ClientAudit>,
     /// Every device code's polls, when a client is the subject (`Play` on); else empty.
-    pub device_logs: Vec<crate::server::play::DeviceLog>,
+    device_logs: Vec<crate::server::play::DeviceLog>,
     /// Every request, when a client is the subject (`Play` on); else empty.
-    pub requests: Vec<crate::server::play::RequestRecord>,
+    requests: Vec<crate::server::play::RequestRecord>,
     life: Lifetimes,
     device_q: ExpiryQueue,
     code_q: ExpiryQueue,
@@ -519,6 +519,114 @@ impl Store {
             d.terminal_sent = true;
             self.grant_ref(grant);
         }
+    }
+
+    /// Every credential the store holds or was sent while a client was the subject, with
+    /// its kind (`device_code`, `user_code`, `access_token`, `refresh_token`, `code`,
+    /// `code_verifier`, `client_secret`), for redaction.
+    pub fn credentials(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (code, d) in self.devices.iter() {
+            out.push(("device_code", code.as_str().to_string()));
+            out.push(("user_code", d.user_code.clone()));
+        }
+        out.extend(
+            self.access
+                .iter()
+                .map(|(t, _)| ("access_token", t.as_str().to_string())),
+        );
+        out.extend(
+            self.refresh
+                .iter()
+                .map(|(t, _)| ("refresh_token", t.as_str().to_string())),
+        );
+        out.extend(
+            self.codes
+                .iter()
+                .map(|(c, _)| ("code", c.as_str().to_string())),
+        );
+        const SENT: [&str; 5] = [
+            "code_verifier",
+            "client_secret",
+            "access_token",
+            "refresh_token",
+            "code",
+        ];
+        for r in &self.requests {
+            for (k, v) in r.form.iter().chain(&r.query) {
+                if let Some(kind) = SENT.iter().find(|s| **s == k.as_str()) {
+                    out.push((kind, v.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// What a client under test did, as the play logs kept it, with the user behind each
+    /// authorization code issued.
+    pub fn play_record(&self) -> crate::server::play::PlayRecord {
+        crate::server::play::PlayRecord {
+            devices: self.device_logs.clone(),
+            requests: self.requests.clone(),
+            code_users: self
+                .codes
+                .iter()
+                .map(|(code, c)| (code.as_str().to_string(), c.user.clone()))
+                .collect(),
+        }
+    }
+
+    /// Whether a request to `path` has been kept (a client under test).
+    pub fn requested(&self, path: &str) -> bool {
+        self.requests.iter().any(|r| r.path == path)
+    }
+
+    /// Starts the poll log of a device code (a client under test); its index.
+    pub fn log_device(&mut self, log: crate::server::play::DeviceLog) -> usize {
+        self.device_logs.push(log);
+        self.device_logs.len() - 1
+    }
+
+    /// Adds a poll to the device log `log`; its index there.
+    pub fn log_poll(&mut self, log: usize, poll: crate::server::play::PollRecord) -> Option<usize> {
+        let entry = self.device_logs.get_mut(log)?;
+        entry.polls.push(poll);
+        Some(entry.polls.len() - 1)
+    }
+
+    /// Notes when the client gave up waiting for a held poll.
+    pub fn log_abandoned(&mut self, hang: crate::server::play::Hang, at: Timestamp) {
+        if let Some(p) = self
+            .device_logs
+            .get_mut(hang.log)
+            .and_then(|l| l.polls.get_mut(hang.poll))
+        {
+            p.abandoned = Some(at);
+        }
+    }
+
+    /// Whether a kept request to `path` was answered 200.
+    pub fn answered_200(&self, path: &str) -> bool {
+        self.requests
+            .iter()
+            .any(|r| r.path == path && r.status == 200)
+    }
+
+    /// Keeps a request (a client under test).
+    pub fn keep_request(&mut self, record: crate::server::play::RequestRecord) {
+        self.requests.push(record);
+    }
+
+    /// How many of each thing the store holds (`/_test/stats`).
+    pub fn counts(&self) -> [(&'static str, usize); 6] {
+        [
+            ("device_codes", self.devices.len()),
+            ("authorization_codes", self.codes.len()),
+            ("access_tokens", self.access.len()),
+            ("refresh_tokens", self.refresh.len()),
+            ("grants", self.grants.len()),
+            ("sessions", self.sessions.len()),
+        ]
     }
 
     /// Stores an authorization code.

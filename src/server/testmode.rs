@@ -227,15 +227,13 @@ async fn apps_revoke(State(st): State<Arc<AppState>>, Json(r): Json<AppRevoke>) 
 }
 
 async fn stats(State(st): State<Arc<AppState>>) -> Response {
-    let store = st.store.lock();
-    Json(json!({
-        "device_codes": store.devices.len(),
-        "authorization_codes": store.codes.len(),
-        "access_tokens": store.access.len(),
-        "refresh_tokens": store.refresh.len(),
-        "grants": store.grants.len(),
-        "sessions": store.sessions.len(),
-        "now_ms": st.now().as_millis(),
-    }))
-    .into_response()
+    let mut stats: serde_json::Map<String, serde_json::Value> = st
+        .store
+        .lock()
+        .counts()
+        .into_iter()
+        .map(|(k, n)| (k.to_string(), json!(n)))
+        .collect();
+    stats.insert("now_ms".into(), json!(st.now().as_millis()));
+    Json(stats).into_response()
 }

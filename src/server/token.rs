@@ -502,14 +502,13 @@ fn device_grant(
     if forced == Some(Forced::Hang) {
         // Held by the play layer until the client gives up; an answer only for a client
         // that waits that long.
-        record_poll(&mut store, log, now, "no answer", required, None);
+        let poll = record_poll(&mut store, log, now, "no answer", required, None);
         let mut resp = OAuthError::new(
             ErrorCode::AuthorizationPending,
             "The user has not decided yet",
         )
         .into_response();
-        if let Some(log) = log {
-            let poll = store.device_logs[log].polls.len() - 1;
+        if let (Some(log), Some(poll)) = (log, poll) {
             resp.extensions_mut()
                 .insert(crate::server::play::Hang { log, poll });
         }
@@ -602,7 +601,7 @@ fn device_grant(
     ))
 }
 
-/// Logs a poll of a device code whose polls are logged (a client under test).
+/// Logs a poll of a device code whose polls are logged (a client under test); its index.
 fn record_poll(
     store: &mut Store,
     log: Option<usize>,
@@ -610,16 +609,17 @@ fn record_poll(
     answer: &str,
     interval: Duration,
     retry_after: Option<u64>,
-) {
-    if let Some(entry) = log.and_then(|i| store.device_logs.get_mut(i)) {
-        entry.polls.push(PollRecord {
+) -> Option<usize> {
+    store.log_poll(
+        log?,
+        PollRecord {
             at,
             answer: answer.to_string(),
             interval,
             retry_after: retry_after.map(Duration::from_secs),
             abandoned: None,
-        });
-    }
+        },
+    )
 }
 
 fn client_credentials_grant(
