@@ -135,7 +135,7 @@ struct MutateArgs {
 struct LoadArgs {
     #[command(subcommand)]
     action: Option<LoadAction>,
-    /// A built-in profile (device-polling, token-exchange, stress) or a profile file
+    /// A built-in profile (device-polling, token-grants, stress) or a profile file
     /// (see scenarios/load/).
     #[arg(value_name = "PROFILE", required = true)]
     profile: Option<String>,
@@ -832,6 +832,13 @@ fn load(args: LoadArgs) -> ExitCode {
 }
 
 fn load_run(args: LoadArgs) -> ExitCode {
+    // What the profile reader accepted but wants said (an old name); its errors come with
+    // the run.
+    if let Ok(p) = crate::load::profile::load(args.profile.as_deref().unwrap_or_default()) {
+        for w in &p.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let target = if args.target == "builtin" {
         None
     } else {

@@ -115,7 +115,11 @@ async fn life(user: &mut GooseUser, ctx: &Arc<Ctx>) {
 
     if decision != Decision::Never {
         let delay = {
-            let (lo, hi) = (d.delay.min.0, d.delay.max.0);
+            // Within the code's life: a user who decides after `expires_in` only makes a
+            // run with no successes (issue #19); what is left of the range is drawn from.
+            let life = secs("expires_in").map(|e| e.saturating_sub(Duration::from_secs(1)));
+            let hi = life.map_or(d.delay.max.0, |l| d.delay.max.0.min(l));
+            let lo = d.delay.min.0.min(hi);
             if hi > lo {
                 rand::rng().random_range(lo..=hi)
             } else {

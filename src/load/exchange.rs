@@ -1,4 +1,4 @@
-//! The token-exchange flows, as weighted goose transactions:
+//! The token-grants flows, as weighted goose transactions:
 //!
 //! - `authorization_code`: a PKCE S256 pair, the authorization request answered by the
 //!   user's consent (the built-in server's test-mode route; a live target's consent
@@ -26,11 +26,11 @@ pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
     for client in [&e.code_client, &e.client_credentials_client] {
         if ctx.session.secret_of(client).is_none() {
             return Err(format!(
-                "token-exchange needs the secret of client `{client}` (a target profile gives it for the role that client plays, under `clients:`)"
+                "token-grants needs the secret of client `{client}` (a target profile gives it for the role that client plays, under `clients:`)"
             ));
         }
     }
-    let mut s = scenario!("token-exchange");
+    let mut s = scenario!("token-grants");
     if let Some(w) = &ctx.profile.wait_time {
         s = s
             .set_wait_time(w.min.0, w.max.0)

@@ -417,7 +417,7 @@ async fn open(
                     Some(Capability::Approve),
                     "device users must approve or deny, but the profile has no approval hook",
                 ),
-                Kind::TokenExchange if code_flow => (
+                Kind::TokenGrants if code_flow => (
                     Some(Capability::Consent),
                     "the code flow needs the user's consent, but the profile has no consent hook",
                 ),
@@ -461,7 +461,7 @@ async fn one_run(
     });
     let scenario = match kind {
         Kind::DevicePolling => device::scenario(&ctx),
-        Kind::TokenExchange => exchange::scenario(&ctx).map_err(LoadError::Runtime)?,
+        Kind::TokenGrants => exchange::scenario(&ctx).map_err(LoadError::Runtime)?,
         Kind::Stress => {
             return Err(LoadError::Runtime(
                 "a stress step cannot be a stress".into(),

@@ -18,8 +18,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../scenarios/load/device-polling.yaml"),
     ),
     (
-        "token-exchange",
-        include_str!("../../scenarios/load/token-exchange.yaml"),
+        "token-grants",
+        include_str!("../../scenarios/load/token-grants.yaml"),
     ),
     ("stress", include_str!("../../scenarios/load/stress.yaml")),
 ];
@@ -31,7 +31,10 @@ pub enum Kind {
     /// RFC 8628 devices: authorize, then poll until a terminal answer.
     DevicePolling,
     /// Authorization code + PKCE, refresh rotation and client credentials, weighted.
-    TokenExchange,
+    /// (Once called `token-exchange`, which is RFC 8693's name for something else; the old
+    /// name still reads, with a warning.)
+    #[serde(alias = "token-exchange")]
+    TokenGrants,
     /// Steps of growing user counts over another kind, until a threshold breaks.
     Stress,
 }
@@ -41,7 +44,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::DevicePolling => "device-polling",
-            Kind::TokenExchange => "token-exchange",
+            Kind::TokenGrants => "token-grants",
             Kind::Stress => "stress",
         }
     }
@@ -116,6 +119,9 @@ pub struct LoadProfile {
     /// Stress settings.
     #[serde(default)]
     pub stress: Option<StressSettings>,
+    /// What the reader noticed but accepted (an old name), for the CLI to print.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
     /// Builtin target only: the server's policy for the run.
     #[serde(default)]
     pub server: ServerSettings,
@@ -221,7 +227,7 @@ pub struct ExchangeSettings {
     pub client_credentials_client: String,
 }
 
-/// The transactions of token-exchange, in report order.
+/// The transactions of token-grants, in report order.
 pub const EXCHANGE_TRANSACTIONS: [&str; 3] =
     ["authorization_code", "refresh_token", "client_credentials"];
 
@@ -260,7 +266,7 @@ impl Default for ExchangeSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StressSettings {
-    /// The kind each step runs (`token-exchange` or `device-polling`).
+    /// The kind each step runs (`token-grants` or `device-polling`).
     pub of: Kind,
     /// Users in the first step (later steps multiply by `factor`).
     pub start_users: usize,
@@ -305,8 +311,22 @@ pub struct ProfileError {
     pub message: String,
 }
 
+/// The threshold every device-polling profile with approving users gets unless it judges
+/// `token: success` itself.
+pub const DEVICES_SUCCEED: &str = "count > 0 for token: success";
+
+/// The old name of the `token-grants` profile and kind.
+const OLD_TOKEN_GRANTS: &str = "token-exchange";
+
+const RENAMED: &str = "`token-exchange` is now `token-grants` (it runs authorization-code, refresh and client_credentials grants; token exchange is RFC 8693's name for something else); the old name will go";
+
 /// Reads a profile by built-in name or file path.
 pub fn load(name_or_path: &str) -> Result<LoadProfile, ProfileError> {
+    if name_or_path == OLD_TOKEN_GRANTS && !Path::new(name_or_path).exists() {
+        let mut p = load(Kind::TokenGrants.name())?;
+        p.warnings.push(RENAMED.into());
+        return Ok(p);
+    }
     if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
         return parse(
             name,
@@ -346,6 +366,23 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
             message,
         }
     })?;
+    // The old kind name reads (a serde alias); say where it is.
+    if let Ok(raw) = serde_yaml::from_str::<serde_yaml::Value>(text) {
+        let old = |v: &serde_yaml::Value| v.as_str() == Some(OLD_TOKEN_GRANTS);
+        let spans = SpanIndex::new(Arc::from(file), text);
+        for path in [
+            vec![Seg::Key("kind")],
+            vec![Seg::Key("stress"), Seg::Key("of")],
+        ] {
+            let value = path.iter().try_fold(&raw, |v, seg| match seg {
+                Seg::Key(k) => v.get(*k),
+                Seg::Index(i) => v.get(*i),
+            });
+            if value.is_some_and(old) {
+                p.warnings.push(format!("{}: {RENAMED}", spans.loc(&path)));
+            }
+        }
+    }
     if p.name.is_empty() {
         p.name = stem.to_string();
     }
@@ -423,7 +460,7 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
             ));
         }
     }
-    if p.kind == Kind::TokenExchange && p.exchange.weights.values().all(|w| *w == 0) {
+    if p.kind == Kind::TokenGrants && p.exchange.weights.values().all(|w| *w == 0) {
         return Err(bad(
             &[Seg::Key("exchange"), Seg::Key("weights")],
             "exchange.weights: at least one transaction needs a weight above 0".into(),
@@ -440,7 +477,7 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
             if s.of == Kind::Stress {
                 return Err(bad(
                     &[Seg::Key("stress"), Seg::Key("of")],
-                    "stress.of: must be device-polling or token-exchange".into(),
+                    "stress.of: must be device-polling or token-grants".into(),
                 ));
             }
             if s.start_users == 0 || s.steps == 0 || !(s.factor.is_finite() && s.factor > 1.0) {
@@ -461,6 +498,14 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
         }
         _ => {}
     }
+    // A device-polling run where users approve fails unless some device gets its tokens:
+    // latency alone passed runs that issued none (issue #19).
+    if p.kind == Kind::DevicePolling
+        && p.device.approve > 0.0
+        && !p.thresholds.iter().any(|t| t.contains("token: success"))
+    {
+        p.thresholds.push(DEVICES_SUCCEED.into());
+    }
     for (i, rule) in p.thresholds.iter().enumerate() {
         if let Err(e) = super::threshold::Threshold::parse(rule) {
             return Err(bad(
@@ -475,6 +520,41 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_polling_with_approving_users_must_see_a_success() {
+        let p = load("device-polling").expect("built in");
+        assert!(
+            p.thresholds.iter().any(|t| t == DEVICES_SUCCEED),
+            "{:?}",
+            p.thresholds
+        );
+        let text = "kind: device-polling\nusers: 2\ndevice: {approve: 0, deny: 1}\n";
+        let p = parse("deny", "deny.yaml", text).expect("all deny");
+        assert!(!p.thresholds.iter().any(|t| t == DEVICES_SUCCEED));
+        let text = "kind: device-polling\nusers: 2\nthresholds: [\"count > 5 for token: success\"]\n";
+        let p = parse("own", "own.yaml", text).expect("its own rule");
+        assert_eq!(p.thresholds, ["count > 5 for token: success"]);
+    }
+
+    #[test]
+    fn the_old_token_exchange_name_reads_with_a_warning_at_its_place() {
+        let p = load("token-exchange").expect("the old built-in name");
+        assert_eq!(p.kind, Kind::TokenGrants);
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(p.warnings[0].contains("is now `token-grants`"));
+        let text = "users: 2\nkind: token-exchange\nrun_time: 1s\n";
+        let p = parse("old", "old.yaml", text).expect("the old kind");
+        assert_eq!(p.kind, Kind::TokenGrants);
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(
+            p.warnings[0].starts_with("old.yaml:2:7: "),
+            "{}",
+            p.warnings[0]
+        );
+        let p = load("token-grants").expect("the new name");
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    }
 
     #[test]
     fn every_builtin_profile_parses() {

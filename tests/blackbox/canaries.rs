@@ -193,7 +193,7 @@ async fn no_secret_reaches_any_output_of_a_run_or_a_load_test() {
             std::fs::create_dir_all(&out_dir).expect("dir");
             std::fs::write(
                 &profile,
-                "kind: token-exchange\nusers: 3\nincrease_rate: 10\nrun_time: 1s\nwait_time: {min: 5ms, max: 10ms}\n",
+                "kind: token-grants\nusers: 3\nincrease_rate: 10\nrun_time: 1s\nwait_time: {min: 5ms, max: 10ms}\n",
             )
             .expect("write");
             std::process::Command::new(BIN)

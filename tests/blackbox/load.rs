@@ -171,7 +171,7 @@ fn token_exchange_runs_each_weighted_grant_without_errors() {
     let reports = tmp.path().join("r");
     // The shipped profile, with think time so that the test leaves cores for the others.
     let shipped = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/load/token-exchange.yaml"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/load/token-grants.yaml"),
     )
     .expect("shipped profile");
     let p = profile(
@@ -218,7 +218,7 @@ fn stress_reports_the_knee_and_gates_on_required_users() {
     let text = "\
 kind: stress
 users: 1
-stress: {of: token-exchange, start_users: 1, factor: 2, steps: 3, step_time: 1s}
+stress: {of: token-grants, start_users: 1, factor: 2, steps: 3, step_time: 1s}
 wait_time: {min: 2ms, max: 4ms}
 thresholds: [\"count > 20 for token\"]
 ";
@@ -428,7 +428,7 @@ fn bad_profiles_exit_2_naming_the_line() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run
         .stderr
-        .contains("not a built-in name (device-polling, token-exchange, stress)"));
+        .contains("not a built-in name (device-polling, token-grants, stress)"));
     let run = load(tmp.path(), &["device-polling", "--shard", "2/2"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     // A target that cannot do what the users need is refused before any load is sent.
