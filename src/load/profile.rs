@@ -532,7 +532,8 @@ mod tests {
         let text = "kind: device-polling\nusers: 2\ndevice: {approve: 0, deny: 1}\n";
         let p = parse("deny", "deny.yaml", text).expect("all deny");
         assert!(!p.thresholds.iter().any(|t| t == DEVICES_SUCCEED));
-        let text = "kind: device-polling\nusers: 2\nthresholds: [\"count > 5 for token: success\"]\n";
+        let text =
+            "kind: device-polling\nusers: 2\nthresholds: [\"count > 5 for token: success\"]\n";
         let p = parse("own", "own.yaml", text).expect("its own rule");
         assert_eq!(p.thresholds, ["count > 5 for token: success"]);
     }

@@ -271,7 +271,17 @@ fn send(
     };
     let head = m == reqwest::Method::HEAD;
     rt.block_on(async {
-        let resp = req.send().await.map_err(|e| format!("transport: {e}"))?;
+        // A connection that was never made is not the server's answer: 26,000 fresh
+        // connections a run can meet a port still in TIME_WAIT on a loaded machine, and a
+        // connect then fails. Anything after the connection is the server's, and fails.
+        let mut attempts = 0;
+        let resp = loop {
+            let attempt = req.try_clone().ok_or("a body that cannot be sent twice")?;
+            match attempt.send().await {
+                Err(e) if e.is_connect() && attempts < 3 => attempts += 1,
+                other => break other.map_err(|e| format!("transport: {e}"))?,
+            }
+        };
         let status = resp.status().as_u16();
         let content_type = resp
             .headers()
