@@ -8,7 +8,10 @@
 //! - `client_credentials`: the machine client's grant.
 //!
 //! Requests are recorded as `authorize`, `token: authorization_code`,
-//! `token: refresh_token` and `token: client_credentials`.
+//! `token: refresh_token` and `token: client_credentials`. `authorize` is the server's time
+//! (the builtin's consent route, or a `follow` hook's requests); a consent hook that runs a
+//! command, calls the user's own service or waits for a person is timed as `consent hook`
+//! instead, so its process never reads as the server's latency.
 
 use super::{send, Ctx};
 use crate::scenario::model::Decision;
@@ -106,8 +109,12 @@ async fn code_flow(user: &mut GooseUser, ctx: &Ctx) -> bool {
         }
         pairs.into_iter().find(|(k, _)| k == "code").map(|(_, v)| v)
     });
-    ctx.record(user, "authorize", latency, code.is_some(), None)
-        .await;
+    let row = if ctx.session.consent_is_server_time() {
+        "authorize"
+    } else {
+        "consent hook"
+    };
+    ctx.record(user, row, latency, code.is_some(), None).await;
     let Some(code) = code else {
         ctx.recorder.count("authorize_failed", 1);
         return false;

@@ -257,6 +257,10 @@ impl Backend for LiveBackend {
         })
     }
 
+    fn consent_is_server_time(&self) -> bool {
+        matches!(self.live.profile.consent, Some(Hook::Follow { .. }))
+    }
+
     fn consent<'a>(
         &'a self,
         s: &'a Session,

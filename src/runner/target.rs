@@ -152,6 +152,12 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     /// Why an advance of `secs` cannot be made, in words for a SKIP.
     fn cannot_wait(&self, secs: f64) -> String;
 
+    /// Whether a consent's time is the server's alone (the harness's own requests), not a
+    /// hook's process or a person's.
+    fn consent_is_server_time(&self) -> bool {
+        true
+    }
+
     /// Ends the session (a builtin server stops).
     fn close(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 }
@@ -367,6 +373,12 @@ impl Session {
     /// `Ok(false)`: the advance is longer than the target can wait (the caller skips).
     pub async fn advance(&self, secs: f64) -> Result<bool, TargetError> {
         self.backend.advance(self, secs).await
+    }
+
+    /// Whether [`Session::consent`]'s time is the server's alone: the builtin's test route
+    /// or a `follow` hook, not a command, an HTTP hook of the user's or a person.
+    pub fn consent_is_server_time(&self) -> bool {
+        self.backend.consent_is_server_time()
     }
 
     /// Why an advance of `secs` cannot be made on this target, in words for a SKIP.

@@ -210,6 +210,49 @@ fn token_exchange_runs_each_weighted_grant_without_errors() {
     .map(|k| outcome(&s, k) as f64)
     .sum();
     assert!((0.4..0.6).contains(&(cc / all)), "{s:#}");
+    // The builtin's consent is one request of the server's: timed as `authorize`.
+    assert!(
+        s["requests"]["authorize"]["count"].as_u64() > Some(0),
+        "{s:#}"
+    );
+    assert!(s["requests"]["consent hook"].is_null(), "{s:#}");
+}
+
+/// A consent hook's process is not the server's latency: against a target whose consent
+/// is a hook, the sign-in's consent is its own row, `consent hook`, and `authorize` is
+/// absent.
+#[test]
+fn a_consent_hook_is_timed_on_its_own_row() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (_server, base) = rt.block_on(spawn_serve(&["--test-mode"]));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let target =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/targets/builtin-process.yaml");
+    let p = profile(
+        tmp.path(),
+        "signin.yaml",
+        "kind: token-grants\nusers: 2\nincrease_rate: 100\niterations: 2\n\
+         exchange: {weights: {authorization_code: 1, refresh_token: 0, client_credentials: 0}}\n",
+    );
+    let reports = tmp.path().join("r");
+    let out = std::process::Command::new(BIN)
+        .args(["load", &p, "--no-progress", "--target"])
+        .arg(&target)
+        .arg("--report-dir")
+        .arg(&reports)
+        .env("OAUTH_HARNESS_TARGET", &base)
+        .envs(crate::live::FIXTURE_SECRETS)
+        .output()
+        .expect("run");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let s = summary(&reports);
+    assert!(
+        s["requests"]["consent hook"]["count"].as_u64() > Some(0),
+        "{s:#}"
+    );
+    assert!(s["requests"]["authorize"].is_null(), "{s:#}");
 }
 
 #[test]
