@@ -235,18 +235,8 @@ fn a_consent_hook_is_timed_on_its_own_row() {
          exchange: {weights: {authorization_code: 1, refresh_token: 0, client_credentials: 0}}\n",
     );
     let reports = tmp.path().join("r");
-    let out = std::process::Command::new(BIN)
-        .args(["load", &p, "--no-progress", "--target"])
-        .arg(&target)
-        .arg("--report-dir")
-        .arg(&reports)
-        .env("OAUTH_HARNESS_TARGET", &base)
-        .envs(crate::live::FIXTURE_SECRETS)
-        .output()
-        .expect("run");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (code, text) = load_against(&p, &target, &base, &reports);
+    assert_eq!(code, Some(0), "{text}");
     let s = summary(&reports);
     assert!(
         s["requests"]["consent hook"]["count"].as_u64() > Some(0),
@@ -388,6 +378,23 @@ fn shards_split_the_users_and_merge_into_one_report() {
     assert_eq!(load(tmp.path(), &args).code, 5);
 }
 
+/// `load PROFILE --target TARGET` against a `serve` process at `base` (the fixture's
+/// secrets in the environment): its exit code and output.
+fn load_against(profile: &str, target: &Path, base: &str, reports: &Path) -> (Option<i32>, String) {
+    let out = std::process::Command::new(BIN)
+        .args(["load", profile, "--no-progress", "--target"])
+        .arg(target)
+        .arg("--report-dir")
+        .arg(reports)
+        .env("OAUTH_HARNESS_TARGET", base)
+        .envs(crate::live::FIXTURE_SECRETS)
+        .output()
+        .expect("run");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
 #[test]
 fn device_polling_against_a_separate_serve_process_through_a_target_profile() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -411,23 +418,8 @@ fn device_polling_against_a_separate_serve_process_through_a_target_profile() {
         "kind: device-polling\nusers: 6\nincrease_rate: 100\ndevice: {approve: 0.5, deny: 0.5, delay: {min: 6s, max: 10s}}\n",
     );
     let reports = tmp.path().join("r");
-    let out = std::process::Command::new(BIN)
-        .args([
-            "load",
-            &p,
-            "--target",
-            &target,
-            "--no-progress",
-            "--report-dir",
-        ])
-        .arg(&reports)
-        .env("OAUTH_HARNESS_TARGET", &base)
-        .envs(crate::live::FIXTURE_SECRETS)
-        .output()
-        .expect("run");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (code, text) = load_against(&p, Path::new(&target), &base, &reports);
+    assert_eq!(code, Some(0), "{text}");
     let s = summary(&reports);
     assert_eq!(outcome(&s, "success"), 3, "{s:#}");
     assert_eq!(outcome(&s, "access_denied"), 3, "{s:#}");
