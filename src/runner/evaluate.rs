@@ -36,7 +36,6 @@ pub(crate) fn evaluate(
         .requirement
         .clone()
         .or_else(|| step.requirements.first().cloned());
-    let red = vars.redactor.clone();
     let fail_status = match a.level {
         Level::Must => Status::Failed,
         Level::Should => Status::Warning,
@@ -68,16 +67,44 @@ pub(crate) fn evaluate(
         }
         Check::Value { query, predicates } => (query, predicates),
     };
+    let v = judge_value(query, predicates, ex, vars, fail_status);
+    AssertionResult {
+        loc,
+        description: v.description,
+        expected: v.expected,
+        actual: v.actual,
+        status: v.status,
+        requirement,
+    }
+}
+
+/// What one value assertion came to, before its place and row are added.
+struct Judged {
+    description: String,
+    expected: String,
+    actual: String,
+    status: Status,
+}
+
+/// Selects `query` from the exchange and checks every predicate on it: passed, the
+/// row's failure status, or not judged when a value an earlier step should have given is
+/// missing (SKIPPED) or broken (ERROR). Everything shown is redacted.
+fn judge_value(
+    query: &Query,
+    predicates: &[crate::scenario::model::Predicate],
+    ex: &Exchange,
+    vars: &mut Vars,
+    fail_status: Status,
+) -> Judged {
+    let red = vars.redactor.clone();
     let actual = match assert::select(query, ex) {
         Ok(v) => v,
         Err(e) => {
-            return AssertionResult {
-                loc,
+            return Judged {
                 description: format!("{query}"),
                 expected: "a value".into(),
                 actual: red.redact(&e),
                 status: fail_status,
-                requirement,
             };
         }
     };
@@ -104,13 +131,11 @@ pub(crate) fn evaluate(
                 VarError::Missing { .. } => Status::Skipped,
                 _ => Status::Error,
             };
-            return AssertionResult {
-                loc,
+            return Judged {
                 description,
                 expected,
                 actual: red.redact(&e.to_string()),
                 status,
-                requirement,
             };
         }
         None if checks.iter().all(|c| c.held) => Status::Passed,
@@ -120,13 +145,11 @@ pub(crate) fn evaluate(
         (Query::Body, Some(Value::String(b))) => cut(b),
         _ => assert::show(actual.as_ref()),
     };
-    AssertionResult {
-        loc,
+    Judged {
         description,
         expected,
         actual: red.redact(&shown),
         status,
-        requirement,
     }
 }
 
