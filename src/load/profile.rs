@@ -366,7 +366,44 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
             message,
         }
     })?;
-    // The old kind name reads (a serde alias); say where it is.
+    p.warnings = old_names(file, text);
+    if p.name.is_empty() {
+        p.name = stem.to_string();
+    }
+    let spans = SpanIndex::new(Arc::from(file), text);
+    let bad = |path: &[Seg<'_>], message: String| ProfileError {
+        location: spans.loc(path).to_string(),
+        message,
+    };
+    check_counts(&p, &bad)?;
+    check_device(&p, &bad)?;
+    check_exchange(&p, &bad)?;
+    check_stress(&p, &bad)?;
+    // A device-polling run where users approve fails unless some device gets its tokens:
+    // latency alone passed runs that issued none (issue #19).
+    if p.kind == Kind::DevicePolling
+        && p.device.approve > 0.0
+        && !p.thresholds.iter().any(|t| t.contains("token: success"))
+    {
+        p.thresholds.push(DEVICES_SUCCEED.into());
+    }
+    for (i, rule) in p.thresholds.iter().enumerate() {
+        if let Err(e) = super::threshold::Threshold::parse(rule) {
+            return Err(bad(
+                &[Seg::Key("thresholds"), Seg::Index(i)],
+                format!("thresholds[{i}]: {e}"),
+            ));
+        }
+    }
+    Ok(p)
+}
+
+/// How a check names the place of what is wrong.
+type Bad<'a> = dyn Fn(&[Seg<'_>], String) -> ProfileError + 'a;
+
+/// Warnings for the old `token-exchange` kind name (a serde alias), at its place.
+fn old_names(file: &str, text: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
     if let Ok(raw) = serde_yaml::from_str::<serde_yaml::Value>(text) {
         let old = |v: &serde_yaml::Value| v.as_str() == Some(OLD_TOKEN_GRANTS);
         let spans = SpanIndex::new(Arc::from(file), text);
@@ -379,18 +416,15 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
                 Seg::Index(i) => v.get(*i),
             });
             if value.is_some_and(old) {
-                p.warnings.push(format!("{}: {RENAMED}", spans.loc(&path)));
+                warnings.push(format!("{}: {RENAMED}", spans.loc(&path)));
             }
         }
     }
-    if p.name.is_empty() {
-        p.name = stem.to_string();
-    }
-    let spans = SpanIndex::new(Arc::from(file), text);
-    let bad = |path: &[Seg<'_>], message: String| ProfileError {
-        location: spans.loc(path).to_string(),
-        message,
-    };
+    warnings
+}
+
+/// Users, their start rate, iterations and the clock's speed.
+fn check_counts(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
     if p.users == 0 {
         return Err(bad(
             &[Seg::Key("users")],
@@ -417,6 +451,11 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
             "time_scale: must be between 1 and 1000".into(),
         ));
     }
+    Ok(())
+}
+
+/// The device users' shares and delays, and the think time.
+fn check_device(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
     let d = &p.device;
     for (field, v) in [("approve", d.approve), ("deny", d.deny), ("eager", d.eager)] {
         if !(0.0..=1.0).contains(&v) {
@@ -449,6 +488,11 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
             "device.delay: min is longer than max".into(),
         ));
     }
+    Ok(())
+}
+
+/// The token-grants transactions and their weights.
+fn check_exchange(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
     for name in p.exchange.weights.keys() {
         if !EXCHANGE_TRANSACTIONS.contains(&name.as_str()) {
             return Err(bad(
@@ -466,6 +510,11 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
             "exchange.weights: at least one transaction needs a weight above 0".into(),
         ));
     }
+    Ok(())
+}
+
+/// A `stress:` section exactly where the kind is `stress`, with a ramp that grows.
+fn check_stress(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
     match (&p.kind, &p.stress) {
         (Kind::Stress, None) => {
             return Err(bad(
@@ -498,23 +547,7 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
         }
         _ => {}
     }
-    // A device-polling run where users approve fails unless some device gets its tokens:
-    // latency alone passed runs that issued none (issue #19).
-    if p.kind == Kind::DevicePolling
-        && p.device.approve > 0.0
-        && !p.thresholds.iter().any(|t| t.contains("token: success"))
-    {
-        p.thresholds.push(DEVICES_SUCCEED.into());
-    }
-    for (i, rule) in p.thresholds.iter().enumerate() {
-        if let Err(e) = super::threshold::Threshold::parse(rule) {
-            return Err(bad(
-                &[Seg::Key("thresholds"), Seg::Index(i)],
-                format!("thresholds[{i}]: {e}"),
-            ));
-        }
-    }
-    Ok(p)
+    Ok(())
 }
 
 #[cfg(test)]
