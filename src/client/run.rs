@@ -383,7 +383,7 @@ async fn other_flow(stage: &Stage<'_>) {
         Flow::Code => Endpoint::DeviceAuthorization,
     };
     loop {
-        if stage.server.store.lock().requested(other.path()) {
+        if stage.server.store.requested(other.path()) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -392,14 +392,14 @@ async fn other_flow(stage: &Stage<'_>) {
 
 /// Every credential the server issued or saw, to blank from the client's output.
 fn learned(state: &crate::server::AppState, red: &mut Redactor) {
-    for (kind, value) in state.store.lock().credentials() {
+    for (kind, value) in state.store.credentials() {
         red.add(&value, kind);
     }
 }
 
 /// What the server saw of the client.
 fn seen(state: &crate::server::AppState, ending: Ending) -> Seen {
-    let record = state.store.lock().play_record();
+    let record = state.store.play_record();
     Seen {
         devices: record.devices,
         requests: record.requests,

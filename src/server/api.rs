@@ -3,7 +3,7 @@
 //! the query alone counts as no credentials (builtin policy, RES-10).
 
 use crate::server::faults::Fault;
-use crate::server::store::AccessToken;
+use crate::server::store::{AccessToken, Found};
 use crate::server::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
@@ -87,12 +87,8 @@ fn check(
         _ => return Err(Denied::NoCredentials),
     };
     let now = st.now();
-    let t = {
-        let store = st.store.lock();
-        match store.access.get(token.as_bytes()) {
-            Some(t) if store.grant_alive(t.grant) => t.clone(),
-            _ => return Err(Denied::InvalidToken),
-        }
+    let Some(Found::Access(t)) = st.store.find(token) else {
+        return Err(Denied::InvalidToken);
     };
     if now >= t.expires_at && !st.faults.has(Fault::TokensNeverExpire) {
         return Err(Denied::InvalidToken);

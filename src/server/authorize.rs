@@ -13,7 +13,7 @@ use crate::server::faults::Fault;
 use crate::server::pages::{error_page, esc, login_form, page};
 use crate::server::params::Params;
 use crate::server::session;
-use crate::server::store::{random_token, AccessToken, AuthorizationCode, PkceMethod, Token};
+use crate::server::store::{AuthorizationCode, Issuance, PkceMethod, RefreshPlan, Token};
 use crate::server::token::verifier_well_formed;
 use crate::server::AppState;
 use axum::body::Bytes;
@@ -283,28 +283,22 @@ pub fn approve(st: &AppState, req: &ValidRequest, user: &str, status: StatusCode
     let user: Arc<str> = Arc::from(user);
     let value = Token::random();
     let s = returned_state(st, &req.state);
-    let mut store = st.store.lock();
     if req.implicit {
-        let grant = store.new_grant(req.client.id.clone(), Some(user.clone()));
-        store.insert_access(
-            now,
-            value,
-            AccessToken {
-                client_id: req.client.id.clone(),
-                user: Some(user),
-                scope: req.scope,
-                expires_at: now.plus(Duration::from_secs(st.policy.access_token_ttl)),
-                grant,
-            },
-        );
-        drop(store);
+        let iss = Issuance {
+            client_id: req.client.id.clone(),
+            user: Some(user),
+            scope: req.scope,
+            access_ttl: Duration::from_secs(st.policy.access_token_ttl),
+            refresh: RefreshPlan::None,
+        };
+        st.store.issue(now, value, &iss);
         let mut pairs = vec![("access_token", value.as_str()), ("token_type", "Bearer")];
         if let Some(s) = &s {
             pairs.push(("state", s.as_str()));
         }
         return redirect(status, &req.target, &pairs, true);
     }
-    store.insert_code(
+    st.store.insert_code(
         now,
         value,
         AuthorizationCode {
@@ -317,7 +311,6 @@ pub fn approve(st: &AppState, req: &ValidRequest, user: &str, status: StatusCode
             redeemed: None,
         },
     );
-    drop(store);
     let mut pairs = vec![("code", value.as_str())];
     if let Some(s) = &s {
         pairs.push(("state", s.as_str()));
@@ -421,8 +414,7 @@ pub async fn decision(
     body: Bytes,
 ) -> Response {
     let p = Params::from_form(&body);
-    let session =
-        session::session_id(&headers).and_then(|id| st.store.lock().sessions.get(&id).cloned());
+    let session = session::session_id(&headers).and_then(|id| st.store.session(&id));
     let Some(session) = session else {
         return error_page(
             &st,
@@ -473,10 +465,7 @@ pub async fn login(State(st): State<Arc<AppState>>, headers: HeaderMap, body: By
         return login_form(&st, return_to, Some("Wrong username or password."));
     }
     let (sid, _, new) = session::ensure(&st, &headers);
-    if let Some(s) = st.store.lock().sessions.get_mut(&sid) {
-        s.user = Some(Arc::from(user));
-        s.csrf = random_token();
-    }
+    st.store.sign_in(&sid, user);
     let status = if st.faults.has(Fault::Login307) {
         StatusCode::TEMPORARY_REDIRECT
     } else {

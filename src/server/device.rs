@@ -9,9 +9,8 @@ use crate::server::faults::Fault;
 use crate::server::pages::{esc, page};
 use crate::server::params::{Params, Posted};
 use crate::server::session;
-use crate::server::store::{
-    normalize_user_code, random_user_code, DeviceAuthorization, DeviceStatus, Seen, Token,
-};
+pub use crate::server::store::DecideError;
+use crate::server::store::{DeviceStatus, NewDevice, Token};
 use crate::server::token::read_params;
 use crate::server::AppState;
 use axum::body::Bytes;
@@ -55,62 +54,29 @@ fn handle(
     let scope = state.requested_scope(&client, params.get("scope"))?;
     let now = state.now();
     let device_code = Token::random();
-    let mut store = state.store.lock();
-    // NOORLE-16: a per-client fixed window of one minute on the server clock.
-    let limit = state.policy.device_authorizations_per_minute;
-    let window = store
-        .device_rate
-        .entry(client.id.clone())
-        .or_insert((now, 0));
-    if now.since(window.0) >= Duration::from_secs(60) {
-        *window = (now, 0);
-    }
-    if window.1 >= limit && !state.faults.has(Fault::NoDeviceRateLimit) {
-        let left = Duration::from_secs(60).saturating_sub(now.since(window.0));
-        return Err(rate_limited(left.as_secs().max(1)));
-    }
-    window.1 += 1;
-    let user_code = loop {
-        let candidate = random_user_code();
-        if !store
-            .user_codes
-            .contains_key(&normalize_user_code(&candidate))
-        {
-            break candidate;
-        }
-    };
     let ttl = state.policy.device_code_ttl;
     let interval = state.policy.device_interval;
     let omit_interval = state.faults.has(Fault::OmitInterval);
-    let log = state.play.as_ref().map(|_| {
-        store.log_device(crate::server::play::DeviceLog {
-            client_id: client.id.clone(),
-            issued_at: now,
-            expires_in: Duration::from_secs(ttl),
-            interval: (!omit_interval).then(|| Duration::from_secs(interval)),
-            polls: Vec::new(),
-        })
+    let log = state.play.as_ref().map(|_| crate::server::play::DeviceLog {
+        client_id: client.id.clone(),
+        issued_at: now,
+        expires_in: Duration::from_secs(ttl),
+        interval: (!omit_interval).then(|| Duration::from_secs(interval)),
+        polls: Vec::new(),
     });
-    store.insert_device(
-        now,
-        device_code,
-        DeviceAuthorization {
-            client_id: client.id.clone(),
-            scope,
-            user_code: user_code.clone(),
-            expires_at: now.plus(Duration::from_secs(ttl)),
-            interval: Duration::from_secs(interval),
-            last_poll: None,
-            status: DeviceStatus::Pending,
-            terminal_sent: false,
-            seen: Seen {
-                log,
-                ..Seen::default()
-            },
-        },
-    );
-    store.audit_of(&client.id).device_authorizations += 1;
-    drop(store);
+    let new = NewDevice {
+        client_id: client.id.clone(),
+        scope,
+        ttl: Duration::from_secs(ttl),
+        interval: Duration::from_secs(interval),
+    };
+    // NOORLE-16: a per-client fixed window of one minute on the server clock.
+    let limit = (!state.faults.has(Fault::NoDeviceRateLimit))
+        .then_some(state.policy.device_authorizations_per_minute);
+    let user_code = state
+        .store
+        .start_device(now, device_code, new, limit, log)
+        .map_err(|left| rate_limited(left.as_secs().max(1)))?;
     let verification_uri = state.url(crate::endpoint::Endpoint::Verification.path());
     let mut body = json!({
         "device_code": device_code.as_str(),
@@ -134,20 +100,6 @@ pub(crate) fn rate_limited(retry_after: u64) -> OAuthError {
     .with_retry_after(retry_after)
 }
 
-/// Why a user code could not be decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum DecideError {
-    /// No such user code.
-    #[error("unknown user code")]
-    Unknown,
-    /// The device code has expired (DEV-20).
-    #[error("the code has expired")]
-    Expired,
-    /// Approved or denied already.
-    #[error("the code was already used")]
-    AlreadyDecided,
-}
-
 /// Approves or denies the device authorization behind `user_code` as `user`.
 pub fn decide(
     state: &AppState,
@@ -155,32 +107,16 @@ pub fn decide(
     user: &str,
     approve: bool,
 ) -> Result<(), DecideError> {
-    let now = state.now();
-    let mut store = state.store.lock();
-    let dc = store
-        .user_codes
-        .get(&normalize_user_code(user_code))
-        .cloned()
-        .ok_or(DecideError::Unknown)?;
-    let d = store
-        .devices
-        .get_mut(dc.as_bytes())
-        .ok_or(DecideError::Unknown)?;
-    if now >= d.expires_at
-        && !state.faults.has(Fault::ApproveAfterExpiry)
-        && !state.faults.has(Fault::NeverExpireDeviceCodes)
-    {
-        return Err(DecideError::Expired);
-    }
-    if d.status != DeviceStatus::Pending {
-        return Err(DecideError::AlreadyDecided);
-    }
-    d.status = if approve {
+    let after_expiry = state.faults.has(Fault::ApproveAfterExpiry)
+        || state.faults.has(Fault::NeverExpireDeviceCodes);
+    let decision = if approve {
         DeviceStatus::Approved(Arc::from(user))
     } else {
         DeviceStatus::Denied
     };
-    Ok(())
+    state
+        .store
+        .decide_device(user_code, state.now(), after_expiry, decision)
 }
 
 fn verify_form(
@@ -272,11 +208,20 @@ fn verify_decision(
         );
     }
     let approve = p.get("action") != Some("deny");
-    match decide(state, code, user, approve) {
+    let decided = decide(state, code, user, approve);
+    // DEV-24: wrong or expired codes in a row lock the session for a while.
+    let counted = !matches!(decided, Err(DecideError::AlreadyDecided));
+    if counted {
+        state.store.verify_attempt(
+            sid,
+            now,
+            decided.is_ok(),
+            state.policy.verify_failures_before_lockout,
+            Duration::from_secs(state.policy.verify_lockout),
+        );
+    }
+    match decided {
         Ok(()) => {
-            if let Some(sess) = state.store.lock().sessions.get_mut(sid) {
-                sess.verify_failures = 0;
-            }
             let msg = if approve {
                 "Device connected. You can return to your device."
             } else {
@@ -290,17 +235,6 @@ fn verify_decision(
             )
         }
         Err(e) => {
-            if e == DecideError::Unknown || e == DecideError::Expired {
-                let mut store = state.store.lock();
-                if let Some(sess) = store.sessions.get_mut(sid) {
-                    sess.verify_failures += 1;
-                    if sess.verify_failures >= state.policy.verify_failures_before_lockout {
-                        sess.locked_until =
-                            Some(now.plus(Duration::from_secs(state.policy.verify_lockout)));
-                        sess.verify_failures = 0;
-                    }
-                }
-            }
             let msg = match e {
                 DecideError::Unknown => "That code is not valid.",
                 DecideError::Expired => "That code has expired. Start again on your device.",

@@ -5,6 +5,7 @@ use crate::server::client_auth::{authenticate, read_credentials, BasicBuf};
 use crate::server::error::{no_store_json, OAuthError};
 use crate::server::faults::Fault;
 use crate::server::params::Posted;
+use crate::server::store::Found;
 use crate::server::token::read_params;
 use crate::server::AppState;
 use axum::extract::State;
@@ -46,10 +47,9 @@ fn handle(
         return Err(OAuthError::invalid_request("Missing token"));
     };
     let now = st.now();
-    let store = st.store.lock();
     let idle = std::time::Duration::from_secs(st.policy.refresh_token_idle_ttl);
-    let active = if let Some(t) = store.access.get(token.as_bytes()) {
-        (store.grant_alive(t.grant) && now < t.expires_at).then(|| {
+    let active = match st.store.find(token) {
+        Some(Found::Access(t)) => (now < t.expires_at).then(|| {
             json!({
                 "active": true,
                 "scope": st.render_scope(t.scope),
@@ -58,9 +58,8 @@ fn handle(
                 "exp": st.clock.unix_seconds(t.expires_at),
                 "sub": t.user.as_deref().unwrap_or(&t.client_id),
             })
-        })
-    } else if let Some(t) = store.refresh.get(token.as_bytes()) {
-        (store.grant_alive(t.grant) && !t.rotated && now.since(t.last_used) <= idle).then(|| {
+        }),
+        Some(Found::Refresh(t)) => (!t.rotated && now.since(t.last_used) <= idle).then(|| {
             json!({
                 "active": true,
                 "scope": st.render_scope(t.scope),
@@ -68,9 +67,8 @@ fn handle(
                 "token_type": "refresh_token",
                 "sub": t.user.as_deref().unwrap_or(&t.client_id),
             })
-        })
-    } else {
-        None
+        }),
+        None => None,
     };
     // INTRO-3, INTRO-4: an inactive token is `{"active":false}` and nothing more.
     Ok(no_store_json(

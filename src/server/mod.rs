@@ -37,7 +37,7 @@ use axum::Router;
 use config::{Account, Client, Policy, ScopeSet, Scopes, ServerConfig};
 use direct::Dispatch;
 use faults::{Fault, FaultSet};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -75,7 +75,7 @@ pub struct AppState {
     /// shadow a fixture client.
     registered: RwLock<ClientTable>,
     /// Codes, tokens, sessions, counters.
-    pub store: Mutex<Store>,
+    pub(crate) store: Store,
     /// The server's part when a client is the subject.
     pub play: Option<play::Play>,
 }
@@ -102,11 +102,11 @@ impl AppState {
             clock,
             fixture_clients,
             registered: RwLock::default(),
-            store: Mutex::new(Store::new(Lifetimes {
+            store: Store::new(Lifetimes {
                 code: Policy::secs(policy.authorization_code_ttl),
                 device: Policy::secs(policy.device_code_ttl),
                 refresh_idle: Policy::secs(policy.refresh_token_idle_ttl),
-            })),
+            }),
             play: config.play,
         }
     }
@@ -291,7 +291,7 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// Keeps the request in [`Store::requests`](store::Store::requests) (a client is the
+/// Keeps the request in the store's play log (a client is the
 /// subject, [`play`]): its form body is read here and handed on unchanged.
 async fn record_request(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
@@ -330,12 +330,8 @@ async fn record_request(State(state): State<Arc<AppState>>, req: Request, next: 
         && record.status == 200
         && state.play.as_ref().is_some_and(|p| p.revoke_after_tokens);
     let client = record.form_value("client_id").map(str::to_string);
-    let first_tokens = {
-        let mut store = state.store.lock();
-        let first = first_tokens && !store.answered_200(Endpoint::Token.path());
-        store.keep_request(record);
-        first
-    };
+    let first_tokens = first_tokens && !state.store.answered_200(Endpoint::Token.path());
+    state.store.keep_request(record);
     if let (true, Some(client)) = (first_tokens, client) {
         // The user's "Revoke Access" in the console, right after the first sign-in.
         revoke::revoke_app(&state, &state.default_user(), &client);
@@ -358,7 +354,7 @@ async fn hold(state: &Arc<AppState>, hang: play::Hang) {
         fn drop(&mut self) {
             if !self.answered {
                 let now = self.state.now();
-                self.state.store.lock().log_abandoned(self.hang, now);
+                self.state.store.log_abandoned(self.hang, now);
             }
         }
     }

@@ -55,23 +55,10 @@ fn handle(
         return Ok(());
     }
     // The hint only says where to look first (RFC 7009 §2.1, REV-6): look everywhere.
-    let mut store = st.store.lock();
-    let owner = |id: &str| id == &*client.id || st.faults.has(Fault::RevokeAnyClient);
-    if let Some(at) = store.access.get(token.as_bytes()) {
-        if owner(&at.client_id) {
-            store.remove_access(token.as_bytes());
-        }
+    let owns = |id: &str| id == &*client.id || st.faults.has(Fault::RevokeAnyClient);
+    if st.store.revoke(token, owns) {
         return Ok(());
     }
-    if let Some(rt) = store.refresh.get(token.as_bytes()) {
-        if owner(&rt.client_id) {
-            // Revoking a refresh token kills its grant, access tokens included (REV-8).
-            let grant = rt.grant;
-            store.revoke_grant(grant);
-        }
-        return Ok(());
-    }
-    drop(store);
     if st.faults.has(Fault::RevokeUnknown400) {
         return Err(OAuthError::invalid_request("Unknown token"));
     }
@@ -82,21 +69,7 @@ fn handle(
 
 /// The apps a user has active grants for, with the number of live tokens.
 pub fn connected_apps(st: &AppState, user: &str) -> BTreeMap<String, usize> {
-    let store = st.store.lock();
-    let now = st.now();
-    let mut apps = BTreeMap::new();
-    let live = |grant: u64| store.grant_alive(grant);
-    for t in store.access.values() {
-        if t.user.as_deref() == Some(user) && live(t.grant) && now < t.expires_at {
-            *apps.entry(t.client_id.to_string()).or_insert(0) += 1;
-        }
-    }
-    for t in store.refresh.values() {
-        if t.user.as_deref() == Some(user) && live(t.grant) && !t.rotated {
-            *apps.entry(t.client_id.to_string()).or_insert(0) += 1;
-        }
-    }
-    apps
+    st.store.connected_apps(user, st.now())
 }
 
 /// Revokes every grant of `client_id` for `user`; returns how many grants died.
@@ -104,26 +77,13 @@ pub fn revoke_app(st: &AppState, user: &str, client_id: &str) -> usize {
     if st.faults.has(Fault::ConnectedAppRevokeNoop) {
         return 0;
     }
-    let mut store = st.store.lock();
-    let ids: Vec<u64> = store
-        .grants
-        .iter()
-        .filter(|(_, g)| {
-            !g.revoked && &*g.client_id == client_id && g.user.as_deref() == Some(user)
-        })
-        .map(|(id, _)| *id)
-        .collect();
-    for id in &ids {
-        store.revoke_grant(*id);
-    }
-    ids.len()
+    st.store.revoke_app(user, client_id)
 }
 
 fn signed_in_user(st: &AppState, headers: &HeaderMap) -> Option<(Arc<str>, String)> {
     let id = session::session_id(headers)?;
-    let store = st.store.lock();
-    let s = store.sessions.get(&id)?;
-    Some((s.user.clone()?, s.csrf.clone()))
+    let s = st.store.session(&id)?;
+    Some((s.user?, s.csrf))
 }
 
 /// `GET /account/apps`: the signed-in user's connected apps.

@@ -27,11 +27,9 @@ pub fn session_id(headers: &HeaderMap) -> Option<String> {
 /// cookie must be set.
 pub fn ensure(state: &AppState, headers: &HeaderMap) -> (String, Session, Option<String>) {
     let now = state.now();
-    let mut store = state.store.lock();
     if let Some(id) = session_id(headers) {
-        if let Some(s) = store.sessions.get_mut(&id) {
-            s.last_seen = now;
-            return (id, s.clone(), None);
+        if let Some(s) = state.store.touch_session(&id, now) {
+            return (id, s, None);
         }
     }
     let id = random_token();
@@ -42,7 +40,7 @@ pub fn ensure(state: &AppState, headers: &HeaderMap) -> (String, Session, Option
         locked_until: None,
         last_seen: now,
     };
-    store.insert_session(now, id.clone(), s.clone());
+    state.store.insert_session(now, id.clone(), s.clone());
     (id.clone(), s, Some(id))
 }
 

@@ -6,9 +6,7 @@ use crate::server::authorize::{conclude, validate};
 use crate::server::device::{decide, DecideError};
 use crate::server::params::Params;
 use crate::server::revoke::{connected_apps, revoke_app};
-use crate::server::store::{
-    normalize_user_code, random_user_code, DeviceAuthorization, DeviceStatus, Seen, Token,
-};
+use crate::server::store::NewDevice;
 use crate::server::AppState;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
@@ -17,7 +15,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,35 +129,17 @@ async fn bulk(State(st): State<Arc<AppState>>, Json(b): Json<Bulk>) -> Response 
     };
     let now = st.now();
     let mut out = Vec::with_capacity(b.count);
-    let mut store = st.store.lock();
-    for _ in 0..b.count {
-        let dc = Token::random();
-        let uc = loop {
-            let c = random_user_code();
-            if !store.user_codes.contains_key(&normalize_user_code(&c)) {
-                break c;
-            }
-        };
-        store.insert_device(
-            now,
-            dc,
-            DeviceAuthorization {
-                client_id: client.id.clone(),
-                scope,
-                user_code: uc.clone(),
-                expires_at: now.plus(Duration::from_secs(st.policy.device_code_ttl)),
-                interval: Duration::from_secs(st.policy.device_interval),
-                last_poll: None,
-                status: DeviceStatus::Pending,
-                terminal_sent: false,
-                seen: Seen::default(),
-            },
-        );
+    let new = NewDevice {
+        client_id: client.id.clone(),
+        scope,
+        ttl: Duration::from_secs(st.policy.device_code_ttl),
+        interval: Duration::from_secs(st.policy.device_interval),
+    };
+    st.store.start_devices(now, &new, b.count, |dc, uc| {
         if b.return_codes {
             out.push(json!({ "device_code": dc.as_str(), "user_code": uc }));
         }
-    }
-    drop(store);
+    });
     Json(json!({ "created": b.count, "devices": out, "interval": st.policy.device_interval, "expires_in": st.policy.device_code_ttl })).into_response()
 }
 
@@ -193,13 +172,7 @@ async fn authorize(State(st): State<Arc<AppState>>, uri: Uri) -> Response {
 }
 
 async fn audit(State(st): State<Arc<AppState>>) -> Response {
-    let store = st.store.lock();
-    let clients: HashMap<String, _> = store
-        .audit
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    Json(json!({ "clients": clients })).into_response()
+    Json(json!({ "clients": st.store.audit() })).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,7 +202,6 @@ async fn apps_revoke(State(st): State<Arc<AppState>>, Json(r): Json<AppRevoke>) 
 async fn stats(State(st): State<Arc<AppState>>) -> Response {
     let mut stats: serde_json::Map<String, serde_json::Value> = st
         .store
-        .lock()
         .counts()
         .into_iter()
         .map(|(k, n)| (k.to_string(), json!(n)))

@@ -8,16 +8,16 @@ use crate::server::config::{Client, ScopeSet, Scopes};
 use crate::server::error::{no_store_bytes, OAuthError};
 use crate::server::faults::Fault;
 use crate::server::params::{parse_body, Encoding, Params, Posted};
-use crate::server::play::{Forced, PollRecord, UserDecision};
+use crate::server::play::{Forced, UserDecision};
 use crate::server::store::{
-    AccessToken, DeviceStatus, PkceMethod, RefreshToken, Store, Token, STANDALONE,
+    AuthorizationCode, DevicePoll, DeviceStatus, Issuance, Issued, PkceMethod, PollMiss,
+    PollVerdict, Polled, RefreshPlan, RefreshToken, Token, Verdict,
 };
 use crate::server::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use parking_lot::MutexGuard;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,85 +144,44 @@ fn wants_refresh(state: &AppState, client: &Client, scope: ScopeSet) -> bool {
         && !state.scopes.one("offline_access").is_empty()
 }
 
-/// Whether a token response carries a refresh token.
-enum RefreshPlan {
-    /// No refresh token.
-    None,
-    /// A new refresh token with this scope (REF-5: the scope of the grant).
-    New(ScopeSet),
-    /// The refresh token presented stays valid and is returned again.
-    Keep(String),
-}
-
-impl RefreshPlan {
-    fn new_if(cond: bool, scope: ScopeSet) -> Self {
-        if cond {
-            RefreshPlan::New(scope)
-        } else {
-            RefreshPlan::None
-        }
-    }
-}
-
-/// Stores the tokens of a grant, releases the store and renders the RFC 6749 §5.1
-/// response (outside the lock: the other workers wait only for the inserts).
-///
-/// The caller draws the access token: before taking the lock where nothing can fail after
-/// it (client_credentials), else under the lock, once the request has been found good.
-#[allow(clippy::too_many_arguments)]
-fn issue(
+/// The tokens `client` gets for `scope` now, a refresh token as `refresh` says.
+fn issuance(
     state: &AppState,
-    mut store: MutexGuard<'_, Store>,
-    now: Timestamp,
-    access: Token,
     client: &Client,
     user: Option<Arc<str>>,
     scope: ScopeSet,
-    grant: u64,
     refresh: RefreshPlan,
-) -> Response {
-    let ttl = Duration::from_secs(state.policy.access_token_ttl);
-    store.insert_access(
-        now,
-        access,
-        AccessToken {
-            client_id: client.id.clone(),
-            user: user.clone(),
-            scope,
-            expires_at: now.plus(ttl),
-            grant,
-        },
-    );
-    let fresh_refresh = match refresh {
-        RefreshPlan::New(rt_scope) => {
-            let token = Token::random();
-            store.insert_refresh(
-                now,
-                token,
-                RefreshToken {
-                    client_id: client.id.clone(),
-                    user,
-                    scope: rt_scope,
-                    last_used: now,
-                    grant,
-                    rotated: false,
-                },
-            );
-            Some(token)
-        }
-        RefreshPlan::None | RefreshPlan::Keep(_) => None,
-    };
-    drop(store);
-    let refresh_token = match &refresh {
-        RefreshPlan::None => None,
-        RefreshPlan::Keep(rt) => Some(rt.as_bytes()),
-        RefreshPlan::New(_) => fresh_refresh.as_ref().map(Token::as_bytes),
-    };
+) -> Issuance {
+    Issuance {
+        client_id: client.id.clone(),
+        user,
+        scope,
+        access_ttl: Duration::from_secs(state.policy.access_token_ttl),
+        refresh,
+    }
+}
+
+/// A new refresh token with `scope` if `cond`.
+fn refresh_if(cond: bool, scope: ScopeSet) -> RefreshPlan {
+    if cond {
+        RefreshPlan::New(scope)
+    } else {
+        RefreshPlan::None
+    }
+}
+
+/// The RFC 6749 §5.1 response for `issued`; `kept` is the refresh token presented, when
+/// it stays valid and is shown again.
+fn respond(state: &AppState, issued: &Issued, kept: Option<&str>) -> Response {
     let body = TokenResponse {
-        access_token: access.as_bytes(),
+        access_token: issued.access.as_bytes(),
         expires_in: state.policy.access_token_ttl,
-        scope: (!state.faults.has(Fault::IgnoreScope)).then_some((&*state.scopes, scope)),
-        refresh_token,
+        scope: (!state.faults.has(Fault::IgnoreScope)).then_some((&*state.scopes, issued.scope)),
+        refresh_token: issued
+            .refresh
+            .as_ref()
+            .map(Token::as_bytes)
+            .or(kept.map(str::as_bytes)),
     };
     no_store_bytes(StatusCode::OK, body.to_json())
 }
@@ -315,84 +274,97 @@ fn code_grant(state: &AppState, client: &Client, params: &Params) -> Result<Resp
         return Err(OAuthError::invalid_request("Missing code"));
     };
     let now = state.now();
-    let mut store = state.store.lock();
-    let Some(rec) = store.codes.get(code.as_bytes()).cloned() else {
-        return Err(OAuthError::invalid_grant("Unknown authorization code"));
-    };
+    let issued = state.store.redeem_code(code, now, |rec| {
+        let Some(rec) = rec else {
+            return Verdict::Refuse(OAuthError::invalid_grant("Unknown authorization code"));
+        };
+        match judge_code(state, client, params, rec, now) {
+            Ok(()) => {
+                let refresh = refresh_if(wants_refresh(state, client, rec.scope), rec.scope);
+                let user = Some(rec.user.clone());
+                Verdict::Grant(issuance(state, client, user, rec.scope, refresh))
+            }
+            Err(verdict) => verdict,
+        }
+    })?;
+    Ok(respond(state, &issued, None))
+}
+
+/// Whether `rec` may be redeemed by `client` with `params` (RFC 6749 §4.1.3, RFC 7636
+/// §4.6); if not, the refusal.
+fn judge_code(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    rec: &AuthorizationCode,
+    now: Timestamp,
+) -> Result<(), Verdict> {
+    let refuse = |m: &'static str| Err(Verdict::Refuse(OAuthError::invalid_grant(m)));
     if rec.client_id != client.id && !state.faults.has(Fault::CodeAnyClient) {
-        return Err(OAuthError::invalid_grant(
-            "Authorization code was issued to another client",
-        ));
+        return refuse("Authorization code was issued to another client");
     }
     if code_expired(state, rec.issued_at, now) {
-        return Err(OAuthError::invalid_grant("Authorization code expired"));
+        return refuse("Authorization code expired");
     }
     if let Some(grant) = rec.redeemed {
         if !state.faults.has(Fault::ReuseCode) {
             // RFC 6749 §4.1.2, §10.5: refuse, and revoke what the code issued (TOK-22).
-            if !state.faults.has(Fault::NoRevokeOnCodeReuse) {
-                store.revoke_grant(grant);
+            let e = OAuthError::invalid_grant("Authorization code was already used");
+            if state.faults.has(Fault::NoRevokeOnCodeReuse) {
+                return Err(Verdict::Refuse(e));
             }
-            return Err(OAuthError::invalid_grant(
-                "Authorization code was already used",
-            ));
+            return Err(Verdict::RefuseRevoking(grant, e));
         }
     }
     if !state.faults.has(Fault::IgnoreRedirectUriAtToken) {
         if let Some(expected) = &rec.redirect_uri {
             match params.get("redirect_uri") {
-                None => return Err(OAuthError::invalid_request("Missing redirect_uri")),
+                None => {
+                    let e = OAuthError::invalid_request("Missing redirect_uri");
+                    return Err(Verdict::Refuse(e));
+                }
                 Some(given) if given != expected => {
-                    return Err(OAuthError::invalid_grant(
-                        "redirect_uri does not match the authorization request",
-                    ))
+                    return refuse("redirect_uri does not match the authorization request")
                 }
                 Some(_) => {}
             }
         }
     }
-    if !state.faults.has(Fault::SkipPkce) {
-        match (&rec.challenge, params.get("code_verifier")) {
-            (Some(_), None) => return Err(OAuthError::invalid_grant("Missing code_verifier")),
-            (Some((challenge, method)), Some(v)) => {
-                if !verifier_well_formed(v) {
-                    return Err(OAuthError::invalid_grant("Malformed code_verifier"));
-                }
-                let derived = match method {
-                    PkceMethod::S256 => s256(v),
-                    PkceMethod::Plain => v.to_string(),
-                };
-                let ok: bool =
-                    subtle::ConstantTimeEq::ct_eq(derived.as_bytes(), challenge.as_bytes()).into();
-                if !ok {
-                    return Err(OAuthError::invalid_grant(
-                        "code_verifier does not match the code challenge",
-                    ));
-                }
-            }
-            (None, Some(_)) if !state.faults.has(Fault::PkceDowngrade) => {
-                // RFC 9700 §2.1.1, §4.8.2: PKCE downgrade protection (BCP-7).
-                return Err(OAuthError::invalid_grant(
-                    "code_verifier sent for a code issued without a code challenge",
-                ));
-            }
-            _ => {}
-        }
+    if state.faults.has(Fault::SkipPkce) {
+        return Ok(());
     }
-    let grant = store.new_grant(client.id.clone(), Some(rec.user.clone()));
-    store.redeem_code(code, grant);
-    let refresh = RefreshPlan::new_if(wants_refresh(state, client, rec.scope), rec.scope);
-    Ok(issue(
-        state,
-        store,
-        now,
-        Token::random(),
-        client,
-        Some(rec.user),
-        rec.scope,
-        grant,
-        refresh,
-    ))
+    check_pkce(state, rec.challenge.as_ref(), params.get("code_verifier"))
+        .map_err(|m| Verdict::Refuse(OAuthError::invalid_grant(m)))
+}
+
+/// RFC 7636 §4.6 and PKCE downgrade protection (RFC 9700 §4.8.2, BCP-7): why the
+/// verifier does not fit the challenge, if it does not.
+fn check_pkce(
+    state: &AppState,
+    challenge: Option<&(String, PkceMethod)>,
+    verifier: Option<&str>,
+) -> Result<(), &'static str> {
+    match (challenge, verifier) {
+        (Some(_), None) => Err("Missing code_verifier"),
+        (Some(_), Some(v)) if !verifier_well_formed(v) => Err("Malformed code_verifier"),
+        (Some((challenge, method)), Some(v)) => {
+            let derived = match method {
+                PkceMethod::S256 => s256(v),
+                PkceMethod::Plain => v.to_string(),
+            };
+            let ok: bool =
+                subtle::ConstantTimeEq::ct_eq(derived.as_bytes(), challenge.as_bytes()).into();
+            if ok {
+                Ok(())
+            } else {
+                Err("code_verifier does not match the code challenge")
+            }
+        }
+        (None, Some(_)) if !state.faults.has(Fault::PkceDowngrade) => {
+            Err("code_verifier sent for a code issued without a code challenge")
+        }
+        (None, _) => Ok(()),
+    }
 }
 
 fn refresh_grant(
@@ -408,61 +380,62 @@ fn refresh_grant(
         Some(raw) => Some(state.requested_scope(client, Some(raw))?),
     };
     let now = state.now();
-    let mut store = state.store.lock();
-    let Some(rec) = store.refresh.get(rt.as_bytes()).cloned() else {
-        return Err(OAuthError::invalid_grant("Unknown refresh token"));
-    };
+    // The same refresh token stays valid unless rotated; say so, as RFC 6749 §6 allows.
+    let rotate = client.is_public() && !state.faults.has(Fault::NoRefreshRotation);
+    let issued = state.store.refresh(rt, now, |found| {
+        let Some((rec, alive)) = found else {
+            return Verdict::Refuse(OAuthError::invalid_grant("Unknown refresh token"));
+        };
+        match judge_refresh(state, client, rec, alive, requested, now) {
+            Ok(scope) => {
+                let refresh = if rotate {
+                    RefreshPlan::New(rec.scope)
+                } else {
+                    RefreshPlan::Keep
+                };
+                Verdict::Grant(issuance(state, client, rec.user.clone(), scope, refresh))
+            }
+            Err(verdict) => verdict,
+        }
+    })?;
+    Ok(respond(state, &issued, (!rotate).then_some(rt)))
+}
+
+/// The scope `rec` may be refreshed to for `client` (RFC 6749 §6), or the refusal.
+fn judge_refresh(
+    state: &AppState,
+    client: &Client,
+    rec: &RefreshToken,
+    alive: bool,
+    requested: Option<ScopeSet>,
+    now: Timestamp,
+) -> Result<ScopeSet, Verdict> {
+    let refuse = |m: &'static str| Err(Verdict::Refuse(OAuthError::invalid_grant(m)));
     if rec.client_id != client.id {
-        return Err(OAuthError::invalid_grant(
-            "Refresh token was issued to another client",
-        ));
+        return refuse("Refresh token was issued to another client");
     }
-    if !store.grant_alive(rec.grant) {
-        return Err(OAuthError::invalid_grant("Refresh token was revoked"));
+    if !alive {
+        return refuse("Refresh token was revoked");
     }
     let idle = Duration::from_secs(state.policy.refresh_token_idle_ttl);
     if !state.faults.has(Fault::RefreshNeverIdleExpires) && now.since(rec.last_used) > idle {
-        return Err(OAuthError::invalid_grant("Refresh token expired"));
+        return refuse("Refresh token expired");
     }
     if rec.rotated && !state.faults.has(Fault::NoRefreshReuseDetection) {
         // RFC 9700 §4.14.2: replay of a rotated token revokes the grant (REF-9, REF-10).
-        store.revoke_grant(rec.grant);
-        return Err(OAuthError::invalid_grant("Refresh token was already used"));
+        let e = OAuthError::invalid_grant("Refresh token was already used");
+        return Err(Verdict::RefuseRevoking(rec.grant, e));
     }
-    let scope = match requested {
-        None => rec.scope,
-        Some(s) if rec.scope.contains_all(s) || state.faults.has(Fault::RefreshWidensScope) => s,
-        Some(_) => {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidScope,
-                "Requested scope exceeds the scope originally granted",
-            ))
+    match requested {
+        None => Ok(rec.scope),
+        Some(s) if rec.scope.contains_all(s) || state.faults.has(Fault::RefreshWidensScope) => {
+            Ok(s)
         }
-    };
-    let rotate = client.is_public() && !state.faults.has(Fault::NoRefreshRotation);
-    let refresh = if rotate {
-        if let Some(old) = store.refresh.get_mut(rt.as_bytes()) {
-            old.rotated = true;
-        }
-        RefreshPlan::New(rec.scope)
-    } else {
-        if let Some(old) = store.refresh.get_mut(rt.as_bytes()) {
-            old.last_used = now;
-        }
-        // The same refresh token stays valid; say so, as RFC 6749 §6 allows.
-        RefreshPlan::Keep(rt.to_string())
-    };
-    Ok(issue(
-        state,
-        store,
-        now,
-        Token::random(),
-        client,
-        rec.user,
-        scope,
-        rec.grant,
-        refresh,
-    ))
+        Some(_) => Err(Verdict::Refuse(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "Requested scope exceeds the scope originally granted",
+        ))),
+    }
 }
 
 fn device_grant(
@@ -474,152 +447,104 @@ fn device_grant(
         return Err(OAuthError::invalid_request("Missing device_code"));
     };
     let now = state.now();
-    let mut store = state.store.lock();
-    let Some(d) = store.devices.get_mut(dc.as_bytes()) else {
-        return Err(OAuthError::invalid_grant("Unknown device code"));
-    };
-    if d.client_id != client.id && !state.faults.has(Fault::DeviceCodeAnyClient) {
-        return Err(OAuthError::invalid_grant(
+    let any_client = state.faults.has(Fault::DeviceCodeAnyClient);
+    let polled = state
+        .store
+        .poll_device(dc, now, &client.id, any_client, |poll| {
+            judge_poll(state, client, poll, now)
+        });
+    match polled {
+        Ok(Polled::Tokens(issued)) => Ok(respond(state, &issued, None)),
+        Ok(Polled::Refused(e)) => Err(e),
+        Ok(Polled::Held(e, hang)) => {
+            // Held by the play layer until the client gives up; an answer only for a
+            // client that waits that long.
+            let mut resp = e.into_response();
+            resp.extensions_mut().insert(hang);
+            Ok(resp)
+        }
+        Err(PollMiss::Unknown) => Err(OAuthError::invalid_grant("Unknown device code")),
+        Err(PollMiss::OtherClient) => Err(OAuthError::invalid_grant(
             "Device code was issued to another client",
-        ));
+        )),
     }
-    // CLIENT-1 audit and DEV-16: gaps between arrivals of consecutive polls. The first
-    // poll is exempt (matrix §16 #6).
-    let early = d.last_poll.is_some_and(|last| now.since(last) < d.interval);
-    d.last_poll = Some(now);
-    d.seen.polls += 1;
-    let (log, required) = (d.seen.log, d.interval);
-    // A client under test: the answer this poll is to get whatever its timing.
-    let forced = state.play.as_ref().and_then(|p| p.forced(d.seen.polls));
-    if let Some(Forced::Busy(secs)) = forced {
-        record_poll(&mut store, log, now, "429", required, Some(secs));
-        return Err(
-            OAuthError::new(ErrorCode::RateLimited, "Too many requests; retry later")
-                .with_status(axum::http::StatusCode::TOO_MANY_REQUESTS)
-                .with_retry_after(secs),
-        );
-    }
-    if forced == Some(Forced::Hang) {
-        // Held by the play layer until the client gives up; an answer only for a client
-        // that waits that long.
-        let poll = record_poll(&mut store, log, now, "no answer", required, None);
-        let mut resp = OAuthError::new(
+}
+
+/// The answer to a device code's poll (RFC 8628 §3.5), or for a client under test, the
+/// answer its play forces.
+fn judge_poll(state: &AppState, client: &Client, poll: &DevicePoll, now: Timestamp) -> PollVerdict {
+    let forced = state.play.as_ref().and_then(|p| p.forced(poll.number));
+    let pending = || {
+        OAuthError::new(
             ErrorCode::AuthorizationPending,
             "The user has not decided yet",
         )
-        .into_response();
-        if let (Some(log), Some(poll)) = (log, poll) {
-            resp.extensions_mut()
-                .insert(crate::server::play::Hang { log, poll });
-        }
-        return Ok(resp);
-    }
-    let Some(d) = store.devices.get_mut(dc.as_bytes()) else {
-        return Err(OAuthError::invalid_grant("Unknown device code"));
     };
-    let early = early || forced == Some(Forced::SlowDown);
-    let after_terminal = d.terminal_sent;
+    match forced {
+        Some(Forced::Busy(secs)) => {
+            let e = OAuthError::new(ErrorCode::RateLimited, "Too many requests; retry later")
+                .with_status(StatusCode::TOO_MANY_REQUESTS)
+                .with_retry_after(secs);
+            return PollVerdict::Busy(e, secs);
+        }
+        Some(Forced::Hang) => return PollVerdict::Hang(pending()),
+        _ => {}
+    }
+    let d = poll.device;
+    let early = poll.early || forced == Some(Forced::SlowDown);
     let expired = !state.faults.has(Fault::NeverExpireDeviceCodes) && now >= d.expires_at;
-    let outcome = match d.status.clone() {
+    let user = match &d.status {
         DeviceStatus::Consumed(_) if !state.faults.has(Fault::ReuseDeviceCode) => {
-            Err(OAuthError::invalid_grant("Device code was already used"))
+            let e = OAuthError::invalid_grant("Device code was already used");
+            return PollVerdict::Refuse(e);
         }
         _ if expired => {
-            d.terminal_sent = true;
-            Err(OAuthError::new(
-                ErrorCode::ExpiredToken,
-                "Device code expired",
-            ))
+            let e = OAuthError::new(ErrorCode::ExpiredToken, "Device code expired");
+            return PollVerdict::Terminal(e);
         }
         DeviceStatus::Denied if !state.faults.has(Fault::IgnoreDeviceDenial) => {
-            d.terminal_sent = true;
-            Err(OAuthError::new(
-                ErrorCode::AccessDenied,
-                "The user denied the request",
-            ))
+            let e = OAuthError::new(ErrorCode::AccessDenied, "The user denied the request");
+            return PollVerdict::Terminal(e);
         }
         DeviceStatus::Pending | DeviceStatus::Denied => {
-            d.seen.pending += 1;
-            if let Some(decision) = state
+            let decided = state
                 .play
                 .as_ref()
-                .and_then(|p| p.decision_after(d.seen.pending))
-            {
-                d.status = match decision {
+                .and_then(|p| p.decision_after(d.seen.pending + 1))
+                .map(|decision| match decision {
                     UserDecision::Approve => {
                         DeviceStatus::Approved(Arc::from(state.default_user()))
                     }
                     UserDecision::Deny => DeviceStatus::Denied,
+                });
+            if !early || state.faults.has(Fault::NeverSlowDown) {
+                let (error, widen) = (pending(), Duration::ZERO);
+                return PollVerdict::Pending {
+                    error,
+                    decided,
+                    widen,
                 };
             }
-            if early && !state.faults.has(Fault::NeverSlowDown) {
-                if !state.faults.has(Fault::SlowDownNoIncrease) {
-                    d.interval += Duration::from_secs(5);
-                }
-                Err(OAuthError::new(
-                    ErrorCode::SlowDown,
-                    "Polling too fast; add 5 seconds to the interval",
-                ))
+            let widen = if state.faults.has(Fault::SlowDownNoIncrease) {
+                Duration::ZERO
             } else {
-                Err(OAuthError::new(
-                    ErrorCode::AuthorizationPending,
-                    "The user has not decided yet",
-                ))
-            }
+                Duration::from_secs(5)
+            };
+            let error = OAuthError::new(
+                ErrorCode::SlowDown,
+                "Polling too fast; add 5 seconds to the interval",
+            );
+            return PollVerdict::Pending {
+                error,
+                decided,
+                widen,
+            };
         }
-        DeviceStatus::Approved(user) => Ok(Some(user)),
-        DeviceStatus::Consumed(_) => Ok(None),
+        DeviceStatus::Approved(user) => Some(user.clone()),
+        DeviceStatus::Consumed(_) => None,
     };
-    let scope = d.scope;
-    let client_id = client.id.clone();
-    let answer = match &outcome {
-        Ok(_) => "tokens",
-        Err(e) => e.code.as_str(),
-    };
-    record_poll(&mut store, log, now, answer, required, None);
-    let audit = store.audit_of(&client_id);
-    audit.polls += 1;
-    audit.early_polls += u64::from(early);
-    audit.polls_after_terminal += u64::from(after_terminal);
-    if early {
-        tracing::warn!(client = %client_id, "device poll arrived before the interval (CLIENT-1)");
-    }
-    let user = outcome?;
-    let grant = store.new_grant(client_id, user.clone());
-    store.consume_device(dc, grant);
-    let refresh = RefreshPlan::new_if(wants_refresh(state, client, scope), scope);
-    Ok(issue(
-        state,
-        store,
-        now,
-        Token::random(),
-        client,
-        user,
-        scope,
-        grant,
-        refresh,
-    ))
-}
-
-/// Logs a poll of a device code whose polls are logged (a client under test); its index.
-fn record_poll(
-    store: &mut Store,
-    log: Option<usize>,
-    at: Timestamp,
-    answer: &str,
-    interval: Duration,
-    retry_after: Option<u64>,
-) -> Option<usize> {
-    store.log_poll(
-        log?,
-        PollRecord {
-            at,
-            answer: answer.to_string(),
-            interval,
-            retry_after: retry_after.map(Duration::from_secs),
-            abandoned: None,
-        },
-    )
+    let refresh = refresh_if(wants_refresh(state, client, d.scope), d.scope);
+    PollVerdict::Grant(issuance(state, client, user, d.scope, refresh))
 }
 
 fn client_credentials_grant(
@@ -636,19 +561,16 @@ fn client_credentials_grant(
     let scope = state.requested_scope(client, params.get("scope"))?;
     let access = Token::random();
     let now = state.now();
-    let mut store = state.store.lock();
     // RFC 6749 §4.4.3: no refresh token (TOK-31), unless a fault says otherwise; without
     // one, nothing but the token itself can be revoked.
-    let with_refresh = state.faults.has(Fault::AlwaysRefreshToken);
-    let grant = if with_refresh {
-        store.new_grant(client.id.clone(), None)
+    let issued = if state.faults.has(Fault::AlwaysRefreshToken) {
+        let iss = issuance(state, client, None, scope, RefreshPlan::New(scope));
+        state.store.issue(now, access, &iss)
     } else {
-        STANDALONE
+        let iss = issuance(state, client, None, scope, RefreshPlan::None);
+        state.store.issue_standalone(now, access, &iss)
     };
-    let refresh = RefreshPlan::new_if(with_refresh, scope);
-    Ok(issue(
-        state, store, now, access, client, None, scope, grant, refresh,
-    ))
+    Ok(respond(state, &issued, None))
 }
 
 fn password_grant(
@@ -664,21 +586,15 @@ fn password_grant(
         ));
     }
     let scope = state.requested_scope(client, params.get("scope"))?;
-    let now = state.now();
-    let mut store = state.store.lock();
-    let user: Arc<str> = Arc::from(user);
-    let grant = store.new_grant(client.id.clone(), Some(user.clone()));
-    Ok(issue(
+    let iss = issuance(
         state,
-        store,
-        now,
-        Token::random(),
         client,
-        Some(user),
+        Some(Arc::from(user)),
         scope,
-        grant,
         RefreshPlan::None,
-    ))
+    );
+    let issued = state.store.issue(state.now(), Token::random(), &iss);
+    Ok(respond(state, &issued, None))
 }
 
 #[cfg(test)]

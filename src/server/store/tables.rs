@@ -1,257 +1,13 @@
-//! The server's mutable state: outstanding codes, tokens, grants, sessions, counters.
-//!
-//! One `Store` sits behind one mutex; every critical section is a few hash-map operations
-//! (random values are generated before the lock is taken). Check-and-set happens under
-//! the lock, so that 100 concurrent redemptions of one code give exactly one success.
-//!
-//! Memory stays bounded: expired entries are purged in a sweep that runs once the number of
-//! insertions since the last sweep reaches a quarter of the live entries (amortized O(1)).
-//! Expired codes are kept for one more lifetime first, so a late poll still gets
-//! `expired_token` rather than `invalid_grant` (DEV-19).
+//! The tables behind the lock: sharded maps, expiry queues, and the bookkeeping that keeps
+//! grants and deadlines consistent with them.
 
+use super::records::*;
+use super::{Issuance, Issued, NewDevice, RefreshPlan};
 use crate::clock::Timestamp;
-use crate::server::config::ScopeSet;
-use base64::Engine;
-use rand::RngCore;
+use crate::server::play::{DeviceLog, PollRecord, RequestRecord};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A 256-bit random value, base64url without padding (43 characters): codes, tokens,
-/// device codes and secrets (TOK-32: ≥ 128 bits from a CSPRNG).
-pub fn random_token() -> String {
-    Token::random().as_str().to_owned()
-}
-
-/// Characters in a [`Token`].
-pub const TOKEN_LEN: usize = 43;
-
-/// A value the store keys its tables by: a device code, authorization code, access or
-/// refresh token, drawn as [`random_token`] draws it and held inline. Issuing one
-/// allocates nothing, and a lookup compares the bytes in the table itself, with no
-/// pointer to chase into a table of a million entries. Looked up by the bytes a client
-/// presents (`Borrow<[u8]>`; arrays hash as slices do).
-///
-/// A secret: `Debug` shows only its first characters.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Token([u8; TOKEN_LEN]);
-
-impl Token {
-    /// 256 bits from the CSPRNG (TOK-32).
-    pub fn random() -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        let mut text = [0u8; TOKEN_LEN];
-        let written =
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(bytes, &mut text);
-        debug_assert_eq!(written, Ok(TOKEN_LEN), "32 bytes are 43 base64 characters");
-        Token(text)
-    }
-
-    /// The value as text (base64url, so always ASCII).
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-
-    /// The value's bytes, as a lookup takes them.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl std::borrow::Borrow<[u8]> for Token {
-    fn borrow(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Token({}…)", self.as_str().get(..4).unwrap_or_default())
-    }
-}
-
-/// The user-code alphabet: 20 consonants, no vowels (no words) and no confusable
-/// characters (RFC 8628 §6.1).
-pub const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
-
-/// A user code `XXXX-XXXX` (8 characters of base 20, about 34.6 bits; brute force is
-/// limited by the device code's lifetime and the verification page's lockout, DEV-24).
-pub fn random_user_code() -> String {
-    let mut rng = rand::rng();
-    let mut s = String::with_capacity(9);
-    for i in 0..8 {
-        if i == 4 {
-            s.push('-');
-        }
-        let idx = (rng.next_u32() % USER_CODE_ALPHABET.len() as u32) as usize;
-        s.push(USER_CODE_ALPHABET[idx] as char);
-    }
-    s
-}
-
-/// What users type: case and dashes do not matter (RFC 8628 §6.1, DEV-25).
-pub fn normalize_user_code(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
-}
-
-/// Where a device authorization stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeviceStatus {
-    /// The user has not decided.
-    Pending,
-    /// Approved by this user; the next poll gets tokens.
-    Approved(Arc<str>),
-    /// Denied: polls get `access_denied`.
-    Denied,
-    /// Tokens were issued (grant id): polls get `invalid_grant` (DEV-21).
-    Consumed(u64),
-}
-
-/// An outstanding device authorization (RFC 8628 §3.2).
-#[derive(Debug, Clone)]
-pub struct DeviceAuthorization {
-    /// Client it was issued to.
-    pub client_id: Arc<str>,
-    /// Scope requested.
-    pub scope: ScopeSet,
-    /// Its user code, as issued (`XXXX-XXXX`).
-    pub user_code: String,
-    /// When the device and user codes die.
-    pub expires_at: Timestamp,
-    /// The current minimum gap between polls (grows by 5 s per `slow_down`, DEV-16).
-    pub interval: Duration,
-    /// Arrival time of the latest poll.
-    pub last_poll: Option<Timestamp>,
-    /// The decision.
-    pub status: DeviceStatus,
-    /// A terminal answer (tokens, `access_denied`, `expired_token`) was sent: any later
-    /// poll is a client that did not stop (CLIENT-4).
-    pub terminal_sent: bool,
-    /// Polls so far, and where they are logged when a client is the subject.
-    pub seen: Seen,
-}
-
-/// A device code's polls so far (what [`crate::server::play::Play`] counts on).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Seen {
-    /// Polls received.
-    pub polls: u32,
-    /// Of those, answered `authorization_pending` or `slow_down`.
-    pub pending: u32,
-    /// Its entry in [`Store::device_logs`], when polls are logged.
-    pub log: Option<usize>,
-}
-
-/// An authorization code and what it was issued for.
-#[derive(Debug, Clone)]
-pub struct AuthorizationCode {
-    /// Client it was issued to.
-    pub client_id: Arc<str>,
-    /// User who consented.
-    pub user: Arc<str>,
-    /// `redirect_uri` of the authorization request, if it had one (TOK-24, TOK-25).
-    pub redirect_uri: Option<String>,
-    /// Scope granted.
-    pub scope: ScopeSet,
-    /// PKCE challenge and method (`S256` or `plain`).
-    pub challenge: Option<(String, PkceMethod)>,
-    /// Issue time.
-    pub issued_at: Timestamp,
-    /// Set once redeemed: the grant its tokens belong to (TOK-21, TOK-22).
-    pub redeemed: Option<u64>,
-}
-
-/// PKCE transformation (RFC 7636 §4.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PkceMethod {
-    /// `S256`.
-    S256,
-    /// `plain`.
-    Plain,
-}
-
-/// An issued access token.
-#[derive(Debug, Clone)]
-pub struct AccessToken {
-    /// Client it was issued to.
-    pub client_id: Arc<str>,
-    /// Resource owner (`None` for client_credentials).
-    pub user: Option<Arc<str>>,
-    /// Scope.
-    pub scope: ScopeSet,
-    /// Expiry.
-    pub expires_at: Timestamp,
-    /// Grant it belongs to (revoking the grant kills it).
-    pub grant: u64,
-}
-
-/// An issued refresh token.
-#[derive(Debug, Clone)]
-pub struct RefreshToken {
-    /// Client it was issued to.
-    pub client_id: Arc<str>,
-    /// Resource owner.
-    pub user: Option<Arc<str>>,
-    /// Scope originally granted (REF-2, REF-5).
-    pub scope: ScopeSet,
-    /// Last use (or issue); idle expiry counts from here (REF-11).
-    pub last_used: Timestamp,
-    /// Grant it belongs to.
-    pub grant: u64,
-    /// Replaced by rotation; presenting it again is replay (REF-9).
-    pub rotated: bool,
-}
-
-/// The grant of a token that nothing else can revoke: a client_credentials access token
-/// has no code, no refresh token and no user behind it, only its own revocation and
-/// expiry. It has no entry in the grant table (issuance skips one insert into a large
-/// table), is always alive, and counts no references.
-pub const STANDALONE: u64 = 0;
-
-/// A grant: one user's authorization of one client, shared by the tokens it produced.
-#[derive(Debug, Clone)]
-pub struct Grant {
-    /// Client.
-    pub client_id: Arc<str>,
-    /// User, if any.
-    pub user: Option<Arc<str>>,
-    /// Revoked: every token of the grant is dead.
-    pub revoked: bool,
-    /// Tokens and codes that refer to it; at zero the grant is dropped.
-    pub refs: u32,
-}
-
-/// A browser session at the login, consent and verification pages.
-#[derive(Debug, Clone)]
-pub struct Session {
-    /// Logged-in user, if any.
-    pub user: Option<Arc<str>>,
-    /// Anti-CSRF value bound to the session (AUTHZ-18).
-    pub csrf: String,
-    /// Wrong user codes in a row at the verification page (DEV-24).
-    pub verify_failures: u32,
-    /// Verification attempts are refused until then.
-    pub locked_until: Option<Timestamp>,
-    /// Last use.
-    pub last_seen: Timestamp,
-}
-
-/// Per-client counters of client behaviour (CLIENT-1, CLIENT-4, CLIENT-5).
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct ClientAudit {
-    /// Token-endpoint polls of device codes.
-    pub polls: u64,
-    /// Polls that arrived sooner than the current interval after the previous one.
-    pub early_polls: u64,
-    /// Polls after the device code had answered a terminal error or tokens.
-    pub polls_after_terminal: u64,
-    /// Device authorizations started.
-    pub device_authorizations: u64,
-}
 
 /// A map split into 64 shards: random keys (codes, tokens) by their first bytes, grant
 /// ids by their value. The store keeps its one lock; sharding bounds the cost of a resize:
@@ -263,14 +19,14 @@ pub struct ClientAudit {
 /// needed here: every key is drawn by the server (random codes and tokens, consecutive
 /// grant ids), so no client can choose keys that collide; a client only looks keys up.
 #[derive(Debug)]
-pub struct Sharded<V, K = Token> {
+pub(super) struct Sharded<V, K = Token> {
     shards: Vec<HashMap<K, V, foldhash::fast::RandomState>>,
 }
 
 const SHARDS: usize = 64;
 
 /// Which shard a key lives in (the owned key and its borrowed form agree).
-pub trait ShardOf {
+pub(super) trait ShardOf {
     /// The shard, below 64.
     fn shard_of(&self) -> usize;
 }
@@ -286,7 +42,7 @@ impl ShardOf for [u8] {
 
 impl ShardOf for Token {
     fn shard_of(&self) -> usize {
-        self.0[..].shard_of()
+        self.as_bytes().shard_of()
     }
 }
 
@@ -307,7 +63,7 @@ impl<V, K> Default for Sharded<V, K> {
 
 impl<V, K: std::hash::Hash + Eq + ShardOf> Sharded<V, K> {
     /// The value for `key`.
-    pub fn get<Q>(&self, key: &Q) -> Option<&V>
+    pub(super) fn get<Q>(&self, key: &Q) -> Option<&V>
     where
         K: std::borrow::Borrow<Q>,
         Q: std::hash::Hash + Eq + ShardOf + ?Sized,
@@ -316,7 +72,7 @@ impl<V, K: std::hash::Hash + Eq + ShardOf> Sharded<V, K> {
     }
 
     /// The value for `key`, mutably.
-    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    pub(super) fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
     where
         K: std::borrow::Borrow<Q>,
         Q: std::hash::Hash + Eq + ShardOf + ?Sized,
@@ -337,22 +93,17 @@ impl<V, K: std::hash::Hash + Eq + ShardOf> Sharded<V, K> {
     }
 
     /// Number of entries.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.shards.iter().map(HashMap::len).sum()
     }
 
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.shards.iter().all(HashMap::is_empty)
-    }
-
     /// Every value, in no particular order.
-    pub fn values(&self) -> impl Iterator<Item = &V> {
+    pub(super) fn values(&self) -> impl Iterator<Item = &V> {
         self.shards.iter().flat_map(HashMap::values)
     }
 
     /// Every entry, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.shards.iter().flat_map(HashMap::iter)
     }
 }
@@ -397,30 +148,30 @@ impl ExpiryQueue {
 
 /// Everything mutable, behind one lock.
 #[derive(Debug, Default)]
-pub struct Store {
+pub(super) struct Tables {
     /// device_code → authorization.
-    pub devices: Sharded<DeviceAuthorization>,
+    pub(super) devices: Sharded<DeviceAuthorization>,
     /// Normalized user code → device_code.
-    pub user_codes: HashMap<String, Token>,
+    pub(super) user_codes: HashMap<String, Token>,
     /// Authorization codes.
-    pub codes: Sharded<AuthorizationCode>,
+    pub(super) codes: Sharded<AuthorizationCode>,
     /// Access tokens.
-    pub access: Sharded<AccessToken>,
+    pub(super) access: Sharded<AccessToken>,
     /// Refresh tokens.
-    pub refresh: Sharded<RefreshToken>,
+    pub(super) refresh: Sharded<RefreshToken>,
     /// Grants by id.
-    pub grants: Sharded<Grant, u64>,
+    pub(super) grants: Sharded<Grant, u64>,
     next_grant: u64,
     /// Browser sessions by cookie value.
-    pub sessions: HashMap<String, Session>,
+    pub(super) sessions: HashMap<String, Session>,
     /// Device authorizations per client in the current minute: (window start, count).
-    pub device_rate: HashMap<Arc<str>, (Timestamp, u32)>,
+    pub(super) device_rate: HashMap<Arc<str>, (Timestamp, u32)>,
     /// Audit counters per client.
-    pub audit: HashMap<Arc<str>, ClientAudit>,
+    pub(super) audit: HashMap<Arc<str>, ClientAudit>,
     /// Every device code's polls, when a client is the subject (`Play` on); else empty.
-    device_logs: Vec<crate::server::play::DeviceLog>,
+    pub(super) device_logs: Vec<DeviceLog>,
     /// Every request, when a client is the subject (`Play` on); else empty.
-    requests: Vec<crate::server::play::RequestRecord>,
+    pub(super) requests: Vec<RequestRecord>,
     life: Lifetimes,
     device_q: ExpiryQueue,
     code_q: ExpiryQueue,
@@ -431,30 +182,30 @@ pub struct Store {
 
 /// Lifetimes the reaper needs to know.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Lifetimes {
+pub(crate) struct Lifetimes {
     /// Authorization code lifetime.
-    pub code: Duration,
+    pub(crate) code: Duration,
     /// Device code lifetime.
-    pub device: Duration,
+    pub(crate) device: Duration,
     /// Refresh-token idle lifetime.
-    pub refresh_idle: Duration,
+    pub(crate) refresh_idle: Duration,
 }
 
 /// Browser sessions unused this long are dropped.
 const SESSION_IDLE: Duration = Duration::from_secs(24 * 3600);
 
-impl Store {
+impl Tables {
     /// An empty store whose entries live as `life` says.
-    pub fn new(life: Lifetimes) -> Self {
-        Store {
+    pub(super) fn new(life: Lifetimes) -> Self {
+        Tables {
             life,
-            ..Store::default()
+            ..Tables::default()
         }
     }
 
     /// Creates a grant and returns its id. It lives while something refers to it.
     /// Ids start at 1: 0 is [`STANDALONE`].
-    pub fn new_grant(&mut self, client_id: Arc<str>, user: Option<Arc<str>>) -> u64 {
+    pub(super) fn new_grant(&mut self, client_id: Arc<str>, user: Option<Arc<str>>) -> u64 {
         self.next_grant += 1;
         let id = self.next_grant;
         self.grants.insert(
@@ -491,19 +242,19 @@ impl Store {
     }
 
     /// Whether a grant is alive.
-    pub fn grant_alive(&self, id: u64) -> bool {
+    pub(super) fn grant_alive(&self, id: u64) -> bool {
         id == STANDALONE || self.grants.get(&id).is_some_and(|g| !g.revoked)
     }
 
     /// Revokes a grant: all its tokens die at once (REV-7, REV-8, TOK-22, REF-9).
-    pub fn revoke_grant(&mut self, id: u64) {
+    pub(super) fn revoke_grant(&mut self, id: u64) {
         if let Some(g) = self.grants.get_mut(&id) {
             g.revoked = true;
         }
     }
 
     /// Stores a device authorization under its device code and normalized user code.
-    pub fn insert_device(&mut self, now: Timestamp, key: Token, d: DeviceAuthorization) {
+    pub(super) fn insert_device(&mut self, now: Timestamp, key: Token, d: DeviceAuthorization) {
         self.user_codes
             .insert(normalize_user_code(&d.user_code), key);
         // Kept one lifetime past expiry, so late polls still get expired_token (DEV-19).
@@ -513,7 +264,7 @@ impl Store {
     }
 
     /// Marks a device authorization as redeemed for `grant`.
-    pub fn consume_device(&mut self, device_code: &str, grant: u64) {
+    pub(super) fn consume_device(&mut self, device_code: &str, grant: u64) {
         if let Some(d) = self.devices.get_mut(device_code.as_bytes()) {
             d.status = DeviceStatus::Consumed(grant);
             d.terminal_sent = true;
@@ -521,116 +272,104 @@ impl Store {
         }
     }
 
-    /// Every credential the store holds or was sent while a client was the subject, with
-    /// its kind (`device_code`, `user_code`, `access_token`, `refresh_token`, `code`,
-    /// `code_verifier`, `client_secret`), for redaction.
-    pub fn credentials(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        for (code, d) in self.devices.iter() {
-            out.push(("device_code", code.as_str().to_string()));
-            out.push(("user_code", d.user_code.clone()));
-        }
-        out.extend(
-            self.access
-                .iter()
-                .map(|(t, _)| ("access_token", t.as_str().to_string())),
-        );
-        out.extend(
-            self.refresh
-                .iter()
-                .map(|(t, _)| ("refresh_token", t.as_str().to_string())),
-        );
-        out.extend(
-            self.codes
-                .iter()
-                .map(|(c, _)| ("code", c.as_str().to_string())),
-        );
-        const SENT: [&str; 5] = [
-            "code_verifier",
-            "client_secret",
-            "access_token",
-            "refresh_token",
-            "code",
-        ];
-        for r in &self.requests {
-            for (k, v) in r.form.iter().chain(&r.query) {
-                if let Some(kind) = SENT.iter().find(|s| **s == k.as_str()) {
-                    out.push((kind, v.clone()));
-                }
-            }
-        }
-        out
-    }
-
-    /// What a client under test did, as the play logs kept it, with the user behind each
-    /// authorization code issued.
-    pub fn play_record(&self) -> crate::server::play::PlayRecord {
-        crate::server::play::PlayRecord {
-            devices: self.device_logs.clone(),
-            requests: self.requests.clone(),
-            code_users: self
-                .codes
-                .iter()
-                .map(|(code, c)| (code.as_str().to_string(), c.user.clone()))
-                .collect(),
-        }
-    }
-
-    /// Whether a request to `path` has been kept (a client under test).
-    pub fn requested(&self, path: &str) -> bool {
-        self.requests.iter().any(|r| r.path == path)
-    }
-
     /// Starts the poll log of a device code (a client under test); its index.
-    pub fn log_device(&mut self, log: crate::server::play::DeviceLog) -> usize {
+    pub(super) fn log_device(&mut self, log: DeviceLog) -> usize {
         self.device_logs.push(log);
         self.device_logs.len() - 1
     }
 
-    /// Adds a poll to the device log `log`; its index there.
-    pub fn log_poll(&mut self, log: usize, poll: crate::server::play::PollRecord) -> Option<usize> {
-        let entry = self.device_logs.get_mut(log)?;
+    /// Adds a poll to the device log `log`, if the code has one; its index there.
+    pub(super) fn log_poll(&mut self, log: Option<usize>, poll: PollRecord) -> Option<usize> {
+        let entry = self.device_logs.get_mut(log?)?;
         entry.polls.push(poll);
         Some(entry.polls.len() - 1)
     }
 
-    /// Notes when the client gave up waiting for a held poll.
-    pub fn log_abandoned(&mut self, hang: crate::server::play::Hang, at: Timestamp) {
-        if let Some(p) = self
-            .device_logs
-            .get_mut(hang.log)
-            .and_then(|l| l.polls.get_mut(hang.poll))
-        {
-            p.abandoned = Some(at);
+    /// The audit entry of a client.
+    pub(super) fn audit_of(&mut self, client_id: &Arc<str>) -> &mut ClientAudit {
+        self.audit.entry(client_id.clone()).or_default()
+    }
+
+    /// Stores a pending device authorization for `new` under `key`, with a user code no
+    /// outstanding one has; that user code.
+    pub(super) fn start_device(
+        &mut self,
+        now: Timestamp,
+        key: Token,
+        new: &NewDevice,
+        log: Option<usize>,
+    ) -> String {
+        let user_code = loop {
+            let candidate = random_user_code();
+            if !self
+                .user_codes
+                .contains_key(&normalize_user_code(&candidate))
+            {
+                break candidate;
+            }
+        };
+        let device = DeviceAuthorization {
+            client_id: new.client_id.clone(),
+            scope: new.scope,
+            user_code: user_code.clone(),
+            expires_at: now.plus(new.ttl),
+            interval: new.interval,
+            last_poll: None,
+            status: DeviceStatus::Pending,
+            terminal_sent: false,
+            seen: Seen {
+                log,
+                ..Seen::default()
+            },
+        };
+        self.insert_device(now, key, device);
+        user_code
+    }
+
+    /// Stores the tokens of `grant` as `iss` says, the access token under `access`.
+    pub(super) fn issue(
+        &mut self,
+        now: Timestamp,
+        access: Token,
+        grant: u64,
+        iss: &Issuance,
+    ) -> Issued {
+        self.insert_access(
+            now,
+            access,
+            AccessToken {
+                client_id: iss.client_id.clone(),
+                user: iss.user.clone(),
+                scope: iss.scope,
+                expires_at: now.plus(iss.access_ttl),
+                grant,
+            },
+        );
+        let refresh = match iss.refresh {
+            RefreshPlan::New(scope) => {
+                let token = Token::random();
+                let record = RefreshToken {
+                    client_id: iss.client_id.clone(),
+                    user: iss.user.clone(),
+                    scope,
+                    last_used: now,
+                    grant,
+                    rotated: false,
+                };
+                self.insert_refresh(now, token, record);
+                Some(token)
+            }
+            RefreshPlan::None | RefreshPlan::Keep => None,
+        };
+        Issued {
+            access,
+            refresh,
+            scope: iss.scope,
         }
     }
 
-    /// Whether a kept request to `path` was answered 200.
-    pub fn answered_200(&self, path: &str) -> bool {
-        self.requests
-            .iter()
-            .any(|r| r.path == path && r.status == 200)
-    }
-
-    /// Keeps a request (a client under test).
-    pub fn keep_request(&mut self, record: crate::server::play::RequestRecord) {
-        self.requests.push(record);
-    }
-
-    /// How many of each thing the store holds (`/_test/stats`).
-    pub fn counts(&self) -> [(&'static str, usize); 6] {
-        [
-            ("device_codes", self.devices.len()),
-            ("authorization_codes", self.codes.len()),
-            ("access_tokens", self.access.len()),
-            ("refresh_tokens", self.refresh.len()),
-            ("grants", self.grants.len()),
-            ("sessions", self.sessions.len()),
-        ]
-    }
-
     /// Stores an authorization code.
-    pub fn insert_code(&mut self, now: Timestamp, key: Token, c: AuthorizationCode) {
+    pub(super) fn insert_code(&mut self, now: Timestamp, key: Token, c: AuthorizationCode) {
         self.code_q
             .push(c.issued_at.plus(self.life.code).plus(self.life.code), key);
         self.codes.insert(key, c);
@@ -638,7 +377,7 @@ impl Store {
     }
 
     /// Marks a code as redeemed for `grant` (TOK-21).
-    pub fn redeem_code(&mut self, code: &str, grant: u64) {
+    pub(super) fn redeem_code(&mut self, code: &str, grant: u64) {
         if let Some(c) = self.codes.get_mut(code.as_bytes()) {
             c.redeemed = Some(grant);
             self.grant_ref(grant);
@@ -646,7 +385,7 @@ impl Store {
     }
 
     /// Stores an access token.
-    pub fn insert_access(&mut self, now: Timestamp, key: Token, t: AccessToken) {
+    pub(super) fn insert_access(&mut self, now: Timestamp, key: Token, t: AccessToken) {
         self.grant_ref(t.grant);
         self.access_q.push(t.expires_at, key);
         self.access.insert(key, t);
@@ -654,14 +393,14 @@ impl Store {
     }
 
     /// Removes an access token (revocation, RFC 7009).
-    pub fn remove_access(&mut self, token: &[u8]) {
+    pub(super) fn remove_access(&mut self, token: &[u8]) {
         if let Some(t) = self.access.remove(token) {
             self.grant_unref(t.grant);
         }
     }
 
     /// Stores a refresh token.
-    pub fn insert_refresh(&mut self, now: Timestamp, key: Token, t: RefreshToken) {
+    pub(super) fn insert_refresh(&mut self, now: Timestamp, key: Token, t: RefreshToken) {
         self.grant_ref(t.grant);
         self.refresh_q
             .push(t.last_used.plus(self.life.refresh_idle), key);
@@ -670,7 +409,7 @@ impl Store {
     }
 
     /// Stores a browser session.
-    pub fn insert_session(&mut self, now: Timestamp, id: String, s: Session) {
+    pub(super) fn insert_session(&mut self, now: Timestamp, id: String, s: Session) {
         self.sessions.insert(id, s);
         self.session_inserts += 1;
         if self.session_inserts >= (self.sessions.len() / 2).max(1024) {
@@ -681,7 +420,7 @@ impl Store {
     }
 
     /// Drops every entry whose deadline has passed: O(what expired).
-    pub fn reap(&mut self, now: Timestamp) {
+    pub(super) fn reap(&mut self, now: Timestamp) {
         while let Some(k) = self.device_q.pop_due(now) {
             if let Some(d) = self.devices.remove(&k) {
                 // Only if it still names this device: callers keep user codes unique, and
@@ -722,22 +461,12 @@ impl Store {
             }
         }
     }
-
-    /// The audit entry of a client.
-    pub fn audit_of(&mut self, client_id: &Arc<str>) -> &mut ClientAudit {
-        if !self.audit.contains_key(client_id) {
-            self.audit.insert(client_id.clone(), ClientAudit::default());
-        }
-        match self.audit.get_mut(client_id) {
-            Some(a) => a,
-            None => unreachable!("inserted above"),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::config::ScopeSet;
     use std::collections::HashSet;
 
     #[test]
@@ -800,8 +529,8 @@ mod tests {
     }
 
     /// A store with the builtin's code and device lifetimes.
-    fn store(refresh_idle: Duration) -> Store {
-        Store::new(Lifetimes {
+    fn store(refresh_idle: Duration) -> Tables {
+        Tables::new(Lifetimes {
             code: Duration::from_secs(600),
             device: Duration::from_secs(1800),
             refresh_idle,
@@ -827,9 +556,9 @@ mod tests {
         s.reap(t0.plus(secs(2000)));
         assert_eq!(s.devices.len(), 1);
         s.reap(t0.plus(secs(3600)));
-        assert!(s.devices.is_empty() && s.user_codes.is_empty());
+        assert!(s.devices.len() == 0 && s.user_codes.is_empty());
         assert!(
-            s.access.is_empty() && s.grants.is_empty(),
+            s.access.len() == 0 && s.grants.len() == 0,
             "the grant dies with its last token"
         );
     }
@@ -861,7 +590,7 @@ mod tests {
             "found by its text"
         );
         s.reap(t0.plus(secs(3600)));
-        assert!(s.access.is_empty());
+        assert!(s.access.len() == 0);
     }
 
     #[test]
@@ -886,7 +615,7 @@ mod tests {
         s.reap(t0.plus(secs(150)));
         assert_eq!(s.refresh.len(), 1, "used at 90 s: alive until 190 s");
         s.reap(t0.plus(secs(190)));
-        assert!(s.refresh.is_empty() && s.grants.is_empty());
+        assert!(s.refresh.len() == 0 && s.grants.len() == 0);
     }
 
     #[test]

@@ -1,0 +1,570 @@
+//! The server's mutable state: outstanding codes, tokens, grants, sessions, counters.
+//!
+//! [`Store`] is the only way in: its operations take the one lock, read and change the
+//! tables, and let go; handlers never see a table. Where an operation needs a protocol
+//! decision (which faults are on, which error to give) it takes a judge: a closure that
+//! sees the record under the lock and returns a verdict, which the store then carries out.
+//! So a check and the change it allows happen in one critical section, and 100 concurrent
+//! redemptions of one code give exactly one success.
+//!
+//! Memory stays bounded: every entry is queued by its deadline when stored, and each
+//! insertion reaps what has fallen due (O(expired), see [`tables`]). Expired device codes
+//! are kept for one more lifetime first, so a late poll still gets `expired_token` rather
+//! than `invalid_grant` (DEV-19).
+
+mod play_log;
+mod records;
+mod tables;
+
+use crate::clock::Timestamp;
+use crate::server::config::ScopeSet;
+use crate::server::error::OAuthError;
+use crate::server::play::{DeviceLog, Hang, PollRecord};
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tables::Tables;
+
+pub use records::random_token;
+pub(crate) use records::{
+    normalize_user_code, AccessToken, AuthorizationCode, ClientAudit, DeviceAuthorization,
+    DeviceStatus, PkceMethod, RefreshToken, Session, Token,
+};
+pub(crate) use tables::Lifetimes;
+
+/// Codes, tokens, grants, sessions and counters, behind one lock.
+#[derive(Debug)]
+pub(crate) struct Store {
+    tables: Mutex<Tables>,
+}
+
+/// The tokens a granted request gets: what the store keeps and the response shows.
+#[derive(Debug, Clone)]
+pub(crate) struct Issuance {
+    /// The client they are issued to.
+    pub client_id: Arc<str>,
+    /// The resource owner, if any (none for client_credentials).
+    pub user: Option<Arc<str>>,
+    /// The access token's scope.
+    pub scope: ScopeSet,
+    /// The access token's lifetime.
+    pub access_ttl: Duration,
+    /// Whether a refresh token comes with it.
+    pub refresh: RefreshPlan,
+}
+
+/// Whether a token response carries a refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefreshPlan {
+    /// No refresh token.
+    None,
+    /// A new refresh token with this scope (REF-5: the scope of the grant). At the refresh
+    /// grant, the presented token is rotated: marked used, so a replay is caught.
+    New(ScopeSet),
+    /// The refresh token presented stays valid (RFC 6749 §6) and is used now.
+    Keep,
+}
+
+/// What was issued.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Issued {
+    /// The access token.
+    pub access: Token,
+    /// A new refresh token, under [`RefreshPlan::New`].
+    pub refresh: Option<Token>,
+    /// The access token's scope.
+    pub scope: ScopeSet,
+}
+
+/// A judge's decision on a code or refresh token presented at the token endpoint.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    /// Refused; nothing changes.
+    Refuse(OAuthError),
+    /// Refused, and the grant behind the credential dies with all its tokens (a code or a
+    /// rotated refresh token replayed: TOK-22, REF-9).
+    RefuseRevoking(u64, OAuthError),
+    /// Granted: the store issues these tokens.
+    Grant(Issuance),
+}
+
+/// A device code's poll, as the judge of [`Store::poll_device`] sees it.
+#[derive(Debug)]
+pub(crate) struct DevicePoll<'a> {
+    /// The authorization polled.
+    pub device: &'a DeviceAuthorization,
+    /// This poll's number for the code, from 1.
+    pub number: u32,
+    /// Whether it came sooner than the interval after the previous one (CLIENT-1,
+    /// DEV-16); the first poll never does (matrix §16 #6).
+    pub early: bool,
+}
+
+/// A judge's decision on a device code's poll.
+#[derive(Debug)]
+pub(crate) enum PollVerdict {
+    /// A client under test is told to come back later (429 with `Retry-After`).
+    Busy(OAuthError, u64),
+    /// A client under test gets no answer until it gives up; this one if it waits.
+    Hang(OAuthError),
+    /// Refused; the code does not change (a code already used).
+    Refuse(OAuthError),
+    /// The code's last word (`expired_token`, `access_denied`).
+    Terminal(OAuthError),
+    /// The user has not decided yet. `decided` is a decision made now (by a play's
+    /// user), for the next poll; `widen` is added to the interval (`slow_down`).
+    Pending {
+        /// `authorization_pending` or `slow_down`.
+        error: OAuthError,
+        /// The status the code takes now, if the user decides.
+        decided: Option<DeviceStatus>,
+        /// The interval's increase.
+        widen: Duration,
+    },
+    /// Tokens; the code is consumed.
+    Grant(Issuance),
+}
+
+/// A poll's outcome.
+#[derive(Debug)]
+pub(crate) enum Polled {
+    /// Tokens were issued.
+    Tokens(Issued),
+    /// An error answer.
+    Refused(OAuthError),
+    /// An answer the play layer holds (`Hang`) until the client gives up.
+    Held(OAuthError, Hang),
+}
+
+/// Why a device code was not polled at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PollMiss {
+    /// No such device code.
+    Unknown,
+    /// Issued to another client.
+    OtherClient,
+}
+
+/// A device authorization about to start.
+#[derive(Debug, Clone)]
+pub(crate) struct NewDevice {
+    /// Its client.
+    pub client_id: Arc<str>,
+    /// Scope requested.
+    pub scope: ScopeSet,
+    /// Lifetime (`expires_in`).
+    pub ttl: Duration,
+    /// Minimum time between polls.
+    pub interval: Duration,
+}
+
+/// Why a user code could not be decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecideError {
+    /// No such user code.
+    #[error("unknown user code")]
+    Unknown,
+    /// The device code has expired (DEV-20).
+    #[error("the code has expired")]
+    Expired,
+    /// Approved or denied already.
+    #[error("the code was already used")]
+    AlreadyDecided,
+}
+
+/// A token found by its text, with a grant that is still alive.
+#[derive(Debug, Clone)]
+pub(crate) enum Found {
+    /// An access token.
+    Access(AccessToken),
+    /// A refresh token.
+    Refresh(RefreshToken),
+}
+
+impl Store {
+    /// An empty store whose entries live as `life` says.
+    pub(crate) fn new(life: Lifetimes) -> Self {
+        Store {
+            tables: Mutex::new(Tables::new(life)),
+        }
+    }
+
+    /// Issues tokens for a new grant (password, implicit, client_credentials with a
+    /// refresh token); `access` is drawn by the caller, before the lock.
+    pub(crate) fn issue(&self, now: Timestamp, access: Token, iss: &Issuance) -> Issued {
+        let mut t = self.tables.lock();
+        let grant = t.new_grant(iss.client_id.clone(), iss.user.clone());
+        t.issue(now, access, grant, iss)
+    }
+
+    /// Issues an access token that belongs to no grant: only its own revocation kills it
+    /// (client_credentials: RFC 6749 §4.4.3 gives no refresh token).
+    pub(crate) fn issue_standalone(&self, now: Timestamp, access: Token, iss: &Issuance) -> Issued {
+        self.tables
+            .lock()
+            .issue(now, access, records::STANDALONE, iss)
+    }
+
+    /// Stores an authorization code.
+    pub(crate) fn insert_code(&self, now: Timestamp, key: Token, code: AuthorizationCode) {
+        self.tables.lock().insert_code(now, key, code);
+    }
+
+    /// Redeems an authorization code as `judge` decides: a grant redeems it (TOK-21) and
+    /// starts a grant of its own.
+    pub(crate) fn redeem_code(
+        &self,
+        code: &str,
+        now: Timestamp,
+        judge: impl FnOnce(Option<&AuthorizationCode>) -> Verdict,
+    ) -> Result<Issued, OAuthError> {
+        let mut t = self.tables.lock();
+        match judge(t.codes.get(code.as_bytes())) {
+            Verdict::Refuse(e) => Err(e),
+            Verdict::RefuseRevoking(grant, e) => {
+                t.revoke_grant(grant);
+                Err(e)
+            }
+            Verdict::Grant(iss) => {
+                let grant = t.new_grant(iss.client_id.clone(), iss.user.clone());
+                t.redeem_code(code, grant);
+                Ok(t.issue(now, Token::random(), grant, &iss))
+            }
+        }
+    }
+
+    /// Uses a refresh token as `judge` decides, told whether its grant is alive: a grant
+    /// issues within the token's grant, rotating the token under [`RefreshPlan::New`]
+    /// and renewing its idle lifetime under [`RefreshPlan::Keep`].
+    pub(crate) fn refresh(
+        &self,
+        token: &str,
+        now: Timestamp,
+        judge: impl FnOnce(Option<(&RefreshToken, bool)>) -> Verdict,
+    ) -> Result<Issued, OAuthError> {
+        let mut t = self.tables.lock();
+        let found = t.refresh.get(token.as_bytes());
+        let verdict = judge(found.map(|r| (r, t.grant_alive(r.grant))));
+        match verdict {
+            Verdict::Refuse(e) => Err(e),
+            Verdict::RefuseRevoking(grant, e) => {
+                t.revoke_grant(grant);
+                Err(e)
+            }
+            Verdict::Grant(iss) => {
+                let Some(old) = t.refresh.get_mut(token.as_bytes()) else {
+                    return Err(OAuthError::invalid_grant("Unknown refresh token"));
+                };
+                match iss.refresh {
+                    RefreshPlan::New(_) => old.rotated = true,
+                    RefreshPlan::Keep | RefreshPlan::None => old.last_used = now,
+                }
+                let grant = old.grant;
+                Ok(t.issue(now, Token::random(), grant, &iss))
+            }
+        }
+    }
+
+    /// Starts a device authorization under `device_code` with a fresh user code, unless
+    /// its client has started `limit` this minute (NOORLE-16: a fixed window of one
+    /// minute), when the answer is how long until the window ends. Returns the user code.
+    pub(crate) fn start_device(
+        &self,
+        now: Timestamp,
+        device_code: Token,
+        new: NewDevice,
+        limit: Option<u32>,
+        log: Option<DeviceLog>,
+    ) -> Result<String, Duration> {
+        const MINUTE: Duration = Duration::from_secs(60);
+        let mut t = self.tables.lock();
+        let window = t
+            .device_rate
+            .entry(new.client_id.clone())
+            .or_insert((now, 0));
+        if now.since(window.0) >= MINUTE {
+            *window = (now, 0);
+        }
+        if limit.is_some_and(|l| window.1 >= l) {
+            return Err(MINUTE.saturating_sub(now.since(window.0)));
+        }
+        window.1 += 1;
+        let log = log.map(|l| t.log_device(l));
+        t.audit_of(&new.client_id).device_authorizations += 1;
+        Ok(t.start_device(now, device_code, &new, log))
+    }
+
+    /// Starts `count` device authorizations for `new`'s client at once, with no rate limit
+    /// and no audit (test mode's bulk creation); `each` sees every device and user code.
+    pub(crate) fn start_devices(
+        &self,
+        now: Timestamp,
+        new: &NewDevice,
+        count: usize,
+        mut each: impl FnMut(Token, &str),
+    ) {
+        let mut t = self.tables.lock();
+        for _ in 0..count {
+            let device_code = Token::random();
+            let user_code = t.start_device(now, device_code, new, None);
+            each(device_code, &user_code);
+        }
+    }
+
+    /// Polls a device code as `judge` decides (RFC 8628 §3.4–§3.5), for `client` (or any
+    /// client when `any_client`). Every poll counts in the client's audit and, for a
+    /// client under test, in the code's poll log.
+    pub(crate) fn poll_device(
+        &self,
+        device_code: &str,
+        now: Timestamp,
+        client: &Arc<str>,
+        any_client: bool,
+        judge: impl FnOnce(&DevicePoll) -> PollVerdict,
+    ) -> Result<Polled, PollMiss> {
+        let mut t = self.tables.lock();
+        let d = t
+            .devices
+            .get_mut(device_code.as_bytes())
+            .ok_or(PollMiss::Unknown)?;
+        if d.client_id != *client && !any_client {
+            return Err(PollMiss::OtherClient);
+        }
+        let early = d.last_poll.is_some_and(|last| now.since(last) < d.interval);
+        d.last_poll = Some(now);
+        d.seen.polls += 1;
+        let after_terminal = d.terminal_sent;
+        let (log, interval) = (d.seen.log, d.interval);
+        let verdict = judge(&DevicePoll {
+            device: d,
+            number: d.seen.polls,
+            early,
+        });
+        let record = |answer: &str, retry_after: Option<u64>| PollRecord {
+            at: now,
+            answer: answer.to_string(),
+            interval,
+            retry_after: retry_after.map(Duration::from_secs),
+            abandoned: None,
+        };
+        let outcome = match verdict {
+            PollVerdict::Busy(e, secs) => {
+                t.log_poll(log, record("429", Some(secs)));
+                return Ok(Polled::Refused(e));
+            }
+            PollVerdict::Hang(e) => {
+                let poll = t.log_poll(log, record("no answer", None));
+                return Ok(match (log, poll) {
+                    (Some(log), Some(poll)) => Polled::Held(e, Hang { log, poll }),
+                    _ => Polled::Refused(e),
+                });
+            }
+            PollVerdict::Refuse(e) => Err(e),
+            PollVerdict::Terminal(e) => {
+                d.terminal_sent = true;
+                Err(e)
+            }
+            PollVerdict::Pending {
+                error,
+                decided,
+                widen,
+            } => {
+                d.seen.pending += 1;
+                if let Some(status) = decided {
+                    d.status = status;
+                }
+                d.interval += widen;
+                Err(error)
+            }
+            PollVerdict::Grant(iss) => Ok(iss),
+        };
+        let answer = match &outcome {
+            Ok(_) => "tokens",
+            Err(e) => e.code.as_str(),
+        };
+        t.log_poll(log, record(answer, None));
+        let audit = t.audit_of(client);
+        audit.polls += 1;
+        audit.early_polls += u64::from(early);
+        audit.polls_after_terminal += u64::from(after_terminal);
+        if early {
+            tracing::warn!(client = %client, "device poll arrived before the interval (CLIENT-1)");
+        }
+        match outcome {
+            Err(e) => Ok(Polled::Refused(e)),
+            Ok(iss) => {
+                let grant = t.new_grant(iss.client_id.clone(), iss.user.clone());
+                t.consume_device(device_code, grant);
+                Ok(Polled::Tokens(t.issue(now, Token::random(), grant, &iss)))
+            }
+        }
+    }
+
+    /// Approves (for `user`) or denies the device authorization behind `user_code`; an
+    /// expired one only when `after_expiry`.
+    pub(crate) fn decide_device(
+        &self,
+        user_code: &str,
+        now: Timestamp,
+        after_expiry: bool,
+        decision: DeviceStatus,
+    ) -> Result<(), DecideError> {
+        let mut t = self.tables.lock();
+        let dc = *t
+            .user_codes
+            .get(&normalize_user_code(user_code))
+            .ok_or(DecideError::Unknown)?;
+        let d = t
+            .devices
+            .get_mut(dc.as_bytes())
+            .ok_or(DecideError::Unknown)?;
+        if now >= d.expires_at && !after_expiry {
+            return Err(DecideError::Expired);
+        }
+        if d.status != DeviceStatus::Pending {
+            return Err(DecideError::AlreadyDecided);
+        }
+        d.status = decision;
+        Ok(())
+    }
+
+    /// The token whose text is `token`, if its grant is alive (expiry is the caller's).
+    pub(crate) fn find(&self, token: &str) -> Option<Found> {
+        let t = self.tables.lock();
+        if let Some(a) = t.access.get(token.as_bytes()) {
+            return t.grant_alive(a.grant).then(|| Found::Access(a.clone()));
+        }
+        let r = t.refresh.get(token.as_bytes())?;
+        t.grant_alive(r.grant).then(|| Found::Refresh(r.clone()))
+    }
+
+    /// Revokes the token whose text is `token` if `owns` its client (RFC 7009 §2.1): an
+    /// access token alone, a refresh token with its grant, access tokens included
+    /// (REV-8). Whether the token exists.
+    pub(crate) fn revoke(&self, token: &str, owns: impl Fn(&str) -> bool) -> bool {
+        let mut t = self.tables.lock();
+        if let Some(a) = t.access.get(token.as_bytes()) {
+            if owns(&a.client_id) {
+                t.remove_access(token.as_bytes());
+            }
+            return true;
+        }
+        if let Some(r) = t.refresh.get(token.as_bytes()) {
+            if owns(&r.client_id) {
+                let grant = r.grant;
+                t.revoke_grant(grant);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// The apps `user` has live tokens for, with how many.
+    pub(crate) fn connected_apps(&self, user: &str, now: Timestamp) -> BTreeMap<String, usize> {
+        let t = self.tables.lock();
+        let mut apps = BTreeMap::new();
+        let live = |grant: u64| t.grant_alive(grant);
+        for a in t.access.values() {
+            if a.user.as_deref() == Some(user) && live(a.grant) && now < a.expires_at {
+                *apps.entry(a.client_id.to_string()).or_insert(0) += 1;
+            }
+        }
+        for r in t.refresh.values() {
+            if r.user.as_deref() == Some(user) && live(r.grant) && !r.rotated {
+                *apps.entry(r.client_id.to_string()).or_insert(0) += 1;
+            }
+        }
+        apps
+    }
+
+    /// Revokes every grant of `client_id` for `user`; how many died.
+    pub(crate) fn revoke_app(&self, user: &str, client_id: &str) -> usize {
+        let mut t = self.tables.lock();
+        let ids: Vec<u64> = t
+            .grants
+            .iter()
+            .filter(|(_, g)| {
+                !g.revoked && &*g.client_id == client_id && g.user.as_deref() == Some(user)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            t.revoke_grant(*id);
+        }
+        ids.len()
+    }
+
+    /// The session with this id, last seen now.
+    pub(crate) fn touch_session(&self, id: &str, now: Timestamp) -> Option<Session> {
+        let mut t = self.tables.lock();
+        let s = t.sessions.get_mut(id)?;
+        s.last_seen = now;
+        Some(s.clone())
+    }
+
+    /// The session with this id.
+    pub(crate) fn session(&self, id: &str) -> Option<Session> {
+        self.tables.lock().sessions.get(id).cloned()
+    }
+
+    /// Stores a new browser session.
+    pub(crate) fn insert_session(&self, now: Timestamp, id: String, session: Session) {
+        self.tables.lock().insert_session(now, id, session);
+    }
+
+    /// Binds `user` to a session, with a fresh anti-CSRF value (signing in).
+    pub(crate) fn sign_in(&self, id: &str, user: &str) {
+        if let Some(s) = self.tables.lock().sessions.get_mut(id) {
+            s.user = Some(Arc::from(user));
+            s.csrf = random_token();
+        }
+    }
+
+    /// Counts a wrong or expired user code at the verification page: the `max`th in a
+    /// row locks the session for `lockout` (DEV-24). A right one (`ok`) resets the count.
+    pub(crate) fn verify_attempt(
+        &self,
+        id: &str,
+        now: Timestamp,
+        ok: bool,
+        max: u32,
+        lockout: Duration,
+    ) {
+        let mut t = self.tables.lock();
+        let Some(s) = t.sessions.get_mut(id) else {
+            return;
+        };
+        if ok {
+            s.verify_failures = 0;
+            return;
+        }
+        s.verify_failures += 1;
+        if s.verify_failures >= max {
+            s.locked_until = Some(now.plus(lockout));
+            s.verify_failures = 0;
+        }
+    }
+
+    /// Every client's audit counters.
+    pub(crate) fn audit(&self) -> HashMap<String, ClientAudit> {
+        let t = self.tables.lock();
+        t.audit
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    /// How many of each thing the store holds (`/_test/stats`).
+    pub(crate) fn counts(&self) -> [(&'static str, usize); 6] {
+        let t = self.tables.lock();
+        [
+            ("device_codes", t.devices.len()),
+            ("authorization_codes", t.codes.len()),
+            ("access_tokens", t.access.len()),
+            ("refresh_tokens", t.refresh.len()),
+            ("grants", t.grants.len()),
+            ("sessions", t.sessions.len()),
+        ]
+    }
+}
