@@ -25,9 +25,15 @@ fi
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq >/dev/null; }
-cargo build --release -q --bin oauth-harness --example trivial_server
-BIN=target/release/oauth-harness
+# BIN=path measures another build of the server (e.g. before and after a change, one
+# after the other in the same session); the trivial handler is built once.
 TRIVIAL=target/release/examples/trivial_server
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q --bin oauth-harness --example trivial_server
+elif [ ! -x "$TRIVIAL" ]; then
+  cargo build --release -q --example trivial_server
+fi
+BIN=${BIN:-target/release/oauth-harness}
 
 work=$(mktemp -d)
 pids=()

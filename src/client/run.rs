@@ -420,7 +420,7 @@ fn level_status(level: Level) -> Status {
 pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResult {
     let started = Instant::now();
     let s = &l.scenario;
-    let mut result = ScenarioResult {
+    let result = ScenarioResult {
         file: l.path.to_string(),
         name: s.name.clone(),
         requirements: s.requirements.clone(),
@@ -493,7 +493,22 @@ pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResul
         response_headers: vec![judge::describe(ran.ending)],
         response_body: red.redact(&crate::runner::request::cut(&ran.output)),
     });
-    match not_applicable(&seen, s.flow, &base, ran.ending) {
+    let applies = not_applicable(&seen, s.flow, &base, ran.ending);
+    judged(l, result, step, applies, &seen, &red, started)
+}
+
+/// The scenario's result once the client has run: SKIPPED where the scenario does not
+/// apply to what the client did, else every `expect` judged.
+fn judged(
+    l: &LoadedClient,
+    mut result: ScenarioResult,
+    step: StepResult,
+    applies: Option<Applies>,
+    seen: &Seen,
+    red: &Redactor,
+    started: Instant,
+) -> ScenarioResult {
+    match applies {
         Some(Applies::NothingAsked(why)) => return errored(result, step, why, started),
         Some(Applies::Not(why)) => {
             result.steps.push(step);
@@ -505,7 +520,7 @@ pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResul
         None => {}
     }
     result.steps.push(step);
-    let verdicts = verdicts(l, &seen, &red);
+    let verdicts = verdicts(l, seen, red);
     if verdicts.status == Status::Skipped {
         result.skip_reason = Some("the client's run gave nothing to judge".into());
     }

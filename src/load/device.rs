@@ -112,49 +112,16 @@ async fn life(user: &mut GooseUser, ctx: &Arc<Ctx>) {
     // RFC 8628 §3.2: interval defaults to 5 s when absent; no expires_in, no limit.
     let secs = |k: &str| answer.u64(k).map(Duration::from_secs);
     let mut schedule = Schedule::new(secs("interval"), secs("expires_in"));
-
     if decision != Decision::Never {
-        let delay = {
-            // Within the code's life: a user who decides after `expires_in` only makes a
-            // run with no successes (issue #19); what is left of the range is drawn from.
-            let life = secs("expires_in").map(|e| e.saturating_sub(Duration::from_secs(1)));
-            let hi = life.map_or(d.delay.max.0, |l| d.delay.max.0.min(l));
-            let lo = d.delay.min.0.min(hi);
-            if hi > lo {
-                rand::rng().random_range(lo..=hi)
-            } else {
-                lo
-            }
-        };
+        let delay = user_delay(ctx, secs("expires_in"));
         let c = ctx.clone();
         let code = user_code.clone();
         tokio::spawn(async move {
-            if !c.sleep_until(issued + c.real(delay)).await {
-                return;
-            }
-            let approve = decision == Decision::Approve;
-            match c.session.decide(&code, None, approve).await {
-                Ok(ex) if ex.status < 300 => c.recorder.count(
-                    if approve {
-                        "user_approved"
-                    } else {
-                        "user_denied"
-                    },
-                    1,
-                ),
-                Ok(ex) => {
-                    // A decision after the code ended is no failure of the server's.
-                    c.recorder.count("decision_refused", 1);
-                    tracing::debug!(status = ex.status, "decision refused");
-                }
-                Err(e) => {
-                    c.recorder.count("decision_error", 1);
-                    tracing::warn!("approval hook failed: {e}");
-                }
+            if c.sleep_until(issued + c.real(delay)).await {
+                decide(&c, &code, decision == Decision::Approve).await;
             }
         });
     }
-
     let device = Device {
         code: &device_code,
         client_id: &client_id,
@@ -163,6 +130,44 @@ async fn life(user: &mut GooseUser, ctx: &Arc<Ctx>) {
         issued,
     };
     poll(user, ctx, &mut schedule, &device).await;
+}
+
+/// How long a user takes to decide: drawn from the profile's range, within the code's
+/// life. A user who decides after `expires_in` only makes a run with no successes
+/// (issue #19); what is left of the range is drawn from.
+fn user_delay(ctx: &Ctx, expires_in: Option<Duration>) -> Duration {
+    let range = &ctx.profile.device.delay;
+    let life = expires_in.map(|e| e.saturating_sub(Duration::from_secs(1)));
+    let hi = life.map_or(range.max.0, |l| range.max.0.min(l));
+    let lo = range.min.0.min(hi);
+    if hi > lo {
+        rand::rng().random_range(lo..=hi)
+    } else {
+        lo
+    }
+}
+
+/// The user approves or denies `user_code` through the target's consent path.
+async fn decide(ctx: &Ctx, user_code: &str, approve: bool) {
+    match ctx.session.decide(user_code, None, approve).await {
+        Ok(ex) if ex.status < 300 => {
+            let outcome = if approve {
+                "user_approved"
+            } else {
+                "user_denied"
+            };
+            ctx.recorder.count(outcome, 1);
+        }
+        Ok(ex) => {
+            // A decision after the code ended is no failure of the server's.
+            ctx.recorder.count("decision_refused", 1);
+            tracing::debug!(status = ex.status, "decision refused");
+        }
+        Err(e) => {
+            ctx.recorder.count("decision_error", 1);
+            tracing::warn!("approval hook failed: {e}");
+        }
+    }
 }
 
 /// One device's code and how it authenticates.

@@ -440,10 +440,6 @@ async fn one_run(
     write: bool,
 ) -> Result<(Summary, Vec<PathBuf>), LoadError> {
     let (session, scale) = open(opts, p, kind).await?;
-    let target = match &opts.target {
-        None => "builtin (in-process)".to_string(),
-        Some(t) => format!("profile {}", t.name),
-    };
     let rate = p.increase_rate.unwrap_or(users as f64).max(0.001);
     let ramp = Duration::from_secs_f64(users as f64 / rate);
     let budget = match p.run_time {
@@ -468,10 +464,48 @@ async fn one_run(
             ))
         }
     };
-    let goose_html = dir.join("goose-report.html");
-    let goose_json = dir.join("goose-report.json");
+    let goose_files = [dir.join("goose-report.html"), dir.join("goose-report.json")];
+    let config = goose_config(p, users, rate, &ctx.session.base, &goose_files);
+    let progress = opts.progress.then(|| progress_bar(ctx.clone(), kind));
+    let result = attack(config, scenario, budget).await;
+    let elapsed = started.elapsed();
+    if let Some((bar, task)) = progress {
+        task.abort();
+        bar.finish_and_clear();
+    }
+    let summary = judged(opts, &ctx, kind, scale, elapsed, result.as_ref().err()).await?;
+    // A user's decision task may still be asleep and hold the context; the builtin server
+    // then stops when the process ends instead of here.
+    if let Ok(ctx) = Arc::try_unwrap(ctx) {
+        ctx.session.close().await;
+    }
+    let mut files: Vec<PathBuf> = goose_files.into_iter().filter(|f| f.exists()).collect();
+    let written = if write {
+        report::write(dir, &summary)
+    } else {
+        report::write_summary(dir, &summary).map(|_| Vec::new())
+    };
+    files.extend(written.map_err(|e| LoadError::Runtime(format!("cannot write reports: {e}")))?);
+    if let Err(e) = result {
+        return Err(LoadError::Runtime(format!(
+            "goose: {e} (partial results in {})",
+            dir.display()
+        )));
+    }
+    Ok((summary, files))
+}
+
+/// goose's settings for one run: `users` started at `rate` per second, for the
+/// profile's run time or iterations, its reports in `files` (HTML, JSON), quiet.
+fn goose_config(
+    p: &LoadProfile,
+    users: usize,
+    rate: f64,
+    host: &str,
+    files: &[PathBuf; 2],
+) -> GooseConfiguration {
     let mut config = GooseConfiguration::default();
-    config.host = Some(ctx.session.base.clone());
+    config.host = Some(host.to_string());
     config.users = Some(users);
     config.increase_rate = Some(format!("{rate}"));
     match p.run_time {
@@ -481,19 +515,24 @@ async fn one_run(
         }
         None => config.iterations = Some(p.iterations),
     }
-    config.report_file = vec![
-        goose_html.display().to_string(),
-        goose_json.display().to_string(),
-    ];
+    config.report_file = files.iter().map(|f| f.display().to_string()).collect();
     config.no_telnet = true;
     config.no_print_metrics = true;
     config.quiet = 1;
+    config
+}
+
+/// Runs goose, stopped by its killswitch `budget` (and a grace period) after the start.
+async fn attack(
+    config: GooseConfiguration,
+    scenario: goose::prelude::Scenario,
+    budget: Duration,
+) -> Result<(), LoadError> {
     // The hard cap: goose's killswitch ends the run (users check it while they wait).
     let watchdog = tokio::spawn(async move {
         tokio::time::sleep(budget + Duration::from_secs(5)).await;
         goose::trigger_killswitch("max_time reached");
     });
-    let progress = opts.progress.then(|| progress_bar(ctx.clone(), kind));
     // One shared client, built once: a client per user (goose's default) costs a TLS
     // setup each, which caps how fast 10,000 users can start.
     let attack = GooseAttack::initialize_with_config(config)
@@ -506,22 +545,35 @@ async fn one_run(
         .register_scenario(scenario);
     let result = attack.execute().await;
     watchdog.abort();
-    let elapsed = started.elapsed();
-    if let Some((bar, task)) = progress {
-        task.abort();
-        bar.finish_and_clear();
-    }
+    result
+        .map(|_| ())
+        .map_err(|e| LoadError::Runtime(e.to_string()))
+}
+
+/// The run's summary, with its notes and its thresholds judged.
+async fn judged(
+    opts: &LoadOptions,
+    ctx: &Ctx,
+    kind: Kind,
+    scale: u32,
+    elapsed: Duration,
+    error: Option<&LoadError>,
+) -> Result<Summary, LoadError> {
+    let p = &ctx.profile;
     let meta = RunMeta {
         profile: p.name.clone(),
         kind: kind.name().into(),
-        target,
-        users,
+        target: match &opts.target {
+            None => "builtin (in-process)".to_string(),
+            Some(t) => format!("profile {}", t.name),
+        },
+        users: ctx.users,
         shard: format!("{}/{}", opts.shard.0, opts.shard.1),
         time_scale: scale,
     };
     let mut summary = ctx.recorder.summary(meta, elapsed);
     summary.notes = notes(opts, p, scale);
-    if let Err(e) = &result {
+    if let Some(e) = error {
         summary
             .notes
             .push(format!("goose ended with an error: {e}"));
@@ -533,7 +585,7 @@ async fn one_run(
         );
     }
     if kind == Kind::DevicePolling && opts.target.is_none() {
-        device::server_audit(&ctx, &mut summary).await;
+        device::server_audit(ctx, &mut summary).await;
     }
     let mut rules = p.thresholds.clone();
     if kind == Kind::DevicePolling {
@@ -541,33 +593,7 @@ async fn one_run(
         rules.insert(0, "count == 0 for harness: interval_violation".into());
     }
     summary.thresholds = threshold::judge_all(&rules, &summary).map_err(LoadError::Runtime)?;
-    // A user's decision task may still be asleep and hold the context; the builtin server
-    // then stops when the process ends instead of here.
-    if let Ok(ctx) = Arc::try_unwrap(ctx) {
-        ctx.session.close().await;
-    }
-    let mut files = Vec::new();
-    for f in [&goose_html, &goose_json] {
-        if f.exists() {
-            files.push(f.clone());
-        }
-    }
-    if write {
-        files.extend(
-            report::write(dir, &summary)
-                .map_err(|e| LoadError::Runtime(format!("cannot write reports: {e}")))?,
-        );
-    } else {
-        report::write_summary(dir, &summary)
-            .map_err(|e| LoadError::Runtime(format!("cannot write reports: {e}")))?;
-    }
-    if let Err(e) = result {
-        return Err(LoadError::Runtime(format!(
-            "goose: {e} (partial results in {})",
-            dir.display()
-        )));
-    }
-    Ok((summary, files))
+    Ok(summary)
 }
 
 fn notes(opts: &LoadOptions, p: &LoadProfile, scale: u32) -> Vec<String> {

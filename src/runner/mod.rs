@@ -156,36 +156,13 @@ pub async fn run_until(
         if stopped {
             break;
         }
-        let sem = Arc::new(tokio::sync::Semaphore::new(jobs));
-        let mut set = tokio::task::JoinSet::new();
-        for i in batch {
-            let (sem, opts, l, target) = (
-                sem.clone(),
-                opts.clone(),
-                scenarios[i].clone(),
-                target.clone(),
-            );
-            set.spawn(async move {
-                let _permit = sem.acquire_owned().await;
-                (i, run_scenario(&l, &opts, &target).await)
-            });
-        }
-        loop {
-            tokio::select! {
-                joined = set.join_next() => match joined {
-                    None => break,
-                    Some(Ok((i, r))) => {
-                        tracing::info!(scenario = %r.name, status = ?r.status, "scenario done");
-                        out[i] = Some(r);
-                    }
-                    Some(Err(_)) => {}
-                },
-                () = &mut stop, if !stopped => {
-                    stopped = true;
-                    set.abort_all();
-                }
-            }
-        }
+        let run = Batch {
+            scenarios: &scenarios,
+            opts,
+            target: &target,
+            jobs,
+        };
+        stopped = run.run(batch, &mut out, stop.as_mut()).await;
     }
     let notes = target.finish().await;
     // A scenario whose task panicked still appears, as an ERROR: results are never lost.
@@ -205,6 +182,64 @@ pub async fn run_until(
         })
         .collect();
     let mut run = RunResult::new(opts.target.describe(), results, ms(started));
+    run.notes = notes;
+    run.notes.extend(new_snapshots_note(&run));
+    run
+}
+
+/// Scenarios run together, at most `jobs` at a time.
+struct Batch<'a> {
+    scenarios: &'a [Arc<Loaded>],
+    opts: &'a RunOptions,
+    target: &'a Target,
+    jobs: usize,
+}
+
+impl Batch<'_> {
+    /// Runs the scenarios numbered `batch`, each result into `out` at its number, until
+    /// all end or `stop` fires (then the rest are aborted); whether it fired.
+    async fn run(
+        &self,
+        batch: Vec<usize>,
+        out: &mut [Option<ScenarioResult>],
+        mut stop: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    ) -> bool {
+        let sem = Arc::new(tokio::sync::Semaphore::new(self.jobs));
+        let mut set = tokio::task::JoinSet::new();
+        for i in batch {
+            let (sem, opts, l, target) = (
+                sem.clone(),
+                self.opts.clone(),
+                self.scenarios[i].clone(),
+                self.target.clone(),
+            );
+            set.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                (i, run_scenario(&l, &opts, &target).await)
+            });
+        }
+        let mut stopped = false;
+        loop {
+            tokio::select! {
+                joined = set.join_next() => match joined {
+                    None => return stopped,
+                    Some(Ok((i, r))) => {
+                        tracing::info!(scenario = %r.name, status = ?r.status, "scenario done");
+                        out[i] = Some(r);
+                    }
+                    Some(Err(_)) => {}
+                },
+                () = &mut stop, if !stopped => {
+                    stopped = true;
+                    set.abort_all();
+                }
+            }
+        }
+    }
+}
+
+/// How many snapshots were new (against a live target: not judged), as a run note.
+fn new_snapshots_note(run: &RunResult) -> Option<String> {
     let new_snapshots = run
         .scenarios
         .iter()
@@ -212,13 +247,9 @@ pub async fn run_until(
         .flat_map(|st| &st.assertions)
         .filter(|a| a.status == Status::Skipped && a.actual.starts_with("new:"))
         .count();
-    run.notes = notes;
-    if new_snapshots > 0 {
-        run.notes.push(format!(
-            "{new_snapshots} response snapshot(s) had no stored one to compare with: recorded in report.json as new, not judged"
-        ));
-    }
-    run
+    (new_snapshots > 0).then(|| format!(
+        "{new_snapshots} response snapshot(s) had no stored one to compare with: recorded in report.json as new, not judged"
+    ))
 }
 
 pub(crate) fn ms(t: Instant) -> f64 {
@@ -317,63 +348,14 @@ pub async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target) -> Sce
         session.close().await;
         return result;
     }
-    let mut vars = Vars::new(session.secrets.clone());
-    vars.set("base_url", Value::String(session.base.clone()));
-    vars.set("issuer", Value::String(session.issuer.clone()));
-    vars.set(
-        "metadata_url",
-        Value::String(crate::runner::discovery::candidate_urls(&session.issuer).remove(0)),
-    );
-    // BCP-6: a documented way to detect PKCE support, besides metadata ("" when none).
-    vars.set(
-        "pkce_documentation",
-        Value::String(session.pkce_documentation.clone()),
-    );
-    vars.set(
-        "contract",
-        Value::String(
-            match opts.contract() {
-                profile::Contract::Rfc => "rfc",
-                profile::Contract::Noorle => "noorle",
-            }
-            .into(),
-        ),
-    );
-    for (name, value) in &session.provided.values {
-        vars.set(name, value.clone());
-    }
-    for (name, raw) in &s.vars.0 {
-        match vars.value(raw) {
-            Ok(v) => vars.set(name, v),
-            Err(e) => {
-                session.close().await;
-                return scenario_error(l, ms(started), format!("vars.{name}: {e}"));
-            }
+    let mut vars = match scenario_vars(l, &session, opts) {
+        Ok(v) => v,
+        Err(e) => {
+            session.close().await;
+            return scenario_error(l, ms(started), e);
         }
-    }
-    // Once a step that changes the target's state (the clock, a user's decision) did not
-    // run, the later steps would run against another state than written: they do not run
-    // either, for the same reason.
-    let mut cut_short: Option<(String, bool)> = None;
-    for (i, st) in s.steps.iter().enumerate() {
-        let r = match &cut_short {
-            Some((why, na)) => step::skipped(l, i, st, why.clone(), *na),
-            None => step::run_step(l, i, st, &session, &mut vars, opts).await,
-        };
-        let changes_state = st.action.changes_state();
-        if cut_short.is_none() && r.result.status == Status::Skipped && changes_state {
-            let why = r.result.skip_reason.clone().unwrap_or_default();
-            cut_short = Some((
-                format!("step {} did not run: {why}", i + 1),
-                r.result.not_applicable,
-            ));
-        }
-        let stop = r.result.status == Status::Error;
-        result.steps.push(r.result);
-        if stop {
-            break;
-        }
-    }
+    };
+    result.steps = run_steps(l, &session, &mut vars, opts).await;
     session.close().await;
     result.status = scenario_status(&result.steps, &s.requirements);
     if result.status == Status::Skipped {
@@ -388,6 +370,65 @@ pub async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target) -> Sce
     }
     result.duration_ms = ms(started);
     result
+}
+
+/// The variables every scenario starts with (the target's addresses, its provided
+/// values, the contract), then the scenario's own `vars:`.
+fn scenario_vars(l: &Loaded, session: &Session, opts: &RunOptions) -> Result<Vars, String> {
+    let mut vars = Vars::new(session.secrets.clone());
+    let text = |s: &str| Value::String(s.to_string());
+    vars.set("base_url", text(&session.base));
+    vars.set("issuer", text(&session.issuer));
+    let metadata_url = crate::runner::discovery::candidate_urls(&session.issuer).remove(0);
+    vars.set("metadata_url", Value::String(metadata_url));
+    // BCP-6: a documented way to detect PKCE support, besides metadata ("" when none).
+    vars.set("pkce_documentation", text(&session.pkce_documentation));
+    let contract = match opts.contract() {
+        profile::Contract::Rfc => "rfc",
+        profile::Contract::Noorle => "noorle",
+    };
+    vars.set("contract", text(contract));
+    for (name, value) in &session.provided.values {
+        vars.set(name, value.clone());
+    }
+    for (name, raw) in &l.scenario.vars.0 {
+        let v = vars.value(raw).map_err(|e| format!("vars.{name}: {e}"))?;
+        vars.set(name, v);
+    }
+    Ok(vars)
+}
+
+/// Runs the steps in order, until one errs. Once a step that changes the target's state
+/// (the clock, a user's decision) did not run, the later steps would run against another
+/// state than written: they do not run either, for the same reason.
+async fn run_steps(
+    l: &Loaded,
+    session: &Session,
+    vars: &mut Vars,
+    opts: &RunOptions,
+) -> Vec<StepResult> {
+    let mut steps = Vec::new();
+    let mut cut_short: Option<(String, bool)> = None;
+    for (i, st) in l.scenario.steps.iter().enumerate() {
+        let r = match &cut_short {
+            Some((why, na)) => step::skipped(l, i, st, why.clone(), *na),
+            None => step::run_step(l, i, st, session, vars, opts).await,
+        };
+        let changes_state = st.action.changes_state();
+        if cut_short.is_none() && r.result.status == Status::Skipped && changes_state {
+            let why = r.result.skip_reason.clone().unwrap_or_default();
+            cut_short = Some((
+                format!("step {} did not run: {why}", i + 1),
+                r.result.not_applicable,
+            ));
+        }
+        let stop = r.result.status == Status::Error;
+        steps.push(r.result);
+        if stop {
+            break;
+        }
+    }
+    steps
 }
 
 /// A scenario's verdict: its worst step; but a scenario whose steps did not all run (other

@@ -430,7 +430,7 @@ pub(crate) fn snapshot(
     settings: &crate::snapshot::Settings,
     target: &TargetSpec,
 ) {
-    use crate::snapshot::{compare, file_name, normalize, Outcome};
+    use crate::snapshot::{compare, file_name, normalize};
     if settings.mode == crate::snapshot::Mode::Off {
         return;
     }
@@ -482,9 +482,29 @@ pub(crate) fn snapshot(
         }
     };
     let expression = ctx.result.name.clone();
-    match compare(&file, settings.mode, &l.path, &expression, &content) {
-        Ok(Outcome::Matched) => result.actual = "the same".into(),
-        Ok(Outcome::Written) => result.actual = "written".into(),
+    let compared = compare(&file, settings.mode, &l.path, &expression, &content);
+    (result.status, result.actual) = snapshot_verdict(compared, &file, live);
+    ctx.result.status = ctx.result.status.worst(result.status);
+    ctx.result.assertions.push(result);
+    ctx.result.snapshot = Some(crate::runner::result::SnapshotRecord {
+        name,
+        file: file.display().to_string(),
+        content,
+    });
+}
+
+/// A snapshot comparison's status and what the assertion shows as found. A new snapshot
+/// fails against the builtin (its set ships with the harness) and is skipped against a
+/// live target (its first run has nothing to compare with).
+fn snapshot_verdict(
+    compared: std::io::Result<crate::snapshot::Outcome>,
+    file: &std::path::Path,
+    live: bool,
+) -> (Status, String) {
+    use crate::snapshot::Outcome;
+    match compared {
+        Ok(Outcome::Matched) => (Status::Passed, "the same".into()),
+        Ok(Outcome::Written) => (Status::Passed, "written".into()),
         Ok(Outcome::Missing { pending }) => {
             let review = match pending {
                 Some(p) => format!(
@@ -494,32 +514,23 @@ pub(crate) fn snapshot(
                 None => "run with --snapshots update to write it for review".into(),
             };
             if live {
-                result.status = Status::Skipped;
-                result.actual = format!("new: no stored snapshot to compare with; {review}");
+                let found = format!("new: no stored snapshot to compare with; {review}");
+                (Status::Skipped, found)
             } else {
-                result.status = Status::Failed;
-                result.actual = format!("no stored snapshot; {review}");
+                (Status::Failed, format!("no stored snapshot; {review}"))
             }
         }
         Ok(Outcome::Changed { diff, pending }) => {
-            result.status = Status::Failed;
             let review = pending
                 .map(|p| format!("\nthe new one is in {} for review", p.display()))
                 .unwrap_or_default();
-            result.actual = format!("a different response:\n{diff}{review}");
+            (
+                Status::Failed,
+                format!("a different response:\n{diff}{review}"),
+            )
         }
-        Err(e) => {
-            result.status = Status::Error;
-            result.actual = format!("cannot use {}: {e}", file.display());
-        }
+        Err(e) => (Status::Error, format!("cannot use {}: {e}", file.display())),
     }
-    ctx.result.status = ctx.result.status.worst(result.status);
-    ctx.result.assertions.push(result);
-    ctx.result.snapshot = Some(crate::runner::result::SnapshotRecord {
-        name,
-        file: file.display().to_string(),
-        content,
-    });
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use crate::oauth::{ErrorCode, GrantType};
 use crate::server::config::Client;
 use crate::server::error::OAuthError;
 use crate::server::faults::Fault;
-use crate::server::params::{text_component, Params};
+use crate::server::params::{parse_body, text_component, Encoding, Params};
 use crate::server::AppState;
 use axum::http::{header, HeaderMap, StatusCode};
 use base64::Engine;
@@ -77,6 +77,87 @@ impl Credentials<'_> {
             Credentials::IdOnly(_) | Credentials::Missing => None,
         }
     }
+}
+
+/// A request to a client-authenticated endpoint (device authorization, token,
+/// revocation, introspection), read the one way they all share: its parameters and the
+/// client they authenticate (RFC 6749 §2.3, DEV-12).
+#[derive(Debug)]
+pub struct ClientRequest<'a> {
+    /// The body's parameters.
+    pub params: Params<'a>,
+    /// The authenticated client.
+    pub client: Arc<Client>,
+}
+
+impl<'a> ClientRequest<'a> {
+    /// Reads the parameters ([`read_params`]) and authenticates the client they present.
+    pub fn read(
+        state: &AppState,
+        query: Option<&'a str>,
+        headers: &HeaderMap,
+        body: &'a [u8],
+    ) -> Result<Self, OAuthError> {
+        Self::read_refusing(state, query, headers, body, |e| e)
+    }
+
+    /// As [`ClientRequest::read`], a failed authentication answered as `refusal` makes it
+    /// (introspection answers every one 401, RFC 7662 §2.1).
+    pub fn read_refusing(
+        state: &AppState,
+        query: Option<&'a str>,
+        headers: &HeaderMap,
+        body: &'a [u8],
+        refusal: impl FnOnce(OAuthError) -> OAuthError,
+    ) -> Result<Self, OAuthError> {
+        let params = read_params(state, query, headers, body)?;
+        let client = {
+            let mut basic = BasicBuf::new();
+            let creds = read_credentials(state, headers, &params, &mut basic)?;
+            authenticate(state, &creds).map_err(refusal)?
+        };
+        Ok(ClientRequest { params, client })
+    }
+}
+
+/// The encodings accepted at the device and token endpoints (matrix §15 #1).
+pub fn accepted_encodings(state: &AppState) -> &'static [Encoding] {
+    match (
+        state.faults.has(Fault::RejectForm),
+        state.faults.has(Fault::RejectJson),
+    ) {
+        (true, false) => &[Encoding::Json],
+        (false, true) => &[Encoding::Form],
+        _ => &[Encoding::Form, Encoding::Json],
+    }
+}
+
+/// Parses a client-authenticated endpoint's body: encoding, query credentials (TOK-17)
+/// and repeated parameters (TOK-4).
+pub fn read_params<'a>(
+    state: &AppState,
+    query: Option<&'a str>,
+    headers: &HeaderMap,
+    body: &'a [u8],
+) -> Result<Params<'a>, OAuthError> {
+    let mut params = parse_body(headers, body, accepted_encodings(state))?;
+    if let Some(q) = query {
+        let qp = Params::from_form(q.as_bytes());
+        if qp.has("client_id") || qp.has("client_secret") {
+            if state.faults.has(Fault::CredentialsInQuery) {
+                params.extend(qp);
+            } else {
+                return Err(OAuthError::invalid_request(
+                    "Client credentials must not be sent in the request URI",
+                ));
+            }
+        }
+    }
+    if state.faults.has(Fault::AcceptDuplicateParams) {
+        params.accept_duplicates();
+    }
+    params.reject_duplicates()?;
+    Ok(params)
 }
 
 /// Where the base64 of a Basic header is decoded: on the stack when it fits (it nearly

@@ -3,7 +3,7 @@
 
 use crate::clock::Timestamp;
 use crate::oauth::{ErrorCode, GrantType};
-use crate::server::client_auth::{authenticate, read_credentials, BasicBuf};
+use crate::server::client_auth::ClientRequest;
 use crate::server::error::{no_store_json, OAuthError};
 use crate::server::faults::Fault;
 use crate::server::pages::{esc, page};
@@ -11,23 +11,22 @@ use crate::server::params::{Params, Posted};
 use crate::server::session;
 pub use crate::server::store::DecideError;
 use crate::server::store::{DeviceStatus, NewDevice, Token};
-use crate::server::token::read_params;
 use crate::server::AppState;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// `POST /oauth/device/authorize`.
-pub async fn authorize(State(state): State<Arc<AppState>>, req: Posted) -> Response {
-    match handle(&state, req.uri.query(), &req.headers, &req.body) {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
+pub async fn authorize(
+    State(state): State<Arc<AppState>>,
+    req: Posted,
+) -> Result<Response, OAuthError> {
+    handle(&state, req.uri.query(), &req.headers, &req.body)
 }
 
 fn handle(
@@ -39,10 +38,7 @@ fn handle(
     if state.faults.has(Fault::Device429) {
         return Err(rate_limited(2));
     }
-    let params = read_params(state, query, headers, body)?;
-    let mut basic = BasicBuf::new();
-    let creds = read_credentials(state, headers, &params, &mut basic)?;
-    let client = authenticate(state, &creds)?;
+    let ClientRequest { params, client } = ClientRequest::read(state, query, headers, body)?;
     if !client.grants.contains(GrantType::DeviceCode)
         && !state.faults.has(Fault::DeviceGrantAnyClient)
     {

@@ -1,25 +1,24 @@
 //! RFC 7662 token introspection `POST /oauth/introspect`: the suite's oracle for "this
 //! token is dead" (INTRO-1…5).
 
-use crate::server::client_auth::{authenticate, read_credentials, BasicBuf};
+use crate::server::client_auth::{read_params, ClientRequest};
 use crate::server::error::{no_store_json, OAuthError};
 use crate::server::faults::Fault;
 use crate::server::params::Posted;
 use crate::server::store::Found;
-use crate::server::token::read_params;
 use crate::server::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::json;
 use std::sync::Arc;
 
 /// `POST /oauth/introspect`.
-pub async fn introspect(State(st): State<Arc<AppState>>, req: Posted) -> Response {
-    match handle(&st, req.uri.query(), &req.headers, &req.body) {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
+pub async fn introspect(
+    State(st): State<Arc<AppState>>,
+    req: Posted,
+) -> Result<Response, OAuthError> {
+    handle(&st, req.uri.query(), &req.headers, &req.body)
 }
 
 fn handle(
@@ -28,12 +27,12 @@ fn handle(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, OAuthError> {
-    let params = read_params(st, query, headers, body)?;
-    let mut basic = BasicBuf::new();
-    let creds = read_credentials(st, headers, &params, &mut basic)?;
-    if !st.faults.has(Fault::IntrospectNoAuth) {
-        let client =
-            authenticate(st, &creds).map_err(|e| e.with_status(StatusCode::UNAUTHORIZED))?;
+    let params = if st.faults.has(Fault::IntrospectNoAuth) {
+        read_params(st, query, headers, body)?
+    } else {
+        let unauthorized = |e: OAuthError| e.with_status(StatusCode::UNAUTHORIZED);
+        let ClientRequest { params, client } =
+            ClientRequest::read_refusing(st, query, headers, body, unauthorized)?;
         if client.is_public() {
             // INTRO-1: a public client cannot authenticate, so it may not introspect.
             return Err(OAuthError::new(
@@ -42,7 +41,8 @@ fn handle(
             )
             .with_status(StatusCode::UNAUTHORIZED));
         }
-    }
+        params
+    };
     let Some(token) = params.get("token") else {
         return Err(OAuthError::invalid_request("Missing token"));
     };

@@ -2,7 +2,7 @@
 //! registration (no initial access token), as REG-13 recommends.
 
 use crate::oauth::{ErrorCode, GrantType};
-use crate::server::config::Client;
+use crate::server::config::{Client, ScopeSet};
 use crate::server::error::{no_store_json, OAuthError};
 use crate::server::faults::Fault;
 use crate::server::params::{encoding_of, Encoding};
@@ -11,7 +11,7 @@ use crate::server::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -36,11 +36,8 @@ pub async fn register(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    match handle(&st, &headers, &body) {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, OAuthError> {
+    handle(&st, &headers, &body)
 }
 
 fn metadata_error(desc: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
@@ -74,6 +71,29 @@ fn handle(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
     }
     let md: Metadata = serde_json::from_slice(body)
         .map_err(|e| metadata_error(format!("Malformed client metadata: {e}")))?;
+    let accepted = accept(st, &md)?;
+    if st.client_count() >= MAX_REGISTERED {
+        return Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "Too many registered clients",
+        )
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .with_retry_after(60));
+    }
+    Ok(no_store_json(StatusCode::CREATED, add(st, md, accepted)))
+}
+
+/// What registration makes of metadata it accepts.
+struct Accepted {
+    method: String,
+    grants: Vec<GrantType>,
+    response_types: Vec<String>,
+    scopes: ScopeSet,
+}
+
+/// Checks client metadata (RFC 7591 §2, §3.2.2: `invalid_client_metadata`,
+/// `invalid_redirect_uri`).
+fn accept(st: &AppState, md: &Metadata) -> Result<Accepted, OAuthError> {
     let lax = st.faults.has(Fault::RegistrationAcceptsBadMetadata);
     let method = md
         .token_endpoint_auth_method
@@ -88,12 +108,13 @@ fn handle(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
         .grant_types
         .clone()
         .unwrap_or_else(|| vec!["authorization_code".into()]);
-    let mut grants = Vec::new();
-    for g in &grant_names {
-        let parsed = GrantType::parse(g)
-            .ok_or_else(|| metadata_error(format!("Unsupported grant type '{g}'")))?;
-        grants.push(parsed);
-    }
+    let grants = grant_names
+        .iter()
+        .map(|g| {
+            GrantType::parse(g)
+                .ok_or_else(|| metadata_error(format!("Unsupported grant type '{g}'")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let response_types = md
         .response_types
         .clone()
@@ -110,20 +131,7 @@ fn handle(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
     if method == "none" && grants.contains(&GrantType::ClientCredentials) {
         return Err(metadata_error("client_credentials needs a client secret"));
     }
-    if wants_code && md.redirect_uris.is_empty() {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidRedirectUri,
-            "redirect_uris is required",
-        ));
-    }
-    if !st.faults.has(Fault::RegistrationAcceptsBadRedirect) {
-        if let Some(bad) = md.redirect_uris.iter().find(|u| !redirect_uri_ok(u)) {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidRedirectUri,
-                format!("Invalid redirect URI '{bad}'"),
-            ));
-        }
-    }
+    check_redirect_uris(st, &md.redirect_uris, wants_code)?;
     let scopes = match &md.scope {
         None => st.scopes.all(),
         Some(s) => st
@@ -131,25 +139,47 @@ fn handle(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
             .parse(Some(s))
             .map_err(|_| metadata_error("Unsupported scope"))?,
     };
-    if st.client_count() >= MAX_REGISTERED {
+    Ok(Accepted {
+        method: method.to_string(),
+        grants,
+        response_types,
+        scopes,
+    })
+}
+
+/// Redirect URIs are required for the code grant and must each be acceptable.
+fn check_redirect_uris(st: &AppState, uris: &[String], wants_code: bool) -> Result<(), OAuthError> {
+    if wants_code && uris.is_empty() {
         return Err(OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            "Too many registered clients",
-        )
-        .with_status(StatusCode::TOO_MANY_REQUESTS)
-        .with_retry_after(60));
+            ErrorCode::InvalidRedirectUri,
+            "redirect_uris is required",
+        ));
     }
+    if st.faults.has(Fault::RegistrationAcceptsBadRedirect) {
+        return Ok(());
+    }
+    match uris.iter().find(|u| !redirect_uri_ok(u)) {
+        Some(bad) => Err(OAuthError::new(
+            ErrorCode::InvalidRedirectUri,
+            format!("Invalid redirect URI '{bad}'"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Adds the client and returns its information response (RFC 7591 §3.2.1).
+fn add(st: &AppState, md: Metadata, a: Accepted) -> serde_json::Value {
     let client_id = format!("dyn-{}", &random_token()[..22]);
-    let secret = (method != "none").then(random_token);
+    let secret = (a.method != "none").then(random_token);
     let issued_at = st.clock.unix_seconds(st.now());
     let mut body = json!({
         "client_id": client_id,
         "client_id_issued_at": issued_at,
         "redirect_uris": md.redirect_uris,
-        "grant_types": grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        "response_types": response_types,
-        "token_endpoint_auth_method": method,
-        "scope": st.render_scope(scopes),
+        "grant_types": a.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "response_types": a.response_types,
+        "token_endpoint_auth_method": a.method,
+        "scope": st.render_scope(a.scopes),
     });
     if let Some(name) = &md.client_name {
         body["client_name"] = json!(name);
@@ -161,12 +191,12 @@ fn handle(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
     st.add_client(Arc::new(Client {
         id: Arc::from(client_id.as_str()),
         secret: secret.map(crate::secret::Secret::new),
-        grants: grants.into_iter().collect(),
+        grants: a.grants.into_iter().collect(),
         redirect_uris: md.redirect_uris,
-        scopes,
-        require_pkce: method == "none",
+        scopes: a.scopes,
+        require_pkce: a.method == "none",
         name: md.client_name.unwrap_or(client_id),
         registration: Some(body.clone()),
     }));
-    Ok(no_store_json(StatusCode::CREATED, body))
+    body
 }

@@ -2,13 +2,12 @@
 //! console "Revoke Access": every token the app holds for that user dies, REV-12).
 
 use crate::oauth::ErrorCode;
-use crate::server::client_auth::{authenticate, read_credentials, BasicBuf};
+use crate::server::client_auth::ClientRequest;
 use crate::server::error::OAuthError;
 use crate::server::faults::Fault;
 use crate::server::pages::{esc, page};
 use crate::server::params::{Params, Posted};
 use crate::server::session;
-use crate::server::token::read_params;
 use crate::server::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -18,16 +17,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// `POST /oauth/revoke`.
-pub async fn revoke(State(st): State<Arc<AppState>>, req: Posted) -> Response {
-    match handle(&st, req.uri.query(), &req.headers, &req.body) {
-        Ok(()) => {
-            let mut r = StatusCode::OK.into_response();
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
-        Err(e) => e.into_response(),
-    }
+pub async fn revoke(State(st): State<Arc<AppState>>, req: Posted) -> Result<Response, OAuthError> {
+    handle(&st, req.uri.query(), &req.headers, &req.body)?;
+    let mut r = StatusCode::OK.into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
 }
 
 fn handle(
@@ -44,10 +39,7 @@ fn handle(
         .with_status(StatusCode::SERVICE_UNAVAILABLE)
         .with_retry_after(1));
     }
-    let params = read_params(st, query, headers, body)?;
-    let mut basic = BasicBuf::new();
-    let creds = read_credentials(st, headers, &params, &mut basic)?;
-    let client = authenticate(st, &creds)?;
+    let ClientRequest { params, client } = ClientRequest::read(st, query, headers, body)?;
     let Some(token) = params.get("token") else {
         return Err(OAuthError::invalid_request("Missing token"));
     };

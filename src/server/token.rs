@@ -3,11 +3,11 @@
 
 use crate::clock::Timestamp;
 use crate::oauth::{ErrorCode, GrantType};
-use crate::server::client_auth::{authenticate, read_credentials, BasicBuf};
+use crate::server::client_auth::ClientRequest;
 use crate::server::config::{Client, ScopeSet, Scopes};
 use crate::server::error::{no_store_bytes, OAuthError};
 use crate::server::faults::Fault;
-use crate::server::params::{parse_body, Encoding, Params, Posted};
+use crate::server::params::{Params, Posted};
 use crate::server::play::{Forced, UserDecision};
 use crate::server::store::{
     AuthorizationCode, DevicePoll, DeviceStatus, Issuance, Issued, PkceMethod, PollMiss,
@@ -29,10 +29,7 @@ pub async fn token(State(state): State<Arc<AppState>>, req: Posted) -> Response 
 
 /// [`token`]'s answer, for a request whose body has been read.
 pub fn answer(state: &AppState, req: &Posted) -> Response {
-    match handle(state, req.uri.query(), &req.headers, &req.body) {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
+    handle(state, req.uri.query(), &req.headers, &req.body).unwrap_or_else(|e| e.into_response())
 }
 
 /// `GET /oauth/token`, routed only under fault `token-accepts-get` (TOK-1).
@@ -40,57 +37,14 @@ pub async fn token_get(
     State(state): State<Arc<AppState>>,
     uri: Uri,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, OAuthError> {
     let mut h = headers.clone();
     h.insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/x-www-form-urlencoded"),
     );
     let q = uri.query().unwrap_or("").as_bytes().to_vec();
-    match handle(&state, None, &h, &q) {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-/// The encodings accepted at the device and token endpoints (matrix §15 #1).
-pub fn accepted_encodings(state: &AppState) -> &'static [Encoding] {
-    match (
-        state.faults.has(Fault::RejectForm),
-        state.faults.has(Fault::RejectJson),
-    ) {
-        (true, false) => &[Encoding::Json],
-        (false, true) => &[Encoding::Form],
-        _ => &[Encoding::Form, Encoding::Json],
-    }
-}
-
-/// Parses a client-authenticated endpoint's body: encoding, query credentials (TOK-17)
-/// and repeated parameters (TOK-4).
-pub fn read_params<'a>(
-    state: &AppState,
-    query: Option<&'a str>,
-    headers: &HeaderMap,
-    body: &'a [u8],
-) -> Result<Params<'a>, OAuthError> {
-    let mut params = parse_body(headers, body, accepted_encodings(state))?;
-    if let Some(q) = query {
-        let qp = Params::from_form(q.as_bytes());
-        if qp.has("client_id") || qp.has("client_secret") {
-            if state.faults.has(Fault::CredentialsInQuery) {
-                params.extend(qp);
-            } else {
-                return Err(OAuthError::invalid_request(
-                    "Client credentials must not be sent in the request URI",
-                ));
-            }
-        }
-    }
-    if state.faults.has(Fault::AcceptDuplicateParams) {
-        params.accept_duplicates();
-    }
-    params.reject_duplicates()?;
-    Ok(params)
+    handle(&state, None, &h, &q)
 }
 
 fn handle(
@@ -99,10 +53,7 @@ fn handle(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, OAuthError> {
-    let params = read_params(state, query, headers, body)?;
-    let mut basic = BasicBuf::new();
-    let creds = read_credentials(state, headers, &params, &mut basic)?;
-    let client = authenticate(state, &creds)?;
+    let ClientRequest { params, client } = ClientRequest::read(state, query, headers, body)?;
     let Some(grant_type) = params.get("grant_type") else {
         return Err(OAuthError::invalid_request("Missing grant_type"));
     };
