@@ -88,7 +88,7 @@ pub(super) fn client(args: ClientArgs) -> ExitCode {
         .iter()
         .map(|l| (l.path.to_string(), l.source.clone()))
         .collect();
-    super::finish(&result, &sources, true, &args.report_dir)
+    super::run::finish(&result, &sources, true, &args.report_dir)
 }
 
 /// `scaled-sleep DURATION…`: coreutils' `sleep` (numbers with an optional s, m, h or d

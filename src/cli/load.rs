@@ -1,0 +1,169 @@
+//! `load`: a load profile run (or a stress ramp), and `load merge` of shard summaries.
+
+use super::args::{LoadAction, LoadArgs};
+use super::{init_logging_at, out, outln, runtime, terminal};
+use crate::exit;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Runs `load`: a profile or the merge of shard summaries.
+pub(super) fn load(args: LoadArgs) -> ExitCode {
+    // The in-process server's warnings (a deliberately early poll) are the run's to count,
+    // not to print.
+    init_logging_at("warn,oauth_harness::server=error");
+    match args.action {
+        Some(LoadAction::List) => {
+            let mut text = String::new();
+            for (name, yaml) in crate::load::profile::BUILTIN {
+                let description = crate::load::profile::parse(name, name, yaml)
+                    .ok()
+                    .and_then(|p| p.description)
+                    .unwrap_or_default();
+                text.push_str(&format!("{name:<16} {description}\n"));
+            }
+            out(&text);
+            ExitCode::from(exit::PASSED)
+        }
+        Some(LoadAction::Merge {
+            files,
+            report_dir,
+            thresholds,
+        }) => load_merge(&files, report_dir, &thresholds),
+        None => load_run(args),
+    }
+}
+
+fn load_run(args: LoadArgs) -> ExitCode {
+    // What the profile reader accepted but wants said (an old name); its errors come with
+    // the run.
+    if let Ok(p) = crate::load::profile::load(args.profile.as_deref().unwrap_or_default()) {
+        for w in &p.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    let target = if args.target == "builtin" {
+        None
+    } else {
+        match crate::runner::profile::Profile::load(std::path::Path::new(&args.target)) {
+            Ok(p) => Some(std::sync::Arc::new(p)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(exit::BAD_SCENARIO);
+            }
+        }
+    };
+    let opts = crate::load::LoadOptions {
+        profile: args.profile.unwrap_or_default(),
+        target,
+        users: args.users,
+        run_time: args.run_time,
+        increase_rate: args.increase_rate,
+        thresholds: args.thresholds,
+        report_dir: args.report_dir,
+        shard: args.shard,
+        progress: !args.no_progress,
+        person: terminal(),
+    };
+    let outcome = match runtime().map_err(|e| e.to_string()) {
+        Ok(rt) => rt.block_on(crate::load::run(&opts)),
+        Err(e) => Err(crate::load::LoadError::Runtime(e)),
+    };
+    match outcome {
+        Ok(o) => {
+            if o.steps.is_empty() {
+                out(&crate::load::report::console(&o.summary));
+            } else if let Ok(p) = crate::load::profile::load(&opts.profile) {
+                out(&crate::load::report::stress_text(&p, &o, false));
+            }
+            let files: Vec<String> = o.files.iter().map(|f| f.display().to_string()).collect();
+            outln(&format!("reports: {}", files.join(", ")));
+            let broken: Vec<_> = o.summary.thresholds.iter().filter(|v| !v.passed).collect();
+            if o.exit == exit::THRESHOLD_BREACHED {
+                if o.steps.is_empty() {
+                    for v in &broken {
+                        eprintln!("threshold breached: {} (observed {})", v.rule, v.observed);
+                    }
+                } else {
+                    eprintln!("threshold breached: the knee came before the required users");
+                }
+            }
+            ExitCode::from(o.exit)
+        }
+        Err(crate::load::LoadError::Profile(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(exit::BAD_SCENARIO)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(exit::RUNTIME)
+        }
+    }
+}
+
+fn load_merge(files: &[PathBuf], report_dir: Option<PathBuf>, extra: &[String]) -> ExitCode {
+    use crate::load::summary::Summary;
+    let mut parts = Vec::new();
+    for f in files {
+        let parsed = std::fs::read_to_string(f)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<Summary>(&t).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(s) => parts.push(s),
+            Err(e) => {
+                eprintln!("error: {}: not a load summary: {e}", f.display());
+                return ExitCode::from(exit::BAD_SCENARIO);
+            }
+        }
+    }
+    let mut rules: Vec<String> = Vec::new();
+    for r in parts
+        .iter()
+        .flat_map(|p| p.thresholds.iter().map(|v| v.rule.clone()))
+        .chain(extra.iter().cloned())
+    {
+        if !rules.contains(&r) {
+            rules.push(r);
+        }
+    }
+    let mut merged = match Summary::merge(&parts) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: cannot merge: {e}");
+            return ExitCode::from(exit::BAD_SCENARIO);
+        }
+    };
+    merged.thresholds = match crate::load::threshold::judge_all(&rules, &merged) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: --threshold {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let dir = report_dir.unwrap_or_else(|| {
+        PathBuf::from("reports")
+            .join("load")
+            .join(format!("{}-merged", merged.meta.profile))
+    });
+    let written =
+        std::fs::create_dir_all(&dir).and_then(|()| crate::load::report::write(&dir, &merged));
+    out(&crate::load::report::console(&merged));
+    match written {
+        Ok(files) => {
+            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            outln(&format!("reports: {}", names.join(", ")));
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", dir.display());
+            return ExitCode::from(exit::RUNTIME);
+        }
+    }
+    let broken: Vec<_> = merged.thresholds.iter().filter(|v| !v.passed).collect();
+    for v in &broken {
+        eprintln!("threshold breached: {} (observed {})", v.rule, v.observed);
+    }
+    ExitCode::from(if broken.is_empty() {
+        exit::PASSED
+    } else {
+        exit::THRESHOLD_BREACHED
+    })
+}

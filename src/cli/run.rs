@@ -1,0 +1,188 @@
+//! `run`: the conformance suite against the builtin or a live target, and its reports.
+
+use super::args::RunArgs;
+use super::{init_logging_at, load_all, out, outln, report, runtime, terminal};
+use crate::exit;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Runs the selected scenarios against the target and writes the reports.
+pub(super) fn run_scenarios(args: RunArgs) -> ExitCode {
+    // Quiet unless asked (`OAUTH_HARNESS_LOG=oauth_harness=debug` shows every exchange);
+    // the builtin server's own refusals are the run's verdicts, not log lines.
+    init_logging_at("warn,oauth_harness::server=error");
+    let target = match target_of(&args) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let selected = match selected_scenarios(&args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let opts = run_options(&args, target);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return report(Err(e)),
+    };
+    let expected = match &args.expected_failures {
+        None => vec![],
+        Some(p) => match crate::runner::expected::load(p) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("error: --expected-failures {e}");
+                return ExitCode::from(exit::BAD_SCENARIO);
+            }
+        },
+    };
+    // Ctrl-C stops the run; what finished is reported and the reports are written.
+    let mut result = rt.block_on(crate::runner::run_until(selected.clone(), &opts, async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }));
+    if !expected.is_empty() {
+        crate::runner::expected::apply(&mut result, &expected);
+    }
+    if args.fail_on_warnings {
+        result.fail_on_warnings();
+    }
+    let sources = selected
+        .iter()
+        .map(|l| (l.path.to_string(), l.source.clone()))
+        .collect();
+    finish(&result, &sources, args.verbose, &args.report_dir)
+}
+
+/// The target `run` is pointed at: the builtin with its faults, or a live profile with the
+/// TLS options given on the command line (exit 1 or 2 when they are wrong).
+fn target_of(args: &RunArgs) -> Result<crate::runner::target::TargetSpec, ExitCode> {
+    use crate::runner::target::TargetSpec;
+    if args.target == "builtin" {
+        return Ok(TargetSpec::Builtin {
+            faults: args.faults.iter().copied().collect(),
+        });
+    }
+    let path = PathBuf::from(&args.target);
+    if !path.is_file() {
+        eprintln!(
+            "error: --target {}: not `builtin` and not a profile file",
+            args.target
+        );
+        return Err(ExitCode::from(exit::USAGE));
+    }
+    if !args.faults.is_empty() {
+        eprintln!("error: --fault applies to the builtin target only");
+        return Err(ExitCode::from(exit::USAGE));
+    }
+    if let Some(ca) = &args.ca_file {
+        if let Err(e) = crate::runner::profile::ca_certificates(std::path::Path::new(ca)) {
+            eprintln!("error: --ca-file {e}");
+            return Err(ExitCode::from(exit::USAGE));
+        }
+    }
+    match crate::runner::profile::Profile::load(&path) {
+        Ok(mut p) => {
+            p.tls.insecure |= args.insecure;
+            if let Some(ca) = &args.ca_file {
+                p.tls.ca_file = Some(ca.clone());
+            }
+            Ok(TargetSpec::Live(std::sync::Arc::new(p)))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::from(exit::BAD_SCENARIO))
+        }
+    }
+}
+
+/// The scenarios `run` runs: loaded from the paths, narrowed to the selection (exit 2 for a
+/// bad file, 1 when nothing matches).
+fn selected_scenarios(
+    args: &RunArgs,
+) -> Result<Vec<std::sync::Arc<crate::scenario::Loaded>>, ExitCode> {
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        args.paths.clone()
+    };
+    let loaded = load_all(&paths)?;
+    let selection = crate::scenario::Selection {
+        tags: args.tags.clone(),
+        requirements: args.requirements.clone(),
+    };
+    let selected: Vec<std::sync::Arc<crate::scenario::Loaded>> = loaded
+        .into_iter()
+        .filter(|l| selection.selects(&l.scenario))
+        .map(std::sync::Arc::new)
+        .collect();
+    if selected.is_empty() {
+        eprintln!(
+            "error: no scenario matches (looked in {})",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Err(ExitCode::from(exit::USAGE));
+    }
+    Ok(selected)
+}
+
+/// How `run` runs: jobs, verbosity, the contract, snapshots (their mode by target), and the
+/// terminal for manual hooks.
+fn run_options(
+    args: &RunArgs,
+    target: crate::runner::target::TargetSpec,
+) -> crate::runner::RunOptions {
+    use crate::runner::target::TargetSpec;
+    let live = matches!(target, TargetSpec::Live(_));
+    crate::runner::RunOptions {
+        target,
+        jobs: args.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        }),
+        verbose: args.verbose,
+        expect: args.expect,
+        snapshots: Some(crate::snapshot::Settings {
+            mode: args.snapshots.unwrap_or_else(|| {
+                crate::snapshot::Mode::default_for(live, args.snapshot_dir.is_some())
+            }),
+            dir: args
+                .snapshot_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(crate::snapshot::DEFAULT_DIR)),
+            all: args.snapshot_all,
+        }),
+        person: terminal(),
+    }
+}
+
+/// Prints the run's console report (from the scenarios' `sources`, by path), writes the
+/// report files into `dir` and gives the run's exit code (3 when the files cannot be written).
+pub(super) fn finish(
+    result: &crate::runner::result::RunResult,
+    sources: &std::collections::HashMap<String, String>,
+    verbose: bool,
+    dir: &std::path::Path,
+) -> ExitCode {
+    out(&crate::report::console::render_with(
+        result,
+        sources,
+        verbose,
+        crate::report::console::Paint(true),
+    ));
+    match crate::report::write_files(result, dir) {
+        Ok(files) => {
+            let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+            outln(&format!("reports: {}", names.join(", ")));
+        }
+        Err(e) => {
+            eprintln!("error: cannot write reports to {}: {e}", dir.display());
+            return ExitCode::from(exit::RUNTIME);
+        }
+    }
+    ExitCode::from(result.exit_code())
+}
