@@ -22,17 +22,18 @@ pub struct Timestamp(u64);
 
 impl Timestamp {
     /// Milliseconds since the clock's start.
-    pub fn as_millis(self) -> u64 {
+    pub(crate) fn as_millis(self) -> u64 {
         self.0
     }
 
     /// The instant `ms` milliseconds after the clock's start.
-    pub fn from_millis(ms: u64) -> Timestamp {
+    #[cfg(test)]
+    pub(crate) fn from_millis(ms: u64) -> Timestamp {
         Timestamp(ms)
     }
 
     /// This instant moved forward by `d` (saturating).
-    pub fn plus(self, d: Duration) -> Timestamp {
+    pub(crate) fn plus(self, d: Duration) -> Timestamp {
         Timestamp(self.0.saturating_add(duration_ms(d)))
     }
 
@@ -69,7 +70,7 @@ impl Default for Clock {
 
 impl Clock {
     /// Real time (plus whatever [`Clock::advance`] adds).
-    pub fn system() -> Self {
+    pub(crate) fn system() -> Self {
         Self::new(1)
     }
 
@@ -115,7 +116,7 @@ impl Clock {
     }
 
     /// Seconds since the Unix epoch at `t`, for wire fields such as `client_id_issued_at`.
-    pub fn unix_seconds(&self, t: Timestamp) -> u64 {
+    pub(crate) fn unix_seconds(&self, t: Timestamp) -> u64 {
         let base = self
             .inner
             .wall_at_start

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The rows, embedded.
-pub const REQUIREMENTS: &str = include_str!("../fixtures/requirements.yaml");
+pub(crate) const REQUIREMENTS: &str = include_str!("../fixtures/requirements.yaml");
 
 /// One requirement row.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -30,7 +30,7 @@ pub struct Requirement {
 
 impl Requirement {
     /// MUST or MUST NOT.
-    pub fn is_must(&self) -> bool {
+    pub(crate) fn is_must(&self) -> bool {
         self.level.starts_with("MUST")
     }
 }
@@ -65,7 +65,7 @@ impl Row {
 
 /// Every id the scenario's assertions judge. A row named only in the scenario's (or a
 /// step's) `requirements` list is not covered: nothing there can fail on it.
-pub fn cited(l: &Loaded) -> Vec<String> {
+pub(crate) fn cited(l: &Loaded) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
     for st in &l.scenario.steps {
         for a in &st.expect {

@@ -26,7 +26,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, in the order documentation lists them.
-    pub const ALL: [Endpoint; 8] = [
+    pub(crate) const ALL: [Endpoint; 8] = [
         Endpoint::Token,
         Endpoint::DeviceAuthorization,
         Endpoint::Authorization,
@@ -71,7 +71,7 @@ impl Endpoint {
     }
 
     /// The RFC 8414 / RFC 8628 metadata member that advertises it, if one does.
-    pub fn metadata_member(self) -> Option<&'static str> {
+    pub(crate) fn metadata_member(self) -> Option<&'static str> {
         match self {
             Endpoint::Token => Some("token_endpoint"),
             Endpoint::DeviceAuthorization => Some("device_authorization_endpoint"),

@@ -3,16 +3,16 @@
 /// Everything passed.
 pub const PASSED: u8 = 0;
 /// The command line was wrong.
-pub const USAGE: u8 = 1;
+pub(crate) const USAGE: u8 = 1;
 /// A scenario file could not be parsed or validated.
-pub const BAD_SCENARIO: u8 = 2;
+pub(crate) const BAD_SCENARIO: u8 = 2;
 /// A runtime or target error: the target was unreachable, a step could not run.
-pub const RUNTIME: u8 = 3;
+pub(crate) const RUNTIME: u8 = 3;
 /// Assertions failed.
-pub const ASSERTIONS_FAILED: u8 = 4;
+pub(crate) const ASSERTIONS_FAILED: u8 = 4;
 /// A load threshold was breached.
-pub const THRESHOLD_BREACHED: u8 = 5;
+pub(crate) const THRESHOLD_BREACHED: u8 = 5;
 
 /// The table printed in `--help`.
-pub const HELP: &str = "Exit codes: 0 passed, 1 usage error, 2 bad scenario file, \
+pub(crate) const HELP: &str = "Exit codes: 0 passed, 1 usage error, 2 bad scenario file, \
 3 runtime/target error, 4 assertions failed, 5 load threshold breached.";

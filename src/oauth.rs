@@ -65,7 +65,7 @@ impl fmt::Display for ErrorCode {
 }
 
 /// The device grant's `grant_type` value (RFC 8628 §3.4).
-pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// Grant types a client may be registered for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -85,7 +85,7 @@ pub enum GrantType {
 
 impl GrantType {
     /// Every grant type, in the order metadata lists them.
-    pub const ALL: [GrantType; 4] = [
+    pub(crate) const ALL: [GrantType; 4] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
@@ -124,7 +124,7 @@ impl GrantSet {
     }
 
     /// Adds `g`.
-    pub fn insert(&mut self, g: GrantType) {
+    pub(crate) fn insert(&mut self, g: GrantType) {
         self.0 |= g.bit();
     }
 

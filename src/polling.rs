@@ -28,14 +28,14 @@ pub enum Answer {
 
 /// The schedule of one device code's polls.
 #[derive(Debug, Clone)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     interval: Duration,
     expires_in: Option<Duration>,
     elapsed: Duration,
 }
 
 /// RFC 8628 §3.2's interval when the response has none.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 
 impl Schedule {
     /// A schedule for a device authorization response's `interval` and `expires_in`.
@@ -62,7 +62,7 @@ impl Schedule {
     /// How long to wait before the next poll (`early` shortens it, for a client that
     /// polls too soon on purpose), or `None` when that poll would come at or after
     /// `expires_in`: the client stops.
-    pub fn next_wait(&self, early: Duration) -> Option<Duration> {
+    pub(crate) fn next_wait(&self, early: Duration) -> Option<Duration> {
         let wait = self.interval.saturating_sub(early);
         match self.expires_in {
             Some(limit) if self.elapsed + wait >= limit => None,

@@ -18,7 +18,7 @@ impl<T> Secret<T> {
     }
 
     /// The wrapped value. Call it only where the value goes on the wire.
-    pub fn expose(&self) -> &T {
+    pub(crate) fn expose(&self) -> &T {
         &self.0
     }
 }
@@ -35,14 +35,6 @@ impl<T> fmt::Display for Secret<T> {
     }
 }
 
-/// A short, non-reversible label for a secret value, for logs that must tell two values
-/// apart without showing either: the first 4 characters and the length (`abcd…(43)`).
-/// Four characters of a 256-bit token leave 232 bits unknown.
-pub fn fingerprint(value: &str) -> String {
-    let head: String = value.chars().take(4).collect();
-    format!("{head}…({})", value.chars().count())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,10 +45,5 @@ mod tests {
         assert!(!format!("{s:?}").contains("s3cr3t"));
         assert!(!format!("{s}").contains("s3cr3t"));
         assert_eq!(s.expose(), "s3cr3t-value");
-    }
-
-    #[test]
-    fn fingerprint_keeps_four_characters() {
-        assert_eq!(fingerprint("abcdefgh"), "abcd…(8)");
     }
 }

@@ -31,7 +31,7 @@ impl Exchange {
 }
 
 /// The value a query selects, `None` when absent.
-pub fn select(q: &Query, ex: &Exchange) -> Result<Option<Value>, String> {
+pub(crate) fn select(q: &Query, ex: &Exchange) -> Result<Option<Value>, String> {
     Ok(match q {
         Query::Status => Some(Value::from(ex.status)),
         Query::Header(h) => ex.header(h).map(|v| Value::String(v.to_string())),
@@ -108,7 +108,7 @@ pub fn contains(actual: Option<&Value>, needle: &Value) -> bool {
 }
 
 /// Whether `v` has JSON type `t`.
-pub fn has_type(v: &Value, t: JsonType) -> bool {
+pub(crate) fn has_type(v: &Value, t: JsonType) -> bool {
     match t {
         JsonType::String => v.is_string(),
         JsonType::Integer => v.is_i64() || v.is_u64(),

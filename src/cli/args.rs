@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// Conformance and load testing for OAuth 2.0 authorization servers.
 #[derive(Debug, Parser)]
 #[command(name = "oauth-harness", version, after_help = exit::HELP)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub(super) command: Command,
 }

@@ -15,11 +15,11 @@ use crate::endpoint::Endpoint;
 use std::time::Duration;
 
 /// The user whose consent the browser gives.
-pub const USER: &str = "alice";
+pub(crate) const USER: &str = "alice";
 
 /// The attacker whose code a forged callback carries (a second fixture account, so the
 /// judgement knows the code by its user).
-pub const ATTACKER: &str = "bob";
+pub(crate) const ATTACKER: &str = "bob";
 
 /// How the browser plays its part.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub struct Browse {
 impl Browse {
     /// The part as the environment of `oauth-harness browse` gives it
     /// (`OAUTH_HARNESS_BASE_URL`, `OAUTH_HARNESS_USER_DECISION`, `OAUTH_HARNESS_CALLBACK`).
-    pub fn from_env() -> Result<Browse, String> {
+    pub(crate) fn from_env() -> Result<Browse, String> {
         let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
         let base = var("OAUTH_HARNESS_BASE_URL")?;
         let approve = match var("OAUTH_HARNESS_USER_DECISION")?.as_str() {
@@ -66,14 +66,14 @@ impl Browse {
 }
 
 /// Whether `text` is an authorization URL of the server at `base`.
-pub fn is_authorization_url(base: &str, text: &str) -> bool {
+pub(crate) fn is_authorization_url(base: &str, text: &str) -> bool {
     text.strip_prefix(base)
         .and_then(|rest| rest.strip_prefix(Endpoint::Authorization.path()))
         .is_some_and(|rest| rest.starts_with('?'))
 }
 
 /// The first authorization URL of the server at `base` in a line of output.
-pub fn find_authorization_url<'a>(base: &str, line: &'a str) -> Option<&'a str> {
+pub(crate) fn find_authorization_url<'a>(base: &str, line: &'a str) -> Option<&'a str> {
     line.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'))
         .find(|word| is_authorization_url(base, word))
 }

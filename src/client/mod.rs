@@ -16,7 +16,7 @@ use std::time::Instant;
 
 /// Runs every client scenario, one after another (each has its own server and `HOME`;
 /// one at a time keeps the machine's latency out of the scaled gaps).
-pub async fn run_all(scenarios: &[LoadedClient], opts: &run::ClientOptions) -> RunResult {
+pub(crate) async fn run_all(scenarios: &[LoadedClient], opts: &run::ClientOptions) -> RunResult {
     let started = Instant::now();
     let mut results = Vec::new();
     for l in scenarios {

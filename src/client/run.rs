@@ -63,13 +63,13 @@ pub enum OpenUrlFrom {
 const MAX_OUTPUT: usize = 64 << 10;
 
 /// The client id the command should use in the device flow (Noorle's CLI client).
-pub const CLIENT_ID: &str = "noorle-cli";
+pub(crate) const CLIENT_ID: &str = "noorle-cli";
 
 /// The client id in the code flow: the fixture's public native client.
-pub const NATIVE_CLIENT_ID: &str = "native";
+pub(crate) const NATIVE_CLIENT_ID: &str = "native";
 
 /// Its registered loopback redirect URI; any port is accepted (RFC 8252 §7.3).
-pub const REDIRECT_URI: &str = "http://127.0.0.1/cb";
+pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1/cb";
 
 /// The browser's log in the client's `HOME`.
 const BROWSER_LOG: &str = ".oauth-harness-browser.log";

@@ -478,7 +478,7 @@ fn check_expectation(
 }
 
 /// The name a check has in files.
-pub fn check_name(c: ClientCheck) -> String {
+pub(crate) fn check_name(c: ClientCheck) -> String {
     serde_json::to_value(c)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

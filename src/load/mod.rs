@@ -115,7 +115,7 @@ impl Ctx {
     }
 
     /// Sleeps until `at`; false when the run is ending first (deadline or Ctrl-C).
-    pub async fn sleep_until(&self, at: Instant) -> bool {
+    pub(crate) async fn sleep_until(&self, at: Instant) -> bool {
         loop {
             if goose::is_killswitch_triggered() {
                 return false;
@@ -133,7 +133,7 @@ impl Ctx {
     }
 
     /// Records a request in both goose's metrics and the recorder.
-    pub async fn record(
+    pub(crate) async fn record(
         &self,
         user: &mut GooseUser,
         name: &str,
@@ -297,7 +297,7 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadOutcome, LoadError> {
 }
 
 /// `reports/load/<name>` (with `-shard-I` for sharded runs).
-pub fn default_report_dir(name: &str, shard: (usize, usize)) -> PathBuf {
+pub(crate) fn default_report_dir(name: &str, shard: (usize, usize)) -> PathBuf {
     let mut dir = PathBuf::from("reports").join("load");
     if shard.1 > 1 {
         dir.push(format!("{name}-shard-{}", shard.0));
@@ -309,7 +309,7 @@ pub fn default_report_dir(name: &str, shard: (usize, usize)) -> PathBuf {
 
 /// This shard's users: `total` split as evenly as possible, the first shards taking one
 /// more when it does not divide.
-pub fn share(total: usize, (index, count): (usize, usize)) -> usize {
+pub(crate) fn share(total: usize, (index, count): (usize, usize)) -> usize {
     let count = count.max(1);
     total / count + usize::from(index < total % count)
 }

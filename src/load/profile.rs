@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The built-in profiles, by name.
-pub const BUILTIN: &[(&str, &str)] = &[
+pub(crate) const BUILTIN: &[(&str, &str)] = &[
     (
         "device-polling",
         include_str!("../../scenarios/load/device-polling.yaml"),
@@ -64,7 +64,7 @@ impl<'de> Deserialize<'de> for Span {
 }
 
 /// Parses `30s`, `2m`, `500ms`, `1h 30m` (a bare number is seconds).
-pub fn parse_span(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_span(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if let Ok(secs) = t.parse::<f64>() {
         if secs.is_finite() && secs >= 0.0 {
@@ -228,7 +228,7 @@ pub struct ExchangeSettings {
 }
 
 /// The transactions of token-grants, in report order.
-pub const EXCHANGE_TRANSACTIONS: [&str; 3] =
+pub(crate) const EXCHANGE_TRANSACTIONS: [&str; 3] =
     ["authorization_code", "refresh_token", "client_credentials"];
 
 fn default_weights() -> BTreeMap<String, usize> {
@@ -313,7 +313,7 @@ pub struct ProfileError {
 
 /// The threshold every device-polling profile with approving users gets unless it judges
 /// `token: success` itself.
-pub const DEVICES_SUCCEED: &str = "count > 0 for token: success";
+pub(crate) const DEVICES_SUCCEED: &str = "count > 0 for token: success";
 
 /// The old name of the `token-grants` profile and kind.
 const OLD_TOKEN_GRANTS: &str = "token-exchange";

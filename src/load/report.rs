@@ -153,7 +153,7 @@ pub fn markdown(s: &Summary) -> String {
 }
 
 /// Writes `summary.json`.
-pub fn write_summary(dir: &Path, s: &Summary) -> std::io::Result<PathBuf> {
+pub(crate) fn write_summary(dir: &Path, s: &Summary) -> std::io::Result<PathBuf> {
     let path = dir.join("summary.json");
     let text = serde_json::to_string_pretty(s).map_err(std::io::Error::other)?;
     std::fs::write(&path, text + "\n")?;
@@ -169,7 +169,7 @@ pub fn write(dir: &Path, s: &Summary) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// The console and markdown text of a stress ramp.
-pub fn stress_text(p: &LoadProfile, o: &LoadOutcome, markdown: bool) -> String {
+pub(crate) fn stress_text(p: &LoadProfile, o: &LoadOutcome, markdown: bool) -> String {
     let mut out = String::new();
     if markdown {
         let _ = writeln!(out, "# Stress: {}\n", p.name);
@@ -235,7 +235,11 @@ pub fn stress_text(p: &LoadProfile, o: &LoadOutcome, markdown: bool) -> String {
 }
 
 /// Writes `stress.json` and `stress.md`.
-pub fn write_stress(dir: &Path, p: &LoadProfile, o: &LoadOutcome) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn write_stress(
+    dir: &Path,
+    p: &LoadProfile,
+    o: &LoadOutcome,
+) -> std::io::Result<Vec<PathBuf>> {
     let json = dir.join("stress.json");
     let doc = serde_json::json!({
         "profile": p.name,

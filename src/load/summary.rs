@@ -29,7 +29,7 @@ struct Request {
 
 /// Collects measurements while a run goes; shared by every simulated user.
 #[derive(Debug, Default)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     requests: Mutex<BTreeMap<String, Request>>,
     outcomes: Mutex<BTreeMap<String, u64>>,
 }
@@ -59,7 +59,7 @@ impl Recorder {
     }
 
     /// Requests recorded so far (for progress lines).
-    pub fn total_requests(&self) -> u64 {
+    pub(crate) fn total_requests(&self) -> u64 {
         self.requests
             .lock()
             .values()
@@ -94,7 +94,7 @@ impl Recorder {
 }
 
 /// The `format` field of summary files.
-pub const FORMAT: &str = "oauth-harness-load-summary/1";
+pub(crate) const FORMAT: &str = "oauth-harness-load-summary/1";
 
 /// What was run, for the report's header.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -199,7 +199,7 @@ pub struct Summary {
 
 impl Summary {
     /// The merged histogram, count and errors of the requests `select` picks.
-    pub fn select(
+    pub(crate) fn select(
         &self,
         select: impl Fn(&str) -> bool,
     ) -> Result<(Histogram<u64>, u64, u64), String> {
@@ -270,7 +270,7 @@ impl Summary {
     }
 
     /// Requests per second over the whole run, for the requests `select` picks.
-    pub fn rps(&self, count: u64) -> f64 {
+    pub(crate) fn rps(&self, count: u64) -> f64 {
         if self.duration_s > 0.0 {
             count as f64 / self.duration_s
         } else {
@@ -280,7 +280,7 @@ impl Summary {
 }
 
 /// `1234 µs` as `1.23 ms`, `870 µs` as `870 µs`.
-pub fn micros(us: u64) -> String {
+pub(crate) fn micros(us: u64) -> String {
     if us >= 1_000_000 {
         format!("{:.2} s", us as f64 / 1e6)
     } else if us >= 1_000 {

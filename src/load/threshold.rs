@@ -43,7 +43,7 @@ impl Op {
 
 /// One parsed rule.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Threshold {
+pub(crate) struct Threshold {
     rule: String,
     metric: Metric,
     op: Op,
@@ -196,7 +196,7 @@ fn parse_time(v: &str) -> Option<f64> {
 }
 
 /// Judges every rule; the verdicts in order.
-pub fn judge_all(rules: &[String], s: &Summary) -> Result<Vec<Verdict>, String> {
+pub(crate) fn judge_all(rules: &[String], s: &Summary) -> Result<Vec<Verdict>, String> {
     rules
         .iter()
         .map(|r| Threshold::parse(r).map(|t| t.judge(s)))

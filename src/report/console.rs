@@ -10,7 +10,7 @@ use std::collections::HashMap;
 /// ANSI styling, or none. The CLI renders with colour and prints through `anstream`, which
 /// removes it for pipes, files, `NO_COLOR` and `CLICOLOR=0`.
 #[derive(Debug, Clone, Copy)]
-pub struct Paint(pub bool);
+pub(crate) struct Paint(pub bool);
 
 impl Paint {
     fn with(self, style: Style, text: &str) -> String {
@@ -58,7 +58,7 @@ pub fn render(run: &RunResult, sources: &HashMap<String, String>, verbose: bool)
 }
 
 /// [`render`] with or without colour.
-pub fn render_with(
+pub(crate) fn render_with(
     run: &RunResult,
     sources: &HashMap<String, String>,
     verbose: bool,
@@ -192,7 +192,7 @@ fn one_line(s: &str) -> String {
 }
 
 /// A rustc-style block.
-pub fn diagnostic(
+pub(crate) fn diagnostic(
     p: Paint,
     kind: &str,
     title: &str,

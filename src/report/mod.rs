@@ -71,7 +71,7 @@ pub fn markdown(run: &RunResult) -> String {
 }
 
 /// Writes `report.json`, `junit.xml` and `report.md` into `dir`; the paths written.
-pub fn write_files(run: &RunResult, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn write_files(run: &RunResult, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let junit = junit::render(run).map_err(std::io::Error::other)?;
     let files = [

@@ -78,7 +78,7 @@ impl Provided {
     }
 
     /// What a profile maps (registration, when asked, comes later: [`register`]).
-    pub fn from_profile(profile: &Profile, base: &str) -> Result<Provided, TargetError> {
+    pub(crate) fn from_profile(profile: &Profile, base: &str) -> Result<Provided, TargetError> {
         let mut p = Provided::default();
         let mut vars = crate::scenario::vars::Vars::default();
         let setup = |what: String| TargetError::Setup(format!("profile {}: {what}", profile.name));
@@ -142,7 +142,7 @@ impl Provided {
     }
 
     /// Why `name` is not provided, in words for a SKIPPED scenario.
-    pub fn why_missing(&self, name: &str) -> String {
+    pub(crate) fn why_missing(&self, name: &str) -> String {
         let mut prefix = name;
         while let Some((head, _)) = prefix.rsplit_once('.') {
             if let Some(why) = self.unavailable.get(head) {
@@ -247,7 +247,7 @@ async fn register_one(
 
 /// Deletes registered clients where the server says how (RFC 7592 §2.3); the notes say
 /// what could not be deleted.
-pub async fn unregister(http: &reqwest::Client, registered: &[Registered]) -> Vec<String> {
+pub(crate) async fn unregister(http: &reqwest::Client, registered: &[Registered]) -> Vec<String> {
     let mut notes = Vec::new();
     for r in registered {
         let (Some(uri), Some(token)) = (&r.uri, &r.token) else {

@@ -44,7 +44,7 @@ impl Metadata {
 }
 
 /// The URLs where the metadata of `issuer` may be, in the order they are tried.
-pub fn candidate_urls(issuer: &str) -> Vec<String> {
+pub(crate) fn candidate_urls(issuer: &str) -> Vec<String> {
     let issuer = issuer.trim_end_matches('/');
     let (origin, path) = match url::Url::parse(issuer) {
         Ok(u) => {
@@ -106,7 +106,7 @@ fn checked(url: String, document: Value, issuer: &str) -> Result<Metadata, Targe
 /// --discover`): its issuer, discovery on, the capabilities its grant types imply, and
 /// every client role its grant types allow, to fill in (or `clients: register` where it
 /// offers registration).
-pub fn starter_profile(m: &Metadata, issuer: &str) -> String {
+pub(crate) fn starter_profile(m: &Metadata, issuer: &str) -> String {
     use crate::scenario::roles::ROLES;
     let doc = &m.document;
     let list = |member: &str| -> Vec<String> {

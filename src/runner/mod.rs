@@ -28,7 +28,7 @@ pub mod result;
 pub(crate) mod step;
 pub mod target;
 
-pub use request::{describe_reqwest, to_exchange, MAX_RESPONSE_BYTES};
+pub(crate) use request::{describe_reqwest, to_exchange};
 
 use crate::scenario::spans::Seg;
 use crate::scenario::vars::{VarError, Vars};
@@ -127,7 +127,7 @@ pub async fn run(scenarios: Vec<Arc<Loaded>>, opts: &RunOptions) -> RunResult {
 /// [`run`], stopped early when `stop` completes (Ctrl-C): the scenarios that finished keep
 /// their results, the others are ERROR "interrupted", and the result is returned all the
 /// same, so that every report is still written.
-pub async fn run_until(
+pub(crate) async fn run_until(
     scenarios: Vec<Arc<Loaded>>,
     opts: &RunOptions,
     stop: impl std::future::Future<Output = ()>,
@@ -322,7 +322,7 @@ fn unmet_needs(l: &Loaded, session: &Session, can_wait: bool) -> Vec<String> {
 }
 
 /// Runs one scenario on a fresh session.
-pub async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target) -> ScenarioResult {
+pub(crate) async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target) -> ScenarioResult {
     let started = Instant::now();
     let s = &l.scenario;
     let session = match target.session().await {

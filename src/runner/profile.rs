@@ -200,7 +200,7 @@ pub struct Tls {
 
 /// The CA certificates of a PEM file (`tls.ca_file`, `--ca-file`): a file that cannot be
 /// read or holds none is refused before anything runs, never trusted as nothing.
-pub fn ca_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+pub(crate) fn ca_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
     let shown = path.display();
     let pem = std::fs::read(path).map_err(|e| format!("{shown}: cannot read the file: {e}"))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
@@ -396,7 +396,7 @@ impl Profile {
 }
 
 /// Substitutes `{name}` placeholders; `quote` shell-quotes the values (for commands).
-pub fn fill(template: &str, values: &[(&str, &str)], quote: bool) -> String {
+pub(crate) fn fill(template: &str, values: &[(&str, &str)], quote: bool) -> String {
     let mut out = template.to_string();
     for (k, v) in values {
         let v = if quote {
@@ -410,7 +410,7 @@ pub fn fill(template: &str, values: &[(&str, &str)], quote: bool) -> String {
 }
 
 /// [`fill`] on every string of a JSON value.
-pub fn fill_json(v: &serde_json::Value, values: &[(&str, &str)]) -> serde_json::Value {
+pub(crate) fn fill_json(v: &serde_json::Value, values: &[(&str, &str)]) -> serde_json::Value {
     match v {
         serde_json::Value::String(s) => {
             let filled = fill(s, values, false);

@@ -15,15 +15,15 @@ use base64::Engine;
 use serde_json::Value;
 
 /// Why a request failed, in words a user can act on.
-pub fn describe_reqwest(e: &reqwest::Error) -> String {
+pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
     Transport::from(e).to_string()
 }
 
 /// The largest response body the runner reads.
-pub const MAX_RESPONSE_BYTES: usize = 8 << 20;
+pub(crate) const MAX_RESPONSE_BYTES: usize = 8 << 20;
 
 /// Reads a response into an [`Exchange`].
-pub async fn to_exchange(resp: reqwest::Response) -> Result<Exchange, TargetError> {
+pub(crate) async fn to_exchange(resp: reqwest::Response) -> Result<Exchange, TargetError> {
     let status = resp.status().as_u16();
     let headers = resp
         .headers()

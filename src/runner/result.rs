@@ -28,12 +28,12 @@ pub enum Status {
 impl Status {
     /// The worse of two verdicts (Error > Failed > Warning > expected failure > Info >
     /// Passed > Skipped).
-    pub fn worst(self, other: Status) -> Status {
+    pub(crate) fn worst(self, other: Status) -> Status {
         self.max(other)
     }
 
     /// Fixed-width label for the console.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Status::Skipped => "SKIP",
             Status::Passed => "PASS",
@@ -65,7 +65,7 @@ pub struct AssertionResult {
 
 impl AssertionResult {
     /// `file:line:col: description [REQ]: expected …, actual …`, for one-line reports.
-    pub fn one_line(&self) -> String {
+    pub(crate) fn one_line(&self) -> String {
         let req = self
             .requirement
             .as_ref()
@@ -295,7 +295,7 @@ impl RunResult {
 
     /// The totals every report shows: scenarios by verdict (a scenario counts once, by its
     /// worst assertion), then assertions by verdict, so that "warnings" is never ambiguous.
-    pub fn totals(&self) -> String {
+    pub(crate) fn totals(&self) -> String {
         let (c, a) = (self.counts, self.assertion_counts);
         let optional = |n: usize, what: &str| {
             if n > 0 {
@@ -327,7 +327,7 @@ impl RunResult {
     }
 
     /// Makes any WARNING assertion fail the run (`run --fail-on-warnings`).
-    pub fn fail_on_warnings(&mut self) {
+    pub(crate) fn fail_on_warnings(&mut self) {
         let n = self.assertion_counts.warning;
         if n > 0 {
             self.status = self.status.worst(Status::Failed);

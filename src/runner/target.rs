@@ -42,7 +42,7 @@ pub enum TargetSpec {
 
 impl TargetSpec {
     /// A one-line description for reports.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             TargetSpec::Builtin { faults } if faults.is_empty() => "builtin".into(),
             TargetSpec::Builtin { faults } => {
@@ -164,7 +164,7 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
 
 /// A target made ready for a run.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     inner: Inner,
     person: Person,
 }
@@ -177,7 +177,7 @@ enum Inner {
 
 /// One scenario's connection to its target.
 #[derive(Debug)]
-pub struct Session {
+pub(crate) struct Session {
     /// `http://host:port`, no trailing slash.
     pub base: String,
     /// The issuer identifier (RFC 8414): the profile's `issuer`, else the base URL.
@@ -260,7 +260,7 @@ pub(crate) fn client(
 impl Target {
     /// Makes `spec` ready: for a live target, reads the profile's secrets, discovers its
     /// metadata and registers its roles, once for the whole run.
-    pub async fn prepare(spec: &TargetSpec) -> Result<Target, TargetError> {
+    pub(crate) async fn prepare(spec: &TargetSpec) -> Result<Target, TargetError> {
         let inner = match spec {
             TargetSpec::Builtin { faults } => Inner::Builtin(*faults),
             TargetSpec::Live(p) => Inner::Live(Arc::new(Live::prepare(p).await?)),
@@ -272,7 +272,7 @@ impl Target {
     }
 
     /// The person `manual` hooks ask.
-    pub fn with_person(mut self, person: Person) -> Target {
+    pub(crate) fn with_person(mut self, person: Person) -> Target {
         self.person = person;
         self
     }
@@ -313,7 +313,7 @@ impl Session {
 
     /// Starts the built-in server with `config` (test mode on) on 127.0.0.1 and opens a
     /// session on it; the session owns the server and stops it on [`Session::close`].
-    pub async fn start_builtin(
+    pub(crate) async fn start_builtin(
         config: ServerConfig,
         clock: crate::clock::Clock,
     ) -> Result<Session, TargetError> {
@@ -347,7 +347,7 @@ impl Session {
 
     /// The secret of the client with id `client_id`: a profile secret of that name, else
     /// the secret of the client role that id plays.
-    pub fn secret_of(&self, client_id: &str) -> Option<&str> {
+    pub(crate) fn secret_of(&self, client_id: &str) -> Option<&str> {
         if let Some(s) = self.secrets.get(client_id) {
             return Some(s);
         }
@@ -364,7 +364,7 @@ impl Session {
     /// Whether the target offers `endpoint`: the builtin every one; a live target with
     /// discovery those its metadata or profile name; one without, every one at its
     /// default path (a Noorle-shaped server).
-    pub fn offers(&self, endpoint: &str) -> bool {
+    pub(crate) fn offers(&self, endpoint: &str) -> bool {
         !self.discovered_only || self.endpoints.contains_key(endpoint)
     }
 
@@ -377,12 +377,12 @@ impl Session {
 
     /// Whether [`Session::consent`]'s time is the server's alone: the builtin's test route
     /// or a `follow` hook, not a command, an HTTP hook of the user's or a person.
-    pub fn consent_is_server_time(&self) -> bool {
+    pub(crate) fn consent_is_server_time(&self) -> bool {
         self.backend.consent_is_server_time()
     }
 
     /// Why an advance of `secs` cannot be made on this target, in words for a SKIP.
-    pub fn cannot_wait(&self, secs: f64) -> String {
+    pub(crate) fn cannot_wait(&self, secs: f64) -> String {
         self.backend.cannot_wait(secs)
     }
 

@@ -51,7 +51,7 @@ impl Loaded {
     /// What the scenario asks of the target by name: `secret.X`, `client.ROLE.FIELD`,
     /// `resource.NAME.FIELD`, `lifetime.KIND` (from its `${…}` references, its `auth:
     /// {role}` and its `endpoint: resource:NAME`), sorted, without repeats.
-    pub fn target_references(&self) -> Vec<String> {
+    pub(crate) fn target_references(&self) -> Vec<String> {
         let mut out: Vec<String> = vars::references(&self.source)
             .into_iter()
             .flat_map(|(expr, _)| {
@@ -86,7 +86,7 @@ impl Loaded {
     }
 
     /// The endpoint names the scenario sends requests to (`authorization` for a consent).
-    pub fn endpoints_used(&self) -> Vec<&str> {
+    pub(crate) fn endpoints_used(&self) -> Vec<&str> {
         let mut out: Vec<&str> = self
             .scenario
             .requests()
@@ -110,7 +110,7 @@ impl Loaded {
 /// Variables the runner sets for every scenario: the target's base URL, its issuer, where
 /// its RFC 8414 metadata should be, the contract in force (`rfc` or `noorle`), and where it
 /// documents PKCE support ("" when its metadata is the way).
-pub const RUN_VARS: &[&str] = &[
+pub(crate) const RUN_VARS: &[&str] = &[
     "base_url",
     "issuer",
     "metadata_url",
@@ -498,7 +498,7 @@ fn check_assertion(
 /// Which scenarios a run takes: those with one of `tags`, citing one of `requirements`
 /// (the scenario's or a step's); an empty list selects all.
 #[derive(Debug, Clone, Default)]
-pub struct Selection {
+pub(crate) struct Selection {
     /// `--tag`.
     pub tags: Vec<String>,
     /// `--requirement`.
@@ -507,7 +507,7 @@ pub struct Selection {
 
 impl Selection {
     /// Whether `s` is selected.
-    pub fn selects(&self, s: &Scenario) -> bool {
+    pub(crate) fn selects(&self, s: &Scenario) -> bool {
         let tagged = self.tags.is_empty() || s.tags.iter().any(|t| self.tags.contains(t));
         let cites = |ids: &[String]| ids.iter().any(|r| self.requirements.contains(r));
         let cited = self.requirements.is_empty()
@@ -520,7 +520,7 @@ impl Selection {
 /// Why a set of scenario files could not be used: a path that names nothing, or files
 /// that do not load (all of them, each with its place).
 #[derive(Debug)]
-pub enum LoadAllError {
+pub(crate) enum LoadAllError {
     /// A path or pattern names no file (usage).
     Paths(std::io::Error),
     /// These files are bad (exit 2; nothing runs).
@@ -528,7 +528,7 @@ pub enum LoadAllError {
 }
 
 /// Every scenario under `paths` (`scenarios/` when empty), all loaded before any runs.
-pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Loaded>, LoadAllError> {
+pub(crate) fn load_all(paths: &[PathBuf]) -> Result<Vec<Loaded>, LoadAllError> {
     let paths = if paths.is_empty() {
         vec![PathBuf::from("scenarios")]
     } else {
@@ -636,7 +636,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// The step's display name.
-pub fn step_name(step: &Step, index: usize) -> String {
+pub(crate) fn step_name(step: &Step, index: usize) -> String {
     step.name
         .clone()
         .unwrap_or_else(|| format!("step {} ({})", index + 1, step.action.name()))

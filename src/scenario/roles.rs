@@ -22,10 +22,10 @@ pub struct Role {
 }
 
 /// The fields of a client role a scenario may use: `${client.ROLE.FIELD}`.
-pub const CLIENT_FIELDS: &[&str] = &["id", "secret", "redirect_uri", "redirect_uri_2"];
+pub(crate) const CLIENT_FIELDS: &[&str] = &["id", "secret", "redirect_uri", "redirect_uri_2"];
 
 /// Every client role.
-pub const ROLES: &[Role] = &[
+pub(crate) const ROLES: &[Role] = &[
     Role {
         name: "noorle-cli",
         needs: "a public client that may use the device grant and refresh tokens",
@@ -120,7 +120,7 @@ pub fn role(name: &str) -> Option<&'static Role> {
 
 /// A protected resource the suite calls: a URL and the scope a token needs for it.
 #[derive(Debug)]
-pub struct Resource {
+pub(crate) struct Resource {
     /// The name scenarios use (`endpoint: resource:me`, `${resource.me.scope}`).
     pub name: &'static str,
     /// What it must be.
@@ -130,10 +130,10 @@ pub struct Resource {
 }
 
 /// The fields of a resource a scenario may use: `${resource.NAME.FIELD}`.
-pub const RESOURCE_FIELDS: &[&str] = &["url", "scope"];
+pub(crate) const RESOURCE_FIELDS: &[&str] = &["url", "scope"];
 
 /// Every resource.
-pub const RESOURCES: &[Resource] = &[
+pub(crate) const RESOURCES: &[Resource] = &[
     Resource {
         name: "me",
         needs: "a protected resource (RFC 6750) that a token with one scope may call",
@@ -152,7 +152,7 @@ pub const RESOURCES: &[Resource] = &[
 ];
 
 /// Lifetimes a scenario may wait out: `${lifetime.NAME}`, in seconds.
-pub const LIFETIMES: &[(&str, &str)] = &[
+pub(crate) const LIFETIMES: &[(&str, &str)] = &[
     (
         "authorization_code",
         "how long an authorization code can be exchanged",
@@ -166,11 +166,11 @@ pub const LIFETIMES: &[(&str, &str)] = &[
 
 /// The fields of the user account scenarios sign in as: `${user.username}`,
 /// `${user.password}` (the builtin's `alice`; a profile's `user:`).
-pub const USER_FIELDS: &[&str] = &["username", "password"];
+pub(crate) const USER_FIELDS: &[&str] = &["username", "password"];
 
 /// What a target must provide for one `${…}` reference, or `None` when the reference is
 /// not to the target (a scenario variable, `env.`, a helper).
-pub fn provided_name(expr: &str) -> Option<&str> {
+pub(crate) fn provided_name(expr: &str) -> Option<&str> {
     ["client.", "resource.", "lifetime.", "secret.", "user."]
         .iter()
         .any(|p| expr.starts_with(p))
@@ -178,7 +178,7 @@ pub fn provided_name(expr: &str) -> Option<&str> {
 }
 
 /// Why a reference to the target is malformed, if it is (`client.wbe.id`).
-pub fn check_reference(expr: &str) -> Result<(), String> {
+pub(crate) fn check_reference(expr: &str) -> Result<(), String> {
     let parts: Vec<&str> = expr.split('.').collect();
     match parts.as_slice() {
         ["client", role_name, field] => {
@@ -228,7 +228,7 @@ pub fn check_reference(expr: &str) -> Result<(), String> {
 
 /// Why a target lacks `name` (a reference such as `client.web.secret`), in words for a
 /// SKIPPED scenario.
-pub fn missing_reason(name: &str) -> String {
+pub(crate) fn missing_reason(name: &str) -> String {
     let parts: Vec<&str> = name.split('.').collect();
     match parts.as_slice() {
         ["client", r, "secret"] => format!("the target supplies no secret for client role `{r}`"),

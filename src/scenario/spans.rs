@@ -75,30 +75,6 @@ impl SpanIndex {
             col: best.1,
         }
     }
-
-    /// The location of the *key* `key` in the mapping at `path` (for "unknown field").
-    pub fn key_loc(&self, path: &[Seg<'_>], key: &str) -> Loc {
-        let mut node = self.root.as_ref();
-        for seg in path {
-            node = match (node, seg) {
-                (Some(Node::Mapping(m)), Seg::Key(k)) => m.get_node(k),
-                (Some(Node::Sequence(s)), Seg::Index(i)) => s.get_node(*i),
-                _ => None,
-            };
-        }
-        if let Some(Node::Mapping(m)) = node {
-            if let Some((k, _)) = m.iter().find(|(k, _)| k.as_str() == key) {
-                if let Some(start) = k.span().start() {
-                    return Loc {
-                        file: self.file.clone(),
-                        line: start.line(),
-                        col: start.column(),
-                    };
-                }
-            }
-        }
-        self.loc(path)
-    }
 }
 
 fn start_of(n: &Node) -> Option<(usize, usize)> {
@@ -114,7 +90,7 @@ fn start_of(n: &Node) -> Option<(usize, usize)> {
 
 /// Where a key first repeats in `text` (serde_yaml reports a repeated field at the top of
 /// the document; marked-yaml knows the second key's place).
-pub fn duplicate_key(text: &str) -> Option<(usize, usize)> {
+pub(crate) fn duplicate_key(text: &str) -> Option<(usize, usize)> {
     let options = marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true);
     match marked_yaml::parse_yaml_with_options(0, text, options) {
         Err(marked_yaml::LoadError::DuplicateKey(d)) => {
@@ -128,7 +104,7 @@ pub fn duplicate_key(text: &str) -> Option<(usize, usize)> {
 /// serde_yaml's own " at line L column C". serde_yaml places some errors at the top of the
 /// document (a repeated key, a field's own parser refusing a value such as a time span);
 /// those are found in the text instead: the second key, or the value the message quotes.
-pub fn yaml_error(e: &serde_yaml::Error, text: &str) -> (usize, usize, String) {
+pub(crate) fn yaml_error(e: &serde_yaml::Error, text: &str) -> (usize, usize, String) {
     let msg = e.to_string();
     let (line, col) = e
         .location()
@@ -188,8 +164,6 @@ mod tests {
             Seg::Index(0),
         ]);
         assert_eq!((l.line, l.col), (6, 9));
-        let l = idx.key_loc(&[Seg::Key("steps"), Seg::Index(0)], "expect");
-        assert_eq!((l.line, l.col), (5, 5));
         // A path that does not exist stops at the deepest ancestor that does.
         let l = idx.loc(&[Seg::Key("steps"), Seg::Index(7)]);
         assert_eq!(l.line, 3);

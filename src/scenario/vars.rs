@@ -45,7 +45,7 @@ pub enum VarError {
 /// Names that hold credentials: values captured under them are redacted everywhere
 /// (`access_token`, `device_code`, `client_secret`, `code_verifier`, `code`, `password`…;
 /// not `token_type` or `code_challenge_method`).
-pub fn is_sensitive_name(name: &str) -> bool {
+pub(crate) fn is_sensitive_name(name: &str) -> bool {
     const WORDS: [&str; 7] = [
         "token",
         "code",
@@ -63,7 +63,7 @@ pub fn is_sensitive_name(name: &str) -> bool {
 }
 
 /// The references in a string: `(expression, byte offset)`.
-pub fn references(s: &str) -> Vec<(String, usize)> {
+pub(crate) fn references(s: &str) -> Vec<(String, usize)> {
     REF.captures_iter(s)
         .filter_map(|c| c.get(1).map(|m| (m.as_str().trim().to_string(), m.start())))
         .collect()
@@ -105,7 +105,7 @@ fn is_literal(a: &str) -> bool {
 }
 
 /// The variable names an expression needs (helpers' arguments included, nested calls too).
-pub fn names_needed(expr: &str) -> Vec<String> {
+pub(crate) fn names_needed(expr: &str) -> Vec<String> {
     if expr.starts_with("env.") || expr.starts_with("secret.") {
         return vec![];
     }
@@ -120,7 +120,7 @@ pub fn names_needed(expr: &str) -> Vec<String> {
 }
 
 /// Every helper call in an expression, nested ones too: `(name, arguments given)`.
-pub fn calls(expr: &str) -> Vec<(String, usize)> {
+pub(crate) fn calls(expr: &str) -> Vec<(String, usize)> {
     match call_parts(expr) {
         Some((f, inner)) => {
             let args = split_args(inner);
@@ -135,7 +135,7 @@ pub fn calls(expr: &str) -> Vec<(String, usize)> {
 }
 
 /// Known helper functions.
-pub const FUNCTIONS: &[&str] = &[
+pub(crate) const FUNCTIONS: &[&str] = &[
     "pkce_verifier",
     "s256",
     "random",
@@ -147,7 +147,7 @@ pub const FUNCTIONS: &[&str] = &[
 ];
 
 /// How many arguments a helper takes.
-pub fn arity(func: &str) -> Option<usize> {
+pub(crate) fn arity(func: &str) -> Option<usize> {
     match func {
         "pkce_verifier" | "random" | "uuid" => Some(0),
         "s256" => Some(1),
@@ -169,7 +169,7 @@ impl Redactor {
     /// A secret is also registered in the forms it takes on the wire and in reports: form-
     /// and percent-encoded (a body, a query, Basic credentials before base64) and escaped
     /// for JSON.
-    pub fn add(&mut self, value: &str, label: &str) {
+    pub(crate) fn add(&mut self, value: &str, label: &str) {
         if value.len() < 6 {
             return;
         }
@@ -230,7 +230,7 @@ impl Vars {
 
     /// Records that `name` has no value, and why; using it skips the step that does
     /// (as not applicable when the server took another path its contract allows).
-    pub fn set_missing(&mut self, name: &str, reason: String, not_applicable: bool) {
+    pub(crate) fn set_missing(&mut self, name: &str, reason: String, not_applicable: bool) {
         self.values.remove(name);
         self.missing
             .insert(name.to_string(), (reason, not_applicable));

@@ -2,6 +2,7 @@
 //! needs `read`, `/api/admin` needs `admin`. Bearer tokens in the header only; a token in
 //! the query alone counts as no credentials (builtin policy, RES-10).
 
+use crate::server::error::REALM;
 use crate::server::faults::Fault;
 use crate::server::store::{AccessToken, Found};
 use crate::server::AppState;
@@ -49,7 +50,7 @@ impl IntoResponse for Denied {
 }
 
 fn challenge(status: StatusCode, attrs: &str, error: Option<&str>) -> Response {
-    let value = format!("Bearer realm=\"oauth-harness\"{attrs}");
+    let value = format!("Bearer realm=\"{REALM}\"{attrs}");
     let body = match error {
         Some(e) => json!({ "error": e }),
         None => json!({ "error": "unauthorized" }),

@@ -44,7 +44,7 @@ pub struct ValidRequest {
 
 /// The outcome of validating an authorization request.
 #[derive(Debug)]
-pub enum Validation {
+pub(crate) enum Validation {
     /// No trusted redirect target: tell the user on a page.
     Page(String),
     /// Redirect target known, request bad: error redirect.
@@ -105,7 +105,7 @@ fn stage_one(
 
 /// Exact string comparison (RFC 6749 §3.1.2.3, BCP-1), with one exception: a loopback
 /// `http` redirect of a native client may use any port (RFC 8252 §7.3, BCP-2).
-pub fn redirect_allowed(st: &AppState, client: &Client, uri: &str) -> bool {
+pub(crate) fn redirect_allowed(st: &AppState, client: &Client, uri: &str) -> bool {
     if client.redirect_uris.iter().any(|r| r == uri) {
         return true;
     }
@@ -135,7 +135,7 @@ pub fn redirect_allowed(st: &AppState, client: &Client, uri: &str) -> bool {
 }
 
 /// Both stages.
-pub fn validate(st: &AppState, q: &Params) -> Validation {
+pub(crate) fn validate(st: &AppState, q: &Params) -> Validation {
     let (client, target, given) = match stage_one(st, q) {
         Ok(v) => v,
         Err(v) => return v,
@@ -319,7 +319,7 @@ pub fn approve(st: &AppState, req: &ValidRequest, user: &str, status: StatusCode
 }
 
 /// Renders a validation result for a user who has decided (`approve` or not).
-pub fn conclude(
+pub(crate) fn conclude(
     st: &AppState,
     v: Validation,
     user: &str,

@@ -56,7 +56,7 @@ impl std::fmt::Debug for Credentials<'_> {
 impl Credentials<'_> {
     /// Whether the client tried the `Authorization` header (then failures are 401 with
     /// a `WWW-Authenticate` challenge, RFC 6749 §5.2).
-    pub fn used_header(&self) -> bool {
+    pub(crate) fn used_header(&self) -> bool {
         matches!(self, Credentials::Basic { .. })
     }
 
@@ -83,7 +83,7 @@ impl Credentials<'_> {
 /// revocation, introspection), read the one way they all share: its parameters and the
 /// client they authenticate (RFC 6749 §2.3, DEV-12).
 #[derive(Debug)]
-pub struct ClientRequest<'a> {
+pub(crate) struct ClientRequest<'a> {
     /// The body's parameters.
     pub params: Params<'a>,
     /// The authenticated client.
@@ -103,7 +103,7 @@ impl<'a> ClientRequest<'a> {
 
     /// As [`ClientRequest::read`], a failed authentication answered as `refusal` makes it
     /// (introspection answers every one 401, RFC 7662 §2.1).
-    pub fn read_refusing(
+    pub(crate) fn read_refusing(
         state: &AppState,
         query: Option<&'a str>,
         headers: &HeaderMap,
@@ -121,7 +121,7 @@ impl<'a> ClientRequest<'a> {
 }
 
 /// The encodings accepted at the device and token endpoints (matrix §15 #1).
-pub fn accepted_encodings(state: &AppState) -> &'static [Encoding] {
+pub(crate) fn accepted_encodings(state: &AppState) -> &'static [Encoding] {
     match (
         state.faults.has(Fault::RejectForm),
         state.faults.has(Fault::RejectJson),
@@ -134,7 +134,7 @@ pub fn accepted_encodings(state: &AppState) -> &'static [Encoding] {
 
 /// Parses a client-authenticated endpoint's body: encoding, query credentials (TOK-17)
 /// and repeated parameters (TOK-4).
-pub fn read_params<'a>(
+pub(crate) fn read_params<'a>(
     state: &AppState,
     query: Option<&'a str>,
     headers: &HeaderMap,
@@ -163,7 +163,7 @@ pub fn read_params<'a>(
 /// Where the base64 of a Basic header is decoded: on the stack when it fits (it nearly
 /// always does: an id and a 43-character secret take ~60 bytes), on the heap otherwise.
 /// The caller owns it, so that the [`Credentials`] can borrow from it.
-pub struct BasicBuf {
+pub(crate) struct BasicBuf {
     inline: [u8; BasicBuf::INLINE],
     heap: Vec<u8>,
 }
@@ -222,7 +222,7 @@ fn basic_failure(state: &AppState, description: impl Into<Cow<'static, str>>) ->
 
 /// Reads the credentials; refuses malformed Basic headers and two methods at once (TOK-13).
 /// A Basic header is decoded into `buf`.
-pub fn read_credentials<'a>(
+pub(crate) fn read_credentials<'a>(
     state: &AppState,
     headers: &'a HeaderMap,
     params: &'a Params,

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The fixture file shipped in the repository and embedded in the binary.
-pub const DEFAULT_FIXTURE: &str = include_str!("../../fixtures/clients.yaml");
+pub(crate) const DEFAULT_FIXTURE: &str = include_str!("../../fixtures/clients.yaml");
 
 /// A fixture file could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum FixtureError {
+pub(crate) enum FixtureError {
     #[error("cannot read {path}: {source}")]
     Read {
         path: String,
@@ -122,7 +122,7 @@ pub struct ScopeSet(u32);
 
 impl ScopeSet {
     /// Whether every scope of `other` is in `self`.
-    pub fn contains_all(self, other: ScopeSet) -> bool {
+    pub(crate) fn contains_all(self, other: ScopeSet) -> bool {
         self.0 & other.0 == other.0
     }
 
@@ -132,17 +132,12 @@ impl ScopeSet {
     }
 
     /// The members of `a` that are not in `b`.
-    pub fn difference(a: ScopeSet, b: ScopeSet) -> ScopeSet {
+    pub(crate) fn difference(a: ScopeSet, b: ScopeSet) -> ScopeSet {
         ScopeSet(a.0 & !b.0)
     }
 
-    /// The union.
-    pub fn union(self, other: ScopeSet) -> ScopeSet {
-        ScopeSet(self.0 | other.0)
-    }
-
     /// The intersection.
-    pub fn intersect(self, other: ScopeSet) -> ScopeSet {
+    pub(crate) fn intersect(self, other: ScopeSet) -> ScopeSet {
         ScopeSet(self.0 & other.0)
     }
 }
@@ -204,7 +199,7 @@ impl Scopes {
     }
 
     /// Parses, dropping unknown scopes instead of refusing them (fault `ignore-scope`).
-    pub fn parse_lenient(&self, raw: Option<&str>) -> ScopeSet {
+    pub(crate) fn parse_lenient(&self, raw: Option<&str>) -> ScopeSet {
         let Some(raw) = raw.filter(|r| !r.is_empty()) else {
             return self.default;
         };
@@ -249,7 +244,7 @@ impl Scopes {
     }
 
     /// [`Scopes::render`], appended to `out`.
-    pub fn render_into(&self, set: ScopeSet, out: &mut Vec<u8>) {
+    pub(crate) fn render_into(&self, set: ScopeSet, out: &mut Vec<u8>) {
         for (i, name) in self.names_in(set).enumerate() {
             if i > 0 {
                 out.push(b' ');
@@ -259,7 +254,7 @@ impl Scopes {
     }
 
     /// The length of [`Scopes::render`]'s text.
-    pub fn rendered_len(&self, set: ScopeSet) -> usize {
+    pub(crate) fn rendered_len(&self, set: ScopeSet) -> usize {
         self.names_in(set)
             .enumerate()
             .map(|(i, name)| name.len() + usize::from(i > 0))
@@ -295,7 +290,7 @@ pub struct Client {
 
 impl Client {
     /// Public clients have no secret (RFC 6749 §2.1).
-    pub fn is_public(&self) -> bool {
+    pub(crate) fn is_public(&self) -> bool {
         self.secret.is_none()
     }
 }
@@ -311,7 +306,7 @@ pub struct Account {
 
 /// Whether `username` exists and `password` is its password: the one place passwords are
 /// compared, in constant time (as client secrets are).
-pub fn signs_in(
+pub(crate) fn signs_in(
     accounts: &HashMap<String, Account>,
     username: &str,
     password: Option<&str>,
@@ -358,7 +353,7 @@ impl ServerConfig {
     }
 
     /// Loads a fixture file.
-    pub fn from_file(path: &Path) -> Result<Self, FixtureError> {
+    pub(crate) fn from_file(path: &Path) -> Result<Self, FixtureError> {
         let display = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Read {
             path: display.clone(),
@@ -368,7 +363,7 @@ impl ServerConfig {
     }
 
     /// Parses fixture text; `path` names it in errors.
-    pub fn from_yaml(text: &str, path: &str) -> Result<Self, FixtureError> {
+    pub(crate) fn from_yaml(text: &str, path: &str) -> Result<Self, FixtureError> {
         let file: FixtureFile =
             serde_yaml::from_str(text).map_err(|source| FixtureError::Parse {
                 path: path.to_string(),

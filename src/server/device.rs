@@ -9,7 +9,7 @@ use crate::server::faults::Fault;
 use crate::server::pages::{esc, page};
 use crate::server::params::{Params, Posted};
 use crate::server::session;
-pub use crate::server::store::DecideError;
+pub(crate) use crate::server::store::DecideError;
 use crate::server::store::{DeviceStatus, NewDevice, Token};
 use crate::server::AppState;
 use axum::body::Bytes;
@@ -138,7 +138,7 @@ fn verify_form(
 }
 
 /// `GET /oauth/device/verify[?user_code=…]`: the page at `verification_uri` (DEV-25).
-pub async fn verify_page(
+pub(crate) async fn verify_page(
     State(state): State<Arc<AppState>>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -151,7 +151,7 @@ pub async fn verify_page(
 }
 
 /// `POST /oauth/device/verify`: sign in and decide.
-pub async fn verify_submit(
+pub(crate) async fn verify_submit(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Bytes,

@@ -38,7 +38,8 @@ impl Dispatch {
     }
 
     /// Whether token requests take the direct way.
-    pub fn is_direct(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_direct(&self) -> bool {
         self.direct
     }
 }

@@ -7,8 +7,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::borrow::Cow;
 
-/// The realm named in every challenge this server sends.
-pub const REALM: &str = "oauth-harness";
+/// The realm named in every challenge this server sends (the Basic challenge spells it
+/// out, as a header value built at compile time).
+pub(crate) const REALM: &str = "oauth-harness";
 
 /// An error answered in the token endpoint's format.
 #[derive(Debug, Clone)]
@@ -67,13 +68,13 @@ impl OAuthError {
     }
 
     /// Sets the status.
-    pub fn with_status(mut self, status: StatusCode) -> Self {
+    pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self
     }
 
     /// Adds `Retry-After`.
-    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+    pub(crate) fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
     }
@@ -81,7 +82,7 @@ impl OAuthError {
 
 /// Keeps `error_description` within %x20-21 / %x23-5B / %x5D-7E (RFC 6749 §5.2, TOK-11):
 /// descriptions may echo request values, which may hold anything.
-pub fn sanitize_description(s: &str) -> String {
+pub(crate) fn sanitize_description(s: &str) -> String {
     s.chars()
         .map(|c| if allowed_in_description(c) { c } else { '?' })
         .collect()
@@ -159,7 +160,7 @@ impl IntoResponse for OAuthError {
 /// Serialized straight into the body's buffer, headers set once: these are the token
 /// endpoint's answers, the load tests' hot path (axum's `Json` writes through a `BytesMut`
 /// writer and the headers would then be added one by one to a built response).
-pub fn no_store_json(status: StatusCode, body: impl serde::Serialize) -> Response {
+pub(crate) fn no_store_json(status: StatusCode, body: impl serde::Serialize) -> Response {
     let mut buf = Vec::with_capacity(256);
     if let Err(e) = serde_json::to_writer(&mut buf, &body) {
         // Only a map with non-string keys can fail; none of ours has one.
@@ -170,7 +171,7 @@ pub fn no_store_json(status: StatusCode, body: impl serde::Serialize) -> Respons
 }
 
 /// [`no_store_json`] of an already serialized body.
-pub fn no_store_bytes(status: StatusCode, json: Vec<u8>) -> Response {
+pub(crate) fn no_store_bytes(status: StatusCode, json: Vec<u8>) -> Response {
     let mut resp = Response::new(Body::from(json));
     *resp.status_mut() = status;
     let h = resp.headers_mut();

@@ -187,13 +187,13 @@ impl Fault {
     /// Whether the switch varies allowed behaviour rather than breaking a rule: a correct
     /// client must tolerate it, so the suite must *pass* with it on (`extra-members`:
     /// unknown members and parameters, CLIENT-15).
-    pub fn must_be_tolerated(self) -> bool {
+    pub(crate) fn must_be_tolerated(self) -> bool {
         matches!(self, Fault::ExtraMembers)
     }
 
     /// Whether the switch changes responses after their handler (a layer on the router,
     /// so the direct way to the token endpoint closes while it is on).
-    pub fn shapes_responses(self) -> bool {
+    pub(crate) fn shapes_responses(self) -> bool {
         matches!(self, Fault::ExtraMembers | Fault::NoCacheHeaders)
     }
 
@@ -302,12 +302,12 @@ impl FaultSet {
     }
 
     /// Switches `f` on.
-    pub fn insert(&mut self, f: Fault) {
+    pub(crate) fn insert(&mut self, f: Fault) {
         self.0 |= f.bit();
     }
 
     /// Whether a switch that shapes responses is on.
-    pub fn shapes_responses(self) -> bool {
+    pub(crate) fn shapes_responses(self) -> bool {
         self.iter().any(Fault::shapes_responses)
     }
 
@@ -333,7 +333,7 @@ impl FromIterator<Fault> for FaultSet {
 }
 
 /// The `--list-faults` table: name, requirement ids, description.
-pub fn fault_table() -> String {
+pub(crate) fn fault_table() -> String {
     let width = Fault::all()
         .iter()
         .map(|f| f.name().len())

@@ -47,7 +47,7 @@ use tokio::sync::oneshot;
 use tower::util::{MapResponse, MapResponseLayer};
 
 /// The whole server as one service: [`Dispatch`], and [`framework_errors`] over it.
-pub type App = MapResponse<Dispatch, fn(Response) -> Response>;
+pub(crate) type App = MapResponse<Dispatch, fn(Response) -> Response>;
 use tower::Layer;
 
 /// State shared by every handler.
@@ -120,12 +120,12 @@ impl AppState {
     }
 
     /// Registers a client (dynamic registration, RFC 7591).
-    pub fn add_client(&self, client: Arc<Client>) {
+    pub(crate) fn add_client(&self, client: Arc<Client>) {
         self.registered.write().insert(client.id.clone(), client);
     }
 
     /// Number of registered clients.
-    pub fn client_count(&self) -> usize {
+    pub(crate) fn client_count(&self) -> usize {
         self.fixture_clients.len() + self.registered.read().len()
     }
 
@@ -135,14 +135,14 @@ impl AppState {
     }
 
     /// Renders a scope set.
-    pub fn render_scope(&self, s: ScopeSet) -> String {
+    pub(crate) fn render_scope(&self, s: ScopeSet) -> String {
         self.scopes.render(s)
     }
 
     /// Parses and checks a requested scope for `client` (RFC 6749 §3.3): unknown scopes are
     /// `invalid_scope` with Noorle's message (NOORLE-11), as are scopes the client may not
     /// have. Under fault `ignore-scope` unknown scopes are dropped silently instead.
-    pub fn requested_scope(
+    pub(crate) fn requested_scope(
         &self,
         client: &Client,
         raw: Option<&str>,
@@ -173,7 +173,7 @@ impl AppState {
     }
 
     /// The user who acts when none is named: the first account by name.
-    pub fn default_user(&self) -> String {
+    pub(crate) fn default_user(&self) -> String {
         let mut names: Vec<&String> = self.accounts.keys().collect();
         names.sort();
         names

@@ -7,7 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 /// HTML-escapes text for element content and attribute values.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     html_escape::encode_double_quoted_attribute(s).into_owned()
 }
 
@@ -31,7 +31,7 @@ pub fn page(state: &AppState, status: StatusCode, title: &str, body: &str) -> Re
 }
 
 /// An error page that names the problem (AUTHZ-7: tell the user, do not redirect).
-pub fn error_page(state: &AppState, status: StatusCode, message: &str) -> Response {
+pub(crate) fn error_page(state: &AppState, status: StatusCode, message: &str) -> Response {
     page(
         state,
         status,

@@ -65,7 +65,7 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, Response> {
 
 /// A body being read, by polling: [`read_body`] for the extractor, and the token
 /// endpoint's own future (`server::TokenRequest`), which is not boxed.
-pub struct BodyReader {
+pub(crate) struct BodyReader {
     limit: usize,
     checked_hint: bool,
     whole: Option<Bytes>,
@@ -96,7 +96,7 @@ impl BodyReader {
 
     /// Polls `body` until it ends: the whole of it (a body that arrives in one piece is
     /// kept as it is), or the response that refuses it.
-    pub fn poll_read(
+    pub(crate) fn poll_read(
         &mut self,
         body: &mut Body,
         cx: &mut Context<'_>,
@@ -157,14 +157,14 @@ type Pairs<'a> = SmallVec<[(Cow<'a, str>, Cow<'a, str>); 4]>;
 /// Name/value pairs in request order, empty values already dropped. Form values borrow
 /// from the request where no decoding was needed.
 #[derive(Debug, Default, Clone)]
-pub struct Params<'a> {
+pub(crate) struct Params<'a> {
     pairs: Pairs<'a>,
     last_wins: bool,
 }
 
 impl<'a> Params<'a> {
     /// Parses a form-urlencoded string (a body or a query).
-    pub fn from_form(bytes: &'a [u8]) -> Params<'a> {
+    pub(crate) fn from_form(bytes: &'a [u8]) -> Params<'a> {
         // An empty pair (`a=1&&b=2`) has an empty value and goes with the other empty values.
         let pairs = match std::str::from_utf8(bytes) {
             // The usual case: checked once, then every component is a slice of the text.
@@ -179,7 +179,7 @@ impl<'a> Params<'a> {
 
     /// Parses a JSON object whose members are strings (numbers and booleans are taken
     /// as their text; `null` as omitted). Repeated keys are kept, so they can be refused.
-    pub fn from_json<'b>(bytes: &[u8]) -> Result<Params<'b>, OAuthError> {
+    pub(crate) fn from_json<'b>(bytes: &[u8]) -> Result<Params<'b>, OAuthError> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let pairs = de
             .deserialize_map(PairsVisitor)
@@ -210,7 +210,7 @@ impl<'a> Params<'a> {
 
     /// Lets the last of repeated parameters win instead of refusing them
     /// (fault `accept-duplicate-params`).
-    pub fn accept_duplicates(&mut self) {
+    pub(crate) fn accept_duplicates(&mut self) {
         self.last_wins = true;
     }
 
@@ -239,7 +239,7 @@ impl<'a> Params<'a> {
     }
 
     /// How many times a parameter appears with a value.
-    pub fn get_all(&self, name: &str) -> usize {
+    pub(crate) fn get_all(&self, name: &str) -> usize {
         self.pairs.iter().filter(|(k, _)| k == name).count()
     }
 
@@ -254,7 +254,7 @@ impl<'a> Params<'a> {
     }
 
     /// Refuses a repeated parameter with `invalid_request`.
-    pub fn reject_duplicates(&self) -> Result<(), OAuthError> {
+    pub(crate) fn reject_duplicates(&self) -> Result<(), OAuthError> {
         match self.duplicate() {
             Some(name) => Err(OAuthError::invalid_request(format!(
                 "Parameter '{name}' was sent more than once"
@@ -317,7 +317,7 @@ fn has_escapes(raw: &[u8]) -> bool {
 /// its decoder works a byte at a time through an iterator (measured in
 /// docs/performance.md). Two property tests check that this parse and form_urlencoded's
 /// agree on any text and any bytes.
-pub fn form_component(raw: &[u8]) -> Cow<'_, str> {
+pub(crate) fn form_component(raw: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(raw) {
         Ok(text) => text_component(text),
         Err(_) => Cow::Owned(decode(raw)),
@@ -325,7 +325,7 @@ pub fn form_component(raw: &[u8]) -> Cow<'_, str> {
 }
 
 /// [`form_component`] of a component already known to be UTF-8.
-pub fn text_component(raw: &str) -> Cow<'_, str> {
+pub(crate) fn text_component(raw: &str) -> Cow<'_, str> {
     if has_escapes(raw.as_bytes()) {
         Cow::Owned(decode(raw.as_bytes()))
     } else {
@@ -384,7 +384,7 @@ impl<'de> Visitor<'de> for PairsVisitor {
 }
 
 /// Which encoding the `Content-Type` names, if one the builtin accepts.
-pub fn encoding_of(headers: &HeaderMap) -> Option<Encoding> {
+pub(crate) fn encoding_of(headers: &HeaderMap) -> Option<Encoding> {
     // Compared as bytes: the names are ASCII, so a value that is not cannot match.
     let ct = headers.get(header::CONTENT_TYPE)?.as_bytes();
     let essence = memchr::memchr(b';', ct)
@@ -401,7 +401,7 @@ pub fn encoding_of(headers: &HeaderMap) -> Option<Encoding> {
 
 /// Parses a body by its `Content-Type`; any other type is `invalid_request` (§15 #1).
 /// `allowed` lists the encodings this server accepts (faults can narrow it).
-pub fn parse_body<'a>(
+pub(crate) fn parse_body<'a>(
     headers: &HeaderMap,
     body: &'a [u8],
     allowed: &[Encoding],

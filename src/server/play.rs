@@ -66,7 +66,7 @@ pub struct PollRecord {
 
 /// Everything the play logs kept of a client under test.
 #[derive(Debug, Clone, Default)]
-pub struct PlayRecord {
+pub(crate) struct PlayRecord {
     /// The device codes the client asked for, with their polls.
     pub devices: Vec<DeviceLog>,
     /// Every request the server received, in order.
@@ -77,7 +77,7 @@ pub struct PlayRecord {
 
 /// Marks a response to hold (a hung poll): the device log and the poll's index in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Hang {
+pub(crate) struct Hang {
     /// The entry in the store's `device_logs`.
     pub log: usize,
     /// The poll's index in it.
@@ -121,12 +121,12 @@ pub struct RequestRecord {
 
 impl RequestRecord {
     /// The first value of `name` in the query.
-    pub fn query_value(&self, name: &str) -> Option<&str> {
+    pub(crate) fn query_value(&self, name: &str) -> Option<&str> {
         first(&self.query, name)
     }
 
     /// The first value of `name` in the form body.
-    pub fn form_value(&self, name: &str) -> Option<&str> {
+    pub(crate) fn form_value(&self, name: &str) -> Option<&str> {
         first(&self.form, name)
     }
 }
@@ -141,7 +141,7 @@ fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 impl Play {
     /// The answer this poll gets whatever the device's state: a 429 with its
     /// `Retry-After`, or a `slow_down`.
-    pub fn forced(&self, poll: u32) -> Option<Forced> {
+    pub(crate) fn forced(&self, poll: u32) -> Option<Forced> {
         if self.hang_on.contains(&poll) {
             return Some(Forced::Hang);
         }
@@ -154,7 +154,7 @@ impl Play {
     }
 
     /// The user's decision due after `pending` pending answers, if one is.
-    pub fn decision_after(&self, pending: u32) -> Option<UserDecision> {
+    pub(crate) fn decision_after(&self, pending: u32) -> Option<UserDecision> {
         match self.decision {
             Some((d, n)) if n == pending => Some(d),
             _ => None,
@@ -164,7 +164,7 @@ impl Play {
 
 /// An answer [`Play`] imposes on a poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Forced {
+pub(crate) enum Forced {
     /// 429 with `Retry-After` in seconds.
     Busy(u64),
     /// `slow_down`.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 /// Most clients a server will register; a flood of registrations cannot grow memory
 /// without bound.
-pub const MAX_REGISTERED: usize = 10_000;
+pub(crate) const MAX_REGISTERED: usize = 10_000;
 
 #[derive(Debug, Deserialize)]
 struct Metadata {

@@ -60,7 +60,7 @@ fn handle(
 }
 
 /// The apps a user has active grants for, with the number of live tokens.
-pub fn connected_apps(st: &AppState, user: &str) -> BTreeMap<String, usize> {
+pub(crate) fn connected_apps(st: &AppState, user: &str) -> BTreeMap<String, usize> {
     st.store.connected_apps(user, st.now())
 }
 

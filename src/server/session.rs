@@ -9,10 +9,10 @@ use axum::response::Response;
 use cookie::Cookie;
 
 /// The session cookie's name.
-pub const COOKIE: &str = "harness_session";
+pub(crate) const COOKIE: &str = "harness_session";
 
 /// The session id from the request's cookies.
-pub fn session_id(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -25,7 +25,7 @@ pub fn session_id(headers: &HeaderMap) -> Option<String> {
 
 /// The request's session, created if it has none; the second value is `Some(id)` when a
 /// cookie must be set.
-pub fn ensure(state: &AppState, headers: &HeaderMap) -> (String, Session, Option<String>) {
+pub(crate) fn ensure(state: &AppState, headers: &HeaderMap) -> (String, Session, Option<String>) {
     let now = state.now();
     if let Some(id) = session_id(headers) {
         if let Some(s) = state.store.touch_session(&id, now) {
@@ -45,7 +45,7 @@ pub fn ensure(state: &AppState, headers: &HeaderMap) -> (String, Session, Option
 }
 
 /// Adds `Set-Cookie` for a new session.
-pub fn set_cookie(resp: &mut Response, new_id: Option<String>) {
+pub(crate) fn set_cookie(resp: &mut Response, new_id: Option<String>) {
     if let Some(id) = new_id {
         let c = Cookie::build((COOKIE, id))
             .path("/")

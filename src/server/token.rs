@@ -33,7 +33,7 @@ pub fn answer(state: &AppState, req: &Posted) -> Response {
 }
 
 /// `GET /oauth/token`, routed only under fault `token-accepts-get` (TOK-1).
-pub async fn token_get(
+pub(crate) async fn token_get(
     State(state): State<Arc<AppState>>,
     uri: Uri,
     headers: HeaderMap,
@@ -196,7 +196,7 @@ impl TokenResponse<'_> {
 }
 
 /// RFC 7636 §4.1: 43–128 characters of `[A-Za-z0-9-._~]`.
-pub fn verifier_well_formed(v: &str) -> bool {
+pub(crate) fn verifier_well_formed(v: &str) -> bool {
     (43..=128).contains(&v.len())
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))

@@ -27,7 +27,7 @@ pub enum Mode {
 impl Mode {
     /// The mode when `--snapshots` is not given: insta's rules. `INSTA_UPDATE=always|new|no`
     /// chooses; otherwise `check` in CI (`CI` set) and `update` elsewhere.
-    pub fn from_env() -> Mode {
+    pub(crate) fn from_env() -> Mode {
         match std::env::var("INSTA_UPDATE").as_deref() {
             Ok("always") => Mode::Always,
             Ok("new") | Ok("auto") if !in_ci() => Mode::Update,
@@ -40,7 +40,7 @@ impl Mode {
     /// The mode when `--snapshots` is not given: insta's rules for the builtin (the
     /// project's own regression suite); `check` for a live target unless the user named a
     /// snapshot folder, so that a live run writes nothing into the checkout unless asked.
-    pub fn default_for(live: bool, dir_given: bool) -> Mode {
+    pub(crate) fn default_for(live: bool, dir_given: bool) -> Mode {
         match (live, dir_given) {
             (true, false) => Mode::Check,
             _ => Mode::from_env(),
@@ -66,16 +66,16 @@ pub struct Settings {
 }
 
 /// Where snapshots live unless `--snapshot-dir` says otherwise.
-pub const DEFAULT_DIR: &str = "scenarios/__snapshots__";
+pub(crate) const DEFAULT_DIR: &str = "scenarios/__snapshots__";
 
 /// Whether the process runs in CI (insta's rule: `CI` set and not `false`/`0`).
-pub fn in_ci() -> bool {
+pub(crate) fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
 mod normalize;
 
-pub use normalize::{normalize, HEADERS};
+pub(crate) use normalize::normalize;
 
 /// Where a scenario's snapshot lives: `<dir>/<scenario path below scenarios/, with `/`
 /// as `__`>@<name>.snap`.
@@ -94,7 +94,7 @@ pub fn file_name(scenario: &str, name: &str) -> String {
 }
 
 /// A file-name-safe form of a snapshot name.
-pub fn slug(name: &str) -> String {
+pub(crate) fn slug(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
@@ -221,7 +221,7 @@ pub fn diff(old: &str, new: &str) -> String {
 
 /// The file names of the snapshots `scenarios` produce (with `all`, also those of
 /// `--snapshot-all`).
-pub fn produced(
+pub(crate) fn produced(
     scenarios: &[crate::scenario::Loaded],
     all: bool,
 ) -> std::collections::HashSet<String> {
@@ -249,7 +249,7 @@ fn entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Every `.snap` (and `.snap.new`) file under `dir` whose name is not in `keep`.
-pub fn unused(
+pub(crate) fn unused(
     dir: &Path,
     keep: &std::collections::HashSet<String>,
 ) -> std::io::Result<Vec<PathBuf>> {

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// Headers kept in a snapshot, in this order.
-pub const HEADERS: [&str; 6] = [
+pub(crate) const HEADERS: [&str; 6] = [
     "content-type",
     "cache-control",
     "pragma",
@@ -32,7 +32,7 @@ const INSTANTS: [&str; 7] = [
 const IDS: [&str; 3] = ["client_id", "jti", "registration_client_uri"];
 
 /// The normalized, redacted text of a response.
-pub fn normalize(
+pub(crate) fn normalize(
     ex: &Exchange,
     redactor: &Redactor,
     extra: &BTreeMap<String, String>,

@@ -369,7 +369,7 @@ fn gives_up(ending: Ending) -> Judgement {
 }
 
 /// How a process ended, in words.
-pub fn describe(ending: Ending) -> String {
+pub(crate) fn describe(ending: Ending) -> String {
     match ending {
         Ending::Exited(c) => format!("it exited with status {c}"),
         Ending::Signalled => "a signal ended it".into(),

@@ -41,7 +41,7 @@ pub(crate) struct Store {
 
 /// The tokens a granted request gets: what the store keeps and the response shows.
 #[derive(Debug, Clone)]
-pub(crate) struct Issuance {
+pub struct Issuance {
     /// The client they are issued to.
     pub client_id: Arc<str>,
     /// The resource owner, if any (none for client_credentials).
@@ -56,7 +56,7 @@ pub(crate) struct Issuance {
 
 /// Whether a token response carries a refresh token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RefreshPlan {
+pub enum RefreshPlan {
     /// No refresh token.
     None,
     /// A new refresh token with this scope (REF-5: the scope of the grant). At the refresh
@@ -79,7 +79,7 @@ pub(crate) struct Issued {
 
 /// A judge's decision on a code or refresh token presented at the token endpoint.
 #[derive(Debug)]
-pub(crate) enum Verdict {
+pub enum Verdict {
     /// Refused; nothing changes.
     Refuse(OAuthError),
     /// Refused, and the grant behind the credential dies with all its tokens (a code or a

@@ -15,7 +15,7 @@ pub fn random_token() -> String {
 }
 
 /// Characters in a [`Token`].
-pub const TOKEN_LEN: usize = 43;
+pub(crate) const TOKEN_LEN: usize = 43;
 
 /// A value the store keys its tables by: a device code, authorization code, access or
 /// refresh token, drawn as [`random_token`] draws it and held inline. Issuing one
@@ -64,11 +64,11 @@ impl std::fmt::Debug for Token {
 
 /// The user-code alphabet: 20 consonants, no vowels (no words) and no confusable
 /// characters (RFC 8628 §6.1).
-pub const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
+pub(crate) const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
 
 /// A user code `XXXX-XXXX` (8 characters of base 20, about 34.6 bits; brute force is
 /// limited by the device code's lifetime and the verification page's lockout, DEV-24).
-pub fn random_user_code() -> String {
+pub(crate) fn random_user_code() -> String {
     let mut rng = rand::rng();
     let mut s = String::with_capacity(9);
     for i in 0..8 {
@@ -82,7 +82,7 @@ pub fn random_user_code() -> String {
 }
 
 /// What users type: case and dashes do not matter (RFC 8628 §6.1, DEV-25).
-pub fn normalize_user_code(s: &str) -> String {
+pub(crate) fn normalize_user_code(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_uppercase())
@@ -91,7 +91,7 @@ pub fn normalize_user_code(s: &str) -> String {
 
 /// Where a device authorization stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeviceStatus {
+pub(crate) enum DeviceStatus {
     /// The user has not decided.
     Pending,
     /// Approved by this user; the next poll gets tokens.
@@ -104,7 +104,7 @@ pub enum DeviceStatus {
 
 /// An outstanding device authorization (RFC 8628 §3.2).
 #[derive(Debug, Clone)]
-pub struct DeviceAuthorization {
+pub(crate) struct DeviceAuthorization {
     /// Client it was issued to.
     pub client_id: Arc<str>,
     /// Scope requested.
@@ -167,7 +167,7 @@ pub enum PkceMethod {
 
 /// An issued access token.
 #[derive(Debug, Clone)]
-pub struct AccessToken {
+pub(crate) struct AccessToken {
     /// Client it was issued to.
     pub client_id: Arc<str>,
     /// Resource owner (`None` for client_credentials).
@@ -182,7 +182,7 @@ pub struct AccessToken {
 
 /// An issued refresh token.
 #[derive(Debug, Clone)]
-pub struct RefreshToken {
+pub(crate) struct RefreshToken {
     /// Client it was issued to.
     pub client_id: Arc<str>,
     /// Resource owner.
@@ -201,11 +201,11 @@ pub struct RefreshToken {
 /// has no code, no refresh token and no user behind it, only its own revocation and
 /// expiry. It has no entry in the grant table (issuance skips one insert into a large
 /// table), is always alive, and counts no references.
-pub const STANDALONE: u64 = 0;
+pub(crate) const STANDALONE: u64 = 0;
 
 /// A grant: one user's authorization of one client, shared by the tokens it produced.
 #[derive(Debug, Clone)]
-pub struct Grant {
+pub(crate) struct Grant {
     /// Client.
     pub client_id: Arc<str>,
     /// User, if any.
@@ -218,7 +218,7 @@ pub struct Grant {
 
 /// A browser session at the login, consent and verification pages.
 #[derive(Debug, Clone)]
-pub struct Session {
+pub(crate) struct Session {
     /// Logged-in user, if any.
     pub user: Option<Arc<str>>,
     /// Anti-CSRF value bound to the session (AUTHZ-18).
@@ -233,7 +233,7 @@ pub struct Session {
 
 /// Per-client counters of client behaviour (CLIENT-1, CLIENT-4, CLIENT-5).
 #[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct ClientAudit {
+pub(crate) struct ClientAudit {
     /// Token-endpoint polls of device codes.
     pub polls: u64,
     /// Polls that arrived sooner than the current interval after the previous one.
