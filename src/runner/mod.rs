@@ -352,7 +352,7 @@ pub(crate) async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target)
         Ok(v) => v,
         Err(e) => {
             session.close().await;
-            return scenario_error(l, ms(started), e);
+            return scenario_error(l, ms(started), e.to_string());
         }
     };
     result.steps = run_steps(l, &session, &mut vars, opts).await;
@@ -372,9 +372,17 @@ pub(crate) async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target)
     result
 }
 
+/// A scenario's `vars:` entry that cannot be given a value.
+#[derive(Debug, thiserror::Error)]
+#[error("vars.{name}: {source}")]
+struct VarsError {
+    name: String,
+    source: VarError,
+}
+
 /// The variables every scenario starts with (the target's addresses, its provided
 /// values, the contract), then the scenario's own `vars:`.
-fn scenario_vars(l: &Loaded, session: &Session, opts: &RunOptions) -> Result<Vars, String> {
+fn scenario_vars(l: &Loaded, session: &Session, opts: &RunOptions) -> Result<Vars, VarsError> {
     let mut vars = Vars::new(session.secrets.clone());
     let text = |s: &str| Value::String(s.to_string());
     vars.set("base_url", text(&session.base));
@@ -392,7 +400,10 @@ fn scenario_vars(l: &Loaded, session: &Session, opts: &RunOptions) -> Result<Var
         vars.set(name, value.clone());
     }
     for (name, raw) in &l.scenario.vars.0 {
-        let v = vars.value(raw).map_err(|e| format!("vars.{name}: {e}"))?;
+        let v = vars.value(raw).map_err(|source| VarsError {
+            name: name.clone(),
+            source,
+        })?;
         vars.set(name, v);
     }
     Ok(vars)

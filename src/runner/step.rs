@@ -344,28 +344,9 @@ async fn act(
     opts: &RunOptions,
 ) -> Result<Done, StepError> {
     match &step.action {
-        Action::Request(r) => {
-            let mut retries = 0;
-            loop {
-                let (ex, summary) = send(session, vars, r).await?;
-                if opts.verbose {
-                    ctx.result.exchanges.push(summary.clone());
-                }
-                ctx.result.exchange = Some(summary);
-                // CLIENT-18 (RFC 6585 §4, RFC 9110 §10.2.3, RFC 7009 §2.2.1): a 429 or 503
-                // is flow control; wait as Retry-After says and ask again, a few times,
-                // before the answer is judged — unless the step is about that very status.
-                let busy = matches!(ex.status, 429 | 503) && !expects_status(step, ex.status);
-                match retry_after(&ex) {
-                    Some(wait) if busy && retries < MAX_RETRIES => {
-                        retries += 1;
-                        ctx.result.retries = retries;
-                        session.wait(wait).await?;
-                    }
-                    _ => return Ok(Done::Response(ex)),
-                }
-            }
-        }
+        Action::Request(r) => request(ctx, step, r, session, vars, opts.verbose)
+            .await
+            .map(Done::Response),
         Action::Poll(p) => crate::runner::poll::poll(ctx, p, session, vars, opts.verbose)
             .await
             .map(Done::Response),
@@ -415,6 +396,36 @@ async fn act(
             let client = vars.text(&r.client)?;
             let ex = session.revoke_app(&client, r.user.as_deref()).await?;
             Ok(Done::Response(ex))
+        }
+    }
+}
+
+/// Sends a step's request. CLIENT-18 (RFC 6585 §4, RFC 9110 §10.2.3, RFC 7009 §2.2.1):
+/// a 429 or 503 is flow control; wait as Retry-After says and ask again, a few times,
+/// before the answer is judged — unless the step is about that very status.
+async fn request(
+    ctx: &mut StepCtx<'_>,
+    step: &Step,
+    r: &crate::scenario::model::Request,
+    session: &Session,
+    vars: &mut Vars,
+    verbose: bool,
+) -> Result<Exchange, StepError> {
+    let mut retries = 0;
+    loop {
+        let (ex, summary) = send(session, vars, r).await?;
+        if verbose {
+            ctx.result.exchanges.push(summary.clone());
+        }
+        ctx.result.exchange = Some(summary);
+        let busy = matches!(ex.status, 429 | 503) && !expects_status(step, ex.status);
+        match retry_after(&ex) {
+            Some(wait) if busy && retries < MAX_RETRIES => {
+                retries += 1;
+                ctx.result.retries = retries;
+                session.wait(wait).await?;
+            }
+            _ => return Ok(ex),
         }
     }
 }

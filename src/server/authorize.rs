@@ -177,36 +177,9 @@ pub(crate) fn validate(st: &AppState, q: &Params) -> Validation {
         Ok(s) => s,
         Err(e) => return fail(e.code, e.description()),
     };
-    let method = match q.get("code_challenge_method") {
-        None if st.faults.has(Fault::PkceDefaultS256) => PkceMethod::S256,
-        None | Some("plain") => PkceMethod::Plain, // RFC 7636 §4.3: absent means plain (PKCE-4)
-        Some("S256") => PkceMethod::S256,
-        Some(_) => {
-            return fail(
-                ErrorCode::InvalidRequest,
-                "Unsupported code_challenge_method",
-            )
-        }
-    };
-    let challenge = match q.get("code_challenge") {
-        Some(c) if !verifier_well_formed(c) => {
-            // Same ABNF as the verifier (RFC 7636 §4.2, PKCE-9).
-            return fail(ErrorCode::InvalidRequest, "Malformed code_challenge");
-        }
-        Some(c) => Some((c.to_string(), method)),
-        None if q.has("code_challenge_method") => {
-            return fail(
-                ErrorCode::InvalidRequest,
-                "code_challenge_method without code_challenge",
-            )
-        }
-        None if client.require_pkce && !st.faults.has(Fault::PkceNotRequired) => {
-            return fail(
-                ErrorCode::InvalidRequest,
-                "A code_challenge is required for this client (PKCE)",
-            )
-        }
-        None => None,
+    let challenge = match challenge_of(st, q, &client) {
+        Ok(c) => c,
+        Err(description) => return fail(ErrorCode::InvalidRequest, description),
     };
     Validation::Valid(ValidRequest {
         client,
@@ -217,6 +190,33 @@ pub(crate) fn validate(st: &AppState, q: &Params) -> Validation {
         challenge,
         implicit,
     })
+}
+
+/// The request's PKCE challenge and method (RFC 7636 §4.3), or why it is an
+/// `invalid_request`.
+fn challenge_of(
+    st: &AppState,
+    q: &Params,
+    client: &Client,
+) -> Result<Option<(String, PkceMethod)>, &'static str> {
+    let method = match q.get("code_challenge_method") {
+        None if st.faults.has(Fault::PkceDefaultS256) => PkceMethod::S256,
+        None | Some("plain") => PkceMethod::Plain, // RFC 7636 §4.3: absent means plain (PKCE-4)
+        Some("S256") => PkceMethod::S256,
+        Some(_) => return Err("Unsupported code_challenge_method"),
+    };
+    match q.get("code_challenge") {
+        // Same ABNF as the verifier (RFC 7636 §4.2, PKCE-9).
+        Some(c) if !verifier_well_formed(c) => Err("Malformed code_challenge"),
+        Some(c) => Ok(Some((c.to_string(), method))),
+        None if q.has("code_challenge_method") => {
+            Err("code_challenge_method without code_challenge")
+        }
+        None if client.require_pkce && !st.faults.has(Fault::PkceNotRequired) => {
+            Err("A code_challenge is required for this client (PKCE)")
+        }
+        None => Ok(None),
+    }
 }
 
 /// `state` as it goes back, possibly broken by a fault (AUTHZ-3).

@@ -64,6 +64,19 @@ pub struct PollRecord {
     pub abandoned: Option<Timestamp>,
 }
 
+impl PollRecord {
+    /// A poll that arrived `at`, was answered `answer` and had to wait `interval`.
+    pub(crate) fn new(at: Timestamp, answer: &str, interval: Duration) -> Self {
+        PollRecord {
+            at,
+            answer: answer.to_string(),
+            interval,
+            retry_after: None,
+            abandoned: None,
+        }
+    }
+}
+
 /// Everything the play logs kept of a client under test.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PlayRecord {

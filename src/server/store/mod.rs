@@ -342,11 +342,8 @@ impl Store {
             early,
         });
         let record = |answer: &str, retry_after: Option<u64>| PollRecord {
-            at: now,
-            answer: answer.to_string(),
-            interval,
             retry_after: retry_after.map(Duration::from_secs),
-            abandoned: None,
+            ..PollRecord::new(now, answer, interval)
         };
         let outcome = match verdict {
             PollVerdict::Busy(e, secs) => {
@@ -384,13 +381,7 @@ impl Store {
             Err(e) => e.code.as_str(),
         };
         t.log_poll(log, record(answer, None));
-        let audit = t.audit_of(client);
-        audit.polls += 1;
-        audit.early_polls += u64::from(early);
-        audit.polls_after_terminal += u64::from(after_terminal);
-        if early {
-            tracing::warn!(client = %client, "device poll arrived before the interval (CLIENT-1)");
-        }
+        t.audit_poll(client, early, after_terminal);
         match outcome {
             Err(e) => Ok(Polled::Refused(e)),
             Ok(iss) => {

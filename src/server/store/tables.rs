@@ -285,6 +285,17 @@ impl Tables {
         Some(entry.polls.len() - 1)
     }
 
+    /// Counts a device poll in its client's audit (CLIENT-1, CLIENT-4).
+    pub(super) fn audit_poll(&mut self, client: &Arc<str>, early: bool, after_terminal: bool) {
+        let audit = self.audit_of(client);
+        audit.polls += 1;
+        audit.early_polls += u64::from(early);
+        audit.polls_after_terminal += u64::from(after_terminal);
+        if early {
+            tracing::warn!(client = %client, "device poll arrived before the interval (CLIENT-1)");
+        }
+    }
+
     /// The audit entry of a client.
     pub(super) fn audit_of(&mut self, client_id: &Arc<str>) -> &mut ClientAudit {
         self.audit.entry(client_id.clone()).or_default()
