@@ -27,7 +27,6 @@ impl Timestamp {
     }
 
     /// The instant `ms` milliseconds after the clock's start.
-    #[cfg(test)]
     pub(crate) fn from_millis(ms: u64) -> Timestamp {
         Timestamp(ms)
     }

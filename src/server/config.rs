@@ -121,6 +121,16 @@ pub struct Scopes {
 pub struct ScopeSet(u32);
 
 impl ScopeSet {
+    /// The set as bits, one per scope in the server's order (a sealed token carries them).
+    pub(crate) fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// The set whose bits are `bits`.
+    pub(crate) fn from_bits(bits: u32) -> ScopeSet {
+        ScopeSet(bits)
+    }
+
     /// Whether every scope of `other` is in `self`.
     pub(crate) fn contains_all(self, other: ScopeSet) -> bool {
         self.0 & other.0 == other.0

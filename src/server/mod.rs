@@ -102,11 +102,16 @@ impl AppState {
             clock,
             fixture_clients,
             registered: RwLock::default(),
-            store: Store::new(Lifetimes {
-                code: Policy::secs(policy.authorization_code_ttl),
-                device: Policy::secs(policy.device_code_ttl),
-                refresh_idle: Policy::secs(policy.refresh_token_idle_ttl),
-            }),
+            // A client under test gets stored tokens: the store must know every one to
+            // redact it from what the client printed.
+            store: Store::new(
+                Lifetimes {
+                    code: Policy::secs(policy.authorization_code_ttl),
+                    device: Policy::secs(policy.device_code_ttl),
+                    refresh_idle: Policy::secs(policy.refresh_token_idle_ttl),
+                },
+                config.play.is_none(),
+            ),
             play: config.play,
         }
     }

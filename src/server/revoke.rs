@@ -48,7 +48,7 @@ fn handle(
     }
     // The hint only says where to look first (RFC 7009 §2.1, REV-6): look everywhere.
     let owns = |id: &str| id == &*client.id || st.faults.has(Fault::RevokeAnyClient);
-    if st.store.revoke(token, owns) {
+    if st.store.revoke(token, st.now(), owns) {
         return Ok(());
     }
     if st.faults.has(Fault::RevokeUnknown400) {

@@ -510,16 +510,15 @@ fn client_credentials_grant(
         ));
     }
     let scope = state.requested_scope(client, params.get("scope"))?;
-    let access = Token::random();
     let now = state.now();
     // RFC 6749 §4.4.3: no refresh token (TOK-31), unless a fault says otherwise; without
     // one, nothing but the token itself can be revoked.
     let issued = if state.faults.has(Fault::AlwaysRefreshToken) {
         let iss = issuance(state, client, None, scope, RefreshPlan::New(scope));
-        state.store.issue(now, access, &iss)
+        state.store.issue(now, Token::random(), &iss)
     } else {
         let iss = issuance(state, client, None, scope, RefreshPlan::None);
-        state.store.issue_standalone(now, access, &iss)
+        state.store.issue_standalone(now, &iss)
     };
     Ok(respond(state, &issued, None))
 }

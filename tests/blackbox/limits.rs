@@ -1,10 +1,12 @@
 //! Limits: an oversized body (by its Content-Length or, chunked, by what arrives) is a
 //! JSON 413 that closes the connection, and a flood of device authorizations does not grow
 //! the store without bound once the codes expire (each is kept one lifetime past expiry,
-//! then reaped).
+//! then reaped), nor does a flood of client_credentials tokens: they are sealed, kept
+//! nowhere, and still introspected, accepted and revoked one by one.
 
 use crate::common::{server, server_with, Enc};
 use oauth_harness::server::config::ServerConfig;
+use serde_json::json;
 use std::sync::Arc;
 
 #[tokio::test]
@@ -141,4 +143,85 @@ async fn a_flood_of_device_authorizations_is_purged_as_the_codes_expire() {
         srv.advance(2 * 1800 + 1);
     }
     assert_eq!(peak, WAVE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_tokens_are_kept_nowhere_yet_each_is_known_and_dies_alone() {
+    const N: usize = 2_000;
+    let srv = server().await;
+    let mut tokens = Vec::with_capacity(N);
+    for _ in 0..N {
+        let r = srv.cc_token("api").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        tokens.push(r.str("access_token"));
+    }
+    let distinct: std::collections::HashSet<&String> = tokens.iter().collect();
+    assert_eq!(distinct.len(), N, "TOK-32: every token differs");
+    let stats = srv.get("/_test/stats").await;
+    assert_eq!(stats.body["access_tokens"], 0, "{}", stats.text);
+    let introspect = |t: String| {
+        let srv = &srv;
+        async move {
+            let r = srv
+                .post(
+                    "/oauth/introspect",
+                    Enc::Form,
+                    &[("token", &t)],
+                    Some(("web", "web-secret")),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.body
+        }
+    };
+    for t in &tokens {
+        let b = introspect(t.clone()).await;
+        assert_eq!(
+            (&b["active"], &b["client_id"], &b["scope"]),
+            (&json!(true), &json!("m2m"), &json!("api"))
+        );
+    }
+    // One character changed: not a token of this server.
+    let mut forged = tokens[0].clone().into_bytes();
+    forged[5] = if forged[5] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).expect("ASCII");
+    assert_eq!(introspect(forged.clone()).await, json!({"active": false}));
+    assert_eq!(srv.api("/api/me", &forged).await.status, 401);
+    // Revoked: that one dies, its neighbours live; another client cannot revoke it.
+    let revoke = |t: &str, who: (&'static str, &'static str)| {
+        let t = t.to_string();
+        let srv = &srv;
+        async move {
+            let r = srv
+                .post("/oauth/revoke", Enc::Form, &[("token", &t)], Some(who))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+    };
+    revoke(&tokens[8], ("web", "web-secret")).await;
+    assert_eq!(
+        introspect(tokens[8].clone()).await["active"],
+        json!(true),
+        "not web's token"
+    );
+    revoke(&tokens[7], ("m2m", "m2m-secret")).await;
+    assert_eq!(
+        introspect(tokens[7].clone()).await,
+        json!({"active": false})
+    );
+    assert_eq!(srv.api("/api/me", &tokens[7]).await.status, 401);
+    assert_eq!(introspect(tokens[8].clone()).await["active"], json!(true));
+    assert_eq!(srv.api("/api/me", &tokens[8]).await.status, 200);
+    let stats = srv.get("/_test/stats").await;
+    assert_eq!(stats.body["revoked_sealed_tokens"], 1, "{}", stats.text);
+    // Expired: every one inactive; the revocation is forgotten with the token.
+    srv.advance(3601);
+    assert_eq!(
+        introspect(tokens[9].clone()).await,
+        json!({"active": false})
+    );
+    assert_eq!(srv.api("/api/me", &tokens[9]).await.status, 401);
+    revoke(&tokens[10], ("m2m", "m2m-secret")).await;
+    let stats = srv.get("/_test/stats").await;
+    assert_eq!(stats.body["revoked_sealed_tokens"], 0, "{}", stats.text);
 }

@@ -14,6 +14,7 @@
 
 mod play_log;
 mod records;
+mod sealed;
 mod tables;
 
 use crate::clock::Timestamp;
@@ -21,6 +22,7 @@ use crate::server::config::ScopeSet;
 use crate::server::error::OAuthError;
 use crate::server::play::{DeviceLog, Hang, PollRecord};
 use parking_lot::Mutex;
+use sealed::{Sealed, Sealer};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,9 @@ pub(crate) use tables::Lifetimes;
 #[derive(Debug)]
 pub(crate) struct Store {
     tables: Mutex<Tables>,
+    /// Seals client_credentials tokens, which are then kept nowhere; `None` stores them
+    /// like every other token (a client under test: its tokens must be known to redact).
+    sealer: Option<Sealer>,
 }
 
 /// The tokens a granted request gets: what the store keeps and the response shows.
@@ -183,10 +188,12 @@ pub(crate) enum Found {
 }
 
 impl Store {
-    /// An empty store whose entries live as `life` says.
-    pub(crate) fn new(life: Lifetimes) -> Self {
+    /// An empty store whose entries live as `life` says; `sealed`: client_credentials
+    /// tokens carry their own state ([`sealed`]) instead of being stored.
+    pub(crate) fn new(life: Lifetimes, sealed: bool) -> Self {
         Store {
             tables: Mutex::new(Tables::new(life)),
+            sealer: sealed.then(Sealer::new),
         }
     }
 
@@ -198,9 +205,31 @@ impl Store {
         t.issue(now, access, grant, iss)
     }
 
-    /// Issues an access token that belongs to no grant: only its own revocation kills it
-    /// (client_credentials: RFC 6749 §4.4.3 gives no refresh token).
-    pub(crate) fn issue_standalone(&self, now: Timestamp, access: Token, iss: &Issuance) -> Issued {
+    /// Issues an access token that belongs to no grant and comes without a refresh token:
+    /// only its own revocation kills it (client_credentials: RFC 6749 §4.4.3). Sealed when
+    /// the store seals: then nothing is stored, whatever the rate of issue.
+    pub(crate) fn issue_standalone(&self, now: Timestamp, iss: &Issuance) -> Issued {
+        debug_assert_eq!(iss.refresh, RefreshPlan::None);
+        if let Some(sealer) = &self.sealer {
+            let numbered = {
+                let mut t = self.tables.lock();
+                t.sealed = t.sealed.wrapping_add(1);
+                t.client_number(&iss.client_id).map(|n| (n, t.sealed))
+            };
+            if let Some((client, serial)) = numbered {
+                let says = Sealed {
+                    expires_at: now.plus(iss.access_ttl),
+                    client,
+                    scope: iss.scope,
+                };
+                return Issued {
+                    access: sealer.seal(says, serial),
+                    refresh: None,
+                    scope: iss.scope,
+                };
+            }
+        }
+        let access = Token::random();
         self.tables
             .lock()
             .issue(now, access, records::STANDALONE, iss)
@@ -420,35 +449,67 @@ impl Store {
         Ok(())
     }
 
-    /// The token whose text is `token`, if its grant is alive (expiry is the caller's).
+    /// The token whose text is `token`, if its grant is alive and it was not revoked
+    /// (expiry is the caller's).
     pub(crate) fn find(&self, token: &str) -> Option<Found> {
-        let t = self.tables.lock();
-        if let Some(a) = t.access.get(token.as_bytes()) {
-            return t.grant_alive(a.grant).then(|| Found::Access(a.clone()));
+        {
+            let t = self.tables.lock();
+            if let Some(a) = t.access.get(token.as_bytes()) {
+                return t.grant_alive(a.grant).then(|| Found::Access(a.clone()));
+            }
+            if let Some(r) = t.refresh.get(token.as_bytes()) {
+                return t.grant_alive(r.grant).then(|| Found::Refresh(r.clone()));
+            }
         }
-        let r = t.refresh.get(token.as_bytes())?;
-        t.grant_alive(r.grant).then(|| Found::Refresh(r.clone()))
+        let says = self.sealer.as_ref()?.open(token)?;
+        let client_id = {
+            let t = self.tables.lock();
+            if t.revoked.get(token.as_bytes()).is_some() {
+                return None;
+            }
+            t.client_names.get(usize::from(says.client))?.clone()
+        };
+        Some(Found::Access(AccessToken {
+            client_id,
+            user: None,
+            scope: says.scope,
+            expires_at: says.expires_at,
+            grant: records::STANDALONE,
+        }))
     }
 
     /// Revokes the token whose text is `token` if `owns` its client (RFC 7009 §2.1): an
     /// access token alone, a refresh token with its grant, access tokens included
-    /// (REV-8). Whether the token exists.
-    pub(crate) fn revoke(&self, token: &str, owns: impl Fn(&str) -> bool) -> bool {
+    /// (REV-8); a sealed token until it expires. Whether the token exists.
+    pub(crate) fn revoke(&self, token: &str, now: Timestamp, owns: impl Fn(&str) -> bool) -> bool {
+        {
+            let mut t = self.tables.lock();
+            if let Some(a) = t.access.get(token.as_bytes()) {
+                if owns(&a.client_id) {
+                    t.remove_access(token.as_bytes());
+                }
+                return true;
+            }
+            if let Some(r) = t.refresh.get(token.as_bytes()) {
+                if owns(&r.client_id) {
+                    let grant = r.grant;
+                    t.revoke_grant(grant);
+                }
+                return true;
+            }
+        }
+        let Some(says) = self.sealer.as_ref().and_then(|s| s.open(token)) else {
+            return false;
+        };
         let mut t = self.tables.lock();
-        if let Some(a) = t.access.get(token.as_bytes()) {
-            if owns(&a.client_id) {
-                t.remove_access(token.as_bytes());
-            }
-            return true;
+        let owned = t
+            .client_names
+            .get(usize::from(says.client))
+            .is_some_and(|client| owns(client));
+        if let (true, Some(raw)) = (owned, Token::raw_of(token)) {
+            t.revoke_sealed(now, Token::from_raw(&raw), says.expires_at);
         }
-        if let Some(r) = t.refresh.get(token.as_bytes()) {
-            if owns(&r.client_id) {
-                let grant = r.grant;
-                t.revoke_grant(grant);
-            }
-            return true;
-        }
-        false
+        true
     }
 
     /// The apps `user` has live tokens for, with how many.
@@ -546,13 +607,15 @@ impl Store {
             .collect()
     }
 
-    /// How many of each thing the store holds (`/_test/stats`).
-    pub(crate) fn counts(&self) -> [(&'static str, usize); 6] {
+    /// How many of each thing the store holds (`/_test/stats`): sealed tokens are held
+    /// nowhere, only the revoked ones until they expire.
+    pub(crate) fn counts(&self) -> [(&'static str, usize); 7] {
         let t = self.tables.lock();
         [
             ("device_codes", t.devices.len()),
             ("authorization_codes", t.codes.len()),
             ("access_tokens", t.access.len()),
+            ("revoked_sealed_tokens", t.revoked.len()),
             ("refresh_tokens", t.refresh.len()),
             ("grants", t.grants.len()),
             ("sessions", t.sessions.len()),

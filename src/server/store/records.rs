@@ -32,11 +32,29 @@ impl Token {
     pub fn random() -> Self {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
+        Token::from_raw(&bytes)
+    }
+
+    /// The token whose 32 bytes are `raw`.
+    pub(crate) fn from_raw(raw: &[u8; 32]) -> Self {
         let mut text = [0u8; TOKEN_LEN];
-        let written =
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(bytes, &mut text);
+        let written = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(raw, &mut text);
         debug_assert_eq!(written, Ok(TOKEN_LEN), "32 bytes are 43 base64 characters");
         Token(text)
+    }
+
+    /// The 32 bytes of a token's text, if it is one (43 base64url characters).
+    pub(crate) fn raw_of(text: &str) -> Option<[u8; 32]> {
+        if text.len() != TOKEN_LEN {
+            return None;
+        }
+        let mut raw = [0u8; 33];
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode_slice(text, &mut raw)
+            .ok()?;
+        let mut out = [0u8; 32];
+        out.copy_from_slice(raw.get(..32).filter(|_| n == 32)?);
+        Some(out)
     }
 
     /// The value as text (base64url, so always ASCII).

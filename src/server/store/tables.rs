@@ -172,6 +172,14 @@ pub(super) struct Tables {
     pub(super) device_logs: Vec<DeviceLog>,
     /// Every request, when a client is the subject (`Play` on); else empty.
     pub(super) requests: Vec<RequestRecord>,
+    /// Clients by the number sealed tokens carry, and numbers by client.
+    pub(super) client_names: Vec<Arc<str>>,
+    client_numbers: HashMap<Arc<str>, u16>,
+    /// Sealed tokens issued so far (each one's serial).
+    pub(super) sealed: u32,
+    /// Sealed tokens revoked, until they expire.
+    pub(super) revoked: Sharded<()>,
+    revoked_q: ExpiryQueue,
     life: Lifetimes,
     device_q: ExpiryQueue,
     code_q: ExpiryQueue,
@@ -283,6 +291,27 @@ impl Tables {
         let entry = self.device_logs.get_mut(log?)?;
         entry.polls.push(poll);
         Some(entry.polls.len() - 1)
+    }
+
+    /// The number sealed tokens carry for `client`; `None` once 65,536 clients have one
+    /// (the fixture's and at most 10,000 registered ones never reach it).
+    pub(super) fn client_number(&mut self, client: &Arc<str>) -> Option<u16> {
+        if let Some(n) = self.client_numbers.get(client) {
+            return Some(*n);
+        }
+        let n = u16::try_from(self.client_names.len()).ok()?;
+        self.client_names.push(client.clone());
+        self.client_numbers.insert(client.clone(), n);
+        Some(n)
+    }
+
+    /// Revokes a sealed token until it expires.
+    pub(super) fn revoke_sealed(&mut self, now: Timestamp, key: Token, expires_at: Timestamp) {
+        if now < expires_at && self.revoked.get(&key).is_none() {
+            self.revoked_q.push(expires_at, key);
+            self.revoked.insert(key, ());
+        }
+        self.reap(now);
     }
 
     /// Counts a device poll in its client's audit (CLIENT-1, CLIENT-4).
@@ -454,6 +483,9 @@ impl Tables {
         }
         while let Some(k) = self.access_q.pop_due(now) {
             self.remove_access(k.as_bytes());
+        }
+        while let Some(k) = self.revoked_q.pop_due(now) {
+            self.revoked.remove(&k);
         }
         while let Some(k) = self.refresh_q.pop_due(now) {
             // Use extends a refresh token's life: re-queue it at its new deadline.
