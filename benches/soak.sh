@@ -41,15 +41,15 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic bTJtOm0ybS1zZWNyZXQ="
 LUA
 
-echo "second,rss_kib" > "$OUT/rss.csv"
+echo "seconds,rss_kib" > "$OUT/rss.csv"
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$work/cc.lua" "$base/oauth/token" > "$work/wrk.txt" &
 load=$!
 pids+=($load)
-second=0
+start=$SECONDS
 while kill -0 "$load" 2>/dev/null; do
-  echo "$second,$(awk '/VmRSS/ {print $2}' "/proc/$server/status")" >> "$OUT/rss.csv"
+  # Elapsed seconds, not a count: under saturation a loop of `sleep 1` takes longer.
+  echo "$((SECONDS - start)),$(awk '/VmRSS/ {print $2}' "/proc/$server/status")" >> "$OUT/rss.csv"
   sleep 1
-  second=$((second + 1))
 done
 wait "$load" || true
 

@@ -316,6 +316,17 @@ impl Srv {
         t
     }
 
+    /// Introspects `token` as the confidential client `web` (RFC 7662).
+    pub async fn introspect(&self, token: &str) -> Resp {
+        self.post(
+            "/oauth/introspect",
+            Enc::Form,
+            &[("token", token)],
+            Some(("web", "web-secret")),
+        )
+        .await
+    }
+
     pub async fn cc_token(&self, scope: &str) -> Resp {
         self.post(
             "/oauth/token",

@@ -162,14 +162,7 @@ async fn client_credentials_tokens_are_kept_nowhere_yet_each_is_known_and_dies_a
     let introspect = |t: String| {
         let srv = &srv;
         async move {
-            let r = srv
-                .post(
-                    "/oauth/introspect",
-                    Enc::Form,
-                    &[("token", &t)],
-                    Some(("web", "web-secret")),
-                )
-                .await;
+            let r = srv.introspect(&t).await;
             assert_eq!(r.status, 200, "{}", r.text);
             r.body
         }

@@ -510,27 +510,13 @@ async fn introspection() {
     let t = s.cc_token("api").await.str("access_token");
     let r = s.post_form("/oauth/introspect", &[("token", &t)]).await;
     assert_eq!(r.status, 401, "INTRO-1");
-    let r = s
-        .post(
-            "/oauth/introspect",
-            Enc::Form,
-            &[("token", &t)],
-            Some(("web", "web-secret")),
-        )
-        .await;
+    let r = s.introspect(&t).await;
     assert_eq!(
         (r.status, &r.body["active"], r.str("client_id").as_str()),
         (200, &json!(true), "m2m"),
         "INTRO-2"
     );
-    let r = s
-        .post(
-            "/oauth/introspect",
-            Enc::Form,
-            &[("token", "nope")],
-            Some(("web", "web-secret")),
-        )
-        .await;
+    let r = s.introspect("nope").await;
     assert_eq!(r.body, json!({"active": false}), "INTRO-3, INTRO-4");
     let r = s
         .post(
