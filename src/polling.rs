@@ -70,6 +70,12 @@ impl Schedule {
         }
     }
 
+    /// Time left until `expires_in`, if the code has one.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.expires_in
+            .map(|limit| limit.saturating_sub(self.elapsed))
+    }
+
     /// Records that `d` has been waited.
     pub fn waited(&mut self, d: Duration) {
         self.elapsed += d;

@@ -9,7 +9,10 @@
 //! shorter than the interval between two polls is an `interval_violation` (must stay 0);
 //! the `eager` share of devices polls once after half the interval on purpose, counted
 //! as `deliberate_early_poll`, which the built-in server's own audit must match exactly.
+//! A share of the devices (the profile's `probes`) polls once more after its tokens or
+//! after `expires_in`, for answers a server owes at any load (`super::probes`).
 
+use super::probes::{self, Probe};
 use super::{send, Ctx};
 use crate::polling::{Answer, Schedule};
 use goose::prelude::*;
@@ -189,6 +192,12 @@ struct Device<'a> {
 /// deliberate early poll.
 async fn poll(user: &mut GooseUser, ctx: &Arc<Ctx>, schedule: &mut Schedule, device: &Device<'_>) {
     let token_url = ctx.session.url(Some("token"), None);
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("device_code", device.code),
+        ("client_id", device.client_id),
+    ];
+    let again = || ctx.post(&token_url, &form, device.basic);
     let mut last_poll: Option<Instant> = None;
     let mut eager_left = device.eager;
     // The schedule counts the server's time since the device authorization answer.
@@ -208,6 +217,15 @@ async fn poll(user: &mut GooseUser, ctx: &Arc<Ctx>, schedule: &mut Schedule, dev
         let Some(wait) = schedule.next_wait(early) else {
             // §3.5: the device code has expired by then; the device stops.
             ctx.recorder.count("expired", 1);
+            if probes::drawn(ctx) {
+                // DEV-19: once expires_in has passed, a poll gets expired_token. Sent
+                // after the expiry and at least an interval after the last poll.
+                let left = schedule.remaining().unwrap_or_default();
+                let wait = left.max(schedule.interval()) + Duration::from_secs(1);
+                if ctx.sleep_until(Instant::now() + ctx.real(wait)).await {
+                    probes::send_probe(user, ctx, Probe::PollAfterExpiry, again()).await;
+                }
+            }
             return;
         };
         if !ctx.sleep_until(now + ctx.real(wait)).await {
@@ -230,12 +248,7 @@ async fn poll(user: &mut GooseUser, ctx: &Arc<Ctx>, schedule: &mut Schedule, dev
             // One deliberate early poll per device, whatever the server answers.
             eager_left = false;
         }
-        let form = [
-            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-            ("device_code", device.code),
-            ("client_id", device.client_id),
-        ];
-        let answer = match send(ctx.post(&token_url, &form, device.basic)).await {
+        let answer = match send(again()).await {
             Ok(a) => a,
             Err(failed) if failed.timed_out => {
                 // §3.5: a timeout makes the device poll less often, not give up.
@@ -253,47 +266,69 @@ async fn poll(user: &mut GooseUser, ctx: &Arc<Ctx>, schedule: &mut Schedule, dev
                 return;
             }
         };
-        if !judge(user, ctx, schedule, &answer).await {
-            return;
+        match judge(user, ctx, schedule, &answer).await {
+            Next::Poll => {}
+            Next::Stop => return,
+            Next::Tokens => {
+                if probes::drawn(ctx) {
+                    // DEV-21: the code is spent; polled again (an interval later), it
+                    // must be refused.
+                    let at = Instant::now() + ctx.real(schedule.interval());
+                    if ctx.sleep_until(at).await {
+                        probes::send_probe(user, ctx, Probe::DeviceCodeAgain, again()).await;
+                    }
+                }
+                return;
+            }
         }
     }
 }
 
-/// Records one poll's answer and adjusts the schedule; false when the device is done.
+/// What a device does after an answer.
+enum Next {
+    /// Polls again.
+    Poll,
+    /// Stops: denied, expired, or an answer it cannot use.
+    Stop,
+    /// Stops with its tokens.
+    Tokens,
+}
+
+/// Records one poll's answer and adjusts the schedule; what the device does next.
 async fn judge(
     user: &mut GooseUser,
     ctx: &Arc<Ctx>,
     schedule: &mut Schedule,
     answer: &super::Answer,
-) -> bool {
+) -> Next {
     let status = Some(answer.status);
-    let (name, ok, going_on) = match (answer.status, answer.error()) {
-        (200, None) if answer.str("access_token").is_some() => ("success", true, false),
+    let (name, ok, next) = match (answer.status, answer.error()) {
+        (200, None) if answer.str("access_token").is_some() => ("success", true, Next::Tokens),
         (400, Some("authorization_pending")) => {
             tracing::trace!("poll: authorization_pending");
             schedule.answered(Answer::Pending);
-            ("authorization_pending", true, true)
+            ("authorization_pending", true, Next::Poll)
         }
         (400, Some("slow_down")) => {
             schedule.answered(Answer::SlowDown);
-            ("slow_down", true, true)
+            ("slow_down", true, Next::Poll)
         }
         (429, _) => {
             // Flow control (matrix §15 #6, CLIENT-18): wait as told and poll again.
             schedule.answered(Answer::TooMany(answer.retry_after));
-            ("rate_limited", true, true)
+            ("rate_limited", true, Next::Poll)
         }
-        (400, Some("access_denied")) => ("access_denied", true, false),
-        (400, Some("expired_token")) => ("expired_token", true, false),
+        (400, Some("access_denied")) => ("access_denied", true, Next::Stop),
+        (400, Some("expired_token")) => ("expired_token", true, Next::Stop),
         _ => {
             tracing::debug!(status = answer.status, error = ?answer.error(), "unexpected poll answer");
-            ("unexpected", false, false)
+            ("unexpected", false, Next::Stop)
         }
     };
     ctx.record(user, &format!("token: {name}"), answer.latency, ok, status)
         .await;
     ctx.recorder.count(name, 1);
-    going_on
+    next
 }
 
 /// The built-in server's own count of early polls for the device client, added to the

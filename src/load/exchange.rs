@@ -7,12 +7,16 @@
 //!   (a user without one first runs the code flow);
 //! - `client_credentials`: the machine client's grant.
 //!
+//! A share of the flows (the profile's `probes`) ends with a replay the server must refuse
+//! (`super::probes`: a code exchanged twice, a rotated refresh token presented again).
+//!
 //! Requests are recorded as `authorize`, `token: authorization_code`,
 //! `token: refresh_token` and `token: client_credentials`. `authorize` is the server's time
 //! (the builtin's consent route, or a `follow` hook's requests); a consent hook that runs a
 //! command, calls the user's own service or waits for a person is timed as `consent hook`
 //! instead, so its process never reads as the server's latency.
 
+use super::probes::{self, Probe};
 use super::{send, Ctx};
 use crate::scenario::model::Decision;
 use goose::prelude::*;
@@ -26,12 +30,14 @@ struct Tokens {
 
 pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
     let e = &ctx.profile.exchange;
-    for client in [&e.code_client, &e.client_credentials_client] {
-        if ctx.session.secret_of(client).is_none() {
-            return Err(format!(
-                "token-grants needs the secret of client `{client}` (a target profile gives it for the role that client plays, under `clients:`)"
-            ));
-        }
+    // The code client may be public (no secret: its id goes in the body, and its refresh
+    // tokens rotate); the machine client cannot.
+    let machine = e.weights.get("client_credentials").copied().unwrap_or(0) > 0;
+    let client = &e.client_credentials_client;
+    if machine && ctx.session.secret_of(client).is_none() {
+        return Err(format!(
+            "token-grants needs the secret of client `{client}` (a target profile gives it for the role that client plays, under `clients:`)"
+        ));
     }
     let mut s = scenario!("token-grants");
     if let Some(w) = &ctx.profile.wait_time {
@@ -71,8 +77,18 @@ pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
     Ok(s)
 }
 
-fn secret<'a>(ctx: &'a Ctx, client: &str) -> &'a str {
-    ctx.session.secret_of(client).unwrap_or_default()
+/// How `client` authenticates: Basic with its secret, or, a public client (no secret),
+/// its `client_id` in the body.
+fn credentials<'a>(
+    ctx: &'a Ctx,
+    client: &'a str,
+    params: &mut Vec<(&'a str, &'a str)>,
+) -> Option<(&'a str, &'a str)> {
+    let basic = ctx.session.secret_of(client).map(|s| (client, s));
+    if basic.is_none() {
+        params.push(("client_id", client));
+    }
+    basic
 }
 
 /// The code flow; true when it got tokens.
@@ -120,14 +136,22 @@ async fn code_flow(user: &mut GooseUser, ctx: &Ctx) -> bool {
         return false;
     };
     let token_url = ctx.session.url(Some("token"), None);
-    let params = [
+    let mut params = vec![
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
         ("redirect_uri", e.redirect_uri.as_str()),
         ("code_verifier", verifier.as_str()),
     ];
-    let basic = Some((e.code_client.as_str(), secret(ctx, &e.code_client)));
-    tokens(user, ctx, "authorization_code", &token_url, &params, basic).await
+    let basic = credentials(ctx, &e.code_client, &mut params);
+    let got = tokens(user, ctx, "authorization_code", &token_url, &params, basic).await;
+    if got && probes::drawn(ctx) {
+        // TOK-21: the same exchange again must be refused; the server may revoke what
+        // the code gave (TOK-22), so this user signs in again next time.
+        let replay = ctx.post(&token_url, &params, basic);
+        probes::send_probe(user, ctx, Probe::CodeAgain, replay).await;
+        user.set_session_data(Tokens::default());
+    }
+    got
 }
 
 async fn refresh(user: &mut GooseUser, ctx: &Ctx) {
@@ -141,19 +165,30 @@ async fn refresh(user: &mut GooseUser, ctx: &Ctx) {
     };
     let e = &ctx.profile.exchange;
     let token_url = ctx.session.url(Some("token"), None);
-    let params = [
+    let mut params = vec![
         ("grant_type", "refresh_token"),
         ("refresh_token", rt.as_str()),
     ];
-    let basic = Some((e.code_client.as_str(), secret(ctx, &e.code_client)));
-    tokens(user, ctx, "refresh_token", &token_url, &params, basic).await;
+    let basic = credentials(ctx, &e.code_client, &mut params);
+    let got = tokens(user, ctx, "refresh_token", &token_url, &params, basic).await;
+    let rotated = user
+        .get_session_data::<Tokens>()
+        .and_then(|t| t.refresh.as_deref())
+        .is_some_and(|new| new != rt);
+    if got && rotated && probes::drawn(ctx) {
+        // REF-9: a rotated refresh token presented again must be refused; the server
+        // then revokes the grant, so this user signs in again next time.
+        let replay = ctx.post(&token_url, &params, basic);
+        probes::send_probe(user, ctx, Probe::RotatedRefreshAgain, replay).await;
+        user.set_session_data(Tokens::default());
+    }
 }
 
 async fn client_credentials(user: &mut GooseUser, ctx: &Ctx) {
     let client = ctx.profile.exchange.client_credentials_client.clone();
     let token_url = ctx.session.url(Some("token"), None);
-    let params = [("grant_type", "client_credentials")];
-    let basic = Some((client.as_str(), secret(ctx, &client)));
+    let mut params = vec![("grant_type", "client_credentials")];
+    let basic = credentials(ctx, &client, &mut params);
     tokens(user, ctx, "client_credentials", &token_url, &params, basic).await;
 }
 

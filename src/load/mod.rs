@@ -16,6 +16,7 @@ pub mod threshold;
 
 mod device;
 mod exchange;
+mod probes;
 
 use crate::clock::Clock;
 use crate::runner::profile::Profile;
@@ -390,6 +391,7 @@ async fn open(
             if let Some(i) = p.server.device_interval {
                 config.policy.device_interval = i;
             }
+            config.faults = p.server.fault_set();
             let session = Session::start_builtin(config, Clock::scaled(p.time_scale))
                 .await
                 .map_err(|e| LoadError::Runtime(e.to_string()))?;

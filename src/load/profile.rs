@@ -106,6 +106,10 @@ pub struct LoadProfile {
     /// time, and the users wait intervals and lifetimes scaled down alike.
     #[serde(default = "one_u32")]
     pub time_scale: u32,
+    /// The share of flows that end with a protocol probe (`load::probes`), 0 to 1
+    /// (default 0.1; 0 sends none).
+    #[serde(default = "a_tenth")]
+    pub probes: f64,
     /// Device-polling settings.
     #[serde(default)]
     pub device: DeviceSettings,
@@ -134,6 +138,10 @@ pub struct LoadProfile {
 fn one() -> usize {
     1
 }
+fn a_tenth() -> f64 {
+    0.1
+}
+
 fn one_u32() -> u32 {
     1
 }
@@ -299,6 +307,21 @@ pub struct ServerSettings {
     /// Polling interval, seconds of server time.
     #[serde(default)]
     pub device_interval: Option<u64>,
+    /// Fault switches to turn on (`serve --list-faults`): a server that breaks rules, to
+    /// see the protocol probes catch it.
+    #[serde(default)]
+    pub faults: Vec<String>,
+}
+
+impl ServerSettings {
+    /// The fault switches named (unknown names are refused when the profile is read).
+    pub(crate) fn fault_set(&self) -> crate::server::faults::FaultSet {
+        use crate::server::faults::Fault;
+        self.faults
+            .iter()
+            .filter_map(|n| Fault::from_name(n))
+            .collect()
+    }
 }
 
 /// A profile that cannot be used, with where.
@@ -387,6 +410,11 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
     {
         p.thresholds.push(DEVICES_SUCCEED.into());
     }
+    // Rules a server keeps at any load (MUST rows): none broken, unless the profile says
+    // otherwise about the group.
+    if !p.thresholds.iter().any(|t| t.contains("protocol")) {
+        p.thresholds.push(super::probes::RULE.into());
+    }
     for (i, rule) in p.thresholds.iter().enumerate() {
         if let Err(e) = super::threshold::Threshold::parse(rule) {
             return Err(bad(
@@ -443,6 +471,20 @@ fn check_counts(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
         return Err(bad(
             &[Seg::Key("iterations")],
             "iterations: must be at least 1".into(),
+        ));
+    }
+    for (i, name) in p.server.faults.iter().enumerate() {
+        if crate::server::faults::Fault::from_name(name).is_none() {
+            return Err(bad(
+                &[Seg::Key("server"), Seg::Key("faults"), Seg::Index(i)],
+                format!("server.faults[{i}]: unknown fault '{name}' (see `oauth-harness serve --list-faults`)"),
+            ));
+        }
+    }
+    if !(0.0..=1.0).contains(&p.probes) {
+        return Err(bad(
+            &[Seg::Key("probes")],
+            "probes: must be a share of flows from 0 to 1".into(),
         ));
     }
     if !(1..=1000).contains(&p.time_scale) {
@@ -568,7 +610,35 @@ mod tests {
         let text =
             "kind: device-polling\nusers: 2\nthresholds: [\"count > 5 for token: success\"]\n";
         let p = parse("own", "own.yaml", text).expect("its own rule");
-        assert_eq!(p.thresholds, ["count > 5 for token: success"]);
+        assert_eq!(
+            p.thresholds,
+            ["count > 5 for token: success", super::super::probes::RULE]
+        );
+    }
+
+    #[test]
+    fn every_profile_gets_the_protocol_rule_unless_it_has_its_own() {
+        for kind in ["device-polling", "token-grants"] {
+            let text = format!("kind: {kind}\nusers: 2\nrun_time: 1s\n");
+            let p = parse("p", "p.yaml", &text).expect("valid");
+            assert!(
+                p.thresholds.iter().any(|t| t == super::super::probes::RULE),
+                "{kind}"
+            );
+        }
+        let text = "kind: token-grants\nusers: 2\nrun_time: 1s\nthresholds: [\"count < 3 for protocol\"]\n";
+        let p = parse("p", "p.yaml", text).expect("valid");
+        assert_eq!(p.thresholds, ["count < 3 for protocol"]);
+        let text = "kind: token-grants\nusers: 2\nrun_time: 1s\nprobes: 2\n";
+        let e = parse("p", "p.yaml", text).expect_err("a share above 1");
+        assert!(e.to_string().starts_with("p.yaml:4:9: probes:"), "{e}");
+        let text = "kind: token-grants\nusers: 2\nserver:\n  faults: [nope]\n";
+        let e = parse("p", "p.yaml", text).expect_err("an unknown fault");
+        assert!(
+            e.to_string()
+                .contains("server.faults[0]: unknown fault 'nope'"),
+            "{e}"
+        );
     }
 
     #[test]

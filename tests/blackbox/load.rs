@@ -90,12 +90,12 @@ fn device_polling_ends_every_device_as_configured_and_obeys_the_interval() {
     assert_eq!(outcome(&s, "slow_down"), 4, "{s:#}");
     assert_eq!(outcome(&s, "server_early_polls"), 4, "{s:#}");
     assert!(outcome(&s, "authorization_pending") >= 20, "{s:#}");
-    // Every poll the harness sent is one the server counted.
+    // Every poll the harness sent, probes included, is one the server counted.
     let polls: u64 = s["requests"]
         .as_object()
         .map(|m| {
             m.iter()
-                .filter(|(k, _)| k.starts_with("token: "))
+                .filter(|(k, _)| *k != "device_authorization" && !k.starts_with("harness:"))
                 .map(|(_, v)| v["count"].as_u64().unwrap_or(0))
                 .sum()
         })
@@ -526,4 +526,143 @@ fn ctrl_c_stops_the_run_and_keeps_its_reports() {
         "{s:#}"
     );
     assert!(reports.join("goose-report.html").exists());
+}
+
+/// Devices that all carry a probe: half get tokens (then poll again), half are never
+/// decided (then poll after `expires_in`).
+const PROBED_DEVICES: &str = "\
+kind: device-polling
+users: 10
+increase_rate: 400
+time_scale: 50
+probes: 1
+device:
+  approve: 0.5
+  deny: 0
+  delay: {min: 6s, max: 10s}
+server:
+  device_code_ttl: 40
+";
+
+/// Sign-ins and refreshes of the public client `spa` (its refresh tokens rotate), half of
+/// them probed (a probed flow gives its tokens up, so some must be left to refresh).
+const PROBED_GRANTS: &str = "\
+kind: token-grants
+users: 2
+increase_rate: 100
+run_time: 1s
+probes: 0.5
+wait_time: {min: 2ms, max: 4ms}
+exchange:
+  weights: {authorization_code: 1, refresh_token: 1, client_credentials: 0}
+  code_client: spa
+  redirect_uri: https://spa.example/callback
+  scope: api offline_access
+  client_credentials_client: m2m
+";
+
+/// The load kill matrix: each rule the probes check, broken by the builtin's fault switch
+/// for it, is caught (a MUST row fails the run with exit 5, the SHOULD row is counted
+/// as advisory), and the clean builtin raises no alarm.
+#[test]
+fn protocol_probes_catch_each_broken_rule_and_stay_quiet_on_the_clean_builtin() {
+    struct Case {
+        profile: &'static str,
+        fault: Option<&'static str>,
+        probes: &'static [&'static str],
+        violation: Option<&'static str>,
+        exit: i32,
+    }
+    let device_probes: &[&str] = &["probe: device_code_again", "probe: poll_after_expiry"];
+    let grant_probes: &[&str] = &["probe: code_again", "probe: rotated_refresh_again"];
+    let cases = [
+        Case {
+            profile: PROBED_DEVICES,
+            fault: None,
+            probes: device_probes,
+            violation: None,
+            exit: 0,
+        },
+        Case {
+            profile: PROBED_DEVICES,
+            fault: Some("reuse-device-code"),
+            probes: device_probes,
+            violation: Some("advisory: device_code_redeemed_twice"),
+            exit: 0,
+        },
+        Case {
+            profile: PROBED_DEVICES,
+            fault: Some("never-expire-device-codes"),
+            probes: &["probe: poll_after_expiry"],
+            violation: Some("protocol: poll_after_expiry_not_expired_token"),
+            exit: 5,
+        },
+        Case {
+            profile: PROBED_GRANTS,
+            fault: None,
+            probes: grant_probes,
+            violation: None,
+            exit: 0,
+        },
+        Case {
+            profile: PROBED_GRANTS,
+            fault: Some("reuse-code"),
+            probes: &["probe: code_again"],
+            violation: Some("protocol: code_accepted_twice"),
+            exit: 5,
+        },
+        Case {
+            profile: PROBED_GRANTS,
+            fault: Some("no-refresh-reuse-detection"),
+            probes: &["probe: rotated_refresh_again"],
+            violation: Some("protocol: rotated_refresh_token_accepted"),
+            exit: 5,
+        },
+    ];
+    let violations = [
+        "advisory: device_code_redeemed_twice",
+        "protocol: poll_after_expiry_not_expired_token",
+        "protocol: code_accepted_twice",
+        "protocol: rotated_refresh_token_accepted",
+    ];
+    for case in &cases {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        // Both profiles end with their `server:` section (or none): the fault joins it.
+        let text = match (case.fault, case.profile.contains("server:")) {
+            (Some(f), true) => format!("{}  faults: [{f}]\n", case.profile),
+            (Some(f), false) => format!("{}server:\n  faults: [{f}]\n", case.profile),
+            (None, _) => case.profile.to_string(),
+        };
+        let p = profile(tmp.path(), "probed.yaml", &text);
+        let reports = tmp.path().join("r");
+        let run = load(
+            tmp.path(),
+            &[&p, "--report-dir", reports.to_str().unwrap_or("")],
+        );
+        let what = format!("{:?}", case.fault);
+        assert_eq!(
+            run.code, case.exit,
+            "{what}\n{}\n{}",
+            run.stdout, run.stderr
+        );
+        let s = summary(&reports);
+        for probe in case.probes {
+            assert!(outcome(&s, probe) > 0, "{what}: no `{probe}` sent: {s:#}");
+        }
+        for v in violations {
+            let seen = outcome(&s, v);
+            if Some(v) == case.violation {
+                assert!(seen > 0, "{what}: `{v}` not caught: {s:#}");
+            } else {
+                assert_eq!(seen, 0, "{what}: false alarm `{v}`: {s:#}");
+            }
+        }
+        if case.exit == 5 {
+            assert!(
+                run.stderr.contains("count == 0 for protocol"),
+                "{}",
+                run.stderr
+            );
+        }
+    }
 }
