@@ -218,13 +218,10 @@ async fn poll(user: &mut GooseUser, ctx: &Arc<Ctx>, schedule: &mut Schedule, dev
             // §3.5: the device code has expired by then; the device stops.
             ctx.recorder.count("expired", 1);
             if probes::drawn(ctx) {
-                // DEV-19: once expires_in has passed, a poll gets expired_token. Sent
-                // after the expiry and at least an interval after the last poll.
+                // DEV-19: sent past expires_in, and an interval after the last poll.
                 let left = schedule.remaining().unwrap_or_default();
                 let wait = left.max(schedule.interval()) + Duration::from_secs(1);
-                if ctx.sleep_until(Instant::now() + ctx.real(wait)).await {
-                    probes::send_probe(user, ctx, Probe::PollAfterExpiry, again()).await;
-                }
+                probe_after(user, ctx, wait, Probe::PollAfterExpiry, again()).await;
             }
             return;
         };
@@ -234,53 +231,81 @@ async fn poll(user: &mut GooseUser, ctx: &Arc<Ctx>, schedule: &mut Schedule, dev
         }
         let sent = Instant::now();
         if let Some(prev) = last_poll {
-            let server_gap = (sent - prev).mul_f64(ctx.scale);
-            if early_on_purpose {
-                ctx.recorder.count("deliberate_early_poll", 1);
-            } else if server_gap < schedule.interval() {
-                ctx.recorder.count("interval_violation", 1);
-                ctx.recorder
-                    .request("harness: interval_violation", Duration::ZERO, false);
-            }
+            audit_gap(
+                ctx,
+                (sent - prev).mul_f64(ctx.scale),
+                schedule,
+                early_on_purpose,
+            );
         }
         last_poll = Some(sent);
         if early_on_purpose {
             // One deliberate early poll per device, whatever the server answers.
             eager_left = false;
         }
-        let answer = match send(again()).await {
-            Ok(a) => a,
-            Err(failed) if failed.timed_out => {
-                // §3.5: a timeout makes the device poll less often, not give up.
-                ctx.record(user, "token: timeout", failed.latency, false, None)
-                    .await;
-                ctx.recorder.count("timeout", 1);
-                schedule.answered(Answer::Timeout);
-                continue;
-            }
-            Err(failed) => {
-                ctx.record(user, "token: transport error", failed.latency, false, None)
-                    .await;
-                ctx.recorder.count("error", 1);
-                tracing::debug!("poll: {}", failed.why);
-                return;
-            }
+        let next = match send(again()).await {
+            Ok(answer) => judge(user, ctx, schedule, &answer).await,
+            Err(failed) => unanswered(user, ctx, schedule, &failed).await,
         };
-        match judge(user, ctx, schedule, &answer).await {
+        match next {
             Next::Poll => {}
             Next::Stop => return,
             Next::Tokens => {
                 if probes::drawn(ctx) {
-                    // DEV-21: the code is spent; polled again (an interval later), it
-                    // must be refused.
-                    let at = Instant::now() + ctx.real(schedule.interval());
-                    if ctx.sleep_until(at).await {
-                        probes::send_probe(user, ctx, Probe::DeviceCodeAgain, again()).await;
-                    }
+                    // DEV-21: the spent code polled again, an interval later.
+                    let wait = schedule.interval();
+                    probe_after(user, ctx, wait, Probe::DeviceCodeAgain, again()).await;
                 }
                 return;
             }
         }
+    }
+}
+
+/// Records a poll that got no answer: a timeout makes the device poll less often, not
+/// give up (§3.5); a transport error ends it.
+async fn unanswered(
+    user: &mut GooseUser,
+    ctx: &Ctx,
+    schedule: &mut Schedule,
+    failed: &super::NoAnswer,
+) -> Next {
+    if failed.timed_out {
+        ctx.record(user, "token: timeout", failed.latency, false, None)
+            .await;
+        ctx.recorder.count("timeout", 1);
+        schedule.answered(Answer::Timeout);
+        return Next::Poll;
+    }
+    ctx.record(user, "token: transport error", failed.latency, false, None)
+        .await;
+    ctx.recorder.count("error", 1);
+    tracing::debug!("poll: {}", failed.why);
+    Next::Stop
+}
+
+/// The harness's own discipline (CLIENT-1): a gap of server time shorter than the interval
+/// is an `interval_violation`, unless the poll was early on purpose.
+fn audit_gap(ctx: &Ctx, server_gap: Duration, schedule: &Schedule, early_on_purpose: bool) {
+    if early_on_purpose {
+        ctx.recorder.count("deliberate_early_poll", 1);
+    } else if server_gap < schedule.interval() {
+        ctx.recorder.count("interval_violation", 1);
+        ctx.recorder
+            .request("harness: interval_violation", Duration::ZERO, false);
+    }
+}
+
+/// Sends `probe` after `wait` of server time, unless the run ends first.
+async fn probe_after(
+    user: &mut GooseUser,
+    ctx: &Ctx,
+    wait: Duration,
+    probe: Probe,
+    req: reqwest::RequestBuilder,
+) {
+    if ctx.sleep_until(Instant::now() + ctx.real(wait)).await {
+        probes::send_probe(user, ctx, probe, req).await;
     }
 }
 
