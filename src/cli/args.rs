@@ -158,6 +158,22 @@ pub(super) struct LoadArgs {
     /// No progress line on the terminal.
     #[arg(long)]
     pub(super) no_progress: bool,
+    /// Serve the live figures for Prometheus to scrape at http://ADDR/metrics while the
+    /// run goes (request counts and errors, latency quantiles, outcomes).
+    #[arg(long, value_name = "ADDR")]
+    pub(super) metrics_addr: Option<std::net::SocketAddr>,
+    /// Push the live figures every 2 s (and once at the end) to this Prometheus
+    /// remote-write endpoint, e.g. http://127.0.0.1:9090/api/v1/write.
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
+    pub(super) prometheus_remote_write: Option<String>,
+}
+
+fn parse_http_url(s: &str) -> Result<String, String> {
+    match url::Url::parse(s) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(s.to_string()),
+        Ok(u) => Err(format!("`{}` is not http or https", u.scheme())),
+        Err(e) => Err(format!("not a URL: {e}")),
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -63,6 +63,8 @@ fn load_run(args: LoadArgs) -> ExitCode {
         shard: args.shard,
         progress: !args.no_progress,
         person: terminal(),
+        metrics_addr: args.metrics_addr,
+        remote_write: args.prometheus_remote_write,
     };
     let outcome = match runtime().map_err(|e| e.to_string()) {
         Ok(rt) => rt.block_on(crate::load::run(&opts)),

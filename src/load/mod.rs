@@ -16,6 +16,7 @@ pub mod threshold;
 
 mod device;
 mod exchange;
+mod metrics;
 mod probes;
 
 use crate::clock::Clock;
@@ -54,6 +55,10 @@ pub struct LoadOptions {
     pub progress: bool,
     /// Whom the target's `manual` hooks ask.
     pub person: crate::runner::target::Person,
+    /// Serve the live figures for scraping at `/metrics` here.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Push the live figures here with Prometheus remote write.
+    pub remote_write: Option<String>,
 }
 
 /// Why a run could not be judged.
@@ -469,13 +474,16 @@ async fn one_run(
     let goose_files = [dir.join("goose-report.html"), dir.join("goose-report.json")];
     let config = goose_config(p, users, rate, &ctx.session.base, &goose_files);
     let progress = opts.progress.then(|| progress_bar(ctx.clone(), kind));
+    let live = live_metrics(opts, &ctx).await?;
     let result = attack(config, scenario, budget).await;
+    let pushed = live.stop().await;
     let elapsed = started.elapsed();
     if let Some((bar, task)) = progress {
         task.abort();
         bar.finish_and_clear();
     }
-    let summary = judged(opts, &ctx, kind, scale, elapsed, result.as_ref().err()).await?;
+    let mut summary = judged(opts, &ctx, kind, scale, elapsed, result.as_ref().err()).await?;
+    summary.notes.extend(pushed);
     // A user's decision task may still be asleep and hold the context; the builtin server
     // then stops when the process ends instead of here.
     if let Ok(ctx) = Arc::try_unwrap(ctx) {
@@ -495,6 +503,23 @@ async fn one_run(
         )));
     }
     Ok((summary, files))
+}
+
+/// Starts the live metrics the options ask for (`/metrics`, remote write).
+async fn live_metrics(opts: &LoadOptions, ctx: &Arc<Ctx>) -> Result<metrics::Live, LoadError> {
+    let labels = metrics::RunLabels {
+        profile: ctx.profile.name.clone(),
+        shard: format!("{}/{}", opts.shard.0, opts.shard.1),
+    };
+    let c = ctx.clone();
+    let source: metrics::Source = Arc::new(move || metrics::series(&c.recorder, &labels));
+    let remote = opts
+        .remote_write
+        .clone()
+        .map(|url| (url, ctx.session.http.clone()));
+    metrics::Live::start(source, opts.metrics_addr, remote)
+        .await
+        .map_err(|e| LoadError::Runtime(e.to_string()))
 }
 
 /// goose's settings for one run: `users` started at `rate` per second, for the

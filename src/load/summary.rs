@@ -67,6 +67,23 @@ impl Recorder {
             .sum()
     }
 
+    /// Every request name's figures so far, for live metrics.
+    pub(crate) fn views(&self) -> Vec<(String, View)> {
+        self.requests
+            .lock()
+            .iter()
+            .map(|(name, r)| {
+                let h = &r.histogram;
+                let view = View {
+                    count: h.len(),
+                    errors: r.errors,
+                    quantiles_us: LIVE_QUANTILES.map(|q| h.value_at_quantile(q)),
+                };
+                (name.clone(), view)
+            })
+            .collect()
+    }
+
     /// A copy of the outcome counters.
     pub fn outcomes(&self) -> BTreeMap<String, u64> {
         self.outcomes.lock().clone()
@@ -91,6 +108,20 @@ impl Recorder {
             notes: Vec::new(),
         }
     }
+}
+
+/// The quantiles a [`View`] holds.
+pub(crate) const LIVE_QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
+
+/// One request name's figures at a moment of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct View {
+    /// Requests so far.
+    pub count: u64,
+    /// Of which errors.
+    pub errors: u64,
+    /// Latency at 0.5, 0.9, 0.99 and 0.999, µs.
+    pub quantiles_us: [u64; 4],
 }
 
 /// The `format` field of summary files.

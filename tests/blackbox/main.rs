@@ -16,6 +16,7 @@ mod limits;
 mod live;
 mod load;
 mod mutation;
+mod prometheus;
 mod races;
 mod real_servers;
 mod runner;
