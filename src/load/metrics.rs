@@ -370,6 +370,32 @@ mod tests {
     }
 
     #[test]
+    fn the_grafana_dashboard_charts_every_series_and_no_other() {
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../deploy/grafana-dashboard.json"))
+                .expect("the dashboard is JSON");
+        let names = regex::Regex::new(r"oauth_harness_[a-z_]+").expect("regex");
+        let charted: std::collections::BTreeSet<String> = dashboard["panels"]
+            .as_array()
+            .expect("panels")
+            .iter()
+            .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+            .flat_map(|t| {
+                let expr = t["expr"].as_str().unwrap_or_default().to_string();
+                names
+                    .find_iter(&expr)
+                    .map(|m| m.as_str().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let exported: std::collections::BTreeSet<String> = series(&recorder(), &run())
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect();
+        assert_eq!(charted, exported);
+    }
+
+    #[test]
     fn a_write_request_decodes_to_the_same_series_with_sorted_labels() {
         use prost::Message as _;
         let s = series(&recorder(), &run());

@@ -185,6 +185,30 @@ async fn a_load_run_streams_its_figures_into_a_real_prometheus() {
     .await;
     let up = query(&http, &base, "max_over_time(up{job=\"harness\"}[5m])").await;
     assert!(!scraped.is_empty(), "no scraped series; up: {up:?}");
+    // Every query of the shipped Grafana dashboard runs on these series.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana-dashboard.json"),
+        )
+        .expect("the dashboard"),
+    )
+    .expect("JSON");
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"]
+                .as_str()
+                .expect("expr")
+                .replace("$profile", "live");
+            let result = query(&http, &base, &expr).await;
+            // Violations exist only where a rule broke; every other panel has data.
+            let may_be_empty = expr.contains("protocol: ");
+            assert!(
+                may_be_empty || !result.is_empty(),
+                "{}: no data for {expr}",
+                panel["title"]
+            );
+        }
+    }
     assert!(
         scraped.iter().all(|s| s["metric"]["profile"] == "live"),
         "{scraped:?}"
