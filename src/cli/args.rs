@@ -299,6 +299,34 @@ pub(super) struct RunArgs {
     /// subfolder named after its profile).
     #[arg(long, value_name = "DIR")]
     pub(super) snapshot_dir: Option<PathBuf>,
+    /// `github`: after the console report, a GitHub Actions annotation per FAILED
+    /// assertion (`::error`) and WARNING (`::warning`) at its scenario line, and the
+    /// markdown summary appended to `$GITHUB_STEP_SUMMARY`. Default: `github` when
+    /// `GITHUB_ACTIONS=true`, else `console`.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub(super) format: Option<Format>,
+}
+
+/// How a run reports on the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum Format {
+    /// The console report only.
+    Console,
+    /// The console report, then GitHub Actions workflow commands.
+    Github,
+}
+
+impl Format {
+    /// `format`, or what the environment says: GitHub Actions sets `GITHUB_ACTIONS=true`.
+    pub(super) fn or_from_env(format: Option<Format>) -> Format {
+        format.unwrap_or_else(|| {
+            if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+                Format::Github
+            } else {
+                Format::Console
+            }
+        })
+    }
 }
 
 #[derive(Debug, Args)]

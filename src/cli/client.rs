@@ -88,7 +88,8 @@ pub(super) fn client(args: ClientArgs) -> ExitCode {
         .iter()
         .map(|l| (l.path.to_string(), l.source.clone()))
         .collect();
-    super::run::finish(&result, &sources, true, &args.report_dir)
+    let format = super::args::Format::or_from_env(None);
+    super::run::finish(&result, &sources, true, &args.report_dir, format)
 }
 
 /// `scaled-sleep DURATION…`: coreutils' `sleep` (numbers with an optional s, m, h or d

@@ -1,9 +1,9 @@
 //! `run`: the conformance suite against the builtin or a live target, and its reports.
 
-use super::args::RunArgs;
+use super::args::{Format, RunArgs};
 use super::{init_logging_at, load_all, out, outln, report, runtime, terminal};
 use crate::exit;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Runs the selected scenarios against the target and writes the reports.
@@ -50,7 +50,8 @@ pub(super) fn run_scenarios(args: RunArgs) -> ExitCode {
         .iter()
         .map(|l| (l.path.to_string(), l.source.clone()))
         .collect();
-    finish(&result, &sources, args.verbose, &args.report_dir)
+    let format = Format::or_from_env(args.format);
+    finish(&result, &sources, args.verbose, &args.report_dir, format)
 }
 
 /// The target `run` is pointed at: the builtin with its faults, or a live profile with the
@@ -167,6 +168,7 @@ pub(super) fn finish(
     sources: &std::collections::HashMap<String, String>,
     verbose: bool,
     dir: &std::path::Path,
+    format: Format,
 ) -> ExitCode {
     out(&crate::report::console::render_with(
         result,
@@ -174,6 +176,18 @@ pub(super) fn finish(
         verbose,
         crate::report::console::Paint(true),
     ));
+    if format == Format::Github {
+        out(&crate::report::github::annotations(result));
+        if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+            if let Err(e) = append(Path::new(&summary), &crate::report::markdown(result)) {
+                eprintln!(
+                    "error: cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
+                    Path::new(&summary).display()
+                );
+                return ExitCode::from(exit::RUNTIME);
+            }
+        }
+    }
     match crate::report::write_files(result, dir) {
         Ok(files) => {
             let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
@@ -185,4 +199,14 @@ pub(super) fn finish(
         }
     }
     ExitCode::from(result.exit_code())
+}
+
+/// Appends `text` to the file at `path` (GitHub's step summary collects every step's).
+fn append(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(text.as_bytes())
 }

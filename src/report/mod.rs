@@ -1,6 +1,7 @@
 //! Reporters: a [`RunResult`] in, text out. They never run anything.
 
 pub mod console;
+pub mod github;
 pub mod junit;
 
 use crate::runner::result::{RunResult, Status};

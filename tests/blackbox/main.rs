@@ -12,6 +12,7 @@ mod device;
 mod far_side;
 mod faults;
 mod fuzz;
+mod github;
 mod limits;
 mod live;
 mod load;
