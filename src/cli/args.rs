@@ -145,6 +145,19 @@ pub(super) struct LoadArgs {
     /// Users started per second instead of the profile's.
     #[arg(long, value_name = "RATE")]
     pub(super) increase_rate: Option<f64>,
+    /// The open model: start flows at this rate (2000/s, 120/m) for the run time,
+    /// whatever the server's latency, instead of looping users.
+    #[arg(long, value_name = "RATE", conflicts_with_all = ["ramp", "users", "increase_rate"],
+          value_parser = parse_rate)]
+    pub(super) arrival_rate: Option<String>,
+    /// The open model with a linear ramp of arrival rates: "100/s..2000/s over 30s".
+    #[arg(long, value_name = "R1..R2 over T", conflicts_with_all = ["users", "increase_rate"],
+          value_parser = parse_ramp)]
+    pub(super) ramp: Option<String>,
+    /// The open model: flows in flight at most; an arrival beyond is dropped and
+    /// counted (default: the profile's, else 10000).
+    #[arg(long, value_name = "N")]
+    pub(super) max_in_flight: Option<usize>,
     /// A rule added to the profile's, such as "p99 < 50ms for token" (repeatable).
     #[arg(long = "threshold", value_name = "RULE")]
     pub(super) thresholds: Vec<String>,
@@ -166,6 +179,17 @@ pub(super) struct LoadArgs {
     /// remote-write endpoint, e.g. http://127.0.0.1:9090/api/v1/write.
     #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub(super) prometheus_remote_write: Option<String>,
+}
+
+fn parse_rate(s: &str) -> Result<String, String> {
+    match crate::load::open::Arrivals::parse_rate(s)? {
+        r if r > 0.0 => Ok(s.to_string()),
+        _ => Err("an arrival rate must be above 0".into()),
+    }
+}
+
+fn parse_ramp(s: &str) -> Result<String, String> {
+    crate::load::open::Arrivals::parse_ramp(s).map(|_| s.to_string())
 }
 
 fn parse_http_url(s: &str) -> Result<String, String> {

@@ -58,6 +58,9 @@ fn load_run(args: LoadArgs) -> ExitCode {
         users: args.users,
         run_time: args.run_time,
         increase_rate: args.increase_rate,
+        arrival_rate: args.arrival_rate,
+        ramp: args.ramp,
+        max_in_flight: args.max_in_flight,
         thresholds: args.thresholds,
         report_dir: args.report_dir,
         shard: args.shard,
@@ -86,7 +89,12 @@ fn load_run(args: LoadArgs) -> ExitCode {
                         eprintln!("threshold breached: {} (observed {})", v.rule, v.observed);
                     }
                 } else {
-                    eprintln!("threshold breached: the knee came before the required users");
+                    let what = if o.knee_rate.is_some() {
+                        "arrival rate"
+                    } else {
+                        "users"
+                    };
+                    eprintln!("threshold breached: the knee came before the required {what}");
                 }
             }
             ExitCode::from(o.exit)

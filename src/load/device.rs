@@ -13,9 +13,9 @@
 //! after `expires_in`, for answers a server owes at any load (`super::probes`).
 
 use super::probes::{self, Probe};
-use super::{send, Ctx};
+use super::{send, Ctx, User};
 use crate::polling::{Answer, Schedule};
-use goose::prelude::*;
+use goose::prelude::{scenario, Scenario, Transaction, TransactionFunction};
 use rand::Rng as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,10 +28,11 @@ enum Decision {
     Never,
 }
 
-/// Roles are dealt by index, so the mix is exact: with 20 devices and approve 0.5,
-/// ten approve.
-fn role(ctx: &Ctx, index: usize) -> (Decision, bool) {
-    let n = ctx.users.max(1) as f64;
+/// Roles are dealt by the user's place, so the mix is exact: with 20 devices and approve
+/// 0.5, ten approve.
+fn role(ctx: &Ctx, (index, of): (usize, usize)) -> (Decision, bool) {
+    let of = of.max(1);
+    let n = of as f64;
     let d = &ctx.profile.device;
     let f = (index as f64 + 0.5) / n;
     let decision = if f < d.approve {
@@ -42,7 +43,7 @@ fn role(ctx: &Ctx, index: usize) -> (Decision, bool) {
         Decision::Never
     };
     // Eager devices spread over all decisions: a stride co-prime with most counts.
-    let g = ((index * 7919) % ctx.users.max(1)) as f64;
+    let g = ((index * 7919) % of) as f64;
     let eager = (g + 0.5) / n < d.eager;
     (decision, eager)
 }
@@ -53,21 +54,22 @@ pub(super) fn scenario(ctx: &Arc<Ctx>) -> Scenario {
     let life: TransactionFunction = Arc::new(move |user| {
         let c = c.clone();
         Box::pin(async move {
-            life(user, &c).await;
+            let mut user = User::goose(user, c.users);
+            life(&mut user, &c).await;
             Ok(())
         })
     });
     scenario!("device-polling").register_transaction(Transaction::new(life).set_name("device life"))
 }
 
-async fn life(user: &mut GooseUser, ctx: &Arc<Ctx>) {
+pub(super) async fn life(user: &mut User<'_>, ctx: &Arc<Ctx>) {
     if ctx.ending() {
         // goose repeats transactions until its own stop reaches this user; a new device
         // now could not live, so wait for that stop without sending anything.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         return;
     }
-    let (decision, eager) = role(ctx, user.weighted_users_index);
+    let (decision, eager) = role(ctx, user.slot);
     let d = &ctx.profile.device;
     let device_url = ctx.session.url(Some("device_authorization"), None);
     let client_id = d.client_id.clone();
@@ -190,7 +192,7 @@ struct Device<'a> {
 /// `expires_in` (counted as `expired`). Each poll is checked against the interval in
 /// force: a shorter gap is an `interval_violation`, except the eager device's one
 /// deliberate early poll.
-async fn poll(user: &mut GooseUser, ctx: &Arc<Ctx>, schedule: &mut Schedule, device: &Device<'_>) {
+async fn poll(user: &mut User<'_>, ctx: &Arc<Ctx>, schedule: &mut Schedule, device: &Device<'_>) {
     let token_url = ctx.session.url(Some("token"), None);
     let form = [
         ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
@@ -265,7 +267,7 @@ async fn poll(user: &mut GooseUser, ctx: &Arc<Ctx>, schedule: &mut Schedule, dev
 /// Records a poll that got no answer: a timeout makes the device poll less often, not
 /// give up (§3.5); a transport error ends it.
 async fn unanswered(
-    user: &mut GooseUser,
+    user: &mut User<'_>,
     ctx: &Ctx,
     schedule: &mut Schedule,
     failed: &super::NoAnswer,
@@ -298,7 +300,7 @@ fn audit_gap(ctx: &Ctx, server_gap: Duration, schedule: &Schedule, early_on_purp
 
 /// Sends `probe` after `wait` of server time, unless the run ends first.
 async fn probe_after(
-    user: &mut GooseUser,
+    user: &mut User<'_>,
     ctx: &Ctx,
     wait: Duration,
     probe: Probe,
@@ -321,7 +323,7 @@ enum Next {
 
 /// Records one poll's answer and adjusts the schedule; what the device does next.
 async fn judge(
-    user: &mut GooseUser,
+    user: &mut User<'_>,
     ctx: &Arc<Ctx>,
     schedule: &mut Schedule,
     answer: &super::Answer,

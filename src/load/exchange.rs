@@ -17,21 +17,16 @@
 //! instead, so its process never reads as the server's latency.
 
 use super::probes::{self, Probe};
-use super::{send, Ctx};
+use super::{send, Ctx, User};
 use crate::scenario::model::Decision;
 use goose::prelude::*;
 use std::sync::Arc;
 
-/// A user's refresh token, kept in goose's session data.
-#[derive(Debug, Clone, Default)]
-struct Tokens {
-    refresh: Option<String>,
-}
-
-pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
+/// What the flows need of the target, checked before any load is sent: the code client
+/// may be public (no secret: its id goes in the body, and its refresh tokens rotate); the
+/// machine client cannot.
+pub(super) fn check(ctx: &Ctx) -> Result<(), String> {
     let e = &ctx.profile.exchange;
-    // The code client may be public (no secret: its id goes in the body, and its refresh
-    // tokens rotate); the machine client cannot.
     let machine = e.weights.get("client_credentials").copied().unwrap_or(0) > 0;
     let client = &e.client_credentials_client;
     if machine && ctx.session.secret_of(client).is_none() {
@@ -39,6 +34,12 @@ pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
             "token-grants needs the secret of client `{client}` (a target profile gives it for the role that client plays, under `clients:`)"
         ));
     }
+    Ok(())
+}
+
+pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
+    check(ctx)?;
+    let e = &ctx.profile.exchange;
     let mut s = scenario!("token-grants");
     if let Some(w) = &ctx.profile.wait_time {
         s = s
@@ -58,13 +59,9 @@ pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     return Ok(());
                 }
-                match name {
-                    "authorization_code" => {
-                        code_flow(user, &c).await;
-                    }
-                    "refresh_token" => refresh(user, &c).await,
-                    _ => client_credentials(user, &c).await,
-                }
+                let mut user = User::goose(user, c.users);
+                flow(&mut user, &c, name).await;
+                user.keep();
                 Ok(())
             })
         });
@@ -75,6 +72,17 @@ pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
         s = s.register_transaction(t);
     }
     Ok(s)
+}
+
+/// One transaction of the mix.
+pub(super) async fn flow(user: &mut User<'_>, ctx: &Ctx, transaction: &str) {
+    match transaction {
+        "authorization_code" => {
+            code_flow(user, ctx).await;
+        }
+        "refresh_token" => refresh(user, ctx).await,
+        _ => client_credentials(user, ctx).await,
+    }
 }
 
 /// How `client` authenticates: Basic with its secret, or, a public client (no secret),
@@ -92,7 +100,7 @@ fn credentials<'a>(
 }
 
 /// The code flow; true when it got tokens.
-async fn code_flow(user: &mut GooseUser, ctx: &Ctx) -> bool {
+async fn code_flow(user: &mut User<'_>, ctx: &Ctx) -> bool {
     let e = &ctx.profile.exchange;
     let verifier = crate::server::store::random_token();
     let challenge = crate::server::token::s256(&verifier);
@@ -149,16 +157,13 @@ async fn code_flow(user: &mut GooseUser, ctx: &Ctx) -> bool {
         // the code gave (TOK-22), so this user signs in again next time.
         let replay = ctx.post(&token_url, &params, basic);
         probes::send_probe(user, ctx, Probe::CodeAgain, replay).await;
-        user.set_session_data(Tokens::default());
+        user.refresh = None;
     }
     got
 }
 
-async fn refresh(user: &mut GooseUser, ctx: &Ctx) {
-    let held = user
-        .get_session_data::<Tokens>()
-        .and_then(|t| t.refresh.clone());
-    let Some(rt) = held else {
+async fn refresh(user: &mut User<'_>, ctx: &Ctx) {
+    let Some(rt) = user.refresh.clone() else {
         // Nothing to refresh yet: this user signs in first.
         code_flow(user, ctx).await;
         return;
@@ -171,20 +176,17 @@ async fn refresh(user: &mut GooseUser, ctx: &Ctx) {
     ];
     let basic = credentials(ctx, &e.code_client, &mut params);
     let got = tokens(user, ctx, "refresh_token", &token_url, &params, basic).await;
-    let rotated = user
-        .get_session_data::<Tokens>()
-        .and_then(|t| t.refresh.as_deref())
-        .is_some_and(|new| new != rt);
+    let rotated = user.refresh.as_deref().is_some_and(|new| new != rt);
     if got && rotated && probes::drawn(ctx) {
         // REF-9: a rotated refresh token presented again must be refused; the server
         // then revokes the grant, so this user signs in again next time.
         let replay = ctx.post(&token_url, &params, basic);
         probes::send_probe(user, ctx, Probe::RotatedRefreshAgain, replay).await;
-        user.set_session_data(Tokens::default());
+        user.refresh = None;
     }
 }
 
-async fn client_credentials(user: &mut GooseUser, ctx: &Ctx) {
+async fn client_credentials(user: &mut User<'_>, ctx: &Ctx) {
     let client = ctx.profile.exchange.client_credentials_client.clone();
     let token_url = ctx.session.url(Some("token"), None);
     let mut params = vec![("grant_type", "client_credentials")];
@@ -194,7 +196,7 @@ async fn client_credentials(user: &mut GooseUser, ctx: &Ctx) {
 
 /// A token request; keeps a returned refresh token. True when tokens came back.
 async fn tokens(
-    user: &mut GooseUser,
+    user: &mut User<'_>,
     ctx: &Ctx,
     grant: &str,
     url: &str,
@@ -219,13 +221,11 @@ async fn tokens(
     if ok {
         // A rotated token replaces the old one; without one, the old one stays valid.
         if let Some(refresh) = answer.str("refresh_token") {
-            user.set_session_data(Tokens {
-                refresh: Some(refresh.to_string()),
-            });
+            user.refresh = Some(refresh.to_string());
         }
     } else if grant == "refresh_token" {
         // A refused refresh token is dropped; the user signs in again next time.
-        user.set_session_data(Tokens::default());
+        user.refresh = None;
     }
     ok
 }

@@ -14,10 +14,15 @@ pub mod report;
 pub mod summary;
 pub mod threshold;
 
+pub(crate) mod open;
+
 mod device;
 mod exchange;
 mod metrics;
 mod probes;
+mod user;
+
+pub(crate) use user::User;
 
 use crate::clock::Clock;
 use crate::runner::profile::Profile;
@@ -45,6 +50,13 @@ pub struct LoadOptions {
     pub run_time: Option<Duration>,
     /// Override of `increase_rate`.
     pub increase_rate: Option<f64>,
+    /// The open model at this rate (`2000/s`) for the run time, instead of the profile's
+    /// model.
+    pub arrival_rate: Option<String>,
+    /// The open model with a ramp (`100/s..2000/s over 30s`).
+    pub ramp: Option<String>,
+    /// Override of `arrival.max_in_flight`.
+    pub max_in_flight: Option<usize>,
     /// Rules added to the profile's.
     pub thresholds: Vec<String>,
     /// Where reports go.
@@ -75,8 +87,11 @@ pub enum LoadError {
 /// One step of a stress ramp.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Step {
-    /// Users in this step.
+    /// Users in this step (0 in the open model).
     pub users: usize,
+    /// Arrivals per second in this step (the open model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
     /// Its summary with verdicts.
     pub summary: Summary,
 }
@@ -88,8 +103,10 @@ pub struct LoadOutcome {
     pub summary: Summary,
     /// Stress steps, in order (empty for other kinds).
     pub steps: Vec<Step>,
-    /// The users of the step where a threshold first broke (stress).
+    /// The users of the step where a threshold first broke (stress, closed model).
     pub knee: Option<usize>,
+    /// The arrival rate of the step where a threshold first broke (stress, open model).
+    pub knee_rate: Option<f64>,
     /// Files written.
     pub files: Vec<PathBuf>,
     /// 0 when every threshold held, 5 when one broke, 3 when the run itself failed.
@@ -107,6 +124,8 @@ pub(crate) struct Ctx {
     pub deadline: Instant,
     /// Users of this process (for role assignment).
     pub users: usize,
+    /// Open model: refresh tokens that code flows left for later refresh arrivals.
+    pub refresh_pool: parking_lot::Mutex<Vec<String>>,
 }
 
 impl Ctx {
@@ -138,21 +157,16 @@ impl Ctx {
         }
     }
 
-    /// Records a request in both goose's metrics and the recorder.
+    /// Records a request in the recorder (and goose's metrics for a goose user).
     pub(crate) async fn record(
         &self,
-        user: &mut GooseUser,
+        user: &mut User<'_>,
         name: &str,
         latency: Duration,
         ok: bool,
         status: Option<u16>,
     ) {
-        self.recorder.request(name, latency, ok);
-        // Goose refuses only malformed labels (none here) or a closed metrics channel at
-        // the very end of a run; the recorder has the request either way.
-        let _ = user
-            .record_custom_request_duration("POST", name, latency, ok, status, None)
-            .await;
+        user.record(&self.recorder, name, latency, ok, status).await;
     }
 
     /// A POST with the target's body encoding (JSON for Noorle, form for RFC servers).
@@ -275,6 +289,7 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadOutcome, LoadError> {
     if let Some(r) = opts.increase_rate {
         p.increase_rate = Some(r);
     }
+    arrival_overrides(opts, &mut p)?;
     let report_dir = opts
         .report_dir
         .clone()
@@ -284,8 +299,11 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadOutcome, LoadError> {
     match (p.kind, p.stress.clone()) {
         (Kind::Stress, Some(stress)) => stress_run(opts, p, stress, &report_dir).await,
         _ => {
-            let users = share(p.users, opts.shard);
-            let (summary, files) = one_run(opts, &p, p.kind, users, &report_dir, true).await?;
+            let model = match &p.arrival {
+                Some(a) => Model::Open(plan_of(a, &p, opts.shard)?),
+                None => Model::Closed(share(p.users, opts.shard)),
+            };
+            let (summary, files) = one_run(opts, &p, p.kind, model, &report_dir, true).await?;
             let exit = if summary.thresholds.iter().all(|v| v.passed) {
                 crate::exit::PASSED
             } else {
@@ -295,11 +313,92 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadOutcome, LoadError> {
                 summary,
                 steps: Vec::new(),
                 knee: None,
+                knee_rate: None,
                 files,
                 exit,
             })
         }
     }
+}
+
+/// How the users come: goose's closed loop of users, or arrivals at a rate.
+#[derive(Debug, Clone, Copy)]
+enum Model {
+    /// This many users, each looping over its flow.
+    Closed(usize),
+    /// Flows started at the plan's rate.
+    Open(open::Plan),
+}
+
+/// The command line's open-model flags, written into the profile's `arrival:`.
+fn arrival_overrides(opts: &LoadOptions, p: &mut LoadProfile) -> Result<(), LoadError> {
+    let flag = |flag: &str, message: String| {
+        LoadError::Profile(profile::ProfileError {
+            location: flag.into(),
+            message,
+        })
+    };
+    if opts.arrival_rate.is_some() || opts.ramp.is_some() {
+        if p.kind == Kind::Stress {
+            return Err(flag(
+                "--arrival-rate",
+                "a stress profile ramps arrival rates with `stress.start_rate`".into(),
+            ));
+        }
+        let max = p.arrival.as_ref().map(|a| a.max_in_flight);
+        p.arrival = Some(profile::ArrivalSettings {
+            rate: opts.arrival_rate.clone(),
+            ramp: opts.ramp.clone(),
+            max_in_flight: max.unwrap_or(10_000),
+        });
+    }
+    if let Some(n) = opts.max_in_flight {
+        match &mut p.arrival {
+            Some(a) => a.max_in_flight = n,
+            None if p.stress.as_ref().is_some_and(|s| s.start_rate.is_some()) => {
+                p.arrival = Some(profile::ArrivalSettings {
+                    rate: None,
+                    ramp: None,
+                    max_in_flight: n,
+                });
+            }
+            None => return Err(flag(
+                "--max-in-flight",
+                "applies to the open model only (--arrival-rate, --ramp or a profile's `arrival:`)"
+                    .into(),
+            )),
+        }
+    }
+    if let Some(a) = &p.arrival {
+        if p.kind != Kind::Stress {
+            let which = if opts.ramp.is_some() {
+                "--ramp"
+            } else {
+                "--arrival-rate"
+            };
+            a.plan(p.run_time.map(|t| t.0))
+                .map_err(|e| flag(which, format!("arrival: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// The profile's open-model plan, this shard's share of it.
+fn plan_of(
+    a: &profile::ArrivalSettings,
+    p: &LoadProfile,
+    shard: (usize, usize),
+) -> Result<open::Plan, LoadError> {
+    let plan = a.plan(p.run_time.map(|t| t.0)).map_err(|e| {
+        LoadError::Profile(profile::ProfileError {
+            location: format!("{}: arrival", p.name),
+            message: e,
+        })
+    })?;
+    Ok(open::Plan {
+        arrivals: plan.arrivals.share(shard.1),
+        max_in_flight: share(plan.max_in_flight, shard).max(1),
+    })
 }
 
 /// `reports/load/<name>` (with `-shard-I` for sharded runs).
@@ -326,49 +425,81 @@ async fn stress_run(
     stress: profile::StressSettings,
     dir: &Path,
 ) -> Result<LoadOutcome, LoadError> {
+    let rate = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|r| open::Arrivals::parse_rate(r).ok())
+    };
+    // Checked when the profile was read: a rate or users, never both.
+    let start_rate = rate(&stress.start_rate);
+    let max_in_flight = p.arrival.as_ref().map_or(10_000, |a| a.max_in_flight);
+    let mut level = start_rate.unwrap_or(stress.start_users.unwrap_or(1) as f64);
     let mut steps: Vec<Step> = Vec::new();
     let mut files = Vec::new();
     let mut knee = None;
-    let mut users = stress.start_users as f64;
     let mut step_profile = p.clone();
     step_profile.run_time = Some(stress.step_time);
     for i in 0..stress.steps {
-        let n = share(users.round() as usize, opts.shard).max(1);
-        step_profile.users = n;
-        let step_dir = dir.join(format!("step-{:02}-{n}-users", i + 1));
+        let (model, users, label) = match start_rate {
+            Some(_) => {
+                let plan = open::Plan {
+                    arrivals: open::Arrivals::constant(level, stress.step_time.0)
+                        .share(opts.shard.1),
+                    max_in_flight: share(max_in_flight, opts.shard).max(1),
+                };
+                (Model::Open(plan), 0, format!("{level:.0}-per-s"))
+            }
+            None => {
+                let n = share(level.round() as usize, opts.shard).max(1);
+                step_profile.users = n;
+                (Model::Closed(n), n, format!("{n}-users"))
+            }
+        };
+        let step_dir = dir.join(format!("step-{:02}-{label}", i + 1));
         std::fs::create_dir_all(&step_dir).map_err(|e| {
             LoadError::Runtime(format!("cannot create {}: {e}", step_dir.display()))
         })?;
-        let (summary, f) = one_run(opts, &step_profile, stress.of, n, &step_dir, false).await?;
+        let (summary, f) = one_run(opts, &step_profile, stress.of, model, &step_dir, false).await?;
         files.extend(f);
         let broke = summary.thresholds.iter().any(|v| !v.passed);
         if !opts.progress {
-            tracing::info!(users = n, broke, "stress step done");
+            tracing::info!(step = %label, broke, "stress step done");
         }
-        steps.push(Step { users: n, summary });
+        let rate = start_rate.map(|_| level);
+        steps.push(Step {
+            users,
+            rate,
+            summary,
+        });
         if broke {
-            knee = Some(n);
+            knee = Some(steps.len() - 1);
             break;
         }
         if goose::is_killswitch_triggered() {
             break;
         }
-        users *= stress.factor;
+        level *= stress.factor;
     }
     let last = steps
         .last()
         .map(|s| s.summary.clone())
         .ok_or_else(|| LoadError::Runtime("the stress ramp ran no step".into()))?;
-    let exit = match (stress.require_users, knee) {
-        (Some(req), Some(k)) if k < req => crate::exit::THRESHOLD_BREACHED,
-        _ => crate::exit::PASSED,
+    let knee_step = knee.map(|k| &steps[k]);
+    let too_soon = match (knee_step, stress.require_users, rate(&stress.require_rate)) {
+        (Some(k), Some(req), _) => k.users < req,
+        (Some(k), _, Some(req)) => k.rate.is_some_and(|r| r < req),
+        _ => false,
     };
     let outcome = LoadOutcome {
         summary: last,
+        knee: knee_step.filter(|k| k.rate.is_none()).map(|k| k.users),
+        knee_rate: knee_step.and_then(|k| k.rate),
         steps,
-        knee,
         files,
-        exit,
+        exit: if too_soon {
+            crate::exit::THRESHOLD_BREACHED
+        } else {
+            crate::exit::PASSED
+        },
     };
     let written = report::write_stress(dir, &p, &outcome)
         .map_err(|e| LoadError::Runtime(format!("cannot write reports: {e}")))?;
@@ -397,6 +528,10 @@ async fn open(
                 config.policy.device_interval = i;
             }
             config.faults = p.server.fault_set();
+            config.stall = p.server.stall.map(|s| crate::server::stall::Stall {
+                after: s.after.0,
+                length: s.length.0,
+            });
             let session = Session::start_builtin(config, Clock::scaled(p.time_scale))
                 .await
                 .map_err(|e| LoadError::Runtime(e.to_string()))?;
@@ -442,16 +577,22 @@ async fn one_run(
     opts: &LoadOptions,
     p: &LoadProfile,
     kind: Kind,
-    users: usize,
+    model: Model,
     dir: &Path,
     write: bool,
 ) -> Result<(Summary, Vec<PathBuf>), LoadError> {
     let (session, scale) = open(opts, p, kind).await?;
-    let rate = p.increase_rate.unwrap_or(users as f64).max(0.001);
-    let ramp = Duration::from_secs_f64(users as f64 / rate);
-    let budget = match p.run_time {
-        Some(t) => (ramp + t.0).min(p.max_time.0),
-        None => p.max_time.0,
+    let (users, budget) = match model {
+        Model::Closed(users) => {
+            let rate = p.increase_rate.unwrap_or(users as f64).max(0.001);
+            let ramp = Duration::from_secs_f64(users as f64 / rate);
+            let budget = match p.run_time {
+                Some(t) => (ramp + t.0).min(p.max_time.0),
+                None => p.max_time.0,
+            };
+            (users, budget)
+        }
+        Model::Open(plan) => (0, plan.arrivals.over.min(p.max_time.0)),
     };
     let started = Instant::now();
     let ctx = Arc::new(Ctx {
@@ -461,35 +602,60 @@ async fn one_run(
         scale: f64::from(scale),
         deadline: started + budget,
         users,
+        refresh_pool: parking_lot::Mutex::default(),
     });
-    let scenario = match kind {
-        Kind::DevicePolling => device::scenario(&ctx),
-        Kind::TokenGrants => exchange::scenario(&ctx).map_err(LoadError::Runtime)?,
-        Kind::Stress => {
-            return Err(LoadError::Runtime(
-                "a stress step cannot be a stress".into(),
-            ))
-        }
-    };
-    let goose_files = [dir.join("goose-report.html"), dir.join("goose-report.json")];
-    let config = goose_config(p, users, rate, &ctx.session.base, &goose_files);
     let progress = opts.progress.then(|| progress_bar(ctx.clone(), kind));
     let live = live_metrics(opts, &ctx).await?;
-    let result = attack(config, scenario, budget).await;
+    let (result, arrivals, mut files) = match model {
+        Model::Closed(users) => {
+            let goose_files = [dir.join("goose-report.html"), dir.join("goose-report.json")];
+            let scenario = match kind {
+                Kind::DevicePolling => Ok(device::scenario(&ctx)),
+                _ => exchange::scenario(&ctx),
+            }
+            .map_err(LoadError::Runtime)?;
+            let rate = p.increase_rate.unwrap_or(users as f64).max(0.001);
+            let config = goose_config(p, users, rate, &ctx.session.base, &goose_files);
+            let result = attack(config, scenario, budget).await;
+            let written = goose_files.into_iter().filter(|f| f.exists()).collect();
+            (result, None, written)
+        }
+        Model::Open(plan) => {
+            if kind == Kind::TokenGrants {
+                exchange::check(&ctx).map_err(LoadError::Runtime)?;
+            }
+            // Flows still running when the arrivals end get this long to finish.
+            let drain = p
+                .max_time
+                .0
+                .saturating_sub(budget)
+                .min(Duration::from_secs(30));
+            let figures = open::drive(ctx.clone(), kind, plan, drain).await;
+            (Ok(()), Some(figures), Vec::new())
+        }
+    };
     let pushed = live.stop().await;
     let elapsed = started.elapsed();
     if let Some((bar, task)) = progress {
         task.abort();
         bar.finish_and_clear();
     }
-    let mut summary = judged(opts, &ctx, kind, scale, elapsed, result.as_ref().err()).await?;
+    let mut summary = judged(
+        opts,
+        &ctx,
+        kind,
+        scale,
+        elapsed,
+        arrivals,
+        result.as_ref().err(),
+    )
+    .await?;
     summary.notes.extend(pushed);
     // A user's decision task may still be asleep and hold the context; the builtin server
     // then stops when the process ends instead of here.
     if let Ok(ctx) = Arc::try_unwrap(ctx) {
         ctx.session.close().await;
     }
-    let mut files: Vec<PathBuf> = goose_files.into_iter().filter(|f| f.exists()).collect();
     let written = if write {
         report::write(dir, &summary)
     } else {
@@ -584,6 +750,7 @@ async fn judged(
     kind: Kind,
     scale: u32,
     elapsed: Duration,
+    arrivals: Option<summary::ArrivalFigures>,
     error: Option<&LoadError>,
 ) -> Result<Summary, LoadError> {
     let p = &ctx.profile;
@@ -600,6 +767,16 @@ async fn judged(
     };
     let mut summary = ctx.recorder.summary(meta, elapsed);
     summary.notes = notes(opts, p, scale);
+    if let Some(a) = &arrivals {
+        summary.notes.push(open::NOTE.into());
+        if a.abandoned > 0 {
+            summary.notes.push(format!(
+                "{} flows were still running when the run stopped waiting for them; their unfinished requests are not in the figures.",
+                a.abandoned
+            ));
+        }
+    }
+    summary.arrivals = arrivals;
     if let Some(e) = error {
         summary
             .notes
@@ -618,6 +795,10 @@ async fn judged(
     if kind == Kind::DevicePolling {
         // The harness must itself be a well-behaved client (CLIENT-1).
         rules.insert(0, "count == 0 for harness: interval_violation".into());
+    }
+    if summary.arrivals.is_some() && !rules.iter().any(|r| r.trim_start().starts_with("dropped")) {
+        // An arrival-rate run that could not start its arrivals did not test that rate.
+        rules.insert(0, open::RULE.into());
     }
     summary.thresholds = threshold::judge_all(&rules, &summary).map_err(LoadError::Runtime)?;
     Ok(summary)

@@ -15,8 +15,7 @@
 //! flow's tokens are given up: a server may revoke them when it sees the replay (TOK-22,
 //! REF-9), so the user signs in again next time.
 
-use super::{send, Answer, Ctx};
-use goose::prelude::GooseUser;
+use super::{send, Answer, Ctx, User};
 
 /// The default threshold on protocol violations.
 pub(crate) const RULE: &str = "count == 0 for protocol";
@@ -77,7 +76,7 @@ pub(super) fn drawn(ctx: &Ctx) -> bool {
 /// MUST rows count in error rates). A probe without an answer counts as
 /// `probe_unanswered`, never as a violation.
 pub(super) async fn send_probe(
-    user: &mut GooseUser,
+    user: &mut User<'_>,
     ctx: &Ctx,
     probe: Probe,
     req: reqwest::RequestBuilder,

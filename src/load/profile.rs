@@ -87,7 +87,9 @@ pub struct LoadProfile {
     pub description: Option<String>,
     /// What the users do.
     pub kind: Kind,
-    /// Simulated users (devices for device-polling).
+    /// Simulated users (devices for device-polling) of the closed model; an open-model
+    /// profile (`arrival:`) has none.
+    #[serde(default)]
     pub users: usize,
     /// Users started per second (default: all within one second).
     #[serde(default)]
@@ -120,6 +122,10 @@ pub struct LoadProfile {
     /// range (think time; default none: as fast as the server answers).
     #[serde(default)]
     pub wait_time: Option<DelaySettings>,
+    /// The open model: flows started at a rate, whatever the server's latency, instead
+    /// of `users` in a loop.
+    #[serde(default)]
+    pub arrival: Option<ArrivalSettings>,
     /// Stress settings.
     #[serde(default)]
     pub stress: Option<StressSettings>,
@@ -270,14 +276,65 @@ impl Default for ExchangeSettings {
     }
 }
 
+/// The open model's arrivals.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrivalSettings {
+    /// A constant rate (`2000/s`, `120/m`) for the profile's `run_time`.
+    #[serde(default)]
+    pub rate: Option<String>,
+    /// A linear ramp instead: `100/s..2000/s over 30s`.
+    #[serde(default)]
+    pub ramp: Option<String>,
+    /// Flows in flight at most; an arrival that finds them all running is dropped and
+    /// counted (default 10,000).
+    #[serde(default = "ten_thousand")]
+    pub max_in_flight: usize,
+}
+
+fn ten_thousand() -> usize {
+    10_000
+}
+
+impl ArrivalSettings {
+    /// The plan, with `run_time` the length of a constant rate.
+    pub(crate) fn plan(&self, run_time: Option<Duration>) -> Result<super::open::Plan, String> {
+        use super::open::{Arrivals, Plan};
+        let arrivals = match (&self.rate, &self.ramp) {
+            (Some(_), Some(_)) => return Err("give `rate` or `ramp`, not both".into()),
+            (None, None) => return Err("needs `rate` (with run_time) or `ramp`".into()),
+            (Some(rate), None) => {
+                let over = run_time.ok_or(
+                    "a constant `rate` runs for the profile's `run_time`, which is missing",
+                )?;
+                let a = Arrivals::constant(Arrivals::parse_rate(rate)?, over);
+                a.check()?;
+                a
+            }
+            (None, Some(ramp)) => Arrivals::parse_ramp(ramp)?,
+        };
+        if self.max_in_flight == 0 {
+            return Err("max_in_flight must be at least 1".into());
+        }
+        Ok(Plan {
+            arrivals,
+            max_in_flight: self.max_in_flight,
+        })
+    }
+}
+
 /// The ramp of a stress profile.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StressSettings {
     /// The kind each step runs (`token-grants` or `device-polling`).
     pub of: Kind,
-    /// Users in the first step (later steps multiply by `factor`).
-    pub start_users: usize,
+    /// Users in the first step (later steps multiply by `factor`): the closed model.
+    #[serde(default)]
+    pub start_users: Option<usize>,
+    /// Or the arrival rate of the first step (`200/s`): the open model.
+    #[serde(default)]
+    pub start_rate: Option<String>,
     /// Growth per step.
     #[serde(default = "two")]
     pub factor: f64,
@@ -288,6 +345,9 @@ pub struct StressSettings {
     /// Fail (exit 5) if the knee comes before this many users.
     #[serde(default)]
     pub require_users: Option<usize>,
+    /// Fail (exit 5) if the knee comes before this arrival rate (`1000/s`).
+    #[serde(default)]
+    pub require_rate: Option<String>,
 }
 
 fn two() -> f64 {
@@ -311,6 +371,21 @@ pub struct ServerSettings {
     /// see the protocol probes catch it.
     #[serde(default)]
     pub faults: Vec<String>,
+    /// A pause of the token endpoint: `{after: 5s, for: 2s}` from the server's start,
+    /// every token request waits until it ends (to see a load model report a stall).
+    #[serde(default)]
+    pub stall: Option<StallSettings>,
+}
+
+/// When the builtin's token endpoint pauses.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StallSettings {
+    /// From the server's start.
+    pub after: Span,
+    /// How long.
+    #[serde(rename = "for")]
+    pub length: Span,
 }
 
 impl ServerSettings {
@@ -453,11 +528,24 @@ fn old_names(file: &str, text: &str) -> Vec<String> {
 
 /// Users, their start rate, iterations and the clock's speed.
 fn check_counts(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
-    if p.users == 0 {
-        return Err(bad(
-            &[Seg::Key("users")],
-            "users: must be at least 1".into(),
-        ));
+    match &p.arrival {
+        Some(a) => {
+            if p.kind == Kind::Stress {
+                return Err(bad(
+                    &[Seg::Key("arrival")],
+                    "arrival: a stress profile ramps rates with `stress.start_rate` instead".into(),
+                ));
+            }
+            a.plan(p.run_time.map(|t| t.0))
+                .map_err(|e| bad(&[Seg::Key("arrival")], format!("arrival: {e}")))?;
+        }
+        None if p.users == 0 && p.kind != Kind::Stress => {
+            return Err(bad(
+                &[Seg::Key("users")],
+                "users: must be at least 1 (or give `arrival:` for the open model)".into(),
+            ));
+        }
+        None => {}
     }
     if let Some(r) = p.increase_rate {
         if !(r.is_finite() && r > 0.0) {
@@ -571,7 +659,35 @@ fn check_stress(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
                     "stress.of: must be device-polling or token-grants".into(),
                 ));
             }
-            if s.start_users == 0 || s.steps == 0 || !(s.factor.is_finite() && s.factor > 1.0) {
+            match (s.start_users, &s.start_rate) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(bad(
+                        &[Seg::Key("stress")],
+                        "stress: give start_users (closed model) or start_rate (open model)".into(),
+                    ))
+                }
+                (None, Some(r)) => {
+                    for (field, text) in [
+                        ("start_rate", Some(r)),
+                        ("require_rate", s.require_rate.as_ref()),
+                    ] {
+                        if let Some(t) = text {
+                            super::open::Arrivals::parse_rate(t)
+                                .ok()
+                                .filter(|r| *r > 0.0)
+                                .ok_or_else(|| {
+                                    bad(
+                                        &[Seg::Key("stress"), Seg::Key(field)],
+                                        format!("stress.{field}: `{t}` is not a rate above 0 such as 200/s"),
+                                    )
+                                })?;
+                        }
+                    }
+                }
+                (Some(_), None) => {}
+            }
+            if s.start_users == Some(0) || s.steps == 0 || !(s.factor.is_finite() && s.factor > 1.0)
+            {
                 return Err(bad(
                     &[Seg::Key("stress")],
                     "stress: start_users and steps must be at least 1, factor above 1".into(),
@@ -661,10 +777,55 @@ mod tests {
     }
 
     #[test]
+    fn arrival_settings_are_checked_where_they_are_written() {
+        let base = "kind: token-grants\nrun_time: 10s\n";
+        let ok = parse("p", "p.yaml", &format!("{base}arrival: {{rate: 2000/s}}\n")).expect("ok");
+        let plan = ok
+            .arrival
+            .expect("arrival")
+            .plan(Some(Duration::from_secs(10)));
+        assert_eq!(
+            plan.map(|p| p.arrivals.describe()),
+            Ok("2000/s for 10s".into())
+        );
+        for (text, line, why) in [
+            ("arrival: {rate: 10/s, ramp: 1..2 over 5s}\n", 3, "not both"),
+            ("arrival: {ramp: 1..2}\n", 3, "not a ramp"),
+            ("arrival: {rate: 0/s}\n", 3, "above 0"),
+            ("arrival: {rate: 5/s, max_in_flight: 0}\n", 3, "at least 1"),
+            ("users: 0\n", 3, "users: must be at least 1"),
+        ] {
+            let e = parse("p", "p.yaml", &format!("{base}{text}")).expect_err(text);
+            assert!(
+                e.location.starts_with(&format!("p.yaml:{line}:")),
+                "{text}: {e}"
+            );
+            assert!(e.message.contains(why), "{text}: {e}");
+        }
+        let e = parse(
+            "p",
+            "p.yaml",
+            "kind: stress\nstress: {of: token-grants, start_rate: 1/s, start_users: 2, steps: 2, step_time: 1s}\n",
+        )
+        .expect_err("both");
+        assert!(
+            e.message
+                .contains("start_users (closed model) or start_rate"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn every_builtin_profile_parses() {
         for (name, _) in BUILTIN {
             let p = load(name).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(&p.name, name);
+        }
+        // And every profile shipped beside them.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/load");
+        for entry in std::fs::read_dir(dir).expect("scenarios/load") {
+            let path = entry.expect("entry").path();
+            load(&path.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
         }
     }
 

@@ -13,10 +13,18 @@ pub fn console(s: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "load {} ({}) against {}: {} users, shard {}, {:.1} s",
-        s.meta.profile, s.meta.kind, s.meta.target, s.meta.users, s.meta.shard, s.duration_s
+        "load {} ({}) against {}: {}, shard {}, {:.1} s",
+        s.meta.profile,
+        s.meta.kind,
+        s.meta.target,
+        who(s),
+        s.meta.shard,
+        s.duration_s
     );
     out.push_str(&table(s, false));
+    if let Some(line) = arrivals(s) {
+        let _ = writeln!(out, "{line}");
+    }
     if !s.outcomes.is_empty() {
         let mix: Vec<String> = s.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(out, "outcomes: {}", mix.join(" · "));
@@ -38,6 +46,33 @@ pub fn console(s: &Summary) -> String {
         let _ = writeln!(out, "note: {n}");
     }
     out
+}
+
+/// `20 users`, or an open-model run's plan.
+fn who(s: &Summary) -> String {
+    match &s.arrivals {
+        Some(a) => format!("arrivals {}", a.plan),
+        None => format!("{} users", s.meta.users),
+    }
+}
+
+/// What an open-model run asked and delivered, in one line.
+fn arrivals(s: &Summary) -> Option<String> {
+    let a = s.arrivals.as_ref()?;
+    let lag = &a.start_lag;
+    Some(format!(
+        "arrivals: intended {:.1}/s, achieved {:.1}/s; {} started, {} dropped of {} due; in flight at most {} (bound {}); start lag p50 {} p99 {} max {}",
+        a.intended_rate,
+        a.achieved_rate,
+        a.started,
+        a.dropped,
+        a.intended,
+        a.peak_in_flight,
+        a.max_in_flight,
+        micros(lag.p50_us),
+        micros(lag.p99_us),
+        micros(lag.max_us),
+    ))
 }
 
 fn table(s: &Summary, markdown: bool) -> String {
@@ -120,11 +155,18 @@ pub fn markdown(s: &Summary) -> String {
     let _ = writeln!(out, "# Load: {} ({})\n", s.meta.profile, s.meta.kind);
     let _ = writeln!(
         out,
-        "Target {}; {} users; shard {}; {:.1} s; time scale {}.\n",
-        s.meta.target, s.meta.users, s.meta.shard, s.duration_s, s.meta.time_scale
+        "Target {}; {}; shard {}; {:.1} s; time scale {}.\n",
+        s.meta.target,
+        who(s),
+        s.meta.shard,
+        s.duration_s,
+        s.meta.time_scale
     );
     out.push_str("Latencies from HDR histograms (3 significant figures), per request name.\n\n");
     out.push_str(&table(s, true));
+    if let Some(line) = arrivals(s) {
+        let _ = writeln!(out, "\n{}", line.replacen("arrivals: ", "Arrivals: ", 1));
+    }
     if !s.outcomes.is_empty() {
         out.push_str("\n## Outcomes\n\n| outcome | count |\n|---|---|\n");
         for (k, v) in &s.outcomes {
@@ -171,15 +213,24 @@ pub fn write(dir: &Path, s: &Summary) -> std::io::Result<Vec<PathBuf>> {
 /// The console and markdown text of a stress ramp.
 pub(crate) fn stress_text(p: &LoadProfile, o: &LoadOutcome, markdown: bool) -> String {
     let mut out = String::new();
+    let open = o.steps.iter().any(|s| s.rate.is_some());
+    let (unit, growing) = if open {
+        ("arrivals", "arrival rates")
+    } else {
+        ("users", "users")
+    };
     if markdown {
         let _ = writeln!(out, "# Stress: {}\n", p.name);
-        out.push_str("| users | requests | rps | p50 | p99 | error rate | thresholds |\n|---|---|---|---|---|---|---|\n");
-    } else {
-        let _ = writeln!(out, "stress {}: steps of growing users", p.name);
         let _ = writeln!(
             out,
-            "{:>7}  {:>9}  {:>9}  {:>9}  {:>9}  {:>10}  thresholds",
-            "users", "requests", "rps", "p50", "p99", "error rate"
+            "| {unit} | requests | rps | p50 | p99 | error rate | thresholds |\n|---|---|---|---|---|---|---|"
+        );
+    } else {
+        let _ = writeln!(out, "stress {}: steps of growing {growing}", p.name);
+        let _ = writeln!(
+            out,
+            "{:>8}  {:>9}  {:>9}  {:>9}  {:>9}  {:>10}  thresholds",
+            unit, "requests", "rps", "p50", "p99", "error rate"
         );
     }
     for step in &o.steps {
@@ -209,26 +260,29 @@ pub(crate) fn stress_text(p: &LoadProfile, o: &LoadOutcome, markdown: bool) -> S
         } else {
             format!("broke: {}", broken.join(", "))
         };
+        let level = match step.rate {
+            Some(r) => format!("{r:.0}/s"),
+            None => step.users.to_string(),
+        };
         if markdown {
             let _ = writeln!(
                 out,
-                "| {} | {n} | {:.1} | {p50} | {p99} | {rate:.2}% | {verdict} |",
-                step.users,
+                "| {level} | {n} | {:.1} | {p50} | {p99} | {rate:.2}% | {verdict} |",
                 s.rps(n)
             );
         } else {
             let _ = writeln!(
                 out,
-                "{:>7}  {n:>9}  {:>9.1}  {p50:>9}  {p99:>9}  {:>9.2}%  {verdict}",
-                step.users,
+                "{level:>8}  {n:>9}  {:>9.1}  {p50:>9}  {p99:>9}  {:>9.2}%  {verdict}",
                 s.rps(n),
                 rate
             );
         }
     }
-    let knee = match o.knee {
-        Some(k) => format!("knee: thresholds first broke at {k} users"),
-        None => "knee: not reached; every step held its thresholds".into(),
+    let knee = match (o.knee, o.knee_rate) {
+        (_, Some(r)) => format!("knee: thresholds first broke at {r:.0} arrivals/s"),
+        (Some(k), _) => format!("knee: thresholds first broke at {k} users"),
+        _ => "knee: not reached; every step held its thresholds".into(),
     };
     let _ = writeln!(out, "{}{knee}", if markdown { "\n" } else { "" });
     out
@@ -244,6 +298,7 @@ pub(crate) fn write_stress(
     let doc = serde_json::json!({
         "profile": p.name,
         "knee_users": o.knee,
+        "knee_rate": o.knee_rate,
         "steps": o.steps,
     });
     std::fs::write(

@@ -14,7 +14,7 @@ use std::time::Duration;
 /// Slowest latency a histogram records exactly: one hour, in microseconds.
 const HIGHEST_US: u64 = 3_600_000_000;
 
-fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     // Three significant figures from 1 µs to an hour; cannot fail for these bounds.
     Histogram::new_with_bounds(1, HIGHEST_US, 3).unwrap_or_else(|_| {
         Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant figures are valid"))
@@ -106,6 +106,7 @@ impl Recorder {
             outcomes: self.outcomes(),
             thresholds: Vec::new(),
             notes: Vec::new(),
+            arrivals: None,
         }
     }
 }
@@ -168,7 +169,7 @@ pub struct RequestSummary {
 }
 
 impl RequestSummary {
-    fn new(h: &Histogram<u64>, errors: u64) -> Self {
+    pub(crate) fn new(h: &Histogram<u64>, errors: u64) -> Self {
         let mut bytes = Vec::new();
         // Writing to a Vec cannot fail.
         let _ = V2Serializer::new().serialize(h, &mut bytes);
@@ -226,6 +227,58 @@ pub struct Summary {
     pub thresholds: Vec<Verdict>,
     /// What a reader must know to trust the figures.
     pub notes: Vec<String>,
+    /// An open-model run's arrivals (absent for the closed model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrivals: Option<ArrivalFigures>,
+}
+
+/// An open-model run's arrivals: what was asked and what was delivered.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ArrivalFigures {
+    /// The plan, as written (`2000/s for 10s`, `100/s..2000/s over 30s`).
+    pub plan: String,
+    /// Arrivals that came due.
+    pub intended: u64,
+    /// Flows started.
+    pub started: u64,
+    /// Arrivals not started because `max_in_flight` flows were running.
+    pub dropped: u64,
+    /// How long the scheduler ran, seconds.
+    pub schedule_s: f64,
+    /// Arrivals due per second over the plan's time.
+    pub intended_rate: f64,
+    /// Flows started per second over the time the scheduler took.
+    pub achieved_rate: f64,
+    /// The pool's bound.
+    pub max_in_flight: usize,
+    /// The most flows in flight at once (a sum over shards when merged).
+    pub peak_in_flight: usize,
+    /// Flows still running when the run stopped waiting for them.
+    pub abandoned: u64,
+    /// How late flows started after their intended time.
+    pub start_lag: RequestSummary,
+}
+
+impl ArrivalFigures {
+    /// Shards side by side: counts and rates add, lags merge.
+    fn merge(a: &ArrivalFigures, b: &ArrivalFigures) -> Result<ArrivalFigures, String> {
+        let mut lag = a.start_lag.histogram()?;
+        lag.add(b.start_lag.histogram()?)
+            .map_err(|e| format!("start lag: cannot add histograms: {e:?}"))?;
+        Ok(ArrivalFigures {
+            plan: a.plan.clone(),
+            intended: a.intended + b.intended,
+            started: a.started + b.started,
+            dropped: a.dropped + b.dropped,
+            schedule_s: a.schedule_s.max(b.schedule_s),
+            intended_rate: a.intended_rate + b.intended_rate,
+            achieved_rate: a.achieved_rate + b.achieved_rate,
+            max_in_flight: a.max_in_flight + b.max_in_flight,
+            peak_in_flight: a.peak_in_flight + b.peak_in_flight,
+            abandoned: a.abandoned + b.abandoned,
+            start_lag: RequestSummary::new(&lag, 0),
+        })
+    }
 }
 
 impl Summary {
@@ -257,6 +310,7 @@ impl Summary {
         out.notes.clear();
         out.shards = 0;
         out.duration_s = 0.0;
+        out.arrivals = None;
         out.meta.users = 0;
         let mut hist: BTreeMap<String, (Histogram<u64>, u64)> = BTreeMap::new();
         for p in parts {
@@ -269,6 +323,13 @@ impl Summary {
                     p.meta.profile, first.meta.profile
                 ));
             }
+            if p.arrivals.is_some() != first.arrivals.is_some() {
+                return Err("cannot merge an arrival-rate run with a closed-model one".into());
+            }
+            out.arrivals = match (&out.arrivals, &p.arrivals) {
+                (Some(x), Some(y)) => Some(ArrivalFigures::merge(x, y)?),
+                (_, a) => a.clone(),
+            };
             out.shards += p.shards;
             out.meta.users += p.meta.users;
             // Shards run side by side: the run took as long as its longest shard.
@@ -362,6 +423,42 @@ mod tests {
         assert_eq!((r.count, r.errors), (1000, 10));
         // 3 significant figures: the median of 7..7000 µs is 3500 µs, give or take.
         assert!((3490..=3510).contains(&r.p50_us), "{}", r.p50_us);
+    }
+
+    #[test]
+    fn merging_arrival_rate_shards_adds_their_arrivals() {
+        let part = |started: u64, dropped: u64, lag_us: u64| {
+            let mut s = Recorder::default().summary(meta(), Duration::from_secs(10));
+            let mut lag = new_histogram();
+            let _ = lag.record(lag_us);
+            s.arrivals = Some(ArrivalFigures {
+                plan: "50/s for 10s".into(),
+                intended: started + dropped,
+                started,
+                dropped,
+                schedule_s: 10.0,
+                intended_rate: 50.0,
+                achieved_rate: started as f64 / 10.0,
+                max_in_flight: 100,
+                peak_in_flight: 7,
+                abandoned: 0,
+                start_lag: RequestSummary::new(&lag, 0),
+            });
+            s
+        };
+        let merged = Summary::merge(&[part(500, 0, 100), part(490, 10, 900)]).expect("merge");
+        let a = merged.arrivals.expect("arrivals");
+        assert_eq!((a.intended, a.started, a.dropped), (1000, 990, 10));
+        assert_eq!((a.intended_rate, a.achieved_rate), (100.0, 99.0));
+        assert_eq!((a.max_in_flight, a.start_lag.count), (200, 2));
+        assert!(
+            (899..=901).contains(&a.start_lag.max_us),
+            "{}",
+            a.start_lag.max_us
+        );
+        // A closed-model run does not merge with them.
+        let closed = Recorder::default().summary(meta(), Duration::from_secs(10));
+        assert!(Summary::merge(&[part(1, 0, 1), closed]).is_err());
     }
 
     #[test]

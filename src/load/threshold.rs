@@ -1,7 +1,8 @@
 //! Pass/fail rules on a run's [`Summary`]: `p99 < 50ms`, `error_rate < 0.1%`,
 //! `rps > 200`, `max <= 2s`, `avg < 10ms`, each optionally `for <name>`, where a name
 //! is a request name (`token: slow_down`) or a group, the part before the colon
-//! (`token`). They are judged on the summary, so a merged run is judged like one.
+//! (`token`). `dropped == 0` judges an arrival-rate run's arrivals that found the pool of
+//! flows full. They are judged on the summary, so a merged run is judged like one.
 
 use super::summary::{micros, Summary, Verdict};
 
@@ -18,6 +19,8 @@ enum Metric {
     Rps,
     /// Number of requests.
     Count,
+    /// Arrivals of an open-model run that were not started (the pool was full).
+    Dropped,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -89,6 +92,7 @@ impl Threshold {
             "error_rate" | "error-rate" => Metric::ErrorRate,
             "rps" => Metric::Rps,
             "count" => Metric::Count,
+            "dropped" => Metric::Dropped,
             p if p.starts_with('p') => {
                 let q: f64 = p[1..].parse().map_err(|_| {
                     format!("`{rule}`: `{p}` is not a percentile such as p99 or p99.9")
@@ -100,10 +104,15 @@ impl Threshold {
             }
             other => {
                 return Err(format!(
-                    "`{rule}`: unknown metric `{other}` (pNN, avg, max, error_rate, rps, count)"
+                    "`{rule}`: unknown metric `{other}` (pNN, avg, max, error_rate, rps, count, dropped)"
                 ))
             }
         };
+        if metric == Metric::Dropped && target.is_some() {
+            return Err(format!(
+                "`{rule}`: `dropped` counts an arrival-rate run's unstarted flows, not requests: it takes no `for`"
+            ));
+        }
         let limit = match metric {
             Metric::Quantile(_) | Metric::Mean | Metric::Max => {
                 parse_time(value).ok_or_else(|| {
@@ -118,7 +127,7 @@ impl Threshold {
                 .ok()
                 .filter(|v| v.is_finite() && *v >= 0.0)
                 .ok_or_else(|| format!("`{rule}`: `{value}` is not a percentage such as 0.1%"))?,
-            Metric::Rps | Metric::Count => value
+            Metric::Rps | Metric::Count | Metric::Dropped => value
                 .parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite() && *v >= 0.0)
@@ -144,7 +153,7 @@ impl Threshold {
             Ok(x) => x,
             Err(e) => return self.verdict(format!("unreadable summary: {e}"), false),
         };
-        if count == 0 && self.metric != Metric::Count {
+        if count == 0 && !matches!(self.metric, Metric::Count | Metric::Dropped) {
             let what = target.map(|t| format!(" for {t}")).unwrap_or_default();
             return self.verdict(format!("no requests{what}"), false);
         }
@@ -164,8 +173,23 @@ impl Threshold {
                 (r, format!("{r:.1}/s"))
             }
             Metric::Count => (count as f64, count.to_string()),
+            Metric::Dropped => return self.dropped(s),
         };
         self.verdict(shown, self.op.holds(observed, self.limit))
+    }
+
+    /// An arrival-rate run's unstarted arrivals.
+    fn dropped(&self, s: &Summary) -> Verdict {
+        match &s.arrivals {
+            Some(a) => self.verdict(
+                format!(
+                    "{} of {} arrivals (at most {} flows in flight)",
+                    a.dropped, a.intended, a.max_in_flight
+                ),
+                self.op.holds(a.dropped as f64, self.limit),
+            ),
+            None => self.verdict("not an arrival-rate run".into(), false),
+        }
     }
 
     fn verdict(&self, observed: String, passed: bool) -> Verdict {
@@ -258,6 +282,41 @@ mod tests {
     }
 
     #[test]
+    fn dropped_arrivals_are_judged_on_the_arrivals_only() {
+        let mut s = summary();
+        let rule = Threshold::parse("dropped == 0").expect("valid rule");
+        assert_eq!(
+            (rule.judge(&s).passed, rule.judge(&s).observed),
+            (false, "not an arrival-rate run".into())
+        );
+        let lag = crate::load::summary::new_histogram();
+        s.arrivals = Some(crate::load::summary::ArrivalFigures {
+            plan: "100/s for 10s".into(),
+            intended: 1000,
+            started: 997,
+            dropped: 3,
+            schedule_s: 10.0,
+            intended_rate: 100.0,
+            achieved_rate: 99.7,
+            max_in_flight: 5,
+            peak_in_flight: 5,
+            abandoned: 0,
+            start_lag: crate::load::summary::RequestSummary::new(&lag, 0),
+        });
+        let v = rule.judge(&s);
+        assert_eq!(
+            (v.passed, v.observed.as_str()),
+            (false, "3 of 1000 arrivals (at most 5 flows in flight)")
+        );
+        assert!(
+            Threshold::parse("dropped <= 3")
+                .expect("rule")
+                .judge(&s)
+                .passed
+        );
+    }
+
+    #[test]
     fn bad_rules_say_why() {
         for (rule, why) in [
             ("p99 < 50", "not a time"),
@@ -266,6 +325,7 @@ mod tests {
             ("p99 50ms", "expected <metric>"),
             ("rps > lots", "not a number"),
             ("p99 < 5ms for ", "nothing after"),
+            ("dropped == 0 for token", "takes no `for`"),
         ] {
             let e = Threshold::parse(rule).expect_err(rule);
             assert!(e.contains(why), "{rule}: {e}");

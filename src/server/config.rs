@@ -352,6 +352,8 @@ pub struct ServerConfig {
     pub issuer: Option<String>,
     /// The server's part when a client is the subject (`oauth-harness client`).
     pub play: Option<crate::server::play::Play>,
+    /// A pause of the token endpoint (load tests).
+    pub stall: Option<crate::server::stall::Stall>,
 }
 
 impl ServerConfig {
@@ -440,6 +442,7 @@ impl ServerConfig {
             test_mode: false,
             issuer: None,
             play: None,
+            stall: None,
         })
     }
 

@@ -29,7 +29,8 @@ pub struct Dispatch {
 impl Dispatch {
     /// Over `router`; the direct way only when `direct` and no fault shapes responses.
     pub(super) fn new(state: Arc<AppState>, router: Router, direct: bool) -> Dispatch {
-        let direct = direct && !state.faults.shapes_responses();
+        // A pause waits in the routed handler: the direct way answers without waiting.
+        let direct = direct && !state.faults.shapes_responses() && state.pause.is_none();
         Dispatch {
             state,
             router,

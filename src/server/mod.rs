@@ -21,6 +21,7 @@ pub mod play;
 pub mod register;
 pub mod revoke;
 pub mod session;
+pub mod stall;
 pub mod store;
 pub mod testmode;
 pub mod token;
@@ -76,6 +77,8 @@ pub struct AppState {
     registered: RwLock<ClientTable>,
     /// Codes, tokens, sessions, counters.
     pub(crate) store: Store,
+    /// A pause of the token endpoint (load tests), placed from the state's creation.
+    pub(crate) pause: Option<stall::Pause>,
     /// The server's part when a client is the subject.
     pub play: Option<play::Play>,
 }
@@ -113,6 +116,7 @@ impl AppState {
                 config.play.is_none(),
             ),
             play: config.play,
+            pause: config.stall.map(stall::Pause::starting_now),
         }
     }
 

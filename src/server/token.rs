@@ -24,6 +24,9 @@ use std::time::Duration;
 
 /// `POST /oauth/token`.
 pub async fn token(State(state): State<Arc<AppState>>, req: Posted) -> Response {
+    if let Some(pause) = &state.pause {
+        pause.hold().await;
+    }
     answer(&state, &req)
 }
 

@@ -28,13 +28,13 @@ thresholds:
   - p99 < 2s for token
 ";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
-fn load(dir: &Path, args: &[&str]) -> Run {
+pub(crate) fn load(dir: &Path, args: &[&str]) -> Run {
     let mut cmd = std::process::Command::new(BIN);
     cmd.current_dir(dir).arg("load").args(args);
     if args.first() != Some(&"merge") {
@@ -48,13 +48,13 @@ fn load(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
-fn profile(dir: &Path, name: &str, text: &str) -> String {
+pub(crate) fn profile(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write profile");
     p.display().to_string()
 }
 
-fn summary(dir: &Path) -> Value {
+pub(crate) fn summary(dir: &Path) -> Value {
     let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json");
     serde_json::from_str(&text).expect("summary is JSON")
 }

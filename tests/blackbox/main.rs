@@ -17,6 +17,7 @@ mod limits;
 mod live;
 mod load;
 mod mutation;
+mod open_model;
 mod prometheus;
 mod races;
 mod real_servers;
