@@ -34,6 +34,13 @@ pub(super) fn check(ctx: &Ctx) -> Result<(), String> {
             "token-grants needs the secret of client `{client}` (a target profile gives it for the role that client plays, under `clients:`)"
         ));
     }
+    if let Some(other) = &e.other_client {
+        if ctx.session.secret_of(other).is_none() {
+            return Err(format!(
+                "exchange.other_client `{other}` must be a confidential client whose secret the target profile gives (it presents the code client's refresh tokens with its own credentials)"
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -177,13 +184,37 @@ async fn refresh(user: &mut User<'_>, ctx: &Ctx) {
     let basic = credentials(ctx, &e.code_client, &mut params);
     let got = tokens(user, ctx, "refresh_token", &token_url, &params, basic).await;
     let rotated = user.refresh.as_deref().is_some_and(|new| new != rt);
-    if got && rotated && probes::drawn(ctx) {
-        // REF-9: a rotated refresh token presented again must be refused; the server
-        // then revokes the grant, so this user signs in again next time.
-        let replay = ctx.post(&token_url, &params, basic);
-        probes::send_probe(user, ctx, Probe::RotatedRefreshAgain, replay).await;
-        user.refresh = None;
+    if !got || !probes::drawn(ctx) {
+        return;
     }
+    // Of the probes that apply, one, drawn.
+    let other = e.other_client.as_deref().filter(|o| *o != e.code_client);
+    let probe = match (rotated, other) {
+        (true, Some(_)) if rand::random::<bool>() => Probe::RefreshOtherClient,
+        (true, _) => Probe::RotatedRefreshAgain,
+        (false, Some(_)) => Probe::RefreshOtherClient,
+        (false, None) => return,
+    };
+    let request = match (probe, other) {
+        // REF-9: a rotated refresh token presented again must be refused; the server
+        // then revokes the grant.
+        (Probe::RotatedRefreshAgain, _) => ctx.post(&token_url, &params, basic),
+        // REF-6: the token just returned (the one still valid), presented by another
+        // client with its own credentials, must be refused.
+        (_, Some(other)) => {
+            let current = user.refresh.clone().unwrap_or(rt);
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", current.as_str()),
+            ];
+            let secret = ctx.session.secret_of(other).unwrap_or_default();
+            ctx.post(&token_url, &form, Some((other, secret)))
+        }
+        _ => return,
+    };
+    probes::send_probe(user, ctx, probe, request).await;
+    // The probed grant is given up: a server may revoke it on the replay.
+    user.refresh = None;
 }
 
 async fn client_credentials(user: &mut User<'_>, ctx: &Ctx) {

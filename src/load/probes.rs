@@ -8,6 +8,7 @@
 //! | `poll_after_expiry` | the device's `expires_in` passed | 400 `expired_token` | DEV-19 (MUST) | `protocol: poll_after_expiry_not_expired_token` |
 //! | `code_again` | a code was exchanged | not 200 | TOK-21 (MUST) | `protocol: code_accepted_twice` |
 //! | `rotated_refresh_again` | a refresh token was rotated | not 200 | REF-9 (MUST) | `protocol: rotated_refresh_token_accepted` |
+//! | `refresh_other_client` | a refresh, when the profile names `exchange.other_client` | not 200 | REF-6 (MUST) | `protocol: refresh_token_accepted_from_another_client` |
 //!
 //! A violation is a request row of its own, so a threshold can name it; every profile gets
 //! [`RULE`] (`count == 0 for protocol`) unless it names the group itself. SHOULD rows are
@@ -31,6 +32,8 @@ pub(super) enum Probe {
     CodeAgain,
     /// REF-9: a rotated refresh token presented again.
     RotatedRefreshAgain,
+    /// REF-6: a refresh token presented by another client.
+    RefreshOtherClient,
 }
 
 impl Probe {
@@ -41,6 +44,7 @@ impl Probe {
             Probe::PollAfterExpiry => "probe: poll_after_expiry",
             Probe::CodeAgain => "probe: code_again",
             Probe::RotatedRefreshAgain => "probe: rotated_refresh_again",
+            Probe::RefreshOtherClient => "probe: refresh_other_client",
         }
     }
 
@@ -51,6 +55,7 @@ impl Probe {
             Probe::PollAfterExpiry => "protocol: poll_after_expiry_not_expired_token",
             Probe::CodeAgain => "protocol: code_accepted_twice",
             Probe::RotatedRefreshAgain => "protocol: rotated_refresh_token_accepted",
+            Probe::RefreshOtherClient => "protocol: refresh_token_accepted_from_another_client",
         }
     }
 
@@ -59,7 +64,9 @@ impl Probe {
         match self {
             Probe::DeviceCodeAgain => a.status == 400,
             Probe::PollAfterExpiry => a.status == 400 && a.error() == Some("expired_token"),
-            Probe::CodeAgain | Probe::RotatedRefreshAgain => a.status != 200,
+            Probe::CodeAgain | Probe::RotatedRefreshAgain | Probe::RefreshOtherClient => {
+                a.status != 200
+            }
         }
     }
 }

@@ -239,6 +239,10 @@ pub struct ExchangeSettings {
     /// The client of the client_credentials grant.
     #[serde(default = "default_cc_client")]
     pub client_credentials_client: String,
+    /// A second confidential client: probed refreshes present the code client's refresh
+    /// token with its credentials, which a server must refuse (REF-6). None: not probed.
+    #[serde(default)]
+    pub other_client: Option<String>,
 }
 
 /// The transactions of token-grants, in report order.
@@ -272,6 +276,7 @@ impl Default for ExchangeSettings {
             redirect_uri: default_redirect(),
             scope: default_code_scope(),
             client_credentials_client: default_cc_client(),
+            other_client: None,
         }
     }
 }

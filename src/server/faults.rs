@@ -48,6 +48,8 @@ pub enum Fault {
     DeviceCodeAnyClient,
     /// An authorization code can be redeemed by any client.
     CodeAnyClient,
+    /// A refresh token can be used by any client.
+    RefreshAnyClient,
     /// `state` is dropped from redirects.
     DropState,
     /// `state` is altered in redirects (trimmed and re-encoded).
@@ -226,6 +228,7 @@ impl Fault {
             IgnoreDeviceDenial => &["DEV-18"],
             DeviceCodeAnyClient => &["DEV-23"],
             CodeAnyClient => &["TOK-23"],
+            RefreshAnyClient => &["REF-6"],
             DropState => &["AUTHZ-2", "AUTHZ-3", "AUTHZ-16", "NOORLE-17"],
             AlterState => &["AUTHZ-3", "AUTHZ-16", "NOORLE-17"],
             SkipPkce => &["PKCE-1", "PKCE-2", "PKCE-3", "PKCE-8"],

@@ -77,6 +77,10 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
             s.approve(&d.str("user_code")).await;
             s.post("/oauth/token", Enc::Form, &[("grant_type", DEVICE_GRANT), ("device_code", &d.str("device_code"))], Some(("tv", "tv-secret"))).await.status == 400
         }
+        RefreshAnyClient => {
+            let t = s.exchange_web(&s.web_code("api offline_access").await).await;
+            s.post("/oauth/token", Enc::Form, &[("grant_type", "refresh_token"), ("refresh_token", &t.str("refresh_token"))], Some(("web2", "web2-secret"))).await.status == 400
+        }
         CodeAnyClient => {
             let c = s.web_code("api").await;
             s.post("/oauth/token", Enc::Form, &[("grant_type", "authorization_code"), ("code", &c), ("redirect_uri", R)], Some(("web2", "web2-secret"))).await.status == 400

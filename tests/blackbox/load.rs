@@ -559,6 +559,7 @@ exchange:
   redirect_uri: https://spa.example/callback
   scope: api offline_access
   client_credentials_client: m2m
+  other_client: web2
 ";
 
 /// The load kill matrix: each rule the probes check, broken by the builtin's fault switch
@@ -574,7 +575,11 @@ fn protocol_probes_catch_each_broken_rule_and_stay_quiet_on_the_clean_builtin() 
         exit: i32,
     }
     let device_probes: &[&str] = &["probe: device_code_again", "probe: poll_after_expiry"];
-    let grant_probes: &[&str] = &["probe: code_again", "probe: rotated_refresh_again"];
+    let grant_probes: &[&str] = &[
+        "probe: code_again",
+        "probe: rotated_refresh_again",
+        "probe: refresh_other_client",
+    ];
     let cases = [
         Case {
             profile: PROBED_DEVICES,
@@ -618,12 +623,20 @@ fn protocol_probes_catch_each_broken_rule_and_stay_quiet_on_the_clean_builtin() 
             violation: Some("protocol: rotated_refresh_token_accepted"),
             exit: 5,
         },
+        Case {
+            profile: PROBED_GRANTS,
+            fault: Some("refresh-any-client"),
+            probes: &["probe: refresh_other_client"],
+            violation: Some("protocol: refresh_token_accepted_from_another_client"),
+            exit: 5,
+        },
     ];
     let violations = [
         "advisory: device_code_redeemed_twice",
         "protocol: poll_after_expiry_not_expired_token",
         "protocol: code_accepted_twice",
         "protocol: rotated_refresh_token_accepted",
+        "protocol: refresh_token_accepted_from_another_client",
     ];
     for case in &cases {
         let tmp = tempfile::tempdir().expect("tempdir");
