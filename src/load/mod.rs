@@ -582,6 +582,9 @@ async fn one_run(
     write: bool,
 ) -> Result<(Summary, Vec<PathBuf>), LoadError> {
     let (session, scale) = open(opts, p, kind).await?;
+    let mut p = p.clone();
+    let resolved = resolve_roles(&mut p, &session);
+    let p = &p;
     let (users, budget) = match model {
         Model::Closed(users) => {
             let rate = p.increase_rate.unwrap_or(users as f64).max(0.001);
@@ -650,6 +653,7 @@ async fn one_run(
         result.as_ref().err(),
     )
     .await?;
+    summary.notes.extend(resolved);
     summary.notes.extend(pushed);
     // A user's decision task may still be asleep and hold the context; the builtin server
     // then stops when the process ends instead of here.
@@ -669,6 +673,40 @@ async fn one_run(
         )));
     }
     Ok((summary, files))
+}
+
+/// A load profile names its clients as the suite's roles (`web`, `m2m`, `noorle-cli`) or
+/// as the target's client ids: a role the target profile maps is replaced by its id (and
+/// the code client's redirect URI by the role's, when the role registers others); a
+/// note says what was resolved.
+fn resolve_roles(p: &mut LoadProfile, session: &Session) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut resolve = |name: &mut String| -> Vec<String> {
+        let Some((id, uris)) = session.role(name) else {
+            return Vec::new();
+        };
+        if id != name.as_str() {
+            notes.push(format!("client role `{name}` is `{id}` on this target"));
+            *name = id.to_string();
+        }
+        uris.into_iter().map(str::to_string).collect()
+    };
+    resolve(&mut p.device.client_id);
+    resolve(&mut p.exchange.client_credentials_client);
+    if let Some(other) = &mut p.exchange.other_client {
+        resolve(other);
+    }
+    let uris = resolve(&mut p.exchange.code_client);
+    if let Some(first) = uris.first() {
+        if !uris.contains(&p.exchange.redirect_uri) {
+            notes.push(format!(
+                "the code client's redirect URI is its role's {first} ({} is not registered for it on this target)",
+                p.exchange.redirect_uri
+            ));
+            p.exchange.redirect_uri = first.clone();
+        }
+    }
+    notes
 }
 
 /// Starts the live metrics the options ask for (`/metrics`, remote write).

@@ -347,6 +347,19 @@ impl Session {
 
     /// The secret of the client with id `client_id`: a profile secret of that name, else
     /// the secret of the client role that id plays.
+    /// The client id and the redirect URIs the target gives the suite's role `role`
+    /// (`web` → `harness-web` on a live server; the same name on the builtin).
+    pub(crate) fn role(&self, role: &str) -> Option<(&str, Vec<&str>)> {
+        let get = |field: &str| {
+            self.provided
+                .values
+                .get(&format!("client.{role}.{field}"))
+                .and_then(|v| v.as_str())
+        };
+        let uris = ["redirect_uri", "redirect_uri_2"];
+        Some((get("id")?, uris.iter().filter_map(|f| get(f)).collect()))
+    }
+
     pub(crate) fn secret_of(&self, client_id: &str) -> Option<&str> {
         if let Some(s) = self.secrets.get(client_id) {
             return Some(s);

@@ -431,6 +431,49 @@ fn device_polling_against_a_separate_serve_process_through_a_target_profile() {
     assert_eq!(s["meta"]["target"], "profile builtin-process");
 }
 
+/// A load profile names the suite's roles; a target profile maps them to its own ids
+/// (`web` is `web2` here, with web2's redirect URI): the load runs as the ids.
+#[test]
+fn load_profiles_name_roles_that_the_target_profile_maps_to_its_ids() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (_server, base) = rt.block_on(spawn_serve(&["--test-mode"]));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/targets/builtin-process.yaml"),
+    )
+    .expect("profile");
+    let target = profile(
+        tmp.path(),
+        "target.yaml",
+        &shipped.replace(
+            "web: {id: web, secret_env: HARNESS_SECRET_WEB, redirect_uris: [\"https://web.example/callback\"]}",
+            "web: {id: web2, secret_env: HARNESS_SECRET_WEB2, redirect_uris: [\"https://web2.example/callback\"]}",
+        ),
+    );
+    assert!(std::fs::read_to_string(&target)
+        .expect("target")
+        .contains("web: {id: web2"));
+    let p = profile(
+        tmp.path(),
+        "p.yaml",
+        "kind: token-grants\nusers: 2\nincrease_rate: 100\nrun_time: 1s\nwait_time: {min: 5ms, max: 10ms}\nexchange:\n  weights: {authorization_code: 1, refresh_token: 1, client_credentials: 1}\n  code_client: web\n  redirect_uri: https://web.example/callback\n",
+    );
+    let reports = tmp.path().join("r");
+    let (code, text) = load_against(&p, Path::new(&target), &base, &reports);
+    assert_eq!(code, Some(0), "{text}");
+    let s = summary(&reports);
+    assert!(outcome(&s, "authorization_code_ok") > 0, "{s:#}");
+    assert_eq!(outcome(&s, "authorize_failed"), 0, "{s:#}");
+    assert!(
+        text.contains("client role `web` is `web2` on this target"),
+        "{text}"
+    );
+    assert!(
+        text.contains("redirect URI is its role's https://web2.example/callback"),
+        "{text}"
+    );
+}
+
 #[test]
 fn bad_profiles_exit_2_naming_the_line() {
     let tmp = tempfile::tempdir().expect("tempdir");
