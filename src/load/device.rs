@@ -246,7 +246,7 @@ async fn poll(user: &mut User<'_>, ctx: &Arc<Ctx>, schedule: &mut Schedule, devi
             eager_left = false;
         }
         let next = match send(again()).await {
-            Ok(answer) => judge(user, ctx, schedule, &answer).await,
+            Ok(answer) => judge(user, ctx, schedule, &answer, early_on_purpose).await,
             Err(failed) => unanswered(user, ctx, schedule, &failed).await,
         };
         match next {
@@ -327,6 +327,7 @@ async fn judge(
     ctx: &Arc<Ctx>,
     schedule: &mut Schedule,
     answer: &super::Answer,
+    early_on_purpose: bool,
 ) -> Next {
     let status = Some(answer.status);
     let (name, ok, next) = match (answer.status, answer.error()) {
@@ -337,6 +338,11 @@ async fn judge(
             ("authorization_pending", true, Next::Poll)
         }
         (400, Some("slow_down")) => {
+            if !early_on_purpose {
+                // The poll kept the interval: a server may still throttle (DEV-15 and
+                // DEV-16 are MAYs), so this is counted and shown, never failed.
+                ctx.recorder.count("slow_down_unprovoked", 1);
+            }
             schedule.answered(Answer::SlowDown);
             ("slow_down", true, Next::Poll)
         }

@@ -88,6 +88,8 @@ fn device_polling_ends_every_device_as_configured_and_obeys_the_interval() {
     // four slow_downs, and the server's own audit saw exactly those early polls.
     assert_eq!(outcome(&s, "deliberate_early_poll"), 4, "{s:#}");
     assert_eq!(outcome(&s, "slow_down"), 4, "{s:#}");
+    // Each of them provoked by an eager poll: none came to a poll that kept the interval.
+    assert_eq!(outcome(&s, "slow_down_unprovoked"), 0, "{s:#}");
     assert_eq!(outcome(&s, "server_early_polls"), 4, "{s:#}");
     assert!(outcome(&s, "authorization_pending") >= 20, "{s:#}");
     // Every poll the harness sent, probes included, is one the server counted.
