@@ -290,9 +290,12 @@ pub(super) struct RunArgs {
     /// Scenarios at once (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub(super) jobs: Option<usize>,
-    /// Folder for report.json and report.md.
+    /// Folder for report.json, junit.xml, report.md and report.tap.
     #[arg(long, value_name = "DIR", default_value = "reports")]
     pub(super) report_dir: PathBuf,
+    /// Also write the TAP 14 report here (one test point per assertion).
+    #[arg(long, value_name = "FILE")]
+    pub(super) report_tap: Option<PathBuf>,
     /// Show every exchange of every poll.
     #[arg(long)]
     pub(super) verbose: bool,

@@ -89,7 +89,8 @@ pub(super) fn client(args: ClientArgs) -> ExitCode {
         .map(|l| (l.path.to_string(), l.source.clone()))
         .collect();
     let format = super::args::Format::or_from_env(None);
-    super::run::finish(&result, &sources, true, &args.report_dir, format)
+    let copies = crate::report::Copies::default();
+    super::run::finish(&result, &sources, true, (&args.report_dir, &copies), format)
 }
 
 /// `scaled-sleep DURATION…`: coreutils' `sleep` (numbers with an optional s, m, h or d

@@ -51,7 +51,16 @@ pub(super) fn run_scenarios(args: RunArgs) -> ExitCode {
         .map(|l| (l.path.to_string(), l.source.clone()))
         .collect();
     let format = Format::or_from_env(args.format);
-    finish(&result, &sources, args.verbose, &args.report_dir, format)
+    let copies = crate::report::Copies {
+        tap: args.report_tap.clone(),
+    };
+    finish(
+        &result,
+        &sources,
+        args.verbose,
+        (&args.report_dir, &copies),
+        format,
+    )
 }
 
 /// The target `run` is pointed at: the builtin with its faults, or a live profile with the
@@ -167,7 +176,7 @@ pub(super) fn finish(
     result: &crate::runner::result::RunResult,
     sources: &std::collections::HashMap<String, String>,
     verbose: bool,
-    dir: &std::path::Path,
+    (dir, copies): (&std::path::Path, &crate::report::Copies),
     format: Format,
 ) -> ExitCode {
     out(&crate::report::console::render_with(
@@ -188,7 +197,7 @@ pub(super) fn finish(
             }
         }
     }
-    match crate::report::write_files(result, dir) {
+    match crate::report::write_files(result, dir, copies) {
         Ok(files) => {
             let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
             outln(&format!("reports: {}", names.join(", ")));

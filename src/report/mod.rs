@@ -3,6 +3,7 @@
 pub mod console;
 pub mod github;
 pub mod junit;
+pub mod tap;
 
 use crate::runner::result::{RunResult, Status};
 use std::path::{Path, PathBuf};
@@ -71,20 +72,40 @@ pub fn markdown(run: &RunResult) -> String {
     out
 }
 
-/// Writes `report.json`, `junit.xml` and `report.md` into `dir`; the paths written.
-pub(crate) fn write_files(run: &RunResult, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+/// Copies of the reports asked for outside the report folder.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Copies {
+    /// `--report-tap FILE`.
+    pub tap: Option<PathBuf>,
+}
+
+/// Writes `report.json`, `junit.xml`, `report.md` and `report.tap` into `dir`, and the
+/// copies asked for; the paths written.
+pub(crate) fn write_files(
+    run: &RunResult,
+    dir: &Path,
+    copies: &Copies,
+) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let junit = junit::render(run).map_err(std::io::Error::other)?;
-    let files = [
-        ("report.json", json(run)),
-        ("junit.xml", junit),
-        ("report.md", markdown(run)),
+    let tap = tap::render(run);
+    let mut files = vec![
+        (dir.join("report.json"), json(run)),
+        (dir.join("junit.xml"), junit),
+        (dir.join("report.md"), markdown(run)),
+        (dir.join("report.tap"), tap.clone()),
     ];
+    if let Some(p) = &copies.tap {
+        files.push((p.clone(), tap));
+    }
     let mut out = Vec::new();
-    for (name, text) in files {
-        let p = dir.join(name);
-        std::fs::write(&p, text)?;
-        out.push(p);
+    for (path, text) in files {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, text)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        out.push(path);
     }
     Ok(out)
 }

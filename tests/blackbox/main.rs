@@ -23,6 +23,7 @@ mod races;
 mod real_servers;
 mod runner;
 mod snapshots;
+mod tap;
 mod third_party;
 mod tls;
 mod token;
