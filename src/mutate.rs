@@ -255,6 +255,7 @@ pub async fn kill_matrix(scenarios: Vec<Arc<Loaded>>, faults: &[Fault], jobs: us
         expect: None,
         snapshots: None,
         person: crate::runner::target::Person::nobody(),
+        given: Default::default(),
     };
     let clean: RunResult = run(scenarios.clone(), &opts(&[])).await;
     let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));

@@ -179,6 +179,8 @@ pub(super) struct LoadArgs {
     /// remote-write endpoint, e.g. http://127.0.0.1:9090/api/v1/write.
     #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub(super) prometheus_remote_write: Option<String>,
+    #[command(flatten)]
+    pub(super) given: VarArgs,
 }
 
 fn parse_rate(s: &str) -> Result<String, String> {
@@ -261,6 +263,39 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     Ok((i, n))
 }
 
+/// Variables and secrets for `${NAME}` in scenarios and target profiles.
+#[derive(Debug, Clone, Default, Args)]
+pub(super) struct VarArgs {
+    /// Set `${NAME}` for scenarios and target profiles (repeatable). Precedence, highest
+    /// first: --var, OAUTH_HARNESS_VAR_NAME, --secrets-file, --vars-file.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub(super) vars: Vec<String>,
+    /// Variables from a file: YAML (.yaml, .yml, .json: a mapping of names to values) or
+    /// dotenv (NAME=value lines) (repeatable; a later file wins).
+    #[arg(long = "vars-file", value_name = "FILE")]
+    pub(super) vars_files: Vec<PathBuf>,
+    /// Secrets from a file (the same forms): `${NAME}` values redacted from every output,
+    /// whichever source sets them (repeatable).
+    #[arg(long = "secrets-file", value_name = "FILE")]
+    pub(super) secrets_files: Vec<PathBuf>,
+}
+
+impl VarArgs {
+    /// The variables from every source, or the exit code after saying why not.
+    pub(super) fn gather(&self) -> Result<crate::scenario::inputs::Inputs, std::process::ExitCode> {
+        use crate::scenario::inputs::{Inputs, Sources};
+        let sources = Sources {
+            vars: &self.vars,
+            vars_files: &self.vars_files,
+            secrets_files: &self.secrets_files,
+        };
+        Inputs::gather(&sources, std::env::vars()).map_err(|e| {
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(e.exit_code())
+        })
+    }
+}
+
 #[derive(Debug, Args)]
 pub(super) struct RunArgs {
     /// Scenario files or folders (default: scenarios/).
@@ -296,6 +331,8 @@ pub(super) struct RunArgs {
     /// Also write the TAP 14 report here (one test point per assertion).
     #[arg(long, value_name = "FILE")]
     pub(super) report_tap: Option<PathBuf>,
+    #[command(flatten)]
+    pub(super) given: VarArgs,
     /// Show every exchange of every poll.
     #[arg(long)]
     pub(super) verbose: bool,

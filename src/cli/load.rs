@@ -41,10 +41,16 @@ fn load_run(args: LoadArgs) -> ExitCode {
             eprintln!("warning: {w}");
         }
     }
+    // A load profile has no `${NAME}`; a target profile may.
+    let given = match args.given.gather() {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
     let target = if args.target == "builtin" {
         None
     } else {
-        match crate::runner::profile::Profile::load(std::path::Path::new(&args.target)) {
+        match crate::runner::profile::Profile::load_with(std::path::Path::new(&args.target), &given)
+        {
             Ok(p) => Some(std::sync::Arc::new(p)),
             Err(e) => {
                 eprintln!("error: {e}");

@@ -65,9 +65,20 @@ pub fn main() -> ExitCode {
 }
 
 /// Loads every scenario under `paths`; errors are printed and give the exit code.
+/// The scenario files under `paths`, with the variables that `OAUTH_HARNESS_VAR_*` gives
+/// (the commands that run nothing take no `--var`).
 fn load_all(paths: &[PathBuf]) -> Result<Vec<crate::scenario::Loaded>, ExitCode> {
+    let given = args::VarArgs::default().gather()?;
+    load_all_with(paths, &given)
+}
+
+/// The scenario files under `paths`, `${NAME}` checked against `given`.
+fn load_all_with(
+    paths: &[PathBuf],
+    given: &crate::scenario::inputs::Inputs,
+) -> Result<Vec<crate::scenario::Loaded>, ExitCode> {
     use crate::scenario::LoadAllError;
-    crate::scenario::load_all(paths).map_err(|e| match e {
+    crate::scenario::load_all(paths, given).map_err(|e| match e {
         LoadAllError::Paths(e) => {
             eprintln!("error: {e}");
             ExitCode::from(exit::USAGE)

@@ -1,7 +1,7 @@
 //! `run`: the conformance suite against the builtin or a live target, and its reports.
 
 use super::args::{Format, RunArgs};
-use super::{init_logging_at, load_all, out, outln, report, runtime, terminal};
+use super::{init_logging_at, load_all_with, out, outln, report, runtime, terminal};
 use crate::exit;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,15 +11,20 @@ pub(super) fn run_scenarios(args: RunArgs) -> ExitCode {
     // Quiet unless asked (`OAUTH_HARNESS_LOG=oauth_harness=debug` shows every exchange);
     // the builtin server's own refusals are the run's verdicts, not log lines.
     init_logging_at("warn,oauth_harness::server=error");
-    let target = match target_of(&args) {
+    let given = match args.given.gather() {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    let target = match target_of(&args, &given) {
         Ok(t) => t,
         Err(code) => return code,
     };
-    let selected = match selected_scenarios(&args) {
+    let selected = match selected_scenarios(&args, &given) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let opts = run_options(&args, target);
+    let mut opts = run_options(&args, target);
+    opts.given = std::sync::Arc::new(given);
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return report(Err(e)),
@@ -65,7 +70,10 @@ pub(super) fn run_scenarios(args: RunArgs) -> ExitCode {
 
 /// The target `run` is pointed at: the builtin with its faults, or a live profile with the
 /// TLS options given on the command line (exit 1 or 2 when they are wrong).
-fn target_of(args: &RunArgs) -> Result<crate::runner::target::TargetSpec, ExitCode> {
+fn target_of(
+    args: &RunArgs,
+    given: &crate::scenario::inputs::Inputs,
+) -> Result<crate::runner::target::TargetSpec, ExitCode> {
     use crate::runner::target::TargetSpec;
     if args.target == "builtin" {
         return Ok(TargetSpec::Builtin {
@@ -90,7 +98,7 @@ fn target_of(args: &RunArgs) -> Result<crate::runner::target::TargetSpec, ExitCo
             return Err(ExitCode::from(exit::USAGE));
         }
     }
-    match crate::runner::profile::Profile::load(&path) {
+    match crate::runner::profile::Profile::load_with(&path, given) {
         Ok(mut p) => {
             p.tls.insecure |= args.insecure;
             if let Some(ca) = &args.ca_file {
@@ -109,13 +117,14 @@ fn target_of(args: &RunArgs) -> Result<crate::runner::target::TargetSpec, ExitCo
 /// bad file, 1 when nothing matches).
 fn selected_scenarios(
     args: &RunArgs,
+    given: &crate::scenario::inputs::Inputs,
 ) -> Result<Vec<std::sync::Arc<crate::scenario::Loaded>>, ExitCode> {
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from("scenarios")]
     } else {
         args.paths.clone()
     };
-    let loaded = load_all(&paths)?;
+    let loaded = load_all_with(&paths, given)?;
     let selection = crate::scenario::Selection {
         tags: args.tags.clone(),
         requirements: args.requirements.clone(),
@@ -167,6 +176,7 @@ fn run_options(
             all: args.snapshot_all,
         }),
         person: terminal(),
+        given: Default::default(),
     }
 }
 

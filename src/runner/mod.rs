@@ -55,6 +55,9 @@ pub struct RunOptions {
     pub snapshots: Option<crate::snapshot::Settings>,
     /// Whom `manual` hooks ask (the command line: the terminal).
     pub person: target::Person,
+    /// Variables given from outside (`--var`, files, `OAUTH_HARNESS_VAR_*`): every
+    /// scenario's run starts with them.
+    pub given: std::sync::Arc<crate::scenario::inputs::Inputs>,
 }
 
 impl RunOptions {
@@ -396,6 +399,7 @@ fn scenario_vars(l: &Loaded, session: &Session, opts: &RunOptions) -> Result<Var
         profile::Contract::Noorle => "noorle",
     };
     vars.set("contract", text(contract));
+    vars.seed(&opts.given);
     for (name, value) in &session.provided.values {
         vars.set(name, value.clone());
     }

@@ -7,6 +7,7 @@
 //! Placeholders in hooks: `{base}`, `{user_code}`, `{user}`, `{query}`, `{url}`,
 //! `{seconds}`, `{client}`.
 
+use crate::scenario::inputs::Inputs;
 use crate::scenario::model::Capability;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -281,9 +282,69 @@ pub struct ProfileError {
     pub message: String,
 }
 
+/// The profile with each `${NAME}` replaced by its value given from outside; an error
+/// `LINE:COL: …` for a name not given.
+fn substitute(profile: Profile, text: &str, given: &Inputs) -> Result<Profile, String> {
+    let bare = |expr: &str| {
+        !expr.starts_with("env.") && !expr.starts_with("secret.") && !expr.contains('(')
+    };
+    let mut any = false;
+    for (expr, at) in crate::scenario::vars::references(text) {
+        if !bare(&expr) {
+            continue;
+        }
+        if !given.contains(&expr) {
+            let before = &text[..at];
+            let line = before.matches('\n').count() + 1;
+            // The column of the `$`, two bytes before the name.
+            let col = before
+                .rfind('\n')
+                .map_or(before.len(), |nl| before.len() - nl - 1)
+                - 1;
+            return Err(format!(
+                "{line}:{col}: undefined variable `{expr}` (give it with --var, --vars-file, --secrets-file or {}{expr})",
+                crate::scenario::inputs::ENV_PREFIX
+            ));
+        }
+        any = true;
+    }
+    if !any {
+        return Ok(profile);
+    }
+    // The text parsed as a profile already: as a YAML value it parses too.
+    let mut value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    replace_strings(&mut value, &|s: &str| {
+        let mut out = s.to_string();
+        for (expr, _) in crate::scenario::vars::references(s) {
+            if let (true, Some(v)) = (bare(&expr), given.text(&expr)) {
+                out = out.replace(&format!("${{{expr}}}"), &v);
+            }
+        }
+        out
+    });
+    serde_yaml::from_value(value).map_err(|e| format!("after substituting variables: {e}"))
+}
+
+fn replace_strings(v: &mut serde_yaml::Value, f: &dyn Fn(&str) -> String) {
+    match v {
+        serde_yaml::Value::String(s) => *s = f(s),
+        serde_yaml::Value::Sequence(items) => items.iter_mut().for_each(|i| replace_strings(i, f)),
+        serde_yaml::Value::Mapping(m) => m.iter_mut().for_each(|(_, i)| replace_strings(i, f)),
+        serde_yaml::Value::Tagged(t) => replace_strings(&mut t.value, f),
+        _ => {}
+    }
+}
+
 impl Profile {
     /// Reads a profile.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        Profile::load_with(path, &Inputs::default())
+    }
+
+    /// Reads a profile whose `${NAME}` are the variables `given` from outside (`--var`,
+    /// `--vars-file`, `--secrets-file`, `OAUTH_HARNESS_VAR_NAME`); `${env.X}` and
+    /// `${secret.X}` are left for later. A name not given is an error at its line.
+    pub fn load_with(path: &Path, given: &Inputs) -> Result<Profile, ProfileError> {
         let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
             path: p.clone(),
@@ -295,6 +356,10 @@ impl Profile {
                 path: p.clone(),
                 message: format!("{line}:{col}: {msg}"),
             }
+        })?;
+        let profile = substitute(profile, &text, given).map_err(|message| ProfileError {
+            path: p.clone(),
+            message,
         })?;
         if let Clients::Mapped(m) = &profile.clients {
             for role in m.keys() {

@@ -2,6 +2,7 @@
 //! ([`vars`]), and loading with validation. Everything a user can get wrong in a file is
 //! found here, before anything runs, and reported as `file:line:col: message` (exit 2).
 
+pub mod inputs;
 pub mod model;
 pub mod roles;
 pub mod spans;
@@ -166,6 +167,15 @@ pub fn parse<T: serde::de::DeserializeOwned>(
 
 /// Validates scenario text; `name` is used in locations.
 pub fn load_str(name: Arc<str>, text: String) -> Result<Loaded, ScenarioError> {
+    load_str_with(name, text, &inputs::Inputs::default())
+}
+
+/// [`load_str`], with the variables given from outside (`--var`...) defined.
+pub fn load_str_with(
+    name: Arc<str>,
+    text: String,
+    given: &inputs::Inputs,
+) -> Result<Loaded, ScenarioError> {
     let doc: syntax::ScenarioDoc = parse(&name, &text, "a scenario needs `name` and `steps`")?;
     let spans = SpanIndex::new(name.clone(), &text);
     let scenario = syntax::lower(doc).map_err(|b| ScenarioError {
@@ -178,7 +188,7 @@ pub fn load_str(name: Arc<str>, text: String) -> Result<Loaded, ScenarioError> {
         scenario,
         spans,
     };
-    validate(&loaded)?;
+    validate(&loaded, given)?;
     Ok(loaded)
 }
 
@@ -189,9 +199,10 @@ fn err(l: &Loaded, path: &[Seg<'_>], message: impl Into<String>) -> ScenarioErro
     }
 }
 
-fn validate(l: &Loaded) -> Result<(), ScenarioError> {
+fn validate(l: &Loaded, given: &inputs::Inputs) -> Result<(), ScenarioError> {
     let s = &l.scenario;
     let mut defined: HashSet<String> = RUN_VARS.iter().map(|v| v.to_string()).collect();
+    defined.extend(given.iter().map(|(name, _)| name.to_string()));
     for (i, (name, value)) in s.vars.0.iter().enumerate() {
         // A reference to itself or to a later variable is a cycle or an ordering mistake:
         // vars are defined in order, each from the ones before it.
@@ -378,7 +389,7 @@ fn check_refs(
                 return Err(err(
                     l,
                     path,
-                    format!("undefined variable `{name}` (define it in `vars` or capture it in an earlier step)"),
+                    format!("undefined variable `{name}` (define it in `vars`, capture it in an earlier step, or give it with --var, --vars-file, --secrets-file or {}{name})", inputs::ENV_PREFIX),
                 ));
             }
         }
@@ -528,7 +539,10 @@ pub(crate) enum LoadAllError {
 }
 
 /// Every scenario under `paths` (`scenarios/` when empty), all loaded before any runs.
-pub(crate) fn load_all(paths: &[PathBuf]) -> Result<Vec<Loaded>, LoadAllError> {
+pub(crate) fn load_all(
+    paths: &[PathBuf],
+    given: &inputs::Inputs,
+) -> Result<Vec<Loaded>, LoadAllError> {
     let paths = if paths.is_empty() {
         vec![PathBuf::from("scenarios")]
     } else {
@@ -538,7 +552,7 @@ pub(crate) fn load_all(paths: &[PathBuf]) -> Result<Vec<Loaded>, LoadAllError> {
     let mut loaded = Vec::new();
     let mut bad = Vec::new();
     for f in &files {
-        match load(f) {
+        match read(f).and_then(|(name, text)| load_str_with(name, text, given)) {
             Ok(l) => loaded.push(l),
             Err(e) => bad.push(e),
         }

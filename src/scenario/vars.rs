@@ -228,6 +228,19 @@ impl Vars {
         }
     }
 
+    /// Sets the variables given from outside the scenario; a secret's value is redacted
+    /// from every output as `[secret NAME]`.
+    pub(crate) fn seed(&mut self, given: &super::inputs::Inputs) {
+        for (name, input) in given.iter() {
+            if input.secret {
+                if let Some(text) = given.text(name) {
+                    self.redactor.add(&text, &format!("secret {name}"));
+                }
+            }
+            self.set(name, input.value.clone());
+        }
+    }
+
     /// Records that `name` has no value, and why; using it skips the step that does
     /// (as not applicable when the server took another path its contract allows).
     pub(crate) fn set_missing(&mut self, name: &str, reason: String, not_applicable: bool) {

@@ -353,6 +353,7 @@ pub fn run_options(target: TargetSpec) -> RunOptions {
         expect: None,
         snapshots: None,
         person: oauth_harness::runner::target::Person::nobody(),
+        given: Default::default(),
     }
 }
 

@@ -27,3 +27,4 @@ mod tap;
 mod third_party;
 mod tls;
 mod token;
+mod variables;
