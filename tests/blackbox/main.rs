@@ -8,6 +8,7 @@ mod clients;
 mod code;
 mod common;
 mod coverage;
+mod deploy;
 mod device;
 mod far_side;
 mod faults;
