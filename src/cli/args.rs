@@ -331,6 +331,9 @@ pub(super) struct RunArgs {
     /// Also write the TAP 14 report here (one test point per assertion).
     #[arg(long, value_name = "FILE")]
     pub(super) report_tap: Option<PathBuf>,
+    /// Also write the HTML report here (the matrix row by row, one self-contained file).
+    #[arg(long, value_name = "FILE")]
+    pub(super) report_html: Option<PathBuf>,
     #[command(flatten)]
     pub(super) given: VarArgs,
     /// Show every exchange of every poll.

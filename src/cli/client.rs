@@ -84,13 +84,20 @@ pub(super) fn client(args: ClientArgs) -> ExitCode {
         Err(e) => return super::report(Err(e)),
     };
     let result = rt.block_on(crate::client::run_all(&loaded, &opts));
-    let sources = loaded
-        .iter()
-        .map(|l| (l.path.to_string(), l.source.clone()))
-        .collect();
+    let copies = crate::report::Copies {
+        sources: loaded
+            .iter()
+            .map(|l| (l.path.to_string(), l.source.clone()))
+            .collect(),
+        // The server's rows are judged by `run`, not here: "not run", never "not covered".
+        judged: crate::coverage::requirements()
+            .into_iter()
+            .map(|r| r.id)
+            .collect(),
+        ..Default::default()
+    };
     let format = super::args::Format::or_from_env(None);
-    let copies = crate::report::Copies::default();
-    super::run::finish(&result, &sources, true, (&args.report_dir, &copies), format)
+    super::run::finish(&result, true, (&args.report_dir, &copies), format)
 }
 
 /// `scaled-sleep DURATION…`: coreutils' `sleep` (numbers with an optional s, m, h or d

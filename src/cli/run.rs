@@ -19,7 +19,7 @@ pub(super) fn run_scenarios(args: RunArgs) -> ExitCode {
         Ok(t) => t,
         Err(code) => return code,
     };
-    let selected = match selected_scenarios(&args, &given) {
+    let (selected, judged) = match selected_scenarios(&args, &given) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -51,21 +51,17 @@ pub(super) fn run_scenarios(args: RunArgs) -> ExitCode {
     if args.fail_on_warnings {
         result.fail_on_warnings();
     }
-    let sources = selected
-        .iter()
-        .map(|l| (l.path.to_string(), l.source.clone()))
-        .collect();
-    let format = Format::or_from_env(args.format);
     let copies = crate::report::Copies {
         tap: args.report_tap.clone(),
+        html: args.report_html.clone(),
+        sources: selected
+            .iter()
+            .map(|l| (l.path.to_string(), l.source.clone()))
+            .collect(),
+        judged,
     };
-    finish(
-        &result,
-        &sources,
-        args.verbose,
-        (&args.report_dir, &copies),
-        format,
-    )
+    let format = Format::or_from_env(args.format);
+    finish(&result, args.verbose, (&args.report_dir, &copies), format)
 }
 
 /// The target `run` is pointed at: the builtin with its faults, or a live profile with the
@@ -115,16 +111,25 @@ fn target_of(
 
 /// The scenarios `run` runs: loaded from the paths, narrowed to the selection (exit 2 for a
 /// bad file, 1 when nothing matches).
+/// The scenarios the tags and requirements select, and the rows all the loaded ones judge.
+#[allow(clippy::type_complexity)]
 fn selected_scenarios(
     args: &RunArgs,
     given: &crate::scenario::inputs::Inputs,
-) -> Result<Vec<std::sync::Arc<crate::scenario::Loaded>>, ExitCode> {
+) -> Result<
+    (
+        Vec<std::sync::Arc<crate::scenario::Loaded>>,
+        std::collections::HashSet<String>,
+    ),
+    ExitCode,
+> {
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from("scenarios")]
     } else {
         args.paths.clone()
     };
     let loaded = load_all_with(&paths, given)?;
+    let judged = loaded.iter().flat_map(crate::coverage::cited).collect();
     let selection = crate::scenario::Selection {
         tags: args.tags.clone(),
         requirements: args.requirements.clone(),
@@ -145,7 +150,7 @@ fn selected_scenarios(
         );
         return Err(ExitCode::from(exit::USAGE));
     }
-    Ok(selected)
+    Ok((selected, judged))
 }
 
 /// How `run` runs: jobs, verbosity, the contract, snapshots (their mode by target), and the
@@ -184,14 +189,13 @@ fn run_options(
 /// report files into `dir` and gives the run's exit code (3 when the files cannot be written).
 pub(super) fn finish(
     result: &crate::runner::result::RunResult,
-    sources: &std::collections::HashMap<String, String>,
     verbose: bool,
     (dir, copies): (&std::path::Path, &crate::report::Copies),
     format: Format,
 ) -> ExitCode {
     out(&crate::report::console::render_with(
         result,
-        sources,
+        &copies.sources,
         verbose,
         crate::report::console::Paint(true),
     ));

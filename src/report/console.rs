@@ -143,7 +143,7 @@ fn scenario_line(s: &ScenarioResult, p: Paint) -> String {
     line
 }
 
-fn assertion_diagnostic(
+pub(crate) fn assertion_diagnostic(
     a: &AssertionResult,
     st: &StepResult,
     sources: &HashMap<String, String>,

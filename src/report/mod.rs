@@ -2,6 +2,7 @@
 
 pub mod console;
 pub mod github;
+pub mod html;
 pub mod junit;
 pub mod tap;
 
@@ -72,15 +73,22 @@ pub fn markdown(run: &RunResult) -> String {
     out
 }
 
-/// Copies of the reports asked for outside the report folder.
+/// What the reports need beyond the run: copies asked for outside the report folder, the
+/// scenario sources (quoted by diagnostics) and the rows the whole suite judges.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Copies {
     /// `--report-tap FILE`.
     pub tap: Option<PathBuf>,
+    /// `--report-html FILE`.
+    pub html: Option<PathBuf>,
+    /// Scenario texts by path.
+    pub sources: std::collections::HashMap<String, String>,
+    /// Row ids some scenario of the suite judges (run or not in this selection).
+    pub judged: std::collections::HashSet<String>,
 }
 
-/// Writes `report.json`, `junit.xml`, `report.md` and `report.tap` into `dir`, and the
-/// copies asked for; the paths written.
+/// Writes `report.json`, `junit.xml`, `report.md`, `report.tap` and `report.html` into
+/// `dir`, and the copies asked for; the paths written.
 pub(crate) fn write_files(
     run: &RunResult,
     dir: &Path,
@@ -89,14 +97,19 @@ pub(crate) fn write_files(
     std::fs::create_dir_all(dir)?;
     let junit = junit::render(run).map_err(std::io::Error::other)?;
     let tap = tap::render(run);
+    let html = html::render(run, &copies.sources, &copies.judged);
     let mut files = vec![
         (dir.join("report.json"), json(run)),
         (dir.join("junit.xml"), junit),
         (dir.join("report.md"), markdown(run)),
         (dir.join("report.tap"), tap.clone()),
+        (dir.join("report.html"), html.clone()),
     ];
     if let Some(p) = &copies.tap {
         files.push((p.clone(), tap));
+    }
+    if let Some(p) = &copies.html {
+        files.push((p.clone(), html));
     }
     let mut out = Vec::new();
     for (path, text) in files {

@@ -363,3 +363,19 @@ pub fn builtin(faults: &[Fault]) -> TargetSpec {
         faults: faults.iter().copied().collect(),
     }
 }
+
+/// A report written twice (`--report-tap FILE`, `--report-html FILE` and the report
+/// folder's own): the two must be one text, returned.
+pub fn same_report(copy: &std::path::Path, original: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(copy).unwrap_or_else(|e| panic!("{}: {e}", copy.display()));
+    let again =
+        std::fs::read_to_string(original).unwrap_or_else(|e| panic!("{}: {e}", original.display()));
+    assert_eq!(
+        text,
+        again,
+        "{} differs from {}",
+        copy.display(),
+        original.display()
+    );
+    text
+}
