@@ -48,6 +48,17 @@ fn role(ctx: &Ctx, (index, of): (usize, usize)) -> (Decision, bool) {
     (decision, eager)
 }
 
+/// What the devices need of the target, checked before any load is sent: the other
+/// client of the DEV-23 probe must be confidential (it polls with its own credentials).
+pub(super) fn check(ctx: &Ctx) -> Result<(), String> {
+    match ctx.profile.device.other_client.as_deref() {
+        Some(other) if ctx.session.secret_of(other).is_none() => Err(format!(
+            "device.other_client `{other}` must be a confidential client whose secret the target profile gives"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The goose scenario: one transaction, one device life.
 pub(super) fn scenario(ctx: &Arc<Ctx>) -> Scenario {
     let c = ctx.clone();
@@ -120,10 +131,13 @@ pub(super) async fn life(user: &mut User<'_>, ctx: &Arc<Ctx>) {
     if decision != Decision::Never {
         let delay = user_delay(ctx, secs("expires_in"));
         let c = ctx.clone();
-        let code = user_code.clone();
+        let (code, dc) = (user_code.clone(), device_code.clone());
         tokio::spawn(async move {
             if c.sleep_until(issued + c.real(delay)).await {
-                decide(&c, &code, decision == Decision::Approve).await;
+                let approve = decision == Decision::Approve;
+                if decide(&c, &code, approve).await && approve && probes::drawn(&c) {
+                    other_client_polls(&c, &dc).await;
+                }
             }
         });
     }
@@ -152,8 +166,9 @@ fn user_delay(ctx: &Ctx, expires_in: Option<Duration>) -> Duration {
     }
 }
 
-/// The user approves or denies `user_code` through the target's consent path.
-async fn decide(ctx: &Ctx, user_code: &str, approve: bool) {
+/// The user approves or denies `user_code` through the target's consent path; true when
+/// the decision was taken.
+async fn decide(ctx: &Ctx, user_code: &str, approve: bool) -> bool {
     match ctx.session.decide(user_code, None, approve).await {
         Ok(ex) if ex.status < 300 => {
             let outcome = if approve {
@@ -162,17 +177,42 @@ async fn decide(ctx: &Ctx, user_code: &str, approve: bool) {
                 "user_denied"
             };
             ctx.recorder.count(outcome, 1);
+            true
         }
         Ok(ex) => {
             // A decision after the code ended is no failure of the server's.
             ctx.recorder.count("decision_refused", 1);
             tracing::debug!(status = ex.status, "decision refused");
+            false
         }
         Err(e) => {
             ctx.recorder.count("decision_error", 1);
             tracing::warn!("approval hook failed: {e}");
+            false
         }
     }
+}
+
+/// DEV-23: right after the approval, the profile's `device.other_client` polls the
+/// device code with its own credentials; the code is bound to its client, so anything but
+/// a refusal is counted (an advisory: the row is a SHOULD). The device's own poll comes an
+/// interval later and still gets the tokens from a server that kept the rule.
+async fn other_client_polls(ctx: &Ctx, device_code: &str) {
+    let Some(other) = ctx.profile.device.other_client.as_deref() else {
+        return;
+    };
+    let Some(secret) = ctx.session.secret_of(other) else {
+        return;
+    };
+    let token_url = ctx.session.url(Some("token"), None);
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("device_code", device_code),
+    ];
+    let req = ctx.post(&token_url, &form, Some((other, secret)));
+    // Not one of the device's own polls: recorded apart from its user.
+    let mut by = User::arrival((0, 1), Duration::ZERO);
+    probes::send_probe(&mut by, ctx, Probe::DeviceOtherClient, req).await;
 }
 
 /// One device's code and how it authenticates.

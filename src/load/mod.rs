@@ -613,7 +613,7 @@ async fn one_run(
         Model::Closed(users) => {
             let goose_files = [dir.join("goose-report.html"), dir.join("goose-report.json")];
             let scenario = match kind {
-                Kind::DevicePolling => Ok(device::scenario(&ctx)),
+                Kind::DevicePolling => device::check(&ctx).map(|()| device::scenario(&ctx)),
                 _ => exchange::scenario(&ctx),
             }
             .map_err(LoadError::Runtime)?;
@@ -624,9 +624,11 @@ async fn one_run(
             (result, None, written)
         }
         Model::Open(plan) => {
-            if kind == Kind::TokenGrants {
-                exchange::check(&ctx).map_err(LoadError::Runtime)?;
+            match kind {
+                Kind::TokenGrants => exchange::check(&ctx),
+                _ => device::check(&ctx),
             }
+            .map_err(LoadError::Runtime)?;
             // Flows still running when the arrivals end get this long to finish.
             let drain = p
                 .max_time
@@ -692,6 +694,9 @@ fn resolve_roles(p: &mut LoadProfile, session: &Session) -> Vec<String> {
         uris.into_iter().map(str::to_string).collect()
     };
     resolve(&mut p.device.client_id);
+    if let Some(other) = &mut p.device.other_client {
+        resolve(other);
+    }
     resolve(&mut p.exchange.client_credentials_client);
     if let Some(other) = &mut p.exchange.other_client {
         resolve(other);

@@ -8,6 +8,7 @@
 //! | `poll_after_expiry` | the device's `expires_in` passed | 400 `expired_token` | DEV-19 (MUST) | `protocol: poll_after_expiry_not_expired_token` |
 //! | `code_again` | a code was exchanged | not 200 | TOK-21 (MUST) | `protocol: code_accepted_twice` |
 //! | `rotated_refresh_again` | a refresh token was rotated | not 200 | REF-9 (MUST) | `protocol: rotated_refresh_token_accepted` |
+//! | `device_other_client` | a device's user approved, when the profile names `device.other_client` | not 200 (`invalid_grant` or `invalid_client`) | DEV-23 (SHOULD) | `advisory: device_code_redeemed_by_another_client` |
 //! | `refresh_other_client` | a refresh, when the profile names `exchange.other_client` | not 200 | REF-6 (MUST) | `protocol: refresh_token_accepted_from_another_client` |
 //!
 //! A violation is a request row of its own, so a threshold can name it; every profile gets
@@ -34,6 +35,8 @@ pub(super) enum Probe {
     RotatedRefreshAgain,
     /// REF-6: a refresh token presented by another client.
     RefreshOtherClient,
+    /// DEV-23: an approved device code polled by another client.
+    DeviceOtherClient,
 }
 
 impl Probe {
@@ -45,6 +48,7 @@ impl Probe {
             Probe::CodeAgain => "probe: code_again",
             Probe::RotatedRefreshAgain => "probe: rotated_refresh_again",
             Probe::RefreshOtherClient => "probe: refresh_other_client",
+            Probe::DeviceOtherClient => "probe: device_other_client",
         }
     }
 
@@ -56,6 +60,7 @@ impl Probe {
             Probe::CodeAgain => "protocol: code_accepted_twice",
             Probe::RotatedRefreshAgain => "protocol: rotated_refresh_token_accepted",
             Probe::RefreshOtherClient => "protocol: refresh_token_accepted_from_another_client",
+            Probe::DeviceOtherClient => "advisory: device_code_redeemed_by_another_client",
         }
     }
 
@@ -64,9 +69,10 @@ impl Probe {
         match self {
             Probe::DeviceCodeAgain => a.status == 400,
             Probe::PollAfterExpiry => a.status == 400 && a.error() == Some("expired_token"),
-            Probe::CodeAgain | Probe::RotatedRefreshAgain | Probe::RefreshOtherClient => {
-                a.status != 200
-            }
+            Probe::CodeAgain
+            | Probe::RotatedRefreshAgain
+            | Probe::RefreshOtherClient
+            | Probe::DeviceOtherClient => a.status != 200,
         }
     }
 }
@@ -102,7 +108,7 @@ pub(super) async fn send_probe(
     } else {
         tracing::debug!(status = answer.status, error = ?answer.error(), "{}", probe.violation());
         ctx.recorder.count(probe.violation(), 1);
-        let advisory = probe == Probe::DeviceCodeAgain;
+        let advisory = matches!(probe, Probe::DeviceCodeAgain | Probe::DeviceOtherClient);
         (probe.violation(), advisory)
     };
     ctx.record(user, row, answer.latency, ok, Some(answer.status))

@@ -179,6 +179,11 @@ pub struct DeviceSettings {
     /// When the user decides, in server time after the device code is issued.
     #[serde(default)]
     pub delay: DelaySettings,
+    /// A second confidential client with the device grant: after a probed approval it
+    /// polls the code with its own credentials, which a server should refuse (DEV-23).
+    /// None: not probed.
+    #[serde(default)]
+    pub other_client: Option<String>,
 }
 
 fn default_device_client() -> String {
@@ -197,6 +202,7 @@ impl Default for DeviceSettings {
             deny: 0.0,
             eager: 0.0,
             delay: DelaySettings::default(),
+            other_client: None,
         }
     }
 }
