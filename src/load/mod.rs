@@ -595,7 +595,9 @@ async fn one_run(
             };
             (users, budget)
         }
-        Model::Open(plan) => (0, plan.arrivals.over.min(p.max_time.0)),
+        // Arrivals stop at the plan's end; the flows in flight then live their lives,
+        // within `max_time`.
+        Model::Open(_) => (0, p.max_time.0),
     };
     let started = Instant::now();
     let ctx = Arc::new(Ctx {
@@ -629,13 +631,7 @@ async fn one_run(
                 _ => device::check(&ctx),
             }
             .map_err(LoadError::Runtime)?;
-            // Flows still running when the arrivals end get this long to finish.
-            let drain = p
-                .max_time
-                .0
-                .saturating_sub(budget)
-                .min(Duration::from_secs(30));
-            let figures = open::drive(ctx.clone(), kind, plan, drain).await;
+            let figures = open::drive(ctx.clone(), kind, plan).await;
             (Ok(()), Some(figures), Vec::new())
         }
     };

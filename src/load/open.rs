@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 pub(crate) const RULE: &str = "dropped == 0";
 
 /// What a reader of an open-model run's figures must know.
-pub(crate) const NOTE: &str = "Open model: flows started at the arrival rate whatever the server's latency; each flow's first request is timed from its intended start, so a stall shows in the latencies (goose, which runs the closed model, writes no report for this run).";
+pub(crate) const NOTE: &str = "Open model: flows started at the arrival rate whatever the server's latency, and the flows in flight when the arrivals ended lived on to their end (within max_time); each flow's first request is timed from its intended start, so a stall shows in the latencies (goose, which runs the closed model, writes no report for this run).";
 
 /// Refresh tokens kept for later refresh arrivals, at most.
 const REFRESH_POOL: usize = 10_000;
@@ -225,13 +225,9 @@ async fn arrival(ctx: Arc<Ctx>, kind: Kind, transaction: &'static str, i: u64, l
 }
 
 /// Starts the arrivals of `plan` until its end (or the run's stop), then waits for the
-/// flows in flight until `drain` has passed; the figures of what was asked and done.
-pub(super) async fn drive(
-    ctx: Arc<Ctx>,
-    kind: Kind,
-    plan: Plan,
-    drain: Duration,
-) -> ArrivalFigures {
+/// flows in flight to end (they stop by themselves at the run's deadline, `max_time`);
+/// the figures of what was asked and done.
+pub(super) async fn drive(ctx: Arc<Ctx>, kind: Kind, plan: Plan) -> ArrivalFigures {
     // goose is not running: Ctrl-C stops the arrivals through goose's killswitch, which
     // the flows already watch.
     let interrupt = tokio::spawn(async {
@@ -250,6 +246,8 @@ pub(super) async fn drive(
         .await
         .unwrap_or_default();
     let all = u32::try_from(plan.max_in_flight).unwrap_or(u32::MAX);
+    // A request in flight at the deadline gets a few seconds more to come back.
+    let drain = ctx.deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(5);
     let abandoned = match tokio::time::timeout(drain, pool.acquire_many(all)).await {
         Ok(_) => 0,
         Err(_) => (plan.max_in_flight - pool.available_permits()) as u64,

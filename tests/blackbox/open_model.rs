@@ -159,9 +159,18 @@ server:
     let s = summary(&tmp.path().join("r"));
     let n = |k: &str| s["outcomes"][k].as_u64().unwrap_or(0);
     assert_eq!(s["arrivals"]["started"], 40, "{s:#}");
-    // Devices whose life outlasts the arrivals are cut at the run's end, as in the
-    // closed model; some of each decision finished.
-    assert!(n("success") > 0 && n("access_denied") > 0, "{s:#}");
+    // The arrivals stop after 2 s; the devices then live their lives to the end: each
+    // gets its tokens, its denial or its expiry, none is cut.
+    assert_eq!(n("unfinished"), 0, "{s:#}");
+    assert_eq!(
+        n("success") + n("access_denied") + n("expired"),
+        40,
+        "{s:#}"
+    );
+    assert!(
+        n("success") > 0 && n("access_denied") > 0 && n("expired") > 0,
+        "{s:#}"
+    );
     assert_eq!(n("interval_violation"), 0, "{s:#}");
     assert!(text.contains("count > 0 for token: success"), "{text}");
 }
