@@ -80,31 +80,7 @@ fn load_run(args: LoadArgs) -> ExitCode {
         Err(e) => Err(crate::load::LoadError::Runtime(e)),
     };
     match outcome {
-        Ok(o) => {
-            if o.steps.is_empty() {
-                out(&crate::load::report::console(&o.summary));
-            } else if let Ok(p) = crate::load::profile::load(&opts.profile) {
-                out(&crate::load::report::stress_text(&p, &o, false));
-            }
-            let files: Vec<String> = o.files.iter().map(|f| f.display().to_string()).collect();
-            outln(&format!("reports: {}", files.join(", ")));
-            let broken: Vec<_> = o.summary.thresholds.iter().filter(|v| !v.passed).collect();
-            if o.exit == exit::THRESHOLD_BREACHED {
-                if o.steps.is_empty() {
-                    for v in &broken {
-                        eprintln!("threshold breached: {} (observed {})", v.rule, v.observed);
-                    }
-                } else {
-                    let what = if o.knee_rate.is_some() {
-                        "arrival rate"
-                    } else {
-                        "users"
-                    };
-                    eprintln!("threshold breached: the knee came before the required {what}");
-                }
-            }
-            ExitCode::from(o.exit)
-        }
+        Ok(o) => shown(&o, &opts.profile),
         Err(crate::load::LoadError::Profile(e)) => {
             eprintln!("error: {e}");
             ExitCode::from(exit::BAD_SCENARIO)
@@ -114,6 +90,33 @@ fn load_run(args: LoadArgs) -> ExitCode {
             ExitCode::from(exit::RUNTIME)
         }
     }
+}
+
+/// Prints a finished run (its table, or the stress ramp of `profile`), the files written
+/// and what broke; its exit code.
+fn shown(o: &crate::load::LoadOutcome, profile: &str) -> ExitCode {
+    if o.steps.is_empty() {
+        out(&crate::load::report::console(&o.summary));
+    } else if let Ok(p) = crate::load::profile::load(profile) {
+        out(&crate::load::report::stress_text(&p, o, false));
+    }
+    let files: Vec<String> = o.files.iter().map(|f| f.display().to_string()).collect();
+    outln(&format!("reports: {}", files.join(", ")));
+    if o.exit == exit::THRESHOLD_BREACHED {
+        if o.steps.is_empty() {
+            for v in o.summary.thresholds.iter().filter(|v| !v.passed) {
+                eprintln!("threshold breached: {} (observed {})", v.rule, v.observed);
+            }
+        } else {
+            let what = if o.knee_rate.is_some() {
+                "arrival rate"
+            } else {
+                "users"
+            };
+            eprintln!("threshold breached: the knee came before the required {what}");
+        }
+    }
+    ExitCode::from(o.exit)
 }
 
 fn load_merge(files: &[PathBuf], report_dir: Option<PathBuf>, extra: &[String]) -> ExitCode {

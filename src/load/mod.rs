@@ -19,7 +19,9 @@ pub(crate) mod open;
 mod device;
 mod exchange;
 mod metrics;
+mod model;
 mod probes;
+mod stress;
 mod user;
 
 pub(crate) use user::User;
@@ -31,6 +33,7 @@ use crate::scenario::model::Capability;
 use crate::server::config::ServerConfig;
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
+use model::Model;
 use profile::{Kind, LoadProfile};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -289,7 +292,7 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadOutcome, LoadError> {
     if let Some(r) = opts.increase_rate {
         p.increase_rate = Some(r);
     }
-    arrival_overrides(opts, &mut p)?;
+    model::arrival_overrides(opts, &mut p)?;
     let report_dir = opts
         .report_dir
         .clone()
@@ -297,10 +300,10 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadOutcome, LoadError> {
     std::fs::create_dir_all(&report_dir)
         .map_err(|e| LoadError::Runtime(format!("cannot create {}: {e}", report_dir.display())))?;
     match (p.kind, p.stress.clone()) {
-        (Kind::Stress, Some(stress)) => stress_run(opts, p, stress, &report_dir).await,
+        (Kind::Stress, Some(stress)) => stress::run(opts, p, stress, &report_dir).await,
         _ => {
             let model = match &p.arrival {
-                Some(a) => Model::Open(plan_of(a, &p, opts.shard)?),
+                Some(a) => Model::Open(model::plan_of(a, &p, opts.shard)?),
                 None => Model::Closed(share(p.users, opts.shard)),
             };
             let (summary, files) = one_run(opts, &p, p.kind, model, &report_dir, true).await?;
@@ -321,86 +324,6 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadOutcome, LoadError> {
     }
 }
 
-/// How the users come: goose's closed loop of users, or arrivals at a rate.
-#[derive(Debug, Clone, Copy)]
-enum Model {
-    /// This many users, each looping over its flow.
-    Closed(usize),
-    /// Flows started at the plan's rate.
-    Open(open::Plan),
-}
-
-/// The command line's open-model flags, written into the profile's `arrival:`.
-fn arrival_overrides(opts: &LoadOptions, p: &mut LoadProfile) -> Result<(), LoadError> {
-    let flag = |flag: &str, message: String| {
-        LoadError::Profile(profile::ProfileError {
-            location: flag.into(),
-            message,
-        })
-    };
-    if opts.arrival_rate.is_some() || opts.ramp.is_some() {
-        if p.kind == Kind::Stress {
-            return Err(flag(
-                "--arrival-rate",
-                "a stress profile ramps arrival rates with `stress.start_rate`".into(),
-            ));
-        }
-        let max = p.arrival.as_ref().map(|a| a.max_in_flight);
-        p.arrival = Some(profile::ArrivalSettings {
-            rate: opts.arrival_rate.clone(),
-            ramp: opts.ramp.clone(),
-            max_in_flight: max.unwrap_or(10_000),
-        });
-    }
-    if let Some(n) = opts.max_in_flight {
-        match &mut p.arrival {
-            Some(a) => a.max_in_flight = n,
-            None if p.stress.as_ref().is_some_and(|s| s.start_rate.is_some()) => {
-                p.arrival = Some(profile::ArrivalSettings {
-                    rate: None,
-                    ramp: None,
-                    max_in_flight: n,
-                });
-            }
-            None => return Err(flag(
-                "--max-in-flight",
-                "applies to the open model only (--arrival-rate, --ramp or a profile's `arrival:`)"
-                    .into(),
-            )),
-        }
-    }
-    if let Some(a) = &p.arrival {
-        if p.kind != Kind::Stress {
-            let which = if opts.ramp.is_some() {
-                "--ramp"
-            } else {
-                "--arrival-rate"
-            };
-            a.plan(p.run_time.map(|t| t.0))
-                .map_err(|e| flag(which, format!("arrival: {e}")))?;
-        }
-    }
-    Ok(())
-}
-
-/// The profile's open-model plan, this shard's share of it.
-fn plan_of(
-    a: &profile::ArrivalSettings,
-    p: &LoadProfile,
-    shard: (usize, usize),
-) -> Result<open::Plan, LoadError> {
-    let plan = a.plan(p.run_time.map(|t| t.0)).map_err(|e| {
-        LoadError::Profile(profile::ProfileError {
-            location: format!("{}: arrival", p.name),
-            message: e,
-        })
-    })?;
-    Ok(open::Plan {
-        arrivals: plan.arrivals.share(shard.1),
-        max_in_flight: share(plan.max_in_flight, shard).max(1),
-    })
-}
-
 /// `reports/load/<name>` (with `-shard-I` for sharded runs).
 pub(crate) fn default_report_dir(name: &str, shard: (usize, usize)) -> PathBuf {
     let mut dir = PathBuf::from("reports").join("load");
@@ -417,96 +340,6 @@ pub(crate) fn default_report_dir(name: &str, shard: (usize, usize)) -> PathBuf {
 pub(crate) fn share(total: usize, (index, count): (usize, usize)) -> usize {
     let count = count.max(1);
     total / count + usize::from(index < total % count)
-}
-
-async fn stress_run(
-    opts: &LoadOptions,
-    p: LoadProfile,
-    stress: profile::StressSettings,
-    dir: &Path,
-) -> Result<LoadOutcome, LoadError> {
-    let rate = |t: &Option<String>| {
-        t.as_deref()
-            .and_then(|r| open::Arrivals::parse_rate(r).ok())
-    };
-    // Checked when the profile was read: a rate or users, never both.
-    let start_rate = rate(&stress.start_rate);
-    let max_in_flight = p.arrival.as_ref().map_or(10_000, |a| a.max_in_flight);
-    let mut level = start_rate.unwrap_or(stress.start_users.unwrap_or(1) as f64);
-    let mut steps: Vec<Step> = Vec::new();
-    let mut files = Vec::new();
-    let mut knee = None;
-    let mut step_profile = p.clone();
-    step_profile.run_time = Some(stress.step_time);
-    for i in 0..stress.steps {
-        let (model, users, label) = match start_rate {
-            Some(_) => {
-                let plan = open::Plan {
-                    arrivals: open::Arrivals::constant(level, stress.step_time.0)
-                        .share(opts.shard.1),
-                    max_in_flight: share(max_in_flight, opts.shard).max(1),
-                };
-                (Model::Open(plan), 0, format!("{level:.0}-per-s"))
-            }
-            None => {
-                let n = share(level.round() as usize, opts.shard).max(1);
-                step_profile.users = n;
-                (Model::Closed(n), n, format!("{n}-users"))
-            }
-        };
-        let step_dir = dir.join(format!("step-{:02}-{label}", i + 1));
-        std::fs::create_dir_all(&step_dir).map_err(|e| {
-            LoadError::Runtime(format!("cannot create {}: {e}", step_dir.display()))
-        })?;
-        let (summary, f) = one_run(opts, &step_profile, stress.of, model, &step_dir, false).await?;
-        files.extend(f);
-        let broke = summary.thresholds.iter().any(|v| !v.passed);
-        if !opts.progress {
-            tracing::info!(step = %label, broke, "stress step done");
-        }
-        let rate = start_rate.map(|_| level);
-        steps.push(Step {
-            users,
-            rate,
-            summary,
-        });
-        if broke {
-            knee = Some(steps.len() - 1);
-            break;
-        }
-        if goose::is_killswitch_triggered() {
-            break;
-        }
-        level *= stress.factor;
-    }
-    let last = steps
-        .last()
-        .map(|s| s.summary.clone())
-        .ok_or_else(|| LoadError::Runtime("the stress ramp ran no step".into()))?;
-    let knee_step = knee.map(|k| &steps[k]);
-    let too_soon = match (knee_step, stress.require_users, rate(&stress.require_rate)) {
-        (Some(k), Some(req), _) => k.users < req,
-        (Some(k), _, Some(req)) => k.rate.is_some_and(|r| r < req),
-        _ => false,
-    };
-    let outcome = LoadOutcome {
-        summary: last,
-        knee: knee_step.filter(|k| k.rate.is_none()).map(|k| k.users),
-        knee_rate: knee_step.and_then(|k| k.rate),
-        steps,
-        files,
-        exit: if too_soon {
-            crate::exit::THRESHOLD_BREACHED
-        } else {
-            crate::exit::PASSED
-        },
-    };
-    let written = report::write_stress(dir, &p, &outcome)
-        .map_err(|e| LoadError::Runtime(format!("cannot write reports: {e}")))?;
-    Ok(LoadOutcome {
-        files: [outcome.files.clone(), written].concat(),
-        ..outcome
-    })
 }
 
 /// Opens the target for a run.
@@ -583,26 +416,12 @@ async fn one_run(
 ) -> Result<(Summary, Vec<PathBuf>), LoadError> {
     let (session, scale) = open(opts, p, kind).await?;
     let mut p = p.clone();
-    let resolved = resolve_roles(&mut p, &session);
-    let p = &p;
-    let (users, budget) = match model {
-        Model::Closed(users) => {
-            let rate = p.increase_rate.unwrap_or(users as f64).max(0.001);
-            let ramp = Duration::from_secs_f64(users as f64 / rate);
-            let budget = match p.run_time {
-                Some(t) => (ramp + t.0).min(p.max_time.0),
-                None => p.max_time.0,
-            };
-            (users, budget)
-        }
-        // Arrivals stop at the plan's end; the flows in flight then live their lives,
-        // within `max_time`.
-        Model::Open(_) => (0, p.max_time.0),
-    };
+    let resolved = model::resolve_roles(&mut p, &session);
+    let (users, budget) = model.budget(&p);
     let started = Instant::now();
     let ctx = Arc::new(Ctx {
         session,
-        profile: p.clone(),
+        profile: p,
         recorder: Recorder::default(),
         scale: f64::from(scale),
         deadline: started + budget,
@@ -612,19 +431,7 @@ async fn one_run(
     let progress = opts.progress.then(|| progress_bar(ctx.clone(), kind));
     let live = live_metrics(opts, &ctx).await?;
     let (result, arrivals, mut files) = match model {
-        Model::Closed(users) => {
-            let goose_files = [dir.join("goose-report.html"), dir.join("goose-report.json")];
-            let scenario = match kind {
-                Kind::DevicePolling => device::check(&ctx).map(|()| device::scenario(&ctx)),
-                _ => exchange::scenario(&ctx),
-            }
-            .map_err(LoadError::Runtime)?;
-            let rate = p.increase_rate.unwrap_or(users as f64).max(0.001);
-            let config = goose_config(p, users, rate, &ctx.session.base, &goose_files);
-            let result = attack(config, scenario, budget).await;
-            let written = goose_files.into_iter().filter(|f| f.exists()).collect();
-            (result, None, written)
-        }
+        Model::Closed(users) => closed(&ctx, kind, users, budget, dir).await?,
         Model::Open(plan) => {
             match kind {
                 Kind::TokenGrants => exchange::check(&ctx),
@@ -641,16 +448,8 @@ async fn one_run(
         task.abort();
         bar.finish_and_clear();
     }
-    let mut summary = judged(
-        opts,
-        &ctx,
-        kind,
-        scale,
-        elapsed,
-        arrivals,
-        result.as_ref().err(),
-    )
-    .await?;
+    let error = result.as_ref().err();
+    let mut summary = judged(opts, &ctx, (kind, scale), elapsed, arrivals, error).await?;
     summary.notes.extend(resolved);
     summary.notes.extend(pushed);
     // A user's decision task may still be asleep and hold the context; the builtin server
@@ -673,41 +472,33 @@ async fn one_run(
     Ok((summary, files))
 }
 
-/// A load profile names its clients as the suite's roles (`web`, `m2m`, `noorle-cli`) or
-/// as the target's client ids: a role the target profile maps is replaced by its id (and
-/// the code client's redirect URI by the role's, when the role registers others); a
-/// note says what was resolved.
-fn resolve_roles(p: &mut LoadProfile, session: &Session) -> Vec<String> {
-    let mut notes = Vec::new();
-    let mut resolve = |name: &mut String| -> Vec<String> {
-        let Some((id, uris)) = session.role(name) else {
-            return Vec::new();
-        };
-        if id != name.as_str() {
-            notes.push(format!("client role `{name}` is `{id}` on this target"));
-            *name = id.to_string();
-        }
-        uris.into_iter().map(str::to_string).collect()
-    };
-    resolve(&mut p.device.client_id);
-    if let Some(other) = &mut p.device.other_client {
-        resolve(other);
+/// What a closed-model run gives: goose's result, no arrivals, goose's report files.
+type Closed = (
+    Result<(), LoadError>,
+    Option<summary::ArrivalFigures>,
+    Vec<PathBuf>,
+);
+
+/// The closed model: `users` goose users, started at the profile's rate, for `budget`.
+async fn closed(
+    ctx: &Arc<Ctx>,
+    kind: Kind,
+    users: usize,
+    budget: Duration,
+    dir: &Path,
+) -> Result<Closed, LoadError> {
+    let goose_files = [dir.join("goose-report.html"), dir.join("goose-report.json")];
+    let scenario = match kind {
+        Kind::DevicePolling => device::check(ctx).map(|()| device::scenario(ctx)),
+        _ => exchange::scenario(ctx),
     }
-    resolve(&mut p.exchange.client_credentials_client);
-    if let Some(other) = &mut p.exchange.other_client {
-        resolve(other);
-    }
-    let uris = resolve(&mut p.exchange.code_client);
-    if let Some(first) = uris.first() {
-        if !uris.contains(&p.exchange.redirect_uri) {
-            notes.push(format!(
-                "the code client's redirect URI is its role's {first} ({} is not registered for it on this target)",
-                p.exchange.redirect_uri
-            ));
-            p.exchange.redirect_uri = first.clone();
-        }
-    }
-    notes
+    .map_err(LoadError::Runtime)?;
+    let p = &ctx.profile;
+    let rate = p.increase_rate.unwrap_or(users as f64).max(0.001);
+    let config = goose_config(p, users, rate, &ctx.session.base, &goose_files);
+    let result = attack(config, scenario, budget).await;
+    let written = goose_files.into_iter().filter(|f| f.exists()).collect();
+    Ok((result, None, written))
 }
 
 /// Starts the live metrics the options ask for (`/metrics`, remote write).
@@ -786,8 +577,7 @@ async fn attack(
 async fn judged(
     opts: &LoadOptions,
     ctx: &Ctx,
-    kind: Kind,
-    scale: u32,
+    (kind, scale): (Kind, u32),
     elapsed: Duration,
     arrivals: Option<summary::ArrivalFigures>,
     error: Option<&LoadError>,

@@ -113,26 +113,7 @@ impl Threshold {
                 "`{rule}`: `dropped` counts an arrival-rate run's unstarted flows, not requests: it takes no `for`"
             ));
         }
-        let limit = match metric {
-            Metric::Quantile(_) | Metric::Mean | Metric::Max => {
-                parse_time(value).ok_or_else(|| {
-                    format!("`{rule}`: `{value}` is not a time such as 50ms, 800us or 2s")
-                })?
-            }
-            Metric::ErrorRate => value
-                .strip_suffix('%')
-                .unwrap_or(value)
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| format!("`{rule}`: `{value}` is not a percentage such as 0.1%"))?,
-            Metric::Rps | Metric::Count | Metric::Dropped => value
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| format!("`{rule}`: `{value}` is not a number"))?,
-        };
+        let limit = limit(metric, value, &rule)?;
         Ok(Threshold {
             rule,
             metric,
@@ -198,6 +179,28 @@ impl Threshold {
             observed,
             passed,
         }
+    }
+}
+
+/// A rule's value in the metric's unit: microseconds for latencies, percent for
+/// error_rate, plain for rps, count and dropped.
+fn limit(metric: Metric, value: &str, rule: &str) -> Result<f64, String> {
+    match metric {
+        Metric::Quantile(_) | Metric::Mean | Metric::Max => parse_time(value)
+            .ok_or_else(|| format!("`{rule}`: `{value}` is not a time such as 50ms, 800us or 2s")),
+        Metric::ErrorRate => value
+            .strip_suffix('%')
+            .unwrap_or(value)
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| format!("`{rule}`: `{value}` is not a percentage such as 0.1%")),
+        Metric::Rps | Metric::Count | Metric::Dropped => value
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| format!("`{rule}`: `{value}` is not a number")),
     }
 }
 
