@@ -132,7 +132,13 @@ fn assertion_point(st: &StepResult, a: &AssertionResult) -> Point {
         Status::Passed => (true, None, None),
         Status::Info => (true, None, Some("info")),
         Status::Warning => (true, None, Some("warning")),
-        Status::Skipped => (true, Some("SKIP not checked".to_string()), None),
+        Status::Skipped => {
+            let why = st
+                .skip_reason
+                .as_deref()
+                .unwrap_or("an earlier assertion of its step did not hold");
+            (true, Some(format!("SKIP not checked: {why}")), None)
+        }
         Status::ExpectedFailure => (
             false,
             Some("TODO expected failure (expected-failures file)".to_string()),
