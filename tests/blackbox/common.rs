@@ -379,3 +379,37 @@ pub fn same_report(copy: &std::path::Path, original: &std::path::Path) -> String
     );
     text
 }
+
+/// `run scenarios/code/reused_code.yaml --fault reuse-code` (a FAILED MUST, two SHOULD
+/// warnings) with its reports in `dir`: the reports, ports blanked, by file name.
+pub fn reused_code_reports(dir: &std::path::Path) -> std::collections::HashMap<String, String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "run",
+            "scenarios/code/reused_code.yaml",
+            "--fault",
+            "reuse-code",
+        ])
+        .args(["--snapshots", "off", "--report-dir"])
+        .arg(dir)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let port = regex::Regex::new(r"127\.0\.0\.1:\d+").expect("regex");
+    ["report.tap", "report.html"]
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(dir.join(f)).expect(f);
+            (
+                f.to_string(),
+                port.replace_all(&text, "127.0.0.1:PORT").into_owned(),
+            )
+        })
+        .collect()
+}

@@ -272,13 +272,19 @@ fn send(
     let head = m == reqwest::Method::HEAD;
     rt.block_on(async {
         // A connection that was never made is not the server's answer: 26,000 fresh
-        // connections a run can meet a port still in TIME_WAIT on a loaded machine, and a
-        // connect then fails. Anything after the connection is the server's, and fails.
-        let mut attempts = 0;
+        // connections a run can meet a port still in TIME_WAIT on a loaded machine (the
+        // whole suite opens many more beside them), and a connect then fails. It is tried
+        // again, a little later each time. Anything after the connection is the server's,
+        // and fails.
+        let mut attempts: u32 = 0;
         let resp = loop {
             let attempt = req.try_clone().ok_or("a body that cannot be sent twice")?;
             match attempt.send().await {
-                Err(e) if e.is_connect() && attempts < 3 => attempts += 1,
+                Err(e) if e.is_connect() && attempts < 10 => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempts)))
+                        .await;
+                }
                 other => break other.map_err(|e| format!("transport: {e}"))?,
             }
         };

@@ -151,23 +151,6 @@ fn the_tap_report_passes_a_tap_14_parser_with_each_failure_at_its_line() {
 #[test]
 fn the_tap_report_of_a_failed_scenario_reads_as_shown() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let tap = tmp.path().join("run.tap");
-    let out = Command::new(BIN)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "run",
-            "scenarios/code/reused_code.yaml",
-            "--fault",
-            "reuse-code",
-        ])
-        .args(["--snapshots", "off", "--report-dir"])
-        .arg(tmp.path().join("r"))
-        .arg("--report-tap")
-        .arg(&tap)
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(4));
-    let text = std::fs::read_to_string(&tap).expect("the TAP file");
-    let port = regex::Regex::new(r"127\.0\.0\.1:\d+").expect("regex");
-    insta::assert_snapshot!("tap_report", port.replace_all(&text, "127.0.0.1:PORT"));
+    let reports = crate::common::reused_code_reports(tmp.path());
+    insta::assert_snapshot!("tap_report", reports["report.tap"]);
 }
