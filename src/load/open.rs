@@ -160,16 +160,36 @@ pub(crate) struct Plan {
     pub max_in_flight: usize,
 }
 
-/// The token-grants transactions dealt to arrivals in the profile's weights, spread by
-/// smooth weighted round robin (2:3:5 deals `c r a c r c c r a c`...), not in blocks.
+/// The token-grants transactions dealt to arrivals in the profile's weights.
 fn deck(ctx: &Ctx) -> Vec<&'static str> {
-    let weights: Vec<(&'static str, i64)> = super::profile::EXCHANGE_TRANSACTIONS
+    let weights: Vec<(&'static str, u64)> = super::profile::EXCHANGE_TRANSACTIONS
         .iter()
         .map(|t| {
             let w = ctx.profile.exchange.weights.get(*t).copied().unwrap_or(0);
-            (*t, i64::try_from(w).unwrap_or(i64::MAX))
+            (*t, w as u64)
         })
+        .collect();
+    deal(&weights)
+}
+
+/// One cycle of `weights` spread by smooth weighted round robin (2:3:5 deals
+/// `c r a c r c c r a c`), not in blocks; weights are reduced by their common divisor
+/// and, past 10,000 in all, scaled down (each kept at 1 at least).
+fn deal(weights: &[(&'static str, u64)]) -> Vec<&'static str> {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    let g = weights.iter().fold(0, |g, (_, w)| gcd(g, *w)).max(1);
+    let sum: u64 = weights.iter().map(|(_, w)| w / g).sum();
+    let scale = (sum as f64 / 10_000.0).max(1.0);
+    let weights: Vec<(&'static str, i64)> = weights
+        .iter()
         .filter(|(_, w)| *w > 0)
+        .map(|(t, w)| (*t, (((w / g) as f64 / scale).round() as i64).max(1)))
         .collect();
     let total: i64 = weights.iter().map(|(_, w)| w).sum();
     let mut current = vec![0i64; weights.len()];
@@ -401,6 +421,23 @@ mod tests {
         for bad in ["100..200", "0/s..0/s over 5s", "1..2 over never"] {
             assert!(Arrivals::parse_ramp(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn transactions_are_dealt_in_their_weights_and_spread() {
+        let w = [("a", 2000), ("r", 3000), ("c", 5000), ("none", 0)];
+        let d = deal(&w);
+        assert_eq!(d.len(), 10);
+        let n = |t: &str| d.iter().filter(|x| **x == t).count();
+        assert_eq!((n("a"), n("r"), n("c"), n("none")), (2, 3, 5, 0));
+        // Spread: no transaction twice in a row more than the weights force.
+        assert!(
+            d.windows(3).all(|x| !(x[0] == x[1] && x[1] == x[2])),
+            "{d:?}"
+        );
+        // Huge weights stay a bounded deck, every transaction in it.
+        let big = deal(&[("a", 1), ("c", u64::from(u32::MAX))]);
+        assert!(big.len() <= 10_001 && big.contains(&"a"), "{}", big.len());
     }
 
     #[test]
