@@ -56,6 +56,17 @@ pub(super) fn arrival_overrides(opts: &LoadOptions, p: &mut LoadProfile) -> Resu
         }
     }
     if let Some(a) = &p.arrival {
+        // Users belong to the closed model: a flag for them would be silently ignored.
+        let closed_flag = [
+            ("--users", opts.users.is_some()),
+            ("--increase-rate", opts.increase_rate.is_some()),
+        ];
+        if let Some((name, _)) = closed_flag.iter().find(|(_, given)| *given) {
+            return Err(flag(
+                name,
+                format!("{name} sets the closed model's users, but this run is the open model (`arrival:`): its arrival rate sets the load"),
+            ));
+        }
         if p.kind != Kind::Stress {
             let which = if opts.ramp.is_some() {
                 "--ramp"

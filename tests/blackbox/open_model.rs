@@ -239,4 +239,16 @@ fn bad_arrival_settings_say_where_and_why() {
     let (code, text) = load(tmp.path(), &["token-grants", "--max-in-flight", "3"]);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("--max-in-flight"), "{text}");
+    // An open-model profile takes no closed-model flag: it would be ignored.
+    let open = write(
+        tmp.path(),
+        "open.yaml",
+        "kind: token-grants\narrival: {rate: 10/s}\nrun_time: 1s\n",
+    );
+    let (code, text) = load(tmp.path(), &[&open, "--users", "50"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("--users sets the closed model's users"),
+        "{text}"
+    );
 }
