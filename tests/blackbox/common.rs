@@ -383,24 +383,13 @@ pub fn same_report(copy: &std::path::Path, original: &std::path::Path) -> String
 /// `run scenarios/code/reused_code.yaml --fault reuse-code` (a FAILED MUST, two SHOULD
 /// warnings) with its reports in `dir`: the reports, ports blanked, by file name.
 pub fn reused_code_reports(dir: &std::path::Path) -> std::collections::HashMap<String, String> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "run",
-            "scenarios/code/reused_code.yaml",
-            "--fault",
-            "reuse-code",
-        ])
-        .args(["--snapshots", "off", "--report-dir"])
-        .arg(dir)
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    run_failing(&[
+        "scenarios/code/reused_code.yaml".as_ref(),
+        "--fault".as_ref(),
+        "reuse-code".as_ref(),
+        "--report-dir".as_ref(),
+        dir.as_os_str(),
+    ]);
     let port = regex::Regex::new(r"127\.0\.0\.1:\d+").expect("regex");
     ["report.tap", "report.html"]
         .iter()
@@ -412,4 +401,19 @@ pub fn reused_code_reports(dir: &std::path::Path) -> std::collections::HashMap<S
             )
         })
         .collect()
+}
+
+/// `oauth-harness run ARGS --snapshots off` from the repository's root, which must fail its
+/// assertions (exit 4).
+pub fn run_failing(args: &[&std::ffi::OsStr]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("run")
+        .args(args)
+        .args(["--snapshots", "off"])
+        .output()
+        .expect("run");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{text}");
 }

@@ -13,8 +13,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-harness");
-
 /// Flags that keep Chromium off the network and out of the machine's state.
 fn chromium(profile: &Path) -> Command {
     let mut c = Command::new("chromium");
@@ -43,23 +41,19 @@ fn the_html_report_shows_each_row_and_its_verdict_in_a_real_browser() {
     )
     .expect("expected failures");
     let html = tmp.path().join("page/report.html");
-    let out = Command::new(BIN)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["run", "--requirement", "TOK-21", "--fault", "reuse-code"])
-        .args(["--snapshots", "off", "--expected-failures"])
-        .arg(&expected)
-        .arg("--report-dir")
-        .arg(tmp.path().join("r"))
-        .arg("--report-html")
-        .arg(&html)
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let reports = tmp.path().join("r");
+    crate::common::run_failing(&[
+        "--requirement".as_ref(),
+        "TOK-21".as_ref(),
+        "--fault".as_ref(),
+        "reuse-code".as_ref(),
+        "--expected-failures".as_ref(),
+        expected.as_os_str(),
+        "--report-dir".as_ref(),
+        reports.as_os_str(),
+        "--report-html".as_ref(),
+        html.as_os_str(),
+    ]);
     let text = crate::common::same_report(&html, &tmp.path().join("r/report.html"));
     // One file: no script, nothing loaded from anywhere (links are to its own anchors).
     assert!(!text.contains("<script"), "the page needs no JavaScript");

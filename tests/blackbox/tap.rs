@@ -10,8 +10,6 @@
 use serde_json::Value;
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-harness");
-
 /// Reads the TAP file with tap-parser in strict mode; prints every test point, the
 /// subtests' too, with its diagnostics, and the final verdict, as JSON.
 const CHECK: &str = r#"
@@ -48,26 +46,15 @@ fn the_tap_report_passes_a_tap_14_parser_with_each_failure_at_its_line() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let tap = tmp.path().join("out/run.tap");
     let reports = tmp.path().join("r");
-    let out = Command::new(BIN)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "run",
-            "scenarios/code",
-            "--fault",
-            "reuse-code",
-            "--snapshots",
-            "off",
-        ])
-        .args(["--report-dir", &reports.display().to_string()])
-        .args(["--report-tap", &tap.display().to_string()])
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::run_failing(&[
+        "scenarios/code".as_ref(),
+        "--fault".as_ref(),
+        "reuse-code".as_ref(),
+        "--report-dir".as_ref(),
+        reports.as_os_str(),
+        "--report-tap".as_ref(),
+        tap.as_os_str(),
+    ]);
     crate::common::same_report(&tap, &reports.join("report.tap"));
     let script = tmp.path().join("check.cjs");
     std::fs::write(&script, CHECK).expect("script");
