@@ -19,6 +19,8 @@ pub struct Requirement {
     pub level: String,
     /// `server` (scenarios observe it) or `harness` (the harness's own tests do).
     pub scope: String,
+    /// What a violation costs.
+    pub impact: Impact,
     /// Where it comes from.
     pub source: String,
     /// What it says.
@@ -28,10 +30,44 @@ pub struct Requirement {
     pub not_observable: Option<String>,
 }
 
+/// What breaking a row costs (issue #27): reports list security findings first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Impact {
+    /// Its violation lets someone get, keep or use a token or code they should not have.
+    Security,
+    /// Anything else a client can trip on.
+    Interop,
+}
+
+impl Impact {
+    /// `security` or `interop`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Impact::Security => "security",
+            Impact::Interop => "interop",
+        }
+    }
+}
+
 impl Requirement {
     /// MUST or MUST NOT.
     pub(crate) fn is_must(&self) -> bool {
         self.level.starts_with("MUST")
+    }
+
+    /// Whether the matrix derived the row where its source is silent on this exact case.
+    pub fn derived(&self) -> bool {
+        self.source.contains("derived")
+    }
+
+    /// `MUST`, `SHOULD (derived)`: the level, and "derived" where the source is silent.
+    pub fn level_label(&self) -> String {
+        if self.derived() {
+            format!("{} (derived)", self.level)
+        } else {
+            self.level.clone()
+        }
     }
 }
 
@@ -39,6 +75,19 @@ impl Requirement {
 pub fn requirements() -> Vec<Requirement> {
     // The embedded file is checked by a unit test; a failure here is a build defect.
     serde_yaml::from_str(REQUIREMENTS).unwrap_or_else(|e| panic!("fixtures/requirements.yaml: {e}"))
+}
+
+static ROWS: std::sync::LazyLock<std::collections::HashMap<String, Requirement>> =
+    std::sync::LazyLock::new(|| {
+        requirements()
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect()
+    });
+
+/// The row with id `id`.
+pub fn row(id: &str) -> Option<&'static Requirement> {
+    ROWS.get(id)
 }
 
 /// A row and the scenario files that cite it.
@@ -202,5 +251,32 @@ mod tests {
         assert!(r.iter().any(|x| x.id == "DEV-16" && x.level == "MAY"));
         // The 19 CLIENT rows, and NOORLE-13 (Noorle's own client rules).
         assert_eq!(r.iter().filter(|x| x.scope == "harness").count(), 20);
+    }
+
+    #[test]
+    fn every_row_has_an_impact_class_and_the_rfc_9700_rows_are_security() {
+        // `impact` is a required field: a row without one fails to parse, whichever row.
+        let without = REQUIREMENTS.replacen("  impact: interop\n", "", 1);
+        assert!(serde_yaml::from_str::<Vec<Requirement>>(&without).is_err());
+        let text_rows = REQUIREMENTS.matches("\n- id: ").count();
+        assert_eq!(REQUIREMENTS.matches("\n  impact: ").count(), text_rows);
+        let r = requirements();
+        for id in [
+            "BCP-1", "BCP-7", "TOK-21", "REF-6", "REF-9", "DEV-21", "AUTHZ-7",
+        ] {
+            assert_eq!(row(id).map(|x| x.impact), Some(Impact::Security), "{id}");
+        }
+        for id in ["TOK-11", "META-8", "DEV-4", "NOORLE-10"] {
+            assert_eq!(row(id).map(|x| x.impact), Some(Impact::Interop), "{id}");
+        }
+        assert!(r.iter().any(|x| x.impact == Impact::Interop));
+        assert_eq!(
+            row("DEV-21").map(|x| x.level_label()).as_deref(),
+            Some("SHOULD (derived)")
+        );
+        assert_eq!(
+            row("TOK-21").map(|x| x.level_label()).as_deref(),
+            Some("MUST")
+        );
     }
 }

@@ -70,6 +70,15 @@ impl Schedule {
         }
     }
 
+    /// Whether `n` more polls, each after the current interval, still come before
+    /// `expires_in` (always, for a code without one).
+    pub(crate) fn room_for(&self, n: u32) -> bool {
+        match self.expires_in {
+            Some(limit) => self.elapsed + self.interval * n < limit,
+            None => true,
+        }
+    }
+
     /// Time left until `expires_in`, if the code has one.
     pub fn remaining(&self) -> Option<Duration> {
         self.expires_in
@@ -111,6 +120,16 @@ mod tests {
         assert_eq!(p.next_wait(Duration::ZERO), Some(s(10)), "never back to 5");
         p.answered(Answer::SlowDown);
         assert_eq!(p.interval(), s(15), "added, not doubled");
+    }
+
+    #[test]
+    fn room_for_counts_whole_intervals_before_expiry() {
+        let mut p = Schedule::new(Some(s(5)), Some(s(8)));
+        assert!(p.room_for(1), "a poll at 5 s");
+        assert!(!p.room_for(2), "none at 10 s");
+        p.waited(s(5));
+        assert!(!p.room_for(1));
+        assert!(Schedule::new(Some(s(5)), None).room_for(1000));
     }
 
     #[test]

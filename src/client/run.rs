@@ -553,6 +553,7 @@ fn verdicts(l: &LoadedClient, seen: &Seen, red: &Redactor) -> StepResult {
             actual: red.redact(&j.actual),
             status,
             requirement: e.requirement.clone(),
+            row: None,
         });
     }
     // Nothing judged at all is no pass.

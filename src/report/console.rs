@@ -68,11 +68,14 @@ pub(crate) fn render_with(
     for s in &run.scenarios {
         out.push_str(&scenario_line(s, p));
     }
+    // Security findings first (issue #27): a stolen-code replay before a wrong error code.
+    let mut security = String::new();
+    let mut rest = String::new();
     for s in &run.scenarios {
         for st in &s.steps {
             if let Some(e) = &st.error {
-                out.push('\n');
-                out.push_str(&diagnostic(
+                rest.push('\n');
+                rest.push_str(&diagnostic(
                     p,
                     "error",
                     &format!("step `{}` could not run", st.name),
@@ -81,43 +84,29 @@ pub(crate) fn render_with(
                     e,
                     &[],
                 ));
-                out.push_str(&exchange_lines(st));
+                rest.push_str(&exchange_lines(st));
             }
             for a in &st.assertions {
                 if matches!(
                     a.status,
                     Status::Failed | Status::Warning | Status::Info | Status::Error
                 ) {
-                    out.push('\n');
-                    out.push_str(&assertion_diagnostic(a, st, sources, p));
+                    let into = if a.is_security() && a.status != Status::Info {
+                        &mut security
+                    } else {
+                        &mut rest
+                    };
+                    into.push('\n');
+                    into.push_str(&assertion_diagnostic(a, st, sources, p));
                 }
             }
             if verbose {
-                let why = st
-                    .skip_reason
-                    .as_ref()
-                    .map(|r| format!(" — {r}"))
-                    .unwrap_or_default();
-                out.push_str(&format!(
-                    "  {} {} › {}{why}\n",
-                    p.status(st.status),
-                    s.file,
-                    st.name
-                ));
-                for ex in &st.exchanges {
-                    out.push_str(&format!("      > {}\n", ex.request));
-                    if !ex.request_body.is_empty() {
-                        out.push_str(&format!("      > {}\n", one_line(&ex.request_body)));
-                    }
-                    out.push_str(&format!(
-                        "      < {} {}\n",
-                        ex.status,
-                        one_line(&ex.response_body)
-                    ));
-                }
+                rest.push_str(&verbose_step(s, st, p));
             }
         }
     }
+    out.push_str(&security);
+    out.push_str(&rest);
     for u in &run.unmet_expectations {
         out.push_str(&format!("\n{}: {u}\n", p.kind("error")));
     }
@@ -125,6 +114,67 @@ pub(crate) fn render_with(
         out.push_str(&format!("\n{}: {n}\n", p.kind("note")));
     }
     out.push_str(&format!("\n{}\n", run.totals()));
+    out.push_str(&findings_line(run));
+    out
+}
+
+/// `findings: 1 security (TOK-21 MUST), 2 interop (TOK-11 MUST, DEV-3 SHOULD)`, or
+/// nothing when every assertion held.
+fn findings_line(run: &RunResult) -> String {
+    let mut security: Vec<String> = Vec::new();
+    let mut interop: Vec<String> = Vec::new();
+    for a in run
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.steps)
+        .flat_map(|st| &st.assertions)
+        .filter(|a| matches!(a.status, Status::Failed | Status::Warning))
+    {
+        let (Some(id), Some(row)) = (&a.requirement, &a.row) else {
+            continue;
+        };
+        let item = format!("{id} {}", row.level);
+        let list = if a.is_security() {
+            &mut security
+        } else {
+            &mut interop
+        };
+        if !list.contains(&item) {
+            list.push(item);
+        }
+    }
+    if security.is_empty() && interop.is_empty() {
+        return String::new();
+    }
+    let part = |n: &str, v: &[String]| match v.len() {
+        0 => format!("0 {n}"),
+        k => format!("{k} {n} ({})", v.join(", ")),
+    };
+    format!(
+        "findings by impact: {}; {}\n",
+        part("security", &security),
+        part("interop", &interop)
+    )
+}
+
+fn verbose_step(s: &ScenarioResult, st: &StepResult, p: Paint) -> String {
+    let why = st
+        .skip_reason
+        .as_ref()
+        .map(|r| format!(" — {r}"))
+        .unwrap_or_default();
+    let mut out = format!("  {} {} › {}{why}\n", p.status(st.status), s.file, st.name);
+    for ex in &st.exchanges {
+        out.push_str(&format!("      > {}\n", ex.request));
+        if !ex.request_body.is_empty() {
+            out.push_str(&format!("      > {}\n", one_line(&ex.request_body)));
+        }
+        out.push_str(&format!(
+            "      < {} {}\n",
+            ex.status,
+            one_line(&ex.response_body)
+        ));
+    }
     out
 }
 
@@ -156,7 +206,7 @@ pub(crate) fn assertion_diagnostic(
         _ => ("error", "assertion failed"),
     };
     let title = match &a.requirement {
-        Some(r) => format!("{title} [{r}]"),
+        Some(r) => format!("{title} [{r}]{}", a.class_label()),
         None => title.to_string(),
     };
     let notes = [

@@ -259,6 +259,9 @@ pre{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:.6rem;
 .why{color:#57606a;font-size:.85rem}
 nav{margin:.5rem 0 0;font-size:.9rem}
 nav a{margin-right:.8rem}
+.impact{font-size:.75rem;font-weight:600;text-transform:uppercase;letter-spacing:.03em}
+.impact.security{color:#a40e26}
+.impact.interop{color:#57606a}
 ";
 
 fn head(out: &mut String, run: &RunResult) {
@@ -333,22 +336,26 @@ fn summary(out: &mut String, run: &RunResult, verdicts: &[(Requirement, Verdict)
 
 /// The rows that did not pass, first, each with its diagnostics open.
 fn findings(out: &mut String, verdicts: &[(Requirement, Verdict)], by: &BTreeMap<String, Seen>) {
-    let found: Vec<&(Requirement, Verdict)> = verdicts
+    let mut found: Vec<&(Requirement, Verdict)> = verdicts
         .iter()
         .filter(|(_, v)| matches!(v, Verdict::Failed | Verdict::Warning | Verdict::Info))
         .collect();
     if found.is_empty() {
         return;
     }
+    // Security findings first (issue #27), then by verdict; the sort is stable, so rows
+    // keep the matrix's order within each group.
+    found.sort_by_key(|(r, v)| (r.impact, *v));
     out.push_str("<section id=\"findings\">\n<h2>Findings</h2>\n");
     for (r, v) in found {
         let _ = write!(
             out,
-            "<div class=\"finding {k}\" data-row=\"{id}\"><h3><span class=\"v {k}\">{label}</span> <a href=\"#row-{id}\">{id}</a> {level}: {text}</h3><div class=\"why\">{source}</div>",
+            "<div class=\"finding {k}\" data-row=\"{id}\" data-impact=\"{impact}\"><h3><span class=\"v {k}\">{label}</span> <span class=\"impact {impact}\">{impact}</span> <a href=\"#row-{id}\">{id}</a> {level}: {text}</h3><div class=\"why\">{source}</div>",
             k = v.key(),
             id = esc(&r.id),
             label = v.label(),
-            level = esc(&r.level),
+            impact = r.impact.name(),
+            level = esc(&r.level_label()),
             text = esc(&r.requirement),
             source = esc(&r.source),
         );
@@ -373,17 +380,18 @@ fn section(
 ) {
     let _ = write!(
         out,
-        "<section id=\"{prefix}\">\n<h2>{prefix} — {}</h2>\n<table class=\"rows\">\n<thead><tr><th>row</th><th>level</th><th>verdict</th><th>requirement</th><th>scenarios</th></tr></thead>\n<tbody>\n",
+        "<section id=\"{prefix}\">\n<h2>{prefix} — {}</h2>\n<table class=\"rows\">\n<thead><tr><th>row</th><th>level</th><th>impact</th><th>verdict</th><th>requirement</th><th>scenarios</th></tr></thead>\n<tbody>\n",
         esc(title)
     );
     for (r, v) in rows {
         let seen = by.get(&r.id);
         let _ = write!(
             out,
-            "<tr class=\"row {k}\" id=\"row-{id}\" data-verdict=\"{k}\"><td class=\"id\">{id}</td><td>{level}</td><td><span class=\"v {k}\">{label}</span></td><td>{text}<div class=\"why\">{source}</div>",
+            "<tr class=\"row {k}\" id=\"row-{id}\" data-verdict=\"{k}\" data-impact=\"{impact}\"><td class=\"id\">{id}</td><td>{level}</td><td><span class=\"impact {impact}\">{impact}</span></td><td><span class=\"v {k}\">{label}</span></td><td>{text}<div class=\"why\">{source}</div>",
             k = v.key(),
             id = esc(&r.id),
-            level = esc(&r.level),
+            impact = r.impact.name(),
+            level = esc(&r.level_label()),
             label = v.label(),
             text = esc(&r.requirement),
             source = esc(&r.source),

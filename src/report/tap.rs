@@ -156,6 +156,10 @@ fn assertion_point(st: &StepResult, a: &AssertionResult) -> Point {
         if let Some(r) = &a.requirement {
             yaml.push(("requirement", r.clone()));
         }
+        if let Some(row) = &a.row {
+            yaml.push(("level", row.level.clone()));
+            yaml.push(("impact", row.impact.name().to_string()));
+        }
         if let Some(ex) = st.exchange.as_ref().filter(|_| !ok) {
             yaml.push(("request", ex.request.clone()));
             yaml.push(("status", ex.status.to_string()));

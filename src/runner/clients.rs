@@ -1,6 +1,7 @@
 //! What a target provides to scenarios besides its endpoints: its clients in the suite's
 //! roles (`client.web.id`, `client.web.secret`, `client.web.redirect_uri`), protected
-//! resources (`resource.me.url`, `resource.me.scope`) and lifetimes
+//! scopes (`scope.basic`), protected resources (`resource.me.url`, `resource.me.scope`)
+//! and lifetimes
 //! (`lifetime.authorization_code`) and the user account to sign in as (`user.username`,
 //! `user.password`). The builtin provides every one from its fixture; a
 //! profile maps what the target has, or has the roles registered (RFC 7591) for the run.
@@ -46,14 +47,16 @@ impl Provided {
                 p.client(&c.id, &c.id, secret, &c.redirect_uris);
             }
         }
+        for s in roles::SCOPES {
+            p.set(format!("scope.{}", s.name), json!(s.builtin));
+        }
         for r in roles::RESOURCES {
-            let (path, scope) = r.builtin;
             p.set(
                 format!("resource.{}.url", r.name),
-                json!(format!("{base}{path}")),
+                json!(format!("{base}{}", r.builtin)),
             );
-            p.set(format!("resource.{}.scope", r.name), json!(scope));
         }
+        p.resource_scopes();
         let policy = &config.policy;
         for (kind, secs) in [
             ("authorization_code", policy.authorization_code_ttl),
@@ -110,16 +113,52 @@ impl Provided {
                 p.client(role, &id, secret, &uris);
             }
         }
-        for (name, r) in &profile.resources {
-            let url = text(&format!("resources.{name}.url"), &r.url)?;
-            let url = if url.starts_with("http://") || url.starts_with("https://") {
-                url
-            } else {
-                format!("{base}{url}")
-            };
-            p.set(format!("resource.{name}.url"), json!(url));
-            p.set(format!("resource.{name}.scope"), json!(r.scope));
+        for (name, scope) in &profile.scopes {
+            if roles::scope_role(name).is_none() {
+                return Err(setup(format!(
+                    "scopes.{name}: no such scope role (scope roles: {})",
+                    names(roles::SCOPES.iter().map(|s| s.name))
+                )));
+            }
+            p.set(
+                format!("scope.{name}"),
+                json!(text(&format!("scopes.{name}"), scope)?),
+            );
         }
+        for (name, r) in &profile.resources {
+            let Some(resource) = roles::resource(name) else {
+                return Err(setup(format!(
+                    "resources.{name}: no such resource (resources: {})",
+                    names(roles::RESOURCES.iter().map(|r| r.name))
+                )));
+            };
+            if let Some(url) = &r.url {
+                let url = text(&format!("resources.{name}.url"), url)?;
+                let url = if url.starts_with("http://") || url.starts_with("https://") {
+                    url
+                } else {
+                    format!("{base}{url}")
+                };
+                p.set(format!("resource.{name}.url"), json!(url));
+            }
+            // A resource's scope is its scope role's: given here, it names that role's
+            // scope (profiles written before `scopes:`), and the two must agree.
+            if let Some(scope) = &r.scope {
+                let key = format!("scope.{}", resource.scope);
+                match p.values.get(&key).and_then(Value::as_str) {
+                    Some(given) if given != scope => {
+                        return Err(setup(format!(
+                            "resources.{name}.scope is `{scope}` but scopes.{} is `{given}`: \
+                             resource `{name}` needs the `{}` scope; give it once, in `scopes:`",
+                            resource.scope, resource.scope
+                        )))
+                    }
+                    Some(_) => {}
+                    None => p.set(key, json!(scope)),
+                }
+            }
+        }
+        p.resource_scopes();
         for (kind, secs) in &profile.lifetimes {
             p.set(format!("lifetime.{kind}"), json!(secs));
         }
@@ -134,6 +173,16 @@ impl Provided {
             }
         }
         Ok(p)
+    }
+
+    /// `resource.NAME.scope` for each resource whose scope role is provided: the scope a
+    /// token needs there, whether or not the target maps the resource's URL.
+    fn resource_scopes(&mut self) {
+        for r in roles::RESOURCES {
+            if let Some(scope) = self.values.get(&format!("scope.{}", r.scope)).cloned() {
+                self.set(format!("resource.{}.scope", r.name), scope);
+            }
+        }
     }
 
     /// Whether `name` (`client.web.id`) is provided.
@@ -152,6 +201,10 @@ impl Provided {
         }
         roles::missing_reason(name)
     }
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {
+    it.collect::<Vec<_>>().join(", ")
 }
 
 /// A client the harness registered, to delete at the end (RFC 7592 §2.3).
@@ -173,10 +226,10 @@ pub async fn register(
     endpoint: &str,
     provided: &mut Provided,
 ) -> Vec<Registered> {
-    // The m2m role's scopes are those of the resources it may call.
-    let m2m_scope: Vec<String> = ["me", "items"]
+    // The m2m role's scopes: `basic` and `second`, never `forbidden`.
+    let m2m_scope: Vec<String> = ["basic", "second"]
         .iter()
-        .filter_map(|r| provided.values.get(&format!("resource.{r}.scope")))
+        .filter_map(|r| provided.values.get(&format!("scope.{r}")))
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
     let mut out = Vec::new();

@@ -241,8 +241,13 @@ fn role_entry(role: &crate::scenario::roles::Role, has: &dyn Fn(&str) -> bool) -
 fn resources_and_hooks(scopes: &[String], caps: &[&str]) -> String {
     let scope = |i: usize| scopes.get(i).cloned().unwrap_or_else(|| "CHANGE-ME".into());
     format!(
-        "# Protected resources: a URL (any host) and the scope a token needs there.\n\
-         resources:\n  me: {{url: CHANGE-ME, scope: {}}}\n  items: {{url: CHANGE-ME, scope: {}}}\n  admin: {{url: CHANGE-ME, scope: {}}}\n\
+        "# Scopes the suite asks for: `basic` and `second` any client may ask for, `forbidden`\n\
+         # one the server knows that the m2m client may not have.\n\
+         scopes: {{basic: {}, second: {}, forbidden: {}}}\n\
+         # Protected resources, if you have an API that takes these tokens (RFC 6750): a URL\n\
+         # on any host; `me` needs scope `basic`, `items` `second`, `admin` `forbidden`.\n\
+         # Without them, only the scenarios that call a resource are SKIPPED.\n\
+         # resources:\n#   me: {{url: https://api.example/me}}\n#   items: {{url: https://api.example/items}}\n#   admin: {{url: https://api.example/admin}}\n\
          # Lifetimes in seconds, for the expiry scenarios; give a test server short ones and\n\
          # let the harness wait them out:\n\
          # lifetimes: {{authorization_code: 5, access_token: 20, refresh_token_idle: 30}}\n\

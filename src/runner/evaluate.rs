@@ -49,6 +49,7 @@ pub(crate) fn evaluate(
             actual: String::new(),
             status: Status::Skipped,
             requirement,
+            row: None,
         };
     }
     let (query, predicates) = match &a.check {
@@ -75,6 +76,7 @@ pub(crate) fn evaluate(
         actual: v.actual,
         status: v.status,
         requirement,
+        row: None,
     }
 }
 
@@ -219,6 +221,7 @@ fn any_of(
                 status: Status::Error,
                 loc,
                 requirement,
+                row: None,
                 ..e.clone()
             };
         }
@@ -245,5 +248,6 @@ fn any_of(
         actual: seen.join(", "),
         status: if held { Status::Passed } else { fail_status },
         requirement,
+        row: None,
     }
 }

@@ -70,10 +70,10 @@ pub async fn run(
             let method = method.clone().unwrap_or_else(|| default.into());
             let m = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
                 .map_err(|e| HookError(format!("{} hook: method {method}: {e}", purpose.name())))?;
-            let url = fill(url, values, false);
+            let url = environment(&fill(url, values, false), purpose, false)?;
             let mut req = http.request(m, &url).timeout(timeout);
             for (k, v) in headers {
-                req = req.header(k, fill(v, values, false));
+                req = req.header(k, environment(&fill(v, values, false), purpose, false)?);
             }
             if let Some(j) = json {
                 req = req.json(&fill_json(j, values));
@@ -101,13 +101,42 @@ pub async fn run(
     }
 }
 
+/// `${env.NAME}` in a hook: the environment variable NAME, which must be set. For a
+/// command it becomes the shell's own `${NAME}` (the hook inherits the environment, so the
+/// shell expands it and quotes it as the command says); elsewhere, its value.
+fn environment(s: &str, purpose: Purpose, shell: bool) -> Result<String, HookError> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find("${env.") {
+        let Some(len) = rest[at..].find('}') else {
+            break;
+        };
+        let name = &rest[at + "${env.".len()..at + len];
+        let value = std::env::var(name).map_err(|_| {
+            HookError(format!(
+                "the {} hook names ${{env.{name}}}, but the environment variable {name} is not set",
+                purpose.name()
+            ))
+        })?;
+        out.push_str(&rest[..at]);
+        if shell {
+            out.push_str(&format!("${{{name}}}"));
+        } else {
+            out.push_str(&value);
+        }
+        rest = &rest[at + len + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 async fn command(
     run: &str,
     purpose: Purpose,
     values: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<Exchange, HookError> {
-    let cmd = fill(run, values, true);
+    let cmd = environment(&fill(run, values, true), purpose, true)?;
     let out = tokio::time::timeout(
         timeout,
         tokio::process::Command::new("sh")
@@ -269,6 +298,28 @@ mod tests {
 
     async fn consent(run: &str) -> Result<Exchange, HookError> {
         command(run, Purpose::Consent, &[], Duration::from_secs(5)).await
+    }
+
+    #[test]
+    fn environment_references_reach_a_shell_as_its_own_variables_and_must_be_set() {
+        // PATH is set wherever tests run.
+        assert_eq!(
+            environment("x ${env.PATH} y", Purpose::Consent, true)
+                .ok()
+                .as_deref(),
+            Some("x ${PATH} y")
+        );
+        let path = std::env::var("PATH").unwrap_or_default();
+        assert_eq!(
+            environment("${env.PATH}/z", Purpose::Consent, false).ok(),
+            Some(format!("{path}/z"))
+        );
+        let e = environment("${env.OAUTH_HARNESS_SURELY_UNSET_9}", Purpose::Decide, true)
+            .expect_err("unset");
+        assert!(
+            e.0.contains("OAUTH_HARNESS_SURELY_UNSET_9 is not set"),
+            "{e}"
+        );
     }
 
     #[tokio::test]

@@ -415,7 +415,12 @@ fn scenario_vars(l: &Loaded, session: &Session, opts: &RunOptions) -> Result<Var
 
 /// Runs the steps in order, until one errs. Once a step that changes the target's state
 /// (the clock, a user's decision) did not run, the later steps would run against another
-/// state than written: they do not run either, for the same reason.
+/// state than written: they do not run either, for the same reason. Once a step that may
+/// change the server's state did not hold on what the server did (its status, the code or
+/// error it redirected with: FAILED or WARNING) and the server accepted it (a 2xx, or a
+/// redirect onward: it did something the scenario did not intend, such as accepting a
+/// replayed refresh token and rotating it), later steps would be judged on that unintended state: they do not run, SKIPPED
+/// with the reason, except a step that `stands_alone`.
 async fn run_steps(
     l: &Loaded,
     session: &Session,
@@ -424,11 +429,29 @@ async fn run_steps(
 ) -> Vec<StepResult> {
     let mut steps = Vec::new();
     let mut cut_short: Option<(String, bool)> = None;
+    let mut state_unintended: Option<String> = None;
     for (i, st) in l.scenario.steps.iter().enumerate() {
-        let r = match &cut_short {
-            Some((why, na)) => step::skipped(l, i, st, why.clone(), *na),
-            None => step::run_step(l, i, st, session, vars, opts).await,
+        let r = match (&cut_short, &state_unintended) {
+            (Some((why, na)), _) => step::skipped(l, i, st, why.clone(), *na),
+            (None, Some(why)) if !st.stands_alone => step::skipped(l, i, st, why.clone(), false),
+            _ => step::run_step(l, i, st, session, vars, opts).await,
         };
+        // The server accepted (2xx, or a redirect onward that is no error redirect) what
+        // the step expected it to treat otherwise: it may have issued, rotated or spent
+        // something.
+        let accepted = r.result.exchange.as_ref().is_none_or(accepted);
+        if state_unintended.is_none()
+            && st.action.may_change_server_state()
+            && accepted
+            && r.result.outcome_unexpected
+        {
+            state_unintended = Some(format!(
+                "an earlier step failed and changed the server's state: step {} (`{}`) did not \
+                 hold, so what the server holds now is not what this scenario set up",
+                i + 1,
+                r.result.name
+            ));
+        }
         let changes_state = st.action.changes_state();
         if cut_short.is_none() && r.result.status == Status::Skipped && changes_state {
             let why = r.result.skip_reason.clone().unwrap_or_default();
@@ -444,6 +467,27 @@ async fn run_steps(
         }
     }
     steps
+}
+
+/// Whether the server went on with a request: a 2xx, or a redirect whose `Location`
+/// carries no `error` (RFC 6749 §4.1.2.1: an error redirect refuses).
+fn accepted(ex: &crate::runner::result::ExchangeSummary) -> bool {
+    match ex.status {
+        200..=299 => true,
+        300..=399 => !ex.response_headers.iter().any(|h| {
+            h.split_once(':').is_some_and(|(name, value)| {
+                name.trim().eq_ignore_ascii_case("location")
+                    && url::Url::parse(value.trim()).is_ok_and(|u| {
+                        u.query_pairs()
+                            .chain(url::form_urlencoded::parse(
+                                u.fragment().unwrap_or("").as_bytes(),
+                            ))
+                            .any(|(k, _)| k == "error")
+                    })
+            })
+        }),
+        _ => false,
+    }
 }
 
 /// A scenario's verdict: its worst step; but a scenario whose steps did not all run (other

@@ -4,6 +4,12 @@
 //! another poll: then the last answer is the step's response, and the step's assertions
 //! judge it (a server that answers `slow_down` or `authorization_pending` for ever after
 //! approval breaks DEV-17; polling on regardless would break CLIENT-5).
+//!
+//! The harness's own timing is never the server's fault (issue #27): when the code's
+//! lifetime leaves room for only one more poll, the user decides now rather than after the
+//! pending answers the scenario asked for; and when it left no room to poll after the
+//! decision at all, the step is SKIPPED, naming the lifetime, the interval and where the
+//! decision fell, never judged on an answer that came before the user acted.
 
 use crate::assert::{self, Exchange};
 use crate::polling::{Answer, Schedule};
@@ -55,14 +61,27 @@ pub(crate) async fn poll(
     let mut stats = PollStats::default();
     let mut last = None;
     let early = Duration::from_secs(p.early_by);
+    let decision = user_code.as_ref().and_then(|code| {
+        [(p.approve_after, true), (p.deny_after, false)]
+            .into_iter()
+            .find_map(|(after, approve)| after.map(|n| (code.clone(), n, approve)))
+    });
+    // When the user decided: after how many polls, and at what time.
+    let mut decided: Option<(u32, Duration)> = None;
     while stats.polls < p.max_polls {
         if stats.polls > 0 {
             let Some(wait) = schedule.next_wait(early) else {
-                stats.stopped = Some(format!(
+                let stopped = format!(
                     "expires_in ({} s) left no room for another poll after {} s",
                     expires.map(|e| e.as_secs_f64()).unwrap_or_default(),
                     schedule.elapsed().as_secs_f64()
-                ));
+                );
+                stats.stopped = Some(stopped);
+                if let Some(why) = no_room_after_decision(&decision, decided, &schedule, &stats) {
+                    stats.final_interval = schedule.interval().as_secs();
+                    ctx.result.poll = Some(stats);
+                    return Err(StepError::Skip(why));
+                }
                 break;
             };
             session.wait(wait.as_secs_f64()).await?;
@@ -95,11 +114,11 @@ pub(crate) async fn poll(
         // `slow_down` is a variant of pending (RFC 8628 §3.5): the user still decides.
         if matches!(answer, Answer::Pending | Answer::SlowDown) {
             stats.pending += 1;
-            if let Some(code) = &user_code {
-                for (after, approve) in [(p.approve_after, true), (p.deny_after, false)] {
-                    if after == Some(stats.pending) {
-                        decide(session, code, approve).await?;
-                    }
+            if let (Some((code, after, approve)), None) = (&decision, decided) {
+                // Due now, or the last chance to poll after deciding (a short-lived code).
+                if *after == stats.pending || !schedule.room_for(2) {
+                    decide(session, code, *approve).await?;
+                    decided = Some((stats.polls, schedule.elapsed()));
                 }
             }
         }
@@ -108,6 +127,39 @@ pub(crate) async fn poll(
     stats.final_interval = schedule.interval().as_secs();
     ctx.result.poll = Some(stats);
     last.ok_or_else(|| StepError::Step("poll: no request was sent".into()))
+}
+
+/// Why the loop's end says nothing of the server: the scenario has the user decide, and
+/// the code's lifetime left no room for a poll after the decision (or for the decision).
+fn no_room_after_decision(
+    decision: &Option<(String, u32, bool)>,
+    decided: Option<(u32, Duration)>,
+    schedule: &Schedule,
+    stats: &PollStats,
+) -> Option<String> {
+    let (_, after, approve) = decision.as_ref()?;
+    let what = if *approve { "approval" } else { "denial" };
+    let lifetime = schedule
+        .remaining()
+        .map(|r| (r + schedule.elapsed()).as_secs_f64())
+        .unwrap_or_default();
+    let interval = schedule.interval().as_secs_f64();
+    let at = schedule.elapsed().as_secs_f64();
+    match decided {
+        Some((polls, _)) if polls < stats.polls => None,
+        Some((_, when)) => Some(format!(
+            "the device code's lifetime (expires_in {lifetime} s) left no room to poll after the \
+             user's {what}: interval {interval} s, the {what} came after the poll at {} s, and the \
+             next poll would have been at {} s; give the target a longer device code lifetime",
+            when.as_secs_f64(),
+            at + interval
+        )),
+        None => Some(format!(
+            "the device code's lifetime (expires_in {lifetime} s) ended before the user's {what}, \
+             due after {after} pending answer(s): {} came, at interval {interval} s",
+            stats.pending
+        )),
+    }
 }
 
 /// The user's decision during the loop; a refusal or a failed hook ends the step (the

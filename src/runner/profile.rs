@@ -75,7 +75,12 @@ pub struct Profile {
     /// RFC 7591 at the start of the run (and delete them with RFC 7592 at the end).
     #[serde(default)]
     pub clients: Clients,
-    /// The protected resources the suite calls, by name (`me`, `items`, `admin`).
+    /// The scopes the suite asks for, by role (`basic`, `second`, `forbidden`): what a
+    /// client may ask for, apart from any protected resource.
+    #[serde(default)]
+    pub scopes: BTreeMap<String, String>,
+    /// The protected resources the suite calls, by name (`me`, `items`, `admin`). A target
+    /// without a protected API maps none: only the scenarios that call one are SKIPPED.
     #[serde(default)]
     pub resources: BTreeMap<String, ResourceSpec>,
     /// Parameters added to every authorization request (matrix §15 #15: an OpenID Connect
@@ -151,9 +156,10 @@ pub struct ClientSpec {
 #[serde(deny_unknown_fields)]
 pub struct ResourceSpec {
     /// An absolute URL, or a path on `base_url`.
-    pub url: String,
-    /// The scope a token needs there.
-    pub scope: String,
+    pub url: Option<String>,
+    /// The scope a token needs there: the scope role's (`me` needs `basic`, `items`
+    /// `second`, `admin` `forbidden`), for profiles that do not say `scopes:`.
+    pub scope: Option<String>,
 }
 
 fn one() -> u32 {
@@ -285,24 +291,26 @@ pub struct ProfileError {
 /// The profile with each `${NAME}` replaced by its value given from outside; an error
 /// `LINE:COL: …` for a name not given.
 fn substitute(profile: Profile, text: &str, given: &Inputs) -> Result<Profile, String> {
-    let bare = |expr: &str| {
-        !expr.starts_with("env.") && !expr.starts_with("secret.") && !expr.contains('(')
-    };
-    let mut any = false;
-    for (expr, at) in crate::scenario::vars::references(text) {
-        if !bare(&expr) {
+    let mut any = text.contains("$${");
+    for m in PROFILE_REF.captures_iter(text) {
+        let (Some(whole), Some(expr)) = (m.get(0), m.get(1)) else {
+            continue;
+        };
+        let expr = expr.as_str().trim();
+        if whole.as_str().starts_with("$$") || !bare(expr) {
             continue;
         }
-        if !given.contains(&expr) {
-            let before = &text[..at];
+        if !given.contains(expr) {
+            let before = &text[..whole.start()];
             let line = before.matches('\n').count() + 1;
-            // The column of the `$`, two bytes before the name.
             let col = before
                 .rfind('\n')
                 .map_or(before.len(), |nl| before.len() - nl - 1)
-                - 1;
+                + 1;
             return Err(format!(
-                "{line}:{col}: undefined variable `{expr}` (give it with --var, --vars-file, --secrets-file or {}{expr})",
+                "{line}:{col}: undefined variable `{expr}` (give it with --var, --vars-file, \
+                 --secrets-file or {}{expr}; in a hook's `run:`, a shell variable is written \
+                 `$${{{expr}}}` or `${expr}`, and `${{env.{expr}}}` is the environment's)",
                 crate::scenario::inputs::ENV_PREFIX
             ));
         }
@@ -314,15 +322,34 @@ fn substitute(profile: Profile, text: &str, given: &Inputs) -> Result<Profile, S
     // The text parsed as a profile already: as a YAML value it parses too.
     let mut value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
     replace_strings(&mut value, &|s: &str| {
-        let mut out = s.to_string();
-        for (expr, _) in crate::scenario::vars::references(s) {
-            if let (true, Some(v)) = (bare(&expr), given.text(&expr)) {
-                out = out.replace(&format!("${{{expr}}}"), &v);
-            }
-        }
-        out
+        PROFILE_REF
+            .replace_all(s, |c: &regex::Captures| {
+                let whole = c.get(0).map_or("", |m| m.as_str());
+                let expr = c.get(1).map_or("", |m| m.as_str()).trim();
+                if whole.starts_with("$$") {
+                    // `$${NAME}`: a literal `${NAME}`, for the shell.
+                    return whole[1..].to_string();
+                }
+                match (bare(expr), given.text(expr)) {
+                    (true, Some(v)) => v,
+                    _ => whole.to_string(),
+                }
+            })
+            .into_owned()
     });
     serde_yaml::from_value(value).map_err(|e| format!("after substituting variables: {e}"))
+}
+
+/// `${NAME}`, or its escape `$${NAME}` (a literal `${NAME}`, for a hook's shell).
+static PROFILE_REF: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    // The pattern is a constant; a failure here is a build defect caught by every test.
+    regex::Regex::new(r"\$?\$\{([^}]*)\}").unwrap_or_else(|e| panic!("profile reference: {e}"))
+});
+
+/// Whether `${expr}` in a profile is one of the run's variables (not `env.`, `secret.` or
+/// a helper call, which are read later).
+fn bare(expr: &str) -> bool {
+    !expr.starts_with("env.") && !expr.starts_with("secret.") && !expr.contains('(')
 }
 
 fn replace_strings(v: &mut serde_yaml::Value, f: &dyn Fn(&str) -> String) {
@@ -395,6 +422,33 @@ impl Profile {
                     ),
                 });
             }
+        }
+        let unknown = |field: &str, name: &str, known: Vec<&str>| ProfileError {
+            path: p.clone(),
+            message: format!(
+                "{field}: unknown {} `{name}` (known: {})",
+                if field == "scopes" {
+                    "scope role"
+                } else {
+                    "resource"
+                },
+                known.join(", ")
+            ),
+        };
+        use crate::scenario::roles::{resource, scope_role, RESOURCES, SCOPES};
+        if let Some(name) = profile.scopes.keys().find(|n| scope_role(n).is_none()) {
+            return Err(unknown(
+                "scopes",
+                name,
+                SCOPES.iter().map(|s| s.name).collect(),
+            ));
+        }
+        if let Some(name) = profile.resources.keys().find(|n| resource(n).is_none()) {
+            return Err(unknown(
+                "resources",
+                name,
+                RESOURCES.iter().map(|r| r.name).collect(),
+            ));
         }
         let mut profile = profile;
         if let Some(ca) = &profile.tls.ca_file {
@@ -520,5 +574,49 @@ mod tests {
             &[("seconds", "5")],
         );
         assert_eq!(v, serde_json::json!({"seconds": 5.0, "s": "x5"}));
+    }
+
+    fn profile_with(hook_run: &str, vars: &[String]) -> Result<Profile, String> {
+        let text = format!(
+            "name: p\nbase_url: http://127.0.0.1:1\nconsent: {{type: command, run: '{hook_run}'}}\n"
+        );
+        let parsed: Profile = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
+        let sources = crate::scenario::inputs::Sources {
+            vars,
+            vars_files: &[],
+            secrets_files: &[],
+        };
+        let given =
+            Inputs::gather(&sources, Vec::<(String, String)>::new()).map_err(|e| e.to_string())?;
+        substitute(parsed, &text, &given)
+    }
+
+    fn run_of(p: &Profile) -> String {
+        match &p.consent {
+            Some(Hook::Command { run }) => run.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_shell_variable_in_a_hook_is_written_with_two_dollars() {
+        // `$${NAME}` reaches the shell as `${NAME}`; `$NAME` and `${env.NAME}` are left for
+        // later (the hook runner turns the latter into the shell's own `${NAME}`).
+        let p = profile_with(
+            "my-consent $${MY_HOOKS:?unset}/x $HOME ${env.HOOKS} {url}",
+            &[],
+        )
+        .expect("profile");
+        assert_eq!(
+            run_of(&p),
+            "my-consent ${MY_HOOKS:?unset}/x $HOME ${env.HOOKS} {url}"
+        );
+        // A harness input is substituted; its escape is not.
+        let p = profile_with("a ${tenant} $${tenant}", &["tenant=acme".into()]).expect("profile");
+        assert_eq!(run_of(&p), "a acme ${tenant}");
+        // An undefined one says how to write a shell variable.
+        let e = profile_with("my-consent ${MY_HOOKS:?unset}", &[]).expect_err("undefined");
+        assert!(e.starts_with("3:"), "{e}");
+        assert!(e.contains("`$${MY_HOOKS:?unset}`"), "{e}");
     }
 }

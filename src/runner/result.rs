@@ -61,15 +61,42 @@ pub struct AssertionResult {
     pub status: Status,
     /// The requirement it checks, if one is named.
     pub requirement: Option<String>,
+    /// That requirement's level and impact class, filled in by [`RunResult::new`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<RowClass>,
+}
+
+/// What the matrix says of an assertion's row: how strong it is and what breaking it costs.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowClass {
+    /// `MUST`, `SHOULD (derived)`…
+    pub level: String,
+    /// `security` or `interop`.
+    pub impact: crate::coverage::Impact,
 }
 
 impl AssertionResult {
+    /// Whether breaking this assertion's row is a security matter.
+    pub fn is_security(&self) -> bool {
+        self.row
+            .as_ref()
+            .is_some_and(|r| r.impact == crate::coverage::Impact::Security)
+    }
+
+    /// ` (MUST, security)` after a requirement id, or nothing for an unknown row.
+    pub fn class_label(&self) -> String {
+        self.row
+            .as_ref()
+            .map(|r| format!(" ({}, {})", r.level, r.impact.name()))
+            .unwrap_or_default()
+    }
+
     /// `file:line:col: description [REQ]: expected …, actual …`, for one-line reports.
     pub(crate) fn one_line(&self) -> String {
         let req = self
             .requirement
             .as_ref()
-            .map(|r| format!(" [{r}]"))
+            .map(|r| format!(" [{r}]{}", self.class_label()))
             .unwrap_or_default();
         format!(
             "{}: {}{req}: expected {}, actual {}",
@@ -150,6 +177,10 @@ pub struct StepResult {
     /// allows (no gap in the verdict).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub not_applicable: bool,
+    /// An assertion on what the server did (its status, the code or error it redirected
+    /// with) did not hold: the server may now hold what the scenario never meant.
+    #[serde(skip)]
+    pub outcome_unexpected: bool,
     /// How often the request was sent again after a 429 or 503 (CLIENT-18).
     #[serde(skip_serializing_if = "is_zero")]
     pub retries: u32,
@@ -178,6 +209,7 @@ impl StepResult {
             error: None,
             skip_reason: None,
             not_applicable: false,
+            outcome_unexpected: false,
             retries: 0,
             poll: None,
             snapshot: None,
@@ -267,7 +299,21 @@ pub struct RunResult {
 
 impl RunResult {
     /// Builds the totals from the scenarios.
-    pub fn new(target: String, scenarios: Vec<ScenarioResult>, duration_ms: f64) -> Self {
+    pub fn new(target: String, mut scenarios: Vec<ScenarioResult>, duration_ms: f64) -> Self {
+        for a in scenarios
+            .iter_mut()
+            .flat_map(|s| s.steps.iter_mut())
+            .flat_map(|st| st.assertions.iter_mut())
+        {
+            a.row = a
+                .requirement
+                .as_deref()
+                .and_then(crate::coverage::row)
+                .map(|r| RowClass {
+                    level: r.level_label(),
+                    impact: r.impact,
+                });
+        }
         let mut counts = Counts::default();
         let mut assertion_counts = Counts::default();
         let mut status = Status::Passed;

@@ -51,6 +51,24 @@ pub(crate) fn skipped(
         l.spans.loc(&[Seg::Key("steps"), Seg::Index(index)]),
     );
     r.status = Status::Skipped;
+    // Each assertion is listed, not judged, with the reason: its row reads "skipped, why"
+    // in every report rather than "not run". A step that does not apply (the server took
+    // another path its row accepts) has nothing to list.
+    r.assertions = step
+        .expect
+        .iter()
+        .filter(|_| !not_applicable)
+        .enumerate()
+        .map(|(j, a)| {
+            let at = [
+                Seg::Key("steps"),
+                Seg::Index(index),
+                Seg::Key("expect"),
+                Seg::Index(j),
+            ];
+            not_judged(l.spans.loc(&at), a, step, &why)
+        })
+        .collect();
     r.skip_reason = Some(why);
     r.not_applicable = not_applicable;
     StepOutcome { result: r }
@@ -256,10 +274,20 @@ fn judge(ctx: &mut StepCtx<'_>, step: &Step, ex: &Exchange, vars: &mut Vars, opt
         let r = match (applies, &wrong_status, is_status) {
             // An alternative the row accepts was not taken: nothing to judge, nothing shown.
             (Ok(Some(_)), _, _) => continue,
-            (Err(e), _, _) => not_judged(ctx, j, a, step, &e.to_string()),
-            (Ok(None), Some(why), false) => not_judged(ctx, j, a, step, why),
+            (Err(e), _, _) => not_judged(
+                ctx.loc(&[Seg::Key("expect"), Seg::Index(j)]),
+                a,
+                step,
+                &e.to_string(),
+            ),
+            (Ok(None), Some(why), false) => {
+                not_judged(ctx.loc(&[Seg::Key("expect"), Seg::Index(j)]), a, step, why)
+            }
             (Ok(None), _, _) => evaluate(ctx, j, a, ex, vars, step),
         };
+        if a.judges_outcome() && matches!(r.status, Status::Failed | Status::Warning) {
+            ctx.result.outcome_unexpected = true;
+        }
         if is_status
             && wrong_status.is_none()
             && matches!(r.status, Status::Failed | Status::Warning | Status::Info)
@@ -304,15 +332,15 @@ fn judge(ctx: &mut StepCtx<'_>, step: &Step, ex: &Exchange, vars: &mut Vars, opt
     }
 }
 
+/// An assertion listed, not judged, with the reason.
 fn not_judged(
-    ctx: &StepCtx<'_>,
-    j: usize,
+    loc: crate::scenario::spans::Loc,
     a: &crate::scenario::model::Assertion,
     step: &Step,
     why: &str,
 ) -> AssertionResult {
     AssertionResult {
-        loc: ctx.loc(&[Seg::Key("expect"), Seg::Index(j)]),
+        loc,
         description: a.query().map(|q| q.to_string()).unwrap_or_default(),
         expected: String::new(),
         actual: why.to_string(),
@@ -321,6 +349,7 @@ fn not_judged(
             .requirement
             .clone()
             .or_else(|| step.requirements.first().cloned()),
+        row: None,
     }
 }
 
@@ -473,6 +502,7 @@ pub(crate) fn snapshot(
         actual: String::new(),
         status: Status::Passed,
         requirement: None,
+        row: None,
     };
     // The target's address changes from run to run (the builtin's port): a placeholder.
     let mut redactor = vars.redactor.clone();

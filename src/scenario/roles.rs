@@ -78,7 +78,7 @@ pub(crate) const ROLES: &[Role] = &[
     },
     Role {
         name: "m2m",
-        needs: "a confidential client_credentials client whose scopes are limited (it may have `resource.me` and `resource.items`'s scopes, not `resource.admin`'s), with a redirect URI it may not use",
+        needs: "a confidential client_credentials client whose scopes are limited (it may have the `basic` and `second` scopes, not `forbidden`), with a redirect URI it may not use",
         registration: || {
             Some(json!({
                 "client_name": "oauth-harness m2m",
@@ -118,15 +118,56 @@ pub fn role(name: &str) -> Option<&'static Role> {
     ROLES.iter().find(|r| r.name == name)
 }
 
-/// A protected resource the suite calls: a URL and the scope a token needs for it.
+/// A scope the suite asks for by role: `${scope.basic}`. A scope is apart from any
+/// resource, so that an authorization server without a protected API of its own still
+/// runs every scenario that only asks for a scope (issue #27): only a step that calls a
+/// resource (`endpoint: resource:NAME`) needs that resource's URL.
 #[derive(Debug)]
-pub(crate) struct Resource {
-    /// The name scenarios use (`endpoint: resource:me`, `${resource.me.scope}`).
+pub(crate) struct ScopeRole {
+    /// The name scenarios use (`${scope.basic}`).
     pub name: &'static str,
     /// What it must be.
     pub needs: &'static str,
-    /// The builtin's path and scope.
-    pub builtin: (&'static str, &'static str),
+    /// The builtin's scope.
+    pub builtin: &'static str,
+}
+
+/// Every scope role.
+pub(crate) const SCOPES: &[ScopeRole] = &[
+    ScopeRole {
+        name: "basic",
+        needs: "a scope every role may ask for",
+        builtin: "api",
+    },
+    ScopeRole {
+        name: "second",
+        needs: "a second scope every role may ask for, other than `basic`",
+        builtin: "read",
+    },
+    ScopeRole {
+        name: "forbidden",
+        needs: "a scope the server knows and the m2m role may not have",
+        builtin: "admin",
+    },
+];
+
+/// The scope role called `name`.
+pub(crate) fn scope_role(name: &str) -> Option<&'static ScopeRole> {
+    SCOPES.iter().find(|s| s.name == name)
+}
+
+/// A protected resource the suite calls: a URL, and the scope role whose scope a token
+/// needs there.
+#[derive(Debug)]
+pub(crate) struct Resource {
+    /// The name scenarios use (`endpoint: resource:me`, `${resource.me.url}`).
+    pub name: &'static str,
+    /// What it must be.
+    pub needs: &'static str,
+    /// The scope role a token needs for it (`${resource.me.scope}` is `${scope.basic}`).
+    pub scope: &'static str,
+    /// The builtin's path.
+    pub builtin: &'static str,
 }
 
 /// The fields of a resource a scenario may use: `${resource.NAME.FIELD}`.
@@ -136,20 +177,28 @@ pub(crate) const RESOURCE_FIELDS: &[&str] = &["url", "scope"];
 pub(crate) const RESOURCES: &[Resource] = &[
     Resource {
         name: "me",
-        needs: "a protected resource (RFC 6750) that a token with one scope may call",
-        builtin: ("/api/me", "api"),
+        needs: "a protected resource (RFC 6750) that a token with scope `basic` may call",
+        scope: "basic",
+        builtin: "/api/me",
     },
     Resource {
         name: "items",
-        needs: "a second protected resource that needs another scope",
-        builtin: ("/api/items", "read"),
+        needs: "a second protected resource that needs scope `second`",
+        scope: "second",
+        builtin: "/api/items",
     },
     Resource {
         name: "admin",
-        needs: "a protected resource whose scope the m2m role may not have",
-        builtin: ("/api/admin", "admin"),
+        needs: "a protected resource that needs scope `forbidden`, which the m2m role may not have",
+        scope: "forbidden",
+        builtin: "/api/admin",
     },
 ];
+
+/// The resource called `name`.
+pub(crate) fn resource(name: &str) -> Option<&'static Resource> {
+    RESOURCES.iter().find(|r| r.name == name)
+}
 
 /// Lifetimes a scenario may wait out: `${lifetime.NAME}`, in seconds.
 pub(crate) const LIFETIMES: &[(&str, &str)] = &[
@@ -171,10 +220,17 @@ pub(crate) const USER_FIELDS: &[&str] = &["username", "password"];
 /// What a target must provide for one `${…}` reference, or `None` when the reference is
 /// not to the target (a scenario variable, `env.`, a helper).
 pub(crate) fn provided_name(expr: &str) -> Option<&str> {
-    ["client.", "resource.", "lifetime.", "secret.", "user."]
-        .iter()
-        .any(|p| expr.starts_with(p))
-        .then_some(expr)
+    [
+        "client.",
+        "resource.",
+        "scope.",
+        "lifetime.",
+        "secret.",
+        "user.",
+    ]
+    .iter()
+    .any(|p| expr.starts_with(p))
+    .then_some(expr)
 }
 
 /// Why a reference to the target is malformed, if it is (`client.wbe.id`).
@@ -196,10 +252,29 @@ pub(crate) fn check_reference(expr: &str) -> Result<(), String> {
             }
             Ok(())
         }
-        ["resource", _, field] if RESOURCE_FIELDS.contains(field) => Ok(()),
+        ["resource", name, field] if RESOURCE_FIELDS.contains(field) => match resource(name) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "unknown resource `{name}` (resources: {})",
+                RESOURCES
+                    .iter()
+                    .map(|r| r.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        },
         ["resource", ..] => Err(format!(
             "`{expr}`: a resource is named as `resource.NAME.{}`",
             RESOURCE_FIELDS.join("|")
+        )),
+        ["scope", name] if scope_role(name).is_some() => Ok(()),
+        ["scope", ..] => Err(format!(
+            "`{expr}`: scope roles are {}",
+            SCOPES
+                .iter()
+                .map(|s| format!("scope.{}", s.name))
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
         ["lifetime", kind] if LIFETIMES.iter().any(|(k, _)| k == kind) => Ok(()),
         ["lifetime", ..] => Err(format!(
@@ -239,13 +314,19 @@ pub(crate) fn missing_reason(name: &str) -> String {
             "the target maps no client to role `{r}` ({})",
             role(r).map(|x| x.needs).unwrap_or("a client")
         ),
+        ["resource", r, "scope"] => format!(
+            "the target names no scope for resource `{r}` (`scopes: {{{}: …}}` in its profile)",
+            resource(r).map(|x| x.scope).unwrap_or("ROLE")
+        ),
         ["resource", r, _] => format!(
-            "the target maps no protected resource `{r}` ({})",
-            RESOURCES
-                .iter()
-                .find(|x| x.name == *r)
+            "the target maps no protected resource `{r}` ({}; `resources: {{{r}: {{url: …}}}}` in its profile)",
+            resource(r)
                 .map(|x| x.needs)
-                .unwrap_or("a resource URL and its scope")
+                .unwrap_or("a resource URL")
+        ),
+        ["scope", s] => format!(
+            "the target names no `{s}` scope ({}; `scopes: {{{s}: …}}` in its profile)",
+            scope_role(s).map(|x| x.needs).unwrap_or("a scope")
         ),
         ["lifetime", k] => {
             format!("the target declares no `{k}` lifetime (`lifetimes:` in its profile)")
@@ -267,11 +348,14 @@ mod tests {
         assert!(check_reference("client.web.id").is_ok());
         assert!(check_reference("resource.me.url").is_ok());
         assert!(check_reference("lifetime.authorization_code").is_ok());
+        assert!(check_reference("scope.basic").is_ok());
         assert!(check_reference("state").is_ok());
         for bad in [
             "client.wbe.id",
             "client.web.ids",
             "resource.me",
+            "resource.you.url",
+            "scope.admin",
             "lifetime.code",
             "user.name",
             "user.alice.password",

@@ -28,6 +28,7 @@ pub fn step_texts<'a>(step: &'a Step, f: &mut dyn FnMut(&[Seg<'a>], Stage, &'a s
         if_,
         action,
         repeat: _,
+        stands_alone: _,
         capture,
         expect,
         snapshot: _,

@@ -644,3 +644,107 @@ fn ctrl_c_during_a_run_keeps_what_finished_and_writes_every_report() {
     assert!(md.contains("finishes") && md.contains("hangs"), "{md}");
     assert!(md.contains("| PASS |") && md.contains("| ERROR |"), "{md}");
 }
+
+/// A server that accepts a replayed refresh token and rotates the grant on it (issue
+/// #27): the replay is FAILED on REF-9, and the later checks that "the newest refresh
+/// token and its access token died with the grant" — which this server's rotation makes
+/// look true — are not judged, SKIPPED with the reason, never PASSED.
+#[tokio::test]
+async fn a_check_on_a_state_an_accepted_replay_made_is_not_judged() {
+    use wiremock::matchers::body_string_contains;
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/consent"))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", "https://spa.example/callback?code=code-1"),
+        )
+        .mount(&mock)
+        .await;
+    let tokens = |at: &str, rt: &str| {
+        ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": at, "token_type": "Bearer", "expires_in": 3600, "refresh_token": rt
+        }))
+    };
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .respond_with(tokens("at-1-xxxxxxxx", "rt-1-xxxxxxxx"))
+        .mount(&mock)
+        .await;
+    // rt-1: the first use rotates to rt-2; the replay is accepted and rotates to rt-3.
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(body_string_contains("refresh_token=rt-1-xxxxxxxx"))
+        .respond_with(tokens("at-2-xxxxxxxx", "rt-2-xxxxxxxx"))
+        .up_to_n_times(1)
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(body_string_contains("refresh_token=rt-1-xxxxxxxx"))
+        .respond_with(tokens("at-3-xxxxxxxx", "rt-3-xxxxxxxx"))
+        .mount(&mock)
+        .await;
+    // The rotation by the replay retired rt-2 and at-2: refused, as if the grant died.
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(body_string_contains("refresh_token=rt-2-xxxxxxxx"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant"})))
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"sub": "alice"})))
+        .up_to_n_times(1)
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("www-authenticate", "Bearer error=\"invalid_token\""),
+        )
+        .mount(&mock)
+        .await;
+    let target = profile(
+        &mock.uri(),
+        "clients:\n  spa: {id: spa, redirect_uris: [\"https://spa.example/callback\"]}\n\
+         scopes: {basic: api}\nresources:\n  me: {url: /me}\n\
+         consent: {type: http, url: \"{base}/consent?{query}\"}\ncapabilities: [refresh]\n",
+    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/token/refresh.yaml");
+    let text = std::fs::read_to_string(path).expect("scenario");
+    let r = run(vec![scenario("token/refresh.yaml", &text)], &opts(target)).await;
+    let s = &r.scenarios[0];
+    let step = |name: &str| {
+        s.steps
+            .iter()
+            .find(|st| st.name == name)
+            .unwrap_or_else(|| panic!("no step {name}: {:?}", s.steps))
+    };
+    assert_eq!(
+        step("the old refresh token is refused").status,
+        Status::Failed
+    );
+    for later in [
+        "and the newest one died with the grant",
+        "so did its access token",
+    ] {
+        let st = step(later);
+        assert_eq!(st.status, Status::Skipped, "{later}: {st:?}");
+        let why = st.skip_reason.clone().unwrap_or_default();
+        assert!(
+            why.contains("an earlier step failed and changed the server's state"),
+            "{why}"
+        );
+        assert!(!st.assertions.is_empty());
+        assert!(
+            st.assertions.iter().all(|a| a.status == Status::Skipped),
+            "{later}: {:?}",
+            st.assertions
+        );
+    }
+    assert_eq!(s.status, Status::Failed);
+    assert_eq!(r.exit_code(), 4);
+}

@@ -214,3 +214,51 @@ async fn a_live_server_with_short_lifetimes_runs_expiry_scenarios_in_real_time()
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("1 skipped"), "{out}");
 }
+
+/// An authorization server without a protected API of its own (issue #27): the builtin's
+/// profile with no `resources:` runs every scenario that calls none, and each one it skips
+/// names the resource it calls.
+#[tokio::test]
+async fn a_server_without_a_protected_api_runs_every_scenario_that_calls_none() {
+    let (_server, base) = spawn_serve(&["--test-mode"]).await;
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/targets/builtin-process.yaml"
+    ))
+    .expect("profile");
+    let start = shipped.find("\nresources:\n").expect("a resources block") + 1;
+    let end = start
+        + shipped[start..]
+            .find("\nuser:")
+            .expect("user after resources")
+        + 1;
+    let no_api = format!("{}{}", &shipped[..start], &shipped[end..]);
+    assert!(!no_api.contains("/api/"), "{no_api}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("no-api.yaml");
+    std::fs::write(&profile, no_api).expect("write");
+    let profile = profile.to_string_lossy().into_owned();
+    let (code, report, out) =
+        tokio::task::spawn_blocking(move || run_profile(&profile, &base, &[]))
+            .await
+            .expect("join");
+    assert_eq!(code, 0, "{out}");
+    let v = verdicts(&report);
+    assert_eq!(v.len(), 60, "{v:?}");
+    let passed = v.iter().filter(|(_, s)| s == "PASSED").count();
+    assert!(passed >= 48, "{passed} of 60 passed: {v:?}");
+    for s in report["scenarios"].as_array().into_iter().flatten() {
+        if s["status"] == "PASSED" {
+            continue;
+        }
+        assert_eq!(s["status"], "SKIPPED", "{s}");
+        let reason = s["skip_reason"].as_str().unwrap_or("");
+        assert!(
+            ["me", "items", "admin"]
+                .iter()
+                .any(|r| reason.contains(&format!("no protected resource `{r}`"))),
+            "{}: {reason}",
+            s["file"]
+        );
+    }
+}

@@ -99,6 +99,7 @@ async fn every_predicate_passes_and_fails() {
     let l = inline(
         r#"
 name: predicates
+independent_steps: true
 steps:
   - request:
       endpoint: token
@@ -190,7 +191,7 @@ steps:
     }
     // Failures say what they saw, and point at their line.
     assert_eq!(a[1].actual, "200");
-    assert_eq!(a[1].loc.line, 10);
+    assert_eq!(a[1].loc.line, 11);
     assert!(!r.scenarios[0].steps[0]
         .exchange
         .as_ref()
@@ -554,5 +555,56 @@ steps:
             .as_deref()
             .is_some_and(|e| e.contains("from 0 to 60")),
         "{long:?}"
+    );
+}
+
+/// Security findings first (issue #27): a stolen-code replay (TOK-21) is printed before
+/// the wrong `state` of a scenario that comes earlier in file order, each diagnostic says
+/// its row's level and impact, and a closing line sums the findings by impact.
+#[test]
+fn the_console_and_the_html_report_list_security_findings_first() {
+    let reports = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "run",
+            "--snapshots",
+            "off",
+            "--fault",
+            "alter-state",
+            "--fault",
+            "reuse-code",
+        ])
+        .args([
+            "scenarios/code/pkce_happy_path.yaml",
+            "scenarios/code/reused_code.yaml",
+        ])
+        .arg("--report-dir")
+        .arg(reports.path())
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let html = std::fs::read_to_string(reports.path().join("report.html")).expect("html");
+    let impacts: Vec<&str> = regex::Regex::new(
+        r#"<div class="finding [a-z]+" data-row="[A-Z]+-\d+" data-impact="([a-z]+)""#,
+    )
+    .expect("regex")
+    .captures_iter(&html)
+    .filter_map(|c| c.get(1).map(|m| m.as_str()))
+    .collect();
+    assert_eq!(impacts, ["security", "interop"], "{html}");
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    let security = text
+        .find("error: assertion failed [TOK-21] (MUST, security)")
+        .unwrap_or_else(|| panic!("{text}"));
+    let interop = text
+        .find("error: assertion failed [AUTHZ-3] (MUST, interop)")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(security < interop, "{text}");
+    // pkce_happy_path.yaml comes first in the scenario lines.
+    assert!(text.find("pkce_happy_path.yaml").unwrap_or(usize::MAX) < security);
+    assert!(
+        text.contains("findings by impact: 1 security (TOK-21 MUST); 1 interop (AUTHZ-3 MUST)"),
+        "{text}"
     );
 }

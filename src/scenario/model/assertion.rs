@@ -206,6 +206,20 @@ impl Assertion {
     }
 
     /// The query, when the assertion has one of its own.
+    /// Whether it judges what the server *did* rather than how it said it: the status, or
+    /// the code or error an authorization response carries (own or in an alternative).
+    /// When such an assertion fails on a response the server accepted, the server did
+    /// something the scenario did not intend.
+    pub fn judges_outcome(&self) -> bool {
+        match &self.check {
+            Check::Value { query, .. } => {
+                matches!(query, Query::Status | Query::Redirect(_))
+                    && !matches!(query, Query::Redirect(p) if p != "code" && p != "error")
+            }
+            Check::AnyOf(groups) => groups.iter().flatten().any(Assertion::judges_outcome),
+        }
+    }
+
     pub fn query(&self) -> Option<&Query> {
         match &self.check {
             Check::Value { query, .. } => Some(query),

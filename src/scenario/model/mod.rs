@@ -110,6 +110,8 @@ pub struct Step {
     pub action: Action,
     /// Perform the action this many times; captures and expectations apply to the last.
     pub repeat: u32,
+    /// Judged even after an earlier step that changed the server's state did not hold.
+    pub stands_alone: bool,
     /// Values to keep from the response.
     pub capture: Vec<CaptureEntry>,
     /// Assertions on the response.
@@ -202,6 +204,31 @@ impl Action {
             | Action::AdvanceClock(_)
             | Action::RevokeApp(_)
             | Action::Sleep(_) => true,
+        }
+    }
+
+    /// Whether the action may change what the server holds through what it sends (a
+    /// token request, a poll, a revocation, a user's decision): once such a step did not
+    /// hold, the server may be in a state the scenario never meant, and what later steps
+    /// see is no verdict on their own rows (issue #27). A `GET`, `HEAD` or `OPTIONS`
+    /// request changes nothing (RFC 9110 §9.2.1: safe methods), nor does introspection;
+    /// moving the clock is
+    /// handled apart ([`Action::changes_state`]).
+    pub fn may_change_server_state(&self) -> bool {
+        match self {
+            // Introspection and metadata only read (RFC 7662 §2, RFC 8414 §3).
+            Action::Request(r) => {
+                !["GET", "HEAD", "OPTIONS"]
+                    .iter()
+                    .any(|m| r.method.eq_ignore_ascii_case(m))
+                    && !matches!(r.to.endpoint(), Some("introspection" | "metadata"))
+            }
+            Action::Poll(_)
+            | Action::Approve(_)
+            | Action::Deny(_)
+            | Action::Consent(_)
+            | Action::RevokeApp(_) => true,
+            Action::AdvanceClock(_) | Action::Sleep(_) => false,
         }
     }
 

@@ -40,6 +40,7 @@ pub fn lower(doc: ScenarioDoc) -> Result<Scenario, Broken> {
         requires,
         vars,
         steps,
+        independent_steps,
         snapshot_redact,
     } = doc;
     if steps.is_empty() {
@@ -51,7 +52,11 @@ pub fn lower(doc: ScenarioDoc) -> Result<Scenario, Broken> {
     let steps = steps
         .into_iter()
         .enumerate()
-        .map(|(i, s)| lower_step(s, &[Seg::Key("steps"), Seg::Index(i)]))
+        .map(|(i, s)| {
+            let mut step = lower_step(s, &[Seg::Key("steps"), Seg::Index(i)])?;
+            step.stands_alone |= independent_steps;
+            Ok(step)
+        })
         .collect::<Result<_, _>>()?;
     Ok(Scenario {
         name,
@@ -79,6 +84,7 @@ fn lower_step(doc: StepDoc, here: &[Seg<'static>]) -> Result<Step, Broken> {
         revoke_app,
         sleep,
         repeat,
+        stands_alone,
         capture,
         expect,
         snapshot,
@@ -138,6 +144,7 @@ fn lower_step(doc: StepDoc, here: &[Seg<'static>]) -> Result<Step, Broken> {
         if_,
         action,
         repeat,
+        stands_alone,
         capture,
         expect,
         snapshot,

@@ -46,6 +46,11 @@ pub struct ScenarioDoc {
     pub vars: Pairs,
     /// The steps, run in order.
     pub steps: Vec<StepDoc>,
+    /// Every step is a probe of its own (a fresh request that builds on nothing an
+    /// earlier step did): each is judged even after an earlier one that the server
+    /// accepted did not hold. The same as `stands_alone: true` on every step.
+    #[serde(default)]
+    pub independent_steps: bool,
     /// Placeholders for this scenario's snapshots, on top of the defaults for the RFC
     /// fields: JSONPath into the body → placeholder (`$.items[*].id: "[item id]"`).
     #[serde(default)]
@@ -84,6 +89,10 @@ pub struct StepDoc {
     /// Perform the action this many times; captures and expectations apply to the last.
     #[serde(default = "one")]
     pub repeat: u32,
+    /// The step is judged even after an earlier step that changed the server's state did
+    /// not hold (it builds on nothing that step did: a fresh request of its own).
+    #[serde(default)]
+    pub stands_alone: bool,
     /// Values to keep from the response.
     #[serde(default)]
     pub capture: Vec<CaptureEntry>,
