@@ -58,6 +58,7 @@ pub(crate) async fn session(
         authorization_params: Vec::new(),
         timeout,
         backend: Box::new(Builtin { server }),
+        verification: Default::default(),
     })
 }
 

@@ -252,10 +252,40 @@ fn resources_and_hooks(scopes: &[String], caps: &[&str]) -> String {
          # let the harness wait them out:\n\
          # lifetimes: {{authorization_code: 5, access_token: 20, refresh_token_idle: 30}}\n\
          # wait_for_expiry: 25\n\
-         # Hooks act as your test user (docs/scenarios.md, \"Hooks\"):\n\
-         # approval:\n#   approve: {{type: command, run: 'my-approve {{user_code}}'}}\n#   deny: {{type: command, run: 'my-deny {{user_code}}'}}\n\
-         # consent: {{type: command, run: 'my-consent {{url}} {{decision}}'}}\n\
-         # revoke_app: {{type: command, run: 'my-revoke {{client}}'}}\n\
+         # The test user's account, and recipes that play it in your server's own pages\n\
+         # (docs/scenarios.md, \"Hooks\", `type: form`): each step acts on the pages whose URL\n\
+         # matches `on`. Open each page in a browser and put its field names and button texts\n\
+         # here; a step that finds nothing says what the page has.\n\
+         # user: {{username: CHANGE-ME, password_env: HARNESS_USER_PASSWORD}}\n\
+         # consent:\n\
+         #   type: form                      # starts at the authorization request\n\
+         #   steps:\n\
+         #     - on: /login                  # your sign-in page\n\
+         #       fill: {{username: \"{{user.username}}\", password: \"{{user.password}}\"}}\n\
+         #     - on: /authorize              # your consent page\n\
+         #       press: {{approve: Allow, deny: Deny}}\n\
+         # approval:\n\
+         #   approve: &device\n\
+         #     type: form                    # starts at the device's verification_uri\n\
+         #     steps:\n\
+         #       - on: /login\n\
+         #         fill: {{username: \"{{user.username}}\", password: \"{{user.password}}\"}}\n\
+         #       - on: /device\n\
+         #         has: \"input[name=user_code]\"\n\
+         #         fill: {{user_code: \"{{user_code}}\"}}\n\
+         #       - on: /device\n\
+         #         press: {{approve: Approve, deny: Deny}}\n\
+         #   deny: *device\n\
+         # revoke_app:\n\
+         #   type: form\n\
+         #   start: \"{{base}}/account/apps\"     # where your users see their connected apps\n\
+         #   steps:\n\
+         #     - on: /login\n\
+         #       fill: {{username: \"{{user.username}}\", password: \"{{user.password}}\"}}\n\
+         #     - on: /account/apps\n\
+         #       press: Revoke\n\
+         #       near: \"{{client}}\"\n\
+         #       repeat: true\n\
          capabilities: [{}]\n",
         scope(0),
         scope(1),
@@ -285,6 +315,26 @@ mod tests {
                 "http://127.0.0.1:8080/.well-known/openid-configuration",
             ]
         );
+    }
+
+    #[test]
+    fn the_commented_recipe_skeleton_is_a_valid_profile_once_uncommented() {
+        let text = resources_and_hooks(&["api".into(), "read".into(), "admin".into()], &[]);
+        let start = text.find("# user:").expect("the skeleton");
+        let end = text.find("capabilities:").expect("its end");
+        let hooks: String = text[start..end]
+            .lines()
+            .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+            .collect();
+        let profile = format!("name: x\nbase_url: http://127.0.0.1:1\n{hooks}");
+        let p: crate::runner::profile::Profile =
+            serde_yaml::from_str(&profile).unwrap_or_else(|e| panic!("{e}\n{profile}"));
+        use crate::runner::profile::Hook;
+        assert!(matches!(p.consent, Some(Hook::Form(_))));
+        assert!(matches!(p.revoke_app, Some(Hook::Form(_))));
+        assert!(p
+            .approval
+            .is_some_and(|a| matches!(a.deny, Some(Hook::Form(_)))));
     }
 
     #[test]

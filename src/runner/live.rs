@@ -6,7 +6,7 @@ use crate::assert::Exchange;
 use crate::runner::clients::{Provided, Registered};
 use crate::runner::error::TargetError;
 use crate::runner::hooks::{self, HookError, Purpose};
-use crate::runner::profile::{Clients, Hook, Profile};
+use crate::runner::profile::{fill, Clients, Hook, Profile};
 use crate::runner::target::{client, default_path, tls, Backend, Fut, Person, Session};
 use crate::scenario::model::Decision;
 use std::collections::HashMap;
@@ -137,6 +137,7 @@ impl Live {
                 live: self.clone(),
                 person,
             }),
+            verification: Default::default(),
         })
     }
 
@@ -191,6 +192,9 @@ impl LiveBackend {
     ) -> Result<Exchange, TargetError> {
         let mut all: Vec<(&str, &str)> = vec![("base", s.base.as_str())];
         all.extend_from_slice(values);
+        if let Hook::Form(recipe) = hook {
+            return self.form(s, recipe, purpose, &all).await;
+        }
         if let Hook::Manual { timeout_seconds } = hook {
             // A person acts on the server; nothing to read back (approval, app revocation).
             let what = values
@@ -207,6 +211,67 @@ impl LiveBackend {
             });
         }
         Ok(hooks::run(&s.http, hook, purpose, &all, s.timeout).await?)
+    }
+
+    /// Plays the user with a `form` recipe: the account's name and password are its
+    /// `{user.username}` and `{user.password}`.
+    async fn form(
+        &self,
+        s: &Session,
+        recipe: &crate::runner::form::Recipe,
+        purpose: Purpose,
+        values: &[(&str, &str)],
+    ) -> Result<Exchange, TargetError> {
+        use crate::runner::form::{self, Goal, Stop};
+        let user: Vec<(&str, String)> = ["user.username", "user.password"]
+            .into_iter()
+            .filter_map(|k| {
+                let v = s.provided.values.get(k)?.as_str()?;
+                Some((k, v.to_string()))
+            })
+            .collect();
+        let mut all = values.to_vec();
+        all.extend(user.iter().map(|(k, v)| (*k, v.as_str())));
+        let value = |k: &str| all.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+        // Consent starts at the authorization request; approval where the device sends
+        // its user (`verification_uri_complete`, else `verification_uri`).
+        let seen = |k: &str| value(k).filter(|v| !v.is_empty());
+        let start =
+            match (&recipe.start, purpose) {
+                (Some(start), _) => fill(start, &all, false),
+                (None, Purpose::Consent) => seen("url").unwrap_or_default().to_string(),
+                (None, Purpose::Decide) => seen("verification_uri_complete")
+                    .or_else(|| seen("verification_uri"))
+                    .ok_or_else(|| {
+                        HookError(
+                            "a form approval hook without `start:` begins at the device \
+                         authorization response's verification_uri, and none was seen for this \
+                         user code"
+                                .into(),
+                        )
+                    })?
+                    .to_string(),
+                (None, _) => return Err(TargetError::Hook(HookError(
+                    "a form hook for revoke_app needs `start:`, the page where the user begins \
+                     (e.g. `{base}/account/apps`)"
+                        .into(),
+                ))),
+            };
+        let stop = Stop {
+            redirect_uri: value("query").and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "redirect_uri")
+                    .map(|(_, v)| v.into_owned())
+            }),
+        };
+        let goal = if purpose == Purpose::Consent {
+            Goal::Consent
+        } else {
+            Goal::Act
+        };
+        let profile = self.live.profile.clone();
+        let http = form::client(s.timeout, |b| tls(b, Some(&profile)))?;
+        Ok(form::run(&http, recipe, &start, goal, &stop, &all).await?)
     }
 
     /// Asks the person to open `url`, decide, and paste the URL the browser ended on.
@@ -252,7 +317,23 @@ impl Backend for LiveBackend {
                 hooks.deny.as_ref()
             };
             let hook = hook.ok_or_else(|| no_hook("deny"))?;
-            let values = [("user_code", user_code), ("user", user.unwrap_or(""))];
+            let decision = if approve { "approve" } else { "deny" };
+            let (uri, complete) = s
+                .verification
+                .lock()
+                .get(user_code)
+                .cloned()
+                .unwrap_or_default();
+            let values = [
+                ("user_code", user_code),
+                ("user", user.unwrap_or("")),
+                ("decision", decision),
+                ("verification_uri", uri.as_str()),
+                (
+                    "verification_uri_complete",
+                    complete.as_deref().unwrap_or(""),
+                ),
+            ];
             self.hook(s, hook, Purpose::Decide, &values).await
         })
     }

@@ -19,6 +19,7 @@ pub mod discovery;
 pub mod error;
 pub(crate) mod evaluate;
 pub mod expected;
+pub mod form;
 pub mod hooks;
 pub(crate) mod live;
 pub(crate) mod poll;

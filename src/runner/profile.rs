@@ -261,6 +261,10 @@ pub enum Hook {
         #[serde(default = "max_redirects")]
         max_redirects: usize,
     },
+    /// The test user's browser without JavaScript: a cookie jar, the server's redirects,
+    /// and a recipe of steps applied to the server's own pages by URL (fill, check,
+    /// choose, submit, press, follow); `docs/scenarios.md`, "Hooks".
+    Form(crate::runner::form::Recipe),
     /// Ask a person: print the URL or user code on the terminal. For consent, read the
     /// final redirect URL from standard input, within `timeout_seconds`.
     Manual {
@@ -498,6 +502,11 @@ impl Profile {
                 }
                 Hook::Command { run } => run.contains("{decision}"),
                 Hook::Manual { .. } => true,
+                // A recipe refuses when it presses a button per decision.
+                Hook::Form(r) => r.steps.iter().any(|s| {
+                    matches!(s.press, Some(crate::runner::form::Press::ByDecision { .. }))
+                        || s.fill.values().any(|v| v.contains("{decision}"))
+                }),
                 Hook::Follow { .. } => false,
             };
             if refuses {

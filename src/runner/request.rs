@@ -199,8 +199,25 @@ pub(crate) async fn send(
     let resp = req.send().await.map_err(TargetError::from)?;
     let ex = to_exchange(resp).await?;
     learn_secrets(&mut vars.redactor, &ex);
+    remember_verification(session, &ex);
     let summary = summarize(&vars.redactor, method.as_str(), &url, &body_text, &ex);
     Ok((ex, summary))
+}
+
+/// Keeps where a device authorization response sends its user (RFC 8628 §3.2), by user code.
+fn remember_verification(session: &Session, ex: &Exchange) {
+    let Some(j) = &ex.json else { return };
+    let text = |k: &str| {
+        j.get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    if let (Some(code), Some(uri)) = (text("user_code"), text("verification_uri")) {
+        session
+            .verification
+            .lock()
+            .insert(code, (uri, text("verification_uri_complete")));
+    }
 }
 
 /// The request's URL: its endpoint or path on the target, with its query.

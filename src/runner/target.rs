@@ -203,6 +203,10 @@ pub(crate) struct Session {
     pub(crate) authorization_params: Vec<(String, String)>,
     pub(crate) timeout: Duration,
     pub(crate) backend: Box<dyn Backend>,
+    /// Each user code seen in a device authorization response → its `verification_uri`
+    /// and `verification_uri_complete`: where a `form` approval hook starts, as a user
+    /// reading the device's screen would.
+    pub(crate) verification: parking_lot::Mutex<HashMap<String, (String, Option<String>)>>,
 }
 
 /// An endpoint's default path: the builtin's (and Noorle's), used where a profile says

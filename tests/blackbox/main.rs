@@ -12,6 +12,7 @@ mod deploy;
 mod device;
 mod far_side;
 mod faults;
+mod forms;
 mod fuzz;
 mod github;
 mod html;

@@ -44,7 +44,6 @@ curl -sf -o /dev/null "$metadata" || { echo "django-oauth-toolkit did not answer
 
 # shellcheck disable=SC1091
 . "$DOT_STATE_DIR/env"
-export DOT_PY="${DOT_VENV:-$DOT_STATE_DIR/venv}/bin/python" DOT_HOOKS="$here/hooks"
 
 cd "$root"
 set +e

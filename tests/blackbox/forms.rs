@@ -1,0 +1,210 @@
+//! The `form` hook (issue #27): the test user played in a server's own pages from a
+//! recipe. Against the reference server run as a process (`fixtures/targets/builtin-forms
+//! .yaml`) the whole suite passes with no test route for the user's part; against
+//! wiremock servers that serve forms, every bad recipe or refused sign-in is an ERROR that
+//! names the URL and the step, never a PASS.
+
+use oauth_harness::runner::profile::Profile;
+use oauth_harness::runner::result::Status;
+use oauth_harness::runner::target::TargetSpec;
+use oauth_harness::runner::{run, RunOptions};
+use oauth_harness::scenario::load_str;
+use std::sync::Arc;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const CONSENT: &str = r#"
+name: consent through the server's pages
+steps:
+  - consent:
+      query: {response_type: code, client_id: "${client.web.id}", redirect_uri: "${client.web.redirect_uri}", state: s1}
+    expect:
+      - redirect: code
+        exists: true
+        requirement: AUTHZ-2
+"#;
+
+const LOGIN: &str = r#"<html><body><form method="post" action="/login">
+<input type="hidden" name="csrf" value="c-123"><label>Username <input name="username"></label>
+<label>Password <input type="password" name="password"></label><button>Sign in</button></form></body></html>"#;
+
+fn html(body: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(body.to_string(), "text/html")
+}
+
+/// Runs the consent scenario against `mock` with a form consent hook of `steps` (YAML).
+async fn consent_with(mock: &MockServer, steps: &str) -> oauth_harness::runner::result::StepResult {
+    let text = format!(
+        "name: mock\nbase_url: {}\nencoding: form\ntimeout_seconds: 2\n\
+         endpoints: {{authorization: /authorize}}\n\
+         clients:\n  web: {{id: web, redirect_uris: [\"https://web.example/cb\"]}}\n\
+         user: {{username: alice, password_env: FORMS_TEST_PASSWORD}}\n\
+         consent:\n  type: form\n  steps:\n{steps}",
+        mock.uri()
+    );
+    // The password comes from the environment, as profiles never hold secrets.
+    std::env::set_var("FORMS_TEST_PASSWORD", "alice-password-1");
+    let profile: Profile = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let opts = RunOptions {
+        jobs: 1,
+        ..crate::common::run_options(TargetSpec::Live(Arc::new(profile)))
+    };
+    let l = load_str(Arc::from("consent.yaml"), CONSENT.to_string()).expect("scenario");
+    let r = run(vec![Arc::new(l)], &opts).await;
+    r.scenarios[0].steps[0].clone()
+}
+
+const SIGN_IN: &str = "    - {on: /authorize|/login, has: 'input[type=password]', fill: {Username: '{user.username}', Password: '{user.password}'}}\n";
+
+#[tokio::test]
+async fn a_recipe_reaches_the_redirect_through_sign_in_and_consent() {
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/authorize"))
+        .respond_with(html(LOGIN))
+        .up_to_n_times(1)
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/login"))
+        .and(wiremock::matchers::body_string_contains(
+            "password=alice-password-1",
+        ))
+        .and(wiremock::matchers::body_string_contains("csrf=c-123"))
+        .respond_with(ResponseTemplate::new(303).insert_header("location", "/consent"))
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/consent"))
+        .respond_with(html(
+            r#"<form method="post" action="/decide"><button name="ok" value="1">Allow</button><button name="no" value="1">Deny</button></form>"#,
+        ))
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/decide"))
+        .and(wiremock::matchers::body_string_contains("ok=1"))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", "https://web.example/cb?code=c0de-1&state=s1"),
+        )
+        .mount(&mock)
+        .await;
+    let steps = format!("{SIGN_IN}    - {{on: /consent, press: {{approve: Allow, deny: Deny}}}}\n");
+    let st = consent_with(&mock, &steps).await;
+    assert_eq!(st.status, Status::Passed, "{st:?}");
+}
+
+#[tokio::test]
+async fn a_step_that_matches_nothing_a_missing_field_and_a_loop_are_errors_naming_url_and_step() {
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/authorize"))
+        .respond_with(html(LOGIN))
+        .mount(&mock)
+        .await;
+    // The sign-in form posts back to a page that shows it again, whatever is sent.
+    Mock::given(method("POST"))
+        .and(path("/login"))
+        .respond_with(ResponseTemplate::new(303).insert_header("location", "/authorize"))
+        .mount(&mock)
+        .await;
+    for (steps, wanted) in [
+        (
+            "    - {on: /nowhere, press: Sign in}\n",
+            vec![
+                "no recipe step matches the page at",
+                "/authorize",
+                "fields [username (label \"Username\"), password (label \"Password\")]",
+            ],
+        ),
+        (
+            "    - {on: /authorize, fill: {email: '{user.username}'}}\n",
+            vec![
+                "steps[0] (on `/authorize`)",
+                "/authorize",
+                "no field `email`",
+            ],
+        ),
+        (
+            "    - {on: /authorize, press: Sign in}\n",
+            vec!["the page loops: steps[0]", "/authorize"],
+        ),
+    ] {
+        let st = consent_with(&mock, steps).await;
+        assert_eq!(st.status, Status::Error, "{steps}: {st:?}");
+        assert!(
+            st.assertions.iter().all(|a| a.status != Status::Passed),
+            "{st:?}"
+        );
+        let e = st.error.clone().unwrap_or_default();
+        for w in wanted {
+            assert!(e.contains(w), "{steps}: `{w}` not in {e}");
+        }
+        assert!(!e.contains("c-123"), "a hidden value in {e}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_sign_in_is_an_error_that_says_so() {
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/authorize"))
+        .respond_with(html(LOGIN))
+        .mount(&mock)
+        .await;
+    // Wrong credentials: the sign-in form again, with a message (200, as many servers do).
+    Mock::given(method("POST"))
+        .and(path("/login"))
+        .respond_with(html(&LOGIN.replace("<form", "<p>Wrong password.</p><form")))
+        .mount(&mock)
+        .await;
+    let st = consent_with(&mock, SIGN_IN).await;
+    assert_eq!(st.status, Status::Error, "{st:?}");
+    let e = st.error.clone().unwrap_or_default();
+    assert!(e.contains("sign-in refused"), "{e}");
+    assert!(!e.contains("alice-password-1"), "{e}");
+}
+
+/// The whole suite through `builtin-forms.yaml`: the user's part is played in the
+/// reference server's own pages (sign-in, consent, the verification page, connected
+/// apps), with no test route but the clock.
+#[tokio::test]
+async fn the_suite_passes_against_the_reference_servers_own_pages() {
+    let (_server, base) = crate::binary::spawn_serve(&["--test-mode"]).await;
+    let out = tokio::task::spawn_blocking(move || {
+        let reports = tempfile::tempdir().expect("tempdir");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([
+                "run",
+                "--snapshots",
+                "off",
+                "--target",
+                "fixtures/targets/builtin-forms.yaml",
+            ])
+            .arg("--report-dir")
+            .arg(reports.path())
+            .env("OAUTH_HARNESS_TARGET", &base)
+            .envs(crate::live::FIXTURE_SECRETS)
+            .output()
+            .expect("run");
+        let report =
+            std::fs::read_to_string(reports.path().join("report.json")).unwrap_or_default();
+        (out, report)
+    })
+    .await
+    .expect("join");
+    let (out, report) = out;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("60 scenarios against profile builtin-forms: 60 passed"),
+        "{text}"
+    );
+    // The consent, approval and revocation steps ran through the pages, not a test route.
+    assert!(
+        !report.contains("/_test/authorize") && !report.contains("/_test/device"),
+        "test routes used"
+    );
+}
