@@ -54,26 +54,29 @@ async fn consent_with(mock: &MockServer, steps: &str) -> oauth_harness::runner::
     r.scenarios[0].steps[0].clone()
 }
 
-const SIGN_IN: &str = "    - {on: /authorize|/login, has: 'input[type=password]', fill: {Username: '{user.username}', Password: '{user.password}'}}\n";
-
-#[tokio::test]
-async fn a_recipe_reaches_the_redirect_through_sign_in_and_consent() {
+/// A server whose authorization endpoint shows the sign-in form, and whose sign-in answers
+/// with `after`.
+async fn login_server(after: ResponseTemplate) -> MockServer {
     let mock = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/authorize"))
         .respond_with(html(LOGIN))
-        .up_to_n_times(1)
         .mount(&mock)
         .await;
     Mock::given(method("POST"))
         .and(path("/login"))
-        .and(wiremock::matchers::body_string_contains(
-            "password=alice-password-1",
-        ))
         .and(wiremock::matchers::body_string_contains("csrf=c-123"))
-        .respond_with(ResponseTemplate::new(303).insert_header("location", "/consent"))
+        .respond_with(after)
         .mount(&mock)
         .await;
+    mock
+}
+
+const SIGN_IN: &str = "    - {on: /authorize|/login, has: 'input[type=password]', fill: {Username: '{user.username}', Password: '{user.password}'}}\n";
+
+#[tokio::test]
+async fn a_recipe_reaches_the_redirect_through_sign_in_and_consent() {
+    let mock = login_server(ResponseTemplate::new(303).insert_header("location", "/consent")).await;
     Mock::given(method("GET"))
         .and(path("/consent"))
         .respond_with(html(
@@ -97,18 +100,9 @@ async fn a_recipe_reaches_the_redirect_through_sign_in_and_consent() {
 
 #[tokio::test]
 async fn a_step_that_matches_nothing_a_missing_field_and_a_loop_are_errors_naming_url_and_step() {
-    let mock = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/authorize"))
-        .respond_with(html(LOGIN))
-        .mount(&mock)
-        .await;
     // The sign-in form posts back to a page that shows it again, whatever is sent.
-    Mock::given(method("POST"))
-        .and(path("/login"))
-        .respond_with(ResponseTemplate::new(303).insert_header("location", "/authorize"))
-        .mount(&mock)
-        .await;
+    let mock =
+        login_server(ResponseTemplate::new(303).insert_header("location", "/authorize")).await;
     for (steps, wanted) in [
         (
             "    - {on: /nowhere, press: Sign in}\n",
@@ -147,18 +141,8 @@ async fn a_step_that_matches_nothing_a_missing_field_and_a_loop_are_errors_namin
 
 #[tokio::test]
 async fn a_refused_sign_in_is_an_error_that_says_so() {
-    let mock = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/authorize"))
-        .respond_with(html(LOGIN))
-        .mount(&mock)
-        .await;
     // Wrong credentials: the sign-in form again, with a message (200, as many servers do).
-    Mock::given(method("POST"))
-        .and(path("/login"))
-        .respond_with(html(&LOGIN.replace("<form", "<p>Wrong password.</p><form")))
-        .mount(&mock)
-        .await;
+    let mock = login_server(html(&LOGIN.replace("<form", "<p>Wrong password.</p><form"))).await;
     let st = consent_with(&mock, SIGN_IN).await;
     assert_eq!(st.status, Status::Error, "{st:?}");
     let e = st.error.clone().unwrap_or_default();
@@ -172,39 +156,23 @@ async fn a_refused_sign_in_is_an_error_that_says_so() {
 #[tokio::test]
 async fn the_suite_passes_against_the_reference_servers_own_pages() {
     let (_server, base) = crate::binary::spawn_serve(&["--test-mode"]).await;
-    let out = tokio::task::spawn_blocking(move || {
-        let reports = tempfile::tempdir().expect("tempdir");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args([
-                "run",
-                "--snapshots",
-                "off",
-                "--target",
-                "fixtures/targets/builtin-forms.yaml",
-            ])
-            .arg("--report-dir")
-            .arg(reports.path())
-            .env("OAUTH_HARNESS_TARGET", &base)
-            .envs(crate::live::FIXTURE_SECRETS)
-            .output()
-            .expect("run");
-        let report =
-            std::fs::read_to_string(reports.path().join("report.json")).unwrap_or_default();
-        (out, report)
+    let (code, report, text) = tokio::task::spawn_blocking(move || {
+        crate::live::run_profile("fixtures/targets/builtin-forms.yaml", &base, &[])
     })
     .await
     .expect("join");
-    let (out, report) = out;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("60 scenarios against profile builtin-forms: 60 passed"),
         "{text}"
     );
-    // The consent, approval and revocation steps ran through the pages, not a test route.
-    assert!(
-        !report.contains("/_test/authorize") && !report.contains("/_test/device"),
-        "test routes used"
-    );
+    assert_eq!(report["status"], "PASSED");
+    // The user's part goes through the pages: the profile names no test route but the clock.
+    let profile = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/targets/builtin-forms.yaml"
+    ))
+    .expect("profile");
+    assert_eq!(profile.matches("/_test/").count(), 1, "{profile}");
+    assert!(profile.contains("/_test/clock/advance"));
 }

@@ -18,7 +18,7 @@ pub const FIXTURE_SECRETS: [(&str, &str); 7] = [
 ];
 
 /// Runs `oauth-harness run --target PROFILE` against `base`; exit code and report.json.
-fn run_profile(profile: &str, base: &str, extra: &[&str]) -> (i32, Value, String) {
+pub(crate) fn run_profile(profile: &str, base: &str, extra: &[&str]) -> (i32, Value, String) {
     let reports = tempfile::tempdir().expect("tempdir");
     let out = std::process::Command::new(BIN)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
