@@ -129,6 +129,8 @@ struct Seen {
     skipped: Vec<String>,
     /// The scenario files that judged it.
     files: Vec<String>,
+    /// Whether a finding on it let something through (its assertions' class).
+    security: bool,
 }
 
 /// Everything the run says, by row id.
@@ -165,9 +167,11 @@ fn seen(run: &RunResult, sources: &HashMap<String, String>) -> BTreeMap<String, 
                             e.skipped.push(line);
                         }
                     }
-                    _ => e
-                        .details
-                        .push(assertion_diagnostic(a, st, sources, Paint(false))),
+                    _ => {
+                        e.security |= a.is_security();
+                        e.details
+                            .push(assertion_diagnostic(a, st, sources, Paint(false)))
+                    }
                 }
             }
         }
@@ -345,7 +349,14 @@ fn findings(out: &mut String, verdicts: &[(Requirement, Verdict)], by: &BTreeMap
     }
     // Security findings first (issue #27), then by verdict; the sort is stable, so rows
     // keep the matrix's order within each group.
-    found.sort_by_key(|(r, v)| (r.impact, *v));
+    let impact = |r: &Requirement| {
+        if by.get(&r.id).is_some_and(|s| s.security) {
+            crate::coverage::Impact::Security
+        } else {
+            crate::coverage::Impact::Interop
+        }
+    };
+    found.sort_by_key(|(r, v)| (impact(r), *v));
     out.push_str("<section id=\"findings\">\n<h2>Findings</h2>\n");
     for (r, v) in found {
         let _ = write!(
@@ -354,7 +365,7 @@ fn findings(out: &mut String, verdicts: &[(Requirement, Verdict)], by: &BTreeMap
             k = v.key(),
             id = esc(&r.id),
             label = v.label(),
-            impact = r.impact.name(),
+            impact = impact(r).name(),
             level = esc(&r.level_label()),
             text = esc(&r.requirement),
             source = esc(&r.source),

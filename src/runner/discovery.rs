@@ -146,7 +146,10 @@ pub(crate) fn starter_profile(m: &Metadata, issuer: &str) -> String {
         .as_ref()
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_else(|| issuer.to_string());
-    let scopes = list("scopes_supported");
+    // OpenID Connect's own scopes change what a server does (an ID token, a refresh
+    // token): the suite's scope roles take the server's other scopes first.
+    let mut scopes = list("scopes_supported");
+    scopes.sort_by_key(|s| ["openid", "offline_access"].contains(&s.as_str()));
     let mut out = format!(
         "# A starter profile for {issuer}, written by `oauth-harness init --discover` from\n\
          # its metadata ({}). Fill in every CHANGE-ME, then:\n\

@@ -50,6 +50,15 @@ pub struct RecipeStep {
     /// Only a page that has this (a CSS selector): for servers that show two pages at
     /// one URL (`input[type=password]` for the sign-in form).
     pub has: Option<String>,
+    /// Only when the user's decision is this (`approve` or `deny`): for a server whose
+    /// refusal is a link and whose consent a button.
+    pub when: Option<Decision>,
+    /// Only a page whose visible text this regular expression finds.
+    pub text: Option<String>,
+    /// The page is the end: the user's part is done (the page a server shows after the
+    /// user acted, when it looks like one the recipe acts on).
+    #[serde(default)]
+    pub done: bool,
     /// Fields to fill: a name, an id, a label's text or a CSS selector → a value with
     /// placeholders (`{user.username}`, `{user.password}`, `{user_code}`).
     #[serde(default)]
@@ -74,6 +83,16 @@ pub struct RecipeStep {
     /// when it finds nothing more to act on, the recipe is done.
     #[serde(default)]
     pub repeat: bool,
+}
+
+/// The user's decision a step is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Consent, or approve a user code.
+    Approve,
+    /// Refuse, or deny a user code.
+    Deny,
 }
 
 /// The button to press.
@@ -148,6 +167,20 @@ pub async fn run(
             )));
         }
     }
+    let texts = recipe
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.text
+                .as_deref()
+                .map(|t| {
+                    regex::Regex::new(t)
+                        .map_err(|e| HookError(format!("form hook: steps[{i}].text `{t}`: {e}")))
+                })
+                .transpose()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let start = url::Url::parse(start)
         .map_err(|e| HookError(format!("form hook: the start URL is not a URL: {e}")))?;
     let origin = start.origin();
@@ -158,6 +191,11 @@ pub async fn run(
     };
     let mut acted: Option<usize> = None;
     let mut any_acted = false;
+    let decision = values.iter().find_map(|(k, v)| match (*k, *v) {
+        ("decision", "approve") => Some(Decision::Approve),
+        ("decision", "deny") => Some(Decision::Deny),
+        _ => None,
+    });
     for _ in 0..MAX_PAGES {
         let (ex, url) = send(http, &next, &origin, stop).await?;
         if (300..400).contains(&ex.status) {
@@ -168,24 +206,42 @@ pub async fn run(
             });
         }
         let matched = {
-            let page = Html::parse_document(&ex.body);
-            patterns.iter().zip(&recipe.steps).position(|(p, s)| {
-                p.is_match(url.as_str())
+            let page = parse(&ex.body);
+            let text = texts
+                .iter()
+                .any(Option::is_some)
+                .then(|| visible_text(&page));
+            (0..recipe.steps.len()).find(|&i| {
+                let s = &recipe.steps[i];
+                patterns[i].is_match(url.as_str())
                     && s.has
                         .as_deref()
                         .is_none_or(|h| select_one(&page, h).is_some())
+                    && s.when.is_none_or(|w| Some(w) == decision)
+                    && texts[i]
+                        .as_ref()
+                        .is_none_or(|t| text.as_deref().is_some_and(|x| t.is_match(x)))
             })
         };
+        tracing::debug!(
+            url = %without_query(&url),
+            status = ex.status,
+            step = ?matched,
+            "form hook: a page"
+        );
         let Some(i) = matched else {
             return finish(goal, ex, &url, any_acted);
         };
         let step = &recipe.steps[i];
+        if step.done && goal == Goal::Act {
+            return Ok(Exchange { status: 200, ..ex });
+        }
         if acted == Some(i) && !step.repeat {
             return again(step, i, ex, &url, values);
         }
         let outcome = {
             // The parsed page is not Send: it lives only in this block.
-            let page = Html::parse_document(&ex.body);
+            let page = parse(&ex.body);
             match act(&page, &url, step, i, values) {
                 Ok(o) => o,
                 // An error page with nothing to act on is the server's answer (a bad
@@ -274,7 +330,7 @@ fn finish(
         return Ok(ex);
     }
     if goal == Goal::Consent || !any_acted {
-        let page = Html::parse_document(&ex.body);
+        let page = parse(&ex.body);
         return Err(HookError(format!(
             "form hook: no recipe step matches the page at {} (status {}){}; {}",
             without_query(url),
@@ -313,7 +369,7 @@ fn again(
         let status = if ex.status >= 400 { ex.status } else { 400 };
         return Ok(Exchange { status, ..ex });
     }
-    let page = Html::parse_document(&ex.body);
+    let page = parse(&ex.body);
     Err(HookError(format!(
         "form hook: the page loops: steps[{i}] (on `{}`) matched {} again right after acting \
          on it; {}",
@@ -519,6 +575,16 @@ struct Button {
     formmethod: Option<String>,
 }
 
+/// A page as a browser without JavaScript builds it: `<noscript>` content is markup (a
+/// "Continue" button for the user whose browser did not submit the form by script).
+fn parse(body: &str) -> Html {
+    use html5ever::tendril::TendrilSink;
+    let mut opts = html5ever::driver::ParseOpts::default();
+    opts.tree_builder.scripting_enabled = false;
+    html5ever::driver::parse_document(scraper::HtmlTreeSink::new(Html::new_document()), opts)
+        .one(body)
+}
+
 fn selector(s: &str) -> Option<Selector> {
     Selector::parse(s).ok()
 }
@@ -563,7 +629,17 @@ fn forms(page: &Html) -> Vec<PageForm> {
         .map(|f| {
             let mut fields = Vec::new();
             let mut buttons = Vec::new();
-            for e in f.select(&field_sel) {
+            // Its controls: those inside it, and those elsewhere that name it with a
+            // `form` attribute (HTML's form owner), in document order.
+            let owner = f.attr("id");
+            let controls: Vec<ElementRef<'_>> = page
+                .select(&field_sel)
+                .filter(|e| match e.attr("form") {
+                    Some(id) => Some(id) == owner,
+                    None => e.ancestors().any(|a| a.id() == f.id()),
+                })
+                .collect();
+            for e in controls {
                 let tag = e.value().name();
                 let kind = match tag {
                     "input" => e.attr("type").unwrap_or("text").to_ascii_lowercase(),
@@ -849,6 +925,13 @@ fn describe(page: &Html) -> String {
     }
 }
 
+/// A page's visible text (of its body, whitespace collapsed).
+fn visible_text(page: &Html) -> String {
+    selector("body")
+        .and_then(|b| page.select(&b).next().map(|b| text_of(&b)))
+        .unwrap_or_default()
+}
+
 /// A URL without its query and fragment (they may carry a code or a state).
 fn without_query(u: &url::Url) -> String {
     let mut u = u.clone();
@@ -898,7 +981,7 @@ mod tests {
     }
 
     fn next(yaml: &str, values: &[(&str, &str)]) -> Result<Next, String> {
-        let page = Html::parse_document(LOGIN);
+        let page = parse(LOGIN);
         let url = url::Url::parse("http://as.test/login?next=/x").map_err(|e| e.to_string())?;
         match act(&page, &url, &step(yaml), 0, values).map_err(|e| e.0)? {
             Outcome::Send(n) => Ok(n),

@@ -440,7 +440,11 @@ async fn run_steps(
         // The server accepted (2xx, or a redirect onward that is no error redirect) what
         // the step expected it to treat otherwise: it may have issued, rotated or spent
         // something.
-        let accepted = r.result.exchange.as_ref().is_none_or(accepted);
+        let accepted = r
+            .result
+            .exchange
+            .as_ref()
+            .is_none_or(crate::runner::result::ExchangeSummary::accepted);
         if state_unintended.is_none()
             && st.action.may_change_server_state()
             && accepted
@@ -468,27 +472,6 @@ async fn run_steps(
         }
     }
     steps
-}
-
-/// Whether the server went on with a request: a 2xx, or a redirect whose `Location`
-/// carries no `error` (RFC 6749 §4.1.2.1: an error redirect refuses).
-fn accepted(ex: &crate::runner::result::ExchangeSummary) -> bool {
-    match ex.status {
-        200..=299 => true,
-        300..=399 => !ex.response_headers.iter().any(|h| {
-            h.split_once(':').is_some_and(|(name, value)| {
-                name.trim().eq_ignore_ascii_case("location")
-                    && url::Url::parse(value.trim()).is_ok_and(|u| {
-                        u.query_pairs()
-                            .chain(url::form_urlencoded::parse(
-                                u.fragment().unwrap_or("").as_bytes(),
-                            ))
-                            .any(|(k, _)| k == "error")
-                    })
-            })
-        }),
-        _ => false,
-    }
 }
 
 /// A scenario's verdict: its worst step; but a scenario whose steps did not all run (other

@@ -505,6 +505,7 @@ impl Profile {
                 // A recipe refuses when it presses a button per decision.
                 Hook::Form(r) => r.steps.iter().any(|s| {
                     matches!(s.press, Some(crate::runner::form::Press::ByDecision { .. }))
+                        || s.when == Some(crate::runner::form::Decision::Deny)
                         || s.fill.values().any(|v| v.contains("{decision}"))
                 }),
                 Hook::Follow { .. } => false,

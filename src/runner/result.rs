@@ -121,6 +121,27 @@ pub struct ExchangeSummary {
 }
 
 impl ExchangeSummary {
+    /// Whether the server went on with the request: a 2xx, or a redirect whose `Location`
+    /// carries no `error` (RFC 6749 §4.1.2.1: an error redirect refuses).
+    pub fn accepted(&self) -> bool {
+        match self.status {
+            200..=299 => true,
+            300..=399 => !self.response_headers.iter().any(|h| {
+                h.split_once(':').is_some_and(|(name, value)| {
+                    name.trim().eq_ignore_ascii_case("location")
+                        && url::Url::parse(value.trim()).is_ok_and(|u| {
+                            u.query_pairs()
+                                .chain(url::form_urlencoded::parse(
+                                    u.fragment().unwrap_or("").as_bytes(),
+                                ))
+                                .any(|(k, _)| k == "error")
+                        })
+                })
+            }),
+            _ => false,
+        }
+    }
+
     /// Blanks secrets learned after the summary was made (a value captured from this very
     /// response, such as a form's CSRF token).
     pub fn redact(&mut self, red: &crate::scenario::vars::Redactor) {
@@ -300,19 +321,25 @@ pub struct RunResult {
 impl RunResult {
     /// Builds the totals from the scenarios.
     pub fn new(target: String, mut scenarios: Vec<ScenarioResult>, duration_ms: f64) -> Self {
-        for a in scenarios
-            .iter_mut()
-            .flat_map(|s| s.steps.iter_mut())
-            .flat_map(|st| st.assertions.iter_mut())
-        {
-            a.row = a
-                .requirement
-                .as_deref()
-                .and_then(crate::coverage::row)
-                .map(|r| RowClass {
-                    level: r.level_label(),
-                    impact: r.impact,
-                });
+        for st in scenarios.iter_mut().flat_map(|s| s.steps.iter_mut()) {
+            // A security row broken by a server that refused anyway (a wrong error code)
+            // let nobody through: that finding is an interop one.
+            let refused = st.exchange.as_ref().is_some_and(|ex| !ex.accepted());
+            for a in &mut st.assertions {
+                a.row = a
+                    .requirement
+                    .as_deref()
+                    .and_then(crate::coverage::row)
+                    .map(|r| RowClass {
+                        level: r.level_label(),
+                        impact: match r.impact {
+                            crate::coverage::Impact::Security if refused => {
+                                crate::coverage::Impact::Interop
+                            }
+                            i => i,
+                        },
+                    });
+            }
         }
         let mut counts = Counts::default();
         let mut assertion_counts = Counts::default();

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The conformance suite against panva's oidc-provider 9.13.3 (npm, pinned in
+# package-lock.json), a server nobody here wrote, on 127.0.0.1 as server.mjs configures it.
+# The suite's roles are registered for the run (RFC 7591), the test user is played in
+# oidc-provider's own pages by the form recipes of profile.yaml (no program), and there is
+# no protected API. Exits 0 when exactly the deviations in expected-failures.yaml happen —
+# no more, no fewer — and with no ERROR.
+#
+#   examples/targets/oidc-provider/run.sh [extra `oauth-harness run` arguments]
+#
+# OAUTH_HARNESS names the binary (default: target/debug/oauth-harness, built if missing);
+# OP_PORT the port (default: a free one); reports go to reports/oidc-provider/.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../../.." && pwd)"
+
+harness="${OAUTH_HARNESS:-}"
+if [ -z "$harness" ]; then
+  (cd "$root" && cargo build --quiet --bin oauth-harness)
+  harness="$root/target/debug/oauth-harness"
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "oidc-provider needs node and npm (apt-get install nodejs npm)" >&2
+  exit 3
+fi
+# The pinned packages, exactly as the lockfile says.
+if [ ! -f "$here/node_modules/oidc-provider/package.json" ]; then
+  (cd "$here" && npm ci --no-audit --no-fund --silent)
+fi
+if [ -z "${OP_PORT:-}" ]; then
+  OP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+fi
+export OP_PORT OP_BASE="http://127.0.0.1:$OP_PORT"
+# devInteractions accepts any password; the harness still holds it as a secret.
+export OP_TEST_PASSWORD="${OP_TEST_PASSWORD:-harness-password-$RANDOM$RANDOM}"
+
+mkdir -p "$root/reports/oidc-provider"
+node "$here/server.mjs" > "$root/reports/oidc-provider/server.log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if curl -sf -o /dev/null "$OP_BASE/.well-known/openid-configuration"; then break; fi
+  if ! kill -0 "$server" 2>/dev/null; then
+    echo "oidc-provider did not start:" >&2
+    cat "$root/reports/oidc-provider/server.log" >&2
+    exit 3
+  fi
+  sleep 0.2
+done
+
+cd "$root"
+set +e
+"$harness" run \
+  --target "$here/profile.yaml" \
+  --expected-failures "$here/expected-failures.yaml" \
+  --fail-on-warnings \
+  --report-dir reports/oidc-provider \
+  "$@"
+code=$?
+set -e
+exit "$code"

@@ -1,0 +1,45 @@
+// panva's oidc-provider (pinned in package-lock.json) as an OAuth 2.0 server for the
+// suite, on 127.0.0.1:$OP_PORT. Nothing here plays the user: oidc-provider's own
+// development sign-in and consent pages (devInteractions) and its device verification
+// page are driven by the form recipes in profile.yaml. Short lifetimes let the expiry
+// scenarios wait them out. Clients are registered by the harness (RFC 7591, open
+// registration) at the start of each run and deleted after it (RFC 7592).
+import Provider from 'oidc-provider';
+
+const port = Number(process.env.OP_PORT || 3000);
+const issuer = `http://127.0.0.1:${port}`;
+
+const provider = new Provider(issuer, {
+  // The suite's scopes (profile.yaml `scopes:`), beside OpenID Connect's.
+  scopes: ['openid', 'offline_access', 'api', 'read', 'admin'],
+  features: {
+    devInteractions: { enabled: true },
+    deviceFlow: { enabled: true },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    registration: { enabled: true },
+    registrationManagement: { enabled: true },
+  },
+  // Refresh tokens for the grant types that may have them, as RFC 6749 §1.5 leaves it to
+  // the server; oidc-provider's default asks for `offline_access` as well.
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  ttl: {
+    AccessToken: 20,
+    AuthorizationCode: 4,
+    ClientCredentials: 20,
+    DeviceCode: 15,
+    Grant: 600,
+    IdToken: 60,
+    Interaction: 600,
+    RefreshToken: 22,
+    Session: 600,
+  },
+  // Plain-HTTP loopback: tell oidc-provider so (it is a development server here).
+  cookies: { keys: ['oauth-harness-example-only'] },
+});
+provider.proxy = false;
+
+provider.listen(port, '127.0.0.1', () => {
+  console.log(`oidc-provider ${issuer} ready`);
+});
