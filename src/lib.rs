@@ -7,6 +7,7 @@ pub mod assert;
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod compat;
 pub mod coverage;
 pub mod endpoint;
 pub mod exit;

@@ -29,6 +29,11 @@ pub(super) enum Command {
     /// Run the suite against the built-in server with each fault switch on and print the
     /// kill matrix (exit 4 if a fault survives or the clean run is not clean).
     Mutate(MutateArgs),
+    /// The compatibility matrix: the matrix's rows × the real servers of
+    /// `examples/targets/`, from their last runs' reports (`--check`: exit 4 when the file
+    /// is not what the reports say).
+    #[command(after_help = exit::HELP)]
+    Compat(CompatArgs),
     /// Run a load profile with goose against the built-in server or a target (exit 5 when
     /// a threshold breaks); `load merge` joins shard summaries.
     Load(LoadArgs),
@@ -105,6 +110,23 @@ pub(super) struct CoverageArgs {
     /// Also write the table as markdown to this file.
     #[arg(long, value_name = "FILE")]
     pub(super) markdown: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct CompatArgs {
+    /// Example folders, each with an `expected-failures.yaml` (default: every one under
+    /// examples/targets/).
+    #[arg(value_name = "EXAMPLE")]
+    pub(super) examples: Vec<PathBuf>,
+    /// Where the examples' runs wrote their reports (`DIR/NAME/report.json`).
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub(super) reports: PathBuf,
+    /// The markdown file to write (or to check).
+    #[arg(long, value_name = "FILE", default_value = "docs/compatibility.md")]
+    pub(super) out: PathBuf,
+    /// Write nothing; exit 4 when the file differs from what the reports say.
+    #[arg(long)]
+    pub(super) check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,10 @@ use crate::exit;
 use crate::server::config::ServerConfig;
 use crate::server::faults::{fault_table, Fault, FaultSet};
 use anyhow::Context;
-use args::{Cli, Command, CoverageArgs, InitArgs, ListArgs, MutateArgs, ServeArgs, SnapshotAction};
+use args::{
+    Cli, Command, CompatArgs, CoverageArgs, InitArgs, ListArgs, MutateArgs, ServeArgs,
+    SnapshotAction,
+};
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +45,7 @@ pub fn main() -> ExitCode {
         Command::Load(args) => load::load(args),
         Command::Snapshots { action } => snapshots(action),
         Command::Coverage(args) => coverage(args),
+        Command::Compat(args) => compat(args),
         Command::Init(args) => init(args),
         Command::Client(args) => client::client(args),
         Command::ScaledSleep { durations } => client::scaled_sleep(&durations),
@@ -159,6 +163,66 @@ fn coverage(args: CoverageArgs) -> ExitCode {
     } else {
         ExitCode::from(exit::ASSERTIONS_FAILED)
     }
+}
+
+fn compat(args: CompatArgs) -> ExitCode {
+    let examples = if args.examples.is_empty() {
+        let mut found: Vec<std::path::PathBuf> = std::fs::read_dir("examples/targets")
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.join("expected-failures.yaml").is_file())
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        found
+    } else {
+        args.examples.clone()
+    };
+    if examples.is_empty() {
+        eprintln!(
+            "error: no example folder with an expected-failures.yaml (give them as arguments)"
+        );
+        return ExitCode::from(exit::USAGE);
+    }
+    let mut servers = Vec::new();
+    for e in &examples {
+        match crate::compat::read(e, &args.reports) {
+            Ok(s) => servers.push(s),
+            Err(m) => {
+                eprintln!("error: {m}");
+                return ExitCode::from(exit::RUNTIME);
+            }
+        }
+    }
+    let text = crate::compat::markdown(&crate::compat::server_rows(), &servers);
+    if args.check {
+        let current = std::fs::read_to_string(&args.out).unwrap_or_default();
+        if current == text {
+            out(&format!("{} is current\n", args.out.display()));
+            return ExitCode::from(exit::PASSED);
+        }
+        eprintln!(
+            "error: {} is not what the examples' reports say; run `oauth-harness compat --out {}` and commit it",
+            args.out.display(),
+            args.out.display()
+        );
+        for d in similar::TextDiff::from_lines(&current, &text)
+            .unified_diff()
+            .context_radius(1)
+            .iter_hunks()
+            .take(5)
+        {
+            eprint!("{d}");
+        }
+        return ExitCode::from(exit::ASSERTIONS_FAILED);
+    }
+    if let Err(e) = std::fs::write(&args.out, &text) {
+        eprintln!("error: cannot write {}: {e}", args.out.display());
+        return ExitCode::from(exit::RUNTIME);
+    }
+    out(&format!("wrote {}\n", args.out.display()));
+    ExitCode::from(exit::PASSED)
 }
 
 fn mutate(args: MutateArgs) -> ExitCode {

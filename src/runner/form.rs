@@ -1046,6 +1046,57 @@ mod tests {
     }
 
     #[test]
+    fn a_browser_without_javascript_sees_noscript_and_buttons_outside_their_form() {
+        // oidc-provider's pages: a form that submits itself by script, with a <noscript>
+        // button; and buttons outside the form that name it with `form=`.
+        let page = parse(
+            r#"<form method="post" action="/cb"><input type="hidden" name="x" value="1">
+            <noscript><button type="submit">Continue</button></noscript></form>
+            <form id="f2" method="post" action="/device"><input type="hidden" name="confirm" value="yes"></form>
+            <button type="submit" form="f2">Go</button>
+            <button type="submit" form="f2" name="abort" value="yes">[ Abort ]</button>"#,
+        );
+        let url = url::Url::parse("http://as.test/device").expect("url");
+        let press = |b: &str| match act(
+            &page,
+            &url,
+            &step(&format!("{{on: x, press: '{b}'}}")),
+            0,
+            &[],
+        ) {
+            Ok(Outcome::Send(n)) => (n.url.path().to_string(), n.form.unwrap_or_default()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            press("Continue"),
+            ("/cb".to_string(), vec![("x".into(), "1".into())])
+        );
+        assert_eq!(
+            press("Go"),
+            (
+                "/device".to_string(),
+                vec![("confirm".into(), "yes".into())]
+            )
+        );
+        let (_, abort) = press("[ Abort ]");
+        assert!(abort.contains(&("abort".into(), "yes".into())), "{abort:?}");
+    }
+
+    #[test]
+    fn near_names_a_whole_word_so_web_is_not_web2() {
+        let page = parse(
+            r#"<ul><li>web2 <form method="post" action="/r/2"><button>Revoke</button></form></li>
+            <li>web <form method="post" action="/r/1"><button>Revoke</button></form></li></ul>"#,
+        );
+        let url = url::Url::parse("http://as.test/apps").expect("url");
+        let s = step("{on: apps, press: Revoke, near: '{client}'}");
+        match act(&page, &url, &s, 0, &[("client", "web")]) {
+            Ok(Outcome::Send(n)) => assert_eq!(n.url.path(), "/r/1"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn a_step_that_matches_nothing_names_the_page_and_never_a_value() {
         for (yaml, missing) in [
             ("{on: login, fill: {email: x}}", "no field `email`"),
