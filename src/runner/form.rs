@@ -151,36 +151,7 @@ pub async fn run(
     stop: &Stop,
     values: &[(&str, &str)],
 ) -> Result<Exchange, HookError> {
-    let patterns = recipe
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            regex::Regex::new(&s.on)
-                .map_err(|e| HookError(format!("form hook: steps[{i}].on `{}`: {e}", s.on)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    for (i, s) in recipe.steps.iter().enumerate() {
-        if let Some(h) = s.has.as_deref().filter(|h| selector(h).is_none()) {
-            return Err(HookError(format!(
-                "form hook: steps[{i}].has `{h}` is not a CSS selector"
-            )));
-        }
-    }
-    let texts = recipe
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            s.text
-                .as_deref()
-                .map(|t| {
-                    regex::Regex::new(t)
-                        .map_err(|e| HookError(format!("form hook: steps[{i}].text `{t}`: {e}")))
-                })
-                .transpose()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let compiled = Compiled::new(recipe, "form")?;
     let start = url::Url::parse(start)
         .map_err(|e| HookError(format!("form hook: the start URL is not a URL: {e}")))?;
     let origin = start.origin();
@@ -191,11 +162,7 @@ pub async fn run(
     };
     let mut acted: Option<usize> = None;
     let mut any_acted = false;
-    let decision = values.iter().find_map(|(k, v)| match (*k, *v) {
-        ("decision", "approve") => Some(Decision::Approve),
-        ("decision", "deny") => Some(Decision::Deny),
-        _ => None,
-    });
+    let decision = decision(values);
     for _ in 0..MAX_PAGES {
         let (ex, url) = send(http, &next, &origin, stop).await?;
         if (300..400).contains(&ex.status) {
@@ -205,44 +172,14 @@ pub async fn run(
                 Goal::Act => Exchange { status: 200, ..ex },
             });
         }
-        let matched = {
-            let page = parse(&ex.body);
-            let text = texts
-                .iter()
-                .any(Option::is_some)
-                .then(|| visible_text(&page));
-            (0..recipe.steps.len()).find(|&i| {
-                let s = &recipe.steps[i];
-                patterns[i].is_match(url.as_str())
-                    && s.has
-                        .as_deref()
-                        .is_none_or(|h| select_one(&page, h).is_some())
-                    && s.when.is_none_or(|w| Some(w) == decision)
-                    && texts[i]
-                        .as_ref()
-                        .is_none_or(|t| text.as_deref().is_some_and(|x| t.is_match(x)))
-            })
+        let i = match compiled.visit(recipe, &ex, &url, goal, decision, acted, any_acted, values) {
+            Visit::Act(i) => i,
+            Visit::End(end) => return end,
         };
-        tracing::debug!(
-            url = %without_query(&url),
-            status = ex.status,
-            step = ?matched,
-            "form hook: a page"
-        );
-        let Some(i) = matched else {
-            return finish(goal, ex, &url, any_acted);
-        };
-        let step = &recipe.steps[i];
-        if step.done && goal == Goal::Act {
-            return Ok(Exchange { status: 200, ..ex });
-        }
-        if acted == Some(i) && !step.repeat {
-            return again(step, i, ex, &url, values);
-        }
         let outcome = {
             // The parsed page is not Send: it lives only in this block.
             let page = parse(&ex.body);
-            match act(&page, &url, step, i, values) {
+            match act(&page, &url, &recipe.steps[i], i, values) {
                 Ok(o) => o,
                 // An error page with nothing to act on is the server's answer (a bad
                 // redirect_uri's page: judged); a sign-in form served with 401 is acted on.
@@ -260,6 +197,105 @@ pub async fn run(
     Err(HookError(format!(
         "form hook: more than {MAX_PAGES} pages without an end (the recipe loops)"
     )))
+}
+
+/// The user's decision among a hook's values.
+pub(crate) fn decision(values: &[(&str, &str)]) -> Option<Decision> {
+    values.iter().find_map(|(k, v)| match (*k, *v) {
+        ("decision", "approve") => Some(Decision::Approve),
+        ("decision", "deny") => Some(Decision::Deny),
+        _ => None,
+    })
+}
+
+/// What a recipe does with a page.
+pub(crate) enum Visit {
+    /// Acts on it with step `i`.
+    Act(usize),
+    /// Ends there: the answer, or an ERROR.
+    End(Result<Exchange, HookError>),
+}
+
+/// A recipe's patterns, compiled once.
+pub(crate) struct Compiled {
+    patterns: Vec<regex::Regex>,
+    texts: Vec<Option<regex::Regex>>,
+}
+
+impl Compiled {
+    /// Checks and compiles the recipe's patterns, selectors and texts.
+    pub(crate) fn new(recipe: &Recipe, kind: &str) -> Result<Compiled, HookError> {
+        let re = |i: usize, field: &str, p: &str| {
+            regex::Regex::new(p)
+                .map_err(|e| HookError(format!("{kind} hook: steps[{i}].{field} `{p}`: {e}")))
+        };
+        let mut patterns = Vec::new();
+        let mut texts = Vec::new();
+        for (i, s) in recipe.steps.iter().enumerate() {
+            patterns.push(re(i, "on", &s.on)?);
+            texts.push(s.text.as_deref().map(|t| re(i, "text", t)).transpose()?);
+            if let Some(h) = s.has.as_deref().filter(|h| selector(h).is_none()) {
+                return Err(HookError(format!(
+                    "{kind} hook: steps[{i}].has `{h}` is not a CSS selector"
+                )));
+            }
+        }
+        Ok(Compiled { patterns, texts })
+    }
+
+    /// The step for a page at `url`, or how the recipe ends there.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn visit(
+        &self,
+        recipe: &Recipe,
+        ex: &Exchange,
+        url: &url::Url,
+        goal: Goal,
+        decision: Option<Decision>,
+        acted: Option<usize>,
+        any_acted: bool,
+        values: &[(&str, &str)],
+    ) -> Visit {
+        let matched = {
+            let page = parse(&ex.body);
+            let text = self
+                .texts
+                .iter()
+                .any(Option::is_some)
+                .then(|| visible_text(&page));
+            (0..recipe.steps.len()).find(|&i| {
+                let s = &recipe.steps[i];
+                self.patterns[i].is_match(url.as_str())
+                    && s.has
+                        .as_deref()
+                        .is_none_or(|h| select_one(&page, h).is_some())
+                    && s.when.is_none_or(|w| Some(w) == decision)
+                    && self.texts[i]
+                        .as_ref()
+                        .is_none_or(|t| text.as_deref().is_some_and(|x| t.is_match(x)))
+            })
+        };
+        tracing::debug!(
+            url = %without_query(url),
+            status = ex.status,
+            step = ?matched,
+            "recipe hook: a page"
+        );
+        let Some(i) = matched else {
+            return Visit::End(finish(goal, ex.clone(), url, any_acted));
+        };
+        let step = &recipe.steps[i];
+        if step.done && goal == Goal::Act {
+            return Visit::End(Ok(Exchange {
+                status: 200,
+                ..ex.clone()
+            }));
+        }
+        if acted == Some(i) && !step.repeat {
+            return Visit::End(again(step, i, ex.clone(), url, values));
+        }
+        Visit::Act(i)
+    }
 }
 
 /// Sends one request, following the server's own redirects (same origin, not the
@@ -577,7 +613,7 @@ struct Button {
 
 /// A page as a browser without JavaScript builds it: `<noscript>` content is markup (a
 /// "Continue" button for the user whose browser did not submit the form by script).
-fn parse(body: &str) -> Html {
+pub(crate) fn parse(body: &str) -> Html {
     use html5ever::tendril::TendrilSink;
     let mut opts = html5ever::driver::ParseOpts::default();
     opts.tree_builder.scripting_enabled = false;
@@ -863,7 +899,7 @@ fn find_link(page: &Html, link: &str, near: Option<&str>) -> Option<String> {
 
 /// The forms, fields, buttons and links of a page, by name (never a value), for a
 /// message that says what the recipe could have matched.
-fn describe(page: &Html) -> String {
+pub(crate) fn describe(page: &Html) -> String {
     let forms = forms(page);
     let mut parts: Vec<String> = forms
         .iter()
@@ -933,7 +969,7 @@ fn visible_text(page: &Html) -> String {
 }
 
 /// A URL without its query and fragment (they may carry a code or a state).
-fn without_query(u: &url::Url) -> String {
+pub(crate) fn without_query(u: &url::Url) -> String {
     let mut u = u.clone();
     u.set_query(None);
     u.set_fragment(None);

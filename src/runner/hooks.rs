@@ -90,15 +90,18 @@ pub async fn run(
                 .map_err(|e| HookError(format!("{} hook: {e}", purpose.name())))
         }
         Hook::Command { run } => command(run, purpose, values, timeout).await,
-        Hook::Follow { .. } | Hook::Manual { .. } | Hook::Form(_) => Err(HookError(format!(
-            "a `{}` hook cannot be used for {}",
-            match hook {
-                Hook::Follow { .. } => "follow",
-                Hook::Form(_) => "form",
-                _ => "manual",
-            },
-            purpose.name()
-        ))),
+        Hook::Follow { .. } | Hook::Manual { .. } | Hook::Form(_) | Hook::Browser(_) => {
+            Err(HookError(format!(
+                "a `{}` hook cannot be used for {}",
+                match hook {
+                    Hook::Follow { .. } => "follow",
+                    Hook::Form(_) => "form",
+                    Hook::Browser(_) => "browser",
+                    _ => "manual",
+                },
+                purpose.name()
+            )))
+        }
     }
 }
 

@@ -192,8 +192,9 @@ impl LiveBackend {
     ) -> Result<Exchange, TargetError> {
         let mut all: Vec<(&str, &str)> = vec![("base", s.base.as_str())];
         all.extend_from_slice(values);
-        if let Hook::Form(recipe) = hook {
-            return self.form(s, recipe, purpose, &all).await;
+        if let Hook::Form(recipe) | Hook::Browser(recipe) = hook {
+            let browser = matches!(hook, Hook::Browser(_));
+            return self.form(s, recipe, browser, purpose, &all).await;
         }
         if let Hook::Manual { timeout_seconds } = hook {
             // A person acts on the server; nothing to read back (approval, app revocation).
@@ -219,6 +220,7 @@ impl LiveBackend {
         &self,
         s: &Session,
         recipe: &crate::runner::form::Recipe,
+        browser: bool,
         purpose: Purpose,
         values: &[(&str, &str)],
     ) -> Result<Exchange, TargetError> {
@@ -269,6 +271,17 @@ impl LiveBackend {
         } else {
             Goal::Act
         };
+        if browser {
+            let task = crate::runner::browser::Task {
+                recipe,
+                start: &start,
+                goal,
+                stop: &stop,
+                values: &all,
+                timeout: s.timeout,
+            };
+            return Ok(crate::runner::browser::run(task).await?);
+        }
         let profile = self.live.profile.clone();
         let http = form::client(s.timeout, |b| tls(b, Some(&profile)))?;
         Ok(form::run(&http, recipe, &start, goal, &stop, &all).await?)

@@ -13,6 +13,7 @@
 //! - [`step`]: one step — action, assertions, captures, snapshot;
 //! - [`request`], [`poll`], [`evaluate`]: a request sent, the RFC 8628 poll, a predicate.
 
+pub mod browser;
 pub(crate) mod builtin;
 pub mod clients;
 pub mod discovery;
@@ -287,7 +288,7 @@ fn scenario_error(l: &Loaded, duration_ms: f64, message: String) -> ScenarioResu
 
 /// Why a scenario cannot run on this session: capabilities, roles, resources, lifetimes
 /// and secrets it needs that the target does not provide.
-fn unmet_needs(l: &Loaded, session: &Session, can_wait: bool) -> Vec<String> {
+fn unmet_needs(l: &Loaded, session: &Session, opts: &RunOptions, can_wait: bool) -> Vec<String> {
     use crate::scenario::model::Capability;
     let mut why: Vec<String> = Vec::new();
     let lacks: Vec<String> = l
@@ -301,7 +302,15 @@ fn unmet_needs(l: &Loaded, session: &Session, can_wait: bool) -> Vec<String> {
         .map(|c| c.name())
         .collect();
     if !lacks.is_empty() {
-        why.push(format!("the target lacks: {}", lacks.join(", ")));
+        let browser = match &opts.target {
+            TargetSpec::Live(p) => p.browser_missing().map(|m| format!(" ({m})")),
+            TargetSpec::Builtin { .. } => None,
+        };
+        why.push(format!(
+            "the target lacks: {}{}",
+            lacks.join(", "),
+            browser.unwrap_or_default()
+        ));
     }
     for e in l.endpoints_used() {
         if !session.offers(e) {
@@ -338,7 +347,7 @@ pub(crate) async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target)
     let noorle_scenario =
         !s.requirements.is_empty() && s.requirements.iter().all(|r| noorle_only(r));
     let can_wait = matches!(&opts.target, TargetSpec::Live(p) if p.wait_for_expiry.is_some());
-    let unmet = unmet_needs(l, &session, can_wait);
+    let unmet = unmet_needs(l, &session, opts, can_wait);
     let skip = if opts.contract() == profile::Contract::Rfc && noorle_scenario {
         Some("checks Noorle's documented contract only (run with --expect noorle)".to_string())
     } else if !unmet.is_empty() {

@@ -265,6 +265,9 @@ pub enum Hook {
     /// and a recipe of steps applied to the server's own pages by URL (fill, check,
     /// choose, submit, press, follow); `docs/scenarios.md`, "Hooks".
     Form(crate::runner::form::Recipe),
+    /// The same recipe in real headless Chromium, for pages that need JavaScript (no
+    /// Chromium: the hook gives no capability, and its scenarios are SKIPPED saying why).
+    Browser(crate::runner::form::Recipe),
     /// Ask a person: print the URL or user code on the terminal. For consent, read the
     /// final redirect URL from standard input, within `timeout_seconds`.
     Manual {
@@ -484,13 +487,16 @@ impl Profile {
     /// What the profile lets scenarios do.
     pub fn capabilities(&self) -> Vec<Capability> {
         let mut c = self.capabilities.clone();
-        if let Some(a) = &self.approval {
+        // A browser hook without a Chromium to run it gives nothing (`browser_missing`).
+        let usable =
+            |h: &Hook| !matches!(h, Hook::Browser(_)) || crate::runner::browser::chromium().is_ok();
+        if let Some(a) = self.approval.as_ref().filter(|a| usable(&a.approve)) {
             c.push(Capability::Approve);
-            if a.deny.is_some() {
+            if a.deny.as_ref().is_some_and(usable) {
                 c.push(Capability::Deny);
             }
         }
-        if let Some(hook) = &self.consent {
+        if let Some(hook) = self.consent.as_ref().filter(|h| usable(h)) {
             c.push(Capability::Consent);
             // Refusing needs a hook that is told the decision; `follow` only follows.
             let refuses = match hook {
@@ -503,7 +509,7 @@ impl Profile {
                 Hook::Command { run } => run.contains("{decision}"),
                 Hook::Manual { .. } => true,
                 // A recipe refuses when it presses a button per decision.
-                Hook::Form(r) => r.steps.iter().any(|s| {
+                Hook::Form(r) | Hook::Browser(r) => r.steps.iter().any(|s| {
                     matches!(s.press, Some(crate::runner::form::Press::ByDecision { .. }))
                         || s.when == Some(crate::runner::form::Decision::Deny)
                         || s.fill.values().any(|v| v.contains("{decision}"))
@@ -517,10 +523,30 @@ impl Profile {
         if self.clock.is_some() {
             c.push(Capability::Clock);
         }
-        if self.revoke_app.is_some() {
+        if self.revoke_app.as_ref().is_some_and(usable) {
             c.push(Capability::RevokeApp);
         }
         c
+    }
+
+    /// Why the profile's `type: browser` hooks cannot run here, if it has any and no
+    /// Chromium is installed: said beside the capabilities their scenarios lack.
+    pub fn browser_missing(&self) -> Option<String> {
+        let hooks = [
+            self.consent.as_ref(),
+            self.revoke_app.as_ref(),
+            self.approval.as_ref().map(|a| &a.approve),
+            self.approval.as_ref().and_then(|a| a.deny.as_ref()),
+        ];
+        let any = hooks
+            .iter()
+            .flatten()
+            .any(|h| matches!(h, Hook::Browser(_)));
+        if any {
+            crate::runner::browser::chromium().err()
+        } else {
+            None
+        }
     }
 }
 

@@ -176,3 +176,60 @@ async fn the_suite_passes_against_the_reference_servers_own_pages() {
     assert_eq!(profile.matches("/_test/").count(), 1, "{profile}");
     assert!(profile.contains("/_test/clock/advance"));
 }
+
+/// The same recipes in real headless Chromium (`fixtures/targets/builtin-browser.yaml`):
+/// the scenarios where the user signs in, consents or refuses, approves or denies a device
+/// and revokes an app pass through the reference server's own pages. Without Chromium
+/// they are SKIPPED, saying why (and the test says it checked only that, unless CI
+/// requires Chromium).
+#[tokio::test]
+async fn the_browser_hook_plays_the_same_recipes_in_chromium_or_skips_saying_why() {
+    let (_server, base) = crate::binary::spawn_serve(&["--test-mode"]).await;
+    let scenarios = [
+        "scenarios/code/refusal.yaml",
+        "scenarios/code/pkce_happy_path.yaml",
+        "scenarios/device/denied.yaml",
+        "scenarios/device/happy_path.yaml",
+        "scenarios/token/connected_app.yaml",
+    ];
+    let profile = "fixtures/targets/builtin-browser.yaml";
+    // No Chromium where the profile looks: SKIPPED, with the reason.
+    let without = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", "--snapshots", "off", "--target", profile])
+        .args(scenarios)
+        .arg("--report-dir")
+        .arg(tempfile::tempdir().expect("tempdir").path())
+        .env("OAUTH_HARNESS_TARGET", &base)
+        .env("OAUTH_HARNESS_CHROMIUM", "/nonexistent/chromium")
+        .envs(crate::live::FIXTURE_SECRETS)
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&without.stdout).into_owned();
+    assert_eq!(without.status.code(), Some(0), "{text}");
+    assert!(text.contains("5 skipped"), "{text}");
+    assert!(
+        text.contains("needs Chromium, and OAUTH_HARNESS_CHROMIUM names no file"),
+        "{text}"
+    );
+
+    let present = oauth_harness::runner::browser::chromium().is_ok();
+    let required = std::env::var("OAUTH_HARNESS_REQUIRE_CHROMIUM").as_deref() == Ok("1");
+    assert!(
+        present || !required,
+        "chromium is required here but not installed"
+    );
+    if !present {
+        eprintln!("no chromium (apt-get install chromium): the browser hook was checked to skip");
+        return;
+    }
+    let mut args: Vec<&str> = scenarios.to_vec();
+    args.push("--jobs");
+    args.push("2");
+    let (code, report, out) =
+        tokio::task::spawn_blocking(move || crate::live::run_profile(profile, &base, &args))
+            .await
+            .expect("join");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(report["counts"]["passed"], 5, "{out}");
+}
