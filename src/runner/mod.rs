@@ -110,21 +110,28 @@ pub(crate) fn noorle_only(id: &str) -> bool {
     id.starts_with("NOORLE-")
 }
 
-/// Whether a scenario moves a shared clock: a live target's clock hook (explicitly, or by
-/// polling where waits move the clock). Real-time waits move nothing that others share.
+/// Whether a scenario changes what other scenarios on the same live server stand on: it
+/// moves the shared clock (the clock hook, explicitly or by polling where waits move the
+/// clock; real-time waits move nothing others share), or revokes an app for the user
+/// (which kills that client's tokens in every scenario running beside it).
 fn moves_clock(l: &Loaded, target: &TargetSpec) -> bool {
     let TargetSpec::Live(p) = target else {
         return false;
     };
-    p.clock.is_some() && l.scenario.steps.iter().any(|s| s.action.moves_clock())
+    let steps = &l.scenario.steps;
+    (p.clock.is_some() && steps.iter().any(|s| s.action.moves_clock()))
+        || steps
+            .iter()
+            .any(|s| matches!(s.action, crate::scenario::model::Action::RevokeApp(_)))
 }
 
 /// Runs scenarios concurrently (at most `jobs` at once); results keep the input order.
 ///
 /// The builtin gives every scenario its own server and clock. A live target is one server
-/// with one clock shared by all scenarios, so there the scenarios that move its clock run
-/// alone, one after another, once the others have finished: a 30-day jump must not expire
-/// the codes of a scenario running beside it.
+/// with one clock and one user shared by all scenarios, so there the scenarios that move
+/// its clock or revoke an app run alone, one after another, once the others have finished:
+/// a 30-day jump must not expire the codes of a scenario running beside it, nor "revoke
+/// access" kill its tokens.
 pub async fn run(scenarios: Vec<Arc<Loaded>>, opts: &RunOptions) -> RunResult {
     run_until(scenarios, opts, std::future::pending()).await
 }

@@ -224,6 +224,19 @@ fn remember_verification(session: &Session, ex: &Exchange) {
 fn target_url(session: &Session, vars: &mut Vars, r: &Request) -> Result<String, StepError> {
     let text = |vars: &mut Vars, s: &str| vars.text(s).map_err(StepError::from);
     let mut url = match &r.to {
+        // A protected resource the target does not map: only this step is SKIPPED, naming
+        // it (the scenario's other steps need none).
+        Destination::Endpoint(e)
+            if e.strip_prefix("resource:")
+                .is_some_and(|name| !session.provided.has(&format!("resource.{name}.url"))) =>
+        {
+            let name = e.trim_start_matches("resource:");
+            return Err(StepError::Skip(
+                session
+                    .provided
+                    .why_missing(&format!("resource.{name}.url")),
+            ));
+        }
         Destination::Endpoint(e) => session.url(Some(e), None),
         Destination::Path(p) => session.url(None, Some(&text(vars, p)?)),
     };

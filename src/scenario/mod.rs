@@ -50,8 +50,9 @@ pub struct Loaded {
 
 impl Loaded {
     /// What the scenario asks of the target by name: `secret.X`, `client.ROLE.FIELD`,
-    /// `resource.NAME.FIELD`, `lifetime.KIND` (from its `${…}` references, its `auth:
-    /// {role}` and its `endpoint: resource:NAME`), sorted, without repeats.
+    /// `resource.NAME.FIELD`, `scope.ROLE`, `lifetime.KIND` (from its `${…}` references
+    /// and its `auth: {role}`), sorted, without repeats. A step's `endpoint:
+    /// resource:NAME` is not among them: that step alone is SKIPPED without the resource.
     pub(crate) fn target_references(&self) -> Vec<String> {
         let mut out: Vec<String> = vars::references(&self.source)
             .into_iter()
@@ -77,9 +78,8 @@ impl Loaded {
                     }
                 }
             }
-            if let Some(name) = r.to.endpoint().and_then(|e| e.strip_prefix("resource:")) {
-                out.push(format!("resource.{name}.url"));
-            }
+            // `endpoint: resource:NAME` is not asked of the target here: only the step that
+            // calls it is SKIPPED where the target maps no such resource.
         }
         out.sort();
         out.dedup();
