@@ -193,13 +193,22 @@ pub fn markdown(rows: &[Requirement], servers: &[Server]) -> String {
             } else {
                 reasons.join(" — ")
             };
+            // A security row's finding is interop where the server refused anyway.
+            let class = match (r.impact, s.rows.get(&r.id)) {
+                (Impact::Interop, _) => "interop".to_string(),
+                (Impact::Security, Some(Cell::Deviation { security: true })) => {
+                    "security".to_string()
+                }
+                (Impact::Security, _) => {
+                    "a security row, refused here: an interop finding".to_string()
+                }
+            };
             let _ = writeln!(
                 out,
-                "- <a id=\"{}\"></a>**{}** ({}, {}): {}",
+                "- <a id=\"{}\"></a>**{}** ({}, {class}): {}",
                 anchor(&s.name, &r.id),
                 r.id,
                 r.level_label(),
-                r.impact.name(),
                 why
             );
         }
