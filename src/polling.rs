@@ -26,6 +26,19 @@ pub enum Answer {
     Timeout,
 }
 
+/// How long a `Retry-After` value asks to wait (RFC 9110 §10.2.3): delta-seconds, or an
+/// HTTP-date in any of the three forms a recipient must accept (§5.6.7), counted from
+/// `now` (a date already past is 0). `None` when it is neither. One parser for the
+/// runner's steps and polls, the load generator and the client judge.
+pub fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 /// The schedule of one device code's polls.
 #[derive(Debug, Clone)]
 pub(crate) struct Schedule {
@@ -120,6 +133,26 @@ mod tests {
         assert_eq!(p.next_wait(Duration::ZERO), Some(s(10)), "never back to 5");
         p.answered(Answer::SlowDown);
         assert_eq!(p.interval(), s(15), "added, not doubled");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_all_three_http_date_forms() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:30 GMT").expect("date");
+        assert_eq!(retry_after(" 120 ", now), Some(s(120)));
+        for date in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(retry_after(date, now), Some(s(7)), "{date}");
+        }
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Some(s(0)),
+            "past"
+        );
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
     }
 
     #[test]

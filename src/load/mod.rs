@@ -207,7 +207,7 @@ pub(crate) struct Answer {
     pub status: u16,
     pub json: Option<serde_json::Value>,
     pub latency: Duration,
-    /// `Retry-After` in seconds (a 429's or a 503's).
+    /// `Retry-After` (a 429's or a 503's), in seconds or as an HTTP-date.
     pub retry_after: Option<Duration>,
 }
 
@@ -259,8 +259,7 @@ pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<Answer, NoAnswe
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(|v| crate::polling::retry_after(v, std::time::SystemTime::now()));
     let bytes = resp.bytes().await.map_err(failed)?;
     let latency = started.elapsed();
     Ok(Answer {

@@ -102,8 +102,7 @@ pub(crate) async fn poll(
             }
             (429, _) => Answer::TooMany(
                 ex.header("retry-after")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs),
+                    .and_then(|v| crate::polling::retry_after(v, std::time::SystemTime::now())),
             ),
             _ => {
                 last = Some(ex);

@@ -199,40 +199,14 @@ fn a_text(v: &Value) -> String {
 const MAX_RETRIES: u32 = 3;
 
 /// How long a 429 or 503 asks the client to wait (`Retry-After` in seconds or as an
-/// HTTP-date), capped at 10 s; 1 s when it does not say. `None`: too long to wait.
+/// HTTP-date, [`crate::polling::retry_after`]), capped at 10 s; 1 s when it does not say.
+/// `None`: too long to wait.
 fn retry_after(ex: &Exchange) -> Option<f64> {
-    let Some(v) = ex.header("retry-after").map(str::trim) else {
+    let Some(v) = ex.header("retry-after") else {
         return Some(1.0);
     };
-    let secs = match v.parse::<u64>() {
-        Ok(n) => n as f64,
-        Err(_) => httpdate_secs(v)?,
-    };
-    (secs <= 10.0).then_some(secs.max(0.0))
-}
-
-/// Seconds from now until an HTTP-date (RFC 9110 §5.6.7), if it parses.
-fn httpdate_secs(v: &str) -> Option<f64> {
-    let at = imf_fixdate(v)?;
-    Some(
-        at.duration_since(std::time::SystemTime::now())
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0),
-    )
-}
-
-/// `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate) as a time.
-fn imf_fixdate(v: &str) -> Option<std::time::SystemTime> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let parts: Vec<&str> = v.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    let month = MONTHS.iter().position(|m| m == month)? + 1;
-    let iso = format!("{year}-{month:02}-{day:0>2}T{time}Z");
-    humantime::parse_rfc3339(&iso).ok()
+    let secs = crate::polling::retry_after(v, std::time::SystemTime::now())?.as_secs_f64();
+    (secs <= 10.0).then_some(secs)
 }
 
 /// Whether the step asserts that the status is `code` (then that answer is the subject).
@@ -597,26 +571,10 @@ mod tests {
             retry_after(&busy(Some("Sun, 06 Nov 1994 08:49:37 GMT"))),
             Some(0.0)
         );
-        let soon = humantime::format_rfc3339(
+        let soon = httpdate::fmt_http_date(
             std::time::SystemTime::now() + std::time::Duration::from_secs(5),
-        )
-        .to_string();
-        // 2026-12-02T05:00:00Z → Wed, 02 Dec 2026 05:00:00 GMT
-        let (date, time) = soon
-            .trim_end_matches('Z')
-            .split_once('T')
-            .unwrap_or_default();
-        let time = &time[..8];
-        let [y, m, d]: [&str; 3] = date
-            .split('-')
-            .collect::<Vec<_>>()
-            .try_into()
-            .unwrap_or_default();
-        const MONTHS: [&str; 12] = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
-        let month = MONTHS[m.parse::<usize>().unwrap_or(1) - 1];
-        let wait = retry_after(&busy(Some(&format!("Wed, {d} {month} {y} {time} GMT"))));
+        );
+        let wait = retry_after(&busy(Some(&soon)));
         assert!(wait.is_some_and(|w| (3.0..=5.0).contains(&w)), "{wait:?}");
         assert!(retry_after(&busy(Some("soon"))).is_none());
     }
