@@ -351,8 +351,13 @@ async fn drive(
         .await?;
     }
     b.call("Page.navigate", json!({"url": start})).await?;
-    let decision = form::decision(values);
-    let (mut acted, mut any_acted) = (None, false);
+    let mut walk = form::Walk {
+        goal,
+        decision: form::decision(values),
+        acted: None,
+        any_acted: false,
+        values,
+    };
     for _ in 0..MAX_PAGES {
         let (ex, url) = match settle(b, timeout).await? {
             Settled::Redirect(to) => {
@@ -365,7 +370,8 @@ async fn drive(
             }
             Settled::Page { ex, url } => (ex, url),
         };
-        let i = match compiled.visit(recipe, &ex, &url, goal, decision, acted, any_acted, values) {
+        let visit = compiled.visit(recipe, &form::parse(&ex.body), &ex, &url, &walk);
+        let i = match visit {
             Visit::Act(i) => i,
             Visit::End(end) => return end,
         };
@@ -391,8 +397,8 @@ async fn drive(
                 )));
             }
         }
-        acted = Some(i);
-        any_acted = true;
+        walk.acted = Some(i);
+        walk.any_acted = true;
     }
     Err(err(format!(
         "more than {MAX_PAGES} pages without an end (the recipe loops)"

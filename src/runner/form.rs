@@ -160,9 +160,13 @@ pub async fn run(
         url: start,
         form: None,
     };
-    let mut acted: Option<usize> = None;
-    let mut any_acted = false;
-    let decision = decision(values);
+    let mut walk = Walk {
+        goal,
+        decision: decision(values),
+        acted: None,
+        any_acted: false,
+        values,
+    };
     for _ in 0..MAX_PAGES {
         let (ex, url) = send(http, &next, &origin, stop).await?;
         if (300..400).contains(&ex.status) {
@@ -172,15 +176,15 @@ pub async fn run(
                 Goal::Act => Exchange { status: 200, ..ex },
             });
         }
-        let i = match compiled.visit(recipe, &ex, &url, goal, decision, acted, any_acted, values) {
-            Visit::Act(i) => i,
-            Visit::End(end) => return end,
-        };
-        let outcome = {
-            // The parsed page is not Send: it lives only in this block.
+        let (i, outcome) = {
+            // The page, parsed once; not Send, it lives only in this block.
             let page = parse(&ex.body);
+            let i = match compiled.visit(recipe, &page, &ex, &url, &walk) {
+                Visit::Act(i) => i,
+                Visit::End(end) => return end,
+            };
             match act(&page, &url, &recipe.steps[i], i, values) {
-                Ok(o) => o,
+                Ok(o) => (i, o),
                 // An error page with nothing to act on is the server's answer (a bad
                 // redirect_uri's page: judged); a sign-in form served with 401 is acted on.
                 Err(_) if ex.status >= 400 => return Ok(ex),
@@ -191,8 +195,8 @@ pub async fn run(
             Outcome::Done => return Ok(Exchange { status: 200, ..ex }),
             Outcome::Send(n) => next = n,
         }
-        acted = Some(i);
-        any_acted = true;
+        walk.acted = Some(i);
+        walk.any_acted = true;
     }
     Err(HookError(format!(
         "form hook: more than {MAX_PAGES} pages without an end (the recipe loops)"
@@ -214,6 +218,20 @@ pub(crate) enum Visit {
     Act(usize),
     /// Ends there: the answer, or an ERROR.
     End(Result<Exchange, HookError>),
+}
+
+/// Where a recipe's walk through the pages stands.
+pub(crate) struct Walk<'a> {
+    /// Consent, or an act.
+    pub goal: Goal,
+    /// The user's decision, if the hook has one.
+    pub decision: Option<Decision>,
+    /// The step that acted on the last page.
+    pub acted: Option<usize>,
+    /// Whether any step has acted yet.
+    pub any_acted: bool,
+    /// The placeholders' values.
+    pub values: &'a [(&'a str, &'a str)],
 }
 
 /// A recipe's patterns, compiled once.
@@ -243,32 +261,34 @@ impl Compiled {
         Ok(Compiled { patterns, texts })
     }
 
-    /// The step for a page at `url`, or how the recipe ends there.
-    #[allow(clippy::too_many_arguments)]
+    /// The step for `page` (the body of `ex`, at `url`), or how the recipe ends there.
     pub(crate) fn visit(
         &self,
         recipe: &Recipe,
+        page: &Html,
         ex: &Exchange,
         url: &url::Url,
-        goal: Goal,
-        decision: Option<Decision>,
-        acted: Option<usize>,
-        any_acted: bool,
-        values: &[(&str, &str)],
+        walk: &Walk<'_>,
     ) -> Visit {
+        let Walk {
+            goal,
+            decision,
+            acted,
+            any_acted,
+            values,
+        } = *walk;
         let matched = {
-            let page = parse(&ex.body);
             let text = self
                 .texts
                 .iter()
                 .any(Option::is_some)
-                .then(|| visible_text(&page));
+                .then(|| visible_text(page));
             (0..recipe.steps.len()).find(|&i| {
                 let s = &recipe.steps[i];
                 self.patterns[i].is_match(url.as_str())
                     && s.has
                         .as_deref()
-                        .is_none_or(|h| select_one(&page, h).is_some())
+                        .is_none_or(|h| select_one(page, h).is_some())
                     && s.when.is_none_or(|w| Some(w) == decision)
                     && self.texts[i]
                         .as_ref()
