@@ -124,6 +124,16 @@ impl Clock {
             .unwrap_or(0);
         base + t.as_millis() / 1000
     }
+
+    /// The real (wall-clock) moment at which this clock read `t`, for a clock never
+    /// advanced by hand (a client scenario's): `t` less the offset, divided by the rate.
+    pub(crate) fn wall_time(&self, t: Timestamp) -> SystemTime {
+        let ms = t
+            .as_millis()
+            .saturating_sub(self.inner.offset_ms.load(Ordering::Acquire));
+        let rate = self.inner.rate.max(1);
+        self.inner.wall_at_start + Duration::from_micros(ms.saturating_mul(1000) / rate)
+    }
 }
 
 #[cfg(test)]

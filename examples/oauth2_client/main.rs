@@ -7,9 +7,9 @@
 //!     oauth-harness client -- target/debug/examples/oauth2_client code
 //!
 //! The only harness-specific parts: the endpoints come from `OAUTH_HARNESS_*` variables,
-//! the crate's `sleep_fn` sleeps the interval divided by `OAUTH_HARNESS_TIME_SCALE` (the
-//! server's clock runs that much faster), and the HTTP client is reqwest 0.13 through the
-//! crate's `AsyncHttpClient` closure (its own `reqwest` feature wants 0.12).
+//! and the HTTP client is reqwest 0.13 through the crate's `AsyncHttpClient` closure (its
+//! own `reqwest` feature wants 0.12). The device poll sleeps with `tokio::time::sleep`, on
+//! its own clock: the harness sees that and judges it at real time (docs/clients.md).
 
 mod http_adapter;
 
@@ -42,16 +42,6 @@ type HttpFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = std::io::Result<oauth2::HttpResponse>> + Send>,
 >;
 
-/// The scaled sleep the crate's device poll is given.
-fn sleep_fn() -> impl Fn(Duration) -> tokio::time::Sleep {
-    let scale: u32 = std::env::var("OAUTH_HARNESS_TIME_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-        .max(1);
-    move |d| tokio::time::sleep(d / scale)
-}
-
 async fn device() -> Result<()> {
     let client = BasicClient::new(ClientId::new(var("OAUTH_HARNESS_CLIENT_ID")?))
         .set_token_uri(TokenUrl::new(var("OAUTH_HARNESS_TOKEN_URL")?)?)
@@ -71,7 +61,7 @@ async fn device() -> Result<()> {
     );
     let token = client
         .exchange_device_access_token(&details)
-        .request_async(&http, sleep_fn(), None)
+        .request_async(&http, tokio::time::sleep, None)
         .await?;
     call_api(token.access_token().secret()).await
 }

@@ -25,6 +25,14 @@ pub(super) struct ClientArgs {
     /// Folder for report.json, junit.xml and report.md.
     #[arg(long, value_name = "DIR", default_value = "reports/client")]
     report_dir: PathBuf,
+    /// Known deviations of the client (the format of `run --expected-failures`: a YAML list
+    /// of {scenario, requirement?, step?, reason}); listed failures, warnings and infos
+    /// become XFAIL, and one that does not happen fails the run.
+    #[arg(long, value_name = "FILE")]
+    expected_failures: Option<PathBuf>,
+    /// A WARNING that no expected-failures entry lists fails the run (exit 4).
+    #[arg(long)]
+    fail_on_warnings: bool,
     /// The client: a command and its arguments, after `--`; `{base}` is replaced by the
     /// server's URL.
     #[arg(last = true, required = true, value_name = "COMMAND")]
@@ -73,6 +81,10 @@ pub(super) fn client(args: ClientArgs) -> ExitCode {
         Ok(l) => l,
         Err(code) => return code,
     };
+    let expected = match super::run::expected_failures(args.expected_failures.as_deref()) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
     let opts = crate::client::run::ClientOptions {
         command: args.command,
         time_scale: args.time_scale,
@@ -83,7 +95,13 @@ pub(super) fn client(args: ClientArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return super::report(Err(e)),
     };
-    let result = rt.block_on(crate::client::run_all(&loaded, &opts));
+    let mut result = rt.block_on(crate::client::run_all(&loaded, &opts));
+    if !expected.is_empty() {
+        crate::runner::expected::apply(&mut result, &expected);
+    }
+    if args.fail_on_warnings {
+        result.fail_on_warnings();
+    }
     let copies = crate::report::Copies {
         sources: loaded
             .iter()
@@ -132,7 +150,12 @@ pub(super) fn scaled_sleep(args: &[String]) -> ExitCode {
             }
         }
     }
-    std::thread::sleep(std::time::Duration::from_secs_f64(total / scale));
+    let real = std::time::Duration::from_secs_f64(total / scale);
+    // `oauth-harness client` reads the naps to know the client's waits were scaled.
+    if let Some(log) = std::env::var_os("OAUTH_HARNESS_SLEEP_LOG") {
+        crate::client::pace::log_nap(std::path::Path::new(&log), real);
+    }
+    std::thread::sleep(real);
     ExitCode::SUCCESS
 }
 

@@ -29,15 +29,9 @@ pub(super) fn run_scenarios(args: RunArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return report(Err(e)),
     };
-    let expected = match &args.expected_failures {
-        None => vec![],
-        Some(p) => match crate::runner::expected::load(p) {
-            Ok(e) => e,
-            Err(e) => {
-                eprintln!("error: --expected-failures {e}");
-                return ExitCode::from(exit::BAD_SCENARIO);
-            }
-        },
+    let expected = match expected_failures(args.expected_failures.as_deref()) {
+        Ok(e) => e,
+        Err(code) => return code,
     };
     // Ctrl-C stops the run; what finished is reported and the reports are written.
     let mut result = rt.block_on(crate::runner::run_until(selected.clone(), &opts, async {
@@ -62,6 +56,20 @@ pub(super) fn run_scenarios(args: RunArgs) -> ExitCode {
     };
     let format = Format::or_from_env(args.format);
     finish(&result, args.verbose, (&args.report_dir, &copies), format)
+}
+
+/// The `--expected-failures` file's entries (none without one); a bad file is printed
+/// (exit 2).
+pub(super) fn expected_failures(
+    path: Option<&Path>,
+) -> Result<Vec<crate::runner::expected::Expected>, ExitCode> {
+    match path {
+        None => Ok(vec![]),
+        Some(p) => crate::runner::expected::load(p).map_err(|e| {
+            eprintln!("error: --expected-failures {e}");
+            ExitCode::from(exit::BAD_SCENARIO)
+        }),
+    }
 }
 
 /// The target `run` is pointed at: the builtin with its faults, or a live profile with the

@@ -19,7 +19,8 @@
 
 use crate::client::browser::{self, Browse};
 use crate::client::judge::{self, Ending, Seen};
-use crate::client::scenario::{check_name, Flow, LoadedClient, UserChoice};
+use crate::client::pace;
+use crate::client::scenario::{check_name, Flow, LoadedClient, Parts, UserChoice};
 use crate::clock::Clock;
 use crate::endpoint::Endpoint;
 use crate::runner::result::{AssertionResult, ExchangeSummary, ScenarioResult, Status, StepResult};
@@ -31,7 +32,7 @@ use crate::server::faults::{Fault, FaultSet};
 use crate::server::play::{Play, UserDecision};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::AsyncReadExt;
 
 /// How clients are run.
@@ -74,8 +75,7 @@ pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1/cb";
 /// The browser's log in the client's `HOME`.
 const BROWSER_LOG: &str = ".oauth-harness-browser.log";
 
-fn server_config(l: &LoadedClient) -> ServerConfig {
-    let s = &l.scenario;
+fn server_config(s: Parts<'_>) -> ServerConfig {
     let mut config = ServerConfig::builtin().with_test_mode(true);
     // RFC 8628 §3.2: without an interval the client uses 5 s, so that is what is asked.
     config.policy.device_interval = if s.server.omit_interval {
@@ -126,9 +126,14 @@ impl Home {
                 .replace('\'', "'\\''");
             let shim = dir.join(".bin");
             std::fs::create_dir_all(&shim)?;
+            let naps = dir
+                .join(pace::SLEEP_LOG)
+                .display()
+                .to_string()
+                .replace('\'', "'\\''");
             write_script(
                 &shim.join("sleep"),
-                &format!("# oauth-harness: sleep on the server's scaled clock\nexec '{bin}' scaled-sleep \"$@\"\n"),
+                &format!("# oauth-harness: sleep on the server's scaled clock\nOAUTH_HARNESS_SLEEP_LOG='{naps}' exec '{bin}' scaled-sleep \"$@\"\n"),
             )?;
             // A browser returns once it has opened the page: the visit goes on in the
             // background, its account in the log.
@@ -143,6 +148,11 @@ impl Home {
     fn browser(&self) -> Option<PathBuf> {
         let path = self.dir.join(".bin").join("oauth-harness-browser");
         path.exists().then_some(path)
+    }
+
+    /// The naps the scaled `sleep` took.
+    fn naps(&self) -> Vec<pace::Nap> {
+        pace::naps(&self.dir.join(pace::SLEEP_LOG))
     }
 
     /// What the browser wrote, one visit per line.
@@ -182,6 +192,10 @@ struct Ran {
     ending: Ending,
     output: String,
     wall: Duration,
+    /// Why the run was stopped as one that cannot be judged at its scale.
+    own_clock: Option<String>,
+    /// When it ended.
+    ended: SystemTime,
 }
 
 /// Reads a stream of the client's output, keeping at most [`MAX_OUTPUT`] bytes; each
@@ -224,6 +238,11 @@ struct Stage<'a> {
     browse: Browse,
     scale: u32,
     limit: Duration,
+    /// The server's clock.
+    clock: Clock,
+    /// Whether the run is watched for waits the client did not take through the scaled
+    /// `sleep` ([`pace`]).
+    watch: bool,
 }
 
 /// The client's command with its environment (module docs), output piped.
@@ -294,6 +313,7 @@ async fn run_command(opts: &ClientOptions, stage: &Stage<'_>) -> std::io::Result
         .take()
         .map(|s| tokio::spawn(read_capped(s, None)));
     let visits = tokio::spawn(open_printed(stage.browse.clone(), printed));
+    let mut own_clock = None;
     let ending = tokio::select! {
         waited = tokio::time::timeout(stage.limit, child.wait()) => match waited {
             Ok(Ok(status)) => status.code().map_or(Ending::Signalled, Ending::Exited),
@@ -308,7 +328,14 @@ async fn run_command(opts: &ClientOptions, stage: &Stage<'_>) -> std::io::Result
             let _ = child.kill().await;
             Ending::Stopped
         }
+        // Its verdicts would not hold at this scale: it runs again at real time.
+        why = own_clock_seen(stage), if stage.watch => {
+            let _ = child.kill().await;
+            own_clock = Some(why);
+            Ending::Stopped
+        }
     };
+    let ended = SystemTime::now();
     let mut output = String::new();
     for stream in [stdout, stderr].into_iter().flatten() {
         // A stopped client's grandchildren may still hold the pipe: do not wait for them.
@@ -323,7 +350,22 @@ async fn run_command(opts: &ClientOptions, stage: &Stage<'_>) -> std::io::Result
         ending,
         output,
         wall: started.elapsed(),
+        own_clock,
+        ended,
     })
+}
+
+/// Resolves, with why, once the client has shown that its waits are not the scaled
+/// `sleep`'s ([`pace::unscaled`]).
+async fn own_clock_seen(stage: &Stage<'_>) -> String {
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let devices = stage.server.store.device_logs();
+        let naps = stage.home.naps();
+        if let Some(why) = pace::unscaled(&devices, &naps, &stage.clock, SystemTime::now()) {
+            return why;
+        }
+    }
 }
 
 /// Opens every authorization URL the client prints, as the browser; what it did, one
@@ -356,6 +398,8 @@ async fn run_times(
         ending: Ending::Exited(0),
         output: String::new(),
         wall: Duration::ZERO,
+        own_clock: None,
+        ended: SystemTime::now(),
     };
     for run in 1..=runs {
         match run_command(opts, stage).await {
@@ -366,8 +410,13 @@ async fn run_times(
                 }
                 ran.output.push_str(&r.output);
                 ran.wall += r.wall;
+                ran.ended = r.ended;
                 if ran.ending == Ending::Exited(0) {
                     ran.ending = r.ending;
+                }
+                if r.own_clock.is_some() {
+                    ran.own_clock = r.own_clock;
+                    break;
                 }
             }
             Err(e) => return (ran, Some(e)),
@@ -416,8 +465,40 @@ fn level_status(level: Level) -> Status {
     }
 }
 
-/// Runs one client scenario and judges it.
+/// How a run keeps time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pace {
+    /// On the server's clock at `--time-scale` (or the scenario's `time_scale`), watched
+    /// for waits the client does not take through the scaled `sleep`.
+    Scaled,
+    /// At real time, with the scenario's `real_time` parts, for this reason.
+    RealTime(String),
+}
+
+/// A run's end: judged, or found to keep its own clock (to be run again at real time).
+#[derive(Debug)]
+pub enum Paced {
+    /// The scenario's result.
+    Judged(ScenarioResult),
+    /// Why the scaled run cannot be judged.
+    OwnClock(String),
+}
+
+/// Runs one client scenario and judges it: on the scaled clock, and again at real time
+/// when the client's waits were its own ([`pace`]), only the second run judged.
 pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResult {
+    let mut pace = Pace::Scaled;
+    loop {
+        match run_paced(l, opts, &pace).await {
+            Paced::Judged(r) => return r,
+            // A run at real time is never watched, so this happens once.
+            Paced::OwnClock(why) => pace = Pace::RealTime(why),
+        }
+    }
+}
+
+/// Runs one client scenario at `pace`.
+pub async fn run_paced(l: &LoadedClient, opts: &ClientOptions, pace: &Pace) -> Paced {
     let started = Instant::now();
     let s = &l.scenario;
     let result = ScenarioResult {
@@ -430,30 +511,33 @@ pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResul
         duration_ms: 0.0,
         steps: Vec::new(),
     };
-    let mut step = StepResult::new("the client runs".into(), l.loc(&[Seg::Key("name")]));
-    let scale = s.time_scale.unwrap_or(opts.time_scale).max(1);
+    let real_time = matches!(pace, Pace::RealTime(_));
+    let name = match pace {
+        Pace::Scaled => "the client runs".to_string(),
+        Pace::RealTime(why) => format!("the client runs, at real time ({why})"),
+    };
+    let mut step = StepResult::new(name, l.loc(&[Seg::Key("name")]));
+    let scale = if real_time {
+        1
+    } else {
+        s.time_scale.unwrap_or(opts.time_scale).max(1)
+    };
+    let parts = s.parts(real_time);
+    let clock = Clock::scaled(scale);
     let server =
-        match crate::server::start(server_config(l), "127.0.0.1:0", Clock::scaled(scale)).await {
+        match crate::server::start(server_config(parts), "127.0.0.1:0", clock.clone()).await {
             Ok(s) => s,
             Err(e) => {
-                return errored(
-                    result,
-                    step,
-                    format!("cannot start the server: {e}"),
-                    started,
-                )
+                let why = format!("cannot start the server: {e}");
+                return Paced::Judged(errored(result, step, why, started));
             }
         };
     let base = server.base_url();
     let home = match Home::new(opts.harness_bin.as_deref()) {
         Ok(h) => h,
         Err(e) => {
-            return errored(
-                result,
-                step,
-                format!("cannot make the client's HOME: {e}"),
-                started,
-            )
+            let why = format!("cannot make the client's HOME: {e}");
+            return Paced::Judged(errored(result, step, why, started));
         }
     };
     let stage = Stage {
@@ -463,13 +547,26 @@ pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResul
         flow: s.flow,
         browse: Browse {
             base: base.clone(),
-            approve: s.user.decision == UserChoice::Approve,
+            approve: parts.user.decision == UserChoice::Approve,
             callback: s.browser.callback,
         },
         scale,
-        limit: Duration::from_secs_f64(s.time_limit as f64 / f64::from(scale)),
+        limit: Duration::from_secs_f64(parts.time_limit as f64 / f64::from(scale)),
+        clock: clock.clone(),
+        watch: s.flow == Flow::Device && scale > 1,
     };
     let (mut ran, failure) = run_times(opts, &stage, s.runs).await;
+    if stage.watch && failure.is_none() {
+        let devices = server.state().store.device_logs();
+        let unscaled = ran
+            .own_clock
+            .take()
+            .or_else(|| pace::unscaled(&devices, &home.naps(), &clock, ran.ended));
+        if let Some(why) = unscaled {
+            let _ = server.shutdown().await;
+            return Paced::OwnClock(why);
+        }
+    }
     // The background browser's account of its visits.
     ran.output.push_str(&home.browser_log());
     let mut red = Redactor::default();
@@ -478,12 +575,8 @@ pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResul
     let _ = server.shutdown().await;
     if let Some(e) = failure {
         let command = red.redact(&opts.command.join(" "));
-        return errored(
-            result,
-            step,
-            format!("cannot run `{command}`: {e}"),
-            started,
-        );
+        let why = format!("cannot run `{command}`: {e}");
+        return Paced::Judged(errored(result, step, why, started));
     }
     step.duration_ms = ran.wall.as_secs_f64() * 1000.0;
     step.exchange = Some(ExchangeSummary {
@@ -494,7 +587,7 @@ pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResul
         response_body: red.redact(&crate::runner::request::cut(&ran.output)),
     });
     let applies = not_applicable(&seen, s.flow, &base, ran.ending);
-    judged(l, result, step, applies, &seen, &red, started)
+    Paced::Judged(judged(l, result, step, applies, &seen, &red, started))
 }
 
 /// The scenario's result once the client has run: SKIPPED where the scenario does not

@@ -46,8 +46,56 @@ pub struct ClientScenario {
     /// judgement depends on the client's own clock (a client that stops at `expires_in`
     /// by its wall clock would overrun a faster server clock).
     pub time_scale: Option<u32>,
+    /// The parts played when the scenario runs at real time (`flow: device`): for a
+    /// client whose waits are not taken through the scaled `sleep`, which the server's
+    /// faster clock would misjudge (docs/clients.md, "Time"). Each part given replaces the
+    /// scenario's own; small intervals keep a real-time run short.
+    pub real_time: Option<RealTimePart>,
     /// What is judged.
     pub expect: Vec<Expectation>,
+}
+
+/// What the server and the user do in a run at real time, in place of the scenario's own
+/// parts (each part absent: the scenario's).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RealTimePart {
+    /// How the server behaves.
+    pub server: Option<ServerPart>,
+    /// What the user does (the same decision as the scenario's; `after` may differ).
+    pub user: Option<UserPart>,
+    /// Seconds the client may run before it is stopped.
+    pub time_limit: Option<u64>,
+}
+
+/// The parts a run plays: the scenario's, or its `real_time:` ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts<'a> {
+    /// How the server behaves.
+    pub server: &'a ServerPart,
+    /// What the user does.
+    pub user: &'a UserPart,
+    /// Seconds of the server's clock the client may run.
+    pub time_limit: u64,
+}
+
+impl ClientScenario {
+    /// The parts of a scaled run (`real_time` false) or of a run at real time.
+    pub fn parts(&self, real_time: bool) -> Parts<'_> {
+        let own = Parts {
+            server: &self.server,
+            user: &self.user,
+            time_limit: self.time_limit,
+        };
+        match (&self.real_time, real_time) {
+            (Some(r), true) => Parts {
+                server: r.server.as_ref().unwrap_or(own.server),
+                user: r.user.as_ref().unwrap_or(own.user),
+                time_limit: r.time_limit.unwrap_or(own.time_limit),
+            },
+            _ => own,
+        }
+    }
 }
 
 fn time_limit() -> u64 {
@@ -219,8 +267,9 @@ pub enum UserChoice {
 pub struct Expectation {
     /// What is checked.
     pub check: ClientCheck,
-    /// The matrix row it judges (outcome checks, `gets_tokens` and `gives_up`, may judge
-    /// none: they say whether the flow ended as the user's decision says).
+    /// The matrix row it judges. The outcome checks, `gets_tokens` and `gives_up`, name
+    /// the row that asks for the outcome, at a level no higher than the row's: where the
+    /// row does not itself require it, lower (`should`: WARNING, `may`: INFO).
     pub requirement: Option<String>,
     /// The row's level: `must` (FAILED), `should` (WARNING), `may` (INFO).
     #[serde(default)]
@@ -367,42 +416,43 @@ fn check_parts(l: &LoadedClient) -> Result<(), ScenarioError> {
             "a client scenario judges at least one thing".into(),
         ));
     }
-    if s.server.interval == 0
-        || s.server.expires_in == 0
-        || s.time_limit == 0
-        || s.time_scale == Some(0)
-    {
+    if s.time_scale == Some(0) {
         return Err(err(
-            &[Seg::Key("server")],
-            "interval, expires_in and time_limit are whole seconds above 0".into(),
+            &[Seg::Key("time_scale")],
+            "time_scale is at least 1".into(),
         ));
     }
-    if s.user.after == 0 {
-        return Err(err(
-            &[Seg::Key("user"), Seg::Key("after")],
-            "user.after counts pending answers: at least 1".into(),
-        ));
-    }
-    for poll in s
-        .server
-        .slow_down_on
-        .iter()
-        .chain(s.server.busy_on.keys())
-        .chain(&s.server.hang_on)
-    {
-        if *poll == 0 {
+    check_play(l, &[], s.parts(false))?;
+    if let Some(r) = &s.real_time {
+        let here = [Seg::Key("real_time")];
+        if s.flow != Flow::Device {
             return Err(err(
-                &[Seg::Key("server")],
-                "polls are numbered from 1".into(),
+                &here,
+                "only the device flow waits between polls: `real_time` is for `flow: device`"
+                    .into(),
             ));
         }
-    }
-    if s.server.omit_interval && s.server.interval != 5 {
-        return Err(err(
-            &[Seg::Key("server"), Seg::Key("interval")],
-            "with omit_interval the client must use 5 s (RFC 8628 §3.2): leave interval at 5"
-                .into(),
-        ));
+        if s.time_scale == Some(1) {
+            return Err(err(
+                &here,
+                "this scenario runs at real time already (time_scale: 1): leave real_time out"
+                    .into(),
+            ));
+        }
+        if r.user
+            .as_ref()
+            .is_some_and(|u| u.decision != s.user.decision)
+        {
+            return Err(err(
+                &[
+                    Seg::Key("real_time"),
+                    Seg::Key("user"),
+                    Seg::Key("decision"),
+                ],
+                "the user decides the same at real time: the checks judge that decision".into(),
+            ));
+        }
+        check_play(l, &here, s.parts(true))?;
     }
     if s.runs == 0 {
         return Err(err(&[Seg::Key("runs")], "runs is at least 1".into()));
@@ -411,6 +461,51 @@ fn check_parts(l: &LoadedClient) -> Result<(), ScenarioError> {
         return Err(err(
             &[Seg::Key("browser"), Seg::Key("callback")],
             "the browser plays its part in `flow: code` only".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// One set of parts (the scenario's, or under `real_time`: `prefix`).
+fn check_play(l: &LoadedClient, prefix: &[Seg<'_>], p: Parts<'_>) -> Result<(), ScenarioError> {
+    let err = |path: &[Seg<'_>], message: String| {
+        let full: Vec<Seg<'_>> = prefix.iter().chain(path).cloned().collect();
+        ScenarioError {
+            loc: l.loc(&full),
+            message,
+        }
+    };
+    if p.server.interval == 0 || p.server.expires_in == 0 || p.time_limit == 0 {
+        return Err(err(
+            &[Seg::Key("server")],
+            "interval, expires_in and time_limit are whole seconds above 0".into(),
+        ));
+    }
+    if p.user.after == 0 {
+        return Err(err(
+            &[Seg::Key("user"), Seg::Key("after")],
+            "user.after counts pending answers: at least 1".into(),
+        ));
+    }
+    for poll in p
+        .server
+        .slow_down_on
+        .iter()
+        .chain(p.server.busy_on.keys())
+        .chain(&p.server.hang_on)
+    {
+        if *poll == 0 {
+            return Err(err(
+                &[Seg::Key("server")],
+                "polls are numbered from 1".into(),
+            ));
+        }
+    }
+    if p.server.omit_interval && p.server.interval != 5 {
+        return Err(err(
+            &[Seg::Key("server"), Seg::Key("interval")],
+            "with omit_interval the client must use 5 s (RFC 8628 §3.2): leave interval at 5"
+                .into(),
         ));
     }
     Ok(())
@@ -442,13 +537,12 @@ fn check_expectation(
         ));
     }
     let Some(id) = &e.requirement else {
-        if matches!(e.check, ClientCheck::GetsTokens | ClientCheck::GivesUp) {
-            return Ok(());
-        }
-        return Err(err(
-            &here,
-            "this check judges a CLIENT row: name it with `requirement`".into(),
-        ));
+        let why = if matches!(e.check, ClientCheck::GetsTokens | ClientCheck::GivesUp) {
+            "an outcome is judged on the row that asks for it: name it with `requirement`, and `level` no higher than the row's (an outcome no MUST requires is a `should` or a `may`)"
+        } else {
+            "this check judges a CLIENT row: name it with `requirement`"
+        };
+        return Err(err(&here, why.into()));
     };
     match rows.iter().find(|r| &r.id == id) {
         None => {

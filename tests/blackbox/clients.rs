@@ -84,7 +84,7 @@ fn failed_rows(results: &[ScenarioResult]) -> BTreeMap<String, Vec<String>> {
     for s in results {
         for a in s.steps.iter().flat_map(|st| &st.assertions) {
             if matches!(a.status, Status::Failed | Status::Warning) {
-                let row = a.requirement.clone().unwrap_or_else(|| "(outcome)".into());
+                let row = a.requirement.clone().unwrap_or_else(|| "(no row)".into());
                 rows.entry(row)
                     .or_default()
                     .push(format!("{}: {}", s.file, a.actual));
@@ -117,7 +117,8 @@ async fn every_broken_client_fails_exactly_the_rows_it_breaks() {
                 &["CLIENT-1", "CLIENT-2", "CLIENT-3", "CLIENT-6", "CLIENT-18"],
             ),
             ("ignores-slow-down", &["CLIENT-1", "CLIENT-3"]),
-            ("never-stops", &["CLIENT-4", "(outcome)"]),
+            // Its run never ends: an INFO on CLIENT-4 (ending the run is no row's MUST).
+            ("never-stops", &["CLIENT-4"]),
             ("ignores-expiry", &["CLIENT-5"]),
             ("asks-again", &["CLIENT-7"]),
             ("ignores-retry-after", &["CLIENT-18"]),
@@ -133,8 +134,8 @@ async fn every_broken_client_fails_exactly_the_rows_it_breaks() {
 }
 
 /// Runs `program` in each mode (`--break MODE`; "reference": none) against `scenarios`
-/// and checks that each fails exactly the rows listed for it ("(outcome)": an outcome
-/// check), and that none errs.
+/// and checks that each fails (FAILED or WARNING) exactly the rows listed for it, and that
+/// none errs.
 async fn kill_matrix(
     program: fn(&[&'static str]) -> Vec<&'static str>,
     cases: &[(&'static str, &[&str])],
@@ -182,20 +183,20 @@ async fn every_broken_code_client_fails_exactly_the_rows_it_breaks() {
         .cloned()
         .partition(|l| l.scenario.flow == oauth_harness::client::scenario::Flow::Code);
     assert!(code.len() >= 3, "{} code-flow scenarios", code.len());
-    // Without PKCE or with two authentication methods the server refuses the exchange, so
-    // the flow fails too ("(outcome)").
+    // Without PKCE or with two authentication methods the server refuses the exchange: no
+    // tokens, an INFO on CLIENT-12 (no row requires the outcome), not listed.
     kill_matrix(
         code_client,
         &[
             ("reference", &[]),
-            ("no-pkce", &["CLIENT-10", "(outcome)"]),
+            ("no-pkce", &["CLIENT-10"]),
             ("plain-pkce", &["CLIENT-10"]),
             ("no-state", &["CLIENT-9"]),
             ("fixed-state", &["CLIENT-9"]),
             ("accepts-any-state", &["CLIENT-9"]),
             ("same-verifier", &["CLIENT-11"]),
             ("reuses-code", &["CLIENT-12"]),
-            ("two-auth-methods", &["CLIENT-13", "(outcome)"]),
+            ("two-auth-methods", &["CLIENT-13"]),
             ("token-in-query", &["CLIENT-14"]),
             ("refresh-loop", &["CLIENT-19"]),
         ],
@@ -341,8 +342,17 @@ async fn the_oauth2_crate_gets_the_verdicts_the_docs_explain() {
         .collect();
     assert_eq!(
         skipped,
-        ["poll 3 was held and the client waited for its answer"]
+        ["poll 2 was held and the client waited for its answer"]
     );
+    // It keeps its own clock (tokio's): every device scenario was judged at real time.
+    for s in results["device"]
+        .iter()
+        .filter(|s| !s.file.contains("code_"))
+    {
+        let at_real_time =
+            s.file.ends_with("expiry.yaml") || s.steps[0].name.contains("at real time");
+        assert!(at_real_time, "{}: {}", s.file, s.steps[0].name);
+    }
 }
 
 /// A client that hangs is stopped at the scenario's time limit: an ERROR (nothing to
@@ -354,7 +364,7 @@ fn a_hanging_client_is_stopped_and_a_chatty_one_redacted() {
     let scenario = dir.path().join("hang.yaml");
     std::fs::write(
         &scenario,
-        "name: hang\nflow: device\ntime_limit: 20\nexpect:\n  - {check: gets_tokens}\n",
+        "name: hang\nflow: device\ntime_limit: 20\nexpect:\n  - {check: gets_tokens, requirement: CLIENT-1, level: should}\n",
     )
     .expect("write");
     let reports = dir.path().join("r");
@@ -429,6 +439,36 @@ fn bad_client_scenarios_are_refused_at_their_line() {
             "name: x\nflow: device\nserver: {intervall: 5}\nexpect:\n  - {check: gets_tokens}\n",
             "3:",
             "unknown field `intervall`",
+        ),
+        (
+            "outcome-without-row.yaml",
+            "name: x\nflow: device\nexpect:\n  - {check: gets_tokens}\n",
+            "4:",
+            "an outcome is judged on the row that asks for it",
+        ),
+        (
+            "outcome-above-its-row.yaml",
+            "name: x\nflow: device\nexpect:\n  - {check: gets_tokens, requirement: CLIENT-18}\n",
+            "4:",
+            "CLIENT-18 is a SHOULD row",
+        ),
+        (
+            "real-time-for-code.yaml",
+            "name: x\nflow: code\nreal_time: {time_limit: 30}\nexpect:\n  - {check: sends_state, requirement: CLIENT-9}\n",
+            "3:",
+            "`real_time` is for `flow: device`",
+        ),
+        (
+            "real-time-other-decision.yaml",
+            "name: x\nflow: device\nuser: {decision: deny}\nreal_time:\n  user: {decision: approve}\nexpect:\n  - {check: asks_once, requirement: CLIENT-7, level: should}\n",
+            "5:",
+            "the user decides the same at real time",
+        ),
+        (
+            "real-time-zero-interval.yaml",
+            "name: x\nflow: device\nreal_time:\n  server: {interval: 0}\nexpect:\n  - {check: asks_once, requirement: CLIENT-7, level: should}\n",
+            "4:",
+            "whole seconds above 0",
         ),
         (
             "omit-with-interval.yaml",
@@ -508,5 +548,113 @@ fn a_client_that_gives_up_on_429_or_a_timeout_is_reported_not_failed() {
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert_eq!(out.status.code(), Some(0), "{mode}: {text}");
         assert!(text.contains(said), "{mode}: {text}");
+    }
+}
+
+/// Clients that keep their own clock (#28): a Node client that waits with `setTimeout`
+/// and a Python one with `time.sleep` (`fixtures/clients/own-clock.*`), run by the default
+/// command. Polling every second whatever the interval, each is FAILED on CLIENT-1 (exit
+/// 4); their well-behaved twins (the interval, +5 s after slow_down) pass every device
+/// scenario — all judged at real time, since neither waits through the scaled `sleep`.
+/// Needs python3, and node (`OAUTH_HARNESS_REQUIRE_NODE=1`, set by `.ci/run`, makes a
+/// missing node a failure).
+#[test]
+fn clients_that_keep_their_own_clock_are_judged_at_real_time() {
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let required = std::env::var("OAUTH_HARNESS_REQUIRE_NODE").as_deref() == Ok("1");
+    assert!(node || !required, "node is required here but not installed");
+    let mut clients = vec![vec!["python3", "fixtures/clients/own-clock.py"]];
+    if node {
+        clients.push(vec!["node", "fixtures/clients/own-clock.mjs"]);
+    } else {
+        eprintln!("no node (apt-get install nodejs): only the Python client was judged");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs: Vec<(Vec<&str>, bool)> = clients
+        .iter()
+        .flat_map(|c| [(c.clone(), false), (c.clone(), true)])
+        .collect();
+    let outcomes: Vec<(i32, serde_json::Value, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, (command, too_fast))| {
+                let reports = dir.path().join(i.to_string());
+                scope.spawn(move || {
+                    let mut args = command.clone();
+                    if *too_fast {
+                        args.extend(["--poll-every", "1"]);
+                    }
+                    let out = std::process::Command::new(BIN)
+                        .current_dir(ROOT)
+                        .args(["client", "--report-dir"])
+                        .arg(&reports)
+                        .arg("--")
+                        .args(&args)
+                        .output()
+                        .expect("client");
+                    let report: serde_json::Value = serde_json::from_str(
+                        &std::fs::read_to_string(reports.join("report.json")).expect("report"),
+                    )
+                    .expect("json");
+                    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                    (out.status.code().unwrap_or(-1), report, text)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("run"))
+            .collect()
+    });
+    for ((command, too_fast), (code, report, text)) in runs.iter().zip(&outcomes) {
+        let who = format!(
+            "{}{}",
+            command.join(" "),
+            if *too_fast { " --poll-every 1" } else { "" }
+        );
+        let scenarios = report["scenarios"].as_array().expect("scenarios");
+        if *too_fast {
+            assert_eq!(*code, 4, "{who}: {text}");
+            let approve = scenarios
+                .iter()
+                .find(|s| {
+                    s["file"]
+                        .as_str()
+                        .is_some_and(|f| f.ends_with("approve.yaml"))
+                })
+                .expect("approve.yaml");
+            let failed: Vec<String> = approve["steps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|st| st["assertions"].as_array().cloned().unwrap_or_default())
+                .filter(|a| a["status"] == "FAILED")
+                .map(|a| format!("{} {}", a["requirement"], a["actual"]))
+                .collect();
+            assert!(
+                failed.iter().any(|f| f.contains("CLIENT-1")
+                    && f.contains("came 1.0 s after poll 1; the interval then was 2.0 s")),
+                "{who}: {failed:#?}"
+            );
+            continue;
+        }
+        assert_eq!(*code, 0, "{who}: {text}");
+        for s in scenarios {
+            let file = s["file"].as_str().unwrap_or("");
+            let want = if file.contains("code_") {
+                "SKIPPED"
+            } else {
+                "PASSED"
+            };
+            assert_eq!(s["status"], want, "{who}, {file}: {text}");
+            let runs = s["steps"][0]["name"].as_str().unwrap_or("");
+            if want == "PASSED" && !file.ends_with("expiry.yaml") {
+                assert!(runs.contains("at real time"), "{who}, {file}: {runs}");
+            }
+        }
     }
 }

@@ -205,8 +205,6 @@ fn retry_after(logs: &[DeviceLog]) -> Judgement {
     }
 }
 
-/// Whether an answer ends the device code (RFC 8628 §3.5: anything but pending,
-/// slow_down, or a 429 to retry).
 /// CLIENT-6: after a poll it gave up waiting for, the client lowers its polling
 /// frequency: its next poll comes more than the interval after it gave up (RFC 8628 §3.5;
 /// twice the interval is RECOMMENDED, and said).
@@ -270,7 +268,9 @@ fn backs_off(logs: &[DeviceLog]) -> Judgement {
     }
 }
 
-fn is_final(answer: &str) -> bool {
+/// Whether an answer ends the device code (RFC 8628 §3.5: anything but pending,
+/// slow_down, or a 429 to retry).
+pub(crate) fn is_final(answer: &str) -> bool {
     !matches!(
         answer,
         "authorization_pending" | "slow_down" | "429" | "no answer"

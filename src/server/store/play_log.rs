@@ -2,7 +2,7 @@
 //! every device code's polls; and every credential it holds, for redaction.
 
 use super::{Store, Timestamp};
-use crate::server::play::{Hang, PlayRecord, RequestRecord};
+use crate::server::play::{DeviceLog, Hang, PlayRecord, RequestRecord};
 
 impl Store {
     /// Every credential the store holds or was sent while a client was the subject, with
@@ -34,6 +34,11 @@ impl Store {
             }
         }
         out
+    }
+
+    /// The device codes a client under test asked for, with their polls so far.
+    pub(crate) fn device_logs(&self) -> Vec<DeviceLog> {
+        self.tables.lock().device_logs.clone()
     }
 
     /// What a client under test did, as the play logs kept it, with the user behind each
