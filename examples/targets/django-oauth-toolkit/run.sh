@@ -11,15 +11,10 @@
 # DOT_PORT the port (default: a free one); reports go to reports/django-oauth-toolkit/.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
+source "$here/../../lib.sh"
 export DOT_STATE_DIR="${DOT_STATE_DIR:-$here/.state}"
 mkdir -p "$DOT_STATE_DIR"
 
-harness="${OAUTH_HARNESS:-}"
-if [ -z "$harness" ]; then
-  (cd "$root" && cargo build --quiet --bin oauth-harness)
-  harness="$root/target/debug/oauth-harness"
-fi
 if [ -z "${DOT_PORT:-}" ]; then
   DOT_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 fi

@@ -12,21 +12,9 @@
 # OP_PORT the port (default: a free one); reports go to reports/oidc-provider/.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-
-harness="${OAUTH_HARNESS:-}"
-if [ -z "$harness" ]; then
-  (cd "$root" && cargo build --quiet --bin oauth-harness)
-  harness="$root/target/debug/oauth-harness"
-fi
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  echo "oidc-provider needs node and npm (apt-get install nodejs npm)" >&2
-  exit 3
-fi
+source "$here/../../lib.sh"
 # The pinned packages, exactly as the lockfile says.
-if [ ! -f "$here/node_modules/oidc-provider/package.json" ]; then
-  (cd "$here" && npm ci --no-audit --no-fund --silent)
-fi
+npm_ci "$here" oidc-provider
 if [ -z "${OP_PORT:-}" ]; then
   OP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 fi

@@ -1,0 +1,50 @@
+# Sourced by the examples' run.sh scripts (bash, `set -euo pipefail`).
+#
+#   root      the repository
+#   harness   the binary: $OAUTH_HARNESS, else target/debug/oauth-harness (built if missing)
+#   npm_ci DIR PACKAGE     the pinned npm packages of DIR, exactly as its lockfile says
+#                          (exit 3 without node and npm)
+#   pip_venv DIR           DIR/.venv with DIR/requirements.txt's pins (made when stale)
+#   judge_client NAME EXPECTED COMMAND…
+#                          `oauth-harness client` over every client scenario, once with
+#                          COMMAND device and once with COMMAND code, each passing only
+#                          with exactly EXPECTED's deviations; reports in
+#                          reports/clients/NAME-{device,code}/; the worse exit status
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+harness="${OAUTH_HARNESS:-}"
+if [ -z "$harness" ]; then
+  (cd "$root" && cargo build --quiet --bin oauth-harness)
+  harness="$root/target/debug/oauth-harness"
+fi
+
+npm_ci() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "$2 needs node and npm (apt-get install nodejs npm)" >&2
+    exit 3
+  fi
+  if [ ! -f "$1/node_modules/$2/package.json" ]; then
+    (cd "$1" && npm ci --no-audit --no-fund --silent)
+  fi
+}
+
+pip_venv() {
+  local venv="$1/.venv"
+  if [ ! -x "$venv/bin/python" ] || ! cmp -s "$1/requirements.txt" "$venv/requirements.txt"; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$1/requirements.txt"
+    cp "$1/requirements.txt" "$venv/requirements.txt"
+  fi
+}
+
+judge_client() {
+  local name="$1" expected="$2" status=0 flow
+  shift 2
+  for flow in device code; do
+    (cd "$root" && "$harness" client \
+      --expected-failures "$expected" \
+      --fail-on-warnings \
+      --report-dir "reports/clients/$name-$flow" \
+      -- "$@" "$flow") || status=$?
+  done
+  return "$status"
+}
