@@ -2,9 +2,13 @@
 //! the path the reference server mounts (Noorle's, and the default for a live target that
 //! names none), and the RFC 8414 metadata member that advertises it. The router, the
 //! metadata document, discovery, the target and the scenario loader all read this.
+//!
+//! [`Endpoint::all`] is derived (clap's `ValueEnum` lists every variant), and every
+//! property is an exhaustive `match`: a new endpoint is named, mounted and advertised, or
+//! the build says where it is not.
 
 /// One endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Endpoint {
     /// RFC 6749 §3.2.
     Token,
@@ -25,17 +29,10 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    /// Every endpoint, in the order documentation lists them.
-    pub(crate) const ALL: [Endpoint; 8] = [
-        Endpoint::Token,
-        Endpoint::DeviceAuthorization,
-        Endpoint::Authorization,
-        Endpoint::Revocation,
-        Endpoint::Introspection,
-        Endpoint::Registration,
-        Endpoint::Metadata,
-        Endpoint::Verification,
-    ];
+    /// Every endpoint, in declaration order (the derive lists them all).
+    pub(crate) fn all() -> &'static [Endpoint] {
+        <Endpoint as clap::ValueEnum>::value_variants()
+    }
 
     /// The name scenarios (`endpoint: token`) and profiles (`endpoints:`) use.
     pub fn name(self) -> &'static str {
@@ -53,7 +50,7 @@ impl Endpoint {
 
     /// The endpoint a name means.
     pub fn from_name(name: &str) -> Option<Endpoint> {
-        Endpoint::ALL.into_iter().find(|e| e.name() == name)
+        Endpoint::all().iter().copied().find(|e| e.name() == name)
     }
 
     /// The reference server's path (Noorle's documented one).
@@ -85,7 +82,7 @@ impl Endpoint {
 
     /// Every name, for messages (`token, device_authorization, …`).
     pub fn names() -> Vec<&'static str> {
-        Endpoint::ALL.iter().map(|e| e.name()).collect()
+        Endpoint::all().iter().map(|e| e.name()).collect()
     }
 }
 
@@ -95,13 +92,14 @@ mod tests {
 
     #[test]
     fn names_paths_and_members_are_distinct_and_round_trip() {
-        for e in Endpoint::ALL {
+        assert_eq!(Endpoint::all().len(), 8);
+        for &e in Endpoint::all() {
             assert_eq!(Endpoint::from_name(e.name()), Some(e));
         }
-        let mut paths: Vec<_> = Endpoint::ALL.iter().map(|e| e.path()).collect();
+        let mut paths: Vec<_> = Endpoint::all().iter().map(|e| e.path()).collect();
         paths.sort_unstable();
         paths.dedup();
-        assert_eq!(paths.len(), Endpoint::ALL.len());
+        assert_eq!(paths.len(), Endpoint::all().len());
         assert_eq!(Endpoint::from_name("tokn"), None);
     }
 }

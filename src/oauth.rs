@@ -1,8 +1,31 @@
-//! The OAuth 2.0 vocabulary shared by the server and the runner: error codes and grant
-//! types as the RFCs spell them on the wire.
+//! The OAuth 2.0 vocabulary shared by the server, the runner, the load generator and the
+//! scenario language: error codes and grant types as the RFCs spell them on the wire, and
+//! the random values and PKCE transform both sides draw (a leaf: it imports no module of
+//! the crate).
 
+use base64::Engine;
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::fmt;
+
+/// 256 bits from the CSPRNG (TOK-32: at least 128).
+pub fn random_raw() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A 256-bit random value, base64url without padding (43 characters): codes, tokens,
+/// device codes, secrets, PKCE verifiers and `state` values.
+pub fn random_token() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_raw())
+}
+
+/// BASE64URL(SHA256(ASCII(verifier))) without padding (RFC 7636 §4.2).
+pub fn s256(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
 
 /// Error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 8628 §3.5, RFC 7009 §2.2.1,
 /// RFC 7591 §3.2.2 and RFC 6750 §3.1. Serializes to the registered strings.

@@ -3,8 +3,8 @@
 //! scenario runner (issue #4) replaces it as the main job. Secrets are never printed.
 
 use crate::clock::Clock;
+use crate::oauth::s256;
 use crate::server::config::ServerConfig;
-use crate::server::token::s256;
 use anyhow::{anyhow, Context};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -191,7 +191,7 @@ impl<W: Write> Smoke<'_, W> {
     /// Authorization code + PKCE, refresh rotation and code reuse, form bodies as RFC
     /// clients send.
     async fn code_flow(&mut self) -> anyhow::Result<()> {
-        let verifier = crate::server::store::random_token();
+        let verifier = crate::oauth::random_token();
         let pairs = self.consent(&verifier).await?;
         self.c.step(
             "consent: redirect with code and unchanged state (AUTHZ-2, AUTHZ-3)",

@@ -3,8 +3,10 @@
 use super::args::{LoadAction, LoadArgs};
 use super::{init_logging_at, out, outln, runtime, terminal};
 use crate::exit;
+use crate::load::{Progress, ProgressSink};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Runs `load`: a profile or the merge of shard summaries.
 pub(super) fn load(args: LoadArgs) -> ExitCode {
@@ -70,7 +72,7 @@ fn load_run(args: LoadArgs) -> ExitCode {
         thresholds: args.thresholds,
         report_dir: args.report_dir,
         shard: args.shard,
-        progress: !args.no_progress,
+        progress: (!args.no_progress).then(|| Arc::new(Spinner::new()) as Arc<dyn ProgressSink>),
         person: terminal(),
         metrics_addr: args.metrics_addr,
         remote_write: args.prometheus_remote_write,
@@ -185,4 +187,34 @@ fn load_merge(files: &[PathBuf], report_dir: Option<PathBuf>, extra: &[String]) 
     } else {
         exit::THRESHOLD_BREACHED
     })
+}
+
+/// The progress line of a load test: indicatif's spinner on stderr (hidden when stderr is
+/// not a terminal).
+struct Spinner(indicatif::ProgressBar);
+
+impl Spinner {
+    fn new() -> Self {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        Spinner(bar)
+    }
+}
+
+impl ProgressSink for Spinner {
+    fn update(&self, p: &Progress) {
+        let mix: Vec<String> = p.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        self.0.set_message(format!(
+            "{} {:>5.1}s  {} requests  {}",
+            p.kind,
+            p.elapsed.as_secs_f64(),
+            p.requests,
+            mix.join(" · ")
+        ));
+        self.0.tick();
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
 }

@@ -144,7 +144,7 @@ async fn forged(http: &reqwest::Client, part: &Browse, query: &str) -> Result<ur
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), "attacker-verifier");
-    let challenge = crate::server::token::s256(&verifier);
+    let challenge = crate::oauth::s256(&verifier);
     let attack = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&theirs)
         .append_pair("response_type", "code")

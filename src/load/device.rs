@@ -14,6 +14,7 @@
 
 use super::probes::{self, Probe};
 use super::{send, Ctx, User};
+use crate::endpoint::Endpoint;
 use crate::polling::{Answer, Schedule};
 use goose::prelude::{scenario, Scenario, Transaction, TransactionFunction};
 use rand::Rng as _;
@@ -82,7 +83,7 @@ pub(super) async fn life(user: &mut User<'_>, ctx: &Arc<Ctx>) {
     }
     let (decision, eager) = role(ctx, user.slot);
     let d = &ctx.profile.device;
-    let device_url = ctx.session.url(Some("device_authorization"), None);
+    let device_url = ctx.session.endpoint_url(Endpoint::DeviceAuthorization);
     let client_id = d.client_id.clone();
     let secret = ctx.session.secret_of(&client_id).map(str::to_string);
     let basic = secret.as_deref().map(|s| (client_id.as_str(), s));
@@ -204,7 +205,7 @@ async fn other_client_polls(ctx: &Ctx, device_code: &str) {
     let Some(secret) = ctx.session.secret_of(other) else {
         return;
     };
-    let token_url = ctx.session.url(Some("token"), None);
+    let token_url = ctx.session.endpoint_url(Endpoint::Token);
     let form = [
         ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
         ("device_code", device_code),
@@ -233,7 +234,7 @@ struct Device<'a> {
 /// force: a shorter gap is an `interval_violation`, except the eager device's one
 /// deliberate early poll.
 async fn poll(user: &mut User<'_>, ctx: &Arc<Ctx>, schedule: &mut Schedule, device: &Device<'_>) {
-    let token_url = ctx.session.url(Some("token"), None);
+    let token_url = ctx.session.endpoint_url(Endpoint::Token);
     let form = [
         ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
         ("device_code", device.code),

@@ -18,6 +18,7 @@
 
 use super::probes::{self, Probe};
 use super::{send, Ctx, User};
+use crate::endpoint::Endpoint;
 use crate::scenario::model::Decision;
 use goose::prelude::*;
 use std::sync::Arc;
@@ -109,9 +110,9 @@ fn credentials<'a>(
 /// The code flow; true when it got tokens.
 async fn code_flow(user: &mut User<'_>, ctx: &Ctx) -> bool {
     let e = &ctx.profile.exchange;
-    let verifier = crate::server::store::random_token();
-    let challenge = crate::server::token::s256(&verifier);
-    let state = crate::server::store::random_token();
+    let verifier = crate::oauth::random_token();
+    let challenge = crate::oauth::s256(&verifier);
+    let state = crate::oauth::random_token();
     let query: Vec<(String, String)> = [
         ("response_type", "code"),
         ("client_id", e.code_client.as_str()),
@@ -150,7 +151,7 @@ async fn code_flow(user: &mut User<'_>, ctx: &Ctx) -> bool {
         ctx.recorder.count("authorize_failed", 1);
         return false;
     };
-    let token_url = ctx.session.url(Some("token"), None);
+    let token_url = ctx.session.endpoint_url(Endpoint::Token);
     let mut params = vec![
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -176,7 +177,7 @@ async fn refresh(user: &mut User<'_>, ctx: &Ctx) {
         return;
     };
     let e = &ctx.profile.exchange;
-    let token_url = ctx.session.url(Some("token"), None);
+    let token_url = ctx.session.endpoint_url(Endpoint::Token);
     let mut params = vec![
         ("grant_type", "refresh_token"),
         ("refresh_token", rt.as_str()),
@@ -219,7 +220,7 @@ async fn refresh(user: &mut User<'_>, ctx: &Ctx) {
 
 async fn client_credentials(user: &mut User<'_>, ctx: &Ctx) {
     let client = ctx.profile.exchange.client_credentials_client.clone();
-    let token_url = ctx.session.url(Some("token"), None);
+    let token_url = ctx.session.endpoint_url(Endpoint::Token);
     let mut params = vec![("grant_type", "client_credentials")];
     let basic = credentials(ctx, &client, &mut params);
     tokens(user, ctx, "client_credentials", &token_url, &params, basic).await;

@@ -40,6 +40,34 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use summary::{Recorder, RunMeta, Summary};
 
+/// A running load test's figures for a progress line, every 200 ms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// The workload's name.
+    pub kind: &'static str,
+    /// Since the test started.
+    pub elapsed: Duration,
+    /// Requests sent so far.
+    pub requests: u64,
+    /// Each outcome seen so far, with its count.
+    pub outcomes: Vec<(String, u64)>,
+}
+
+/// What shows a running test's progress: `cli/`, the only layer that writes to the
+/// terminal, implements it.
+pub trait ProgressSink: Send + Sync {
+    /// The latest figures.
+    fn update(&self, progress: &Progress);
+    /// The test is over: clear the line.
+    fn finish(&self);
+}
+
+impl std::fmt::Debug for dyn ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
+}
+
 /// What to run, from the command line.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -66,8 +94,8 @@ pub struct LoadOptions {
     pub report_dir: Option<PathBuf>,
     /// `(index, count)`: this process runs its share of the users.
     pub shard: (usize, usize),
-    /// Draw a progress line on a terminal.
-    pub progress: bool,
+    /// Where a progress line goes while the test runs (the CLI draws it; `None`: nowhere).
+    pub progress: Option<Arc<dyn ProgressSink>>,
     /// Whom the target's `manual` hooks ask.
     pub person: crate::runner::target::Person,
     /// Serve the live figures for scraping at `/metrics` here.
@@ -427,7 +455,10 @@ async fn one_run(
         users,
         refresh_pool: parking_lot::Mutex::default(),
     });
-    let progress = opts.progress.then(|| progress_bar(ctx.clone(), kind));
+    let progress = opts
+        .progress
+        .clone()
+        .map(|sink| (sink.clone(), report_progress(ctx.clone(), kind, sink)));
     let live = live_metrics(opts, &ctx).await?;
     let (result, arrivals, mut files) = match model {
         Model::Closed(users) => closed(&ctx, kind, users, budget, dir).await?,
@@ -443,9 +474,9 @@ async fn one_run(
     };
     let pushed = live.stop().await;
     let elapsed = started.elapsed();
-    if let Some((bar, task)) = progress {
+    if let Some((sink, task)) = progress {
         task.abort();
-        bar.finish_and_clear();
+        sink.finish();
     }
     let error = result.as_ref().err();
     let mut summary = judged(opts, &ctx, (kind, scale), elapsed, arrivals, error).await?;
@@ -650,34 +681,29 @@ fn notes(opts: &LoadOptions, p: &LoadProfile, scale: u32) -> Vec<String> {
     notes
 }
 
-fn progress_bar(
+/// Samples the test's figures every 200 ms for `sink`.
+fn report_progress(
     ctx: Arc<Ctx>,
     kind: Kind,
-) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-    let b = bar.clone();
-    let task = tokio::spawn(async move {
+    sink: Arc<dyn ProgressSink>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         let started = Instant::now();
         loop {
-            let outcomes = ctx.recorder.outcomes();
-            let mix: Vec<String> = outcomes
-                .iter()
-                .filter(|(_, v)| **v > 0)
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect();
-            b.set_message(format!(
-                "{} {:>5.1}s  {} requests  {}",
-                kind.name(),
-                started.elapsed().as_secs_f64(),
-                ctx.recorder.total_requests(),
-                mix.join(" · ")
-            ));
-            b.tick();
+            sink.update(&Progress {
+                kind: kind.name(),
+                elapsed: started.elapsed(),
+                requests: ctx.recorder.total_requests(),
+                outcomes: ctx
+                    .recorder
+                    .outcomes()
+                    .into_iter()
+                    .filter(|(_, v)| *v > 0)
+                    .collect(),
+            });
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-    });
-    (bar, task)
+    })
 }
 
 #[cfg(test)]

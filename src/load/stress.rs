@@ -43,7 +43,7 @@ pub(super) async fn run(
         let (summary, f) = one_run(opts, &step_profile, stress.of, model, &step_dir, false).await?;
         files.extend(f);
         let broke = summary.thresholds.iter().any(|v| !v.passed);
-        if !opts.progress {
+        if opts.progress.is_none() {
             tracing::info!(step = %label, broke, "stress step done");
         }
         let rate = start_rate.map(|_| level);

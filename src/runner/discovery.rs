@@ -28,15 +28,15 @@ pub struct Metadata {
 
 impl Metadata {
     /// Endpoint name → URL, with `metadata` → where the document was found.
-    pub fn endpoints(&self) -> HashMap<String, String> {
-        let mut out = HashMap::from([(Endpoint::Metadata.name().to_string(), self.url.clone())]);
-        for e in Endpoint::ALL {
+    pub fn endpoints(&self) -> HashMap<Endpoint, String> {
+        let mut out = HashMap::from([(Endpoint::Metadata, self.url.clone())]);
+        for &e in Endpoint::all() {
             let url = e
                 .metadata_member()
                 .and_then(|m| self.document.get(m))
                 .and_then(Value::as_str);
             if let Some(u) = url {
-                out.insert(e.name().to_string(), u.to_string());
+                out.insert(e, u.to_string());
             }
         }
         out

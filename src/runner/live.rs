@@ -3,11 +3,12 @@
 //! through the profile's hooks, time through its clock hook or in real time.
 
 use crate::assert::Exchange;
+use crate::endpoint::Endpoint;
 use crate::runner::clients::{Provided, Registered};
 use crate::runner::error::TargetError;
 use crate::runner::hooks::{self, HookError, Purpose};
 use crate::runner::profile::{fill, Clients, Hook, Profile};
-use crate::runner::target::{client, default_path, tls, Backend, Fut, Person, Session};
+use crate::runner::target::{client, tls, Backend, Fut, Person, Session};
 use crate::scenario::model::Decision;
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,7 +22,7 @@ pub(crate) struct Live {
     profile: Arc<Profile>,
     base: String,
     issuer: String,
-    endpoints: HashMap<String, String>,
+    endpoints: HashMap<Endpoint, String>,
     secrets: HashMap<String, String>,
     provided: Provided,
     registered: Vec<Registered>,
@@ -83,20 +84,24 @@ impl Live {
                 .endpoints();
         }
         for (name, path) in &p.endpoints {
+            // Names were checked when the profile loaded.
+            let Some(e) = Endpoint::from_name(name) else {
+                continue;
+            };
             let url = if path.starts_with("http://") || path.starts_with("https://") {
                 path.clone()
             } else {
                 format!("{base}{path}")
             };
-            endpoints.insert(name.clone(), url);
+            endpoints.insert(e, url);
         }
         let mut provided = Provided::from_profile(p, &base)?;
         let mut registered = Vec::new();
         if let Clients::Register = p.clients {
             let endpoint = endpoints
-                .get("registration")
+                .get(&Endpoint::Registration)
                 .cloned()
-                .unwrap_or_else(|| format!("{base}{}", default_path("registration")));
+                .unwrap_or_else(|| format!("{base}{}", Endpoint::Registration.path()));
             registered = crate::runner::clients::register(&http, &endpoint, &mut provided).await;
         }
         Ok(Live {
@@ -369,7 +374,7 @@ impl Backend for LiveBackend {
                 .consent
                 .as_ref()
                 .ok_or_else(|| no_hook("consent"))?;
-            let full = format!("{}?{query}", s.url(Some("authorization"), None));
+            let full = format!("{}?{query}", s.endpoint_url(Endpoint::Authorization));
             let ex = match hook {
                 Hook::Follow { max_redirects } => {
                     let redirect_uri = url::form_urlencoded::parse(query.as_bytes())

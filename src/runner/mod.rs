@@ -322,7 +322,8 @@ fn unmet_needs(l: &Loaded, session: &Session, opts: &RunOptions, can_wait: bool)
     for e in l.endpoints_used() {
         if !session.offers(e) {
             why.push(format!(
-                "the target offers no `{e}` endpoint (none in its metadata or its profile's `endpoints`)"
+                "the target offers no `{}` endpoint (none in its metadata or its profile's `endpoints`)",
+                e.name()
             ));
         }
     }

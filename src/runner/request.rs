@@ -9,7 +9,7 @@ use crate::runner::profile::BodyEncoding;
 use crate::runner::result::ExchangeSummary;
 use crate::runner::target::Session;
 use crate::runner::StepError;
-use crate::scenario::model::{Auth, Body, Destination, Request};
+use crate::scenario::model::{Auth, Body, Destination, EndpointRef, Request};
 use crate::scenario::vars::{is_sensitive_name, Redactor, Vars};
 use base64::Engine;
 use serde_json::Value;
@@ -226,19 +226,17 @@ fn target_url(session: &Session, vars: &mut Vars, r: &Request) -> Result<String,
     let mut url = match &r.to {
         // A protected resource the target does not map: only this step is SKIPPED, naming
         // it (the scenario's other steps need none).
-        Destination::Endpoint(e)
-            if e.strip_prefix("resource:")
-                .is_some_and(|name| !session.provided.has(&format!("resource.{name}.url"))) =>
+        Destination::Endpoint(EndpointRef::Resource(name))
+            if !session.provided.has(&format!("resource.{name}.url")) =>
         {
-            let name = e.trim_start_matches("resource:");
             return Err(StepError::Skip(
                 session
                     .provided
                     .why_missing(&format!("resource.{name}.url")),
             ));
         }
-        Destination::Endpoint(e) => session.url(Some(e), None),
-        Destination::Path(p) => session.url(None, Some(&text(vars, p)?)),
+        Destination::Endpoint(e) => session.url(e),
+        Destination::Path(p) => session.path_url(&text(vars, p)?),
     };
     if !r.query.0.is_empty() {
         let mut pairs = Vec::new();
@@ -334,6 +332,11 @@ fn with_body(
     };
     if let Some(json) = json_body {
         let mut v = vars.json(json)?;
+        if !body_auth.is_empty() && !v.is_object() {
+            return Err(StepError::Step(
+                "the client's credentials go in the body, and this JSON body is not an object: nowhere to put them".into(),
+            ));
+        }
         if let Value::Object(m) = &mut v {
             for (k, val) in body_auth {
                 m.insert(k.clone(), Value::String(val.clone()));
@@ -349,6 +352,13 @@ fn with_body(
             .header("content-type", "application/json")
             .body(body_text.clone());
     } else if let Some(raw) = raw_body {
+        // Refused at load (scenario::check_request); never dropped in silence.
+        if !body_auth.is_empty() {
+            return Err(StepError::Step(
+                "the client's credentials go in the body, and a `raw:` body is sent as written"
+                    .into(),
+            ));
+        }
         body_text = text(vars, &raw.body)?;
         req = req
             .header("content-type", text(vars, &raw.content_type)?)

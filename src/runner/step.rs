@@ -466,7 +466,7 @@ pub(crate) fn snapshot(
     let live = matches!(target, TargetSpec::Live(_));
     if let TargetSpec::Live(p) = target {
         // A live target keeps its own set.
-        dir.push(crate::snapshot::slug(&p.name));
+        dir.push(crate::scenario::slug(&p.name));
     }
     let file = dir.join(file_name(&l.path, &name));
     let mut result = AssertionResult {

@@ -18,7 +18,7 @@ use crate::runner::clients::Provided;
 use crate::runner::error::TargetError;
 use crate::runner::live::Live;
 use crate::runner::profile::{BodyEncoding, Profile};
-use crate::scenario::model::{Capability, Decision};
+use crate::scenario::model::{Capability, Decision, EndpointRef};
 use crate::server::config::ServerConfig;
 use crate::server::faults::FaultSet;
 use std::collections::{HashMap, HashSet};
@@ -196,7 +196,7 @@ pub(crate) struct Session {
     pub encoding: BodyEncoding,
     /// Where the target documents PKCE support, or "" (matrix BCP-6).
     pub pkce_documentation: String,
-    pub(crate) endpoints: HashMap<String, String>,
+    pub(crate) endpoints: HashMap<Endpoint, String>,
     /// Only the endpoints discovery or the profile name are offered.
     pub(crate) discovered_only: bool,
     /// Parameters added to every authorization request.
@@ -207,15 +207,6 @@ pub(crate) struct Session {
     /// and `verification_uri_complete`: where a `form` approval hook starts, as a user
     /// reading the device's screen would.
     pub(crate) verification: parking_lot::Mutex<HashMap<String, (String, Option<String>)>>,
-}
-
-/// An endpoint's default path: the builtin's (and Noorle's), used where a profile says
-/// nothing; `api:/PATH` is that path.
-pub(crate) fn default_path(endpoint: &str) -> &str {
-    match Endpoint::from_name(endpoint) {
-        Some(e) => e.path(),
-        None => endpoint.strip_prefix("api:").unwrap_or(endpoint),
-    }
 }
 
 /// The TLS settings of `profile` on a client builder.
@@ -324,29 +315,37 @@ impl Session {
         crate::runner::builtin::session(config, clock).await
     }
 
-    /// The URL of an endpoint name (`token`, `resource:me`), or of a literal path.
-    pub fn url(&self, endpoint: Option<&str>, path: Option<&str>) -> String {
-        if let Some(p) = path {
-            if p.starts_with("http://") || p.starts_with("https://") {
-                return p.to_string();
-            }
-            return format!("{}{p}", self.base);
-        }
-        let e = endpoint.unwrap_or("");
-        if let Some(name) = e.strip_prefix("resource:") {
-            if let Some(u) = self
+    /// The URL a request's `endpoint:` names: a server endpoint where the target has it
+    /// (its metadata or profile), else at its default path; a protected resource's mapped
+    /// URL (the caller skips a step whose resource is unmapped: here, its default path);
+    /// an API path on the target.
+    pub fn url(&self, r: &EndpointRef) -> String {
+        match r {
+            EndpointRef::Known(e) => self.endpoint_url(*e),
+            EndpointRef::Resource(name) => self
                 .provided
                 .values
                 .get(&format!("resource.{name}.url"))
                 .and_then(|v| v.as_str())
-            {
-                return u.to_string();
-            }
+                .map_or_else(|| format!("{}/{name}", self.base), str::to_string),
+            EndpointRef::Api(path) => format!("{}{path}", self.base),
         }
-        if let Some(u) = self.endpoints.get(e) {
-            return u.clone();
+    }
+
+    /// The URL of a server endpoint on the target.
+    pub fn endpoint_url(&self, e: Endpoint) -> String {
+        match self.endpoints.get(&e) {
+            Some(u) => u.clone(),
+            None => format!("{}{}", self.base, e.path()),
         }
-        format!("{}{}", self.base, default_path(e))
+    }
+
+    /// A literal `path:` (or an absolute URL) on the target.
+    pub fn path_url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            return path.to_string();
+        }
+        format!("{}{path}", self.base)
     }
 
     /// The secret of the client with id `client_id`: a profile secret of that name, else
@@ -381,8 +380,8 @@ impl Session {
     /// Whether the target offers `endpoint`: the builtin every one; a live target with
     /// discovery those its metadata or profile name; one without, every one at its
     /// default path (a Noorle-shaped server).
-    pub(crate) fn offers(&self, endpoint: &str) -> bool {
-        !self.discovered_only || self.endpoints.contains_key(endpoint)
+    pub(crate) fn offers(&self, endpoint: Endpoint) -> bool {
+        !self.discovered_only || self.endpoints.contains_key(&endpoint)
     }
 
     /// Moves the target's clock: the builtin's directly, a live one's through its hook,

@@ -86,13 +86,12 @@ impl Loaded {
         out
     }
 
-    /// The endpoint names the scenario sends requests to (`authorization` for a consent).
-    pub(crate) fn endpoints_used(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = self
+    /// The server endpoints the scenario sends requests to (`authorization` for a consent).
+    pub(crate) fn endpoints_used(&self) -> Vec<Endpoint> {
+        let mut out: Vec<Endpoint> = self
             .scenario
             .requests()
             .filter_map(|r| r.to.endpoint())
-            .filter(|e| Endpoint::from_name(e).is_some())
             .collect();
         if self
             .scenario
@@ -100,9 +99,9 @@ impl Loaded {
             .iter()
             .any(|st| matches!(st.action, Action::Consent(_)))
         {
-            out.push("authorization");
+            out.push(Endpoint::Authorization);
         }
-        out.sort_unstable();
+        out.sort_unstable_by_key(|e| e.name());
         out.dedup();
         out
     }
@@ -317,7 +316,7 @@ fn check_snapshot(
     if snap.name().trim().is_empty() {
         return Err(err(l, here, "snapshot: the name is empty"));
     }
-    if !names.insert(crate::snapshot::slug(snap.name())) {
+    if !names.insert(slug(snap.name())) {
         return Err(err(
             l,
             here,
@@ -398,28 +397,25 @@ fn check_refs(
 }
 
 fn check_request(l: &Loaded, path: &[Seg<'_>], r: &Request) -> Result<(), ScenarioError> {
-    if let model::Destination::Endpoint(e) = &r.to {
-        let known = Endpoint::from_name(e).is_some()
-            || e.starts_with("api:/")
-            || e.strip_prefix("resource:")
-                .is_some_and(|n| !n.is_empty() && !n.contains('/'));
-        if !known {
-            let mut p = path.to_vec();
-            p.push(Seg::Key("endpoint"));
-            return Err(err(
-                l,
-                &p,
-                format!(
-                    "unknown endpoint `{e}` (known: {}, resource:NAME, api:/PATH)",
-                    Endpoint::names().join(", ")
-                ),
-            ));
-        }
-    }
     if let Some(a) = &r.auth {
         let mut at = path.to_vec();
         at.push(Seg::Key("auth"));
         a.client_and_secret().map_err(|m| err(l, &at, m))?;
+        // Credentials that go in the body need a body they can go in: a `raw:` body is
+        // sent as written, so they would be dropped without a word.
+        let in_body = matches!(a, model::Auth::Post { .. } | model::Auth::None { .. });
+        let no_room = match &r.body {
+            Some(model::Body::Raw(_)) => true,
+            Some(model::Body::Json(v)) => !v.is_mapping(),
+            _ => false,
+        };
+        if in_body && no_room {
+            return Err(err(
+                l,
+                &at,
+                "this auth puts the client's credentials in the body, and this body has no room for them (a `raw:` body is sent as written; a `json:` body that is not an object has no members): write `client_id` (and `client_secret`) into it and drop `auth`, or use `form:`, a `json:` object or `body:`".to_string(),
+            ));
+        }
         if let Some(role) = a.role() {
             if roles::role(role).is_none() {
                 return Err(err(
@@ -654,4 +650,17 @@ pub(crate) fn step_name(step: &Step, index: usize) -> String {
     step.name
         .clone()
         .unwrap_or_else(|| format!("step {} ({})", index + 1, step.action.name()))
+}
+
+/// A file-name-safe form of a snapshot name.
+pub(crate) fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

@@ -313,14 +313,14 @@ impl Vars {
         };
         match (func, args) {
             ("pkce_verifier", []) | ("random", []) => {
-                let v = crate::server::store::random_token();
+                let v = crate::oauth::random_token();
                 self.redactor.add(&v, if func == "random" { "random" } else { "code_verifier" });
                 Ok(Value::String(v))
             }
             ("uuid", []) => Ok(Value::String(uuid::Uuid::new_v4().to_string())),
             ("s256", [x]) => {
                 let v = self.arg(x)?;
-                let out = crate::server::token::s256(&text(&v));
+                let out = crate::oauth::s256(&text(&v));
                 // Not a secret, but token-shaped and fresh each run: kept out of reports.
                 self.redactor.add(&out, "code_challenge");
                 Ok(Value::String(out))

@@ -33,7 +33,7 @@ pub async fn metadata(State(st): State<Arc<AppState>>) -> axum::response::Respon
         "code_challenge_methods_supported": ["S256", "plain"],
     });
     if let Some(m) = doc.as_object_mut() {
-        for e in Endpoint::ALL {
+        for &e in Endpoint::all() {
             if let Some(member) = e.metadata_member() {
                 m.insert(member.into(), json!(st.url(e.path())));
             }

@@ -33,7 +33,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use config::{Account, Client, Policy, ScopeSet, Scopes, ServerConfig};
 use direct::Dispatch;
@@ -207,28 +207,47 @@ pub fn router(state: Arc<AppState>) -> App {
     app(state, true)
 }
 
+/// How an endpoint is mounted.
+enum Mount {
+    /// Its handler reads the body itself ([`params::Posted`], held to the policy's limit):
+    /// the endpoints load tests drive.
+    Posted(MethodRouter<Arc<AppState>>),
+    /// Its handler reads the body through extractors, under `DefaultBodyLimit`.
+    Extracted(MethodRouter<Arc<AppState>>),
+}
+
+/// Each endpoint's handlers. Exhaustive: a new [`Endpoint`] is mounted, or the build
+/// fails here.
+fn mount(e: Endpoint, state: &AppState) -> Mount {
+    match e {
+        Endpoint::Token if state.faults.has(Fault::TokenAcceptsGet) => {
+            Mount::Posted(post(token::token).get(token::token_get))
+        }
+        Endpoint::Token => Mount::Posted(post(token::token)),
+        Endpoint::DeviceAuthorization => Mount::Posted(post(device::authorize)),
+        Endpoint::Revocation => Mount::Posted(post(revoke::revoke)),
+        Endpoint::Introspection => Mount::Posted(post(introspect::introspect)),
+        Endpoint::Metadata => Mount::Extracted(get(metadata::metadata)),
+        Endpoint::Verification => {
+            Mount::Extracted(get(device::verify_page).post(device::verify_submit))
+        }
+        Endpoint::Authorization => Mount::Extracted(get(authorize::authorize)),
+        Endpoint::Registration => Mount::Extracted(post(register::register)),
+    }
+}
+
 /// [`router`], with or without the direct way to the token endpoint.
 fn app(state: Arc<AppState>, direct: bool) -> App {
-    use Endpoint::*;
-    let posted = Router::new()
-        .route(DeviceAuthorization.path(), post(device::authorize))
-        .route(Revocation.path(), post(revoke::revoke))
-        .route(Introspection.path(), post(introspect::introspect));
-    let posted = if state.faults.has(Fault::TokenAcceptsGet) {
-        posted.route(Token.path(), post(token::token).get(token::token_get))
-    } else {
-        posted.route(Token.path(), post(token::token))
-    };
-    let mut extracted = Router::new()
-        .route(Metadata.path(), get(metadata::metadata))
-        .route(
-            Verification.path(),
-            get(device::verify_page).post(device::verify_submit),
-        )
-        .route(Authorization.path(), get(authorize::authorize))
+    let (mut posted, mut extracted) = (Router::new(), Router::new());
+    for &e in Endpoint::all() {
+        match mount(e, &state) {
+            Mount::Posted(route) => posted = posted.route(e.path(), route),
+            Mount::Extracted(route) => extracted = extracted.route(e.path(), route),
+        }
+    }
+    let mut extracted = extracted
         .route("/oauth/authorize/decision", post(authorize::decision))
         .route("/oauth/login", post(authorize::login))
-        .route(Registration.path(), post(register::register))
         .route("/account/apps", get(revoke::apps_page))
         .route("/account/apps/revoke", post(revoke::apps_revoke))
         .route("/api/me", get(api::me))

@@ -1,12 +1,12 @@
 //! Dynamic client registration, RFC 7591 `POST /oauth/register` (REG-1…13). Open
 //! registration (no initial access token), as REG-13 recommends.
 
+use crate::oauth::random_token;
 use crate::oauth::{ErrorCode, GrantType};
 use crate::server::config::{Client, ScopeSet};
 use crate::server::error::{no_store_json, OAuthError};
 use crate::server::faults::Fault;
 use crate::server::params::{encoding_of, Encoding};
-use crate::server::store::random_token;
 use crate::server::AppState;
 use axum::body::Bytes;
 use axum::extract::State;

@@ -2,7 +2,8 @@
 //! random cookie naming a server-side [`Session`] that holds the user and an anti-CSRF
 //! value (AUTHZ-18).
 
-use crate::server::store::{random_token, Session};
+use crate::oauth::random_token;
+use crate::server::store::Session;
 use crate::server::AppState;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;

@@ -2,7 +2,7 @@
 //! RFC 8628 §3.4–§3.5; RFC 7636 §4.5–§4.6): every grant the builtin supports.
 
 use crate::clock::Timestamp;
-use crate::oauth::{ErrorCode, GrantType};
+use crate::oauth::{s256, ErrorCode, GrantType};
 use crate::server::client_auth::ClientRequest;
 use crate::server::config::{Client, ScopeSet, Scopes};
 use crate::server::error::{no_store_bytes, OAuthError};
@@ -17,8 +17,6 @@ use crate::server::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -203,11 +201,6 @@ pub(crate) fn verifier_well_formed(v: &str) -> bool {
     (43..=128).contains(&v.len())
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
-/// BASE64URL(SHA256(ASCII(verifier))) without padding (RFC 7636 §4.2).
-pub fn s256(verifier: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 fn code_expired(state: &AppState, issued: Timestamp, now: Timestamp) -> bool {

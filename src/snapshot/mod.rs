@@ -90,20 +90,11 @@ pub fn file_name(scenario: &str, name: &str) -> String {
         .strip_suffix(".yaml")
         .or_else(|| rel.strip_suffix(".yml"))
         .unwrap_or(rel);
-    format!("{}@{}.snap", rel.replace('/', "__"), slug(name))
-}
-
-/// A file-name-safe form of a snapshot name.
-pub(crate) fn slug(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    format!(
+        "{}@{}.snap",
+        rel.replace('/', "__"),
+        crate::scenario::slug(name)
+    )
 }
 
 /// The contents of a `.snap` file (after its header), or `None` when it has none.

@@ -386,7 +386,7 @@ async fn code_binding_to_client_and_redirect_uri() {
 async fn native_loopback_redirect_may_use_any_port() {
     let s = server().await;
     let v = verifier();
-    let ch = oauth_harness::server::token::s256(&v);
+    let ch = oauth_harness::oauth::s256(&v);
     let mut ok = req("native", "http://127.0.0.1:53123/cb", "s");
     ok.extend([
         ("code_challenge", ch.as_str()),

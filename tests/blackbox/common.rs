@@ -244,7 +244,7 @@ impl Srv {
 
     /// A code for `spa` with an S256 challenge of `verifier`.
     pub async fn spa_code(&self, verifier: &str, scope: &str) -> String {
-        let ch = oauth_harness::server::token::s256(verifier);
+        let ch = oauth_harness::oauth::s256(verifier);
         let r = self
             .consent(&[
                 ("response_type", "code"),
@@ -340,7 +340,7 @@ impl Srv {
 
 /// A fresh 43-character PKCE verifier.
 pub fn verifier() -> String {
-    oauth_harness::server::store::random_token()
+    oauth_harness::oauth::random_token()
 }
 
 /// Runner options for in-process runs: four scenarios at once, the target's own

@@ -28,6 +28,7 @@ mod runner;
 mod snapshots;
 mod tap;
 mod third_party;
+mod tidy;
 mod tls;
 mod token;
 mod variables;

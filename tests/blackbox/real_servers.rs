@@ -562,7 +562,7 @@ fn noorle_requests_appear_only_in_noorle_steps() {
                 continue;
             };
             let json = matches!(r.body, Some(Body::Json(_)))
-                && r.to != Destination::Endpoint("registration".into());
+                && r.to.endpoint() != Some(oauth_harness::endpoint::Endpoint::Registration);
             let literal = matches!(&r.to, Destination::Path(p) if p.starts_with('/'));
             let noorle_only = !st.expect.is_empty()
                 && st.expect.iter().all(|a| {
@@ -623,7 +623,9 @@ async fn discovery_finds_path_issuers_and_openid_configuration_and_checks_the_is
         .url
         .ends_with("/realms/acme/.well-known/openid-configuration"));
     assert_eq!(
-        m.endpoints().get("token").map(String::as_str),
+        m.endpoints()
+            .get(&oauth_harness::endpoint::Endpoint::Token)
+            .map(String::as_str),
         Some(format!("{issuer}/protocol/openid-connect/token").as_str())
     );
     // The same document claimed for another issuer is refused (RFC 8414 §3.3).

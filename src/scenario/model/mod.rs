@@ -8,6 +8,7 @@ mod assertion;
 
 pub use assertion::{Assertion, CaptureEntry, Check, JsonType, Level, Predicate, Query};
 
+use crate::endpoint::Endpoint;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -221,7 +222,10 @@ impl Action {
                 !["GET", "HEAD", "OPTIONS"]
                     .iter()
                     .any(|m| r.method.eq_ignore_ascii_case(m))
-                    && !matches!(r.to.endpoint(), Some("introspection" | "metadata"))
+                    && !matches!(
+                        r.to.endpoint(),
+                        Some(Endpoint::Introspection | Endpoint::Metadata)
+                    )
             }
             Action::Poll(_)
             | Action::Approve(_)
@@ -311,19 +315,55 @@ pub struct Request {
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
-    /// An endpoint name resolved through the target (`token`, `resource:me`, `api:/me`);
-    /// a name, not a template.
-    Endpoint(String),
+    /// A name the target resolves (`token`, `resource:me`, `api:/me`); never a template.
+    Endpoint(EndpointRef),
     /// A literal path on the target, or an absolute URL (may use variables).
     Path(String),
 }
 
 impl Destination {
-    /// The endpoint name, when the request names one.
-    pub fn endpoint(&self) -> Option<&str> {
+    /// The server endpoint, when the request names one.
+    pub fn endpoint(&self) -> Option<Endpoint> {
         match self {
-            Destination::Endpoint(e) => Some(e),
-            Destination::Path(_) => None,
+            Destination::Endpoint(EndpointRef::Known(e)) => Some(*e),
+            _ => None,
+        }
+    }
+}
+
+/// What `endpoint:` names: one of the server's endpoints, a protected resource the target
+/// maps, or a path of the target's API. Parsed once, when the file loads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EndpointRef {
+    /// `token`, `device_authorization`, … (RFC names, [`Endpoint::name`]).
+    Known(Endpoint),
+    /// `resource:NAME`: the URL the target maps to a protected resource.
+    Resource(String),
+    /// `api:/PATH`: that path on the target.
+    Api(String),
+}
+
+impl EndpointRef {
+    /// The reference `name` spells, or `None` for a name that is none of the three forms.
+    pub fn parse(name: &str) -> Option<EndpointRef> {
+        if let Some(e) = Endpoint::from_name(name) {
+            return Some(EndpointRef::Known(e));
+        }
+        if let Some(r) = name.strip_prefix("resource:") {
+            return (!r.is_empty() && !r.contains('/')).then(|| EndpointRef::Resource(r.into()));
+        }
+        name.strip_prefix("api:")
+            .filter(|p| p.starts_with('/'))
+            .map(|p| EndpointRef::Api(p.into()))
+    }
+}
+
+impl std::fmt::Display for EndpointRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndpointRef::Known(e) => f.write_str(e.name()),
+            EndpointRef::Resource(r) => write!(f, "resource:{r}"),
+            EndpointRef::Api(p) => write!(f, "api:{p}"),
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use super::{is_scalar, AssertionDoc, PollDoc, RequestDoc, ScenarioDoc, StepDoc};
 use crate::scenario::model::{
-    Action, Assertion, Body, Check, Destination, Level, Poll, Predicate, Query, Request, Scenario,
-    Step,
+    Action, Assertion, Body, Check, Destination, EndpointRef, Level, Poll, Predicate, Query,
+    Request, Scenario, Step,
 };
 use crate::scenario::spans::Seg;
 
@@ -173,7 +173,18 @@ fn lower_request(doc: RequestDoc, here: &[Seg<'static>]) -> Result<Request, Brok
                 "a request needs `endpoint` (a name) or `path`",
             ))
         }
-        (Some(e), None) => Destination::Endpoint(e),
+        (Some(e), None) => match EndpointRef::parse(&e) {
+            Some(r) => Destination::Endpoint(r),
+            None => {
+                return Err(broken(
+                    &at(here, &[Seg::Key("endpoint")]),
+                    format!(
+                        "unknown endpoint `{e}` (known: {}, resource:NAME, api:/PATH)",
+                        crate::endpoint::Endpoint::names().join(", ")
+                    ),
+                ))
+            }
+        },
         (None, Some(p)) => Destination::Path(p),
     };
     let mut bodies: Vec<(&str, Body)> = Vec::new();

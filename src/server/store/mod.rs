@@ -28,7 +28,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tables::Tables;
 
-pub use records::random_token;
 pub(crate) use records::{
     normalize_user_code, AccessToken, AuthorizationCode, ClientAudit, DeviceAuthorization,
     DeviceStatus, PkceMethod, RefreshToken, Session, Token,
@@ -569,7 +568,7 @@ impl Store {
     pub(crate) fn sign_in(&self, id: &str, user: &str) {
         if let Some(s) = self.tables.lock().sessions.get_mut(id) {
             s.user = Some(Arc::from(user));
-            s.csrf = random_token();
+            s.csrf = crate::oauth::random_token();
         }
     }
 

@@ -8,17 +8,11 @@ use rand::RngCore;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A 256-bit random value, base64url without padding (43 characters): codes, tokens,
-/// device codes and secrets (TOK-32: ≥ 128 bits from a CSPRNG).
-pub fn random_token() -> String {
-    Token::random().as_str().to_owned()
-}
-
 /// Characters in a [`Token`].
 pub(crate) const TOKEN_LEN: usize = 43;
 
 /// A value the store keys its tables by: a device code, authorization code, access or
-/// refresh token, drawn as [`random_token`] draws it and held inline. Issuing one
+/// refresh token, drawn as [`crate::oauth::random_token`] draws it and held inline. Issuing one
 /// allocates nothing, and a lookup compares the bytes in the table itself, with no
 /// pointer to chase into a table of a million entries. Looked up by the bytes a client
 /// presents (`Borrow<[u8]>`; arrays hash as slices do).
@@ -30,9 +24,7 @@ pub struct Token([u8; TOKEN_LEN]);
 impl Token {
     /// 256 bits from the CSPRNG (TOK-32).
     pub fn random() -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        Token::from_raw(&bytes)
+        Token::from_raw(&crate::oauth::random_raw())
     }
 
     /// The token whose 32 bytes are `raw`.

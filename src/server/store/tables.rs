@@ -538,7 +538,7 @@ mod tests {
 
     #[test]
     fn random_values_are_long_and_distinct() {
-        let set: HashSet<String> = (0..10_000).map(|_| random_token()).collect();
+        let set: HashSet<String> = (0..10_000).map(|_| crate::oauth::random_token()).collect();
         assert_eq!(set.len(), 10_000);
         assert!(set.iter().all(|t| t.len() == 43));
         let uc = random_user_code();
