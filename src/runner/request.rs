@@ -162,45 +162,98 @@ pub(crate) fn learn_secrets(red: &mut Redactor, ex: &Exchange) {
     }
 }
 
-/// Registers the credentials a request sends (form or JSON fields with credential names).
-fn learn_sent_secrets(red: &mut Redactor, pairs: &[(String, String)]) {
-    for (k, v) in pairs {
-        if is_sensitive_name(k) {
-            red.add(v, k);
-        }
-    }
-}
-
 fn form_component(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// Builds and sends one request.
+/// A step's request with every template resolved: exactly what goes on the wire, and the
+/// credentials in it, before anything is sent (hurl's `eval_request`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RequestSpec {
+    pub method: reqwest::Method,
+    pub url: String,
+    /// Headers in order, the credentials' ones (`Authorization`) included.
+    pub headers: Vec<(String, String)>,
+    /// The body: its content type and text.
+    pub body: Option<(String, String)>,
+    pub follow_redirects: bool,
+    /// Every credential the request carries, with its kind, for the redactor.
+    pub secrets: Vec<(String, String)>,
+}
+
+/// Resolves `r` on `session`: its URL (a step calling an unmapped resource is skipped),
+/// then [`resolve_at`].
+pub(crate) fn resolve(
+    session: &Session,
+    vars: &mut Vars,
+    r: &Request,
+) -> Result<RequestSpec, StepError> {
+    let url = target_url(session, vars, r)?;
+    resolve_at(url, session.encoding, vars, r)
+}
+
+/// Resolves `r` sent to `url`, `body:` pairs in `encoding`: method, headers, client
+/// authentication and body, with the credentials they carry. Sends nothing.
+pub(crate) fn resolve_at(
+    url: String,
+    encoding: BodyEncoding,
+    vars: &mut Vars,
+    r: &Request,
+) -> Result<RequestSpec, StepError> {
+    let text = |vars: &mut Vars, s: &str| vars.text(s).map_err(StepError::from);
+    let method = reqwest::Method::from_bytes(r.method.to_ascii_uppercase().as_bytes())
+        .map_err(|e| StepError::Step(format!("method: {e}")))?;
+    let mut spec = RequestSpec {
+        method,
+        url,
+        headers: Vec::new(),
+        body: None,
+        follow_redirects: r.follow_redirects,
+        secrets: Vec::new(),
+    };
+    for (k, v) in &r.headers.0 {
+        spec.headers.push((text(vars, k)?, text(vars, v)?));
+    }
+    let body_auth = authenticate(&mut spec, vars, r.auth.as_ref())?;
+    spec.body = body(&mut spec.secrets, encoding, vars, r, &body_auth)?;
+    Ok(spec)
+}
+
+/// Builds and sends one request: [`resolve`], its credentials registered, then the
+/// exchange, read and summarized.
 pub(crate) async fn send(
     session: &Session,
     vars: &mut Vars,
     r: &Request,
 ) -> Result<(Exchange, ExchangeSummary), StepError> {
-    let text = |vars: &mut Vars, s: &str| vars.text(s).map_err(StepError::from);
-    let url = target_url(session, vars, r)?;
-    let method = reqwest::Method::from_bytes(r.method.to_ascii_uppercase().as_bytes())
-        .map_err(|e| StepError::Step(format!("method: {e}")))?;
-    let client = if r.follow_redirects {
+    let spec = resolve(session, vars, r)?;
+    for (value, kind) in &spec.secrets {
+        vars.redactor.add(value, kind);
+    }
+    let client = if spec.follow_redirects {
         &session.http_follow
     } else {
         &session.http
     };
-    let mut req = client.request(method.clone(), &url);
-    for (k, v) in &r.headers.0 {
-        req = req.header(text(vars, k)?, text(vars, v)?);
+    let mut req = client.request(spec.method.clone(), &spec.url);
+    for (k, v) in &spec.headers {
+        req = req.header(k, v);
     }
-    let (req, body_auth) = authenticate(req, vars, r.auth.as_ref())?;
-    let (req, body_text) = with_body(session, req, vars, r, &body_auth)?;
+    if let Some((content_type, text)) = &spec.body {
+        req = req.header("content-type", content_type).body(text.clone());
+    }
     let resp = req.send().await.map_err(TargetError::from)?;
     let ex = to_exchange(resp).await?;
     learn_secrets(&mut vars.redactor, &ex);
     remember_verification(session, &ex);
-    let summary = summarize(&vars.redactor, method.as_str(), &url, &body_text, &ex);
+    let body_text = spec.body.as_ref().map_or("", |(_, t)| t.as_str());
+    let summary = summarize(
+        &vars.redactor,
+        spec.method.as_str(),
+        &spec.url,
+        body_text,
+        &ex,
+    );
     Ok((ex, summary))
 }
 
@@ -253,21 +306,22 @@ fn target_url(session: &Session, vars: &mut Vars, r: &Request) -> Result<String,
     Ok(url)
 }
 
-/// The request's credentials: a Bearer or Basic header on `req`, or the pairs that go in
-/// the body (client_secret_post, public clients).
+/// The request's credentials: a Bearer or Basic header on `spec`, or the pairs that go in
+/// the body (client_secret_post, public clients), returned.
 fn authenticate(
-    mut req: reqwest::RequestBuilder,
+    spec: &mut RequestSpec,
     vars: &mut Vars,
     auth: Option<&Auth>,
-) -> Result<(reqwest::RequestBuilder, Vec<(String, String)>), StepError> {
+) -> Result<Vec<(String, String)>, StepError> {
     let text = |vars: &mut Vars, s: &str| vars.text(s).map_err(StepError::from);
     // Client credentials that go in the body (client_secret_post, public clients).
     let mut body_auth: Vec<(String, String)> = Vec::new();
     match auth {
         Some(Auth::Bearer { token }) => {
             let token = text(vars, token)?;
-            vars.redactor.add(&token, "access_token");
-            req = req.header("authorization", format!("Bearer {token}"));
+            spec.secrets.push((token.clone(), "access_token".into()));
+            spec.headers
+                .push(("authorization".into(), format!("Bearer {token}")));
         }
         Some(auth) => {
             let (client, secret) = auth.client_and_secret().map_err(StepError::Step)?;
@@ -282,11 +336,13 @@ fn authenticate(
             match (auth, secret) {
                 (Auth::Basic { .. }, Some(secret)) => {
                     // RFC 6749 §2.3.1: form-urlencode, then base64 (TOK-16).
-                    vars.redactor.add(&secret, "client_secret");
                     let raw = format!("{}:{}", form_component(&client), form_component(&secret));
                     let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
-                    vars.redactor.add(&encoded, "basic_credentials");
-                    req = req.header("authorization", format!("Basic {encoded}"));
+                    spec.secrets.push((secret, "client_secret".into()));
+                    spec.secrets
+                        .push((encoded.clone(), "basic_credentials".into()));
+                    spec.headers
+                        .push(("authorization".into(), format!("Basic {encoded}")));
                 }
                 (_, Some(secret)) => {
                     body_auth.push(("client_id".into(), client));
@@ -297,24 +353,31 @@ fn authenticate(
         }
         None => {}
     }
-    Ok((req, body_auth))
+    Ok(body_auth)
 }
 
 /// The request's body (`body:` in the target's encoding, `form:`, `json:`, `raw:`) with
-/// the body credentials added, and its text for the report.
-fn with_body(
-    session: &Session,
-    mut req: reqwest::RequestBuilder,
+/// the body credentials added: its content type and text; the credentials it sends go to
+/// `secrets`.
+fn body(
+    secrets: &mut Vec<(String, String)>,
+    encoding: BodyEncoding,
     vars: &mut Vars,
     r: &Request,
     body_auth: &[(String, String)],
-) -> Result<(reqwest::RequestBuilder, String), StepError> {
+) -> Result<Option<(String, String)>, StepError> {
     let text = |vars: &mut Vars, s: &str| vars.text(s).map_err(StepError::from);
-    let mut body_text = String::new();
+    let sent = |secrets: &mut Vec<(String, String)>, pairs: &[(String, String)]| {
+        for (k, v) in pairs {
+            if is_sensitive_name(k) {
+                secrets.push((v.clone(), k.clone()));
+            }
+        }
+    };
     // `body:` takes the target's encoding.
     let as_json: Option<serde_yaml::Value>;
     let (json_body, form_body, raw_body) = match &r.body {
-        Some(Body::Params(pairs)) if session.encoding == BodyEncoding::Json => {
+        Some(Body::Params(pairs)) if encoding == BodyEncoding::Json => {
             let mut m = serde_yaml::Mapping::new();
             for (k, v) in &pairs.0 {
                 m.insert(
@@ -341,17 +404,15 @@ fn with_body(
             for (k, val) in body_auth {
                 m.insert(k.clone(), Value::String(val.clone()));
             }
-            let sent: Vec<(String, String)> = m
+            let pairs: Vec<(String, String)> = m
                 .iter()
                 .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
                 .collect();
-            learn_sent_secrets(&mut vars.redactor, &sent);
+            sent(secrets, &pairs);
         }
-        body_text = v.to_string();
-        req = req
-            .header("content-type", "application/json")
-            .body(body_text.clone());
-    } else if let Some(raw) = raw_body {
+        return Ok(Some(("application/json".into(), v.to_string())));
+    }
+    if let Some(raw) = raw_body {
         // Refused at load (scenario::check_request); never dropped in silence.
         if !body_auth.is_empty() {
             return Err(StepError::Step(
@@ -359,25 +420,291 @@ fn with_body(
                     .into(),
             ));
         }
-        body_text = text(vars, &raw.body)?;
-        req = req
-            .header("content-type", text(vars, &raw.content_type)?)
-            .body(body_text.clone());
-    } else if form_body.is_some() || !body_auth.is_empty() {
-        let mut pairs = Vec::new();
-        if let Some(form) = form_body {
-            for (k, v) in &form.0 {
-                pairs.push((text(vars, k)?, text(vars, v)?));
+        let content_type = text(vars, &raw.content_type)?;
+        return Ok(Some((content_type, text(vars, &raw.body)?)));
+    }
+    if form_body.is_none() && body_auth.is_empty() {
+        return Ok(None);
+    }
+    let mut pairs = Vec::new();
+    if let Some(form) = form_body {
+        for (k, v) in &form.0 {
+            pairs.push((text(vars, k)?, text(vars, v)?));
+        }
+    }
+    pairs.extend(body_auth.iter().cloned());
+    sent(secrets, &pairs);
+    let encoded = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    Ok(Some(("application/x-www-form-urlencoded".into(), encoded)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::Endpoint;
+    use crate::scenario::model::{EndpointRef, Pairs, RawBody};
+
+    fn pairs(p: &[(&str, &str)]) -> Pairs {
+        Pairs(
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn request(auth: Option<Auth>, body: Option<Body>) -> Request {
+        Request {
+            method: "post".into(),
+            to: Destination::Endpoint(EndpointRef::Known(Endpoint::Token)),
+            query: Pairs::default(),
+            headers: pairs(&[("x-trace", "${id}")]),
+            body,
+            auth,
+            follow_redirects: false,
+        }
+    }
+
+    const BASIC: &str = "Basic Yzpz";
+
+    /// Resolution, as a table over client authentication × body × the target's encoding:
+    /// where the credentials go, what the body is, which credentials are registered; the
+    /// combinations that leave the credentials nowhere are errors, never a silent drop.
+    #[test]
+    fn a_request_resolves_over_auth_body_and_encoding() {
+        let basic = || Auth::Basic {
+            role: None,
+            client: Some("c".into()),
+            secret: Some("s".into()),
+        };
+        let post = || Auth::Post {
+            role: None,
+            client: Some("c".into()),
+            secret: Some("${secret.web}".into()),
+        };
+        let public = || Auth::None {
+            role: None,
+            client: Some("c".into()),
+        };
+        let bearer = || Auth::Bearer {
+            token: "tok".into(),
+        };
+        let form = || Some(Body::Form(pairs(&[("grant_type", "client_credentials")])));
+        let params = || Some(Body::Params(pairs(&[("a", "${id}")])));
+        let json = || {
+            Some(Body::Json(
+                serde_yaml::from_str("{grant_type: client_credentials}").expect("yaml"),
+            ))
+        };
+        let json_list = || Some(Body::Json(serde_yaml::from_str("[1, 2]").expect("yaml")));
+        let raw = || {
+            Some(Body::Raw(RawBody {
+                content_type: "text/plain".into(),
+                body: "as written ${id}".into(),
+            }))
+        };
+        use BodyEncoding::{Form, Json};
+        const FORM: &str = "application/x-www-form-urlencoded";
+        const JSON: &str = "application/json";
+        // (auth, body, encoding) → Authorization header, (content type, body), secrets
+        // registered; or the error's words.
+        type Row = (
+            Option<Auth>,
+            Option<Body>,
+            BodyEncoding,
+            Result<
+                (
+                    Option<&'static str>,
+                    Option<(&'static str, &'static str)>,
+                    &'static [&'static str],
+                ),
+                &'static str,
+            >,
+        );
+        let rows: Vec<Row> = vec![
+            // No authentication: the body alone, in the encoding `body:` asks for.
+            (None, None, Form, Ok((None, None, &[]))),
+            (
+                None,
+                form(),
+                Json,
+                Ok((None, Some((FORM, "grant_type=client_credentials")), &[])),
+            ),
+            (None, params(), Form, Ok((None, Some((FORM, "a=7")), &[]))),
+            (
+                None,
+                params(),
+                Json,
+                Ok((None, Some((JSON, r#"{"a":"7"}"#)), &[])),
+            ),
+            (
+                None,
+                raw(),
+                Form,
+                Ok((None, Some(("text/plain", "as written 7")), &[])),
+            ),
+            (
+                None,
+                json_list(),
+                Form,
+                Ok((None, Some((JSON, "[1,2]")), &[])),
+            ),
+            // Basic: a header; the body untouched, whatever it is.
+            (
+                Some(basic()),
+                None,
+                Form,
+                Ok((Some(BASIC), None, &["s", "Yzpz"])),
+            ),
+            (
+                Some(basic()),
+                raw(),
+                Json,
+                Ok((
+                    Some(BASIC),
+                    Some(("text/plain", "as written 7")),
+                    &["s", "Yzpz"],
+                )),
+            ),
+            (
+                Some(basic()),
+                json(),
+                Form,
+                Ok((
+                    Some(BASIC),
+                    Some((JSON, r#"{"grant_type":"client_credentials"}"#)),
+                    &["s", "Yzpz"],
+                )),
+            ),
+            // client_secret_post: in the body, whatever its encoding.
+            (
+                Some(post()),
+                None,
+                Form,
+                Ok((
+                    None,
+                    Some((FORM, "client_id=c&client_secret=p%40ss+word")),
+                    &["p@ss word"],
+                )),
+            ),
+            (
+                Some(post()),
+                form(),
+                Form,
+                Ok((
+                    None,
+                    Some((
+                        FORM,
+                        "grant_type=client_credentials&client_id=c&client_secret=p%40ss+word",
+                    )),
+                    &["p@ss word"],
+                )),
+            ),
+            (
+                Some(post()),
+                params(),
+                Json,
+                Ok((
+                    None,
+                    Some((
+                        JSON,
+                        r#"{"a":"7","client_id":"c","client_secret":"p@ss word"}"#,
+                    )),
+                    &["p@ss word"],
+                )),
+            ),
+            (
+                Some(post()),
+                json(),
+                Form,
+                Ok((
+                    None,
+                    Some((
+                        JSON,
+                        r#"{"client_id":"c","client_secret":"p@ss word","grant_type":"client_credentials"}"#,
+                    )),
+                    &["p@ss word"],
+                )),
+            ),
+            (
+                Some(post()),
+                raw(),
+                Form,
+                Err("a `raw:` body is sent as written"),
+            ),
+            (
+                Some(post()),
+                json_list(),
+                Form,
+                Err("this JSON body is not an object"),
+            ),
+            // A public client: its id in the body.
+            (
+                Some(public()),
+                None,
+                Json,
+                Ok((None, Some((FORM, "client_id=c")), &[])),
+            ),
+            (
+                Some(public()),
+                params(),
+                Json,
+                Ok((None, Some((JSON, r#"{"a":"7","client_id":"c"}"#)), &[])),
+            ),
+            (
+                Some(public()),
+                raw(),
+                Form,
+                Err("a `raw:` body is sent as written"),
+            ),
+            // A bearer token: a header.
+            (
+                Some(bearer()),
+                None,
+                Form,
+                Ok((Some("Bearer tok"), None, &["tok"])),
+            ),
+            (
+                Some(bearer()),
+                raw(),
+                Form,
+                Ok((
+                    Some("Bearer tok"),
+                    Some(("text/plain", "as written 7")),
+                    &["tok"],
+                )),
+            ),
+        ];
+        for (i, (auth, body, encoding, want)) in rows.into_iter().enumerate() {
+            let mut vars = Vars::new(std::collections::HashMap::from([(
+                "web".to_string(),
+                "p@ss word".to_string(),
+            )]));
+            vars.set("id", Value::String("7".into()));
+            let r = request(auth, body);
+            let got = resolve_at("http://t/token".into(), encoding, &mut vars, &r);
+            match (got, want) {
+                (Ok(spec), Ok((authorization, body, secrets))) => {
+                    assert_eq!(spec.method, reqwest::Method::POST, "row {i}");
+                    assert_eq!(spec.headers[0], ("x-trace".into(), "7".into()), "row {i}");
+                    let header = spec
+                        .headers
+                        .iter()
+                        .find(|(k, _)| k == "authorization")
+                        .map(|(_, v)| v.as_str());
+                    assert_eq!(header, authorization, "row {i}");
+                    let body_got = spec.body.as_ref().map(|(c, t)| (c.as_str(), t.as_str()));
+                    assert_eq!(body_got, body, "row {i}");
+                    let secrets_got: Vec<&str> =
+                        spec.secrets.iter().map(|(v, _)| v.as_str()).collect();
+                    assert_eq!(secrets_got, secrets, "row {i}");
+                }
+                (Err(e), Err(words)) => {
+                    assert!(e.to_string().contains(words), "row {i}: {e}");
+                }
+                (got, want) => panic!("row {i}: got {got:?}, want {want:?}"),
             }
         }
-        pairs.extend(body_auth.iter().cloned());
-        learn_sent_secrets(&mut vars.redactor, &pairs);
-        body_text = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
-            .finish();
-        req = req
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body_text.clone());
     }
-    Ok((req, body_text))
 }

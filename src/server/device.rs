@@ -69,10 +69,11 @@ fn handle(
     // NOORLE-16: a per-client fixed window of one minute on the server clock.
     let limit = (!state.faults.has(Fault::NoDeviceRateLimit))
         .then_some(state.policy.device_authorizations_per_minute);
-    let user_code = state
-        .store
-        .start_device(now, device_code, new, limit, log)
+    state
+        .device_rate
+        .admit(&new.client_id, now, limit)
         .map_err(|left| rate_limited(left.as_secs().max(1)))?;
+    let user_code = state.store.start_device(now, device_code, new, log);
     let verification_uri = state.url(crate::endpoint::Endpoint::Verification.path());
     let mut body = json!({
         "device_code": device_code.as_str(),

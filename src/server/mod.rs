@@ -18,6 +18,7 @@ pub mod metadata;
 pub mod pages;
 pub mod params;
 pub mod play;
+pub(crate) mod rate;
 pub mod register;
 pub mod revoke;
 pub mod session;
@@ -81,6 +82,8 @@ pub struct AppState {
     pub(crate) pause: Option<stall::Pause>,
     /// The server's part when a client is the subject.
     pub play: Option<play::Play>,
+    /// NOORLE-16's window on device authorizations, per client.
+    pub(crate) device_rate: rate::DeviceRate,
 }
 
 /// Clients by id.
@@ -117,6 +120,7 @@ impl AppState {
             ),
             play: config.play,
             pause: config.stall.map(stall::Pause::starting_now),
+            device_rate: rate::DeviceRate::default(),
         }
     }
 
@@ -181,7 +185,44 @@ impl AppState {
         Ok(set)
     }
 
+    /// What the store's judges may read: the rules, never the store itself (a judge runs
+    /// under the store's lock; one that reached the store would deadlock, and [`Rules`]
+    /// has no way to).
+    pub(crate) fn rules(&self) -> Rules<'_> {
+        Rules {
+            faults: &self.faults,
+            policy: &self.policy,
+            scopes: &self.scopes,
+            play: self.play.as_ref(),
+            accounts: &self.accounts,
+        }
+    }
+
     /// The user who acts when none is named: the first account by name.
+    pub(crate) fn default_user(&self) -> String {
+        self.rules().default_user()
+    }
+
+    /// An absolute URL on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer.trim_end_matches('/'), path)
+    }
+}
+
+/// The narrow view of [`AppState`] the store's judges (`redeem_code`, `refresh`,
+/// `poll_device` verdicts) see: fault switches, policy, scopes, the play of a client under
+/// test, the user accounts. No store, no clients table.
+#[derive(Clone, Copy)]
+pub(crate) struct Rules<'a> {
+    pub faults: &'a FaultSet,
+    pub policy: &'a Policy,
+    pub scopes: &'a Scopes,
+    pub play: Option<&'a play::Play>,
+    accounts: &'a HashMap<String, Account>,
+}
+
+impl Rules<'_> {
+    /// The user the play's decisions are made for: the first account by name.
     pub(crate) fn default_user(&self) -> String {
         let mut names: Vec<&String> = self.accounts.keys().collect();
         names.sort();
@@ -189,11 +230,6 @@ impl AppState {
             .first()
             .map(|s| s.to_string())
             .unwrap_or_else(|| "alice".into())
-    }
-
-    /// An absolute URL on this server.
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.issuer.trim_end_matches('/'), path)
     }
 }
 
@@ -564,12 +600,27 @@ mod tests {
             .expect("body");
         let mut text = String::from_utf8_lossy(&body).into_owned();
         if let Ok(serde_json::Value::Object(mut o)) = serde_json::from_slice(&body) {
-            if o.contains_key("access_token") {
-                o.insert("access_token".into(), "<token>".into());
-                text = serde_json::Value::Object(o).to_string();
+            for k in ["access_token", "refresh_token"] {
+                if o.contains_key(k) {
+                    o.insert(k.into(), "<token>".into());
+                }
             }
+            text = serde_json::Value::Object(o).to_string();
         }
         out + &text
+    }
+
+    /// A token request of the m2m client (Basic), with `body`.
+    fn m2m_token_request(body: Body) -> axum::http::Request<Body> {
+        use base64::Engine as _;
+        let pair = base64::engine::general_purpose::STANDARD.encode("m2m:m2m-secret");
+        axum::http::Request::builder()
+            .method("POST")
+            .uri("/oauth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::AUTHORIZATION, format!("Basic {pair}"))
+            .body(body)
+            .expect("request")
     }
 
     /// What a client sees of `request()` sent the direct way, checked to be what it sees
@@ -645,6 +696,27 @@ mod tests {
         }
     }
 
+    /// Under every fault switch, a token request taken the direct way (allowed by
+    /// `router`, closed by `Dispatch` where a fault shapes responses) is answered as the
+    /// router alone answers it: no fault's behaviour is bypassed by the fast path.
+    #[tokio::test]
+    async fn no_fault_is_bypassed_by_the_direct_way() {
+        for &f in faults::Fault::all() {
+            let state = || {
+                Arc::new(AppState::new(
+                    ServerConfig::builtin().with_faults([f].into_iter().collect()),
+                    "http://127.0.0.1:1".into(),
+                    Clock::frozen(),
+                ))
+            };
+            let request =
+                || m2m_token_request(Body::from("grant_type=client_credentials&scope=api"));
+            let direct = seen(router(state()), request()).await;
+            let routed = seen(app(state(), false), request()).await;
+            assert_eq!(direct, routed, "fault {}", f.name());
+        }
+    }
+
     /// The same for bodies that arrive in pieces, with no length known in advance: joined,
     /// refused once they pass the limit, or refused when the connection fails midway.
     #[tokio::test]
@@ -681,7 +753,6 @@ mod tests {
         ];
         for (name, pieces, status) in cases {
             let request = || {
-                use base64::Engine as _;
                 let items: Vec<Result<axum::body::Bytes, std::io::Error>> = pieces
                     .iter()
                     .map(|p| match p {
@@ -689,14 +760,7 @@ mod tests {
                         Err(why) => Err(std::io::Error::other(why.to_string())),
                     })
                     .collect();
-                let pair = base64::engine::general_purpose::STANDARD.encode("m2m:m2m-secret");
-                axum::http::Request::builder()
-                    .method("POST")
-                    .uri("/oauth/token")
-                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .header(header::AUTHORIZATION, format!("Basic {pair}"))
-                    .body(Body::from_stream(futures_util::stream::iter(items)))
-                    .expect("request")
+                m2m_token_request(Body::from_stream(futures_util::stream::iter(items)))
             };
             let seen = both_ways(request, name).await;
             assert!(seen.starts_with(status), "{name}: {seen}");

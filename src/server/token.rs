@@ -13,7 +13,7 @@ use crate::server::store::{
     AuthorizationCode, DevicePoll, DeviceStatus, Issuance, Issued, PkceMethod, PollMiss,
     PollVerdict, Polled, RefreshPlan, RefreshToken, Token, Verdict,
 };
-use crate::server::AppState;
+use crate::server::{AppState, Rules};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -84,21 +84,21 @@ fn handle(
 }
 
 /// Whether a grant with `scope` gets a refresh token (NOORLE-18: with `offline_access`).
-fn wants_refresh(state: &AppState, client: &Client, scope: ScopeSet) -> bool {
-    if state.faults.has(Fault::AlwaysRefreshToken) {
+fn wants_refresh(rules: Rules<'_>, client: &Client, scope: ScopeSet) -> bool {
+    if rules.faults.has(Fault::AlwaysRefreshToken) {
         return true;
     }
-    if state.faults.has(Fault::NoRefreshToken) {
+    if rules.faults.has(Fault::NoRefreshToken) {
         return false;
     }
     client.grants.contains(GrantType::RefreshToken)
-        && scope.contains_all(state.scopes.one("offline_access"))
-        && !state.scopes.one("offline_access").is_empty()
+        && scope.contains_all(rules.scopes.one("offline_access"))
+        && !rules.scopes.one("offline_access").is_empty()
 }
 
 /// The tokens `client` gets for `scope` now, a refresh token as `refresh` says.
 fn issuance(
-    state: &AppState,
+    rules: Rules<'_>,
     client: &Client,
     user: Option<Arc<str>>,
     scope: ScopeSet,
@@ -108,7 +108,7 @@ fn issuance(
         client_id: client.id.clone(),
         user,
         scope,
-        access_ttl: Duration::from_secs(state.policy.access_token_ttl),
+        access_ttl: Duration::from_secs(rules.policy.access_token_ttl),
         refresh,
     }
 }
@@ -203,13 +203,13 @@ pub(crate) fn verifier_well_formed(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-fn code_expired(state: &AppState, issued: Timestamp, now: Timestamp) -> bool {
-    if state.faults.has(Fault::NeverExpireCodes) {
+fn code_expired(rules: Rules<'_>, issued: Timestamp, now: Timestamp) -> bool {
+    if rules.faults.has(Fault::NeverExpireCodes) {
         return false;
     }
-    let ttl = Duration::from_secs(state.policy.authorization_code_ttl);
+    let ttl = Duration::from_secs(rules.policy.authorization_code_ttl);
     let age = now.since(issued);
-    if state.faults.has(Fault::EarlyExpireCodes) {
+    if rules.faults.has(Fault::EarlyExpireCodes) {
         age >= ttl.saturating_sub(Duration::from_secs(1))
     } else {
         age > ttl
@@ -221,15 +221,17 @@ fn code_grant(state: &AppState, client: &Client, params: &Params) -> Result<Resp
         return Err(OAuthError::invalid_request("Missing code"));
     };
     let now = state.now();
+    // The judge sees the rules, never the store it runs under.
+    let rules = state.rules();
     let issued = state.store.redeem_code(code, now, |rec| {
         let Some(rec) = rec else {
             return Verdict::Refuse(OAuthError::invalid_grant("Unknown authorization code"));
         };
-        match judge_code(state, client, params, rec, now) {
+        match judge_code(rules, client, params, rec, now) {
             Ok(()) => {
-                let refresh = refresh_if(wants_refresh(state, client, rec.scope), rec.scope);
+                let refresh = refresh_if(wants_refresh(rules, client, rec.scope), rec.scope);
                 let user = Some(rec.user.clone());
-                Verdict::Grant(issuance(state, client, user, rec.scope, refresh))
+                Verdict::Grant(issuance(rules, client, user, rec.scope, refresh))
             }
             Err(verdict) => verdict,
         }
@@ -240,30 +242,30 @@ fn code_grant(state: &AppState, client: &Client, params: &Params) -> Result<Resp
 /// Whether `rec` may be redeemed by `client` with `params` (RFC 6749 §4.1.3, RFC 7636
 /// §4.6); if not, the refusal.
 fn judge_code(
-    state: &AppState,
+    rules: Rules<'_>,
     client: &Client,
     params: &Params,
     rec: &AuthorizationCode,
     now: Timestamp,
 ) -> Result<(), Verdict> {
     let refuse = |m: &'static str| Err(Verdict::Refuse(OAuthError::invalid_grant(m)));
-    if rec.client_id != client.id && !state.faults.has(Fault::CodeAnyClient) {
+    if rec.client_id != client.id && !rules.faults.has(Fault::CodeAnyClient) {
         return refuse("Authorization code was issued to another client");
     }
-    if code_expired(state, rec.issued_at, now) {
+    if code_expired(rules, rec.issued_at, now) {
         return refuse("Authorization code expired");
     }
     if let Some(grant) = rec.redeemed {
-        if !state.faults.has(Fault::ReuseCode) {
+        if !rules.faults.has(Fault::ReuseCode) {
             // RFC 6749 §4.1.2, §10.5: refuse, and revoke what the code issued (TOK-22).
             let e = OAuthError::invalid_grant("Authorization code was already used");
-            if state.faults.has(Fault::NoRevokeOnCodeReuse) {
+            if rules.faults.has(Fault::NoRevokeOnCodeReuse) {
                 return Err(Verdict::Refuse(e));
             }
             return Err(Verdict::RefuseRevoking(grant, e));
         }
     }
-    if !state.faults.has(Fault::IgnoreRedirectUriAtToken) {
+    if !rules.faults.has(Fault::IgnoreRedirectUriAtToken) {
         if let Some(expected) = &rec.redirect_uri {
             match params.get("redirect_uri") {
                 None => {
@@ -277,17 +279,17 @@ fn judge_code(
             }
         }
     }
-    if state.faults.has(Fault::SkipPkce) {
+    if rules.faults.has(Fault::SkipPkce) {
         return Ok(());
     }
-    check_pkce(state, rec.challenge.as_ref(), params.get("code_verifier"))
+    check_pkce(rules, rec.challenge.as_ref(), params.get("code_verifier"))
         .map_err(|m| Verdict::Refuse(OAuthError::invalid_grant(m)))
 }
 
 /// RFC 7636 §4.6 and PKCE downgrade protection (RFC 9700 §4.8.2, BCP-7): why the
 /// verifier does not fit the challenge, if it does not.
 fn check_pkce(
-    state: &AppState,
+    rules: Rules<'_>,
     challenge: Option<&(String, PkceMethod)>,
     verifier: Option<&str>,
 ) -> Result<(), &'static str> {
@@ -307,7 +309,7 @@ fn check_pkce(
                 Err("code_verifier does not match the code challenge")
             }
         }
-        (None, Some(_)) if !state.faults.has(Fault::PkceDowngrade) => {
+        (None, Some(_)) if !rules.faults.has(Fault::PkceDowngrade) => {
             Err("code_verifier sent for a code issued without a code challenge")
         }
         (None, _) => Ok(()),
@@ -329,18 +331,19 @@ fn refresh_grant(
     let now = state.now();
     // The same refresh token stays valid unless rotated; say so, as RFC 6749 §6 allows.
     let rotate = client.is_public() && !state.faults.has(Fault::NoRefreshRotation);
+    let rules = state.rules();
     let issued = state.store.refresh(rt, now, |found| {
         let Some((rec, alive)) = found else {
             return Verdict::Refuse(OAuthError::invalid_grant("Unknown refresh token"));
         };
-        match judge_refresh(state, client, rec, alive, requested, now) {
+        match judge_refresh(rules, client, rec, alive, requested, now) {
             Ok(scope) => {
                 let refresh = if rotate {
                     RefreshPlan::New(rec.scope)
                 } else {
                     RefreshPlan::Keep
                 };
-                Verdict::Grant(issuance(state, client, rec.user.clone(), scope, refresh))
+                Verdict::Grant(issuance(rules, client, rec.user.clone(), scope, refresh))
             }
             Err(verdict) => verdict,
         }
@@ -350,7 +353,7 @@ fn refresh_grant(
 
 /// The scope `rec` may be refreshed to for `client` (RFC 6749 §6), or the refusal.
 fn judge_refresh(
-    state: &AppState,
+    rules: Rules<'_>,
     client: &Client,
     rec: &RefreshToken,
     alive: bool,
@@ -358,24 +361,24 @@ fn judge_refresh(
     now: Timestamp,
 ) -> Result<ScopeSet, Verdict> {
     let refuse = |m: &'static str| Err(Verdict::Refuse(OAuthError::invalid_grant(m)));
-    if rec.client_id != client.id && !state.faults.has(Fault::RefreshAnyClient) {
+    if rec.client_id != client.id && !rules.faults.has(Fault::RefreshAnyClient) {
         return refuse("Refresh token was issued to another client");
     }
     if !alive {
         return refuse("Refresh token was revoked");
     }
-    let idle = Duration::from_secs(state.policy.refresh_token_idle_ttl);
-    if !state.faults.has(Fault::RefreshNeverIdleExpires) && now.since(rec.last_used) > idle {
+    let idle = Duration::from_secs(rules.policy.refresh_token_idle_ttl);
+    if !rules.faults.has(Fault::RefreshNeverIdleExpires) && now.since(rec.last_used) > idle {
         return refuse("Refresh token expired");
     }
-    if rec.rotated && !state.faults.has(Fault::NoRefreshReuseDetection) {
+    if rec.rotated && !rules.faults.has(Fault::NoRefreshReuseDetection) {
         // RFC 9700 §4.14.2: replay of a rotated token revokes the grant (REF-9, REF-10).
         let e = OAuthError::invalid_grant("Refresh token was already used");
         return Err(Verdict::RefuseRevoking(rec.grant, e));
     }
     match requested {
         None => Ok(rec.scope),
-        Some(s) if rec.scope.contains_all(s) || state.faults.has(Fault::RefreshWidensScope) => {
+        Some(s) if rec.scope.contains_all(s) || rules.faults.has(Fault::RefreshWidensScope) => {
             Ok(s)
         }
         Some(_) => Err(Verdict::Refuse(OAuthError::new(
@@ -395,10 +398,11 @@ fn device_grant(
     };
     let now = state.now();
     let any_client = state.faults.has(Fault::DeviceCodeAnyClient);
+    let rules = state.rules();
     let polled = state
         .store
         .poll_device(dc, now, &client.id, any_client, |poll| {
-            judge_poll(state, client, poll, now)
+            judge_poll(rules, client, poll, now)
         });
     match polled {
         Ok(Polled::Tokens(issued)) => Ok(respond(state, &issued, None)),
@@ -419,8 +423,8 @@ fn device_grant(
 
 /// The answer to a device code's poll (RFC 8628 §3.5), or for a client under test, the
 /// answer its play forces.
-fn judge_poll(state: &AppState, client: &Client, poll: &DevicePoll, now: Timestamp) -> PollVerdict {
-    let forced = state.play.as_ref().and_then(|p| p.forced(poll.number));
+fn judge_poll(rules: Rules<'_>, client: &Client, poll: &DevicePoll, now: Timestamp) -> PollVerdict {
+    let forced = rules.play.as_ref().and_then(|p| p.forced(poll.number));
     let pending = || {
         OAuthError::new(
             ErrorCode::AuthorizationPending,
@@ -439,9 +443,9 @@ fn judge_poll(state: &AppState, client: &Client, poll: &DevicePoll, now: Timesta
     }
     let d = poll.device;
     let early = poll.early || forced == Some(Forced::SlowDown);
-    let expired = !state.faults.has(Fault::NeverExpireDeviceCodes) && now >= d.expires_at;
+    let expired = !rules.faults.has(Fault::NeverExpireDeviceCodes) && now >= d.expires_at;
     let user = match &d.status {
-        DeviceStatus::Consumed(_) if !state.faults.has(Fault::ReuseDeviceCode) => {
+        DeviceStatus::Consumed(_) if !rules.faults.has(Fault::ReuseDeviceCode) => {
             let e = OAuthError::invalid_grant("Device code was already used");
             return PollVerdict::Refuse(e);
         }
@@ -449,22 +453,21 @@ fn judge_poll(state: &AppState, client: &Client, poll: &DevicePoll, now: Timesta
             let e = OAuthError::new(ErrorCode::ExpiredToken, "Device code expired");
             return PollVerdict::Terminal(e);
         }
-        DeviceStatus::Denied if !state.faults.has(Fault::IgnoreDeviceDenial) => {
+        DeviceStatus::Denied if !rules.faults.has(Fault::IgnoreDeviceDenial) => {
             let e = OAuthError::new(ErrorCode::AccessDenied, "The user denied the request");
             return PollVerdict::Terminal(e);
         }
         DeviceStatus::Pending | DeviceStatus::Denied => {
-            let decided = state
+            let decided = rules
                 .play
-                .as_ref()
                 .and_then(|p| p.decision_after(d.seen.pending + 1))
                 .map(|decision| match decision {
                     UserDecision::Approve => {
-                        DeviceStatus::Approved(Arc::from(state.default_user()))
+                        DeviceStatus::Approved(Arc::from(rules.default_user()))
                     }
                     UserDecision::Deny => DeviceStatus::Denied,
                 });
-            if !early || state.faults.has(Fault::NeverSlowDown) {
+            if !early || rules.faults.has(Fault::NeverSlowDown) {
                 let (error, widen) = (pending(), Duration::ZERO);
                 return PollVerdict::Pending {
                     error,
@@ -472,7 +475,7 @@ fn judge_poll(state: &AppState, client: &Client, poll: &DevicePoll, now: Timesta
                     widen,
                 };
             }
-            let widen = if state.faults.has(Fault::SlowDownNoIncrease) {
+            let widen = if rules.faults.has(Fault::SlowDownNoIncrease) {
                 Duration::ZERO
             } else {
                 Duration::from_secs(5)
@@ -490,8 +493,8 @@ fn judge_poll(state: &AppState, client: &Client, poll: &DevicePoll, now: Timesta
         DeviceStatus::Approved(user) => Some(user.clone()),
         DeviceStatus::Consumed(_) => None,
     };
-    let refresh = refresh_if(wants_refresh(state, client, d.scope), d.scope);
-    PollVerdict::Grant(issuance(state, client, user, d.scope, refresh))
+    let refresh = refresh_if(wants_refresh(rules, client, d.scope), d.scope);
+    PollVerdict::Grant(issuance(rules, client, user, d.scope, refresh))
 }
 
 fn client_credentials_grant(
@@ -510,10 +513,10 @@ fn client_credentials_grant(
     // RFC 6749 §4.4.3: no refresh token (TOK-31), unless a fault says otherwise; without
     // one, nothing but the token itself can be revoked.
     let issued = if state.faults.has(Fault::AlwaysRefreshToken) {
-        let iss = issuance(state, client, None, scope, RefreshPlan::New(scope));
+        let iss = issuance(state.rules(), client, None, scope, RefreshPlan::New(scope));
         state.store.issue(now, Token::random(), &iss)
     } else {
-        let iss = issuance(state, client, None, scope, RefreshPlan::None);
+        let iss = issuance(state.rules(), client, None, scope, RefreshPlan::None);
         state.store.issue_standalone(now, &iss)
     };
     Ok(respond(state, &issued, None))
@@ -533,7 +536,7 @@ fn password_grant(
     }
     let scope = state.requested_scope(client, params.get("scope"))?;
     let iss = issuance(
-        state,
+        state.rules(),
         client,
         Some(Arc::from(user)),
         scope,

@@ -294,33 +294,20 @@ impl Store {
         }
     }
 
-    /// Starts a device authorization under `device_code` with a fresh user code, unless
-    /// its client has started `limit` this minute (NOORLE-16: a fixed window of one
-    /// minute), when the answer is how long until the window ends. Returns the user code.
+    /// Starts a device authorization under `device_code` with a fresh user code (the
+    /// caller has admitted it under NOORLE-16's rate, [`crate::server::rate`]). Returns
+    /// the user code.
     pub(crate) fn start_device(
         &self,
         now: Timestamp,
         device_code: Token,
         new: NewDevice,
-        limit: Option<u32>,
         log: Option<DeviceLog>,
-    ) -> Result<String, Duration> {
-        const MINUTE: Duration = Duration::from_secs(60);
+    ) -> String {
         let mut t = self.tables.lock();
-        let window = t
-            .device_rate
-            .entry(new.client_id.clone())
-            .or_insert((now, 0));
-        if now.since(window.0) >= MINUTE {
-            *window = (now, 0);
-        }
-        if limit.is_some_and(|l| window.1 >= l) {
-            return Err(MINUTE.saturating_sub(now.since(window.0)));
-        }
-        window.1 += 1;
         let log = log.map(|l| t.log_device(l));
         t.audit_of(&new.client_id).device_authorizations += 1;
-        Ok(t.start_device(now, device_code, &new, log))
+        t.start_device(now, device_code, &new, log)
     }
 
     /// Starts `count` device authorizations for `new`'s client at once, with no rate limit
@@ -608,16 +595,196 @@ impl Store {
 
     /// How many of each thing the store holds (`/_test/stats`): sealed tokens are held
     /// nowhere, only the revoked ones until they expire.
-    pub(crate) fn counts(&self) -> [(&'static str, usize); 7] {
-        let t = self.tables.lock();
-        [
-            ("device_codes", t.devices.len()),
-            ("authorization_codes", t.codes.len()),
-            ("access_tokens", t.access.len()),
-            ("revoked_sealed_tokens", t.revoked.len()),
-            ("refresh_tokens", t.refresh.len()),
-            ("grants", t.grants.len()),
-            ("sessions", t.sessions.len()),
-        ]
+    pub(crate) fn counts(&self) -> Vec<(&'static str, usize)> {
+        self.tables.lock().counts()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each operation's verdict handling: what the store does with a judge's decision.
+
+    use super::*;
+
+    fn store() -> Store {
+        Store::new(
+            Lifetimes {
+                code: Duration::from_secs(600),
+                device: Duration::from_secs(1800),
+                refresh_idle: Duration::from_secs(86_400),
+            },
+            false,
+        )
+    }
+
+    fn at(s: u64) -> Timestamp {
+        Timestamp::from_millis(s * 1000)
+    }
+
+    fn issuance(refresh: RefreshPlan) -> Issuance {
+        Issuance {
+            client_id: "web".into(),
+            user: Some("alice".into()),
+            scope: ScopeSet::default(),
+            access_ttl: Duration::from_secs(3600),
+            refresh,
+        }
+    }
+
+    fn refused() -> OAuthError {
+        OAuthError::invalid_grant("no")
+    }
+
+    /// A code stored under `key`.
+    fn with_code(s: &Store) -> Token {
+        let key = Token::random();
+        s.insert_code(
+            at(0),
+            key,
+            AuthorizationCode {
+                client_id: "web".into(),
+                user: "alice".into(),
+                redirect_uri: None,
+                scope: ScopeSet::default(),
+                challenge: None,
+                issued_at: at(0),
+                redeemed: None,
+            },
+        );
+        key
+    }
+
+    #[test]
+    fn a_code_is_redeemed_only_by_a_grant_and_a_revoking_refusal_kills_its_grant() {
+        let s = store();
+        let code = with_code(&s);
+        let code = code.as_str();
+        // Unknown: the judge sees nothing.
+        let e = s.redeem_code("nope", at(1), |rec| {
+            assert!(rec.is_none());
+            Verdict::Refuse(refused())
+        });
+        assert!(e.is_err());
+        // A refusal changes nothing: the code is still unredeemed.
+        assert!(s
+            .redeem_code(code, at(1), |_| Verdict::Refuse(refused()))
+            .is_err());
+        let issued = s
+            .redeem_code(code, at(2), |rec| {
+                assert_eq!(rec.map(|r| r.redeemed), Some(None));
+                Verdict::Grant(issuance(RefreshPlan::New(ScopeSet::default())))
+            })
+            .expect("granted");
+        let access = issued.access;
+        assert!(s.find(access.as_str()).is_some());
+        // Redeemed: the judge sees the grant, and a revoking refusal ends it (TOK-22).
+        let grant = std::cell::Cell::new(None);
+        let e = s.redeem_code(code, at(3), |rec| {
+            let g = rec.and_then(|r| r.redeemed).expect("redeemed");
+            grant.set(Some(g));
+            Verdict::RefuseRevoking(g, refused())
+        });
+        assert!(e.is_err() && grant.get().is_some());
+        assert!(s.find(access.as_str()).is_none(), "the code's tokens died");
+        let refresh = issued.refresh.expect("a refresh token");
+        assert!(s.find(refresh.as_str()).is_none());
+    }
+
+    #[test]
+    fn a_refresh_rotates_or_renews_as_the_plan_says_and_a_replay_can_kill_the_grant() {
+        let s = store();
+        let code = with_code(&s);
+        let first = s
+            .redeem_code(code.as_str(), at(1), |_| {
+                Verdict::Grant(issuance(RefreshPlan::New(ScopeSet::default())))
+            })
+            .expect("granted");
+        let rt = first.refresh.expect("refresh token");
+        // Keep: the token stays and is used now.
+        s.refresh(rt.as_str(), at(5), |found| {
+            let (r, alive) = found.expect("found");
+            assert!(alive && !r.rotated);
+            Verdict::Grant(issuance(RefreshPlan::Keep))
+        })
+        .expect("kept");
+        // New: the presented token is rotated.
+        let second = s
+            .refresh(rt.as_str(), at(6), |found| {
+                let (r, _) = found.expect("found");
+                assert_eq!(r.last_used, at(5), "Keep renewed its idle lifetime");
+                Verdict::Grant(issuance(RefreshPlan::New(ScopeSet::default())))
+            })
+            .expect("rotated");
+        // The rotated one, replayed: the judge sees it rotated and revokes the grant.
+        let e = s.refresh(rt.as_str(), at(7), |found| {
+            let (r, alive) = found.expect("found");
+            assert!(r.rotated && alive);
+            Verdict::RefuseRevoking(r.grant, refused())
+        });
+        assert!(e.is_err());
+        assert!(
+            s.find(second.access.as_str()).is_none(),
+            "REF-9: the grant died"
+        );
+        s.refresh(rt.as_str(), at(8), |found| {
+            let alive = found.map(|(_, alive)| alive);
+            assert_eq!(alive, Some(false), "the judge is told the grant is dead");
+            Verdict::Refuse(refused())
+        })
+        .expect_err("refused");
+    }
+
+    #[test]
+    fn a_poll_keeps_what_its_verdict_says() {
+        let s = store();
+        let new = NewDevice {
+            client_id: "cli".into(),
+            scope: ScopeSet::default(),
+            ttl: Duration::from_secs(1800),
+            interval: Duration::from_secs(5),
+        };
+        let dc = Token::random();
+        s.start_device(at(0), dc, new, None);
+        let client: Arc<str> = "cli".into();
+        let dc = dc.as_str();
+        let pending = |widen: u64, decided: Option<DeviceStatus>| PollVerdict::Pending {
+            error: refused(),
+            decided,
+            widen: Duration::from_secs(widen),
+        };
+        // Another client's poll never reaches the judge.
+        let other: Arc<str> = "web".into();
+        assert_eq!(
+            s.poll_device(dc, at(1), &other, false, |_| unreachable!())
+                .err(),
+            Some(PollMiss::OtherClient)
+        );
+        // slow_down: the interval grows by what the verdict says, for every later poll.
+        let _ = s.poll_device(dc, at(1), &client, false, |p| {
+            assert_eq!((p.number, p.early), (1, false));
+            pending(5, None)
+        });
+        let _ = s.poll_device(dc, at(3), &client, false, |p| {
+            assert_eq!(p.device.interval, Duration::from_secs(10));
+            assert_eq!((p.number, p.early, p.device.seen.pending), (2, true, 1));
+            // The user decides now; the next poll sees it.
+            pending(0, Some(DeviceStatus::Approved("alice".into())))
+        });
+        let polled = s.poll_device(dc, at(20), &client, false, |p| {
+            assert!(matches!(p.device.status, DeviceStatus::Approved(_)));
+            PollVerdict::Grant(issuance(RefreshPlan::None))
+        });
+        assert!(matches!(polled, Ok(Polled::Tokens(_))));
+        // Consumed: later polls see it; the tokens were the code's last word, so both
+        // later polls count as polls after a final answer (CLIENT-4's audit).
+        let _ = s.poll_device(dc, at(30), &client, false, |p| {
+            assert!(matches!(p.device.status, DeviceStatus::Consumed(_)));
+            PollVerdict::Terminal(refused())
+        });
+        let _ = s.poll_device(dc, at(40), &client, false, |_| {
+            PollVerdict::Refuse(refused())
+        });
+        let audit = &s.audit()["cli"];
+        assert_eq!((audit.polls, audit.polls_after_terminal), (5, 2));
     }
 }

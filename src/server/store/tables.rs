@@ -164,8 +164,6 @@ pub(super) struct Tables {
     next_grant: u64,
     /// Browser sessions by cookie value.
     pub(super) sessions: HashMap<String, Session>,
-    /// Device authorizations per client in the current minute: (window start, count).
-    pub(super) device_rate: HashMap<Arc<str>, (Timestamp, u32)>,
     /// Audit counters per client.
     pub(super) audit: HashMap<Arc<str>, ClientAudit>,
     /// Every device code's polls, when a client is the subject (`Play` on); else empty.
@@ -203,6 +201,45 @@ pub(crate) struct Lifetimes {
 const SESSION_IDLE: Duration = Duration::from_secs(24 * 3600);
 
 impl Tables {
+    /// How many entries each kind of record has. The destructuring is exhaustive: a new
+    /// table is counted here, or named as not counted, or the build fails.
+    pub(super) fn counts(&self) -> Vec<(&'static str, usize)> {
+        let Tables {
+            devices,
+            codes,
+            access,
+            refresh,
+            grants,
+            sessions,
+            revoked,
+            // Indexes, counters and queues of the tables above, not records of their own.
+            user_codes: _,
+            next_grant: _,
+            audit: _,
+            device_logs: _,
+            requests: _,
+            client_names: _,
+            client_numbers: _,
+            sealed: _,
+            revoked_q: _,
+            life: _,
+            device_q: _,
+            code_q: _,
+            access_q: _,
+            refresh_q: _,
+            session_inserts: _,
+        } = self;
+        vec![
+            ("device_codes", devices.len()),
+            ("authorization_codes", codes.len()),
+            ("access_tokens", access.len()),
+            ("revoked_sealed_tokens", revoked.len()),
+            ("refresh_tokens", refresh.len()),
+            ("grants", grants.len()),
+            ("sessions", sessions.len()),
+        ]
+    }
+
     /// An empty store whose entries live as `life` says.
     pub(super) fn new(life: Lifetimes) -> Self {
         Tables {
