@@ -34,7 +34,7 @@ use crate::server::config::ServerConfig;
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
 use model::Model;
-use profile::{Kind, LoadProfile};
+use profile::{Kind, LoadProfile, Workload};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -333,7 +333,8 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadOutcome, LoadError> {
                 Some(a) => Model::Open(model::plan_of(a, &p, opts.shard)?),
                 None => Model::Closed(share(p.users, opts.shard)),
             };
-            let (summary, files) = one_run(opts, &p, p.kind, model, &report_dir, true).await?;
+            let (summary, files) =
+                one_run(opts, &p, p.workload(), model, &report_dir, true).await?;
             let exit = if summary.thresholds.iter().all(|v| v.passed) {
                 crate::exit::PASSED
             } else {
@@ -373,7 +374,7 @@ pub(crate) fn share(total: usize, (index, count): (usize, usize)) -> usize {
 async fn open(
     opts: &LoadOptions,
     p: &LoadProfile,
-    kind: Kind,
+    workload: Workload,
 ) -> Result<(Session, u32), LoadError> {
     match &opts.target {
         None => {
@@ -414,16 +415,16 @@ async fn open(
                     .copied()
                     .unwrap_or(0)
                 > 0;
-            let (need, why) = match kind {
-                Kind::DevicePolling if p.device.approve + p.device.deny > 0.0 => (
+            let (need, why) = match workload {
+                Workload::DevicePolling if p.device.approve + p.device.deny > 0.0 => (
                     Some(Capability::Approve),
                     "device users must approve or deny, but the profile has no approval hook",
                 ),
-                Kind::TokenGrants if code_flow => (
+                Workload::TokenGrants if code_flow => (
                     Some(Capability::Consent),
                     "the code flow needs the user's consent, but the profile has no consent hook",
                 ),
-                _ => (None, ""),
+                Workload::DevicePolling | Workload::TokenGrants => (None, ""),
             };
             if need.is_some_and(|c| !session.capabilities.contains(&c)) {
                 return Err(LoadError::Runtime(format!("target {}: {why}", target.name)));
@@ -436,12 +437,12 @@ async fn open(
 async fn one_run(
     opts: &LoadOptions,
     p: &LoadProfile,
-    kind: Kind,
+    workload: Workload,
     model: Model,
     dir: &Path,
     write: bool,
 ) -> Result<(Summary, Vec<PathBuf>), LoadError> {
-    let (session, scale) = open(opts, p, kind).await?;
+    let (session, scale) = open(opts, p, workload).await?;
     let mut p = p.clone();
     let resolved = model::resolve_roles(&mut p, &session);
     let (users, budget) = model.budget(&p);
@@ -458,17 +459,17 @@ async fn one_run(
     let progress = opts
         .progress
         .clone()
-        .map(|sink| (sink.clone(), report_progress(ctx.clone(), kind, sink)));
+        .map(|sink| (sink.clone(), report_progress(ctx.clone(), workload, sink)));
     let live = live_metrics(opts, &ctx).await?;
     let (result, arrivals, mut files) = match model {
-        Model::Closed(users) => closed(&ctx, kind, users, budget, dir).await?,
+        Model::Closed(users) => closed(&ctx, workload, users, budget, dir).await?,
         Model::Open(plan) => {
-            match kind {
-                Kind::TokenGrants => exchange::check(&ctx),
-                _ => device::check(&ctx),
+            match workload {
+                Workload::TokenGrants => exchange::check(&ctx),
+                Workload::DevicePolling => device::check(&ctx),
             }
             .map_err(LoadError::Runtime)?;
-            let figures = open::drive(ctx.clone(), kind, plan).await;
+            let figures = open::drive(ctx.clone(), workload, plan).await;
             (Ok(()), Some(figures), Vec::new())
         }
     };
@@ -479,7 +480,7 @@ async fn one_run(
         sink.finish();
     }
     let error = result.as_ref().err();
-    let mut summary = judged(opts, &ctx, (kind, scale), elapsed, arrivals, error).await?;
+    let mut summary = judged(opts, &ctx, (workload, scale), elapsed, arrivals, error).await?;
     summary.notes.extend(resolved);
     summary.notes.extend(pushed);
     // A user's decision task may still be asleep and hold the context; the builtin server
@@ -512,15 +513,15 @@ type Closed = (
 /// The closed model: `users` goose users, started at the profile's rate, for `budget`.
 async fn closed(
     ctx: &Arc<Ctx>,
-    kind: Kind,
+    workload: Workload,
     users: usize,
     budget: Duration,
     dir: &Path,
 ) -> Result<Closed, LoadError> {
     let goose_files = [dir.join("goose-report.html"), dir.join("goose-report.json")];
-    let scenario = match kind {
-        Kind::DevicePolling => device::check(ctx).map(|()| device::scenario(ctx)),
-        _ => exchange::scenario(ctx),
+    let scenario = match workload {
+        Workload::DevicePolling => device::check(ctx).map(|()| device::scenario(ctx)),
+        Workload::TokenGrants => exchange::scenario(ctx),
     }
     .map_err(LoadError::Runtime)?;
     let p = &ctx.profile;
@@ -607,7 +608,7 @@ async fn attack(
 async fn judged(
     opts: &LoadOptions,
     ctx: &Ctx,
-    (kind, scale): (Kind, u32),
+    (workload, scale): (Workload, u32),
     elapsed: Duration,
     arrivals: Option<summary::ArrivalFigures>,
     error: Option<&LoadError>,
@@ -615,7 +616,7 @@ async fn judged(
     let p = &ctx.profile;
     let meta = RunMeta {
         profile: p.name.clone(),
-        kind: kind.name().into(),
+        kind: workload.name().into(),
         target: match &opts.target {
             None => "builtin (in-process)".to_string(),
             Some(t) => format!("profile {}", t.name),
@@ -647,11 +648,11 @@ async fn judged(
                 .into(),
         );
     }
-    if kind == Kind::DevicePolling && opts.target.is_none() {
+    if workload == Workload::DevicePolling && opts.target.is_none() {
         device::server_audit(ctx, &mut summary).await;
     }
     let mut rules = p.thresholds.clone();
-    if kind == Kind::DevicePolling {
+    if workload == Workload::DevicePolling {
         // The harness must itself be a well-behaved client (CLIENT-1).
         rules.insert(0, "count == 0 for harness: interval_violation".into());
     }
@@ -684,14 +685,14 @@ fn notes(opts: &LoadOptions, p: &LoadProfile, scale: u32) -> Vec<String> {
 /// Samples the test's figures every 200 ms for `sink`.
 fn report_progress(
     ctx: Arc<Ctx>,
-    kind: Kind,
+    workload: Workload,
     sink: Arc<dyn ProgressSink>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let started = Instant::now();
         loop {
             sink.update(&Progress {
-                kind: kind.name(),
+                kind: workload.name(),
                 elapsed: started.elapsed(),
                 requests: ctx.recorder.total_requests(),
                 outcomes: ctx

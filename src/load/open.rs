@@ -15,7 +15,7 @@
 //! behind adds its lateness to the latency instead of hiding it, and the lateness itself
 //! is reported (`start_lag`).
 
-use super::profile::{parse_span, Kind};
+use super::profile::{parse_span, Workload};
 use super::summary::{ArrivalFigures, RequestSummary};
 use super::{Ctx, User};
 use hdrhistogram::Histogram;
@@ -225,11 +225,17 @@ struct Schedule {
 }
 
 /// Runs one arrival's flow.
-async fn arrival(ctx: Arc<Ctx>, kind: Kind, transaction: &'static str, i: u64, late: Duration) {
+async fn arrival(
+    ctx: Arc<Ctx>,
+    workload: Workload,
+    transaction: &'static str,
+    i: u64,
+    late: Duration,
+) {
     let mut user = User::arrival(slot(i), late);
-    match kind {
-        Kind::DevicePolling => super::device::life(&mut user, &ctx).await,
-        _ => {
+    match workload {
+        Workload::DevicePolling => super::device::life(&mut user, &ctx).await,
+        Workload::TokenGrants => {
             if transaction == "refresh_token" {
                 user.refresh = ctx.refresh_pool.lock().pop();
             }
@@ -247,7 +253,7 @@ async fn arrival(ctx: Arc<Ctx>, kind: Kind, transaction: &'static str, i: u64, l
 /// Starts the arrivals of `plan` until its end (or the run's stop), then waits for the
 /// flows in flight to end (they stop by themselves at the run's deadline, `max_time`);
 /// the figures of what was asked and done.
-pub(super) async fn drive(ctx: Arc<Ctx>, kind: Kind, plan: Plan) -> ArrivalFigures {
+pub(super) async fn drive(ctx: Arc<Ctx>, workload: Workload, plan: Plan) -> ArrivalFigures {
     // goose is not running: Ctrl-C stops the arrivals through goose's killswitch, which
     // the flows already watch.
     let interrupt = tokio::spawn(async {
@@ -262,9 +268,10 @@ pub(super) async fn drive(ctx: Arc<Ctx>, kind: Kind, plan: Plan) -> ArrivalFigur
     // add up to 2 ms of the generator's own lateness to every flow's first request.
     let runtime = tokio::runtime::Handle::current();
     let (p, l, c) = (pool.clone(), lag.clone(), ctx.clone());
-    let schedule = tokio::task::spawn_blocking(move || schedule(&runtime, c, kind, plan, &p, &l))
-        .await
-        .unwrap_or_default();
+    let schedule =
+        tokio::task::spawn_blocking(move || schedule(&runtime, c, workload, plan, &p, &l))
+            .await
+            .unwrap_or_default();
     let all = u32::try_from(plan.max_in_flight).unwrap_or(u32::MAX);
     // A request in flight at the deadline gets a few seconds more to come back.
     let drain = ctx.deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(5);
@@ -300,7 +307,7 @@ pub(super) async fn drive(ctx: Arc<Ctx>, kind: Kind, plan: Plan) -> ArrivalFigur
 fn schedule(
     runtime: &tokio::runtime::Handle,
     ctx: Arc<Ctx>,
-    kind: Kind,
+    workload: Workload,
     plan: Plan,
     pool: &Arc<Semaphore>,
     lag: &Arc<Mutex<Histogram<u64>>>,
@@ -334,7 +341,7 @@ fn schedule(
             let us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX).max(1);
             // Clamped to the histogram's range by `saturating_record`.
             lag.lock().saturating_record(us);
-            arrival(c, kind, transaction.unwrap_or_default(), i, late).await;
+            arrival(c, workload, transaction.unwrap_or_default(), i, late).await;
             drop(permit);
         });
     }

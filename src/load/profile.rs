@@ -39,6 +39,45 @@ pub enum Kind {
     Stress,
 }
 
+/// What a run's users do. A profile's `kind` names one, or `stress`, which drives one of
+/// them (its `stress.of`); a run is always one workload, so its dispatch is exhaustive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// RFC 8628 devices.
+    DevicePolling,
+    /// Authorization code + PKCE, refresh, client credentials.
+    TokenGrants,
+}
+
+impl Workload {
+    /// The name as written in profiles.
+    pub fn name(self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The kind that names it.
+    pub fn kind(self) -> Kind {
+        match self {
+            Workload::DevicePolling => Kind::DevicePolling,
+            Workload::TokenGrants => Kind::TokenGrants,
+        }
+    }
+}
+
+impl LoadProfile {
+    /// The workload its users run: its kind, or for a stress profile what it ramps
+    /// (checked at load to be a workload, so a stress profile without one reads as
+    /// token-grants only if it were never checked).
+    pub fn workload(&self) -> Workload {
+        match (self.kind, &self.stress) {
+            (Kind::DevicePolling, _) => Workload::DevicePolling,
+            (Kind::TokenGrants, _) => Workload::TokenGrants,
+            (Kind::Stress, Some(s)) if s.of == Kind::DevicePolling => Workload::DevicePolling,
+            (Kind::Stress, _) => Workload::TokenGrants,
+        }
+    }
+}
+
 impl Kind {
     /// The name as written in profiles.
     pub fn name(self) -> &'static str {
@@ -488,6 +527,7 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
     check_device(&p, &bad)?;
     check_exchange(&p, &bad)?;
     check_stress(&p, &bad)?;
+    check_workload_blocks(&p, text, &bad)?;
     // A device-polling run where users approve fails unless some device gets its tokens:
     // latency alone passed runs that issued none (issue #19).
     if p.kind == Kind::DevicePolling
@@ -650,6 +690,39 @@ fn check_exchange(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
             &[Seg::Key("exchange"), Seg::Key("weights")],
             "exchange.weights: at least one transaction needs a weight above 0".into(),
         ));
+    }
+    Ok(())
+}
+
+/// Each workload's settings only where that workload runs: a `device:` block on a
+/// token-grants profile (or `exchange:`, `wait_time:` on a device-polling one) would be
+/// read and never used, so it is refused at its line.
+fn check_workload_blocks(p: &LoadProfile, text: &str, bad: &Bad<'_>) -> Result<(), ProfileError> {
+    let workload = p.workload();
+    let given = |key: &str| {
+        serde_yaml::from_str::<serde_yaml::Value>(text)
+            .ok()
+            .is_some_and(|v| v.get(key).is_some())
+    };
+    let foreign: &[&str] = match workload {
+        Workload::DevicePolling => &["exchange", "wait_time"],
+        Workload::TokenGrants => &["device"],
+    };
+    for key in foreign {
+        if given(key) {
+            return Err(bad(
+                &[Seg::Key(key)],
+                format!(
+                    "{key}: this profile runs {}, which never reads this section (it belongs to {})",
+                    workload.name(),
+                    if *key == "device" {
+                        "device-polling"
+                    } else {
+                        "token-grants"
+                    }
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -838,6 +911,44 @@ mod tests {
             let path = entry.expect("entry").path();
             load(&path.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
         }
+    }
+
+    #[test]
+    fn a_section_for_another_workload_is_refused_at_its_line() {
+        let cases = [
+            (
+                "kind: token-grants\nusers: 3\ndevice:\n  approve: 0.5\n",
+                "x.yaml:4:3",
+                "device: this profile runs token-grants",
+            ),
+            (
+                "kind: device-polling\nusers: 3\nexchange:\n  weights: {refresh_token: 1}\n",
+                "x.yaml:4:3",
+                "exchange: this profile runs device-polling",
+            ),
+            (
+                "kind: device-polling\nusers: 3\nwait_time: {min: 1s, max: 2s}\n",
+                "x.yaml:3:",
+                "wait_time: this profile runs device-polling",
+            ),
+            (
+                "kind: stress\nstress: {of: token-grants, start_users: 1, steps: 2, step_time: 5s}\ndevice: {approve: 1}\n",
+                "x.yaml:3:",
+                "device: this profile runs token-grants",
+            ),
+        ];
+        for (text, at, says) in cases {
+            let e = parse("x", "x.yaml", text).expect_err(text);
+            assert!(e.location.starts_with(at), "{text}: {e}");
+            assert!(e.message.contains(says), "{text}: {e}");
+        }
+        // Its own sections are read.
+        parse(
+            "x",
+            "x.yaml",
+            "kind: token-grants\nusers: 3\nwait_time: {min: 1s, max: 2s}\n",
+        )
+        .expect("token-grants reads wait_time");
     }
 
     #[test]
