@@ -332,7 +332,7 @@ async fn push(http: &reqwest::Client, url: &str, series: &[Series], pushes: &Pus
             match sent {
                 Ok(r) if r.status().is_success() => None,
                 Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
-                Err(e) => Some(crate::runner::describe_reqwest(&e)),
+                Err(e) => Some(crate::runner::http::describe_reqwest(&e)),
             }
         }
     };

@@ -259,7 +259,7 @@ impl Answer {
 /// A transport error, described as the runner describes one, without its URL (which may
 /// carry a code in its query).
 fn transport(e: reqwest::Error) -> String {
-    crate::runner::describe_reqwest(&e.without_url())
+    crate::runner::http::describe_reqwest(&e.without_url())
 }
 
 /// A request that got no answer.

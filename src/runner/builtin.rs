@@ -5,7 +5,7 @@ use crate::assert::Exchange;
 use crate::runner::clients::Provided;
 use crate::runner::error::TargetError;
 use crate::runner::profile::BodyEncoding;
-use crate::runner::target::{client, Backend, Fut, Session};
+use crate::runner::session::{client, Backend, Fut, Session};
 use crate::scenario::model::{Capability, Decision};
 use crate::server::config::ServerConfig;
 use crate::server::ServerHandle;

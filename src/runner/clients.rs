@@ -285,7 +285,7 @@ async fn register_one(
     metadata: &Value,
 ) -> Result<Value, TargetError> {
     let resp = http.post(endpoint).json(metadata).send().await?;
-    let ex = crate::runner::to_exchange(resp).await?;
+    let ex = crate::runner::http::to_exchange(resp).await?;
     match (&ex.json, ex.status) {
         (Some(j), 201 | 200) if j.get("client_id").and_then(Value::as_str).is_some() => {
             Ok(j.clone())
@@ -317,7 +317,7 @@ pub(crate) async fn unregister(http: &reqwest::Client, registered: &[Registered]
             Err(e) => notes.push(format!(
                 "the client registered for role `{}` could not be deleted: {}",
                 r.role,
-                crate::runner::describe_reqwest(&e)
+                crate::runner::http::describe_reqwest(&e)
             )),
         }
     }

@@ -68,9 +68,12 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, 
     let mut tried = Vec::new();
     for url in candidate_urls(issuer) {
         let ex = match http.get(&url).send().await {
-            Ok(resp) => crate::runner::to_exchange(resp).await?,
+            Ok(resp) => crate::runner::http::to_exchange(resp).await?,
             Err(e) => {
-                tried.push(format!("{url}: {}", crate::runner::describe_reqwest(&e)));
+                tried.push(format!(
+                    "{url}: {}",
+                    crate::runner::http::describe_reqwest(&e)
+                ));
                 continue;
             }
         };

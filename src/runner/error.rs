@@ -3,8 +3,6 @@
 //! cannot be used. None of them is ever a verdict on the server; the runner reports them
 //! as ERROR with their message.
 
-use crate::runner::hooks::HookError;
-use crate::runner::request::MAX_RESPONSE_BYTES;
 use std::error::Error as _;
 use std::fmt;
 
@@ -162,3 +160,11 @@ impl From<reqwest::Error> for TargetError {
         TargetError::Transport((&e).into())
     }
 }
+
+/// A hook that could not do its work.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct HookError(pub String);
+
+/// The largest response body the runner reads.
+pub(crate) const MAX_RESPONSE_BYTES: usize = 8 << 20;

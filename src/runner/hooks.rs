@@ -15,10 +15,7 @@ use crate::assert::Exchange;
 use crate::runner::profile::{fill, fill_json, Hook};
 use std::time::Duration;
 
-/// A hook that could not do its work.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct HookError(pub String);
+pub use crate::runner::error::HookError;
 
 /// What a hook is for; decides what its output must say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,10 +79,10 @@ pub async fn run(
                 HookError(format!(
                     "{} hook: {}",
                     purpose.name(),
-                    crate::runner::describe_reqwest(&e)
+                    crate::runner::http::describe_reqwest(&e)
                 ))
             })?;
-            crate::runner::to_exchange(resp)
+            crate::runner::http::to_exchange(resp)
                 .await
                 .map_err(|e| HookError(format!("{} hook: {e}", purpose.name())))
         }
@@ -269,13 +266,14 @@ pub async fn follow(
         .map_err(|e| HookError(e.to_string()))?
         .build()
         .map_err(|e| HookError(format!("cannot build an HTTP client: {e}")))?;
-    let resp = http
-        .get(start)
-        .send()
-        .await
-        .map_err(|e| HookError(format!("follow: {}", crate::runner::describe_reqwest(&e))))?;
+    let resp = http.get(start).send().await.map_err(|e| {
+        HookError(format!(
+            "follow: {}",
+            crate::runner::http::describe_reqwest(&e)
+        ))
+    })?;
     let answered_directly = resp.url().as_str() == start;
-    let ex = crate::runner::to_exchange(resp)
+    let ex = crate::runner::http::to_exchange(resp)
         .await
         .map_err(|e| HookError(format!("follow: {e}")))?;
     let reached = ex

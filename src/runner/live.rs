@@ -8,7 +8,7 @@ use crate::runner::clients::{Provided, Registered};
 use crate::runner::error::TargetError;
 use crate::runner::hooks::{self, HookError, Purpose};
 use crate::runner::profile::{fill, Clients, Hook, Profile};
-use crate::runner::target::{client, tls, Backend, Fut, Person, Session};
+use crate::runner::session::{client, tls, Backend, Fut, Person, Session};
 use crate::scenario::model::Decision;
 use std::collections::HashMap;
 use std::future::Future;

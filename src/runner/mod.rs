@@ -15,6 +15,7 @@
 
 pub mod browser;
 pub(crate) mod builtin;
+pub mod chromium;
 pub mod clients;
 pub mod discovery;
 pub mod error;
@@ -22,15 +23,16 @@ pub(crate) mod evaluate;
 pub mod expected;
 pub mod form;
 pub mod hooks;
+pub(crate) mod http;
 pub(crate) mod live;
 pub(crate) mod poll;
 pub mod profile;
+pub mod recipe;
 pub mod request;
 pub mod result;
+pub(crate) mod session;
 pub(crate) mod step;
 pub mod target;
-
-pub(crate) use request::{describe_reqwest, to_exchange};
 
 use crate::scenario::spans::Seg;
 use crate::scenario::vars::{VarError, Vars};

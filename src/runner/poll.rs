@@ -17,7 +17,7 @@ use crate::runner::error::TargetError;
 use crate::runner::hooks::HookError;
 use crate::runner::request::send;
 use crate::runner::result::PollStats;
-use crate::runner::target::Session;
+use crate::runner::session::Session;
 use crate::runner::{StepCtx, StepError};
 use crate::scenario::model::Poll;
 use crate::scenario::vars::Vars;

@@ -264,10 +264,10 @@ pub enum Hook {
     /// The test user's browser without JavaScript: a cookie jar, the server's redirects,
     /// and a recipe of steps applied to the server's own pages by URL (fill, check,
     /// choose, submit, press, follow); `docs/scenarios.md`, "Hooks".
-    Form(crate::runner::form::Recipe),
+    Form(crate::runner::recipe::Recipe),
     /// The same recipe in real headless Chromium, for pages that need JavaScript (no
     /// Chromium: the hook gives no capability, and its scenarios are SKIPPED saying why).
-    Browser(crate::runner::form::Recipe),
+    Browser(crate::runner::recipe::Recipe),
     /// Ask a person: print the URL or user code on the terminal. For consent, read the
     /// final redirect URL from standard input, within `timeout_seconds`.
     Manual {
@@ -488,8 +488,9 @@ impl Profile {
     pub fn capabilities(&self) -> Vec<Capability> {
         let mut c = self.capabilities.clone();
         // A browser hook without a Chromium to run it gives nothing (`browser_missing`).
-        let usable =
-            |h: &Hook| !matches!(h, Hook::Browser(_)) || crate::runner::browser::chromium().is_ok();
+        let usable = |h: &Hook| {
+            !matches!(h, Hook::Browser(_)) || crate::runner::chromium::chromium().is_ok()
+        };
         if let Some(a) = self.approval.as_ref().filter(|a| usable(&a.approve)) {
             c.push(Capability::Approve);
             if a.deny.as_ref().is_some_and(usable) {
@@ -510,8 +511,10 @@ impl Profile {
                 Hook::Manual { .. } => true,
                 // A recipe refuses when it presses a button per decision.
                 Hook::Form(r) | Hook::Browser(r) => r.steps.iter().any(|s| {
-                    matches!(s.press, Some(crate::runner::form::Press::ByDecision { .. }))
-                        || s.when == Some(crate::runner::form::Decision::Deny)
+                    matches!(
+                        s.press,
+                        Some(crate::runner::recipe::Press::ByDecision { .. })
+                    ) || s.when == Some(crate::runner::recipe::Decision::Deny)
                         || s.fill.values().any(|v| v.contains("{decision}"))
                 }),
                 Hook::Follow { .. } => false,
@@ -543,7 +546,7 @@ impl Profile {
             .flatten()
             .any(|h| matches!(h, Hook::Browser(_)));
         if any {
-            crate::runner::browser::chromium().err()
+            crate::runner::chromium::chromium().err()
         } else {
             None
         }

@@ -4,55 +4,16 @@
 //! anything is summarized.
 
 use crate::assert::Exchange;
-use crate::runner::error::{TargetError, Transport};
+use crate::runner::error::TargetError;
+use crate::runner::http::to_exchange;
 use crate::runner::profile::BodyEncoding;
 use crate::runner::result::ExchangeSummary;
-use crate::runner::target::Session;
+use crate::runner::session::Session;
 use crate::runner::StepError;
 use crate::scenario::model::{Auth, Body, Destination, EndpointRef, Request};
 use crate::scenario::vars::{is_sensitive_name, Redactor, Vars};
 use base64::Engine;
 use serde_json::Value;
-
-/// Why a request failed, in words a user can act on.
-pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
-    Transport::from(e).to_string()
-}
-
-/// The largest response body the runner reads.
-pub(crate) const MAX_RESPONSE_BYTES: usize = 8 << 20;
-
-/// Reads a response into an [`Exchange`].
-pub(crate) async fn to_exchange(resp: reqwest::Response) -> Result<Exchange, TargetError> {
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_ascii_lowercase(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    // Read in chunks, so that an endless or enormous body is cut off, not buffered.
-    let mut resp = resp;
-    let mut bytes = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(TargetError::TooLarge);
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    let body = String::from_utf8_lossy(&bytes).into_owned();
-    let json = serde_json::from_slice(&bytes).ok();
-    Ok(Exchange {
-        status,
-        headers,
-        body,
-        json,
-    })
-}
 
 pub(crate) fn cut(s: &str) -> String {
     const MAX: usize = 2048;

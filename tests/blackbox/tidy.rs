@@ -115,6 +115,86 @@ fn each_layer_names_only_the_layers_below_it() {
     );
 }
 
+/// Within `runner/`, files name one another without a cycle (`mod.rs`, which declares
+/// them all, aside): each can be read knowing only those below it.
+#[test]
+fn runner_files_import_one_another_without_a_cycle() {
+    let dir = Path::new(ROOT).join("src/runner");
+    let files: Vec<PathBuf> = rust_files(&dir)
+        .into_iter()
+        .filter(|f| f.parent() == Some(dir.as_path()) && !f.ends_with("mod.rs"))
+        .collect();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    // Edges: the runner modules each file names (`crate::runner::m`, `super::m`).
+    let edges: Vec<Vec<usize>> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let text = std::fs::read_to_string(f).expect("source");
+            let code: String = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            names
+                .iter()
+                .enumerate()
+                .filter(|(j, m)| {
+                    *j != i
+                        && (code.contains(&format!("crate::runner::{m}::"))
+                            || code.contains(&format!("crate::runner::{m};"))
+                            || code.contains(&format!("crate::runner::{m}}}"))
+                            || code.contains(&format!("super::{m}::")))
+                })
+                .map(|(j, _)| j)
+                .collect()
+        })
+        .collect();
+    // Depth-first search for a back edge; the path of the first cycle found.
+    fn visit(
+        n: usize,
+        edges: &[Vec<usize>],
+        state: &mut [u8],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        state[n] = 1;
+        path.push(n);
+        for &m in &edges[n] {
+            if state[m] == 1 {
+                let from = path.iter().position(|&p| p == m).unwrap_or(0);
+                let mut cycle = path[from..].to_vec();
+                cycle.push(m);
+                return Some(cycle);
+            }
+            if state[m] == 0 {
+                if let Some(c) = visit(m, edges, state, path) {
+                    return Some(c);
+                }
+            }
+        }
+        path.pop();
+        state[n] = 2;
+        None
+    }
+    let mut state = vec![0u8; files.len()];
+    for n in 0..files.len() {
+        if state[n] == 0 {
+            if let Some(cycle) = visit(n, &edges, &mut state, &mut Vec::new()) {
+                let names: Vec<&str> = cycle.iter().map(|&i| names[i].as_str()).collect();
+                panic!("runner/ imports in a cycle: {}", names.join(" → "));
+            }
+        }
+    }
+}
+
 #[test]
 fn only_cli_writes_to_the_terminal() {
     let src = Path::new(ROOT).join("src");

@@ -1,0 +1,348 @@
+//! A scenario's connection to its target ([`Session`]) and what differs between targets
+//! ([`Backend`]: [`builtin`](super::builtin) or [`live`](super::live)), with the person
+//! `manual` hooks ask and the HTTP clients a session uses. Below `target.rs`, which picks
+//! the backend: the backends name this module, never `target`.
+
+use crate::assert::Exchange;
+use crate::endpoint::Endpoint;
+use crate::runner::clients::Provided;
+use crate::runner::error::TargetError;
+use crate::runner::profile::{BodyEncoding, Profile};
+use crate::scenario::model::{Capability, Decision, EndpointRef};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct Person {
+    tell: Arc<dyn Fn(&str) + Send + Sync>,
+    ask: Arc<Ask>,
+}
+
+/// A question put to a person, and their one line of answer.
+type Ask = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+impl Person {
+    /// A person reached through `tell` (a message) and `ask` (a question; one line of
+    /// answer, `None` when there is none). `ask` may block: it runs on a blocking thread.
+    pub fn new(
+        tell: impl Fn(&str) + Send + Sync + 'static,
+        ask: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Person {
+        Person {
+            tell: Arc::new(tell),
+            ask: Arc::new(ask),
+        }
+    }
+
+    /// No one: messages go nowhere, questions get no answer.
+    pub fn nobody() -> Person {
+        Person::new(|_| {}, |_| None)
+    }
+
+    /// Tells the person what to do now.
+    pub fn tell(&self, what: &str) {
+        (self.tell)(what)
+    }
+
+    /// Asks, waiting at most `timeout` for the answer.
+    pub async fn ask(&self, question: String, timeout: Duration) -> Option<String> {
+        let ask = self.ask.clone();
+        let answer = tokio::task::spawn_blocking(move || ask(&question));
+        tokio::time::timeout(timeout, answer).await.ok()?.ok()?
+    }
+}
+
+impl Default for Person {
+    fn default() -> Self {
+        Person::nobody()
+    }
+}
+
+impl fmt::Debug for Person {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Person")
+    }
+}
+
+/// A future a [`Backend`] returns.
+pub(crate) type Fut<'a, T> = Pin<Box<dyn Future<Output = Result<T, TargetError>> + Send + 'a>>;
+
+/// What differs between the builtin and a live target: how the user acts and how time
+/// moves. The runner calls these through [`Session`] and never asks which it has.
+pub(crate) trait Backend: Send + Sync + fmt::Debug {
+    /// Approves or denies a user code as the user: the target's answer (2xx: done; 4xx:
+    /// refused).
+    fn decide<'a>(
+        &'a self,
+        s: &'a Session,
+        user_code: &'a str,
+        user: Option<&'a str>,
+        approve: bool,
+    ) -> Fut<'a, Exchange>;
+
+    /// The user decides on an authorization request (`query` encoded): the URL opened and
+    /// what the server answered (a redirect, or a page that did not redirect).
+    fn consent<'a>(
+        &'a self,
+        s: &'a Session,
+        query: String,
+        decision: Decision,
+        user: Option<&'a str>,
+    ) -> Fut<'a, (String, Exchange)>;
+
+    /// Revokes a connected app as the user.
+    fn revoke_app<'a>(
+        &'a self,
+        s: &'a Session,
+        client: &'a str,
+        user: Option<&'a str>,
+    ) -> Fut<'a, Exchange>;
+
+    /// Moves the target's clock by `secs`; `false` when it cannot wait that long.
+    fn advance<'a>(&'a self, s: &'a Session, secs: f64) -> Fut<'a, bool>;
+
+    /// Why an advance of `secs` cannot be made, in words for a SKIP.
+    fn cannot_wait(&self, secs: f64) -> String;
+
+    /// Whether a consent's time is the server's alone (the harness's own requests), not a
+    /// hook's process or a person's.
+    fn consent_is_server_time(&self) -> bool {
+        true
+    }
+
+    /// Ends the session (a builtin server stops).
+    fn close(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// One scenario's connection to its target.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// `http://host:port`, no trailing slash.
+    pub base: String,
+    /// The issuer identifier (RFC 8414): the profile's `issuer`, else the base URL.
+    pub issuer: String,
+    /// No redirects followed.
+    pub http: reqwest::Client,
+    /// Redirects followed.
+    pub http_follow: reqwest::Client,
+    /// Secrets by name (`${secret.web}`).
+    pub secrets: HashMap<String, String>,
+    /// Client roles, resources and lifetimes (`${client.web.id}`…).
+    pub provided: Provided,
+    /// What the target can do.
+    pub capabilities: HashSet<Capability>,
+    /// Encoding of `body:` requests.
+    pub encoding: BodyEncoding,
+    /// Where the target documents PKCE support, or "" (matrix BCP-6).
+    pub pkce_documentation: String,
+    pub(crate) endpoints: HashMap<Endpoint, String>,
+    /// Only the endpoints discovery or the profile name are offered.
+    pub(crate) discovered_only: bool,
+    /// Parameters added to every authorization request.
+    pub(crate) authorization_params: Vec<(String, String)>,
+    pub(crate) timeout: Duration,
+    pub(crate) backend: Box<dyn Backend>,
+    /// Each user code seen in a device authorization response → its `verification_uri`
+    /// and `verification_uri_complete`: where a `form` approval hook starts, as a user
+    /// reading the device's screen would.
+    pub(crate) verification: parking_lot::Mutex<HashMap<String, (String, Option<String>)>>,
+}
+
+/// The TLS settings of `profile` on a client builder.
+pub(crate) fn tls(
+    mut b: reqwest::ClientBuilder,
+    profile: Option<&Profile>,
+) -> Result<reqwest::ClientBuilder, TargetError> {
+    if let Some(p) = profile {
+        if p.tls.insecure {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        if let Some(ca) = &p.tls.ca_file {
+            let certs = crate::runner::profile::ca_certificates(std::path::Path::new(ca))
+                .map_err(|e| TargetError::Setup(format!("tls.ca_file {e}")))?;
+            for cert in certs {
+                b = b.add_root_certificate(cert);
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// An HTTP client for a session: `follow`ing redirects or not, sharing `jar`.
+pub(crate) fn client(
+    follow: bool,
+    timeout: Duration,
+    profile: Option<&Profile>,
+    jar: &Arc<reqwest::cookie::Jar>,
+) -> Result<reqwest::Client, TargetError> {
+    let policy = if follow {
+        reqwest::redirect::Policy::limited(10)
+    } else {
+        reqwest::redirect::Policy::none()
+    };
+    // One cookie jar per scenario session, shared by both clients: login, consent and
+    // verification pages keep their browser session across steps.
+    let b = reqwest::Client::builder()
+        .redirect(policy)
+        .timeout(timeout)
+        .cookie_provider(jar.clone());
+    tls(b, profile)?
+        .build()
+        .map_err(|e| TargetError::Setup(format!("cannot build an HTTP client: {e}")))
+}
+
+impl Session {
+    /// The URL a request's `endpoint:` names: a server endpoint where the target has it
+    /// (its metadata or profile), else at its default path; a protected resource's mapped
+    /// URL (the caller skips a step whose resource is unmapped: here, its default path);
+    /// an API path on the target.
+    pub fn url(&self, r: &EndpointRef) -> String {
+        match r {
+            EndpointRef::Known(e) => self.endpoint_url(*e),
+            EndpointRef::Resource(name) => self
+                .provided
+                .values
+                .get(&format!("resource.{name}.url"))
+                .and_then(|v| v.as_str())
+                .map_or_else(|| format!("{}/{name}", self.base), str::to_string),
+            EndpointRef::Api(path) => format!("{}{path}", self.base),
+        }
+    }
+
+    /// The URL of a server endpoint on the target.
+    pub fn endpoint_url(&self, e: Endpoint) -> String {
+        match self.endpoints.get(&e) {
+            Some(u) => u.clone(),
+            None => format!("{}{}", self.base, e.path()),
+        }
+    }
+
+    /// A literal `path:` (or an absolute URL) on the target.
+    pub fn path_url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            return path.to_string();
+        }
+        format!("{}{path}", self.base)
+    }
+
+    /// The secret of the client with id `client_id`: a profile secret of that name, else
+    /// the secret of the client role that id plays.
+    /// The client id and the redirect URIs the target gives the suite's role `role`
+    /// (`web` → `harness-web` on a live server; the same name on the builtin).
+    pub(crate) fn role(&self, role: &str) -> Option<(&str, Vec<&str>)> {
+        let get = |field: &str| {
+            self.provided
+                .values
+                .get(&format!("client.{role}.{field}"))
+                .and_then(|v| v.as_str())
+        };
+        let uris = ["redirect_uri", "redirect_uri_2"];
+        Some((get("id")?, uris.iter().filter_map(|f| get(f)).collect()))
+    }
+
+    pub(crate) fn secret_of(&self, client_id: &str) -> Option<&str> {
+        if let Some(s) = self.secrets.get(client_id) {
+            return Some(s);
+        }
+        let role = self.provided.values.iter().find_map(|(k, v)| {
+            let role = k.strip_prefix("client.")?.strip_suffix(".id")?;
+            (v.as_str() == Some(client_id)).then_some(role)
+        })?;
+        self.provided
+            .values
+            .get(&format!("client.{role}.secret"))
+            .and_then(|v| v.as_str())
+    }
+
+    /// Whether the target offers `endpoint`: the builtin every one; a live target with
+    /// discovery those its metadata or profile name; one without, every one at its
+    /// default path (a Noorle-shaped server).
+    pub(crate) fn offers(&self, endpoint: Endpoint) -> bool {
+        !self.discovered_only || self.endpoints.contains_key(&endpoint)
+    }
+
+    /// Moves the target's clock: the builtin's directly, a live one's through its hook,
+    /// else real time passes when the profile allows waits that long (`wait_for_expiry`).
+    /// `Ok(false)`: the advance is longer than the target can wait (the caller skips).
+    pub async fn advance(&self, secs: f64) -> Result<bool, TargetError> {
+        self.backend.advance(self, secs).await
+    }
+
+    /// Whether [`Session::consent`]'s time is the server's alone: the builtin's test route
+    /// or a `follow` hook, not a command, an HTTP hook of the user's or a person.
+    pub(crate) fn consent_is_server_time(&self) -> bool {
+        self.backend.consent_is_server_time()
+    }
+
+    /// Why an advance of `secs` cannot be made on this target, in words for a SKIP.
+    pub(crate) fn cannot_wait(&self, secs: f64) -> String {
+        self.backend.cannot_wait(secs)
+    }
+
+    /// Waits `secs` between polls: a clock moves if there is one, else real time passes.
+    pub async fn wait(&self, secs: f64) -> Result<(), TargetError> {
+        if self.capabilities.contains(&Capability::Clock) && self.advance(secs).await? {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
+        Ok(())
+    }
+
+    /// A request sent and its answer read.
+    pub(crate) async fn fetch(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<Exchange, TargetError> {
+        let resp = req.send().await?;
+        crate::runner::http::to_exchange(resp).await
+    }
+
+    /// Approves or denies a user code as the user: the answer of the target (2xx: done;
+    /// 4xx: refused), or an error when the hook itself failed.
+    pub async fn decide(
+        &self,
+        user_code: &str,
+        user: Option<&str>,
+        approve: bool,
+    ) -> Result<Exchange, TargetError> {
+        self.backend.decide(self, user_code, user, approve).await
+    }
+
+    /// What the authorization server answered the user's decision on an authorization
+    /// request: a redirect, or a page that did not redirect. An error when the hook failed.
+    pub async fn consent(
+        &self,
+        query: &[(String, String)],
+        decision: Decision,
+        user: Option<&str>,
+    ) -> Result<(String, Exchange), TargetError> {
+        let mut query = query.to_vec();
+        for (k, v) in &self.authorization_params {
+            if !query.iter().any(|(name, _)| name == k) {
+                query.push((k.clone(), v.clone()));
+            }
+        }
+        let encoded = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&query)
+            .finish();
+        self.backend.consent(self, encoded, decision, user).await
+    }
+
+    /// Revokes a connected app as the user.
+    pub async fn revoke_app(
+        &self,
+        client: &str,
+        user: Option<&str>,
+    ) -> Result<Exchange, TargetError> {
+        self.backend.revoke_app(self, client, user).await
+    }
+
+    /// Ends the session (stops a builtin server).
+    pub async fn close(self) {
+        self.backend.close().await;
+    }
+}
