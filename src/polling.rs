@@ -26,6 +26,38 @@ pub enum Answer {
     Timeout,
 }
 
+/// A poll's answer, read once for everyone who polls (the runner's `poll` step and the load
+/// generator's devices): tokens, poll again (as [`Answer`] schedules it), or the code's
+/// last word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply<'a> {
+    /// 200 with an access token.
+    Tokens,
+    /// `authorization_pending`, `slow_down` (400, RFC 8628 §3.5) or a 429 (flow control,
+    /// matrix §15 #6): poll again.
+    Again(Answer),
+    /// Anything else ends the polling (`access_denied`, `expired_token`, another error,
+    /// an unexpected status): its status and `error`.
+    Final(u16, Option<&'a str>),
+}
+
+/// Reads a poll's answer: its status, its `error` member, whether it carries an access
+/// token, and its `Retry-After` (read only for a 429).
+pub fn reply(
+    status: u16,
+    error: Option<&str>,
+    has_token: bool,
+    retry_after: Option<Duration>,
+) -> Reply<'_> {
+    match (status, error) {
+        (200, None) if has_token => Reply::Tokens,
+        (400, Some("authorization_pending")) => Reply::Again(Answer::Pending),
+        (400, Some("slow_down")) => Reply::Again(Answer::SlowDown),
+        (429, _) => Reply::Again(Answer::TooMany(retry_after)),
+        (status, error) => Reply::Final(status, error),
+    }
+}
+
 /// How long a `Retry-After` value asks to wait (RFC 9110 §10.2.3): delta-seconds, or an
 /// HTTP-date in any of the three forms a recipient must accept (§5.6.7), counted from
 /// `now` (a date already past is 0). `None` when it is neither. One parser for the
@@ -119,6 +151,34 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_poll_answer_is_read_once_for_everyone() {
+        let ra = Some(Duration::from_secs(7));
+        assert_eq!(reply(200, None, true, None), Reply::Tokens);
+        assert_eq!(reply(200, None, false, None), Reply::Final(200, None));
+        assert_eq!(
+            reply(400, Some("authorization_pending"), false, ra),
+            Reply::Again(Answer::Pending)
+        );
+        assert_eq!(
+            reply(400, Some("slow_down"), false, None),
+            Reply::Again(Answer::SlowDown)
+        );
+        assert_eq!(
+            reply(429, Some("whatever"), false, ra),
+            Reply::Again(Answer::TooMany(ra))
+        );
+        assert_eq!(
+            reply(400, Some("access_denied"), false, None),
+            Reply::Final(400, Some("access_denied"))
+        );
+        // RFC 8628 §3.5's codes come with 400; on another status they end the polling.
+        assert_eq!(
+            reply(401, Some("authorization_pending"), false, None),
+            Reply::Final(401, Some("authorization_pending"))
+        );
+    }
 
     fn s(n: u64) -> Duration {
         Duration::from_secs(n)

@@ -15,7 +15,7 @@
 use super::probes::{self, Probe};
 use super::{send, Ctx, User};
 use crate::endpoint::Endpoint;
-use crate::polling::{Answer, Schedule};
+use crate::polling::{Answer, Reply, Schedule};
 use goose::prelude::{scenario, Scenario, Transaction, TransactionFunction};
 use rand::Rng as _;
 use std::sync::Arc;
@@ -371,31 +371,35 @@ async fn judge(
     early_on_purpose: bool,
 ) -> Next {
     let status = Some(answer.status);
-    let (name, ok, next) = match (answer.status, answer.error()) {
-        (200, None) if answer.str("access_token").is_some() => ("success", true, Next::Tokens),
-        (400, Some("authorization_pending")) => {
-            tracing::trace!("poll: authorization_pending");
-            schedule.answered(Answer::Pending);
-            ("authorization_pending", true, Next::Poll)
-        }
-        (400, Some("slow_down")) => {
-            if !early_on_purpose {
-                // The poll kept the interval: a server may still throttle (DEV-15 and
-                // DEV-16 are MAYs), so this is counted and shown, never failed.
-                ctx.recorder.count("slow_down_unprovoked", 1);
+    let has_token = answer.str("access_token").is_some();
+    let reply = crate::polling::reply(answer.status, answer.error(), has_token, answer.retry_after);
+    let (name, ok, next) = match reply {
+        Reply::Tokens => ("success", true, Next::Tokens),
+        Reply::Again(a) => {
+            schedule.answered(a);
+            match a {
+                Answer::Pending => {
+                    tracing::trace!("poll: authorization_pending");
+                    ("authorization_pending", true, Next::Poll)
+                }
+                Answer::SlowDown => {
+                    if !early_on_purpose {
+                        // The poll kept the interval: a server may still throttle (DEV-15
+                        // and DEV-16 are MAYs), so this is counted and shown, never failed.
+                        ctx.recorder.count("slow_down_unprovoked", 1);
+                    }
+                    ("slow_down", true, Next::Poll)
+                }
+                // Flow control (matrix §15 #6, CLIENT-18): wait as told and poll again.
+                Answer::TooMany(_) => ("rate_limited", true, Next::Poll),
+                // Not an answer `reply` gives (a timeout has none); counted if it were.
+                Answer::Timeout => ("timeout", true, Next::Poll),
             }
-            schedule.answered(Answer::SlowDown);
-            ("slow_down", true, Next::Poll)
         }
-        (429, _) => {
-            // Flow control (matrix §15 #6, CLIENT-18): wait as told and poll again.
-            schedule.answered(Answer::TooMany(answer.retry_after));
-            ("rate_limited", true, Next::Poll)
-        }
-        (400, Some("access_denied")) => ("access_denied", true, Next::Stop),
-        (400, Some("expired_token")) => ("expired_token", true, Next::Stop),
-        _ => {
-            tracing::debug!(status = answer.status, error = ?answer.error(), "unexpected poll answer");
+        Reply::Final(400, Some("access_denied")) => ("access_denied", true, Next::Stop),
+        Reply::Final(400, Some("expired_token")) => ("expired_token", true, Next::Stop),
+        Reply::Final(status, error) => {
+            tracing::debug!(status, ?error, "unexpected poll answer");
             ("unexpected", false, Next::Stop)
         }
     };

@@ -17,6 +17,7 @@
 //! instead, so its process never reads as the server's latency.
 
 use super::probes::{self, Probe};
+use super::profile::TokenGrant;
 use super::{send, Ctx, User};
 use crate::endpoint::Endpoint;
 use crate::scenario::model::Decision;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 /// machine client cannot.
 pub(super) fn check(ctx: &Ctx) -> Result<(), String> {
     let e = &ctx.profile.exchange;
-    let machine = e.weights.get("client_credentials").copied().unwrap_or(0) > 0;
+    let machine = e.weight(TokenGrant::ClientCredentials) > 0;
     let client = &e.client_credentials_client;
     if machine && ctx.session.secret_of(client).is_none() {
         return Err(format!(
@@ -54,8 +55,8 @@ pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
             .set_wait_time(w.min.0, w.max.0)
             .map_err(|e| format!("goose: wait_time: {e}"))?;
     }
-    for name in super::profile::EXCHANGE_TRANSACTIONS {
-        let weight = e.weights.get(name).copied().unwrap_or(0);
+    for &grant in TokenGrant::all() {
+        let weight = e.weight(grant);
         if weight == 0 {
             continue;
         }
@@ -68,13 +69,13 @@ pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
                     return Ok(());
                 }
                 let mut user = User::goose(user, c.users);
-                flow(&mut user, &c, name).await;
+                flow(&mut user, &c, grant).await;
                 user.keep();
                 Ok(())
             })
         });
         let t = Transaction::new(f)
-            .set_name(name)
+            .set_name(grant.name())
             .set_weight(weight)
             .map_err(|e| format!("goose: {e}"))?;
         s = s.register_transaction(t);
@@ -83,13 +84,13 @@ pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
 }
 
 /// One transaction of the mix.
-pub(super) async fn flow(user: &mut User<'_>, ctx: &Ctx, transaction: &str) {
+pub(super) async fn flow(user: &mut User<'_>, ctx: &Ctx, transaction: TokenGrant) {
     match transaction {
-        "authorization_code" => {
+        TokenGrant::AuthorizationCode => {
             code_flow(user, ctx).await;
         }
-        "refresh_token" => refresh(user, ctx).await,
-        _ => client_credentials(user, ctx).await,
+        TokenGrant::RefreshToken => refresh(user, ctx).await,
+        TokenGrant::ClientCredentials => client_credentials(user, ctx).await,
     }
 }
 

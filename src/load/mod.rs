@@ -403,17 +403,8 @@ async fn open(
                 .await
                 .map_err(|e| LoadError::Runtime(e.to_string()))?;
             // What the users will need of the target, checked before any load is sent.
-            let code_flow = p
-                .exchange
-                .weights
-                .get("authorization_code")
-                .copied()
-                .unwrap_or(0)
-                + p.exchange
-                    .weights
-                    .get("refresh_token")
-                    .copied()
-                    .unwrap_or(0)
+            let code_flow = p.exchange.weight(profile::TokenGrant::AuthorizationCode)
+                + p.exchange.weight(profile::TokenGrant::RefreshToken)
                 > 0;
             let (need, why) = match workload {
                 Workload::DevicePolling if p.device.approve + p.device.deny > 0.0 => (

@@ -15,7 +15,7 @@
 //! behind adds its lateness to the latency instead of hiding it, and the lateness itself
 //! is reported (`start_lag`).
 
-use super::profile::{parse_span, Workload};
+use super::profile::{parse_span, TokenGrant, Workload};
 use super::summary::{ArrivalFigures, RequestSummary};
 use super::{Ctx, User};
 use hdrhistogram::Histogram;
@@ -161,13 +161,10 @@ pub(crate) struct Plan {
 }
 
 /// The token-grants transactions dealt to arrivals in the profile's weights.
-fn deck(ctx: &Ctx) -> Vec<&'static str> {
-    let weights: Vec<(&'static str, u64)> = super::profile::EXCHANGE_TRANSACTIONS
+fn deck(ctx: &Ctx) -> Vec<TokenGrant> {
+    let weights: Vec<(TokenGrant, u64)> = TokenGrant::all()
         .iter()
-        .map(|t| {
-            let w = ctx.profile.exchange.weights.get(*t).copied().unwrap_or(0);
-            (*t, w as u64)
-        })
+        .map(|&t| (t, ctx.profile.exchange.weight(t) as u64))
         .collect();
     deal(&weights)
 }
@@ -175,7 +172,7 @@ fn deck(ctx: &Ctx) -> Vec<&'static str> {
 /// One cycle of `weights` spread by smooth weighted round robin (2:3:5 deals
 /// `c r a c r c c r a c`), not in blocks; weights are reduced by their common divisor
 /// and, past 10,000 in all, scaled down (each kept at 1 at least).
-fn deal(weights: &[(&'static str, u64)]) -> Vec<&'static str> {
+fn deal<T: Copy>(weights: &[(T, u64)]) -> Vec<T> {
     fn gcd(a: u64, b: u64) -> u64 {
         if b == 0 {
             a
@@ -186,7 +183,7 @@ fn deal(weights: &[(&'static str, u64)]) -> Vec<&'static str> {
     let g = weights.iter().fold(0, |g, (_, w)| gcd(g, *w)).max(1);
     let sum: u64 = weights.iter().map(|(_, w)| w / g).sum();
     let scale = (sum as f64 / 10_000.0).max(1.0);
-    let weights: Vec<(&'static str, i64)> = weights
+    let weights: Vec<(T, i64)> = weights
         .iter()
         .filter(|(_, w)| *w > 0)
         .map(|(t, w)| (*t, (((w / g) as f64 / scale).round() as i64).max(1)))
@@ -228,15 +225,18 @@ struct Schedule {
 async fn arrival(
     ctx: Arc<Ctx>,
     workload: Workload,
-    transaction: &'static str,
+    transaction: Option<TokenGrant>,
     i: u64,
     late: Duration,
 ) {
     let mut user = User::arrival(slot(i), late);
-    match workload {
-        Workload::DevicePolling => super::device::life(&mut user, &ctx).await,
-        Workload::TokenGrants => {
-            if transaction == "refresh_token" {
+    match (workload, transaction) {
+        (Workload::DevicePolling, _) => super::device::life(&mut user, &ctx).await,
+        // A token-grants deck is never empty: at least one weight is above 0 (checked
+        // at load).
+        (Workload::TokenGrants, None) => {}
+        (Workload::TokenGrants, Some(transaction)) => {
+            if transaction == TokenGrant::RefreshToken {
                 user.refresh = ctx.refresh_pool.lock().pop();
             }
             super::exchange::flow(&mut user, &ctx, transaction).await;
@@ -341,7 +341,7 @@ fn schedule(
             let us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX).max(1);
             // Clamped to the histogram's range by `saturating_record`.
             lag.lock().saturating_record(us);
-            arrival(c, workload, transaction.unwrap_or_default(), i, late).await;
+            arrival(c, workload, transaction, i, late).await;
             drop(permit);
         });
     }

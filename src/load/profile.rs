@@ -291,13 +291,51 @@ pub struct ExchangeSettings {
 }
 
 /// The transactions of token-grants, in report order.
-pub(crate) const EXCHANGE_TRANSACTIONS: [&str; 3] =
-    ["authorization_code", "refresh_token", "client_credentials"];
+/// A token-grants transaction: one grant's flow. Dispatch on it is exhaustive, and
+/// [`TokenGrant::all`] is derived, so a new one is weighted, dealt and run, or the build
+/// says where it is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+pub enum TokenGrant {
+    /// A sign-in: authorization code with PKCE (the user's consent through the target).
+    AuthorizationCode,
+    /// A refresh of a token an earlier sign-in got.
+    RefreshToken,
+    /// A machine client's client_credentials grant.
+    ClientCredentials,
+}
+
+impl TokenGrant {
+    /// Every transaction, in declaration order.
+    pub fn all() -> &'static [TokenGrant] {
+        <TokenGrant as clap::ValueEnum>::value_variants()
+    }
+
+    /// Its name in profiles (`exchange.weights`) and reports: the grant type.
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenGrant::AuthorizationCode => "authorization_code",
+            TokenGrant::RefreshToken => "refresh_token",
+            TokenGrant::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// The transaction called `name`.
+    pub fn from_name(name: &str) -> Option<TokenGrant> {
+        TokenGrant::all().iter().copied().find(|t| t.name() == name)
+    }
+}
+
+impl ExchangeSettings {
+    /// The weight of `t` in the mix (0 when the profile gives none).
+    pub fn weight(&self, t: TokenGrant) -> usize {
+        self.weights.get(t.name()).copied().unwrap_or(0)
+    }
+}
 
 fn default_weights() -> BTreeMap<String, usize> {
-    EXCHANGE_TRANSACTIONS
+    TokenGrant::all()
         .iter()
-        .map(|t| (t.to_string(), 1))
+        .map(|t| (t.name().to_string(), 1))
         .collect()
 }
 fn default_code_client() -> String {
@@ -675,12 +713,16 @@ fn check_device(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
 /// The token-grants transactions and their weights.
 fn check_exchange(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
     for name in p.exchange.weights.keys() {
-        if !EXCHANGE_TRANSACTIONS.contains(&name.as_str()) {
+        if TokenGrant::from_name(name).is_none() {
             return Err(bad(
                 &[Seg::Key("exchange"), Seg::Key("weights")],
                 format!(
                     "exchange.weights: unknown transaction `{name}` (known: {})",
-                    EXCHANGE_TRANSACTIONS.join(", ")
+                    TokenGrant::all()
+                        .iter()
+                        .map(|t| t.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }

@@ -12,7 +12,7 @@
 //! decision fell, never judged on an answer that came before the user acted.
 
 use crate::assert::{self, Exchange};
-use crate::polling::{Answer, Schedule};
+use crate::polling::{Answer, Reply, Schedule};
 use crate::runner::error::TargetError;
 use crate::runner::hooks::HookError;
 use crate::runner::request::send;
@@ -94,21 +94,23 @@ pub(crate) async fn poll(
             ctx.result.exchanges.push(summary.clone());
         }
         ctx.result.exchange = Some(summary);
-        let answer = match (ex.status, error_of(&ex)) {
-            (400, Some("authorization_pending")) => Answer::Pending,
-            (400, Some("slow_down")) => {
-                stats.slow_downs += 1;
-                Answer::SlowDown
-            }
-            (429, _) => Answer::TooMany(
-                ex.header("retry-after")
-                    .and_then(|v| crate::polling::retry_after(v, std::time::SystemTime::now())),
-            ),
-            _ => {
+        let retry_after = ex
+            .header("retry-after")
+            .and_then(|v| crate::polling::retry_after(v, std::time::SystemTime::now()));
+        let has_token = ex
+            .json
+            .as_ref()
+            .is_some_and(|j| j.get("access_token").is_some());
+        let answer = match crate::polling::reply(ex.status, error_of(&ex), has_token, retry_after) {
+            Reply::Again(answer) => answer,
+            Reply::Tokens | Reply::Final(..) => {
                 last = Some(ex);
                 break;
             }
         };
+        if answer == Answer::SlowDown {
+            stats.slow_downs += 1;
+        }
         schedule.answered(answer);
         // `slow_down` is a variant of pending (RFC 8628 §3.5): the user still decides.
         if matches!(answer, Answer::Pending | Answer::SlowDown) {
