@@ -258,8 +258,7 @@ fn new_snapshots_note(run: &RunResult) -> Option<String> {
         .scenarios
         .iter()
         .flat_map(|s| &s.steps)
-        .flat_map(|st| &st.assertions)
-        .filter(|a| a.status == Status::Skipped && a.actual.starts_with("new:"))
+        .filter(|st| st.snapshot.as_ref().is_some_and(|s| s.new))
         .count();
     (new_snapshots > 0).then(|| format!(
         "{new_snapshots} response snapshot(s) had no stored one to compare with: recorded in report.json as new, not judged"

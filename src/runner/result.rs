@@ -247,6 +247,10 @@ pub struct SnapshotRecord {
     pub file: String,
     /// The normalized text.
     pub content: String,
+    /// Against a live target, there was no stored snapshot to compare with: recorded
+    /// here, not judged (against the builtin a missing one is a failure).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub new: bool,
 }
 
 /// One scenario's outcome.

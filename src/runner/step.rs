@@ -498,6 +498,8 @@ pub(crate) fn snapshot(
     };
     let expression = ctx.result.name.clone();
     let compared = compare(&file, settings.mode, &l.path, &expression, &content);
+    // Against a live target a missing snapshot is recorded, not judged (SKIPPED).
+    let new = live && matches!(compared, Ok(crate::snapshot::Outcome::Missing { .. }));
     (result.status, result.actual) = snapshot_verdict(compared, &file, live);
     ctx.result.status = ctx.result.status.worst(result.status);
     ctx.result.assertions.push(result);
@@ -505,6 +507,7 @@ pub(crate) fn snapshot(
         name,
         file: file.display().to_string(),
         content,
+        new,
     });
 }
 
