@@ -7,10 +7,11 @@
 //! *redirect* carrying `state`, and only after the user has signed in (BCP-5).
 //! The test route `/_test/authorize` runs the same two stages with the user implied.
 
+use crate::endpoint::Endpoint;
 use crate::oauth::{ErrorCode, GrantType};
 use crate::server::config::{Client, ScopeSet};
 use crate::server::faults::Fault;
-use crate::server::pages::{error_page, esc, login_form, page};
+use crate::server::pages::{error_page, esc, login_form, page, Page};
 use crate::server::params::Params;
 use crate::server::session;
 use crate::server::store::{AuthorizationCode, Issuance, PkceMethod, RefreshPlan, Token};
@@ -380,7 +381,8 @@ fn authorize_page(st: &AppState, q: &Params, raw_query: &str, headers: &HeaderMa
             }
         }
         // BCP-5: the user signs in before any redirect, error redirects included.
-        let mut resp = login_form(st, &format!("/oauth/authorize?{raw_query}"), None);
+        let back = format!("{}?{raw_query}", Endpoint::Authorization.path());
+        let mut resp = login_form(st, &back, None);
         session::set_cookie(&mut resp, new);
         return resp;
     };
@@ -392,10 +394,11 @@ fn authorize_page(st: &AppState, q: &Params, raw_query: &str, headers: &HeaderMa
                 StatusCode::OK,
                 "Authorize access",
                 &format!(
-                    "<p><strong>{}</strong> asks to access your account as <strong>{}</strong> with scope <code>{}</code>.</p>\n<form method=\"post\" action=\"/oauth/authorize/decision\">\n<input type=\"hidden\" name=\"csrf\" value=\"{}\">\n<input type=\"hidden\" name=\"request\" value=\"{}\">\n<button name=\"decision\" value=\"approve\">Allow</button>\n<button name=\"decision\" value=\"deny\">Deny</button>\n</form>",
+                    "<p><strong>{}</strong> asks to access your account as <strong>{}</strong> with scope <code>{}</code>.</p>\n<form method=\"post\" action=\"{}\">\n<input type=\"hidden\" name=\"csrf\" value=\"{}\">\n<input type=\"hidden\" name=\"request\" value=\"{}\">\n<button name=\"decision\" value=\"approve\">Allow</button>\n<button name=\"decision\" value=\"deny\">Deny</button>\n</form>",
                     esc(&req.client.name),
                     esc(&user),
                     esc(&scope),
+                    Page::ConsentDecision.path(),
                     esc(&session.csrf),
                     esc(raw_query)
                 ),
@@ -451,13 +454,17 @@ pub async fn decision(
 pub async fn login(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     let p = Params::from_form(&body);
     let raw_return = p.get("return_to").unwrap_or("/");
-    let local = ["/oauth/authorize?", "/oauth/device/verify", "/account/apps"]
-        .iter()
-        .any(|prefix| raw_return.starts_with(prefix));
+    // The pages a sign-in interrupts: an authorization request, the code entry, the apps.
+    let local = raw_return
+        .strip_prefix(Endpoint::Authorization.path())
+        .is_some_and(|rest| rest.starts_with('?'))
+        || [Endpoint::Verification.path(), Page::Apps.path()]
+            .iter()
+            .any(|prefix| raw_return.starts_with(prefix));
     let return_to = if local || st.faults.has(Fault::RedirectOnBadRequest) {
         raw_return
     } else {
-        "/account/apps"
+        Page::Apps.path()
     };
     let user = p.get("username").unwrap_or("");
     let ok = crate::server::config::signs_in(&st.accounts, user, p.get("password"));

@@ -131,7 +131,8 @@ fn verify_form(
         status,
         "Connect a device",
         &format!(
-            "{msg}<form method=\"post\" action=\"/oauth/device/verify\">\n<input type=\"hidden\" name=\"csrf\" value=\"{}\">\n<label>Code shown on your device <input name=\"user_code\" value=\"{}\" autocomplete=\"off\"></label>\n<label>Username <input name=\"username\"></label>\n<label>Password <input name=\"password\" type=\"password\"></label>\n<button name=\"action\" value=\"approve\">Approve</button>\n<button name=\"action\" value=\"deny\">Deny</button>\n</form>",
+            "{msg}<form method=\"post\" action=\"{}\">\n<input type=\"hidden\" name=\"csrf\" value=\"{}\">\n<label>Code shown on your device <input name=\"user_code\" value=\"{}\" autocomplete=\"off\"></label>\n<label>Username <input name=\"username\"></label>\n<label>Password <input name=\"password\" type=\"password\"></label>\n<button name=\"action\" value=\"approve\">Approve</button>\n<button name=\"action\" value=\"deny\">Deny</button>\n</form>",
+            crate::endpoint::Endpoint::Verification.path(),
             esc(csrf),
             esc(user_code)
         ),

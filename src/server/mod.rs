@@ -39,6 +39,7 @@ use axum::Router;
 use config::{Account, Client, Policy, ScopeSet, Scopes, ServerConfig};
 use direct::Dispatch;
 use faults::{Fault, FaultSet};
+use pages::Page;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -282,10 +283,10 @@ fn app(state: Arc<AppState>, direct: bool) -> App {
         }
     }
     let mut extracted = extracted
-        .route("/oauth/authorize/decision", post(authorize::decision))
-        .route("/oauth/login", post(authorize::login))
-        .route("/account/apps", get(revoke::apps_page))
-        .route("/account/apps/revoke", post(revoke::apps_revoke))
+        .route(Page::ConsentDecision.path(), post(authorize::decision))
+        .route(Page::Login.path(), post(authorize::login))
+        .route(Page::Apps.path(), get(revoke::apps_page))
+        .route(Page::AppsRevoke.path(), post(revoke::apps_revoke))
         .route("/api/me", get(api::me))
         .route("/api/items", get(api::items))
         .route("/api/admin", get(api::admin));

@@ -40,6 +40,33 @@ pub(crate) fn error_page(state: &AppState, status: StatusCode, message: &str) ->
     )
 }
 
+/// The builtin's own pages besides the protocol endpoints ([`crate::endpoint::Endpoint`]):
+/// one name, one path, for the router, the forms that post to them and the sign-in's
+/// local return check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// The consent form's answer.
+    ConsentDecision,
+    /// The sign-in form's answer.
+    Login,
+    /// The user's connected apps (the console's "Revoke Access").
+    Apps,
+    /// An app revoked from that page.
+    AppsRevoke,
+}
+
+impl Page {
+    /// Its path on the server.
+    pub fn path(self) -> &'static str {
+        match self {
+            Page::ConsentDecision => "/oauth/authorize/decision",
+            Page::Login => "/oauth/login",
+            Page::Apps => "/account/apps",
+            Page::AppsRevoke => "/account/apps/revoke",
+        }
+    }
+}
+
 /// The login form; `return_to` is a local path the user goes back to.
 pub fn login_form(state: &AppState, return_to: &str, message: Option<&str>) -> Response {
     let msg = message
@@ -50,7 +77,8 @@ pub fn login_form(state: &AppState, return_to: &str, message: Option<&str>) -> R
         if message.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK },
         "Sign in",
         &format!(
-            "{msg}<form method=\"post\" action=\"/oauth/login\">\n<input type=\"hidden\" name=\"return_to\" value=\"{}\">\n<label>Username <input name=\"username\" autocomplete=\"username\"></label>\n<label>Password <input name=\"password\" type=\"password\"></label>\n<button type=\"submit\">Sign in</button>\n</form>",
+            "{msg}<form method=\"post\" action=\"{}\">\n<input type=\"hidden\" name=\"return_to\" value=\"{}\">\n<label>Username <input name=\"username\" autocomplete=\"username\"></label>\n<label>Password <input name=\"password\" type=\"password\"></label>\n<button type=\"submit\">Sign in</button>\n</form>",
+            Page::Login.path(),
             esc(return_to)
         ),
     )

@@ -5,7 +5,7 @@ use crate::oauth::ErrorCode;
 use crate::server::client_auth::ClientRequest;
 use crate::server::error::OAuthError;
 use crate::server::faults::Fault;
-use crate::server::pages::{esc, page};
+use crate::server::pages::{esc, page, Page};
 use crate::server::params::{Params, Posted};
 use crate::server::session;
 use crate::server::AppState;
@@ -82,15 +82,16 @@ fn signed_in_user(st: &AppState, headers: &HeaderMap) -> Option<(Arc<str>, Strin
 pub async fn apps_page(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let Some((user, csrf)) = signed_in_user(&st, &headers) else {
         let (_, _, new) = session::ensure(&st, &headers);
-        let mut r = crate::server::pages::login_form(&st, "/account/apps", None);
+        let mut r = crate::server::pages::login_form(&st, Page::Apps.path(), None);
         session::set_cookie(&mut r, new);
         return r;
     };
     let mut rows = String::new();
     for (app, tokens) in connected_apps(&st, &user) {
         rows.push_str(&format!(
-            "<li>{} ({tokens} active tokens) <form method=\"post\" action=\"/account/apps/revoke\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"client_id\" value=\"{}\"><button>Revoke access</button></form></li>\n",
+            "<li>{} ({tokens} active tokens) <form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"client_id\" value=\"{}\"><button>Revoke access</button></form></li>\n",
             esc(&app),
+            Page::AppsRevoke.path(),
             esc(&csrf),
             esc(&app)
         ));
@@ -126,7 +127,9 @@ pub async fn apps_revoke(
     let client_id = p.get("client_id").unwrap_or("");
     revoke_app(&st, &user, client_id);
     let mut r = StatusCode::SEE_OTHER.into_response();
-    r.headers_mut()
-        .insert(header::LOCATION, HeaderValue::from_static("/account/apps"));
+    r.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_static(Page::Apps.path()),
+    );
     r
 }
