@@ -22,19 +22,65 @@ pub struct Provided {
     pub unavailable: HashMap<String, String>,
 }
 
+/// The name a client role's field goes by (`client.web.id`): the one place that spells it.
+fn client_key(role: &str, field: &str) -> String {
+    format!("client.{role}.{field}")
+}
+
+/// The name a protected resource's URL goes by (`resource.me.url`).
+fn resource_key(name: &str) -> String {
+    format!("resource.{name}.url")
+}
+
+/// A role's redirect URI fields, in order.
+const REDIRECT_FIELDS: [&str; 2] = ["redirect_uri", "redirect_uri_2"];
+
 impl Provided {
     fn set(&mut self, name: String, value: Value) {
         self.values.insert(name, value);
     }
 
     fn client(&mut self, role: &str, id: &str, secret: Option<String>, uris: &[String]) {
-        self.set(format!("client.{role}.id"), json!(id));
+        self.set(client_key(role, "id"), json!(id));
         if let Some(s) = secret {
-            self.set(format!("client.{role}.secret"), json!(s));
+            self.set(client_key(role, "secret"), json!(s));
         }
-        for (field, uri) in ["redirect_uri", "redirect_uri_2"].iter().zip(uris) {
-            self.set(format!("client.{role}.{field}"), json!(uri));
+        for (field, uri) in REDIRECT_FIELDS.iter().zip(uris) {
+            self.set(client_key(role, field), json!(uri));
         }
+    }
+
+    fn text(&self, key: &str) -> Option<&str> {
+        self.values.get(key).and_then(Value::as_str)
+    }
+
+    /// The client id the target gives role `role`, and its redirect URIs.
+    pub(crate) fn role(&self, role: &str) -> Option<(&str, Vec<&str>)> {
+        let id = self.text(&client_key(role, "id"))?;
+        let uris = REDIRECT_FIELDS
+            .iter()
+            .filter_map(|f| self.text(&client_key(role, f)))
+            .collect();
+        Some((id, uris))
+    }
+
+    /// The secret of the role whose client id is `client_id`, if that role has one.
+    pub(crate) fn secret_of_client(&self, client_id: &str) -> Option<&str> {
+        let role = roles::ROLES
+            .iter()
+            .map(|r| r.name)
+            .find(|r| self.text(&client_key(r, "id")) == Some(client_id))?;
+        self.text(&client_key(role, "secret"))
+    }
+
+    /// The URL the target maps to protected resource `name`.
+    pub(crate) fn resource_url(&self, name: &str) -> Option<&str> {
+        self.text(&resource_key(name))
+    }
+
+    /// Why the target maps no URL to protected resource `name`, in words for a SKIP.
+    pub(crate) fn why_no_resource(&self, name: &str) -> String {
+        self.why_missing(&resource_key(name))
     }
 
     /// Every role, resource and lifetime of the reference server.
@@ -51,10 +97,7 @@ impl Provided {
             p.set(format!("scope.{}", s.name), json!(s.builtin));
         }
         for r in roles::RESOURCES {
-            p.set(
-                format!("resource.{}.url", r.name),
-                json!(format!("{base}{}", r.builtin)),
-            );
+            p.set(resource_key(r.name), json!(format!("{base}{}", r.builtin)));
         }
         p.resource_scopes();
         let policy = &config.policy;
@@ -139,7 +182,7 @@ impl Provided {
                 } else {
                     format!("{base}{url}")
                 };
-                p.set(format!("resource.{name}.url"), json!(url));
+                p.set(resource_key(name), json!(url));
             }
             // A resource's scope is its scope role's: given here, it names that role's
             // scope (profiles written before `scopes:`), and the two must agree.

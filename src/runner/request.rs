@@ -241,13 +241,9 @@ fn target_url(session: &Session, vars: &mut Vars, r: &Request) -> Result<String,
         // A protected resource the target does not map: only this step is SKIPPED, naming
         // it (the scenario's other steps need none).
         Destination::Endpoint(EndpointRef::Resource(name))
-            if !session.provided.has(&format!("resource.{name}.url")) =>
+            if session.provided.resource_url(name).is_none() =>
         {
-            return Err(StepError::Skip(
-                session
-                    .provided
-                    .why_missing(&format!("resource.{name}.url")),
-            ));
+            return Err(StepError::Skip(session.provided.why_no_resource(name)));
         }
         Destination::Endpoint(e) => session.url(e),
         Destination::Path(p) => session.path_url(&text(vars, p)?),

@@ -205,9 +205,7 @@ impl Session {
             EndpointRef::Known(e) => self.endpoint_url(*e),
             EndpointRef::Resource(name) => self
                 .provided
-                .values
-                .get(&format!("resource.{name}.url"))
-                .and_then(|v| v.as_str())
+                .resource_url(name)
                 .map_or_else(|| format!("{}/{name}", self.base), str::to_string),
             EndpointRef::Api(path) => format!("{}{path}", self.base),
         }
@@ -229,33 +227,19 @@ impl Session {
         format!("{}{path}", self.base)
     }
 
-    /// The secret of the client with id `client_id`: a profile secret of that name, else
-    /// the secret of the client role that id plays.
     /// The client id and the redirect URIs the target gives the suite's role `role`
     /// (`web` → `harness-web` on a live server; the same name on the builtin).
     pub(crate) fn role(&self, role: &str) -> Option<(&str, Vec<&str>)> {
-        let get = |field: &str| {
-            self.provided
-                .values
-                .get(&format!("client.{role}.{field}"))
-                .and_then(|v| v.as_str())
-        };
-        let uris = ["redirect_uri", "redirect_uri_2"];
-        Some((get("id")?, uris.iter().filter_map(|f| get(f)).collect()))
+        self.provided.role(role)
     }
 
+    /// The secret of the client with id `client_id`: a profile secret of that name, else
+    /// the secret of the client role that id plays.
     pub(crate) fn secret_of(&self, client_id: &str) -> Option<&str> {
         if let Some(s) = self.secrets.get(client_id) {
             return Some(s);
         }
-        let role = self.provided.values.iter().find_map(|(k, v)| {
-            let role = k.strip_prefix("client.")?.strip_suffix(".id")?;
-            (v.as_str() == Some(client_id)).then_some(role)
-        })?;
-        self.provided
-            .values
-            .get(&format!("client.{role}.secret"))
-            .and_then(|v| v.as_str())
+        self.provided.secret_of_client(client_id)
     }
 
     /// Whether the target offers `endpoint`: the builtin every one; a live target with
