@@ -56,13 +56,7 @@ pub(crate) async fn run_all(scenarios: &[LoadedClient], opts: &run::ClientOption
     let side_by_side = real_time.iter().map(|(i, pace)| async move {
         let l = &scenarios[*i];
         tracing::info!(scenario = %l.scenario.name, "client scenario, real time");
-        let mut pace = pace.clone();
-        loop {
-            match run::run_paced(l, opts, &pace).await {
-                Paced::Judged(r) => return (*i, r),
-                Paced::OwnClock(why) => pace = Pace::RealTime(why),
-            }
-        }
+        (*i, run::run_client_at(l, opts, pace.clone()).await)
     });
     for (i, r) in futures_util::future::join_all(side_by_side).await {
         results[i] = Some(r);

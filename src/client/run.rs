@@ -487,7 +487,15 @@ pub enum Paced {
 /// Runs one client scenario and judges it: on the scaled clock, and again at real time
 /// when the client's waits were its own ([`pace`]), only the second run judged.
 pub async fn run_client(l: &LoadedClient, opts: &ClientOptions) -> ScenarioResult {
-    let mut pace = Pace::Scaled;
+    run_client_at(l, opts, Pace::Scaled).await
+}
+
+/// [`run_client`], starting at `pace`.
+pub async fn run_client_at(
+    l: &LoadedClient,
+    opts: &ClientOptions,
+    mut pace: Pace,
+) -> ScenarioResult {
     loop {
         match run_paced(l, opts, &pace).await {
             Paced::Judged(r) => return r,

@@ -741,11 +741,8 @@ fn check_exchange(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
 /// read and never used, so it is refused at its line.
 fn check_workload_blocks(p: &LoadProfile, text: &str, bad: &Bad<'_>) -> Result<(), ProfileError> {
     let workload = p.workload();
-    let given = |key: &str| {
-        serde_yaml::from_str::<serde_yaml::Value>(text)
-            .ok()
-            .is_some_and(|v| v.get(key).is_some())
-    };
+    let raw = serde_yaml::from_str::<serde_yaml::Value>(text).ok();
+    let given = |key: &str| raw.as_ref().is_some_and(|v| v.get(key).is_some());
     let foreign: &[&str] = match workload {
         Workload::DevicePolling => &["exchange", "wait_time"],
         Workload::TokenGrants => &["device"],
