@@ -148,10 +148,11 @@ fn as_text(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::template::{Template, Tree};
     use serde_json::json;
 
-    fn y(v: serde_json::Value) -> serde_yaml::Value {
-        serde_yaml::to_value(v).unwrap_or_default()
+    fn y(v: serde_json::Value) -> Tree {
+        Tree::from_yaml(&serde_yaml::to_value(v).unwrap_or_default()).unwrap_or(Tree::Null)
     }
 
     /// Each predicate holds on one value and not on another; absent values hold only
@@ -163,7 +164,7 @@ mod tests {
             (Predicate::Equals(y(json!(200))), json!(200), json!(400)),
             (Predicate::NotEquals(y(json!("a"))), json!("b"), json!("a")),
             (
-                Predicate::Matches("^ab+$".into()),
+                Predicate::Matches(Template::literal("^ab+$")),
                 json!("abb"),
                 json!("ba"),
             ),
@@ -187,12 +188,12 @@ mod tests {
             (Predicate::LessThan(3.0), json!(2), json!(3)),
             (Predicate::Length(2), json!([1, 2]), json!([1])),
             (
-                Predicate::ScopeEquals("b a".into()),
+                Predicate::ScopeEquals(Template::literal("b a")),
                 json!("a b"),
                 json!("a"),
             ),
             (
-                Predicate::ScopeLacks("admin".into()),
+                Predicate::ScopeLacks(Template::literal("admin")),
                 json!("api"),
                 json!("api admin"),
             ),

@@ -129,7 +129,7 @@ impl Provided {
         let mut vars = crate::scenario::vars::Vars::default();
         let setup = |what: String| TargetError::Setup(format!("profile {}: {what}", profile.name));
         let mut text =
-            |what: &str, s: &str| vars.text(s).map_err(|e| setup(format!("{what}: {e}")));
+            |what: &str, s: &str| vars.render(s).map_err(|e| setup(format!("{what}: {e}")));
         let env = |name: &str, whose: String| {
             std::env::var(name).map_err(|_| {
                 setup(format!(

@@ -9,10 +9,11 @@ use crate::runner::result::{AssertionResult, Status};
 use crate::runner::{noorle_only, StepCtx};
 use crate::scenario::model::{Assertion, Check, Condition, Level, Query, Step};
 use crate::scenario::spans::Seg;
+use crate::scenario::template::Tree;
 use crate::scenario::vars::{VarError, Vars};
 use serde_json::Value;
 
-fn expected_value(vars: &mut Vars, v: &serde_yaml::Value) -> Result<Value, VarError> {
+fn expected_value(vars: &mut Vars, v: &Tree) -> Result<Value, VarError> {
     vars.json(v)
 }
 
@@ -158,7 +159,7 @@ fn judge_value(
 /// Whether a step's or an assertion's `if` holds: `None` when it does, else why it does not
 /// apply.
 pub(crate) fn condition(c: &Condition, vars: &mut Vars) -> Result<Option<String>, VarError> {
-    let actual = vars.value(&format!("${{{}}}", c.var))?;
+    let actual = vars.lookup(&c.var)?;
     let mut wanted = Vec::new();
     if let Some(v) = &c.equals {
         wanted.push(expected_value(vars, v)?);

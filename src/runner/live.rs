@@ -48,7 +48,7 @@ impl Live {
     pub(crate) async fn prepare(p: &Arc<Profile>) -> Result<Live, TargetError> {
         let mut vars = crate::scenario::vars::Vars::default();
         let base = vars
-            .text(&p.base_url)
+            .render(&p.base_url)
             .map_err(|e| setup(p, format!("base_url: {e}")))?
             .trim_end_matches('/')
             .to_string();
@@ -61,7 +61,9 @@ impl Live {
             )));
         }
         let issuer = match &p.issuer {
-            Some(i) => vars.text(i).map_err(|e| setup(p, format!("issuer: {e}")))?,
+            Some(i) => vars
+                .render(i)
+                .map_err(|e| setup(p, format!("issuer: {e}")))?,
             None => base.clone(),
         };
         let mut secrets = HashMap::new();
@@ -153,7 +155,7 @@ impl Live {
             return String::new();
         };
         let doc = crate::scenario::vars::Vars::default()
-            .text(doc)
+            .render(doc)
             .unwrap_or_else(|_| doc.clone());
         if doc.starts_with('/') {
             format!("{}{doc}", self.base)

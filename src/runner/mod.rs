@@ -424,10 +424,10 @@ fn scenario_vars(l: &Loaded, session: &Session, opts: &RunOptions) -> Result<Var
     }
     for (name, raw) in &l.scenario.vars.0 {
         let v = vars.value(raw).map_err(|source| VarsError {
-            name: name.clone(),
+            name: name.to_string(),
             source,
         })?;
-        vars.set(name, v);
+        vars.set(name.as_str(), v);
     }
     Ok(vars)
 }

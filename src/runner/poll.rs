@@ -20,6 +20,7 @@ use crate::runner::result::PollStats;
 use crate::runner::session::Session;
 use crate::runner::{StepCtx, StepError};
 use crate::scenario::model::Poll;
+use crate::scenario::template::Template;
 use crate::scenario::vars::Vars;
 use serde_json::Value;
 use std::time::Duration;
@@ -31,7 +32,7 @@ fn error_of(ex: &Exchange) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
-fn seconds(vars: &mut Vars, s: &Option<String>, what: &str) -> Result<Option<f64>, StepError> {
+fn seconds(vars: &mut Vars, s: &Option<Template>, what: &str) -> Result<Option<f64>, StepError> {
     match s {
         None => Ok(None),
         Some(s) => {

@@ -11,6 +11,7 @@ use crate::runner::result::ExchangeSummary;
 use crate::runner::session::Session;
 use crate::runner::StepError;
 use crate::scenario::model::{Auth, Body, Destination, EndpointRef, Request};
+use crate::scenario::template::{Template, Tree};
 use crate::scenario::vars::{is_sensitive_name, Redactor, Vars};
 use base64::Engine;
 use serde_json::Value;
@@ -161,7 +162,7 @@ pub(crate) fn resolve_at(
     vars: &mut Vars,
     r: &Request,
 ) -> Result<RequestSpec, StepError> {
-    let text = |vars: &mut Vars, s: &str| vars.text(s).map_err(StepError::from);
+    let text = |vars: &mut Vars, s: &Template| vars.text(s).map_err(StepError::from);
     let method = reqwest::Method::from_bytes(r.method.to_ascii_uppercase().as_bytes())
         .map_err(|e| StepError::Step(format!("method: {e}")))?;
     let mut spec = RequestSpec {
@@ -236,7 +237,7 @@ fn remember_verification(session: &Session, ex: &Exchange) {
 
 /// The request's URL: its endpoint or path on the target, with its query.
 fn target_url(session: &Session, vars: &mut Vars, r: &Request) -> Result<String, StepError> {
-    let text = |vars: &mut Vars, s: &str| vars.text(s).map_err(StepError::from);
+    let text = |vars: &mut Vars, s: &Template| vars.text(s).map_err(StepError::from);
     let mut url = match &r.to {
         // A protected resource the target does not map: only this step is SKIPPED, naming
         // it (the scenario's other steps need none).
@@ -270,7 +271,7 @@ fn authenticate(
     vars: &mut Vars,
     auth: Option<&Auth>,
 ) -> Result<Vec<(String, String)>, StepError> {
-    let text = |vars: &mut Vars, s: &str| vars.text(s).map_err(StepError::from);
+    let text = |vars: &mut Vars, s: &Template| vars.text(s).map_err(StepError::from);
     // Client credentials that go in the body (client_secret_post, public clients).
     let mut body_auth: Vec<(String, String)> = Vec::new();
     match auth {
@@ -323,7 +324,7 @@ fn body(
     r: &Request,
     body_auth: &[(String, String)],
 ) -> Result<Option<(String, String)>, StepError> {
-    let text = |vars: &mut Vars, s: &str| vars.text(s).map_err(StepError::from);
+    let text = |vars: &mut Vars, s: &Template| vars.text(s).map_err(StepError::from);
     let sent = |secrets: &mut Vec<(String, String)>, pairs: &[(String, String)]| {
         for (k, v) in pairs {
             if is_sensitive_name(k) {
@@ -332,17 +333,15 @@ fn body(
         }
     };
     // `body:` takes the target's encoding.
-    let as_json: Option<serde_yaml::Value>;
+    let as_json: Option<Tree>;
     let (json_body, form_body, raw_body) = match &r.body {
         Some(Body::Params(pairs)) if encoding == BodyEncoding::Json => {
-            let mut m = serde_yaml::Mapping::new();
-            for (k, v) in &pairs.0 {
-                m.insert(
-                    serde_yaml::Value::String(k.clone()),
-                    serde_yaml::Value::String(v.clone()),
-                );
-            }
-            as_json = Some(serde_yaml::Value::Mapping(m));
+            let m = pairs
+                .0
+                .iter()
+                .map(|(k, v)| (k.clone(), Tree::Text(v.clone())))
+                .collect();
+            as_json = Some(Tree::Map(m));
             (as_json.as_ref(), None, None)
         }
         Some(Body::Params(pairs) | Body::Form(pairs)) => (None, Some(pairs), None),
@@ -403,12 +402,12 @@ mod tests {
     use crate::endpoint::Endpoint;
     use crate::scenario::model::{EndpointRef, Pairs, RawBody};
 
+    fn tpl(s: &str) -> Template {
+        Template::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
     fn pairs(p: &[(&str, &str)]) -> Pairs {
-        Pairs(
-            p.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Pairs(p.iter().map(|(k, v)| (tpl(k), tpl(v))).collect())
     }
 
     fn request(auth: Option<Auth>, body: Option<Body>) -> Request {
@@ -432,21 +431,19 @@ mod tests {
     fn a_request_resolves_over_auth_body_and_encoding() {
         let basic = || Auth::Basic {
             role: None,
-            client: Some("c".into()),
-            secret: Some("s".into()),
+            client: Some(tpl("c")),
+            secret: Some(tpl("s")),
         };
         let post = || Auth::Post {
             role: None,
-            client: Some("c".into()),
-            secret: Some("${secret.web}".into()),
+            client: Some(tpl("c")),
+            secret: Some(tpl("${secret.web}")),
         };
         let public = || Auth::None {
             role: None,
-            client: Some("c".into()),
+            client: Some(tpl("c")),
         };
-        let bearer = || Auth::Bearer {
-            token: "tok".into(),
-        };
+        let bearer = || Auth::Bearer { token: tpl("tok") };
         let form = || Some(Body::Form(pairs(&[("grant_type", "client_credentials")])));
         let params = || Some(Body::Params(pairs(&[("a", "${id}")])));
         let json = || {
@@ -457,8 +454,8 @@ mod tests {
         let json_list = || Some(Body::Json(serde_yaml::from_str("[1, 2]").expect("yaml")));
         let raw = || {
             Some(Body::Raw(RawBody {
-                content_type: "text/plain".into(),
-                body: "as written ${id}".into(),
+                content_type: tpl("text/plain"),
+                body: tpl("as written ${id}"),
             }))
         };
         use BodyEncoding::{Form, Json};

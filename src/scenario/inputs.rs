@@ -198,7 +198,11 @@ fn check_name(name: &str) -> Result<(), String> {
             "`{name}` is not a variable name (letters, digits and _, not starting with a digit)"
         ));
     }
-    if RESERVED.contains(&name) || super::vars::FUNCTIONS.contains(&name) {
+    if RESERVED.contains(&name)
+        || super::template::Helper::all()
+            .iter()
+            .any(|h| h.name() == name)
+    {
         return Err(format!("`{name}` is a name the run defines itself"));
     }
     Ok(())

@@ -7,6 +7,7 @@ pub mod model;
 pub mod roles;
 pub mod spans;
 pub mod syntax;
+pub mod template;
 pub mod vars;
 pub mod visit;
 
@@ -54,17 +55,17 @@ impl Loaded {
     /// and its `auth: {role}`), sorted, without repeats. A step's `endpoint:
     /// resource:NAME` is not among them: that step alone is SKIPPED without the resource.
     pub(crate) fn target_references(&self) -> Vec<String> {
-        let mut out: Vec<String> = vars::references(&self.source)
-            .into_iter()
-            .flat_map(|(expr, _)| {
-                let mut names = vars::names_needed(&expr);
-                if expr.starts_with("secret.") {
-                    names.push(expr.clone());
-                }
-                names
-            })
-            .filter(|n| roles::provided_name(n).is_some())
-            .collect();
+        let mut out: Vec<String> = Vec::new();
+        visit::scenario_templates(&self.scenario, &mut |_, _, t| {
+            for e in t.exprs() {
+                let (mut names, mut secrets) = (Vec::new(), Vec::new());
+                e.names_needed(&mut names);
+                e.secrets(&mut secrets);
+                out.extend(names.into_iter().map(str::to_string));
+                out.extend(secrets.into_iter().map(|n| format!("secret.{n}")));
+            }
+        });
+        out.retain(|n| roles::provided_name(n).is_some());
         for r in self.scenario.requests() {
             let role = r
                 .auth
@@ -73,7 +74,8 @@ impl Loaded {
             if let Some((role, (client, secret))) = role {
                 // The role's fields that the request takes from it (not written beside it).
                 for (field, given) in [("id", client), ("secret", secret)] {
-                    if given.as_deref() == Some(format!("${{client.{role}.{field}}}").as_str()) {
+                    let given = given.as_ref().map(template::Template::as_str);
+                    if given == Some(format!("${{client.{role}.{field}}}").as_str()) {
                         out.push(format!("client.{role}.{field}"));
                     }
                 }
@@ -205,11 +207,12 @@ fn validate(l: &Loaded, given: &inputs::Inputs) -> Result<(), ScenarioError> {
     for (i, (name, value)) in s.vars.0.iter().enumerate() {
         // A reference to itself or to a later variable is a cycle or an ordering mistake:
         // vars are defined in order, each from the ones before it.
-        for (expr, _) in vars::references(value) {
-            for needed in vars::names_needed(&expr) {
-                let later = s.vars.0[i..].iter().any(|(n, _)| *n == needed);
-                if later && !defined.contains(&needed) {
-                    let what = if needed == *name {
+        let name = name.as_str();
+        for needed in value.names_needed() {
+            {
+                let later = s.vars.0[i..].iter().any(|(n, _)| n.as_str() == needed);
+                if later && !defined.contains(needed) {
+                    let what = if needed == name {
                         "refers to itself".to_string()
                     } else {
                         format!("refers to `{needed}`, which is defined after it")
@@ -226,7 +229,7 @@ fn validate(l: &Loaded, given: &inputs::Inputs) -> Result<(), ScenarioError> {
             message: format!("vars.{name}: {}", e.message),
             ..e
         })?;
-        defined.insert(name.clone());
+        defined.insert(name.to_string());
     }
     for path in s.snapshot_redact.keys() {
         if let Err(e) = serde_json_path::JsonPath::parse(path) {
@@ -257,7 +260,7 @@ fn check_step<'a>(
 ) -> Result<(), ScenarioError> {
     let at = |rel: &[Seg<'a>]| -> Vec<Seg<'a>> { base.iter().chain(rel).copied().collect() };
     let mut texts = Vec::new();
-    visit::step_texts(step, &mut |path, stage, text| {
+    visit::step_templates(step, &mut |path, stage, text| {
         texts.push((path.to_vec(), stage, text));
     });
     let mut after = defined.clone();
@@ -354,43 +357,22 @@ fn check_query(l: &Loaded, here: &[Seg<'_>], q: &model::Query) -> Result<(), Sce
 fn check_refs(
     l: &Loaded,
     path: &[Seg<'_>],
-    s: &str,
+    t: &template::Template,
     defined: &HashSet<String>,
 ) -> Result<(), ScenarioError> {
-    for (expr, _) in vars::references(s) {
-        for (f, given) in vars::calls(&expr) {
-            if !vars::FUNCTIONS.contains(&f.as_str()) {
-                return Err(err(
-                    l,
-                    path,
-                    format!(
-                        "unknown helper `{f}()` (helpers: {})",
-                        vars::FUNCTIONS.join(", ")
-                    ),
-                ));
-            }
-            if let Some(want) = vars::arity(&f).filter(|w| *w != given) {
-                return Err(err(
-                    l,
-                    path,
-                    format!("helper `{f}` takes {want} argument(s), `{expr}` gives {given}"),
-                ));
-            }
+    for name in t.names_needed() {
+        if roles::provided_name(name).is_some() {
+            // Supplied by the target (a role's client, a resource, a lifetime): only its
+            // shape can be checked here; a target without it SKIPS the scenario.
+            roles::check_reference(name).map_err(|m| err(l, path, m))?;
+            continue;
         }
-        for name in vars::names_needed(&expr) {
-            if roles::provided_name(&name).is_some() {
-                // Supplied by the target (a role's client, a resource, a lifetime): only
-                // its shape can be checked here; a target without it SKIPS the scenario.
-                roles::check_reference(&name).map_err(|m| err(l, path, m))?;
-                continue;
-            }
-            if !defined.contains(&name) {
-                return Err(err(
-                    l,
-                    path,
-                    format!("undefined variable `{name}` (define it in `vars`, capture it in an earlier step, or give it with --var, --vars-file, --secrets-file or {}{name})", inputs::ENV_PREFIX),
-                ));
-            }
+        if !defined.contains(name) {
+            return Err(err(
+                l,
+                path,
+                format!("undefined variable `{name}` (define it in `vars`, capture it in an earlier step, or give it with --var, --vars-file, --secrets-file or {}{name})", inputs::ENV_PREFIX),
+            ));
         }
     }
     Ok(())
@@ -406,7 +388,7 @@ fn check_request(l: &Loaded, path: &[Seg<'_>], r: &Request) -> Result<(), Scenar
         let in_body = matches!(a, model::Auth::Post { .. } | model::Auth::None { .. });
         let no_room = match &r.body {
             Some(model::Body::Raw(_)) => true,
-            Some(model::Body::Json(v)) => !v.is_mapping(),
+            Some(model::Body::Json(v)) => !v.is_map(),
             _ => false,
         };
         if in_body && no_room {
@@ -493,7 +475,11 @@ fn check_assertion(
             check_query(l, path, query)?;
             for p in predicates {
                 if let model::Predicate::Matches(re) = p {
-                    regex::Regex::new(re)
+                    // A pattern with placeholders is checked once interpolated.
+                    if re.exprs().next().is_some() {
+                        continue;
+                    }
+                    regex::Regex::new(re.as_str())
                         .map_err(|e| err(l, path, format!("invalid regular expression: {e}")))?;
                 }
             }

@@ -6,15 +6,9 @@
 //! A string that is exactly one `${…}` takes the value's JSON type (`${expires_in}` stays a
 //! number); anywhere else the value is spliced in as text.
 
-use regex::Regex;
+use super::template::{Expr, Helper, Part, Template, Tree};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::LazyLock;
-
-static REF: LazyLock<Regex> = LazyLock::new(|| {
-    // The pattern is a constant; a failure here is a build defect caught by every test.
-    Regex::new(r"\$\{([^}]*)\}").unwrap_or_else(|e| panic!("variable pattern: {e}"))
-});
 
 /// Why a reference could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,100 +54,6 @@ pub(crate) fn is_sensitive_name(name: &str) -> bool {
     WORDS
         .iter()
         .any(|w| n == *w || n.ends_with(&format!("_{w}")))
-}
-
-/// The references in a string: `(expression, byte offset)`.
-pub(crate) fn references(s: &str) -> Vec<(String, usize)> {
-    REF.captures_iter(s)
-        .filter_map(|c| c.get(1).map(|m| (m.as_str().trim().to_string(), m.start())))
-        .collect()
-}
-
-/// A helper call's name and the text between its parentheses (`add(min(a, 1), 2)` →
-/// `("add", "min(a, 1), 2")`), or `None` when the expression is no call.
-fn call_parts(expr: &str) -> Option<(&str, &str)> {
-    let open = expr.find('(')?;
-    let close = expr.rfind(')')?;
-    (close > open).then(|| (expr[..open].trim(), &expr[open + 1..close]))
-}
-
-/// A call's arguments, split at the commas outside nested calls and quotes.
-fn split_args(inner: &str) -> Vec<&str> {
-    let (mut depth, mut quote, mut start) = (0usize, None, 0);
-    let mut out = Vec::new();
-    for (i, c) in inner.char_indices() {
-        match (c, quote) {
-            ('\'' | '"', None) => quote = Some(c),
-            (q, Some(open)) if q == open => quote = None,
-            (_, Some(_)) => {}
-            ('(', None) => depth += 1,
-            (')', None) => depth = depth.saturating_sub(1),
-            (',', None) if depth == 0 => {
-                out.push(inner[start..i].trim());
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(inner[start..].trim());
-    out.retain(|a| !a.is_empty());
-    out
-}
-
-fn is_literal(a: &str) -> bool {
-    a.parse::<f64>().is_ok() || a.starts_with('\'') || a.starts_with('"')
-}
-
-/// The variable names an expression needs (helpers' arguments included, nested calls too).
-pub(crate) fn names_needed(expr: &str) -> Vec<String> {
-    if expr.starts_with("env.") || expr.starts_with("secret.") {
-        return vec![];
-    }
-    match call_parts(expr) {
-        Some((_, inner)) => split_args(inner)
-            .into_iter()
-            .filter(|a| !is_literal(a))
-            .flat_map(names_needed)
-            .collect(),
-        None => vec![expr.to_string()],
-    }
-}
-
-/// Every helper call in an expression, nested ones too: `(name, arguments given)`.
-pub(crate) fn calls(expr: &str) -> Vec<(String, usize)> {
-    match call_parts(expr) {
-        Some((f, inner)) => {
-            let args = split_args(inner);
-            let mut out = vec![(f.to_string(), args.len())];
-            for a in args.into_iter().filter(|a| !is_literal(a)) {
-                out.extend(calls(a));
-            }
-            out
-        }
-        None => Vec::new(),
-    }
-}
-
-/// Known helper functions.
-pub(crate) const FUNCTIONS: &[&str] = &[
-    "pkce_verifier",
-    "s256",
-    "random",
-    "uuid",
-    "add",
-    "sub",
-    "min",
-    "max",
-];
-
-/// How many arguments a helper takes.
-pub(crate) fn arity(func: &str) -> Option<usize> {
-    match func {
-        "pkce_verifier" | "random" | "uuid" => Some(0),
-        "s256" => Some(1),
-        "add" | "sub" | "min" | "max" => Some(2),
-        _ => None,
-    }
 }
 
 /// Values that must not appear in any output, with the label that replaces them.
@@ -265,157 +165,152 @@ impl Vars {
         self.values.get(name)
     }
 
-    fn eval(&mut self, expr: &str) -> Result<Value, VarError> {
-        if let Some(name) = expr.strip_prefix("env.") {
-            return std::env::var(name)
-                .map(Value::String)
-                .map_err(|_| VarError::Env(name.into()));
+    /// A variable's value, or why there is none.
+    pub fn lookup(&self, name: &str) -> Result<Value, VarError> {
+        if let Some(v) = self.values.get(name) {
+            return Ok(v.clone());
         }
-        if let Some(name) = expr.strip_prefix("secret.") {
-            return self
+        Err(match self.missing.get(name) {
+            Some((reason, not_applicable)) => VarError::Missing {
+                name: name.into(),
+                reason: reason.clone(),
+                not_applicable: *not_applicable,
+            },
+            None => VarError::Undefined(name.into()),
+        })
+    }
+
+    fn eval(&mut self, expr: &Expr) -> Result<Value, VarError> {
+        match expr {
+            Expr::Env(name) => std::env::var(name)
+                .map(Value::String)
+                .map_err(|_| VarError::Env(name.clone())),
+            Expr::Secret(name) => self
                 .secrets
                 .get(name)
                 .cloned()
                 .map(Value::String)
-                .ok_or_else(|| VarError::Secret(name.into()));
+                .ok_or_else(|| VarError::Secret(name.clone())),
+            Expr::Var(name) => self.lookup(name),
+            Expr::Int(n) => Ok(Value::from(*n)),
+            Expr::Str(s) => Ok(Value::String(s.clone())),
+            Expr::Call(helper, args) => self.call(*helper, args),
         }
-        if let Some((func, inner)) = call_parts(expr) {
-            return self.call(func, &split_args(inner));
-        }
-        if let Some(v) = self.values.get(expr) {
-            return Ok(v.clone());
-        }
-        Err(match self.missing.get(expr) {
-            Some((reason, not_applicable)) => VarError::Missing {
-                name: expr.into(),
-                reason: reason.clone(),
-                not_applicable: *not_applicable,
-            },
-            None => VarError::Undefined(expr.into()),
-        })
     }
 
-    fn arg(&mut self, a: &str) -> Result<Value, VarError> {
-        if let Ok(n) = a.parse::<i64>() {
-            return Ok(Value::from(n));
-        }
-        if let Some(s) = a.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
-            return Ok(Value::String(s.into()));
-        }
-        self.eval(a)
-    }
-
-    fn call(&mut self, func: &str, args: &[&str]) -> Result<Value, VarError> {
+    fn call(&mut self, helper: Helper, args: &[Expr]) -> Result<Value, VarError> {
         let text = |v: &Value| {
             v.as_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| v.to_string())
         };
-        match (func, args) {
-            ("pkce_verifier", []) | ("random", []) => {
+        let values = args
+            .iter()
+            .map(|a| self.eval(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        match (helper, values.as_slice()) {
+            (Helper::PkceVerifier | Helper::Random, []) => {
                 let v = crate::oauth::random_token();
-                self.redactor.add(&v, if func == "random" { "random" } else { "code_verifier" });
+                let label = if helper == Helper::Random {
+                    "random"
+                } else {
+                    "code_verifier"
+                };
+                self.redactor.add(&v, label);
                 Ok(Value::String(v))
             }
-            ("uuid", []) => Ok(Value::String(uuid::Uuid::new_v4().to_string())),
-            ("s256", [x]) => {
-                let v = self.arg(x)?;
-                let out = crate::oauth::s256(&text(&v));
+            (Helper::Uuid, []) => Ok(Value::String(uuid::Uuid::new_v4().to_string())),
+            (Helper::S256, [x]) => {
+                let out = crate::oauth::s256(&text(x));
                 // Not a secret, but token-shaped and fresh each run: kept out of reports.
                 self.redactor.add(&out, "code_challenge");
                 Ok(Value::String(out))
             }
-            ("add" | "sub" | "min" | "max", [x, y]) => {
-                let (a, b) = (self.arg(x)?, self.arg(y)?);
-                let num = |v: &Value| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
-                let (Some(a), Some(b)) = (num(&a), num(&b)) else {
-                    return Err(VarError::Function(format!("{func}({x}, {y}): both must be numbers")));
+            (Helper::Add | Helper::Sub | Helper::Min | Helper::Max, [a, b]) => {
+                let num = |v: &Value| {
+                    v.as_f64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
                 };
-                let n = match func {
-                    "add" => a + b,
-                    "sub" => a - b,
-                    "min" => a.min(b),
+                let (Some(a), Some(b)) = (num(a), num(b)) else {
+                    return Err(VarError::Function(format!(
+                        "{}: both arguments must be numbers",
+                        Expr::Call(helper, args.to_vec())
+                    )));
+                };
+                let n = match helper {
+                    Helper::Add => a + b,
+                    Helper::Sub => a - b,
+                    Helper::Min => a.min(b),
                     _ => a.max(b),
                 };
-                Ok(if n.fract() == 0.0 { Value::from(n as i64) } else { Value::from(n) })
+                Ok(if n.fract() == 0.0 {
+                    Value::from(n as i64)
+                } else {
+                    Value::from(n)
+                })
             }
+            // The parser checks each helper's arity; a mismatch here is a parser defect.
             _ => Err(VarError::Function(format!(
-                "unknown helper `{func}` with {} argument(s) (helpers: pkce_verifier(), s256(x), random(), uuid(), add(x, n), sub(x, n), min(x, y), max(x, y))",
+                "helper `{}` takes {} argument(s), {} given",
+                helper.name(),
+                helper.arity(),
                 args.len()
             ))),
         }
     }
 
-    /// Interpolates a string. Exactly one `${…}` keeps the value's type.
-    pub fn value(&mut self, s: &str) -> Result<Value, VarError> {
-        let refs = references(s);
-        if refs.len() == 1
-            && s.trim().starts_with("${")
-            && s.trim().ends_with('}')
-            && REF.find(s).is_some_and(|m| m.as_str() == s.trim())
-        {
-            return self.eval(&refs[0].0);
+    /// A template's value. Exactly one placeholder (blanks aside) keeps the value's type.
+    pub fn value(&mut self, t: &Template) -> Result<Value, VarError> {
+        match t.single() {
+            Some(e) => self.eval(e),
+            None => Ok(Value::String(self.text(t)?)),
         }
-        Ok(Value::String(self.text(s)?))
     }
 
-    /// Interpolates a string into text.
-    pub fn text(&mut self, s: &str) -> Result<String, VarError> {
-        let mut out = String::with_capacity(s.len());
-        let mut last = 0;
-        let caps: Vec<(usize, usize, String)> = REF
-            .captures_iter(s)
-            .filter_map(|c| {
-                let whole = c.get(0)?;
-                Some((
-                    whole.start(),
-                    whole.end(),
-                    c.get(1)?.as_str().trim().to_string(),
-                ))
-            })
-            .collect();
-        for (start, end, expr) in caps {
-            out.push_str(&s[last..start]);
-            let v = self.eval(&expr)?;
-            match v {
-                Value::String(t) => out.push_str(&t),
-                other => out.push_str(&other.to_string()),
+    /// A template as text.
+    pub fn text(&mut self, t: &Template) -> Result<String, VarError> {
+        let mut out = String::with_capacity(t.as_str().len());
+        for part in t.parts() {
+            match part {
+                Part::Text(s) => out.push_str(s),
+                Part::Ref(e, _) => match self.eval(e)? {
+                    Value::String(s) => out.push_str(&s),
+                    other => out.push_str(&other.to_string()),
+                },
             }
-            last = end;
         }
-        out.push_str(&s[last..]);
         Ok(out)
     }
 
-    /// Interpolates every string inside a YAML value, giving JSON.
-    pub fn json(&mut self, v: &serde_yaml::Value) -> Result<Value, VarError> {
+    /// A tree's value as JSON, every template in it interpolated.
+    pub fn json(&mut self, v: &Tree) -> Result<Value, VarError> {
         Ok(match v {
-            serde_yaml::Value::Null => Value::Null,
-            serde_yaml::Value::Bool(b) => Value::Bool(*b),
-            serde_yaml::Value::Number(n) => serde_json::to_value(n).unwrap_or(Value::Null),
-            serde_yaml::Value::String(s) => self.value(s)?,
-            serde_yaml::Value::Sequence(items) => Value::Array(
+            Tree::Null => Value::Null,
+            Tree::Bool(b) => Value::Bool(*b),
+            Tree::Number(n) => Value::Number(n.clone()),
+            Tree::Text(t) => self.value(t)?,
+            Tree::List(items) => Value::Array(
                 items
                     .iter()
                     .map(|i| self.json(i))
                     .collect::<Result<_, _>>()?,
             ),
-            serde_yaml::Value::Mapping(m) => {
+            Tree::Map(m) => {
                 let mut out = serde_json::Map::new();
                 for (k, v) in m {
-                    let key = match k {
-                        serde_yaml::Value::String(s) => self.text(s)?,
-                        other => serde_yaml::to_string(other)
-                            .unwrap_or_default()
-                            .trim()
-                            .to_string(),
-                    };
+                    let key = self.text(k)?;
                     out.insert(key, self.json(v)?);
                 }
                 Value::Object(out)
             }
-            serde_yaml::Value::Tagged(t) => self.json(&t.value)?,
         })
+    }
+
+    /// Parses and interpolates a text that is not part of a scenario file (a target
+    /// profile's `base_url`): a parse error is told as a function error.
+    pub fn render(&mut self, text: &str) -> Result<String, VarError> {
+        let t = Template::parse(text).map_err(|e| VarError::Function(format!("`{text}`: {e}")))?;
+        self.text(&t)
     }
 }
 
@@ -423,6 +318,10 @@ impl Vars {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn t(s: &str) -> Template {
+        Template::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
 
     #[test]
     fn interpolation_keeps_types_and_splices_text() {
@@ -432,21 +331,23 @@ mod tests {
         )]));
         v.set("interval", json!(5));
         v.set("client", json!("noorle-cli"));
-        assert_eq!(v.value("${interval}"), Ok(json!(5)));
-        assert_eq!(v.value("every ${interval}s"), Ok(json!("every 5s")));
-        assert_eq!(v.value("${add(interval, 5)}"), Ok(json!(10)));
-        assert_eq!(v.value("${sub(interval, 7)}"), Ok(json!(-2)));
-        assert_eq!(v.value("${min(interval, 600)}"), Ok(json!(5)));
-        assert_eq!(v.value("${max(interval, 600)}"), Ok(json!(600)));
+        assert_eq!(v.value(&t("${interval}")), Ok(json!(5)));
+        assert_eq!(v.value(&t("every ${interval}s")), Ok(json!("every 5s")));
+        assert_eq!(v.value(&t("${add(interval, 5)}")), Ok(json!(10)));
+        assert_eq!(v.value(&t("${sub(interval, 7)}")), Ok(json!(-2)));
+        assert_eq!(v.value(&t("${min(interval, 600)}")), Ok(json!(5)));
+        assert_eq!(v.value(&t("${max(interval, 600)}")), Ok(json!(600)));
         v.set_missing("rt", "the server issued none".into(), true);
-        assert!(matches!(v.text("${rt}"), Err(VarError::Missing { .. })));
-        assert_eq!(v.text("${secret.web}"), Ok("web-secret".into()));
-        assert_eq!(v.text("${nope}"), Err(VarError::Undefined("nope".into())));
-        assert!(matches!(v.text("${frob()}"), Err(VarError::Function(_))));
-        let verifier = v.text("${pkce_verifier()}").unwrap_or_default();
+        assert!(matches!(v.text(&t("${rt}")), Err(VarError::Missing { .. })));
+        assert_eq!(v.text(&t("${secret.web}")), Ok("web-secret".into()));
+        assert_eq!(
+            v.text(&t("${nope}")),
+            Err(VarError::Undefined("nope".into()))
+        );
+        let verifier = v.text(&t("${pkce_verifier()}")).unwrap_or_default();
         assert_eq!(verifier.len(), 43);
         v.set("verifier", json!(verifier));
-        assert_eq!(v.text("${s256(verifier)}").map(|s| s.len()), Ok(43));
+        assert_eq!(v.text(&t("${s256(verifier)}")).map(|s| s.len()), Ok(43));
     }
 
     #[test]
@@ -509,26 +410,14 @@ mod tests {
     }
 
     #[test]
-    fn names_needed_sees_through_helpers() {
-        assert_eq!(names_needed("s256(verifier)"), vec!["verifier"]);
-        assert_eq!(names_needed("add(expires_in, 1)"), vec!["expires_in"]);
-        assert!(names_needed("env.HOME").is_empty());
-        assert!(names_needed("uuid()").is_empty());
-        assert_eq!(names_needed("add(min(ttl, 600), 1)"), vec!["ttl"]);
-        assert_eq!(
-            calls("add(min(ttl, 600), 1)"),
-            vec![("add".to_string(), 2), ("min".to_string(), 2)]
-        );
-    }
-
-    #[test]
     fn helpers_nest() {
         let mut v = Vars::default();
         v.set("ttl", json!(4));
-        assert_eq!(v.value("${add(min(ttl, 600), 1)}"), Ok(json!(5)));
-        assert_eq!(v.value("${max(sub(ttl, 600), 0)}"), Ok(json!(0)));
+        assert_eq!(v.value(&t("${add(min(ttl, 600), 1)}")), Ok(json!(5)));
+        assert_eq!(v.value(&t("${max(sub(ttl, 600), 0)}")), Ok(json!(0)));
         assert_eq!(
-            v.value("${s256('x')}").map(|s| s.as_str().map(str::len)),
+            v.value(&t("${s256('x')}"))
+                .map(|s| s.as_str().map(str::len)),
             Ok(Some(43))
         );
     }

@@ -6,9 +6,11 @@
 
 use super::model::{
     Action, AdvanceClock, Assertion, Auth, Body, CaptureEntry, Check, Condition, Consent,
-    Destination, Poll, Predicate, Query, RawBody, Request, RevokeApp, Sleep, Step, UserCode,
+    Destination, Poll, Predicate, Query, RawBody, Request, RevokeApp, Scenario, Sleep, Step,
+    UserCode,
 };
 use super::spans::Seg;
+use super::template::{Template, Tree};
 
 /// When a text is interpolated, relative to its step's captures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,9 +21,32 @@ pub enum Stage {
     AfterCaptures,
 }
 
-/// Calls `f` with each interpolated text of `step`: its path below the step, the stage,
-/// and the text (every string inside a YAML value, keys included).
-pub fn step_texts<'a>(step: &'a Step, f: &mut dyn FnMut(&[Seg<'a>], Stage, &'a str)) {
+/// The callback of a walk: a template's path, its stage, the template.
+pub type Visit<'a, 'f> = &'f mut dyn FnMut(&[Seg<'a>], Stage, &'a Template);
+
+/// Calls `f` with every template of the scenario: its `vars` (at `vars`, stage
+/// `BeforeCaptures`), then each step's, with paths from the file's root. Every derived
+/// query over templates (the secrets and target values a scenario needs) walks this.
+pub fn scenario_templates<'a>(s: &'a Scenario, f: Visit<'a, '_>) {
+    for (name, value) in &s.vars.0 {
+        f(
+            &[Seg::Key("vars"), Seg::Key(name.as_str())],
+            Stage::BeforeCaptures,
+            value,
+        );
+    }
+    for (i, step) in s.steps.iter().enumerate() {
+        step_templates(step, &mut |path, stage, t| {
+            let mut at = vec![Seg::Key("steps"), Seg::Index(i)];
+            at.extend_from_slice(path);
+            f(&at, stage, t)
+        });
+    }
+}
+
+/// Calls `f` with each template of `step`: its path below the step, the stage, and the
+/// template (every string inside a YAML value, keys included).
+pub fn step_templates<'a>(step: &'a Step, f: Visit<'a, '_>) {
     let Step {
         name: _,
         requirements: _,
@@ -64,7 +89,7 @@ pub fn step_texts<'a>(step: &'a Step, f: &mut dyn FnMut(&[Seg<'a>], Stage, &'a s
 struct Walker<'a, 'f> {
     path: Vec<Seg<'a>>,
     stage: Stage,
-    f: &'f mut dyn FnMut(&[Seg<'a>], Stage, &'a str),
+    f: Visit<'a, 'f>,
 }
 
 impl<'a> Walker<'a, '_> {
@@ -74,33 +99,25 @@ impl<'a> Walker<'a, '_> {
         self.path.pop();
     }
 
-    fn text(&mut self, s: &'a str) {
+    fn text(&mut self, s: &'a Template) {
         (self.f)(&self.path, self.stage, s);
     }
 
-    fn key_text(&mut self, key: &'static str, s: &'a str) {
+    fn key_text(&mut self, key: &'static str, s: &'a Template) {
         self.at(Seg::Key(key), |w| w.text(s));
     }
 
-    fn yaml(&mut self, v: &'a serde_yaml::Value) {
-        match v {
-            serde_yaml::Value::String(s) => self.text(s),
-            serde_yaml::Value::Sequence(items) => items.iter().for_each(|i| self.yaml(i)),
-            serde_yaml::Value::Mapping(m) => m.iter().for_each(|(k, v)| {
-                self.yaml(k);
-                self.yaml(v);
-            }),
-            serde_yaml::Value::Tagged(t) => self.yaml(&t.value),
-            serde_yaml::Value::Null | serde_yaml::Value::Bool(_) | serde_yaml::Value::Number(_) => {
-            }
+    fn yaml(&mut self, v: &'a Tree) {
+        for t in v.templates() {
+            self.text(t);
         }
     }
 
-    fn pairs(&mut self, key: &'static str, pairs: &'a [(String, String)]) {
+    fn pairs(&mut self, key: &'static str, pairs: &'a [(Template, Template)]) {
         self.at(Seg::Key(key), |w| {
             for (k, v) in pairs {
                 w.text(k);
-                w.at(Seg::Key(k), |w| w.text(v));
+                w.at(Seg::Key(k.as_str()), |w| w.text(v));
             }
         });
     }

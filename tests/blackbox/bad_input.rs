@@ -246,7 +246,7 @@ fn an_undefined_variable_in_any_interpolated_field_is_refused_at_its_line() {
     let plain = load_str(Arc::from("fields.yaml"), text.clone()).expect("the fixture loads");
     let mut yielded = Vec::new();
     for step in &plain.scenario.steps {
-        visit::step_texts(step, &mut |_, _, t| yielded.push(t.to_string()));
+        visit::step_templates(step, &mut |_, _, t| yielded.push(t.to_string()));
     }
     let mut seen: Vec<usize> = yielded
         .iter()

@@ -563,7 +563,7 @@ fn noorle_requests_appear_only_in_noorle_steps() {
             };
             let json = matches!(r.body, Some(Body::Json(_)))
                 && r.to.endpoint() != Some(oauth_harness::endpoint::Endpoint::Registration);
-            let literal = matches!(&r.to, Destination::Path(p) if p.starts_with('/'));
+            let literal = matches!(&r.to, Destination::Path(p) if p.as_str().starts_with('/'));
             let noorle_only = !st.expect.is_empty()
                 && st.expect.iter().all(|a| {
                     a.requirement

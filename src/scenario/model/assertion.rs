@@ -2,6 +2,7 @@
 //! value must meet, or alternatives; the [`Level`] a violation weighs.
 
 use super::Condition;
+use crate::scenario::template::{Template, Tree};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -49,7 +50,7 @@ pub struct CaptureEntry {
     pub query: Query,
     /// The value to use when the response lacks it (a default the RFC gives, such as
     /// RFC 8628 §3.2's `interval` of 5).
-    pub default: Option<serde_yaml::Value>,
+    pub default: Option<Tree>,
     /// Why the value may be absent (the contract does not promise it): the steps that
     /// need it are then SKIPPED with this reason, never ERROR.
     pub optional: Option<String>,
@@ -87,19 +88,19 @@ pub enum Check {
 #[derive(Debug, Clone)]
 pub enum Predicate {
     /// Equal (JSON comparison; numbers as numbers).
-    Equals(serde_yaml::Value),
+    Equals(Tree),
     /// Not equal.
-    NotEquals(serde_yaml::Value),
+    NotEquals(Tree),
     /// Present (`true`) or absent (`false`).
     Exists(bool),
     /// Matches a regular expression.
-    Matches(String),
+    Matches(Template),
     /// Contains a substring (strings) or an element (arrays).
-    Contains(serde_yaml::Value),
+    Contains(Tree),
     /// Contains neither (an absent value contains nothing).
-    NotContains(serde_yaml::Value),
+    NotContains(Tree),
     /// Equal to one of.
-    OneOf(Vec<serde_yaml::Value>),
+    OneOf(Vec<Tree>),
     /// Of this JSON type.
     Type(JsonType),
     /// A number greater than.
@@ -109,9 +110,9 @@ pub enum Predicate {
     /// A string or array of this length.
     Length(u64),
     /// A scope string equal to this one as a set (RFC 6749 §3.3).
-    ScopeEquals(String),
+    ScopeEquals(Template),
     /// A scope string without this scope token.
-    ScopeLacks(String),
+    ScopeLacks(Template),
 }
 
 /// JSON value types for the `type` predicate.

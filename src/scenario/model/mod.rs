@@ -9,6 +9,7 @@ mod assertion;
 pub use assertion::{Assertion, CaptureEntry, Check, JsonType, Level, Predicate, Query};
 
 use crate::endpoint::Endpoint;
+use crate::scenario::template::{Expr, Template, Tree};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -280,17 +281,13 @@ pub struct Condition {
     /// The variable (a capture of an earlier step; for an assertion, also of its own).
     pub var: String,
     /// Holds when the variable equals this.
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub equals: Option<serde_yaml::Value>,
+    pub equals: Option<Tree>,
     /// Holds when the variable equals one of these.
-    #[schemars(with = "Option<Vec<serde_json::Value>>")]
-    pub one_of: Option<Vec<serde_yaml::Value>>,
+    pub one_of: Option<Vec<Tree>>,
     /// Holds when the variable is anything but this.
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub not_equals: Option<serde_yaml::Value>,
+    pub not_equals: Option<Tree>,
     /// Holds when the variable is a number greater than this (may be `${…}`).
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub greater_than: Option<serde_yaml::Value>,
+    pub greater_than: Option<Tree>,
 }
 
 /// An HTTP request.
@@ -313,12 +310,12 @@ pub struct Request {
 }
 
 /// Where a request goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Destination {
     /// A name the target resolves (`token`, `resource:me`, `api:/me`); never a template.
     Endpoint(EndpointRef),
     /// A literal path on the target, or an absolute URL (may use variables).
-    Path(String),
+    Path(Template),
 }
 
 impl Destination {
@@ -374,7 +371,7 @@ pub enum Body {
     /// `application/x-www-form-urlencoded`.
     Form(Pairs),
     /// `application/json`.
-    Json(serde_yaml::Value),
+    Json(Tree),
     /// Sent as it is, with its content type.
     Raw(RawBody),
     /// Parameters in the target's preferred encoding (form for RFC servers, JSON for
@@ -387,9 +384,9 @@ pub enum Body {
 #[serde(deny_unknown_fields)]
 pub struct RawBody {
     /// `Content-Type` to send.
-    pub content_type: String,
+    pub content_type: Template,
     /// The body text.
-    pub body: String,
+    pub body: Template,
 }
 
 /// How the request authenticates. A client is named by its role (`role: web`: the id and
@@ -401,30 +398,31 @@ pub enum Auth {
     /// `Authorization: Basic` with form-urlencoded id and secret (RFC 6749 §2.3.1).
     Basic {
         role: Option<String>,
-        client: Option<String>,
-        secret: Option<String>,
+        client: Option<Template>,
+        secret: Option<Template>,
     },
     /// `client_id` and `client_secret` in the body.
     Post {
         role: Option<String>,
-        client: Option<String>,
-        secret: Option<String>,
+        client: Option<Template>,
+        secret: Option<Template>,
     },
     /// `client_id` in the body only (public clients).
     None {
         role: Option<String>,
-        client: Option<String>,
+        client: Option<Template>,
     },
     /// `Authorization: Bearer`.
-    Bearer { token: String },
+    Bearer { token: Template },
 }
 
 impl Auth {
     /// The client id and the secret as templates (`${client.web.id}` for a role), or why
     /// the fields do not say them.
-    pub fn client_and_secret(&self) -> Result<(Option<String>, Option<String>), String> {
+    pub fn client_and_secret(&self) -> Result<(Option<Template>, Option<Template>), String> {
         let of_role = |role: &Option<String>, field: &str| {
-            role.as_ref().map(|r| format!("${{client.{r}.{field}}}"))
+            role.as_ref()
+                .map(|r| Template::from_expr(Expr::Var(format!("client.{r}.{field}"))))
         };
         match self {
             Auth::Basic {
@@ -470,11 +468,11 @@ pub struct Poll {
     /// The token request to repeat.
     pub request: Request,
     /// Seconds between polls; 5 when not given (RFC 8628 §3.2, CLIENT-2).
-    pub interval: Option<String>,
+    pub interval: Option<Template>,
     /// Stop after this many seconds (CLIENT-5).
-    pub expires_in: Option<String>,
+    pub expires_in: Option<Template>,
     /// The user code to approve or deny during the loop.
-    pub user_code: Option<String>,
+    pub user_code: Option<Template>,
     /// Approve `user_code` after this many pending answers.
     pub approve_after: Option<u32>,
     /// Deny `user_code` after this many pending answers.
@@ -490,7 +488,7 @@ pub struct Poll {
 #[serde(deny_unknown_fields)]
 pub struct UserCode {
     /// The user code.
-    pub user_code: String,
+    pub user_code: Template,
     /// The user; the target's default when absent.
     pub user: Option<String>,
 }
@@ -524,7 +522,7 @@ pub enum Decision {
 #[serde(deny_unknown_fields)]
 pub struct AdvanceClock {
     /// Seconds (may use variables).
-    pub seconds: String,
+    pub seconds: Template,
 }
 
 /// Wait a while of the target's time.
@@ -532,7 +530,7 @@ pub struct AdvanceClock {
 #[serde(deny_unknown_fields)]
 pub struct Sleep {
     /// Seconds, fractions allowed (may use variables); at most 60.
-    pub seconds: String,
+    pub seconds: Template,
 }
 
 /// Revoke a connected app.
@@ -540,7 +538,7 @@ pub struct Sleep {
 #[serde(deny_unknown_fields)]
 pub struct RevokeApp {
     /// The app's client id.
-    pub client: String,
+    pub client: Template,
     /// The user; the target's default when absent.
     pub user: Option<String>,
 }
@@ -548,7 +546,7 @@ pub struct RevokeApp {
 /// Name/value pairs in order: a mapping, or a list of one-entry mappings or `[name, value]`
 /// pairs (so that a name can repeat, to test duplicate-parameter rules).
 #[derive(Debug, Clone, Default)]
-pub struct Pairs(pub Vec<(String, String)>);
+pub struct Pairs(pub Vec<(Template, Template)>);
 
 impl Capability {
     /// The name scenario files use (`refuse_consent`).
@@ -592,16 +590,5 @@ impl Scenario {
     /// Every request the scenario sends: its steps' and its polls'.
     pub fn requests(&self) -> impl Iterator<Item = &Request> {
         self.steps.iter().filter_map(|st| st.action.request())
-    }
-
-    /// The `${secret.NAME}` names the scenario uses anywhere.
-    pub fn secrets_needed(source: &str) -> Vec<String> {
-        let mut out: Vec<String> = crate::scenario::vars::references(source)
-            .into_iter()
-            .filter_map(|(e, _)| e.strip_prefix("secret.").map(str::to_string))
-            .collect();
-        out.sort();
-        out.dedup();
-        out
     }
 }

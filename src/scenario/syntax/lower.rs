@@ -1,12 +1,13 @@
 //! Lowering: a scenario document, as serde read it, into the typed
 //! [`model`](crate::scenario::model), each rule checked at the node that breaks it.
 
-use super::{is_scalar, AssertionDoc, PollDoc, RequestDoc, ScenarioDoc, StepDoc};
+use super::{AssertionDoc, PollDoc, RequestDoc, ScenarioDoc, StepDoc};
 use crate::scenario::model::{
     Action, Assertion, Body, Check, Destination, EndpointRef, Level, Poll, Predicate, Query,
     Request, Scenario, Step,
 };
 use crate::scenario::spans::Seg;
+use crate::scenario::template::Tree;
 
 /// A rule of the language a document breaks, and where (a path into the document).
 #[derive(Debug, Clone)]
@@ -353,10 +354,10 @@ fn predicates_of(
 ) -> Result<(Vec<Predicate>, bool), Broken> {
     let mut predicates = Vec::new();
     match &doc.status {
-        Some(serde_yaml::Value::Sequence(list)) if list.iter().all(is_scalar) => {
+        Some(Tree::List(list)) if list.iter().all(Tree::is_scalar) => {
             predicates.push(Predicate::OneOf(list.clone()));
         }
-        Some(v) if is_scalar(v) => predicates.push(Predicate::Equals(v.clone())),
+        Some(v) if v.is_scalar() => predicates.push(Predicate::Equals(v.clone())),
         Some(_) => {
             return Err(broken(
                 here,

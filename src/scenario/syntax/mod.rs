@@ -12,6 +12,7 @@ use super::model::{
     AdvanceClock, Auth, Capability, CaptureEntry, Condition, Consent, JsonType, Level, Pairs,
     Query, RawBody, RevokeApp, Sleep, SnapshotSpec, UserCode,
 };
+use super::template::{Template, Tree};
 use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -128,7 +129,7 @@ pub struct RequestDoc {
     /// `verification`, `resource:NAME`, `api:/PATH`).
     pub endpoint: Option<String>,
     /// A literal path (or absolute URL) instead of an endpoint name.
-    pub path: Option<String>,
+    pub path: Option<Template>,
     /// Query parameters (a mapping, or a list of pairs to repeat a name).
     #[serde(default)]
     pub query: Pairs,
@@ -138,8 +139,7 @@ pub struct RequestDoc {
     /// A form-encoded body.
     pub form: Option<Pairs>,
     /// A JSON body.
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub json: Option<serde_yaml::Value>,
+    pub json: Option<Tree>,
     /// A body sent as it is, with its content type.
     pub raw: Option<RawBody>,
     /// Parameters encoded as the target prefers: form for RFC servers, JSON for Noorle's
@@ -160,11 +160,11 @@ pub struct PollDoc {
     /// The token request to repeat.
     pub request: RequestDoc,
     /// Seconds between polls; 5 when not given (RFC 8628 §3.2, CLIENT-2).
-    pub interval: Option<String>,
+    pub interval: Option<Template>,
     /// Stop after this many seconds (CLIENT-5).
-    pub expires_in: Option<String>,
+    pub expires_in: Option<Template>,
     /// The user code to approve or deny during the loop.
-    pub user_code: Option<String>,
+    pub user_code: Option<Template>,
     /// Approve `user_code` after this many pending answers.
     pub approve_after: Option<u32>,
     /// Deny `user_code` after this many pending answers.
@@ -183,8 +183,7 @@ pub struct PollDoc {
 #[serde(deny_unknown_fields, rename = "Assertion")]
 pub struct AssertionDoc {
     /// `status: 200` or `status: [400, 401]` (shorthand for equals / one_of).
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub status: Option<serde_yaml::Value>,
+    pub status: Option<Tree>,
     /// A header.
     pub header: Option<String>,
     /// A JSONPath.
@@ -196,26 +195,21 @@ pub struct AssertionDoc {
     /// `body: true`: the body text.
     pub body: Option<bool>,
     /// Equal to (JSON comparison; numbers as numbers).
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub equals: Option<serde_yaml::Value>,
+    pub equals: Option<Tree>,
     /// Not equal to.
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub not_equals: Option<serde_yaml::Value>,
+    pub not_equals: Option<Tree>,
     /// Present (`true`) or absent (`false`).
     pub exists: Option<bool>,
     /// Absent (`true`).
     pub absent: Option<bool>,
     /// Matches a regular expression.
-    pub matches: Option<String>,
+    pub matches: Option<Template>,
     /// Contains a substring (strings) or an element (arrays).
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub contains: Option<serde_yaml::Value>,
+    pub contains: Option<Tree>,
     /// Does not contain a substring or an element (an absent value contains nothing).
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub not_contains: Option<serde_yaml::Value>,
+    pub not_contains: Option<Tree>,
     /// Equal to one of.
-    #[schemars(with = "Option<Vec<serde_json::Value>>")]
-    pub one_of: Option<Vec<serde_yaml::Value>>,
+    pub one_of: Option<Vec<Tree>>,
     /// JSON type: string, integer, number, boolean, array, object, null.
     #[serde(rename = "type")]
     pub type_: Option<JsonType>,
@@ -227,9 +221,9 @@ pub struct AssertionDoc {
     pub length: Option<u64>,
     /// A scope string equal to this one as a set (RFC 6749 §3.3: space-delimited, order
     /// does not matter).
-    pub scope_equals: Option<String>,
+    pub scope_equals: Option<Template>,
     /// A scope string without this scope token (an absent value lacks it too).
-    pub scope_lacks: Option<String>,
+    pub scope_lacks: Option<Template>,
     /// Holds when every assertion of one of these groups holds: the outcomes a row
     /// accepts, as alternatives (`[[{status: 405}], [{status: 400}, {json: $.error,
     /// equals: invalid_request}]]`). No query or predicate of its own.
@@ -247,18 +241,25 @@ pub struct AssertionDoc {
     pub level: Level,
 }
 
-fn is_scalar(v: &serde_yaml::Value) -> bool {
-    v.is_number() || v.is_string()
+fn scalar_text<E: de::Error>(v: serde_yaml::Value) -> Result<Template, E> {
+    let text = match v {
+        serde_yaml::Value::String(s) => s,
+        serde_yaml::Value::Number(n) => n.to_string(),
+        serde_yaml::Value::Bool(b) => b.to_string(),
+        serde_yaml::Value::Null => String::new(),
+        _ => return Err(E::custom("expected a string, number or boolean")),
+    };
+    Template::parse(&text).map_err(|e| E::custom(format!("`{text}`: {e}")))
 }
 
-fn scalar_text<E: de::Error>(v: serde_yaml::Value) -> Result<String, E> {
-    match v {
-        serde_yaml::Value::String(s) => Ok(s),
-        serde_yaml::Value::Number(n) => Ok(n.to_string()),
-        serde_yaml::Value::Bool(b) => Ok(b.to_string()),
-        serde_yaml::Value::Null => Ok(String::new()),
-        _ => Err(E::custom("expected a string, number or boolean")),
-    }
+/// One name and its value, a value that does not parse told under its name.
+fn pair<E: de::Error>(
+    k: serde_yaml::Value,
+    v: serde_yaml::Value,
+) -> Result<(Template, Template), E> {
+    let k: Template = scalar_text(k)?;
+    let v = scalar_text::<E>(v).map_err(|e| E::custom(format!("{k}: {e}")))?;
+    Ok((k, v))
 }
 
 impl<'de> Deserialize<'de> for Pairs {
@@ -271,8 +272,8 @@ impl<'de> Deserialize<'de> for Pairs {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Pairs, A::Error> {
                 let mut out = Vec::new();
-                while let Some((k, v)) = m.next_entry::<String, serde_yaml::Value>()? {
-                    out.push((k, scalar_text(v)?));
+                while let Some((k, v)) = m.next_entry::<serde_yaml::Value, serde_yaml::Value>()? {
+                    out.push(pair(k, v)?);
                 }
                 Ok(Pairs(out))
             }
@@ -282,13 +283,12 @@ impl<'de> Deserialize<'de> for Pairs {
                     match item {
                         serde_yaml::Value::Sequence(pair) if pair.len() == 2 => {
                             let mut it = pair.into_iter();
-                            let k = scalar_text(it.next().unwrap_or_default())?;
-                            let v = scalar_text(it.next().unwrap_or_default())?;
-                            out.push((k, v));
+                            let (k, v) = (it.next(), it.next());
+                            out.push(self::pair(k.unwrap_or_default(), v.unwrap_or_default())?);
                         }
                         serde_yaml::Value::Mapping(m) if m.len() == 1 => {
                             for (k, v) in m {
-                                out.push((scalar_text(k)?, scalar_text(v)?));
+                                out.push(self::pair(k, v)?);
                             }
                         }
                         _ => {
@@ -317,7 +317,7 @@ impl<'de> Deserialize<'de> for CaptureEntry {
             location: Option<bool>,
             body: Option<bool>,
             regex: Option<String>,
-            default: Option<serde_yaml::Value>,
+            default: Option<Tree>,
             optional: Option<String>,
         }
         let m = serde_yaml::Mapping::deserialize(d)?;
@@ -365,7 +365,7 @@ impl<'de> Deserialize<'de> for CaptureEntry {
             )));
         }
         Ok(CaptureEntry {
-            name,
+            name: name.to_string(),
             query: queries.remove(0),
             default: spec.default,
             optional: spec.optional,
