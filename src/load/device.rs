@@ -13,6 +13,7 @@
 //! after `expires_in`, for answers a server owes at any load (`super::probes`).
 
 use super::probes::{self, Probe};
+use super::profile::{DelaySettings, DeviceSettings};
 use super::{send, Ctx, User};
 use crate::endpoint::Endpoint;
 use crate::polling::{Answer, Reply, Schedule};
@@ -31,10 +32,9 @@ enum Decision {
 
 /// Roles are dealt by the user's place, so the mix is exact: with 20 devices and approve
 /// 0.5, ten approve.
-fn role(ctx: &Ctx, (index, of): (usize, usize)) -> (Decision, bool) {
+fn role(d: &DeviceSettings, (index, of): (usize, usize)) -> (Decision, bool) {
     let of = of.max(1);
     let n = of as f64;
-    let d = &ctx.profile.device;
     let f = (index as f64 + 0.5) / n;
     let decision = if f < d.approve {
         Decision::Approve
@@ -51,8 +51,8 @@ fn role(ctx: &Ctx, (index, of): (usize, usize)) -> (Decision, bool) {
 
 /// What the devices need of the target, checked before any load is sent: the other
 /// client of the DEV-23 probe must be confidential (it polls with its own credentials).
-pub(super) fn check(ctx: &Ctx) -> Result<(), String> {
-    match ctx.profile.device.other_client.as_deref() {
+pub(super) fn check(ctx: &Ctx, d: &DeviceSettings) -> Result<(), String> {
+    match d.other_client.as_deref() {
         Some(other) if ctx.session.secret_of(other).is_none() => Err(format!(
             "device.other_client `{other}` must be a confidential client whose secret the target profile gives"
         )),
@@ -61,28 +61,27 @@ pub(super) fn check(ctx: &Ctx) -> Result<(), String> {
 }
 
 /// The goose scenario: one transaction, one device life.
-pub(super) fn scenario(ctx: &Arc<Ctx>) -> Scenario {
-    let c = ctx.clone();
+pub(super) fn scenario(ctx: &Arc<Ctx>, d: &DeviceSettings) -> Scenario {
+    let (c, d) = (ctx.clone(), Arc::new(d.clone()));
     let life: TransactionFunction = Arc::new(move |user| {
-        let c = c.clone();
+        let (c, d) = (c.clone(), d.clone());
         Box::pin(async move {
             let mut user = User::goose(user, c.users);
-            life(&mut user, &c).await;
+            life(&mut user, &c, &d).await;
             Ok(())
         })
     });
     scenario!("device-polling").register_transaction(Transaction::new(life).set_name("device life"))
 }
 
-pub(super) async fn life(user: &mut User<'_>, ctx: &Arc<Ctx>) {
+pub(super) async fn life(user: &mut User<'_>, ctx: &Arc<Ctx>, d: &DeviceSettings) {
     if ctx.ending() {
         // goose repeats transactions until its own stop reaches this user; a new device
         // now could not live, so wait for that stop without sending anything.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         return;
     }
-    let (decision, eager) = role(ctx, user.slot);
-    let d = &ctx.profile.device;
+    let (decision, eager) = role(d, user.slot);
     let device_url = ctx.session.endpoint_url(Endpoint::DeviceAuthorization);
     let client_id = d.client_id.clone();
     let secret = ctx.session.secret_of(&client_id).map(str::to_string);
@@ -130,14 +129,15 @@ pub(super) async fn life(user: &mut User<'_>, ctx: &Arc<Ctx>) {
     let secs = |k: &str| answer.u64(k).map(Duration::from_secs);
     let mut schedule = Schedule::new(secs("interval"), secs("expires_in"));
     if decision != Decision::Never {
-        let delay = user_delay(ctx, secs("expires_in"));
+        let delay = user_delay(&d.delay, secs("expires_in"));
         let c = ctx.clone();
         let (code, dc) = (user_code.clone(), device_code.clone());
+        let other = d.other_client.clone();
         tokio::spawn(async move {
             if c.sleep_until(issued + c.real(delay)).await {
                 let approve = decision == Decision::Approve;
                 if decide(&c, &code, approve).await && approve && probes::drawn(&c) {
-                    other_client_polls(&c, &dc).await;
+                    other_client_polls(&c, other.as_deref(), &dc).await;
                 }
             }
         });
@@ -155,8 +155,7 @@ pub(super) async fn life(user: &mut User<'_>, ctx: &Arc<Ctx>) {
 /// How long a user takes to decide: drawn from the profile's range, within the code's
 /// life. A user who decides after `expires_in` only makes a run with no successes
 /// (issue #19); what is left of the range is drawn from.
-fn user_delay(ctx: &Ctx, expires_in: Option<Duration>) -> Duration {
-    let range = &ctx.profile.device.delay;
+fn user_delay(range: &DelaySettings, expires_in: Option<Duration>) -> Duration {
     let life = expires_in.map(|e| e.saturating_sub(Duration::from_secs(1)));
     let hi = life.map_or(range.max.0, |l| range.max.0.min(l));
     let lo = range.min.0.min(hi);
@@ -198,8 +197,8 @@ async fn decide(ctx: &Ctx, user_code: &str, approve: bool) -> bool {
 /// device code with its own credentials; the code is bound to its client, so anything but
 /// a refusal is counted (an advisory: the row is a SHOULD). The device's own poll comes an
 /// interval later and still gets the tokens from a server that kept the rule.
-async fn other_client_polls(ctx: &Ctx, device_code: &str) {
-    let Some(other) = ctx.profile.device.other_client.as_deref() else {
+async fn other_client_polls(ctx: &Ctx, other: Option<&str>, device_code: &str) {
+    let Some(other) = other else {
         return;
     };
     let Some(secret) = ctx.session.secret_of(other) else {
@@ -412,7 +411,7 @@ async fn judge(
 /// The built-in server's own count of early polls for the device client, added to the
 /// outcomes as `server_early_polls` and `server_polls` (a check independent of the
 /// harness's own bookkeeping).
-pub(super) async fn server_audit(ctx: &Ctx, summary: &mut super::Summary) {
+pub(super) async fn server_audit(ctx: &Ctx, d: &DeviceSettings, summary: &mut super::Summary) {
     let url = format!("{}/_test/audit", ctx.session.base);
     let Ok(resp) = ctx.session.http.get(&url).send().await else {
         return;
@@ -420,7 +419,7 @@ pub(super) async fn server_audit(ctx: &Ctx, summary: &mut super::Summary) {
     let Ok(v) = resp.json::<serde_json::Value>().await else {
         return;
     };
-    let audit = &v["clients"][ctx.profile.device.client_id.as_str()];
+    let audit = &v["clients"][d.client_id.as_str()];
     for (key, name) in [
         ("early_polls", "server_early_polls"),
         ("polls", "server_polls"),

@@ -17,7 +17,7 @@
 //! instead, so its process never reads as the server's latency.
 
 use super::probes::{self, Probe};
-use super::profile::TokenGrant;
+use super::profile::{ExchangeSettings, GrantSettings, TokenGrant};
 use super::{send, Ctx, User};
 use crate::endpoint::Endpoint;
 use crate::scenario::model::Decision;
@@ -27,8 +27,7 @@ use std::sync::Arc;
 /// What the flows need of the target, checked before any load is sent: the code client
 /// may be public (no secret: its id goes in the body, and its refresh tokens rotate); the
 /// machine client cannot.
-pub(super) fn check(ctx: &Ctx) -> Result<(), String> {
-    let e = &ctx.profile.exchange;
+pub(super) fn check(ctx: &Ctx, e: &ExchangeSettings) -> Result<(), String> {
     let machine = e.weight(TokenGrant::ClientCredentials) > 0;
     let client = &e.client_credentials_client;
     if machine && ctx.session.secret_of(client).is_none() {
@@ -46,11 +45,11 @@ pub(super) fn check(ctx: &Ctx) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
-    check(ctx)?;
-    let e = &ctx.profile.exchange;
+pub(super) fn scenario(ctx: &Arc<Ctx>, g: &GrantSettings) -> Result<Scenario, String> {
+    let e = Arc::new(g.exchange.clone());
+    check(ctx, &e)?;
     let mut s = scenario!("token-grants");
-    if let Some(w) = &ctx.profile.wait_time {
+    if let Some(w) = &g.wait_time {
         s = s
             .set_wait_time(w.min.0, w.max.0)
             .map_err(|e| format!("goose: wait_time: {e}"))?;
@@ -60,16 +59,16 @@ pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
         if weight == 0 {
             continue;
         }
-        let c = ctx.clone();
+        let (c, e) = (ctx.clone(), e.clone());
         let f: TransactionFunction = Arc::new(move |user| {
-            let c = c.clone();
+            let (c, e) = (c.clone(), e.clone());
             Box::pin(async move {
                 if c.ending() {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     return Ok(());
                 }
                 let mut user = User::goose(user, c.users);
-                flow(&mut user, &c, grant).await;
+                flow(&mut user, &c, &e, grant).await;
                 user.keep();
                 Ok(())
             })
@@ -84,13 +83,18 @@ pub(super) fn scenario(ctx: &Arc<Ctx>) -> Result<Scenario, String> {
 }
 
 /// One transaction of the mix.
-pub(super) async fn flow(user: &mut User<'_>, ctx: &Ctx, transaction: TokenGrant) {
+pub(super) async fn flow(
+    user: &mut User<'_>,
+    ctx: &Ctx,
+    e: &ExchangeSettings,
+    transaction: TokenGrant,
+) {
     match transaction {
         TokenGrant::AuthorizationCode => {
-            code_flow(user, ctx).await;
+            code_flow(user, ctx, e).await;
         }
-        TokenGrant::RefreshToken => refresh(user, ctx).await,
-        TokenGrant::ClientCredentials => client_credentials(user, ctx).await,
+        TokenGrant::RefreshToken => refresh(user, ctx, e).await,
+        TokenGrant::ClientCredentials => client_credentials(user, ctx, e).await,
     }
 }
 
@@ -109,8 +113,7 @@ fn credentials<'a>(
 }
 
 /// The code flow; true when it got tokens.
-async fn code_flow(user: &mut User<'_>, ctx: &Ctx) -> bool {
-    let e = &ctx.profile.exchange;
+async fn code_flow(user: &mut User<'_>, ctx: &Ctx, e: &ExchangeSettings) -> bool {
     let verifier = crate::oauth::random_token();
     let challenge = crate::oauth::s256(&verifier);
     let state = crate::oauth::random_token();
@@ -171,13 +174,12 @@ async fn code_flow(user: &mut User<'_>, ctx: &Ctx) -> bool {
     got
 }
 
-async fn refresh(user: &mut User<'_>, ctx: &Ctx) {
+async fn refresh(user: &mut User<'_>, ctx: &Ctx, e: &ExchangeSettings) {
     let Some(rt) = user.refresh.clone() else {
         // Nothing to refresh yet: this user signs in first.
-        code_flow(user, ctx).await;
+        code_flow(user, ctx, e).await;
         return;
     };
-    let e = &ctx.profile.exchange;
     let token_url = ctx.session.endpoint_url(Endpoint::Token);
     let mut params = vec![
         ("grant_type", "refresh_token"),
@@ -219,8 +221,8 @@ async fn refresh(user: &mut User<'_>, ctx: &Ctx) {
     user.refresh = None;
 }
 
-async fn client_credentials(user: &mut User<'_>, ctx: &Ctx) {
-    let client = ctx.profile.exchange.client_credentials_client.clone();
+async fn client_credentials(user: &mut User<'_>, ctx: &Ctx, e: &ExchangeSettings) {
+    let client = e.client_credentials_client.clone();
     let token_url = ctx.session.endpoint_url(Endpoint::Token);
     let mut params = vec![("grant_type", "client_credentials")];
     let basic = credentials(ctx, &client, &mut params);

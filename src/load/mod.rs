@@ -34,7 +34,7 @@ use crate::server::config::ServerConfig;
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
 use model::Model;
-use profile::{Kind, LoadProfile, Workload};
+use profile::{LoadProfile, Workload};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -326,15 +326,14 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadOutcome, LoadError> {
         .unwrap_or_else(|| default_report_dir(&p.name, opts.shard));
     std::fs::create_dir_all(&report_dir)
         .map_err(|e| LoadError::Runtime(format!("cannot create {}: {e}", report_dir.display())))?;
-    match (p.kind, p.stress.clone()) {
-        (Kind::Stress, Some(stress)) => stress::run(opts, p, stress, &report_dir).await,
-        _ => {
+    match p.stress.clone() {
+        Some(stress) => stress::run(opts, p, stress, &report_dir).await,
+        None => {
             let model = match &p.arrival {
                 Some(a) => Model::Open(model::plan_of(a, &p, opts.shard)?),
                 None => Model::Closed(share(p.users, opts.shard)),
             };
-            let (summary, files) =
-                one_run(opts, &p, p.workload(), model, &report_dir, true).await?;
+            let (summary, files) = one_run(opts, &p, model, &report_dir, true).await?;
             let exit = if summary.thresholds.iter().all(|v| v.passed) {
                 crate::exit::PASSED
             } else {
@@ -371,11 +370,7 @@ pub(crate) fn share(total: usize, (index, count): (usize, usize)) -> usize {
 }
 
 /// Opens the target for a run.
-async fn open(
-    opts: &LoadOptions,
-    p: &LoadProfile,
-    workload: Workload,
-) -> Result<(Session, u32), LoadError> {
+async fn open(opts: &LoadOptions, p: &LoadProfile) -> Result<(Session, u32), LoadError> {
     match &opts.target {
         None => {
             let mut config = ServerConfig::builtin();
@@ -403,19 +398,21 @@ async fn open(
                 .await
                 .map_err(|e| LoadError::Runtime(e.to_string()))?;
             // What the users will need of the target, checked before any load is sent.
-            let code_flow = p.exchange.weight(profile::TokenGrant::AuthorizationCode)
-                + p.exchange.weight(profile::TokenGrant::RefreshToken)
-                > 0;
-            let (need, why) = match workload {
-                Workload::DevicePolling if p.device.approve + p.device.deny > 0.0 => (
+            let code_flow = |g: &profile::GrantSettings| {
+                g.exchange.weight(profile::TokenGrant::AuthorizationCode)
+                    + g.exchange.weight(profile::TokenGrant::RefreshToken)
+                    > 0
+            };
+            let (need, why) = match &p.workload {
+                Workload::Device(d) if d.approve + d.deny > 0.0 => (
                     Some(Capability::Approve),
                     "device users must approve or deny, but the profile has no approval hook",
                 ),
-                Workload::TokenGrants if code_flow => (
+                Workload::Grants(g) if code_flow(g) => (
                     Some(Capability::Consent),
                     "the code flow needs the user's consent, but the profile has no consent hook",
                 ),
-                Workload::DevicePolling | Workload::TokenGrants => (None, ""),
+                Workload::Device(_) | Workload::Grants(_) => (None, ""),
             };
             if need.is_some_and(|c| !session.capabilities.contains(&c)) {
                 return Err(LoadError::Runtime(format!("target {}: {why}", target.name)));
@@ -428,12 +425,11 @@ async fn open(
 async fn one_run(
     opts: &LoadOptions,
     p: &LoadProfile,
-    workload: Workload,
     model: Model,
     dir: &Path,
     write: bool,
 ) -> Result<(Summary, Vec<PathBuf>), LoadError> {
-    let (session, scale) = open(opts, p, workload).await?;
+    let (session, scale) = open(opts, p).await?;
     let mut p = p.clone();
     let resolved = model::resolve_roles(&mut p, &session);
     let (users, budget) = model.budget(&p);
@@ -450,17 +446,17 @@ async fn one_run(
     let progress = opts
         .progress
         .clone()
-        .map(|sink| (sink.clone(), report_progress(ctx.clone(), workload, sink)));
+        .map(|sink| (sink.clone(), report_progress(ctx.clone(), sink)));
     let live = live_metrics(opts, &ctx).await?;
     let (result, arrivals, mut files) = match model {
-        Model::Closed(users) => closed(&ctx, workload, users, budget, dir).await?,
+        Model::Closed(users) => closed(&ctx, users, budget, dir).await?,
         Model::Open(plan) => {
-            match workload {
-                Workload::TokenGrants => exchange::check(&ctx),
-                Workload::DevicePolling => device::check(&ctx),
+            match &ctx.profile.workload {
+                Workload::Grants(g) => exchange::check(&ctx, &g.exchange),
+                Workload::Device(d) => device::check(&ctx, d),
             }
             .map_err(LoadError::Runtime)?;
-            let figures = open::drive(ctx.clone(), workload, plan).await;
+            let figures = open::drive(ctx.clone(), plan).await;
             (Ok(()), Some(figures), Vec::new())
         }
     };
@@ -471,7 +467,7 @@ async fn one_run(
         sink.finish();
     }
     let error = result.as_ref().err();
-    let mut summary = judged(opts, &ctx, (workload, scale), elapsed, arrivals, error).await?;
+    let mut summary = judged(opts, &ctx, scale, elapsed, arrivals, error).await?;
     summary.notes.extend(resolved);
     summary.notes.extend(pushed);
     // A user's decision task may still be asleep and hold the context; the builtin server
@@ -504,15 +500,14 @@ type Closed = (
 /// The closed model: `users` goose users, started at the profile's rate, for `budget`.
 async fn closed(
     ctx: &Arc<Ctx>,
-    workload: Workload,
     users: usize,
     budget: Duration,
     dir: &Path,
 ) -> Result<Closed, LoadError> {
     let goose_files = [dir.join("goose-report.html"), dir.join("goose-report.json")];
-    let scenario = match workload {
-        Workload::DevicePolling => device::check(ctx).map(|()| device::scenario(ctx)),
-        Workload::TokenGrants => exchange::scenario(ctx),
+    let scenario = match &ctx.profile.workload {
+        Workload::Device(d) => device::check(ctx, d).map(|()| device::scenario(ctx, d)),
+        Workload::Grants(g) => exchange::scenario(ctx, g),
     }
     .map_err(LoadError::Runtime)?;
     let p = &ctx.profile;
@@ -599,7 +594,7 @@ async fn attack(
 async fn judged(
     opts: &LoadOptions,
     ctx: &Ctx,
-    (workload, scale): (Workload, u32),
+    scale: u32,
     elapsed: Duration,
     arrivals: Option<summary::ArrivalFigures>,
     error: Option<&LoadError>,
@@ -607,7 +602,7 @@ async fn judged(
     let p = &ctx.profile;
     let meta = RunMeta {
         profile: p.name.clone(),
-        kind: workload.name().into(),
+        kind: ctx.profile.workload.name().into(),
         target: match &opts.target {
             None => "builtin (in-process)".to_string(),
             Some(t) => format!("profile {}", t.name),
@@ -639,11 +634,15 @@ async fn judged(
                 .into(),
         );
     }
-    if workload == Workload::DevicePolling && opts.target.is_none() {
-        device::server_audit(ctx, &mut summary).await;
+    let devices = match &ctx.profile.workload {
+        Workload::Device(d) => Some(d),
+        Workload::Grants(_) => None,
+    };
+    if let (Some(d), None) = (devices, &opts.target) {
+        device::server_audit(ctx, d, &mut summary).await;
     }
     let mut rules = p.thresholds.clone();
-    if workload == Workload::DevicePolling {
+    if devices.is_some() {
         // The harness must itself be a well-behaved client (CLIENT-1).
         rules.insert(0, "count == 0 for harness: interval_violation".into());
     }
@@ -674,16 +673,12 @@ fn notes(opts: &LoadOptions, p: &LoadProfile, scale: u32) -> Vec<String> {
 }
 
 /// Samples the test's figures every 200 ms for `sink`.
-fn report_progress(
-    ctx: Arc<Ctx>,
-    workload: Workload,
-    sink: Arc<dyn ProgressSink>,
-) -> tokio::task::JoinHandle<()> {
+fn report_progress(ctx: Arc<Ctx>, sink: Arc<dyn ProgressSink>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let started = Instant::now();
         loop {
             sink.update(&Progress {
-                kind: workload.name(),
+                kind: ctx.profile.workload.name(),
                 elapsed: started.elapsed(),
                 requests: ctx.recorder.total_requests(),
                 outcomes: ctx

@@ -2,7 +2,7 @@
 //! or arrivals at a rate) from the profile and the command line, each run's time budget,
 //! and the clients a load profile names, resolved through the target profile.
 
-use super::profile::{self, Kind, LoadProfile};
+use super::profile::{self, LoadProfile, Workload};
 use super::{open, share, LoadError, LoadOptions};
 use crate::runner::target::Session;
 use std::time::Duration;
@@ -25,7 +25,7 @@ pub(super) fn arrival_overrides(opts: &LoadOptions, p: &mut LoadProfile) -> Resu
         })
     };
     if opts.arrival_rate.is_some() || opts.ramp.is_some() {
-        if p.kind == Kind::Stress {
+        if p.stress.is_some() {
             return Err(flag(
                 "--arrival-rate",
                 "a stress profile ramps arrival rates with `stress.start_rate`".into(),
@@ -67,7 +67,7 @@ pub(super) fn arrival_overrides(opts: &LoadOptions, p: &mut LoadProfile) -> Resu
                 format!("{name} sets the closed model's users, but this run is the open model (`arrival:`): its arrival rate sets the load"),
             ));
         }
-        if p.kind != Kind::Stress {
+        if p.stress.is_none() {
             let which = if opts.ramp.is_some() {
                 "--ramp"
             } else {
@@ -135,22 +135,29 @@ pub(super) fn resolve_roles(p: &mut LoadProfile, session: &Session) -> Vec<Strin
         }
         uris.into_iter().map(str::to_string).collect()
     };
-    resolve(&mut p.device.client_id);
-    if let Some(other) = &mut p.device.other_client {
-        resolve(other);
-    }
-    resolve(&mut p.exchange.client_credentials_client);
-    if let Some(other) = &mut p.exchange.other_client {
-        resolve(other);
-    }
-    let uris = resolve(&mut p.exchange.code_client);
-    if let Some(first) = uris.first() {
-        if !uris.contains(&p.exchange.redirect_uri) {
-            notes.push(format!(
-                "the code client's redirect URI is its role's {first} ({} is not registered for it on this target)",
-                p.exchange.redirect_uri
-            ));
-            p.exchange.redirect_uri = first.clone();
+    match &mut p.workload {
+        Workload::Device(d) => {
+            resolve(&mut d.client_id);
+            if let Some(other) = &mut d.other_client {
+                resolve(other);
+            }
+        }
+        Workload::Grants(g) => {
+            let e = &mut g.exchange;
+            resolve(&mut e.client_credentials_client);
+            if let Some(other) = &mut e.other_client {
+                resolve(other);
+            }
+            let uris = resolve(&mut e.code_client);
+            if let Some(first) = uris.first() {
+                if !uris.contains(&e.redirect_uri) {
+                    notes.push(format!(
+                        "the code client's redirect URI is its role's {first} ({} is not registered for it on this target)",
+                        e.redirect_uri
+                    ));
+                    e.redirect_uri = first.clone();
+                }
+            }
         }
     }
     notes

@@ -161,10 +161,14 @@ pub(crate) struct Plan {
 }
 
 /// The token-grants transactions dealt to arrivals in the profile's weights.
+/// (A device-polling run deals none: each arrival is one device life.)
 fn deck(ctx: &Ctx) -> Vec<TokenGrant> {
+    let Workload::Grants(g) = &ctx.profile.workload else {
+        return Vec::new();
+    };
     let weights: Vec<(TokenGrant, u64)> = TokenGrant::all()
         .iter()
-        .map(|&t| (t, ctx.profile.exchange.weight(t) as u64))
+        .map(|&t| (t, g.exchange.weight(t) as u64))
         .collect();
     deal(&weights)
 }
@@ -222,24 +226,18 @@ struct Schedule {
 }
 
 /// Runs one arrival's flow.
-async fn arrival(
-    ctx: Arc<Ctx>,
-    workload: Workload,
-    transaction: Option<TokenGrant>,
-    i: u64,
-    late: Duration,
-) {
+async fn arrival(ctx: Arc<Ctx>, transaction: Option<TokenGrant>, i: u64, late: Duration) {
     let mut user = User::arrival(slot(i), late);
-    match (workload, transaction) {
-        (Workload::DevicePolling, _) => super::device::life(&mut user, &ctx).await,
+    match (&ctx.profile.workload, transaction) {
+        (Workload::Device(d), _) => super::device::life(&mut user, &ctx, d).await,
         // A token-grants deck is never empty: at least one weight is above 0 (checked
         // at load).
-        (Workload::TokenGrants, None) => {}
-        (Workload::TokenGrants, Some(transaction)) => {
+        (Workload::Grants(_), None) => {}
+        (Workload::Grants(g), Some(transaction)) => {
             if transaction == TokenGrant::RefreshToken {
                 user.refresh = ctx.refresh_pool.lock().pop();
             }
-            super::exchange::flow(&mut user, &ctx, transaction).await;
+            super::exchange::flow(&mut user, &ctx, &g.exchange, transaction).await;
             if let Some(rt) = user.refresh.take() {
                 let mut pool = ctx.refresh_pool.lock();
                 if pool.len() < REFRESH_POOL {
@@ -253,7 +251,7 @@ async fn arrival(
 /// Starts the arrivals of `plan` until its end (or the run's stop), then waits for the
 /// flows in flight to end (they stop by themselves at the run's deadline, `max_time`);
 /// the figures of what was asked and done.
-pub(super) async fn drive(ctx: Arc<Ctx>, workload: Workload, plan: Plan) -> ArrivalFigures {
+pub(super) async fn drive(ctx: Arc<Ctx>, plan: Plan) -> ArrivalFigures {
     // goose is not running: Ctrl-C stops the arrivals through goose's killswitch, which
     // the flows already watch.
     let interrupt = tokio::spawn(async {
@@ -268,10 +266,9 @@ pub(super) async fn drive(ctx: Arc<Ctx>, workload: Workload, plan: Plan) -> Arri
     // add up to 2 ms of the generator's own lateness to every flow's first request.
     let runtime = tokio::runtime::Handle::current();
     let (p, l, c) = (pool.clone(), lag.clone(), ctx.clone());
-    let schedule =
-        tokio::task::spawn_blocking(move || schedule(&runtime, c, workload, plan, &p, &l))
-            .await
-            .unwrap_or_default();
+    let schedule = tokio::task::spawn_blocking(move || schedule(&runtime, c, plan, &p, &l))
+        .await
+        .unwrap_or_default();
     let all = u32::try_from(plan.max_in_flight).unwrap_or(u32::MAX);
     // A request in flight at the deadline gets a few seconds more to come back.
     let drain = ctx.deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(5);
@@ -307,7 +304,6 @@ pub(super) async fn drive(ctx: Arc<Ctx>, workload: Workload, plan: Plan) -> Arri
 fn schedule(
     runtime: &tokio::runtime::Handle,
     ctx: Arc<Ctx>,
-    workload: Workload,
     plan: Plan,
     pool: &Arc<Semaphore>,
     lag: &Arc<Mutex<Histogram<u64>>>,
@@ -341,7 +337,7 @@ fn schedule(
             let us = u64::try_from(late.as_micros()).unwrap_or(u64::MAX).max(1);
             // Clamped to the histogram's range by `saturating_record`.
             lag.lock().saturating_record(us);
-            arrival(c, workload, transaction, i, late).await;
+            arrival(c, transaction, i, late).await;
             drop(permit);
         });
     }

@@ -39,41 +39,53 @@ pub enum Kind {
     Stress,
 }
 
-/// What a run's users do. A profile's `kind` names one, or `stress`, which drives one of
-/// them (its `stress.of`); a run is always one workload, so its dispatch is exhaustive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a run's users do, with the settings only that workload reads: a flow of one
+/// workload cannot reach another's settings, and dispatch on it is exhaustive. A stress
+/// ramp is no workload: it drives one (`LoadProfile::stress`).
+#[derive(Debug, Clone)]
 pub enum Workload {
     /// RFC 8628 devices.
-    DevicePolling,
+    Device(DeviceSettings),
     /// Authorization code + PKCE, refresh, client credentials.
-    TokenGrants,
+    Grants(GrantSettings),
+}
+
+/// The token-grants workload's settings: its transactions and clients, and think time.
+#[derive(Debug, Clone)]
+pub struct GrantSettings {
+    /// Transactions, weights and clients (`exchange:`).
+    pub exchange: ExchangeSettings,
+    /// Each user pauses between transactions for a uniform time in this range.
+    pub wait_time: Option<DelaySettings>,
 }
 
 impl Workload {
     /// The name as written in profiles.
-    pub fn name(self) -> &'static str {
-        self.kind().name()
-    }
-
-    /// The kind that names it.
-    pub fn kind(self) -> Kind {
+    pub fn name(&self) -> &'static str {
         match self {
-            Workload::DevicePolling => Kind::DevicePolling,
-            Workload::TokenGrants => Kind::TokenGrants,
+            Workload::Device(_) => WorkloadKind::DevicePolling.name(),
+            Workload::Grants(_) => WorkloadKind::TokenGrants.name(),
         }
     }
 }
 
-impl LoadProfile {
-    /// The workload its users run: its kind, or for a stress profile what it ramps
-    /// (checked at load to be a workload, so a stress profile without one reads as
-    /// token-grants only if it were never checked).
-    pub fn workload(&self) -> Workload {
-        match (self.kind, &self.stress) {
-            (Kind::DevicePolling, _) => Workload::DevicePolling,
-            (Kind::TokenGrants, _) => Workload::TokenGrants,
-            (Kind::Stress, Some(s)) if s.of == Kind::DevicePolling => Workload::DevicePolling,
-            (Kind::Stress, _) => Workload::TokenGrants,
+/// A workload's name in a file: a profile's `kind`, or what the old `kind: stress` ramps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadKind {
+    /// `device-polling`.
+    DevicePolling,
+    /// `token-grants` (or its old name).
+    #[serde(alias = "token-exchange")]
+    TokenGrants,
+}
+
+impl WorkloadKind {
+    /// The name as written in profiles.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::DevicePolling => Kind::DevicePolling.name(),
+            WorkloadKind::TokenGrants => Kind::TokenGrants.name(),
         }
     }
 }
@@ -114,10 +126,11 @@ pub(crate) fn parse_span(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{text}` is not a time span like 30s, 2m or 500ms: {e}"))
 }
 
-/// The whole profile.
+/// A profile file as serde reads it; [`parse`] checks it and lowers it to a
+/// [`LoadProfile`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LoadProfile {
+pub(crate) struct ProfileDoc {
     /// A name for reports (default: the file's stem).
     #[serde(default)]
     pub name: String,
@@ -168,9 +181,6 @@ pub struct LoadProfile {
     /// Stress settings.
     #[serde(default)]
     pub stress: Option<StressSettings>,
-    /// What the reader noticed but accepted (an old name), for the CLI to print.
-    #[serde(skip)]
-    pub warnings: Vec<String>,
     /// Builtin target only: the server's policy for the run.
     #[serde(default)]
     pub server: ServerSettings,
@@ -178,6 +188,81 @@ pub struct LoadProfile {
     /// optionally `for <request name or group>`.
     #[serde(default)]
     pub thresholds: Vec<String>,
+}
+
+/// A checked profile: what the run does and what must hold.
+#[derive(Debug, Clone)]
+pub struct LoadProfile {
+    /// A name for reports (the file's stem unless it says).
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// What the users do, with its settings.
+    pub workload: Workload,
+    /// Simulated users of the closed model (none for the open model or a stress ramp).
+    pub users: usize,
+    /// Users started per second (default: all within one second).
+    pub increase_rate: Option<f64>,
+    /// Keep users running this long after all have started.
+    pub run_time: Option<Span>,
+    /// Iterations per user when `run_time` is absent.
+    pub iterations: usize,
+    /// A hard cap on the whole run.
+    pub max_time: Span,
+    /// Builtin target only: server seconds per real second.
+    pub time_scale: u32,
+    /// The share of flows that end with a protocol probe, 0 to 1.
+    pub probes: f64,
+    /// The open model: flows started at a rate.
+    pub arrival: Option<ArrivalSettings>,
+    /// A stress ramp driving the workload in steps of growing users or rates.
+    pub stress: Option<StressSettings>,
+    /// What the reader noticed but accepted (an old name), for the CLI to print.
+    pub warnings: Vec<String>,
+    /// Builtin target only: the server's policy for the run.
+    pub server: ServerSettings,
+    /// Rules checked at the end.
+    pub thresholds: Vec<String>,
+}
+
+impl ProfileDoc {
+    /// The workload its users run: its kind, or for the old `kind: stress` what the ramp
+    /// drives (`stress.of`); `None` for `kind: stress` without it.
+    fn workload_kind(&self) -> Option<WorkloadKind> {
+        match self.kind {
+            Kind::DevicePolling => Some(WorkloadKind::DevicePolling),
+            Kind::TokenGrants => Some(WorkloadKind::TokenGrants),
+            Kind::Stress => self.stress.as_ref().and_then(|s| s.of),
+        }
+    }
+
+    /// The checked document as a profile running `kind`.
+    fn lower(self, kind: WorkloadKind, warnings: Vec<String>) -> LoadProfile {
+        let workload = match kind {
+            WorkloadKind::DevicePolling => Workload::Device(self.device),
+            WorkloadKind::TokenGrants => Workload::Grants(GrantSettings {
+                exchange: self.exchange,
+                wait_time: self.wait_time,
+            }),
+        };
+        LoadProfile {
+            name: self.name,
+            description: self.description,
+            workload,
+            users: self.users,
+            increase_rate: self.increase_rate,
+            run_time: self.run_time,
+            iterations: self.iterations,
+            max_time: self.max_time,
+            time_scale: self.time_scale,
+            probes: self.probes,
+            arrival: self.arrival,
+            stress: self.stress,
+            warnings,
+            server: self.server,
+            thresholds: self.thresholds,
+        }
+    }
 }
 
 fn one() -> usize {
@@ -415,8 +500,10 @@ impl ArrivalSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StressSettings {
-    /// The kind each step runs (`token-grants` or `device-polling`).
-    pub of: Kind,
+    /// The workload each step runs, with the old `kind: stress` only (now the profile's
+    /// `kind` says it, and a `stress:` section makes it a ramp).
+    #[serde(default)]
+    pub of: Option<WorkloadKind>,
     /// Users in the first step (later steps multiply by `factor`): the closed model.
     #[serde(default)]
     pub start_users: Option<usize>,
@@ -506,6 +593,8 @@ const OLD_TOKEN_GRANTS: &str = "token-exchange";
 
 const RENAMED: &str = "`token-exchange` is now `token-grants` (it runs authorization-code, refresh and client_credentials grants; token exchange is RFC 8693's name for something else); the old name will go";
 
+const STRESS_MOVED: &str = "`kind: stress` is now the workload's kind with a `stress:` section (a ramp drives a workload; it is none itself): write ";
+
 /// Reads a profile by built-in name or file path.
 pub fn load(name_or_path: &str) -> Result<LoadProfile, ProfileError> {
     if name_or_path == OLD_TOKEN_GRANTS && !Path::new(name_or_path).exists() {
@@ -545,14 +634,14 @@ pub fn load(name_or_path: &str) -> Result<LoadProfile, ProfileError> {
 
 /// Parses and checks a profile's text; `file` names it in errors.
 pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileError> {
-    let mut p: LoadProfile = serde_yaml::from_str(text).map_err(|e| {
+    let mut p: ProfileDoc = serde_yaml::from_str(text).map_err(|e| {
         let (line, col, message) = crate::scenario::spans::yaml_error(&e, text);
         ProfileError {
             location: format!("{file}:{line}:{col}"),
             message,
         }
     })?;
-    p.warnings = old_names(file, text);
+    let mut warnings = old_names(file, text);
     if p.name.is_empty() {
         p.name = stem.to_string();
     }
@@ -565,10 +654,20 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
     check_device(&p, &bad)?;
     check_exchange(&p, &bad)?;
     check_stress(&p, &bad)?;
-    check_workload_blocks(&p, text, &bad)?;
+    let Some(kind) = p.workload_kind() else {
+        return Err(bad(&[Seg::Key("kind")], "kind: names no workload".into()));
+    };
+    if p.kind == Kind::Stress {
+        warnings.push(format!(
+            "{}: {STRESS_MOVED}`kind: {}`",
+            spans.loc(&[Seg::Key("kind")]),
+            kind.name()
+        ));
+    }
+    check_workload_blocks(kind, text, &bad)?;
     // A device-polling run where users approve fails unless some device gets its tokens:
     // latency alone passed runs that issued none (issue #19).
-    if p.kind == Kind::DevicePolling
+    if kind == WorkloadKind::DevicePolling
         && p.device.approve > 0.0
         && !p.thresholds.iter().any(|t| t.contains("token: success"))
     {
@@ -587,7 +686,7 @@ pub fn parse(stem: &str, file: &str, text: &str) -> Result<LoadProfile, ProfileE
             ));
         }
     }
-    Ok(p)
+    Ok(p.lower(kind, warnings))
 }
 
 /// How a check names the place of what is wrong.
@@ -616,10 +715,10 @@ fn old_names(file: &str, text: &str) -> Vec<String> {
 }
 
 /// Users, their start rate, iterations and the clock's speed.
-fn check_counts(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
+fn check_counts(p: &ProfileDoc, bad: &Bad<'_>) -> Result<(), ProfileError> {
     match &p.arrival {
         Some(a) => {
-            if p.kind == Kind::Stress {
+            if p.stress.is_some() {
                 return Err(bad(
                     &[Seg::Key("arrival")],
                     "arrival: a stress profile ramps rates with `stress.start_rate` instead".into(),
@@ -628,7 +727,7 @@ fn check_counts(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
             a.plan(p.run_time.map(|t| t.0))
                 .map_err(|e| bad(&[Seg::Key("arrival")], format!("arrival: {e}")))?;
         }
-        None if p.users == 0 && p.kind != Kind::Stress => {
+        None if p.users == 0 && p.stress.is_none() => {
             return Err(bad(
                 &[Seg::Key("users")],
                 "users: must be at least 1 (or give `arrival:` for the open model)".into(),
@@ -674,7 +773,7 @@ fn check_counts(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
 }
 
 /// The device users' shares and delays, and the think time.
-fn check_device(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
+fn check_device(p: &ProfileDoc, bad: &Bad<'_>) -> Result<(), ProfileError> {
     let d = &p.device;
     for (field, v) in [("approve", d.approve), ("deny", d.deny), ("eager", d.eager)] {
         if !(0.0..=1.0).contains(&v) {
@@ -711,7 +810,7 @@ fn check_device(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
 }
 
 /// The token-grants transactions and their weights.
-fn check_exchange(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
+fn check_exchange(p: &ProfileDoc, bad: &Bad<'_>) -> Result<(), ProfileError> {
     for name in p.exchange.weights.keys() {
         if TokenGrant::from_name(name).is_none() {
             return Err(bad(
@@ -727,7 +826,9 @@ fn check_exchange(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
             ));
         }
     }
-    if p.kind == Kind::TokenGrants && p.exchange.weights.values().all(|w| *w == 0) {
+    if p.workload_kind() == Some(WorkloadKind::TokenGrants)
+        && p.exchange.weights.values().all(|w| *w == 0)
+    {
         return Err(bad(
             &[Seg::Key("exchange"), Seg::Key("weights")],
             "exchange.weights: at least one transaction needs a weight above 0".into(),
@@ -739,13 +840,16 @@ fn check_exchange(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
 /// Each workload's settings only where that workload runs: a `device:` block on a
 /// token-grants profile (or `exchange:`, `wait_time:` on a device-polling one) would be
 /// read and never used, so it is refused at its line.
-fn check_workload_blocks(p: &LoadProfile, text: &str, bad: &Bad<'_>) -> Result<(), ProfileError> {
-    let workload = p.workload();
+fn check_workload_blocks(
+    workload: WorkloadKind,
+    text: &str,
+    bad: &Bad<'_>,
+) -> Result<(), ProfileError> {
     let raw = serde_yaml::from_str::<serde_yaml::Value>(text).ok();
     let given = |key: &str| raw.as_ref().is_some_and(|v| v.get(key).is_some());
     let foreign: &[&str] = match workload {
-        Workload::DevicePolling => &["exchange", "wait_time"],
-        Workload::TokenGrants => &["device"],
+        WorkloadKind::DevicePolling => &["exchange", "wait_time"],
+        WorkloadKind::TokenGrants => &["device"],
     };
     for key in foreign {
         if given(key) {
@@ -766,67 +870,71 @@ fn check_workload_blocks(p: &LoadProfile, text: &str, bad: &Bad<'_>) -> Result<(
     Ok(())
 }
 
-/// A `stress:` section exactly where the kind is `stress`, with a ramp that grows.
-fn check_stress(p: &LoadProfile, bad: &Bad<'_>) -> Result<(), ProfileError> {
-    match (&p.kind, &p.stress) {
+/// A stress ramp that grows, over a workload: `kind: WORKLOAD` with a `stress:` section,
+/// or the old `kind: stress` with `stress.of` (read with a warning).
+fn check_stress(p: &ProfileDoc, bad: &Bad<'_>) -> Result<(), ProfileError> {
+    let Some(s) = &p.stress else {
+        if p.kind == Kind::Stress {
+            return Err(bad(
+                &[Seg::Key("kind")],
+                "kind: stress needs a `stress:` section; better, name the workload the ramp drives (`kind: token-grants`) and add `stress:` (start_users or start_rate, steps, step_time)".into(),
+            ));
+        }
+        return Ok(());
+    };
+    match (p.kind, s.of) {
         (Kind::Stress, None) => {
             return Err(bad(
                 &[Seg::Key("kind")],
-                "kind: stress needs a `stress:` section (of, start_users, steps, step_time)".into(),
+                "kind: stress names no workload: write `kind: token-grants` (or device-polling) beside the `stress:` section".into(),
             ))
         }
-        (Kind::Stress, Some(s)) => {
-            if s.of == Kind::Stress {
-                return Err(bad(
-                    &[Seg::Key("stress"), Seg::Key("of")],
-                    "stress.of: must be device-polling or token-grants".into(),
-                ));
-            }
-            match (s.start_users, &s.start_rate) {
-                (Some(_), Some(_)) | (None, None) => {
-                    return Err(bad(
-                        &[Seg::Key("stress")],
-                        "stress: give start_users (closed model) or start_rate (open model)".into(),
-                    ))
-                }
-                (None, Some(r)) => {
-                    for (field, text) in [
-                        ("start_rate", Some(r)),
-                        ("require_rate", s.require_rate.as_ref()),
-                    ] {
-                        if let Some(t) = text {
-                            super::open::Arrivals::parse_rate(t)
-                                .ok()
-                                .filter(|r| *r > 0.0)
-                                .ok_or_else(|| {
-                                    bad(
-                                        &[Seg::Key("stress"), Seg::Key(field)],
-                                        format!("stress.{field}: `{t}` is not a rate above 0 such as 200/s"),
-                                    )
-                                })?;
-                        }
-                    }
-                }
-                (Some(_), None) => {}
-            }
-            if s.start_users == Some(0) || s.steps == 0 || !(s.factor.is_finite() && s.factor > 1.0)
-            {
-                return Err(bad(
-                    &[Seg::Key("stress")],
-                    "stress: start_users and steps must be at least 1, factor above 1".into(),
-                ));
-            }
-        }
-        (_, Some(_)) => {
+        (Kind::DevicePolling | Kind::TokenGrants, Some(of)) => {
             return Err(bad(
-                &[Seg::Key("stress")],
+                &[Seg::Key("stress"), Seg::Key("of")],
                 format!(
-                    "stress: only a stress profile takes this section, not {}",
-                    p.kind.name()
+                    "stress.of: the profile's kind ({}) is what the ramp drives; drop `of: {}`",
+                    p.kind.name(),
+                    of.name()
                 ),
             ))
         }
         _ => {}
+    }
+    match (s.start_users, &s.start_rate) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(bad(
+                &[Seg::Key("stress")],
+                "stress: give start_users (closed model) or start_rate (open model)".into(),
+            ))
+        }
+        (None, Some(r)) => {
+            for (field, text) in [
+                ("start_rate", Some(r)),
+                ("require_rate", s.require_rate.as_ref()),
+            ] {
+                if let Some(t) = text {
+                    super::open::Arrivals::parse_rate(t)
+                        .ok()
+                        .filter(|r| *r > 0.0)
+                        .ok_or_else(|| {
+                            bad(
+                                &[Seg::Key("stress"), Seg::Key(field)],
+                                format!(
+                                    "stress.{field}: `{t}` is not a rate above 0 such as 200/s"
+                                ),
+                            )
+                        })?;
+                }
+            }
+        }
+        (Some(_), None) => {}
+    }
+    if s.start_users == Some(0) || s.steps == 0 || !(s.factor.is_finite() && s.factor > 1.0) {
+        return Err(bad(
+            &[Seg::Key("stress")],
+            "stress: start_users and steps must be at least 1, factor above 1".into(),
+        ));
     }
     Ok(())
 }
@@ -883,12 +991,12 @@ mod tests {
     #[test]
     fn the_old_token_exchange_name_reads_with_a_warning_at_its_place() {
         let p = load("token-exchange").expect("the old built-in name");
-        assert_eq!(p.kind, Kind::TokenGrants);
+        assert_eq!(p.workload.name(), "token-grants");
         assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
         assert!(p.warnings[0].contains("is now `token-grants`"));
         let text = "users: 2\nkind: token-exchange\nrun_time: 1s\n";
         let p = parse("old", "old.yaml", text).expect("the old kind");
-        assert_eq!(p.kind, Kind::TokenGrants);
+        assert_eq!(p.workload.name(), "token-grants");
         assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
         assert!(
             p.warnings[0].starts_with("old.yaml:2:7: "),
@@ -936,6 +1044,36 @@ mod tests {
                 .contains("start_users (closed model) or start_rate"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_stress_ramp_drives_the_workload_its_kind_names() {
+        let ramp = "stress: {start_users: 2, steps: 2, step_time: 1s}\n";
+        let p = parse("s", "s.yaml", &format!("kind: device-polling\n{ramp}")).expect("new form");
+        assert!(matches!(p.workload, Workload::Device(_)) && p.stress.is_some());
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        // The old form reads, with a warning at `kind`.
+        let old = "users: 1\nkind: stress\nstress: {of: device-polling, start_users: 2, steps: 2, step_time: 1s}\n";
+        let p = parse("s", "s.yaml", old).expect("old form");
+        assert!(matches!(p.workload, Workload::Device(_)));
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.starts_with("s.yaml:2:7: `kind: stress` is now")
+                    && w.ends_with("`kind: device-polling`")),
+            "{:?}",
+            p.warnings
+        );
+        for (text, at, why) in [
+            ("kind: stress\nstress: {start_users: 2, steps: 2, step_time: 1s}\n", "x.yaml:1:7", "names no workload"),
+            ("kind: token-grants\nstress: {of: device-polling, start_users: 2, steps: 2, step_time: 1s}\n", "x.yaml:2:14", "drop `of: device-polling`"),
+            ("kind: stress\nstress: {of: stress, start_users: 2, steps: 2, step_time: 1s}\n", "x.yaml:2", "unknown variant `stress`"),
+            ("users: 1\nkind: stress\n", "x.yaml:2:7", "needs a `stress:` section"),
+        ] {
+            let e = parse("x", "x.yaml", text).expect_err(text);
+            assert!(e.location.starts_with(at), "{text}: {e}");
+            assert!(e.message.contains(why), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -40,8 +40,7 @@ pub(super) async fn run(
         std::fs::create_dir_all(&step_dir).map_err(|e| {
             LoadError::Runtime(format!("cannot create {}: {e}", step_dir.display()))
         })?;
-        let (summary, f) =
-            one_run(opts, &step_profile, p.workload(), model, &step_dir, false).await?;
+        let (summary, f) = one_run(opts, &step_profile, model, &step_dir, false).await?;
         files.extend(f);
         let broke = summary.thresholds.iter().any(|v| !v.passed);
         if opts.progress.is_none() {

@@ -251,9 +251,8 @@ fn a_consent_hook_is_timed_on_its_own_row() {
 fn stress_reports_the_knee_and_gates_on_required_users() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let text = "\
-kind: stress
-users: 1
-stress: {of: token-grants, start_users: 1, factor: 2, steps: 3, step_time: 1s}
+kind: token-grants
+stress: {start_users: 1, factor: 2, steps: 3, step_time: 1s}
 wait_time: {min: 2ms, max: 4ms}
 thresholds: [\"count > 20 for token\"]
 ";

@@ -179,8 +179,8 @@ server:
 fn stress_ramps_arrival_rates_to_the_knee() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let text = "\
-kind: stress
-stress: {of: token-grants, start_rate: 20/s, factor: 2, steps: 3, step_time: 1s}
+kind: token-grants
+stress: {start_rate: 20/s, factor: 2, steps: 3, step_time: 1s}
 exchange:
   weights: {client_credentials: 1}
 thresholds: [\"count > 30 for token\"]
