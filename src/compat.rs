@@ -240,15 +240,7 @@ pub fn server_rows() -> Vec<Requirement> {
 
 /// The matrix's order of areas.
 fn area(id: &str) -> usize {
-    const ORDER: [&str; 13] = [
-        "DEV", "AUTHZ", "TOK", "PKCE", "REF", "REV", "RES", "REG", "META", "INTRO", "BCP",
-        "CLIENT", "NOORLE",
-    ];
-    let prefix = id.split('-').next().unwrap_or("");
-    ORDER
-        .iter()
-        .position(|p| *p == prefix)
-        .unwrap_or(ORDER.len())
+    crate::coverage::section_of(id)
 }
 
 #[cfg(test)]

@@ -71,6 +71,42 @@ impl Requirement {
     }
 }
 
+/// The matrix's sections, by id prefix, in the order reports list them. Every row's prefix
+/// is here (a unit test holds it), so no report drops a section it does not know.
+pub const SECTIONS: &[(&str, &str)] = &[
+    ("DEV", "Device authorization grant (RFC 8628)"),
+    ("AUTHZ", "Authorization endpoint (RFC 6749 §3.1, §4.1)"),
+    ("TOK", "Token endpoint (RFC 6749 §3.2, §4.1.3, §5)"),
+    ("PKCE", "Proof key for code exchange (RFC 7636)"),
+    ("REF", "Refresh tokens (RFC 6749 §6; Security BCP)"),
+    ("REV", "Revocation (RFC 7009) and revoking a connected app"),
+    ("RES", "Bearer tokens at a protected resource (RFC 6750)"),
+    ("REG", "Dynamic client registration (RFC 7591)"),
+    ("META", "Authorization server metadata (RFC 8414)"),
+    ("INTRO", "Token introspection (RFC 7662)"),
+    ("NOORLE", "What Noorle's docs state beyond the RFCs"),
+    ("BCP", "Security Best Current Practice (RFC 9700)"),
+    ("CLIENT", "What the client side must do"),
+    ("ISS", "Issuer in the authorization response (RFC 9207)"),
+    ("PAR", "Pushed authorization requests (RFC 9126)"),
+    (
+        "JWTAUTH",
+        "Client authentication by signed assertion (RFC 7523)",
+    ),
+    ("DPOP", "Demonstrating proof of possession (RFC 9449)"),
+    ("OAUTH21", "The oauth21 contract (draft-ietf-oauth-v2-1)"),
+    ("RACE", "Single use under concurrency"),
+];
+
+/// The position of a row's section in [`SECTIONS`] (past the end for none).
+pub fn section_of(id: &str) -> usize {
+    let prefix = id.split('-').next().unwrap_or("");
+    SECTIONS
+        .iter()
+        .position(|(p, _)| *p == prefix)
+        .unwrap_or(SECTIONS.len())
+}
+
 /// The rows.
 pub fn requirements() -> Vec<Requirement> {
     // The embedded file is checked by a unit test; a failure here is a build defect.
@@ -245,12 +281,20 @@ mod tests {
     }
 
     #[test]
+    fn every_row_belongs_to_a_known_section() {
+        for r in requirements() {
+            assert!(section_of(&r.id) < SECTIONS.len(), "{}: no section", r.id);
+        }
+    }
+
+    #[test]
     fn the_embedded_matrix_has_every_row() {
         let r = requirements();
-        assert_eq!(r.len(), 204);
+        assert_eq!(r.len(), 212);
         assert!(r.iter().any(|x| x.id == "DEV-16" && x.level == "MAY"));
-        // The 19 CLIENT rows, and NOORLE-13 (Noorle's own client rules).
-        assert_eq!(r.iter().filter(|x| x.scope == "harness").count(), 20);
+        // The 19 CLIENT rows, NOORLE-13 (Noorle's own client rules) and ISS-6…ISS-8
+        // (RFC 9207's client rules).
+        assert_eq!(r.iter().filter(|x| x.scope == "harness").count(), 23);
     }
 
     #[test]

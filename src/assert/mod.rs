@@ -71,6 +71,21 @@ pub(crate) fn select(q: &Query, ex: &Exchange) -> Result<Option<Value>, String> 
             };
             in_query.or_else(in_fragment).map(Value::String)
         }
+        Query::RedirectAll(param) => {
+            let Some(loc) = ex.header("location") else {
+                return Ok(None);
+            };
+            let url = url::Url::parse(loc)
+                .map_err(|e| format!("Location `{loc}` is not an absolute URL: {e}"))?;
+            let fragment = url.fragment().unwrap_or_default().as_bytes();
+            let all: Vec<Value> = url
+                .query_pairs()
+                .chain(url::form_urlencoded::parse(fragment))
+                .filter(|(k, _)| k == param)
+                .map(|(_, v)| Value::String(v.into_owned()))
+                .collect();
+            Some(Value::Array(all))
+        }
         Query::Regex(pattern) => {
             let re = regex::Regex::new(pattern)
                 .map_err(|e| format!("invalid regular expression: {e}"))?;

@@ -154,11 +154,16 @@ async fn forged(http: &reqwest::Client, part: &Browse, query: &str) -> Result<ur
         .append_pair("user", ATTACKER)
         .finish();
     let theirs = location(http, &format!("{}/_test/authorize?{attack}", part.base)).await?;
-    let code = theirs
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .ok_or("the server gave the attacker no code")?;
+    let param = |name: &str| {
+        theirs
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let code = param("code").ok_or("the server gave the attacker no code")?;
+    // The server's own `iss` comes along (RFC 9207): the response is genuine but for the
+    // `state`, so only the `state` check can refuse it.
+    let iss = param("iss");
     let mut callback = theirs.clone();
     callback.set_query(None);
     {
@@ -166,6 +171,9 @@ async fn forged(http: &reqwest::Client, part: &Browse, query: &str) -> Result<ur
         q.append_pair("code", &code);
         if part.callback == Callback::ForgedState {
             q.append_pair("state", "forged-by-oauth-harness");
+        }
+        if let Some(iss) = &iss {
+            q.append_pair("iss", iss);
         }
     }
     Ok(callback)

@@ -20,7 +20,7 @@
 use crate::client::browser::{self, Browse};
 use crate::client::judge::{self, Ending, Seen};
 use crate::client::pace;
-use crate::client::scenario::{check_name, Flow, LoadedClient, Parts, UserChoice};
+use crate::client::scenario::{check_name, Flow, IssPlay, LoadedClient, Parts, UserChoice};
 use crate::clock::Clock;
 use crate::endpoint::Endpoint;
 use crate::runner::result::{AssertionResult, ExchangeSummary, ScenarioResult, Status, StepResult};
@@ -90,6 +90,11 @@ fn server_config(s: Parts<'_>) -> ServerConfig {
     }
     if s.server.extra_members {
         faults.insert(Fault::ExtraMembers);
+    }
+    match s.server.iss {
+        IssPlay::Honest => {}
+        IssPlay::Foreign => faults.insert(Fault::IssForeign),
+        IssPlay::Missing => faults.insert(Fault::IssMissing),
     }
     config.faults = faults;
     config.play = Some(Play {

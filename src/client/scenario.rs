@@ -190,6 +190,23 @@ pub struct ServerPart {
     /// answered 401 and its refresh `invalid_grant`; CLIENT-19).
     #[serde(default)]
     pub revoke_after_tokens: bool,
+    /// The `iss` of the server's authorization responses (RFC 9207; ISS-6, ISS-7).
+    #[serde(default)]
+    pub iss: IssPlay,
+}
+
+/// What the server puts in `iss` of its authorization responses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IssPlay {
+    /// Its issuer, as RFC 9207 §2 says.
+    #[default]
+    Honest,
+    /// `https://evil.example`: a mix-up the client must reject (ISS-6).
+    Foreign,
+    /// None, while its metadata says it sends one: the client must reject the response
+    /// (ISS-7).
+    Missing,
 }
 
 fn hang_for() -> u64 {
@@ -216,6 +233,7 @@ impl Default for ServerPart {
             hang_on: Vec::new(),
             hang_for: hang_for(),
             revoke_after_tokens: false,
+            iss: IssPlay::Honest,
         }
     }
 }
@@ -303,6 +321,10 @@ pub enum ClientCheck {
     /// A callback with a forged or missing `state` is refused: its code is never
     /// redeemed (CLIENT-9).
     RefusesForgedCallback,
+    /// An authorization response the client must reject under RFC 9207 §2.4 (a foreign
+    /// `iss`, or none from a server whose metadata says it sends one) is refused: its
+    /// code is never redeemed (ISS-6, ISS-7).
+    RefusesMixedUpResponse,
     /// Every authorization request uses PKCE with `S256` (CLIENT-10).
     UsesPkceS256,
     /// Every `code_verifier` has 43–128 unreserved characters, and no code challenge is
@@ -341,6 +363,7 @@ impl ClientCheck {
             | AsksOnce => Some(Flow::Device),
             SendsState
             | RefusesForgedCallback
+            | RefusesMixedUpResponse
             | UsesPkceS256
             | FreshVerifier
             | RedeemsOnce

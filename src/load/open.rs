@@ -163,8 +163,9 @@ pub(crate) struct Plan {
 /// The token-grants transactions dealt to arrivals in the profile's weights.
 /// (A device-polling run deals none: each arrival is one device life.)
 fn deck(ctx: &Ctx) -> Vec<TokenGrant> {
-    let Workload::Grants(g) = &ctx.profile.workload else {
-        return Vec::new();
+    let g = match &ctx.profile.workload {
+        Workload::Grants(g) => g,
+        Workload::Device(_) => return Vec::new(),
     };
     let weights: Vec<(TokenGrant, u64)> = TokenGrant::all()
         .iter()

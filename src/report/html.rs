@@ -8,28 +8,11 @@
 //! happen.
 
 use super::console::{assertion_diagnostic, Paint};
-use crate::coverage::Requirement;
+use crate::coverage::{Requirement, SECTIONS};
 use crate::runner::result::{RunResult, Status};
 use html_escape::encode_text as esc;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-
-/// The matrix's sections, by id prefix, in its order.
-const SECTIONS: &[(&str, &str)] = &[
-    ("DEV", "Device authorization grant (RFC 8628)"),
-    ("AUTHZ", "Authorization endpoint (RFC 6749 §3.1, §4.1)"),
-    ("TOK", "Token endpoint (RFC 6749 §3.2, §4.1.3, §5)"),
-    ("PKCE", "Proof key for code exchange (RFC 7636)"),
-    ("REF", "Refresh tokens (RFC 6749 §6; Security BCP)"),
-    ("REV", "Revocation (RFC 7009) and revoking a connected app"),
-    ("RES", "Bearer tokens at a protected resource (RFC 6750)"),
-    ("REG", "Dynamic client registration (RFC 7591)"),
-    ("META", "Authorization server metadata (RFC 8414)"),
-    ("INTRO", "Token introspection (RFC 7662)"),
-    ("NOORLE", "What Noorle's docs state beyond the RFCs"),
-    ("BCP", "Security Best Current Practice (RFC 9700)"),
-    ("CLIENT", "What the client side must do"),
-];
 
 /// A row's verdict in this run, worst first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -55,6 +55,10 @@ pub(crate) async fn session(
         pkce_documentation: String::new(),
         endpoints: HashMap::new(),
         discovered_only: false,
+        // What the builtin's metadata says (the flag is left out only by a fault).
+        iss_required: !config
+            .faults
+            .has(crate::server::faults::Fault::IssFlagAbsent),
         authorization_params: Vec::new(),
         timeout,
         backend: Box::new(Builtin { server }),

@@ -8,7 +8,7 @@
 
 use crate::runner::error::TargetError;
 use crate::runner::profile::{Clients, Profile};
-use crate::scenario::roles;
+use crate::scenario::roles::{self, ClientField};
 use crate::server::config::ServerConfig;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -22,18 +22,10 @@ pub struct Provided {
     pub unavailable: HashMap<String, String>,
 }
 
-/// The name a client role's field goes by (`client.web.id`): the one place that spells it.
-fn client_key(role: &str, field: &str) -> String {
-    format!("client.{role}.{field}")
-}
-
 /// The name a protected resource's URL goes by (`resource.me.url`).
 fn resource_key(name: &str) -> String {
     format!("resource.{name}.url")
 }
-
-/// A role's redirect URI fields, in order.
-const REDIRECT_FIELDS: [&str; 2] = ["redirect_uri", "redirect_uri_2"];
 
 impl Provided {
     fn set(&mut self, name: String, value: Value) {
@@ -41,12 +33,12 @@ impl Provided {
     }
 
     fn client(&mut self, role: &str, id: &str, secret: Option<String>, uris: &[String]) {
-        self.set(client_key(role, "id"), json!(id));
+        self.set(ClientField::Id.key(role), json!(id));
         if let Some(s) = secret {
-            self.set(client_key(role, "secret"), json!(s));
+            self.set(ClientField::Secret.key(role), json!(s));
         }
-        for (field, uri) in REDIRECT_FIELDS.iter().zip(uris) {
-            self.set(client_key(role, field), json!(uri));
+        for (field, uri) in ClientField::REDIRECTS.iter().zip(uris) {
+            self.set(field.key(role), json!(uri));
         }
     }
 
@@ -56,10 +48,10 @@ impl Provided {
 
     /// The client id the target gives role `role`, and its redirect URIs.
     pub(crate) fn role(&self, role: &str) -> Option<(&str, Vec<&str>)> {
-        let id = self.text(&client_key(role, "id"))?;
-        let uris = REDIRECT_FIELDS
+        let id = self.text(&ClientField::Id.key(role))?;
+        let uris = ClientField::REDIRECTS
             .iter()
-            .filter_map(|f| self.text(&client_key(role, f)))
+            .filter_map(|f| self.text(&f.key(role)))
             .collect();
         Some((id, uris))
     }
@@ -69,8 +61,8 @@ impl Provided {
         let role = roles::ROLES
             .iter()
             .map(|r| r.name)
-            .find(|r| self.text(&client_key(r, "id")) == Some(client_id))?;
-        self.text(&client_key(role, "secret"))
+            .find(|r| self.text(&ClientField::Id.key(r)) == Some(client_id))?;
+        self.text(&ClientField::Secret.key(role))
     }
 
     /// The URL the target maps to protected resource `name`.

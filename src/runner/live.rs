@@ -9,7 +9,7 @@ use crate::runner::error::TargetError;
 use crate::runner::hooks::{self, HookError, Purpose};
 use crate::runner::profile::{fill, Clients, Hook, Profile};
 use crate::runner::session::{client, tls, Backend, Fut, Person, Session};
-use crate::scenario::model::Decision;
+use crate::scenario::model::{Capability, Decision};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -27,6 +27,8 @@ pub(crate) struct Live {
     provided: Provided,
     registered: Vec<Registered>,
     timeout: Duration,
+    /// The metadata says authorization responses carry `iss` (RFC 9207 §2.3).
+    iss_advertised: bool,
 }
 
 fn setup(p: &Profile, what: String) -> TargetError {
@@ -80,10 +82,12 @@ impl Live {
         let jar = Arc::new(reqwest::cookie::Jar::default());
         let http = client(false, timeout, Some(p), &jar)?;
         let mut endpoints = HashMap::new();
+        let mut iss_advertised = false;
         if p.discovery {
-            endpoints = crate::runner::discovery::discover(&http, &issuer)
-                .await?
-                .endpoints();
+            let metadata = crate::runner::discovery::discover(&http, &issuer).await?;
+            endpoints = metadata.endpoints();
+            iss_advertised = metadata.document["authorization_response_iss_parameter_supported"]
+                == serde_json::Value::Bool(true);
         }
         for (name, path) in &p.endpoints {
             // Names were checked when the profile loaded.
@@ -115,6 +119,7 @@ impl Live {
             provided,
             registered,
             timeout,
+            iss_advertised,
         })
     }
 
@@ -134,6 +139,7 @@ impl Live {
             pkce_documentation: self.pkce_documentation(),
             endpoints: self.endpoints.clone(),
             discovered_only: p.discovery,
+            iss_required: self.iss_advertised || p.capabilities().contains(&Capability::Iss),
             authorization_params: p
                 .authorization_params
                 .iter()

@@ -25,6 +25,7 @@ pub mod form;
 pub mod hooks;
 pub(crate) mod http;
 pub(crate) mod live;
+pub(crate) mod mixup;
 pub(crate) mod poll;
 pub mod profile;
 pub mod recipe;
@@ -528,6 +529,9 @@ pub(crate) struct StepCtx<'a> {
     pub(crate) index: usize,
     pub(crate) contract: profile::Contract,
     pub(crate) result: StepResult,
+    /// Why the harness, as the client, rejected the step's authorization response (RFC
+    /// 9207 §2.4): its code and tokens are not captured, so nothing redeems them.
+    pub(crate) rejected: Option<String>,
 }
 
 impl StepCtx<'_> {

@@ -142,6 +142,9 @@ pub(crate) struct Session {
     pub(crate) endpoints: HashMap<Endpoint, String>,
     /// Only the endpoints discovery or the profile name are offered.
     pub(crate) discovered_only: bool,
+    /// The target is known to send `iss` in authorization responses (its metadata's flag,
+    /// or its profile): the harness rejects a response without it (RFC 9207 §2.4, ISS-7).
+    pub(crate) iss_required: bool,
     /// Parameters added to every authorization request.
     pub(crate) authorization_params: Vec<(String, String)>,
     pub(crate) timeout: Duration,

@@ -22,7 +22,7 @@ use crate::runner::target::{Session, TargetSpec};
 use crate::runner::{ms, RunOptions, StepCtx, StepError};
 use crate::scenario::model::{Action, Query, Step};
 use crate::scenario::spans::Seg;
-use crate::scenario::vars::Vars;
+use crate::scenario::vars::{is_sensitive_name, Vars};
 use crate::scenario::{step_name, Loaded};
 use serde_json::Value;
 use std::time::Instant;
@@ -88,6 +88,7 @@ pub(crate) async fn run_step(
         l,
         index,
         contract: opts.contract(),
+        rejected: None,
         result: StepResult::new(
             step_name(step, index),
             l.spans.loc(&[Seg::Key("steps"), Seg::Index(index)]),
@@ -221,10 +222,21 @@ fn asserts_status(step: &Step) -> bool {
     step.expect.iter().any(|a| a.judges_status())
 }
 
+/// Whether a capture takes a credential from a redirect (a code, a token): what a client
+/// does not keep from an authorization response it rejected.
+fn withheld(q: &Query) -> bool {
+    matches!(q, Query::Redirect(p) | Query::RedirectAll(p) if is_sensitive_name(p))
+}
+
 /// Assertions (status first: if it fails, nothing else is judged), captures, snapshot.
 fn judge(ctx: &mut StepCtx<'_>, step: &Step, ex: &Exchange, vars: &mut Vars, opts: &RunOptions) {
     let mut absent = Vec::new();
     for c in &step.capture {
+        if let Some(why) = ctx.rejected.as_deref().filter(|_| withheld(&c.query)) {
+            let what = &ctx.result.name;
+            vars.set_missing(&c.name, format!("step `{what}`: {why}"), false);
+            continue;
+        }
         match assert::select(&c.query, ex) {
             Ok(Some(v)) => vars.set(&c.name, v),
             Ok(None) => absent.push((c, format!("{} is absent from the response", c.query))),
@@ -366,6 +378,8 @@ async fn act(
             }
             let (url, ex) = session.consent(&q, c.decision, c.user.as_deref()).await?;
             learn_secrets(&mut vars.redactor, &ex);
+            ctx.rejected =
+                crate::runner::mixup::rejected(&ex, &session.issuer, session.iss_required);
             ctx.result.exchange = Some(summarize(&vars.redactor, "GET", &url, "", &ex));
             Ok(Done::Response(ex))
         }

@@ -65,24 +65,18 @@ impl Loaded {
                 out.extend(secrets.into_iter().map(|n| format!("secret.{n}")));
             }
         });
-        out.retain(|n| roles::provided_name(n).is_some());
+        // A request's `auth: {role}` takes the role's fields without writing them.
         for r in self.scenario.requests() {
-            let role = r
-                .auth
-                .as_ref()
-                .and_then(|a| Some((a.role()?, a.client_and_secret().ok()?)));
-            if let Some((role, (client, secret))) = role {
-                // The role's fields that the request takes from it (not written beside it).
-                for (field, given) in [("id", client), ("secret", secret)] {
-                    let given = given.as_ref().map(template::Template::as_str);
-                    if given == Some(format!("${{client.{role}.{field}}}").as_str()) {
-                        out.push(format!("client.{role}.{field}"));
-                    }
+            if let Some(Ok((client, secret))) = r.auth.as_ref().map(model::Auth::client_and_secret)
+            {
+                for t in [client, secret].into_iter().flatten() {
+                    out.extend(t.names_needed().into_iter().map(str::to_string));
                 }
             }
             // `endpoint: resource:NAME` is not asked of the target here: only the step that
             // calls it is SKIPPED where the target maps no such resource.
         }
+        out.retain(|n| roles::provided_name(n).is_some());
         out.sort();
         out.dedup();
         out

@@ -22,7 +22,51 @@ pub struct Role {
 }
 
 /// The fields of a client role a scenario may use: `${client.ROLE.FIELD}`.
-pub(crate) const CLIENT_FIELDS: &[&str] = &["id", "secret", "redirect_uri", "redirect_uri_2"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientField {
+    /// `id`: the client id.
+    Id,
+    /// `secret`: its secret (confidential roles).
+    Secret,
+    /// `redirect_uri`: its first redirect URI.
+    RedirectUri,
+    /// `redirect_uri_2`: its second.
+    RedirectUri2,
+}
+
+impl ClientField {
+    /// Every field.
+    pub fn all() -> &'static [ClientField] {
+        <ClientField as clap::ValueEnum>::value_variants()
+    }
+
+    /// The redirect URI fields, in order.
+    pub const REDIRECTS: [ClientField; 2] = [ClientField::RedirectUri, ClientField::RedirectUri2];
+
+    /// The name scenarios use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientField::Id => "id",
+            ClientField::Secret => "secret",
+            ClientField::RedirectUri => "redirect_uri",
+            ClientField::RedirectUri2 => "redirect_uri_2",
+        }
+    }
+
+    /// The field `name` names.
+    pub fn from_name(name: &str) -> Option<ClientField> {
+        ClientField::all()
+            .iter()
+            .copied()
+            .find(|f| f.name() == name)
+    }
+
+    /// The variable that holds this field of `role` (`client.web.id`): the one place that
+    /// spells it.
+    pub fn key(self, role: &str) -> String {
+        format!("client.{role}.{}", self.name())
+    }
+}
 
 /// Every client role.
 pub(crate) const ROLES: &[Role] = &[
@@ -244,10 +288,11 @@ pub(crate) fn check_reference(expr: &str) -> Result<(), String> {
                     ROLES.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
                 ));
             }
-            if !CLIENT_FIELDS.contains(field) {
+            if ClientField::from_name(field).is_none() {
+                let fields: Vec<&str> = ClientField::all().iter().map(|f| f.name()).collect();
                 return Err(format!(
                     "`client.{role_name}.{field}`: a client role has {}",
-                    CLIENT_FIELDS.join(", ")
+                    fields.join(", ")
                 ));
             }
             Ok(())

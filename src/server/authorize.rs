@@ -232,6 +232,43 @@ fn returned_state(st: &AppState, state: &Option<String>) -> Option<String> {
     Some(s)
 }
 
+/// The `iss` of an authorization response (RFC 9207 §2: "In authorization responses to the
+/// client, including error responses, an authorization server supporting this
+/// specification MUST indicate its identity by including the iss parameter in the
+/// response"), or `None` where a fault leaves it out.
+fn issuer_param(st: &AppState, error: bool) -> Option<String> {
+    const FOREIGN: &str = "https://evil.example";
+    let f = &st.faults;
+    if f.has(Fault::IssMissing) || (error && f.has(Fault::IssMissingOnError)) {
+        return None;
+    }
+    if (!error && f.has(Fault::IssForeign)) || (error && f.has(Fault::IssForeignError)) {
+        return Some(FOREIGN.into());
+    }
+    if f.has(Fault::IssWrongValue) {
+        return Some(format!("{}/", st.issuer));
+    }
+    Some(st.issuer.clone())
+}
+
+/// Appends an authorization response's parameters to the target's query, keeping the
+/// query it has (AUTHZ-4), with `iss` last (RFC 9207 §2).
+fn respond(
+    st: &AppState,
+    status: StatusCode,
+    target: &str,
+    pairs: &[(&str, &str)],
+    fragment: bool,
+) -> Response {
+    let error = pairs.iter().any(|(k, _)| *k == "error");
+    let iss = issuer_param(st, error);
+    let mut all = pairs.to_vec();
+    if let Some(i) = &iss {
+        all.push(("iss", i.as_str()));
+    }
+    redirect(status, target, &all, fragment)
+}
+
 /// Appends parameters to the target's query, keeping the query it has (AUTHZ-4).
 fn redirect(status: StatusCode, target: &str, pairs: &[(&str, &str)], fragment: bool) -> Response {
     let location = match url::Url::parse(target) {
@@ -275,7 +312,7 @@ fn error_redirect(
     if let Some(s) = &s {
         pairs.push(("state", s.as_str()));
     }
-    redirect(status, target, &pairs, false)
+    respond(st, status, target, &pairs, false)
 }
 
 /// Issues a code (or, under `allow-implicit`, a token) and builds the success redirect.
@@ -297,7 +334,7 @@ pub fn approve(st: &AppState, req: &ValidRequest, user: &str, status: StatusCode
         if let Some(s) = &s {
             pairs.push(("state", s.as_str()));
         }
-        return redirect(status, &req.target, &pairs, true);
+        return respond(st, status, &req.target, &pairs, true);
     }
     st.store.insert_code(
         now,
@@ -316,7 +353,7 @@ pub fn approve(st: &AppState, req: &ValidRequest, user: &str, status: StatusCode
     if let Some(s) = &s {
         pairs.push(("state", s.as_str()));
     }
-    redirect(status, &req.target, &pairs, false)
+    respond(st, status, &req.target, &pairs, false)
 }
 
 /// Renders a validation result for a user who has decided (`approve` or not).

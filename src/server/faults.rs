@@ -159,6 +159,18 @@ pub enum Fault {
     RevokeAnyClient,
     /// The metadata document does not advertise `code_challenge_methods_supported`.
     NoPkceMetadata,
+    /// Authorization responses carry no `iss` (RFC 9207), while the metadata still says they do.
+    IssMissing,
+    /// Error redirects carry no `iss`; successful ones still do.
+    IssMissingOnError,
+    /// `iss` in authorization responses is the issuer with a trailing `/`.
+    IssWrongValue,
+    /// The metadata leaves out `authorization_response_iss_parameter_supported`; `iss` is still sent.
+    IssFlagAbsent,
+    /// Successful authorization responses carry a foreign `iss` (`https://evil.example`): a mix-up.
+    IssForeign,
+    /// Error redirects carry a foreign `iss` (`https://evil.example`): a mix-up.
+    IssForeignError,
 }
 
 impl Fault {
@@ -281,6 +293,12 @@ impl Fault {
             NoMetadata => &["META-1", "BCP-6"],
             RevokeAnyClient => &["REV-10"],
             NoPkceMetadata => &["META-11", "BCP-6"],
+            IssMissing => &["ISS-2", "ISS-3", "ISS-5", "ISS-7"],
+            IssMissingOnError => &["ISS-3"],
+            IssWrongValue => &["ISS-4"],
+            IssFlagAbsent => &["ISS-5", "ISS-8"],
+            IssForeign => &["ISS-4", "ISS-6"],
+            IssForeignError => &["ISS-4", "ISS-6"],
         }
     }
 

@@ -31,6 +31,10 @@ pub async fn metadata(State(st): State<Arc<AppState>>) -> axum::response::Respon
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256", "plain"],
+        // RFC 9207 §2.3: "The server MUST indicate its support for the iss parameter by
+        // setting the metadata parameter authorization_response_iss_parameter_supported
+        // ... to true."
+        "authorization_response_iss_parameter_supported": true,
     });
     if let Some(m) = doc.as_object_mut() {
         for &e in Endpoint::all() {
@@ -43,6 +47,9 @@ pub async fn metadata(State(st): State<Arc<AppState>>) -> axum::response::Respon
         }
         if st.faults.has(Fault::NoPkceMetadata) {
             m.remove("code_challenge_methods_supported");
+        }
+        if st.faults.has(Fault::IssFlagAbsent) {
+            m.remove("authorization_response_iss_parameter_supported");
         }
     }
     Json(doc).into_response()

@@ -451,11 +451,9 @@ async fn shape_responses(State(state): State<Arc<AppState>>, req: Request, next:
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
         {
+            // Not `iss`: that one is RFC 9207's, with rules of its own (ISS-2…ISS-8).
             let sep = if loc.contains('?') { '&' } else { '?' };
-            let extended = format!(
-                "{loc}{sep}iss={}",
-                url::form_urlencoded::byte_serialize(state.issuer.as_bytes()).collect::<String>()
-            );
+            let extended = format!("{loc}{sep}x_extra=1");
             if let Ok(v) = HeaderValue::from_str(&extended) {
                 parts.headers.insert(header::LOCATION, v);
             }

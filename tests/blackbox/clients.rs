@@ -194,6 +194,7 @@ async fn every_broken_code_client_fails_exactly_the_rows_it_breaks() {
             ("no-state", &["CLIENT-9"]),
             ("fixed-state", &["CLIENT-9"]),
             ("accepts-any-state", &["CLIENT-9"]),
+            ("ignores-iss", &["ISS-6", "ISS-7"]),
             ("same-verifier", &["CLIENT-11"]),
             ("reuses-code", &["CLIENT-12"]),
             ("two-auth-methods", &["CLIENT-13"]),
@@ -258,6 +259,8 @@ async fn noorles_example_script_gets_the_verdicts_the_docs_explain() {
         // A device-flow client: the code-flow scenarios do not apply.
         ("code_approve.yaml", Status::Skipped),
         ("code_forged_state.yaml", Status::Skipped),
+        ("code_iss_foreign.yaml", Status::Skipped),
+        ("code_iss_missing.yaml", Status::Skipped),
         ("code_missing_state.yaml", Status::Skipped),
         ("code_revoked.yaml", Status::Skipped),
     ]
@@ -316,7 +319,11 @@ async fn the_oauth2_crate_gets_the_verdicts_the_docs_explain() {
         );
     }
     for (file, status) in &code {
-        let expected = if file.starts_with("code_") {
+        // Written as the crate's documentation shows, it never looks at `iss` (the crate
+        // has no RFC 9207 support): it redeems a mixed-up response's code (ISS-6, ISS-7).
+        let expected = if file.starts_with("code_iss_") {
+            Status::Failed
+        } else if file.starts_with("code_") {
             Status::Passed
         } else {
             Status::Skipped
@@ -610,6 +617,9 @@ fn clients_that_keep_their_own_clock_are_judged_at_real_time() {
             .map(|h| h.join().expect("run"))
             .collect()
     });
+    // A 1-s poll on a busy machine may come a few tenths late, never early.
+    let gap = regex::Regex::new(r"came 1\.[0-4] s after poll 1; the interval then was 2\.0 s")
+        .expect("pattern");
     for ((command, too_fast), (code, report, text)) in runs.iter().zip(&outcomes) {
         let who = format!(
             "{}{}",
@@ -636,8 +646,9 @@ fn clients_that_keep_their_own_clock_are_judged_at_real_time() {
                 .map(|a| format!("{} {}", a["requirement"], a["actual"]))
                 .collect();
             assert!(
-                failed.iter().any(|f| f.contains("CLIENT-1")
-                    && f.contains("came 1.0 s after poll 1; the interval then was 2.0 s")),
+                failed
+                    .iter()
+                    .any(|f| f.contains("CLIENT-1") && gap.is_match(f)),
                 "{who}: {failed:#?}"
             );
             continue;

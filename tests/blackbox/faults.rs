@@ -192,6 +192,12 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
         NoMetadata => s.get("/.well-known/oauth-authorization-server").await.status == 200,
         NoDeviceMetadata => s.get("/.well-known/oauth-authorization-server").await.body["device_authorization_endpoint"].is_string(),
         NoPkceMetadata => s.get("/.well-known/oauth-authorization-server").await.body["code_challenge_methods_supported"].is_array(),
+        IssMissing | IssWrongValue | IssForeign => {
+            let good = q(s, &[("response_type", "code"), ("client_id", "web"), ("redirect_uri", R)]).await;
+            good.contains_key("code") && good.get("iss") == Some(&s.base)
+        }
+        IssMissingOnError | IssForeignError => q(s, &[("client_id", "web"), ("redirect_uri", R)]).await.get("iss") == Some(&s.base),
+        IssFlagAbsent => s.get("/.well-known/oauth-authorization-server").await.body["authorization_response_iss_parameter_supported"] == json!(true),
         Login307 => s.post_form("/oauth/login", &[("username", "alice"), ("password", "alice-password"), ("return_to", "/account/apps")]).await.status == 303,
         BareBearerChallenge => s.get("/api/me").await.header("www-authenticate").starts_with("Bearer realm="),
         RefreshNeverIdleExpires => {

@@ -608,3 +608,40 @@ fn the_console_and_the_html_report_list_security_findings_first() {
         "{text}"
     );
 }
+
+/// ISS-6…ISS-8 (the harness as a client, RFC 9207 §2.4): a code from a response with a
+/// foreign `iss`, or without one from a server whose metadata promises it, is never
+/// redeemed; a correct `iss` from a server that does not advertise it is accepted.
+#[tokio::test]
+async fn the_harness_redeems_no_code_from_a_mixed_up_authorization_response() {
+    let happy = || {
+        let path = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/code/pkce_happy_path.yaml"
+        ));
+        vec![Arc::new(load(&path).unwrap_or_else(|e| panic!("{e}")))]
+    };
+    for (fault, row) in [(Fault::IssForeign, "ISS-6"), (Fault::IssMissing, "ISS-7")] {
+        let r = run(happy(), &opts(&[fault])).await;
+        let steps = &r.scenarios[0].steps;
+        let exchange = &steps[1];
+        assert_eq!(exchange.status, Status::Skipped, "{fault:?}: {exchange:?}");
+        let why = exchange.skip_reason.clone().unwrap_or_default();
+        assert!(
+            why.contains("the harness rejected the authorization response") && why.contains(row),
+            "{fault:?}: {why}"
+        );
+        assert!(
+            exchange.exchange.is_none(),
+            "{fault:?}: no token request is sent"
+        );
+    }
+    // ISS-8: iss without the metadata flag, equal to the issuer: accepted, the flow runs.
+    let r = run(happy(), &opts(&[Fault::IssFlagAbsent])).await;
+    assert_eq!(
+        r.status,
+        Status::Passed,
+        "{}",
+        oauth_harness::report::markdown(&r)
+    );
+}

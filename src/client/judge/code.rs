@@ -83,41 +83,85 @@ pub(super) fn sends_state(seen: &Seen) -> Judgement {
     )
 }
 
-/// CLIENT-9: the code of a forged callback is never redeemed.
-pub(super) fn refuses_forged_callback(seen: &Seen) -> Judgement {
-    let expected =
-        "a callback whose state is forged or missing is refused: its code is never redeemed";
-    let forged: Vec<&String> = seen
-        .code_users
-        .iter()
-        .filter(|(_, user)| &***user == ATTACKER)
-        .map(|(code, _)| code)
-        .collect();
-    if forged.is_empty() {
-        return nothing(expected, "no forged callback was delivered");
+/// Codes a callback the client had to refuse carried, as told in a judgement.
+struct Refused<'a> {
+    expected: &'static str,
+    /// The codes (issued to the attacker, or to the user in a response to reject).
+    codes: Vec<&'a String>,
+    /// Why there is nothing to judge when there are none.
+    none: &'static str,
+    /// What presenting one of them was.
+    presented: &'static str,
+}
+
+/// Held when no code exchange presents any of the refused codes.
+fn never_redeemed(seen: &Seen, r: Refused<'_>) -> Judgement {
+    if r.codes.is_empty() {
+        return nothing(r.expected, r.none);
     }
     let all = exchanges(seen);
     if let Some((n, x)) = all.iter().enumerate().find(|(_, x)| {
         x.form_value("code")
-            .is_some_and(|c| forged.iter().any(|f| *f == c))
+            .is_some_and(|c| r.codes.iter().any(|f| *f == c))
     }) {
         return held(
-            expected,
+            r.expected,
             format!(
-                "code exchange {} presented the attacker's code from the forged callback (answered HTTP {})",
+                "code exchange {} presented {} (answered HTTP {})",
                 n + 1,
+                r.presented,
                 x.status
             ),
             false,
         );
     }
     held(
-        expected,
+        r.expected,
         format!(
-            "the forged callback's code was never presented ({} code exchange(s) in all)",
+            "no refused code was presented ({} refused, {} code exchange(s) in all)",
+            r.codes.len(),
             all.len()
         ),
         true,
+    )
+}
+
+/// The codes the consent gave `who` (the attacker, or anyone else).
+fn codes_of(seen: &Seen, attacker: bool) -> Vec<&String> {
+    seen.code_users
+        .iter()
+        .filter(|(_, user)| (&***user == ATTACKER) == attacker)
+        .map(|(code, _)| code)
+        .collect()
+}
+
+/// CLIENT-9: the code of a forged callback is never redeemed.
+pub(super) fn refuses_forged_callback(seen: &Seen) -> Judgement {
+    never_redeemed(
+        seen,
+        Refused {
+            expected:
+                "a callback whose state is forged or missing is refused: its code is never redeemed",
+            codes: codes_of(seen, true),
+            none: "no forged callback was delivered",
+            presented: "the attacker's code from the forged callback",
+        },
+    )
+}
+
+/// ISS-6, ISS-7 (RFC 9207 §2.4: "clients MUST reject the authorization response and MUST
+/// NOT proceed with the authorization grant"): every authorization response of the
+/// scenario is one to reject (the server plays a foreign or a missing `iss`), so no code
+/// the user's consent produced is ever presented.
+pub(super) fn refuses_mixed_up_response(seen: &Seen) -> Judgement {
+    never_redeemed(
+        seen,
+        Refused {
+            expected: "an authorization response with a foreign iss, or without the iss its server promises, is rejected: its code is never redeemed",
+            codes: codes_of(seen, false),
+            none: "no authorization response was delivered",
+            presented: "the code of a response the client had to reject",
+        },
     )
 }
 

@@ -82,6 +82,7 @@ pub fn judge(check: ClientCheck, seen: &Seen) -> Judgement {
         ClientCheck::AsksOnce => asks_once(logs),
         ClientCheck::SendsState => code::sends_state(seen),
         ClientCheck::RefusesForgedCallback => code::refuses_forged_callback(seen),
+        ClientCheck::RefusesMixedUpResponse => code::refuses_mixed_up_response(seen),
         ClientCheck::UsesPkceS256 => code::uses_pkce_s256(seen),
         ClientCheck::FreshVerifier => code::fresh_verifier(seen),
         ClientCheck::RedeemsOnce => code::redeems_once(seen),

@@ -18,6 +18,9 @@ pub enum Query {
     Json(String),
     /// A query parameter of the `Location` redirect (or of its fragment).
     Redirect(String),
+    /// Every value of a `Location` parameter (query, then fragment), as an array: a
+    /// parameter that must appear exactly once (`iss`, RFC 9207 §2).
+    RedirectAll(String),
     /// The `Location` without its query and fragment.
     Location,
     /// The body as text.
@@ -34,6 +37,7 @@ impl fmt::Display for Query {
             Query::Header(h) => write!(f, "header {h}"),
             Query::Json(p) => write!(f, "json {p}"),
             Query::Redirect(p) => write!(f, "redirect {p}"),
+            Query::RedirectAll(p) => write!(f, "every redirect {p}"),
             Query::Location => write!(f, "location"),
             Query::Body => write!(f, "body"),
             Query::Regex(r) => write!(f, "regex /{r}/"),

@@ -9,6 +9,7 @@ mod assertion;
 pub use assertion::{Assertion, CaptureEntry, Check, JsonType, Level, Predicate, Query};
 
 use crate::endpoint::Endpoint;
+use crate::scenario::roles::ClientField;
 use crate::scenario::template::{Expr, Template, Tree};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,10 @@ pub enum Capability {
     /// The reference server's own login, consent and verification pages (other servers have
     /// their own user interface).
     Pages,
+    /// Authorization responses carry `iss` (RFC 9207): one without it is then rejected
+    /// (ISS-7). A target whose metadata sets `authorization_response_iss_parameter_supported`
+    /// has it without saying.
+    Iss,
 }
 
 /// One step: one action, then captures and expectations.
@@ -144,31 +149,69 @@ pub enum Action {
     Sleep(Sleep),
 }
 
+/// A step kind without its content, as files name it. [`Action::kind`] is one exhaustive
+/// match, and [`ActionKind::all`] is derived, so a new kind is named everywhere a file's
+/// step kinds are listed, or the build says where it is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// `request`.
+    Request,
+    /// `poll`.
+    Poll,
+    /// `approve`.
+    Approve,
+    /// `deny`.
+    Deny,
+    /// `consent`.
+    Consent,
+    /// `advance_clock`.
+    AdvanceClock,
+    /// `revoke_app`.
+    RevokeApp,
+    /// `sleep`.
+    Sleep,
+}
+
+impl ActionKind {
+    /// Every step kind.
+    pub fn all() -> &'static [ActionKind] {
+        <ActionKind as clap::ValueEnum>::value_variants()
+    }
+
+    /// The name files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ActionKind::Request => "request",
+            ActionKind::Poll => "poll",
+            ActionKind::Approve => "approve",
+            ActionKind::Deny => "deny",
+            ActionKind::Consent => "consent",
+            ActionKind::AdvanceClock => "advance_clock",
+            ActionKind::RevokeApp => "revoke_app",
+            ActionKind::Sleep => "sleep",
+        }
+    }
+}
+
 impl Action {
-    /// The step kinds, as files name them.
-    pub const NAMES: &'static [&'static str] = &[
-        "request",
-        "poll",
-        "approve",
-        "deny",
-        "consent",
-        "advance_clock",
-        "revoke_app",
-        "sleep",
-    ];
+    /// Its kind.
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::Request(_) => ActionKind::Request,
+            Action::Poll(_) => ActionKind::Poll,
+            Action::Approve(_) => ActionKind::Approve,
+            Action::Deny(_) => ActionKind::Deny,
+            Action::Consent(_) => ActionKind::Consent,
+            Action::AdvanceClock(_) => ActionKind::AdvanceClock,
+            Action::RevokeApp(_) => ActionKind::RevokeApp,
+            Action::Sleep(_) => ActionKind::Sleep,
+        }
+    }
 
     /// The name files use for this kind.
     pub fn name(&self) -> &'static str {
-        match self {
-            Action::Request(_) => "request",
-            Action::Poll(_) => "poll",
-            Action::Approve(_) => "approve",
-            Action::Deny(_) => "deny",
-            Action::Consent(_) => "consent",
-            Action::AdvanceClock(_) => "advance_clock",
-            Action::RevokeApp(_) => "revoke_app",
-            Action::Sleep(_) => "sleep",
-        }
+        self.kind().name()
     }
 
     /// What the target must be able to do for this action (acting as the user, moving
@@ -420,9 +463,9 @@ impl Auth {
     /// The client id and the secret as templates (`${client.web.id}` for a role), or why
     /// the fields do not say them.
     pub fn client_and_secret(&self) -> Result<(Option<Template>, Option<Template>), String> {
-        let of_role = |role: &Option<String>, field: &str| {
+        let of_role = |role: &Option<String>, field: ClientField| {
             role.as_ref()
-                .map(|r| Template::from_expr(Expr::Var(format!("client.{r}.{field}"))))
+                .map(|r| Template::from_expr(Expr::Var(field.key(r))))
         };
         match self {
             Auth::Basic {
@@ -435,17 +478,21 @@ impl Auth {
                 client,
                 secret,
             } => {
-                let c = client.clone().or_else(|| of_role(role, "id"));
-                let s = secret.clone().or_else(|| of_role(role, "secret"));
+                let c = client.clone().or_else(|| of_role(role, ClientField::Id));
+                let s = secret
+                    .clone()
+                    .or_else(|| of_role(role, ClientField::Secret));
                 match (c, s) {
                     (Some(c), Some(s)) => Ok((Some(c), Some(s))),
                     _ => Err("client authentication needs `role`, or `client` and `secret`".into()),
                 }
             }
-            Auth::None { role, client } => match client.clone().or_else(|| of_role(role, "id")) {
-                Some(c) => Ok((Some(c), None)),
-                None => Err("`type: none` needs `role` or `client`".into()),
-            },
+            Auth::None { role, client } => {
+                match client.clone().or_else(|| of_role(role, ClientField::Id)) {
+                    Some(c) => Ok((Some(c), None)),
+                    None => Err("`type: none` needs `role` or `client`".into()),
+                }
+            }
             Auth::Bearer { .. } => Ok((None, None)),
         }
     }
@@ -558,7 +605,7 @@ impl Capability {
     }
 
     /// Every capability (the builtin has them all).
-    pub const ALL: [Capability; 11] = [
+    pub const ALL: [Capability; 12] = [
         Capability::Clock,
         Capability::Approve,
         Capability::Deny,
@@ -570,6 +617,7 @@ impl Capability {
         Capability::Audit,
         Capability::RevokeApp,
         Capability::Pages,
+        Capability::Iss,
     ];
 }
 

@@ -3,8 +3,8 @@
 
 use super::{AssertionDoc, PollDoc, RequestDoc, ScenarioDoc, StepDoc};
 use crate::scenario::model::{
-    Action, Assertion, Body, Check, Destination, EndpointRef, Level, Poll, Predicate, Query,
-    Request, Scenario, Step,
+    Action, ActionKind, Assertion, Body, Check, Destination, EndpointRef, Level, Poll, Predicate,
+    Query, Request, Scenario, Step,
 };
 use crate::scenario::spans::Seg;
 use crate::scenario::template::Tree;
@@ -90,38 +90,43 @@ fn lower_step(doc: StepDoc, here: &[Seg<'static>]) -> Result<Step, Broken> {
         expect,
         snapshot,
     } = doc;
-    let mut actions: Vec<(&'static str, Action)> = Vec::new();
+    let mut actions: Vec<Action> = Vec::new();
     if let Some(r) = request {
-        actions.push((
-            "request",
-            Action::Request(lower_request(r, &at(here, &[Seg::Key("request")]))?),
-        ));
+        actions.push(Action::Request(lower_request(
+            r,
+            &at(here, &[Seg::Key("request")]),
+        )?));
     }
     if let Some(p) = poll {
-        actions.push((
-            "poll",
-            Action::Poll(lower_poll(p, &at(here, &[Seg::Key("poll")]))?),
-        ));
+        actions.push(Action::Poll(lower_poll(p, &at(here, &[Seg::Key("poll")]))?));
     }
     let others = [
-        ("approve", approve.map(Action::Approve)),
-        ("deny", deny.map(Action::Deny)),
-        ("consent", consent.map(Action::Consent)),
-        ("advance_clock", advance_clock.map(Action::AdvanceClock)),
-        ("revoke_app", revoke_app.map(Action::RevokeApp)),
-        ("sleep", sleep.map(Action::Sleep)),
+        approve.map(Action::Approve),
+        deny.map(Action::Deny),
+        consent.map(Action::Consent),
+        advance_clock.map(Action::AdvanceClock),
+        revoke_app.map(Action::RevokeApp),
+        sleep.map(Action::Sleep),
     ];
-    actions.extend(others.into_iter().filter_map(|(n, a)| Some((n, a?))));
+    actions.extend(others.into_iter().flatten());
     let action = match actions.len() {
-        1 => actions.remove(0).1,
+        1 => actions.remove(0),
         0 => {
             return Err(broken(
                 here,
-                format!("a step needs one action: {}", in_words(Action::NAMES)),
+                format!(
+                    "a step needs one action: {}",
+                    in_words(
+                        &ActionKind::all()
+                            .iter()
+                            .map(|k| k.name())
+                            .collect::<Vec<_>>()
+                    )
+                ),
             ))
         }
         _ => {
-            let names: Vec<&str> = actions.iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = actions.iter().map(Action::name).collect();
             return Err(broken(
                 here,
                 format!(
@@ -292,7 +297,7 @@ fn lower_assertion(doc: AssertionDoc, here: &[Seg<'static>]) -> Result<Assertion
         (None, []) => {
             return Err(broken(
                 here,
-                "an assertion needs one of status, header, json, redirect, location, body, any_of",
+                "an assertion needs one of status, header, json, redirect, redirect_all, location, body, any_of",
             ))
         }
         (None, [query]) => {
@@ -316,7 +321,7 @@ fn lower_assertion(doc: AssertionDoc, here: &[Seg<'static>]) -> Result<Assertion
         (None, _) => {
             return Err(broken(
                 here,
-                "an assertion has exactly one of status, header, json, redirect, location, body",
+                "an assertion has exactly one of status, header, json, redirect, redirect_all, location, body",
             ))
         }
     };
@@ -337,6 +342,7 @@ fn queries_of(doc: &AssertionDoc) -> Vec<Query> {
     queries.extend(doc.header.clone().map(Query::Header));
     queries.extend(doc.json.clone().map(Query::Json));
     queries.extend(doc.redirect.clone().map(Query::Redirect));
+    queries.extend(doc.redirect_all.clone().map(Query::RedirectAll));
     if doc.location == Some(true) {
         queries.push(Query::Location);
     }

@@ -190,6 +190,8 @@ pub struct AssertionDoc {
     pub json: Option<String>,
     /// A redirect query parameter.
     pub redirect: Option<String>,
+    /// Every value of a redirect parameter, in order, as an array (`length: 1`: exactly one).
+    pub redirect_all: Option<String>,
     /// `location: true`: the redirect target.
     pub location: Option<bool>,
     /// `body: true`: the body text.
