@@ -26,6 +26,8 @@ pub enum Endpoint {
     Metadata,
     /// RFC 8628 §3.3: where the user enters the code.
     Verification,
+    /// RFC 9126 §2: pushed authorization requests.
+    PushedAuthorization,
 }
 
 impl Endpoint {
@@ -45,6 +47,7 @@ impl Endpoint {
             Endpoint::Registration => "registration",
             Endpoint::Metadata => "metadata",
             Endpoint::Verification => "verification",
+            Endpoint::PushedAuthorization => "par",
         }
     }
 
@@ -64,6 +67,7 @@ impl Endpoint {
             Endpoint::Registration => "/oauth/register",
             Endpoint::Metadata => "/.well-known/oauth-authorization-server",
             Endpoint::Verification => "/oauth/device/verify",
+            Endpoint::PushedAuthorization => "/oauth/par",
         }
     }
 
@@ -76,6 +80,7 @@ impl Endpoint {
             Endpoint::Revocation => Some("revocation_endpoint"),
             Endpoint::Introspection => Some("introspection_endpoint"),
             Endpoint::Registration => Some("registration_endpoint"),
+            Endpoint::PushedAuthorization => Some("pushed_authorization_request_endpoint"),
             Endpoint::Metadata | Endpoint::Verification => None,
         }
     }
@@ -92,7 +97,7 @@ mod tests {
 
     #[test]
     fn names_paths_and_members_are_distinct_and_round_trip() {
-        assert_eq!(Endpoint::all().len(), 8);
+        assert_eq!(Endpoint::all().len(), 9);
         for &e in Endpoint::all() {
             assert_eq!(Endpoint::from_name(e.name()), Some(e));
         }

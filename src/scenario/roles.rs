@@ -105,6 +105,15 @@ pub(crate) const ROLES: &[Role] = &[
         registration: || Some(code_client("web2", &["https://web2.example/callback"], "client_secret_basic")),
     },
     Role {
+        name: "parc",
+        needs: "a confidential code client registered with require_pushed_authorization_requests: true (RFC 9126 §6), with one redirect URI",
+        registration: || {
+            let mut m = code_client("parc", &["https://parc.example/callback"], "client_secret_basic");
+            m["require_pushed_authorization_requests"] = json!(true);
+            Some(m)
+        },
+    },
+    Role {
         name: "multi",
         needs: "a confidential code client with two redirect URIs, the second with the query `tenant=7`",
         registration: || {

@@ -51,9 +51,12 @@ pub(crate) fn is_sensitive_name(name: &str) -> bool {
     ];
     // `client.web.secret`: the last part of a dotted name says what it is.
     let n = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
-    WORDS
-        .iter()
-        .any(|w| n == *w || n.ends_with(&format!("_{w}")))
+    // A pushed request's handle (RFC 9126 §2.2): usable by its client to start the
+    // authorization, so kept out of outputs like a code.
+    n == "request_uri"
+        || WORDS
+            .iter()
+            .any(|w| n == *w || n.ends_with(&format!("_{w}")))
 }
 
 /// Values that must not appear in any output, with the label that replaces them.
@@ -393,6 +396,7 @@ mod tests {
             "client_secret",
             "code_verifier",
             "password",
+            "request_uri",
         ] {
             assert!(is_sensitive_name(n), "{n}");
         }
@@ -404,6 +408,7 @@ mod tests {
             "interval",
             "state",
             "scope",
+            "redirect_uri",
         ] {
             assert!(!is_sensitive_name(n), "{n}");
         }

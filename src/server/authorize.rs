@@ -41,6 +41,75 @@ pub struct ValidRequest {
     pub challenge: Option<(String, PkceMethod)>,
     /// `response_type=token` accepted under fault `allow-implicit`.
     pub implicit: bool,
+    /// The `request_uri` it was pushed under (RFC 9126), used up when a code is issued.
+    pub pushed: Option<String>,
+}
+
+/// How an authorization request reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via<'a> {
+    /// In the authorization endpoint's query.
+    Query,
+    /// Pushed earlier (RFC 9126), named by this `request_uri`.
+    Pushed(&'a str),
+    /// Being pushed now, at the PAR endpoint.
+    Push,
+}
+
+/// An authorization request as the endpoint reads it: its own query, or the pushed
+/// request its `request_uri` names.
+#[derive(Debug)]
+pub(crate) struct Request {
+    /// The request's parameters, form-encoded.
+    pub query: String,
+    /// The `request_uri` it was pushed under.
+    pub request_uri: Option<String>,
+}
+
+impl Request {
+    /// How the request came.
+    pub(crate) fn via(&self) -> Via<'_> {
+        match &self.request_uri {
+            Some(u) => Via::Pushed(u),
+            None => Via::Query,
+        }
+    }
+}
+
+/// Resolves `raw` (an authorization request's query) into the request it stands for: a
+/// `request_uri` names a pushed request (RFC 9126 §4), which must be the asking client's
+/// (§2.2: "The request_uri value MUST be bound to the client that posted the
+/// authorization request"), unexpired (§4: "An expired request_uri MUST be rejected as
+/// invalid") and unused (§4: "SHOULD treat request_uri values as one-time use").
+/// An unusable one is told on a page: its redirect target is not to be trusted.
+pub(crate) fn read_request(st: &AppState, raw: &str) -> Result<Request, String> {
+    let q = Params::from_form(raw.as_bytes());
+    let given = match q.get("request_uri") {
+        Some(u) if !st.faults.has(Fault::ParIgnoreRequestUri) => u,
+        _ => {
+            return Ok(Request {
+                query: raw.to_string(),
+                request_uri: None,
+            })
+        }
+    };
+    let Some(p) = st.store.pushed_request(given) else {
+        return Err("The request_uri is unknown.".into());
+    };
+    let bound = q.get("client_id") == Some(&*p.client_id);
+    if !bound && !st.faults.has(Fault::ParUnboundRequestUri) {
+        return Err("The request_uri was pushed by another client.".into());
+    }
+    if st.now() >= p.expires_at && !st.faults.has(Fault::ParNeverExpire) {
+        return Err("The request_uri has expired.".into());
+    }
+    if p.used && !st.faults.has(Fault::ParReusableRequestUri) {
+        return Err("The request_uri was already used.".into());
+    }
+    Ok(Request {
+        query: p.query,
+        request_uri: Some(given.to_string()),
+    })
 }
 
 /// The outcome of validating an authorization request.
@@ -56,13 +125,14 @@ pub(crate) enum Validation {
         description: String,
     },
     /// Good request.
-    Valid(ValidRequest),
+    Valid(Box<ValidRequest>),
 }
 
 /// Stage one: who is asking and where the answer may go.
 fn stage_one(
     st: &AppState,
     q: &Params,
+    via: Via<'_>,
 ) -> Result<(Arc<Client>, String, Option<String>), Validation> {
     let open_redirect = st.faults.has(Fault::RedirectOnBadRequest);
     let given = q.get("redirect_uri").map(str::to_string);
@@ -92,7 +162,9 @@ fn stage_one(
     };
     let target = match &given {
         Some(uri) => {
-            if redirect_allowed(st, &client, uri) {
+            let trusted_push =
+                matches!(via, Via::Pushed(_)) && st.faults.has(Fault::ParSkipValidation);
+            if redirect_allowed(st, &client, uri) || trusted_push {
                 uri.clone()
             } else {
                 return Err(bad("The redirect_uri is not registered for this client."));
@@ -136,8 +208,8 @@ pub(crate) fn redirect_allowed(st: &AppState, client: &Client, uri: &str) -> boo
 }
 
 /// Both stages.
-pub(crate) fn validate(st: &AppState, q: &Params) -> Validation {
-    let (client, target, given) = match stage_one(st, q) {
+pub(crate) fn validate(st: &AppState, q: &Params, via: Via<'_>) -> Validation {
+    let (client, target, given) = match stage_one(st, q, via) {
         Ok(v) => v,
         Err(v) => return v,
     };
@@ -150,6 +222,17 @@ pub(crate) fn validate(st: &AppState, q: &Params) -> Validation {
     };
     if st.faults.has(Fault::Authorize500) {
         return fail(ErrorCode::ServerError, "Internal error");
+    }
+    // RFC 9126 §4: where PAR is required, "the authorization server will refuse, using
+    // the invalid_request error code, to process any request to the authorization
+    // endpoint that does not have a request_uri parameter with a value obtained from the
+    // PAR endpoint."
+    let par_required = client.require_par || st.policy.require_pushed_authorization_requests;
+    if via == Via::Query && par_required && !st.faults.has(Fault::ParRequiredIgnored) {
+        return fail(
+            ErrorCode::InvalidRequest,
+            "This client's authorization requests must be pushed (RFC 9126)",
+        );
     }
     if let Some(name) = q.duplicate() {
         return fail(
@@ -182,7 +265,7 @@ pub(crate) fn validate(st: &AppState, q: &Params) -> Validation {
         Ok(c) => c,
         Err(description) => return fail(ErrorCode::InvalidRequest, description),
     };
-    Validation::Valid(ValidRequest {
+    Validation::Valid(Box::new(ValidRequest {
         client,
         target,
         redirect_given: given,
@@ -190,7 +273,11 @@ pub(crate) fn validate(st: &AppState, q: &Params) -> Validation {
         scope,
         challenge,
         implicit,
-    })
+        pushed: match via {
+            Via::Pushed(u) => Some(u.to_string()),
+            Via::Query | Via::Push => None,
+        },
+    }))
 }
 
 /// The request's PKCE challenge and method (RFC 7636 §4.3), or why it is an
@@ -336,6 +423,9 @@ pub fn approve(st: &AppState, req: &ValidRequest, user: &str, status: StatusCode
         }
         return respond(st, status, &req.target, &pairs, true);
     }
+    if let Some(uri) = &req.pushed {
+        st.store.use_pushed_request(uri);
+    }
     st.store.insert_code(
         now,
         value,
@@ -387,8 +477,7 @@ pub(crate) fn conclude(
 /// `GET /oauth/authorize`.
 pub async fn authorize(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
     let query = uri.query().unwrap_or("");
-    let q = params_of(&st, query);
-    let mut resp = authorize_page(&st, &q, query, &headers);
+    let mut resp = authorize_page(&st, query, &headers);
     if st.faults.has(Fault::CorsAuthorize) {
         resp.headers_mut().insert(
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -398,7 +487,7 @@ pub async fn authorize(State(st): State<Arc<AppState>>, uri: Uri, headers: Heade
     resp
 }
 
-fn params_of<'a>(st: &AppState, query: &'a str) -> Params<'a> {
+pub(crate) fn params_of<'a>(st: &AppState, query: &'a str) -> Params<'a> {
     let mut q = Params::from_form(query.as_bytes());
     if st.faults.has(Fault::AcceptDuplicateParams) {
         q.accept_duplicates();
@@ -406,14 +495,19 @@ fn params_of<'a>(st: &AppState, query: &'a str) -> Params<'a> {
     q
 }
 
-fn authorize_page(st: &AppState, q: &Params, raw_query: &str, headers: &HeaderMap) -> Response {
-    if let Err(v) = stage_one(st, q) {
+fn authorize_page(st: &AppState, raw_query: &str, headers: &HeaderMap) -> Response {
+    let r = match read_request(st, raw_query) {
+        Ok(r) => r,
+        Err(msg) => return error_page(st, StatusCode::BAD_REQUEST, &msg),
+    };
+    let q = &params_of(st, &r.query);
+    if let Err(v) = stage_one(st, q, r.via()) {
         return conclude(st, v, "", false, StatusCode::FOUND);
     }
     let (_, session, new) = session::ensure(st, headers);
     let Some(user) = session.user.clone() else {
         if st.faults.has(Fault::RedirectBeforeLogin) {
-            if let v @ Validation::ErrorRedirect { .. } = validate(st, q) {
+            if let v @ Validation::ErrorRedirect { .. } = validate(st, q, r.via()) {
                 return conclude(st, v, "", false, StatusCode::FOUND);
             }
         }
@@ -423,7 +517,7 @@ fn authorize_page(st: &AppState, q: &Params, raw_query: &str, headers: &HeaderMa
         session::set_cookie(&mut resp, new);
         return resp;
     };
-    match validate(st, q) {
+    match validate(st, q, r.via()) {
         Validation::Valid(req) => {
             let scope = st.render_scope(req.scope);
             let mut resp = page(
@@ -475,11 +569,15 @@ pub async fn decision(
         return error_page(&st, StatusCode::FORBIDDEN, "Sign in first.");
     };
     let raw = p.get("request").unwrap_or("");
-    let q = params_of(&st, raw);
+    let r = match read_request(&st, raw) {
+        Ok(r) => r,
+        Err(msg) => return error_page(&st, StatusCode::BAD_REQUEST, &msg),
+    };
+    let q = params_of(&st, &r.query);
     let approve_it = p.get("decision") == Some("approve");
     conclude(
         &st,
-        validate(&st, &q),
+        validate(&st, &q, r.via()),
         &user,
         approve_it,
         StatusCode::SEE_OTHER,

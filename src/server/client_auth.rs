@@ -303,6 +303,7 @@ pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Arc<Client>
                 redirect_uris: vec![],
                 scopes: state.scopes.all(),
                 require_pkce: false,
+                require_par: false,
                 name: id.to_string(),
                 registration: None,
             }))

@@ -54,6 +54,9 @@ struct ClientSpec {
     redirect_uris: Vec<String>,
     scopes: Option<Vec<String>>,
     require_pkce: Option<bool>,
+    /// RFC 9126 §6 client metadata of the same name.
+    #[serde(default)]
+    require_pushed_authorization_requests: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +88,10 @@ pub struct Policy {
     pub verify_lockout: u64,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Lifetime of a pushed request's `request_uri`, seconds (RFC 9126 §2.2's example: 60).
+    pub request_uri_ttl: u64,
+    /// Authorization requests only through PAR, for every client (RFC 9126 §5).
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl Default for Policy {
@@ -99,6 +106,8 @@ impl Default for Policy {
             verify_failures_before_lockout: 10,
             verify_lockout: 300,
             max_body_bytes: 64 * 1024,
+            request_uri_ttl: 60,
+            require_pushed_authorization_requests: false,
         }
     }
 }
@@ -292,6 +301,8 @@ pub struct Client {
     pub scopes: ScopeSet,
     /// Whether authorization requests must carry a PKCE challenge (PKCE-7).
     pub require_pkce: bool,
+    /// Whether its authorization requests must come through PAR (RFC 9126 §6).
+    pub require_par: bool,
     /// Human name, for the consent page.
     pub name: String,
     /// Metadata echoed by dynamic registration (RFC 7591 §3.2.1), if registered that way.
@@ -413,6 +424,7 @@ impl ServerConfig {
                 name: c.id.clone(),
                 id: Arc::from(c.id.as_str()),
                 require_pkce: c.require_pkce.unwrap_or(c.public),
+                require_par: c.require_pushed_authorization_requests,
                 secret: c.secret.map(Secret::new),
                 grants: c.grant_types.into_iter().collect(),
                 redirect_uris: c.redirect_uris,
@@ -471,6 +483,7 @@ mod tests {
             "tv",
             "web",
             "web2",
+            "parc",
             "multi",
             "spa",
             "m2m",

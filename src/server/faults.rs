@@ -171,6 +171,34 @@ pub enum Fault {
     IssForeign,
     /// Error redirects carry a foreign `iss` (`https://evil.example`): a mix-up.
     IssForeignError,
+    /// The PAR endpoint takes any client's word for who it is (no secret checked).
+    ParNoClientAuth,
+    /// A pushed request is answered 200 instead of 201.
+    #[value(name = "par-status-200")]
+    ParStatus200,
+    /// A pushed request's answer has no `expires_in`.
+    ParNoExpiresIn,
+    /// The authorization endpoint ignores `request_uri` (the pushed request is never used).
+    ParIgnoreRequestUri,
+    /// A pushed request that carries a `request_uri` of its own is accepted.
+    ParAcceptRequestUri,
+    /// Pushed requests are kept unvalidated, and their redirect URI trusted at the
+    /// authorization endpoint.
+    ParSkipValidation,
+    /// A `request_uri` works for any client, not only the one that pushed it.
+    ParUnboundRequestUri,
+    /// `request_uri` values never expire.
+    ParNeverExpire,
+    /// A `request_uri` yields a code every time it is used.
+    ParReusableRequestUri,
+    /// The PAR endpoint answers GET as well.
+    ParAllowGet,
+    /// A client registered with `require_pushed_authorization_requests` may skip PAR.
+    ParRequiredIgnored,
+    /// The metadata does not advertise the PAR endpoint.
+    ParNoMetadata,
+    /// PAR errors are sent as a redirect to the client's redirect URI.
+    ParErrorRedirect,
 }
 
 impl Fault {
@@ -299,6 +327,18 @@ impl Fault {
             IssFlagAbsent => &["ISS-5", "ISS-8"],
             IssForeign => &["ISS-4", "ISS-6"],
             IssForeignError => &["ISS-4", "ISS-6"],
+            ParNoClientAuth => &["PAR-1"],
+            ParStatus200 | ParNoExpiresIn => &["PAR-2"],
+            ParIgnoreRequestUri => &["PAR-3"],
+            ParAcceptRequestUri => &["PAR-4"],
+            ParSkipValidation => &["PAR-5", "PAR-13"],
+            ParUnboundRequestUri => &["PAR-6"],
+            ParNeverExpire => &["PAR-7"],
+            ParReusableRequestUri => &["PAR-8"],
+            ParAllowGet => &["PAR-9"],
+            ParRequiredIgnored => &["PAR-10"],
+            ParNoMetadata => &["PAR-11"],
+            ParErrorRedirect => &["PAR-14"],
         }
     }
 

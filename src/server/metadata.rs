@@ -51,6 +51,14 @@ pub async fn metadata(State(st): State<Arc<AppState>>) -> axum::response::Respon
         if st.faults.has(Fault::IssFlagAbsent) {
             m.remove("authorization_response_iss_parameter_supported");
         }
+        // RFC 9126 §5.
+        m.insert(
+            "require_pushed_authorization_requests".into(),
+            json!(st.policy.require_pushed_authorization_requests),
+        );
+        if st.faults.has(Fault::ParNoMetadata) {
+            m.remove("pushed_authorization_request_endpoint");
+        }
     }
     Json(doc).into_response()
 }

@@ -16,6 +16,7 @@ pub mod faults;
 pub mod introspect;
 pub mod metadata;
 pub mod pages;
+pub mod par;
 pub mod params;
 pub mod play;
 pub(crate) mod rate;
@@ -270,6 +271,10 @@ fn mount(e: Endpoint, state: &AppState) -> Mount {
         }
         Endpoint::Authorization => Mount::Extracted(get(authorize::authorize)),
         Endpoint::Registration => Mount::Extracted(post(register::register)),
+        Endpoint::PushedAuthorization if state.faults.has(Fault::ParAllowGet) => {
+            Mount::Posted(post(par::push).get(par::push_get))
+        }
+        Endpoint::PushedAuthorization => Mount::Posted(post(par::push)),
     }
 }
 

@@ -238,6 +238,11 @@ impl<'a> Params<'a> {
         found.map(|(_, v)| v.as_ref())
     }
 
+    /// Every pair, in request order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+
     /// How many times a parameter appears with a value.
     pub(crate) fn get_all(&self, name: &str) -> usize {
         self.pairs.iter().filter(|(k, _)| k == name).count()

@@ -29,6 +29,9 @@ struct Metadata {
     response_types: Option<Vec<String>>,
     token_endpoint_auth_method: Option<String>,
     scope: Option<String>,
+    /// RFC 9126 §6: the client's authorization requests only through PAR.
+    #[serde(default)]
+    require_pushed_authorization_requests: bool,
 }
 
 /// `POST /oauth/register`.
@@ -184,6 +187,9 @@ fn add(st: &AppState, md: Metadata, a: Accepted) -> serde_json::Value {
     if let Some(name) = &md.client_name {
         body["client_name"] = json!(name);
     }
+    if md.require_pushed_authorization_requests {
+        body["require_pushed_authorization_requests"] = json!(true);
+    }
     if let Some(s) = &secret {
         body["client_secret"] = json!(s);
         body["client_secret_expires_at"] = json!(0);
@@ -195,6 +201,7 @@ fn add(st: &AppState, md: Metadata, a: Accepted) -> serde_json::Value {
         redirect_uris: md.redirect_uris,
         scopes: a.scopes,
         require_pkce: a.method == "none",
+        require_par: md.require_pushed_authorization_requests,
         name: md.client_name.unwrap_or(client_id),
         registration: Some(body.clone()),
     }));

@@ -4,6 +4,7 @@
 
 use crate::server::authorize::{conclude, validate};
 use crate::server::device::{decide, DecideError};
+use crate::server::pages::error_page;
 use crate::server::params::Params;
 use crate::server::revoke::{connected_apps, revoke_app};
 use crate::server::store::NewDevice;
@@ -161,14 +162,18 @@ async fn authorize(State(st): State<Arc<AppState>>, uri: Uri) -> Response {
                 .filter(|(k, _)| k != "decision" && k != "user"),
         )
         .finish();
-    let mut q = Params::from_form(request.as_bytes());
-    if st
-        .faults
-        .has(crate::server::faults::Fault::AcceptDuplicateParams)
-    {
-        q.accept_duplicates();
-    }
-    conclude(&st, validate(&st, &q), &user, !deny, StatusCode::FOUND)
+    let r = match crate::server::authorize::read_request(&st, &request) {
+        Ok(r) => r,
+        Err(msg) => return error_page(&st, StatusCode::BAD_REQUEST, &msg),
+    };
+    let q = crate::server::authorize::params_of(&st, &r.query);
+    conclude(
+        &st,
+        validate(&st, &q, r.via()),
+        &user,
+        !deny,
+        StatusCode::FOUND,
+    )
 }
 
 async fn audit(State(st): State<Arc<AppState>>) -> Response {

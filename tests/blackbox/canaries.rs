@@ -124,6 +124,7 @@ async fn no_secret_reaches_any_output_of_a_run_or_a_load_test() {
     for s in [
         "web-secret",
         "web2-secret",
+        "parc-secret",
         "m2m-secret",
         "tv-secret",
         "multi-secret",

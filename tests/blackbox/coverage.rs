@@ -36,13 +36,20 @@ fn shipped() -> Vec<oauth_harness::scenario::Loaded> {
         .collect()
 }
 
-/// Rows whose "how to observe" column judges one of their checks at a lower level than
+/// Rows whose "how to observe" column judges one of their checks at another level than
 /// the row's own, in the matrix's words; an assertion may carry either level.
-const LOWER_BY_THE_MATRIX: &[(&str, oauth_harness::scenario::model::Level, &str)] = &[(
-    "REG-3",
-    oauth_harness::scenario::model::Level::Should,
-    "two identical registrations → two different client_ids (equal ⇒ WARNING)",
-)];
+const OTHER_LEVEL_BY_THE_MATRIX: &[(&str, oauth_harness::scenario::model::Level, &str)] = &[
+    (
+        "REG-3",
+        oauth_harness::scenario::model::Level::Should,
+        "two identical registrations → two different client_ids (equal ⇒ WARNING)",
+    ),
+    (
+        "PAR-11",
+        oauth_harness::scenario::model::Level::Must,
+        "a non-boolean `require_pushed_authorization_requests` ⇒ FAILED",
+    ),
+];
 
 /// A verdict is a claim about someone else's server: every assertion of a shipped scenario
 /// names the matrix row it judges, at that row's level (MUST → must, SHOULD → should,
@@ -64,7 +71,7 @@ fn every_shipped_assertion_cites_a_row_at_the_rows_level() {
                     problems.push(format!("{at}: {id} is not a matrix row"));
                     continue;
                 };
-                let want = LOWER_BY_THE_MATRIX
+                let want = OTHER_LEVEL_BY_THE_MATRIX
                     .iter()
                     .find(|(r, _, _)| r == id)
                     .map(|(_, level, _)| Some(*level))

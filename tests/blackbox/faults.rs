@@ -6,6 +6,14 @@ use crate::common::*;
 use oauth_harness::server::faults::Fault;
 use serde_json::json;
 
+/// A good pushed request of the `web` client (RFC 9126 §2.1).
+const PUSH: &[(&str, &str)] = &[
+    ("response_type", "code"),
+    ("client_id", "web"),
+    ("redirect_uri", R),
+    ("scope", "api"),
+];
+
 async fn q(s: &Srv, pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
     s.consent(pairs).await.location_query()
 }
@@ -198,6 +206,28 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
         }
         IssMissingOnError | IssForeignError => q(s, &[("client_id", "web"), ("redirect_uri", R)]).await.get("iss") == Some(&s.base),
         IssFlagAbsent => s.get("/.well-known/oauth-authorization-server").await.body["authorization_response_iss_parameter_supported"] == json!(true),
+        ParNoClientAuth => s.post("/oauth/par", Enc::Form, PUSH, Some(("web", "wrong"))).await.status == 401,
+        ParStatus200 => s.post("/oauth/par", Enc::Form, PUSH, web).await.status == 201,
+        ParNoExpiresIn => s.post("/oauth/par", Enc::Form, PUSH, web).await.body["expires_in"].is_u64(),
+        ParAcceptRequestUri => s.post("/oauth/par", Enc::Form, &[PUSH, &[("request_uri", "urn:x")]].concat(), web).await.status == 400,
+        ParSkipValidation => s.post("/oauth/par", Enc::Form, &[("response_type", "code"), ("client_id", "web"), ("redirect_uri", "https://evil.example/cb")], web).await.status == 400,
+        ParErrorRedirect => s.post("/oauth/par", Enc::Form, &[PUSH, &[("request_uri", "urn:x")]].concat(), web).await.header("location").is_empty(),
+        ParAllowGet => s.get("/oauth/par?response_type=code&client_id=spa").await.status == 405,
+        ParNoMetadata => s.get("/.well-known/oauth-authorization-server").await.body["pushed_authorization_request_endpoint"].is_string(),
+        ParRequiredIgnored => q(s, &[("response_type", "code"), ("client_id", "parc"), ("redirect_uri", "https://parc.example/callback")]).await.get("error").map(String::as_str) == Some("invalid_request"),
+        ParIgnoreRequestUri | ParUnboundRequestUri | ParNeverExpire | ParReusableRequestUri => {
+            let uri = s.post("/oauth/par", Enc::Form, PUSH, web).await.str("request_uri");
+            let by = |client: &'static str| [("client_id", client), ("request_uri", uri.as_str())];
+            match fault {
+                ParIgnoreRequestUri => q(s, &by("web")).await.contains_key("code"),
+                ParUnboundRequestUri => !q(s, &by("web2")).await.contains_key("code"),
+                ParNeverExpire => {
+                    s.advance(61);
+                    !q(s, &by("web")).await.contains_key("code")
+                }
+                _ => q(s, &by("web")).await.contains_key("code") && !q(s, &by("web")).await.contains_key("code"),
+            }
+        }
         Login307 => s.post_form("/oauth/login", &[("username", "alice"), ("password", "alice-password"), ("return_to", "/account/apps")]).await.status == 303,
         BareBearerChallenge => s.get("/api/me").await.header("www-authenticate").starts_with("Bearer realm="),
         RefreshNeverIdleExpires => {

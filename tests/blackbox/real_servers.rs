@@ -40,10 +40,11 @@ fn opts(target: TargetSpec) -> RunOptions {
 }
 
 /// The secrets of the fixture's clients, as the profiles below read them.
-const SECRETS: [(&str, &str); 7] = [
+const SECRETS: [(&str, &str); 8] = [
     ("T_SECRET_TV", "tv-secret"),
     ("T_SECRET_WEB", "web-secret"),
     ("T_SECRET_WEB2", "web2-secret"),
+    ("T_SECRET_PARC", "parc-secret"),
     ("T_SECRET_MULTI", "multi-secret"),
     ("T_SECRET_M2M", "m2m-secret"),
     ("T_SECRET_ODD", "s:e%c r"),
@@ -171,6 +172,7 @@ fn renamed_profile(base: &str) -> String {
         ("tv", Some("tv-secret"), ""),
         ("web", Some("web-secret"), "https://web.example/callback"),
         ("web2", Some("web2-secret"), "https://web2.example/callback"),
+        ("parc", Some("parc-secret"), "https://parc.example/callback"),
         (
             "multi",
             Some("multi-secret"),

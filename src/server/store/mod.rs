@@ -30,7 +30,7 @@ use tables::Tables;
 
 pub(crate) use records::{
     normalize_user_code, AccessToken, AuthorizationCode, ClientAudit, DeviceAuthorization,
-    DeviceStatus, PkceMethod, RefreshToken, Session, Token,
+    DeviceStatus, PkceMethod, PushedRequest, RefreshToken, Session, Token,
 };
 pub(crate) use tables::Lifetimes;
 
@@ -597,6 +597,27 @@ impl Store {
     /// nowhere, only the revoked ones until they expire.
     pub(crate) fn counts(&self) -> Vec<(&'static str, usize)> {
         self.tables.lock().counts()
+    }
+
+    /// Keeps a pushed authorization request under `uri` (RFC 9126 §2.2); those that
+    /// expired before `now` are dropped.
+    pub(crate) fn push_request(&self, now: Timestamp, uri: String, r: PushedRequest) {
+        let mut t = self.tables.lock();
+        t.pushed.retain(|_, p| p.expires_at > now);
+        t.pushed.insert(uri, r);
+    }
+
+    /// The pushed request `uri` names, if any (expired or used ones too: the caller
+    /// judges them).
+    pub(crate) fn pushed_request(&self, uri: &str) -> Option<PushedRequest> {
+        self.tables.lock().pushed.get(uri).cloned()
+    }
+
+    /// Records that a code was issued for the pushed request `uri` (PAR-8).
+    pub(crate) fn use_pushed_request(&self, uri: &str) {
+        if let Some(p) = self.tables.lock().pushed.get_mut(uri) {
+            p.used = true;
+        }
     }
 }
 

@@ -166,6 +166,19 @@ pub struct AuthorizationCode {
     pub redeemed: Option<u64>,
 }
 
+/// A pushed authorization request (RFC 9126 §2.2), by its `request_uri`.
+#[derive(Debug, Clone)]
+pub struct PushedRequest {
+    /// The client that pushed it: the only one that may use it (PAR-6).
+    pub client_id: Arc<str>,
+    /// Its authorization request parameters, form-encoded (with `client_id`).
+    pub query: String,
+    /// When the `request_uri` stops working (PAR-7).
+    pub expires_at: Timestamp,
+    /// Whether an authorization code was issued for it (PAR-8: one-time use).
+    pub used: bool,
+}
+
 /// PKCE transformation (RFC 7636 §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PkceMethod {

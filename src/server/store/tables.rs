@@ -164,6 +164,8 @@ pub(super) struct Tables {
     next_grant: u64,
     /// Browser sessions by cookie value.
     pub(super) sessions: HashMap<String, Session>,
+    /// Pushed authorization requests by `request_uri` (RFC 9126).
+    pub(super) pushed: HashMap<String, PushedRequest>,
     /// Audit counters per client.
     pub(super) audit: HashMap<Arc<str>, ClientAudit>,
     /// Every device code's polls, when a client is the subject (`Play` on); else empty.
@@ -212,6 +214,7 @@ impl Tables {
             grants,
             sessions,
             revoked,
+            pushed,
             // Indexes, counters and queues of the tables above, not records of their own.
             user_codes: _,
             next_grant: _,
@@ -237,6 +240,7 @@ impl Tables {
             ("refresh_tokens", refresh.len()),
             ("grants", grants.len()),
             ("sessions", sessions.len()),
+            ("pushed_requests", pushed.len()),
         ]
     }
 
