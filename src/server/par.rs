@@ -8,7 +8,7 @@
 
 use crate::oauth::random_token;
 use crate::server::authorize::{self, Validation};
-use crate::server::client_auth::{read_params, ClientRequest};
+use crate::server::client_auth::{read_credentials, read_params, BasicBuf, ClientRequest};
 use crate::server::config::Client;
 use crate::server::error::OAuthError;
 use crate::server::faults::Fault;
@@ -159,31 +159,18 @@ fn authenticated<'a>(
         return Ok((params, client));
     }
     let params = read_params(st, query, headers, body)?;
-    let id = params
-        .get("client_id")
-        .map(str::to_string)
-        .or_else(|| basic_id(headers))
-        .ok_or_else(|| OAuthError::invalid_request("Missing client_id"))?;
+    let id = {
+        let mut basic = BasicBuf::new();
+        let creds = read_credentials(st, headers, &params, &mut basic)?;
+        creds
+            .id()
+            .map(str::to_string)
+            .ok_or_else(|| OAuthError::invalid_request("Missing client_id"))?
+    };
     let client = st
         .client(&id)
         .ok_or_else(|| OAuthError::invalid_request(format!("Unknown client: {id}")))?;
     Ok((params, client))
-}
-
-/// The client id of a Basic header, unchecked.
-fn basic_id(headers: &HeaderMap) -> Option<String> {
-    use base64::Engine;
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let b64 = v.strip_prefix("Basic ")?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let id = text.split(':').next()?;
-    Some(
-        url::form_urlencoded::parse(format!("x={id}").as_bytes())
-            .next()?
-            .1
-            .into_owned(),
-    )
 }
 
 impl Validation {
