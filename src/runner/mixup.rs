@@ -5,26 +5,24 @@
 //! response as the server sent it.
 
 use crate::assert::Exchange;
+use crate::scenario::model::Query;
 
 /// Why the authorization response in `ex` is rejected, or `None` when it is accepted.
 /// `required`: the target is known to send `iss` (its metadata's
 /// `authorization_response_iss_parameter_supported`, or its profile).
 pub(crate) fn rejected(ex: &Exchange, issuer: &str, required: bool) -> Option<String> {
-    let location = ex.header("location")?;
-    let url = url::Url::parse(location).ok()?;
-    let fragment = url.fragment().unwrap_or_default().as_bytes().to_vec();
-    let iss: Vec<String> = url
-        .query_pairs()
-        .chain(url::form_urlencoded::parse(&fragment))
-        .filter(|(k, _)| k == "iss")
-        .map(|(_, v)| v.into_owned())
-        .collect();
+    // Every `iss` of the redirect, query and fragment: the query `redirect_all` reads.
+    let all = crate::assert::select(&Query::RedirectAll("iss".into()), ex).ok()??;
+    let iss: Vec<&str> = all
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
     match iss.as_slice() {
         // ISS-6 (RFC 9207 §2.4): "If the value does not match the expected issuer
         // identifier, clients MUST reject the authorization response and MUST NOT proceed
         // with the authorization grant." ISS-8: the same check whether or not the target
         // advertises support (the local policy §2.4 allows).
-        [one] if one == issuer => None,
+        [one] if *one == issuer => None,
         [one] => Some(format!(
             "the harness rejected the authorization response: its iss `{one}` is not the issuer the request went to (`{issuer}`), a mix-up (RFC 9207 §2.4, ISS-6), so its code is not redeemed"
         )),
