@@ -114,6 +114,11 @@ impl Clock {
             .fetch_add(duration_ms(d), Ordering::AcqRel);
     }
 
+    /// Now, in seconds since the Unix epoch (what a JWT's `iat` says).
+    pub fn unix_now(&self) -> u64 {
+        self.unix_seconds(self.now())
+    }
+
     /// Seconds since the Unix epoch at `t`, for wire fields such as `client_id_issued_at`.
     pub(crate) fn unix_seconds(&self, t: Timestamp) -> u64 {
         let base = self

@@ -11,6 +11,8 @@ pub mod compat;
 pub mod coverage;
 pub mod endpoint;
 pub mod exit;
+pub mod jose;
+pub mod keys;
 pub mod load;
 pub mod mutate;
 pub mod oauth;

@@ -50,7 +50,10 @@ pub(crate) async fn session(
         http_follow: client(true, timeout, None, &jar)?,
         base,
         secrets,
-        capabilities: Capability::ALL.into_iter().collect(),
+        capabilities: Capability::ALL
+            .into_iter()
+            .filter(|c| *c != Capability::JwtAudIssuerOnly)
+            .collect(),
         encoding: BodyEncoding::Json,
         pkce_documentation: String::new(),
         endpoints: HashMap::new(),
@@ -63,6 +66,7 @@ pub(crate) async fn session(
         timeout,
         backend: Box::new(Builtin { server }),
         verification: Default::default(),
+        date_offset: Default::default(),
     })
 }
 
@@ -140,6 +144,10 @@ impl Backend for Builtin {
 
     fn cannot_wait(&self, secs: f64) -> String {
         format!("the builtin moves its clock by any amount; {secs} s was refused")
+    }
+
+    fn now(&self) -> Option<u64> {
+        Some(self.server.clock().unix_now())
     }
 
     fn close(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>> {

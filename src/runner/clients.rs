@@ -20,6 +20,8 @@ pub struct Provided {
     pub values: HashMap<String, Value>,
     /// A prefix (`client.web`) → why the target has nothing under it.
     pub unavailable: HashMap<String, String>,
+    /// The private keys of roles that authenticate with `private_key_jwt`.
+    pub keys: crate::keys::Keys,
 }
 
 /// The name a protected resource's URL goes by (`resource.me.url`).
@@ -146,6 +148,9 @@ impl Provided {
                     uris.push(text(&format!("clients.{role}.redirect_uris"), u)?);
                 }
                 p.client(role, &id, secret, &uris);
+                if let Some(key) = &spec.key {
+                    p.keys.insert(role, key.clone());
+                }
             }
         }
         for (name, scope) in &profile.scopes {

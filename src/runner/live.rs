@@ -29,6 +29,8 @@ pub(crate) struct Live {
     timeout: Duration,
     /// The metadata says authorization responses carry `iss` (RFC 9207 §2.3).
     iss_advertised: bool,
+    /// The target's clock less ours, from the `Date` headers its sessions saw.
+    date_offset: Arc<parking_lot::Mutex<Option<i64>>>,
 }
 
 fn setup(p: &Profile, what: String) -> TargetError {
@@ -120,6 +122,7 @@ impl Live {
             registered,
             timeout,
             iss_advertised,
+            date_offset: Default::default(),
         })
     }
 
@@ -151,6 +154,7 @@ impl Live {
                 person,
             }),
             verification: Default::default(),
+            date_offset: self.date_offset.clone(),
         })
     }
 
@@ -446,6 +450,11 @@ impl Backend for LiveBackend {
                         .hook(s, hook, Purpose::Clock, &[("seconds", &n)])
                         .await?;
                     if (200..300).contains(&ex.status) {
+                        // The target's clock moved by `secs`: so does the harness's reckoning
+                        // of it, until the next `Date` says more.
+                        if let Some(offset) = s.date_offset.lock().as_mut() {
+                            *offset += secs.round() as i64;
+                        }
                         Ok(true)
                     } else {
                         Err(TargetError::Hook(HookError(format!(

@@ -412,6 +412,15 @@ fn scenario_vars(l: &Loaded, session: &Session, opts: &RunOptions) -> Result<Var
     vars.set("issuer", text(&session.issuer));
     let metadata_url = crate::runner::discovery::candidate_urls(&session.issuer).remove(0);
     vars.set("metadata_url", Value::String(metadata_url));
+    // The URLs that identify the AS besides its issuer (RFC 9126 §2, JWTAUTH-6).
+    vars.set(
+        "token_endpoint",
+        text(&session.endpoint_url(crate::endpoint::Endpoint::Token)),
+    );
+    vars.set(
+        "par_endpoint",
+        text(&session.endpoint_url(crate::endpoint::Endpoint::PushedAuthorization)),
+    );
     // BCP-6: a documented way to detect PKCE support, besides metadata ("" when none).
     vars.set("pkce_documentation", text(&session.pkce_documentation));
     let contract = match opts.contract() {

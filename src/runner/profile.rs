@@ -53,6 +53,17 @@ pub struct Profile {
     /// Allow plain `http` to a host that is not loopback (CLIENT-17: refused otherwise).
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// Which `aud` the target accepts in client assertions (conformance matrix §24.2 #1):
+    /// `legacy` (RFC 7523 §3 item 3 and RFC 9126 §2: issuer, token endpoint URL and PAR
+    /// endpoint URL) or `issuer-only` (draft-ietf-oauth-rfc7523bis, adopted by OAuth 2.1:
+    /// the issuer as the sole value).
+    #[serde(default)]
+    pub jwt_aud: JwtAud,
+    /// The target binds client assertions as OpenID Connect Core §9 says ("These tokens
+    /// MUST only be used once"; "jti REQUIRED"), where RFC 7523 §3 item 7 says MAY
+    /// (matrix §24.2 #2).
+    #[serde(default)]
+    pub oidc_client_auth: bool,
     /// Which contract the server is held to by default: `rfc` (the standards) or `noorle`
     /// (also what Noorle's docs promise). `--expect` overrides it.
     #[serde(default)]
@@ -149,6 +160,14 @@ pub struct ClientSpec {
     /// Its registered redirect URIs, in the order the role describes.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
+    /// `private_key_jwt` roles: a file holding the client's private JWK (the key `K`
+    /// whose public half the target registered), relative to the profile.
+    pub key_file: Option<String>,
+    /// … or the environment variable that holds it.
+    pub key_env: Option<String>,
+    /// The key read from either, when the profile loads.
+    #[serde(skip)]
+    pub key: Option<std::sync::Arc<crate::jose::SigningKey>>,
 }
 
 /// A protected resource on the target.
@@ -164,6 +183,17 @@ pub struct ResourceSpec {
 
 fn one() -> u32 {
     1
+}
+
+/// The audience rules of client assertions a target follows (matrix §24.2 #1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JwtAud {
+    /// RFC 7523 §3 item 3 and RFC 9126 §2.
+    #[default]
+    Legacy,
+    /// draft-ietf-oauth-rfc7523bis.
+    IssuerOnly,
 }
 
 /// The expectation set a run holds the target to (conformance matrix §0).
@@ -295,6 +325,43 @@ pub struct ProfileError {
     pub message: String,
 }
 
+/// The private key a role's client signs its assertions with (`key_file`, relative to the
+/// profile at `path`, or `key_env`), or the field at fault and why. The key's text is
+/// never quoted.
+fn read_role_key(
+    path: &Path,
+    role: &str,
+    spec: &ClientSpec,
+) -> Result<Option<std::sync::Arc<crate::jose::SigningKey>>, (&'static str, String)> {
+    let (field, text) = match (&spec.key_file, &spec.key_env) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(("key_env", "give `key_file` or `key_env`, not both".into()))
+        }
+        (Some(file), None) => {
+            let full = path.parent().map_or_else(|| file.into(), |d| d.join(file));
+            let text = std::fs::read_to_string(&full).map_err(|e| {
+                (
+                    "key_file",
+                    format!("{}: cannot read the file: {e}", full.display()),
+                )
+            })?;
+            ("key_file", text)
+        }
+        (None, Some(var)) => {
+            let text = std::env::var(var)
+                .map_err(|_| ("key_env", format!("environment variable {var} is not set")))?;
+            ("key_env", text)
+        }
+    };
+    if crate::scenario::roles::role(role).is_some_and(|r| !r.signs) {
+        return Err((field, format!("role `{role}` does not sign client assertions; only private_key_jwt roles (pkj) have a key")));
+    }
+    crate::jose::SigningKey::from_jwk(&text)
+        .map(|k| Some(std::sync::Arc::new(k)))
+        .map_err(|e| (field, format!("not a usable private JWK: {e}")))
+}
+
 /// The profile with each `${NAME}` replaced by its value given from outside; an error
 /// `LINE:COL: …` for a name not given.
 fn substitute(profile: Profile, text: &str, given: &Inputs) -> Result<Profile, String> {
@@ -412,6 +479,24 @@ impl Profile {
                 }
             }
         }
+        let mut profile = profile;
+        if let Clients::Mapped(m) = &mut profile.clients {
+            let spans =
+                crate::scenario::spans::SpanIndex::new(std::sync::Arc::from(p.as_str()), &text);
+            for (role, spec) in m.iter_mut() {
+                spec.key = read_role_key(path, role, spec).map_err(|(field, message)| {
+                    use crate::scenario::spans::Seg;
+                    let at = spans.loc(&[Seg::Key("clients"), Seg::Key(role), Seg::Key(field)]);
+                    ProfileError {
+                        path: p.clone(),
+                        message: format!(
+                            "{}:{}: clients.{role}.{field}: {message}",
+                            at.line, at.col
+                        ),
+                    }
+                })?;
+            }
+        }
         for kind in profile.lifetimes.keys() {
             if !crate::scenario::roles::LIFETIMES
                 .iter()
@@ -457,7 +542,6 @@ impl Profile {
                 RESOURCES.iter().map(|r| r.name).collect(),
             ));
         }
-        let mut profile = profile;
         if let Some(ca) = &profile.tls.ca_file {
             // Relative to the profile's folder, like every path a file names.
             let ca = path
@@ -525,6 +609,13 @@ impl Profile {
         }
         if self.clock.is_some() {
             c.push(Capability::Clock);
+        }
+        c.push(match self.jwt_aud {
+            JwtAud::Legacy => Capability::JwtAudLegacy,
+            JwtAud::IssuerOnly => Capability::JwtAudIssuerOnly,
+        });
+        if self.oidc_client_auth {
+            c.push(Capability::OidcClientAuth);
         }
         if self.revoke_app.as_ref().is_some_and(usable) {
             c.push(Capability::RevokeApp);

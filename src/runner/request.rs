@@ -4,13 +4,17 @@
 //! anything is summarized.
 
 use crate::assert::Exchange;
+use crate::jose::Signer;
+use crate::keys::Keys;
 use crate::runner::error::TargetError;
 use crate::runner::http::to_exchange;
 use crate::runner::profile::BodyEncoding;
 use crate::runner::result::ExchangeSummary;
 use crate::runner::session::Session;
 use crate::runner::StepError;
-use crate::scenario::model::{Auth, Body, Destination, EndpointRef, Request};
+use crate::scenario::model::{
+    Auth, Body, ClientAssertion, Destination, EndpointRef, KeyName, Request, SignWith,
+};
 use crate::scenario::template::{Template, Tree};
 use crate::scenario::vars::{is_sensitive_name, Redactor, Vars};
 use base64::Engine;
@@ -143,6 +147,18 @@ pub(crate) struct RequestSpec {
     pub secrets: Vec<(String, String)>,
 }
 
+/// What signing a client assertion needs of the target: its issuer (the default `aud`),
+/// its clock, and the keys of its roles.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SignCtx<'a> {
+    /// The target's issuer identifier.
+    pub issuer: &'a str,
+    /// Now on the target's clock, Unix seconds.
+    pub now: u64,
+    /// The roles' private keys.
+    pub keys: &'a Keys,
+}
+
 /// Resolves `r` on `session`: its URL (a step calling an unmapped resource is skipped),
 /// then [`resolve_at`].
 pub(crate) fn resolve(
@@ -151,7 +167,12 @@ pub(crate) fn resolve(
     r: &Request,
 ) -> Result<RequestSpec, StepError> {
     let url = target_url(session, vars, r)?;
-    resolve_at(url, session.encoding, vars, r)
+    let ctx = SignCtx {
+        issuer: &session.issuer,
+        now: session.target_now(),
+        keys: &session.provided.keys,
+    };
+    resolve_at(url, session.encoding, &ctx, vars, r)
 }
 
 /// Resolves `r` sent to `url`, `body:` pairs in `encoding`: method, headers, client
@@ -159,6 +180,7 @@ pub(crate) fn resolve(
 pub(crate) fn resolve_at(
     url: String,
     encoding: BodyEncoding,
+    ctx: &SignCtx,
     vars: &mut Vars,
     r: &Request,
 ) -> Result<RequestSpec, StepError> {
@@ -176,7 +198,7 @@ pub(crate) fn resolve_at(
     for (k, v) in &r.headers.0 {
         spec.headers.push((text(vars, k)?, text(vars, v)?));
     }
-    let body_auth = authenticate(&mut spec, vars, r.auth.as_ref())?;
+    let body_auth = authenticate(&mut spec, ctx, vars, r.auth.as_ref())?;
     spec.body = body(&mut spec.secrets, encoding, vars, r, &body_auth)?;
     Ok(spec)
 }
@@ -188,6 +210,17 @@ pub(crate) async fn send(
     vars: &mut Vars,
     r: &Request,
 ) -> Result<(Exchange, ExchangeSummary), StepError> {
+    let signs = matches!(
+        r.auth,
+        Some(Auth::PrivateKeyJwt(_) | Auth::ClientSecretJwt(_))
+    );
+    if signs && !session.knows_target_time() {
+        // An assertion's times are the target's (matrix §17a): read its clock first, from
+        // the `Date` of any answer.
+        if let Ok(ex) = session.fetch(session.http.get(&session.base)).await {
+            session.observe_date(&ex);
+        }
+    }
     let spec = resolve(session, vars, r)?;
     for (value, kind) in &spec.secrets {
         vars.redactor.add(value, kind);
@@ -208,6 +241,7 @@ pub(crate) async fn send(
     let ex = to_exchange(resp).await?;
     learn_secrets(&mut vars.redactor, &ex);
     remember_verification(session, &ex);
+    session.observe_date(&ex);
     let body_text = spec.body.as_ref().map_or("", |(_, t)| t.as_str());
     let summary = summarize(
         &vars.redactor,
@@ -268,6 +302,7 @@ fn target_url(session: &Session, vars: &mut Vars, r: &Request) -> Result<String,
 /// the body (client_secret_post, public clients), returned.
 fn authenticate(
     spec: &mut RequestSpec,
+    ctx: &SignCtx,
     vars: &mut Vars,
     auth: Option<&Auth>,
 ) -> Result<Vec<(String, String)>, StepError> {
@@ -275,6 +310,30 @@ fn authenticate(
     // Client credentials that go in the body (client_secret_post, public clients).
     let mut body_auth: Vec<(String, String)> = Vec::new();
     match auth {
+        Some(a @ (Auth::PrivateKeyJwt(c) | Auth::ClientSecretJwt(c))) => {
+            let (client, secret) = a.client_and_secret().map_err(StepError::Step)?;
+            let client = client.map(|c| text(vars, &c)).transpose()?;
+            let secret = secret.map(|s| text(vars, &s)).transpose()?;
+            let private = matches!(a, Auth::PrivateKeyJwt(_));
+            let jwt =
+                client_assertion(ctx, vars, c, private, client.as_deref(), secret.as_deref())?;
+            if let Some(s) = secret {
+                spec.secrets.push((s, "client_secret".into()));
+            }
+            spec.secrets.push((jwt.clone(), "client_assertion".into()));
+            if let Some(name) = &c.save_as {
+                vars.set(name, Value::String(jwt.clone()));
+            }
+            let kind = match &c.assertion_type {
+                Some(t) => text(vars, t)?,
+                None => crate::server::assertion::JWT_BEARER.to_string(),
+            };
+            if let Some(id) = &c.client_id {
+                body_auth.push(("client_id".into(), text(vars, id)?));
+            }
+            body_auth.push(("client_assertion_type".into(), kind));
+            body_auth.push(("client_assertion".into(), jwt));
+        }
         Some(Auth::Bearer { token }) => {
             let token = text(vars, token)?;
             spec.secrets.push((token.clone(), "access_token".into()));
@@ -312,6 +371,84 @@ fn authenticate(
         None => {}
     }
     Ok(body_auth)
+}
+
+/// A client assertion (RFC 7523 §2.2) as `c` asks: the one written (`assertion:`), or a
+/// new one with the defaults of matrix §17a and `c`'s deviations, signed with the role's
+/// key (`private`) or secret.
+fn client_assertion(
+    ctx: &SignCtx,
+    vars: &mut Vars,
+    c: &ClientAssertion,
+    private: bool,
+    client: Option<&str>,
+    secret: Option<&str>,
+) -> Result<String, StepError> {
+    if let Some(t) = &c.assertion {
+        return vars.text(t).map_err(StepError::from);
+    }
+    let client = client.unwrap_or_default();
+    let now = i64::try_from(ctx.now).unwrap_or(i64::MAX);
+    let mut claims = serde_json::Map::new();
+    for (k, v) in [
+        ("iss", Value::from(client)),
+        ("sub", Value::from(client)),
+        ("aud", Value::from(ctx.issuer)),
+        ("exp", Value::from(now + 60)),
+        ("iat", Value::from(now)),
+        ("jti", Value::from(crate::oauth::random_token())),
+    ] {
+        claims.insert(k.into(), v);
+    }
+    for (k, offset) in &c.times {
+        claims.insert(k.clone(), Value::from(now.saturating_add(*offset)));
+    }
+    let mut header = serde_json::Map::new();
+    for (tree, into) in [(&c.claims, &mut claims), (&c.header, &mut header)] {
+        if let Some(Value::Object(m)) = tree.as_ref().map(|t| vars.json(t)).transpose()? {
+            for (k, v) in m {
+                if v.is_null() {
+                    into.remove(&k);
+                } else {
+                    into.insert(k, v);
+                }
+            }
+        }
+    }
+    let key_error = |e: crate::jose::KeyError| StepError::Step(format!("auth.key: {e}"));
+    let role = c.role.as_deref();
+    let key = ctx
+        .keys
+        .get(c.key.unwrap_or(KeyName::K), role)
+        .map_err(key_error)?;
+    let public_jwk = crate::jose::canonical_json(&Value::Object(key.public_jwk().clone()));
+    let public_pem = key.public_pem();
+    let signer = match c.sign.unwrap_or(SignWith::Key) {
+        SignWith::None => Signer::Unsigned,
+        SignWith::HmacPublicJwk => Signer::Hmac(public_jwk.as_bytes()),
+        SignWith::HmacPublicPem => Signer::Hmac(public_pem.as_bytes()),
+        SignWith::Key if private || c.key.is_some() => Signer::Key(&key),
+        SignWith::Key => Signer::Hmac(secret.unwrap_or_default().as_bytes()),
+    };
+    if c.tamper {
+        // Signed as issued, then one byte of the payload changed: `jti`'s last character.
+        let jwt = crate::jose::compact(&header, &claims, signer).map_err(StepError::Step)?;
+        let jti = claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let mut changed = jti.clone();
+        let last = if changed.pop() == Some('A') { 'B' } else { 'A' };
+        changed.push(last);
+        claims.insert("jti".into(), Value::from(changed));
+        let (head, rest) = jwt.split_once('.').unwrap_or_default();
+        let signature = rest.rsplit_once('.').map(|(_, s)| s).unwrap_or_default();
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Value::Object(claims).to_string());
+        return Ok(format!("{head}.{payload}.{signature}"));
+    }
+    crate::jose::compact(&header, &claims, signer).map_err(StepError::Step)
 }
 
 /// The request's body (`body:` in the target's encoding, `form:`, `json:`, `raw:`) with
@@ -423,6 +560,108 @@ mod tests {
     }
 
     const BASIC: &str = "Basic Yzpz";
+
+    static KEYS: std::sync::LazyLock<Keys> = std::sync::LazyLock::new(Keys::default);
+
+    fn ctx() -> SignCtx<'static> {
+        SignCtx {
+            issuer: "https://as.example",
+            now: 1_800_000_000,
+            keys: &KEYS,
+        }
+    }
+
+    /// The client assertion a `private_key_jwt` request sends, and the verdict of the
+    /// public key K on it.
+    fn assertion_of(
+        yaml: &str,
+    ) -> (
+        serde_json::Map<String, Value>,
+        crate::jose::Compact<'static>,
+        bool,
+        Vars,
+    ) {
+        let auth: Auth = serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+        let mut vars = Vars::new(Default::default());
+        vars.set("client.pkj.id", Value::from("pkj"));
+        vars.set("id", Value::from("7"));
+        let r = request(
+            Some(auth),
+            Some(Body::Form(pairs(&[("grant_type", "client_credentials")]))),
+        );
+        let spec = resolve_at(
+            "http://t/token".into(),
+            BodyEncoding::Form,
+            &ctx(),
+            &mut vars,
+            &r,
+        )
+        .expect("resolves");
+        let body = spec.body.expect("a body").1;
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect();
+        let jwt: &'static str = Box::leak(form["client_assertion"].clone().into_boxed_str());
+        assert!(
+            spec.secrets.iter().any(|(v, _)| v == jwt),
+            "the assertion is redacted"
+        );
+        let compact = crate::jose::parse(jwt).expect("one JWT");
+        let k = crate::keys::fixture_key(KeyName::K).expect("K");
+        let verified = compact.verify_jwk(&Value::Object(k.public_jwk().clone()));
+        let params = form.into_iter().map(|(k, v)| (k, Value::from(v))).collect();
+        (params, compact, verified, vars)
+    }
+
+    #[test]
+    fn a_client_assertion_has_the_matrix_defaults_and_each_deviation() {
+        let (params, jwt, verified, _) = assertion_of("{type: private_key_jwt, role: pkj}");
+        assert!(verified);
+        assert_eq!(
+            params["client_assertion_type"],
+            crate::server::assertion::JWT_BEARER
+        );
+        assert!(!params.contains_key("client_id"));
+        let c = &jwt.claims;
+        assert_eq!(
+            (c["iss"].as_str(), c["sub"].as_str()),
+            (Some("pkj"), Some("pkj"))
+        );
+        assert_eq!(c["aud"], "https://as.example");
+        assert_eq!(
+            (c["iat"].as_u64(), c["exp"].as_u64()),
+            (Some(1_800_000_000), Some(1_800_000_060))
+        );
+        assert!(c["jti"].as_str().is_some_and(|j| j.len() >= 32));
+
+        let (_, jwt, verified, _) = assertion_of(
+            "{type: private_key_jwt, role: pkj, claims: {iss: web, aud: null}, times: {exp: -300}, header: {typ: client-authentication+jwt}}",
+        );
+        assert!(verified);
+        assert_eq!(jwt.claims["iss"], "web");
+        assert!(!jwt.claims.contains_key("aud"));
+        assert_eq!(jwt.claims["exp"].as_u64(), Some(1_800_000_000 - 300));
+        assert_eq!(jwt.header["typ"], "client-authentication+jwt");
+
+        let (_, _, verified, _) = assertion_of("{type: private_key_jwt, role: pkj, key: K2}");
+        assert!(!verified, "K2 is not K");
+        let (_, _, verified, _) = assertion_of("{type: private_key_jwt, role: pkj, tamper: true}");
+        assert!(!verified, "a changed payload");
+        let (_, jwt, verified, _) = assertion_of("{type: private_key_jwt, role: pkj, sign: none}");
+        assert!(!verified && jwt.unsigned() && jwt.alg() == Some("none"));
+        let (_, jwt, _, _) =
+            assertion_of("{type: private_key_jwt, role: pkj, sign: hmac_public_pem}");
+        let k = crate::keys::fixture_key(KeyName::K).expect("K");
+        assert!(jwt.verify_hmac(k.public_pem().as_bytes()));
+
+        let (params, _, _, vars) = assertion_of(
+            "{type: private_key_jwt, role: pkj, client_id: web, assertion_type: 'urn:example:other', save_as: a1_assertion}",
+        );
+        assert_eq!(params["client_id"], "web");
+        assert_eq!(params["client_assertion_type"], "urn:example:other");
+        assert_eq!(vars.get("a1_assertion"), Some(&params["client_assertion"]));
+    }
 
     /// Resolution, as a table over client authentication × body × the target's encoding:
     /// where the credentials go, what the body is, which credentials are registered; the
@@ -637,7 +876,7 @@ mod tests {
             )]));
             vars.set("id", Value::String("7".into()));
             let r = request(auth, body);
-            let got = resolve_at("http://t/token".into(), encoding, &mut vars, &r);
+            let got = resolve_at("http://t/token".into(), encoding, &ctx(), &mut vars, &r);
             match (got, want) {
                 (Ok(spec), Ok((authorization, body, secrets))) => {
                     assert_eq!(spec.method, reqwest::Method::POST, "row {i}");

@@ -114,6 +114,12 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
         true
     }
 
+    /// Now on the target's own clock, Unix seconds, when the backend can read it (the
+    /// builtin's); else the session reckons it from the `Date` headers it saw.
+    fn now(&self) -> Option<u64> {
+        None
+    }
+
     /// Ends the session (a builtin server stops).
     fn close(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 }
@@ -153,6 +159,10 @@ pub(crate) struct Session {
     /// and `verification_uri_complete`: where a `form` approval hook starts, as a user
     /// reading the device's screen would.
     pub(crate) verification: parking_lot::Mutex<HashMap<String, (String, Option<String>)>>,
+    /// The target's clock less ours, seconds, from the `Date` of its latest response
+    /// (matrix §17a: "now" is the target's clock).
+    /// Shared by the sessions of one live target (a clock hook moves it for all).
+    pub(crate) date_offset: Arc<parking_lot::Mutex<Option<i64>>>,
 }
 
 /// The TLS settings of `profile` on a client builder.
@@ -326,6 +336,39 @@ impl Session {
         user: Option<&str>,
     ) -> Result<Exchange, TargetError> {
         self.backend.revoke_app(self, client, user).await
+    }
+
+    /// Now on the target's clock, Unix seconds: the builtin's own, else ours corrected by
+    /// the `Date` of the target's latest response.
+    pub(crate) fn target_now(&self) -> u64 {
+        if let Some(now) = self.backend.now() {
+            return now;
+        }
+        let ours = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let offset = self.date_offset.lock().unwrap_or(0);
+        ours.saturating_add_signed(offset)
+    }
+
+    /// Whether the session knows the target's clock (its own, or a `Date` seen).
+    pub(crate) fn knows_target_time(&self) -> bool {
+        self.backend.now().is_some() || self.date_offset.lock().is_some()
+    }
+
+    /// Notes the target's clock from a response's `Date` (RFC 9110 §6.6.1).
+    pub(crate) fn observe_date(&self, ex: &Exchange) {
+        let Some(date) = ex
+            .header("date")
+            .and_then(|d| httpdate::parse_http_date(d).ok())
+        else {
+            return;
+        };
+        let secs = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        };
+        *self.date_offset.lock() = Some(secs(date) - secs(std::time::SystemTime::now()));
     }
 
     /// Ends the session (stops a builtin server).

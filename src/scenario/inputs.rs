@@ -33,6 +33,8 @@ const RESERVED: &[&str] = &[
     "base_url",
     "issuer",
     "metadata_url",
+    "token_endpoint",
+    "par_endpoint",
     "contract",
     "pkce_documentation",
     "env",

@@ -104,12 +104,15 @@ impl Loaded {
 }
 
 /// Variables the runner sets for every scenario: the target's base URL, its issuer, where
-/// its RFC 8414 metadata should be, the contract in force (`rfc` or `noorle`), and where it
-/// documents PKCE support ("" when its metadata is the way).
+/// its RFC 8414 metadata should be, its token and PAR endpoints' URLs, the contract in
+/// force (`rfc` or `noorle`), and where it documents PKCE support ("" when its metadata is
+/// the way).
 pub(crate) const RUN_VARS: &[&str] = &[
     "base_url",
     "issuer",
     "metadata_url",
+    "token_endpoint",
+    "par_endpoint",
     "contract",
     "pkce_documentation",
 ];
@@ -259,6 +262,16 @@ fn check_step<'a>(
     });
     let mut after = defined.clone();
     after.extend(step.capture.iter().map(|c| c.name.clone()));
+    // A client assertion kept with `save_as` is defined for the steps after this one.
+    let saved = step
+        .action
+        .request()
+        .and_then(|r| r.auth.as_ref())
+        .and_then(|a| match a {
+            model::Auth::PrivateKeyJwt(c) | model::Auth::ClientSecretJwt(c) => c.save_as.clone(),
+            _ => None,
+        });
+    after.extend(saved);
     for (path, stage, text) in &texts {
         let known = match stage {
             visit::Stage::BeforeCaptures => &*defined,
@@ -379,7 +392,35 @@ fn check_request(l: &Loaded, path: &[Seg<'_>], r: &Request) -> Result<(), Scenar
         a.client_and_secret().map_err(|m| err(l, &at, m))?;
         // Credentials that go in the body need a body they can go in: a `raw:` body is
         // sent as written, so they would be dropped without a word.
-        let in_body = matches!(a, model::Auth::Post { .. } | model::Auth::None { .. });
+        let in_body = matches!(
+            a,
+            model::Auth::Post { .. }
+                | model::Auth::None { .. }
+                | model::Auth::PrivateKeyJwt(_)
+                | model::Auth::ClientSecretJwt(_)
+        );
+        if let model::Auth::PrivateKeyJwt(c) | model::Auth::ClientSecretJwt(c) = a {
+            for (field, tree) in [("claims", &c.claims), ("header", &c.header)] {
+                if tree.as_ref().is_some_and(|t| !t.is_map()) {
+                    let mut here = at.clone();
+                    here.push(Seg::Key(field));
+                    return Err(err(
+                        l,
+                        &here,
+                        format!(
+                            "`{field}` is a mapping of names to values (`null` leaves one out)"
+                        ),
+                    ));
+                }
+            }
+            if let Some(name) = &c.save_as {
+                if !vars::is_sensitive_name(name) {
+                    let mut here = at.clone();
+                    here.push(Seg::Key("save_as"));
+                    return Err(err(l, &here, format!("`save_as: {name}`: a saved assertion is a credential, so its name must say so (end it in `assertion`, e.g. `{name}_assertion`): reports redact such variables")));
+                }
+            }
+        }
         let no_room = match &r.body {
             Some(model::Body::Raw(_)) => true,
             Some(model::Body::Json(v)) => !v.is_map(),

@@ -19,6 +19,9 @@ pub struct Role {
     /// RFC 7591 client metadata that registers such a client (`clients: register`), or
     /// `None` when registration cannot make one (a secret the harness must choose).
     pub registration: fn() -> Option<Value>,
+    /// Whether its client signs client assertions with a private key (a profile may give
+    /// it `key_file` / `key_env`).
+    pub signs: bool,
 }
 
 /// The fields of a client role a scenario may use: `${client.ROLE.FIELD}`.
@@ -72,6 +75,7 @@ impl ClientField {
 pub(crate) const ROLES: &[Role] = &[
     Role {
         name: "noorle-cli",
+        signs: false,
         needs: "a public client that may use the device grant and refresh tokens",
         registration: || {
             Some(json!({
@@ -84,6 +88,7 @@ pub(crate) const ROLES: &[Role] = &[
     },
     Role {
         name: "tv",
+        signs: false,
         needs: "a confidential client (client_secret_basic) that may use the device grant",
         registration: || {
             Some(json!({
@@ -96,16 +101,19 @@ pub(crate) const ROLES: &[Role] = &[
     },
     Role {
         name: "web",
+        signs: false,
         needs: "a confidential code client (client_secret_basic, refresh tokens) with one redirect URI",
         registration: || Some(code_client("web", &["https://web.example/callback"], "client_secret_basic")),
     },
     Role {
         name: "web2",
+        signs: false,
         needs: "a second confidential code client with its own redirect URI",
         registration: || Some(code_client("web2", &["https://web2.example/callback"], "client_secret_basic")),
     },
     Role {
         name: "parc",
+        signs: false,
         needs: "a confidential code client registered with require_pushed_authorization_requests: true (RFC 9126 §6), with one redirect URI",
         registration: || {
             let mut m = code_client("parc", &["https://parc.example/callback"], "client_secret_basic");
@@ -115,6 +123,7 @@ pub(crate) const ROLES: &[Role] = &[
     },
     Role {
         name: "multi",
+        signs: false,
         needs: "a confidential code client with two redirect URIs, the second with the query `tenant=7`",
         registration: || {
             Some(code_client(
@@ -126,11 +135,13 @@ pub(crate) const ROLES: &[Role] = &[
     },
     Role {
         name: "spa",
+        signs: false,
         needs: "a public code client (PKCE, refresh tokens) with one redirect URI",
         registration: || Some(code_client("spa", &["https://spa.example/callback"], "none")),
     },
     Role {
         name: "m2m",
+        signs: false,
         needs: "a confidential client_credentials client whose scopes are limited (it may have the `basic` and `second` scopes, not `forbidden`), with a redirect URI it may not use",
         registration: || {
             Some(json!({
@@ -145,11 +156,39 @@ pub(crate) const ROLES: &[Role] = &[
     },
     Role {
         name: "native",
+        signs: false,
         needs: "a public code client with the loopback redirect URI http://127.0.0.1/cb",
         registration: || Some(code_client("native", &["http://127.0.0.1/cb"], "none")),
     },
     Role {
+        name: "pkj",
+        signs: true,
+        needs: "a confidential client that authenticates with private_key_jwt (RFC 7523), its public key K registered as `jwks` (the profile's `key_file`/`key_env`, else fixtures/keys/K.jwk), grants client_credentials and authorization_code, with one redirect URI",
+        registration: || {
+            let mut m = code_client("pkj", &["https://pkj.example/callback"], "private_key_jwt");
+            m["grant_types"] = json!(["client_credentials", "authorization_code", "refresh_token"]);
+            m["jwks"] = crate::keys::fixture_key(crate::keys::KeyName::K)
+                .map(|k| k.public_jwks())
+                .unwrap_or(Value::Null);
+            Some(m)
+        },
+    },
+    Role {
+        name: "csj",
+        signs: false,
+        needs: "a confidential client_credentials client that authenticates with client_secret_jwt (RFC 7523: HS256 over its secret)",
+        registration: || {
+            Some(json!({
+                "client_name": "oauth-harness csj",
+                "grant_types": ["client_credentials"],
+                "response_types": [],
+                "token_endpoint_auth_method": "client_secret_jwt",
+            }))
+        },
+    },
+    Role {
         name: "odd",
+        signs: false,
         needs: "a confidential client_credentials client whose secret is `s:e%c r` (characters that Basic credentials must form-encode)",
         // The secret is the point of the role, and a registering server draws its own.
         registration: || None,

@@ -66,6 +66,11 @@ pub enum Helper {
     Min,
     /// The larger of two numbers.
     Max,
+    /// The public JWK Set (RFC 7517 §5) of a key the harness holds: `jwks('K2')`.
+    Jwks,
+    /// RFC 6749 §2.3.1's Basic credentials of an id and a secret (each form-urlencoded,
+    /// joined by `:`, base64): the text after `Basic ` (redacted).
+    Basic,
 }
 
 impl Helper {
@@ -85,6 +90,8 @@ impl Helper {
             Helper::Sub => "sub",
             Helper::Min => "min",
             Helper::Max => "max",
+            Helper::Basic => "basic",
+            Helper::Jwks => "jwks",
         }
     }
 
@@ -92,8 +99,8 @@ impl Helper {
     pub fn arity(self) -> usize {
         match self {
             Helper::PkceVerifier | Helper::Random | Helper::Uuid => 0,
-            Helper::S256 => 1,
-            Helper::Add | Helper::Sub | Helper::Min | Helper::Max => 2,
+            Helper::S256 | Helper::Jwks => 1,
+            Helper::Add | Helper::Sub | Helper::Min | Helper::Max | Helper::Basic => 2,
         }
     }
 

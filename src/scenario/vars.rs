@@ -223,6 +223,30 @@ impl Vars {
                 Ok(Value::String(v))
             }
             (Helper::Uuid, []) => Ok(Value::String(uuid::Uuid::new_v4().to_string())),
+            (Helper::Jwks, [name]) => {
+                let name = text(name);
+                let Some(key) = crate::keys::KeyName::from_name(&name) else {
+                    return Err(VarError::Function(format!(
+                        "jwks('{name}'): the harness holds keys K and K2"
+                    )));
+                };
+                crate::keys::fixture_key(key)
+                    .map(|k| k.public_jwks())
+                    .map_err(|e| VarError::Function(format!("jwks: {e}")))
+            }
+            (Helper::Basic, [id, secret]) => {
+                let form = |s: String| -> String {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+                };
+                use base64::Engine;
+                let out = base64::engine::general_purpose::STANDARD.encode(format!(
+                    "{}:{}",
+                    form(text(id)),
+                    form(text(secret))
+                ));
+                self.redactor.add(&out, "basic_credentials");
+                Ok(Value::String(out))
+            }
             (Helper::S256, [x]) => {
                 let out = crate::oauth::s256(&text(x));
                 // Not a secret, but token-shaped and fresh each run: kept out of reports.

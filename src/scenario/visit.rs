@@ -5,9 +5,9 @@
 //! and a field added to the model does not compile until it is listed here.
 
 use super::model::{
-    Action, AdvanceClock, Assertion, Auth, Body, CaptureEntry, Check, Condition, Consent,
-    Destination, Poll, Predicate, Query, RawBody, Request, RevokeApp, Scenario, Sleep, Step,
-    UserCode,
+    Action, AdvanceClock, Assertion, Auth, Body, CaptureEntry, Check, ClientAssertion, Condition,
+    Consent, Destination, Poll, Predicate, Query, RawBody, Request, RevokeApp, Scenario, Sleep,
+    Step, UserCode,
 };
 use super::spans::Seg;
 use super::template::{Template, Tree};
@@ -244,6 +244,39 @@ impl<'a> Walker<'a, '_> {
                     }
                 }
                 Auth::Bearer { token } => w.key_text("token", token),
+                Auth::PrivateKeyJwt(c) | Auth::ClientSecretJwt(c) => {
+                    let ClientAssertion {
+                        role: _,
+                        client,
+                        secret,
+                        key: _,
+                        sign: _,
+                        claims,
+                        times: _,
+                        header,
+                        tamper: _,
+                        client_id,
+                        assertion_type,
+                        assertion,
+                        save_as: _,
+                    } = c;
+                    for (k, v) in [
+                        ("client", client),
+                        ("secret", secret),
+                        ("client_id", client_id),
+                        ("assertion_type", assertion_type),
+                        ("assertion", assertion),
+                    ] {
+                        if let Some(v) = v {
+                            w.key_text(k, v);
+                        }
+                    }
+                    for (k, v) in [("claims", claims), ("header", header)] {
+                        if let Some(v) = v {
+                            w.at(Seg::Key(k), |w| w.yaml(v));
+                        }
+                    }
+                }
             });
         }
     }

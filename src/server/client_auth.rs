@@ -33,6 +33,13 @@ pub enum Credentials<'a> {
     },
     /// `client_id` only: a public client.
     IdOnly(&'a str),
+    /// A signed client assertion (RFC 7521 §4.2): `private_key_jwt`, `client_secret_jwt`.
+    Assertion {
+        /// The client the assertion names, before it is verified.
+        id: String,
+        /// The JWT.
+        assertion: &'a str,
+    },
     /// Nothing at all.
     Missing,
 }
@@ -44,6 +51,7 @@ impl std::fmt::Debug for Credentials<'_> {
             Credentials::Basic { .. } => "Basic",
             Credentials::Post { .. } => "Post",
             Credentials::IdOnly(_) => "IdOnly",
+            Credentials::Assertion { .. } => "Assertion",
             Credentials::Missing => "Missing",
         };
         f.debug_struct("Credentials")
@@ -65,6 +73,7 @@ impl Credentials<'_> {
         match self {
             Credentials::Basic { id, .. } => Some(id),
             Credentials::Post { id, .. } | Credentials::IdOnly(id) => Some(id),
+            Credentials::Assertion { id, .. } => Some(id),
             Credentials::Missing => None,
         }
     }
@@ -74,7 +83,7 @@ impl Credentials<'_> {
         match self {
             Credentials::Basic { secret, .. } => Some(secret),
             Credentials::Post { secret, .. } => Some(secret),
-            Credentials::IdOnly(_) | Credentials::Missing => None,
+            Credentials::IdOnly(_) | Credentials::Assertion { .. } | Credentials::Missing => None,
         }
     }
 }
@@ -230,6 +239,9 @@ pub(crate) fn read_credentials<'a>(
 ) -> Result<Credentials<'a>, OAuthError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
+    if let Some(creds) = read_assertion(state, headers, params)? {
+        return Ok(creds);
+    }
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
         let auth = auth.to_str().unwrap_or("");
         let Some((scheme, rest)) = split_at_byte(auth, b' ') else {
@@ -274,6 +286,56 @@ pub(crate) fn read_credentials<'a>(
     })
 }
 
+/// The credentials of a request that carries a client assertion (RFC 7521 §4.2), or
+/// `None` when it carries none.
+fn read_assertion<'a>(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &'a Params,
+) -> Result<Option<Credentials<'a>>, OAuthError> {
+    let kind = params.get("client_assertion_type");
+    let assertion = params.get("client_assertion");
+    if kind.is_none() && assertion.is_none() {
+        return Ok(None);
+    }
+    let faults = &state.faults;
+    // RFC 7521 §4.2.1: "If an assertion is invalid for any reason or if more than one
+    // client authentication mechanism is used … The value of the "error" parameter MUST
+    // be the "invalid_client" error code."
+    let refuse = |desc: &'static str| OAuthError::new(ErrorCode::InvalidClient, desc);
+    if !faults.has(Fault::JwtMultiAuthOk) {
+        if headers.contains_key(header::AUTHORIZATION) {
+            return Err(basic_failure(
+                state,
+                "Use one client authentication method per request",
+            ));
+        }
+        if params.has("client_secret") {
+            return Err(refuse("Use one client authentication method per request"));
+        }
+    }
+    if kind != Some(crate::server::assertion::JWT_BEARER) && !faults.has(Fault::JwtAnyAssertionType)
+    {
+        return Err(refuse("Unsupported client_assertion_type"));
+    }
+    let Some(assertion) = assertion else {
+        return Err(refuse("client_assertion is missing"));
+    };
+    let Some(id) = crate::server::assertion::claimed_client(assertion) else {
+        return Err(refuse(
+            "The client assertion is not one JWT naming its client",
+        ));
+    };
+    // RFC 7521 §4.2: "If present, the value of the "client_id" parameter MUST identify
+    // the same client as is identified by the client assertion."
+    if let Some(b) = params.get("client_id") {
+        if b != id && !faults.has(Fault::JwtIgnoreClientId) {
+            return Err(refuse("client_id does not match the client assertion"));
+        }
+    }
+    Ok(Some(Credentials::Assertion { id, assertion }))
+}
+
 /// Authenticates the client. The description of an unknown client is Noorle's
 /// `Unknown client: <id>` (NOORLE-10).
 pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Arc<Client>, OAuthError> {
@@ -306,6 +368,7 @@ pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Arc<Client>
                 require_par: false,
                 name: id.to_string(),
                 registration: None,
+                assertion: None,
             }))
         }
         None => {
@@ -317,6 +380,24 @@ pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Arc<Client>
             return Err(fail(desc));
         }
     };
+    match (&client.assertion, creds) {
+        (Some(method), Credentials::Assertion { assertion, .. }) => {
+            return crate::server::assertion::verify(state, &client, method, assertion)
+                .map(|()| client)
+                .map_err(|d| fail(d.into()));
+        }
+        (None, Credentials::Assertion { .. }) => {
+            return Err(fail(
+                "The client is not registered to authenticate with a client assertion".into(),
+            ))
+        }
+        (Some(method), _) => {
+            return Err(fail(
+                format!("The client authenticates with {}", method.name()).into(),
+            ))
+        }
+        (None, _) => {}
+    }
     match (&client.secret, creds.secret()) {
         (None, None) => Ok(client),
         (None, Some(_)) => Err(fail(

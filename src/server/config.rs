@@ -3,6 +3,7 @@
 
 use crate::oauth::{GrantSet, GrantType};
 use crate::secret::Secret;
+use crate::server::assertion::AssertionMethod;
 use crate::server::faults::FaultSet;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -57,6 +58,11 @@ struct ClientSpec {
     /// RFC 9126 §6 client metadata of the same name.
     #[serde(default)]
     require_pushed_authorization_requests: bool,
+    /// RFC 7591 §2: `private_key_jwt` (with `jwks`) or `client_secret_jwt` (with a
+    /// secret); the secret methods when not given.
+    token_endpoint_auth_method: Option<String>,
+    /// RFC 7591 §2: the client's public keys, `{"keys": [...]}`.
+    jwks: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -307,12 +313,15 @@ pub struct Client {
     pub name: String,
     /// Metadata echoed by dynamic registration (RFC 7591 §3.2.1), if registered that way.
     pub registration: Option<serde_json::Value>,
+    /// Authentication by signed assertion (RFC 7523), the only way this client
+    /// authenticates when set.
+    pub assertion: Option<AssertionMethod>,
 }
 
 impl Client {
-    /// Public clients have no secret (RFC 6749 §2.1).
+    /// Public clients have no credentials: no secret and no key (RFC 6749 §2.1).
     pub(crate) fn is_public(&self) -> bool {
-        self.secret.is_none()
+        self.secret.is_none() && self.assertion.is_none()
     }
 }
 
@@ -403,9 +412,21 @@ impl ServerConfig {
             if !seen.insert(c.id.clone()) {
                 return Err(invalid(format!("client '{}' is listed twice", c.id)));
             }
-            if c.public == c.secret.is_some() {
+            let assertion = AssertionMethod::from_registration(
+                c.token_endpoint_auth_method.as_deref().unwrap_or(""),
+                c.jwks.as_ref(),
+            )
+            .map_err(|e| invalid(format!("client '{}': {e}", c.id)))?;
+            let keyed = matches!(assertion, Some(AssertionMethod::PrivateKey { .. }));
+            if c.public == (c.secret.is_some() || keyed) {
                 return Err(invalid(format!(
-                    "client '{}': give either `public: true` or a `secret`",
+                    "client '{}': give either `public: true`, a `secret` or `jwks`",
+                    c.id
+                )));
+            }
+            if matches!(assertion, Some(AssertionMethod::Secret)) && c.secret.is_none() {
+                return Err(invalid(format!(
+                    "client '{}': client_secret_jwt needs a `secret`",
                     c.id
                 )));
             }
@@ -430,6 +451,7 @@ impl ServerConfig {
                 redirect_uris: c.redirect_uris,
                 scopes: allowed,
                 registration: None,
+                assertion,
             }));
         }
         let accounts = file
@@ -489,6 +511,8 @@ mod tests {
             "m2m",
             "native",
             "odd",
+            "pkj",
+            "csj",
         ] {
             assert!(cfg.clients.iter().any(|c| &*c.id == id), "missing {id}");
         }

@@ -199,6 +199,41 @@ pub enum Fault {
     ParNoMetadata,
     /// PAR errors are sent as a redirect to the client's redirect URI.
     ParErrorRedirect,
+    /// Any `client_assertion_type` is taken for the JWT bearer one.
+    JwtAnyAssertionType,
+    /// A client assertion's `iss` is not checked.
+    JwtIgnoreIss,
+    /// A client assertion's `sub` is not checked.
+    JwtIgnoreSub,
+    /// A client assertion's `aud` is not checked.
+    JwtIgnoreAud,
+    /// Only the issuer, as the sole `aud`, identifies the AS (RFC 9126 §2's token and PAR
+    /// endpoint URLs are refused under the original rules).
+    JwtAudIssuerOnly,
+    /// A client assertion's `exp` is neither required nor checked.
+    JwtIgnoreExp,
+    /// A client assertion's `nbf` is not checked.
+    JwtIgnoreNbf,
+    /// A client assertion's signature is not verified.
+    JwtSkipSignature,
+    /// A client assertion verifies with a key registered by any client.
+    JwtAnyRegisteredClientKey,
+    /// An unsigned client assertion (`alg: none`) is accepted.
+    JwtAcceptAlgNone,
+    /// A private_key_jwt client authenticates with an HMAC keyed with its public JWK.
+    JwtHmacWithPublicKey,
+    /// A client assertion's `jti` is neither required nor checked for replay.
+    JwtNoJtiCheck,
+    /// A `client_id` parameter naming another client than the assertion is ignored.
+    JwtIgnoreClientId,
+    /// A client assertion together with another authentication method is accepted.
+    JwtMultiAuthOk,
+    /// The metadata does not list private_key_jwt and client_secret_jwt.
+    MetaNoJwtMethods,
+    /// The metadata lists JWT methods without `token_endpoint_auth_signing_alg_values_supported`.
+    MetaNoAuthSigningAlgs,
+    /// The metadata's signing algorithms for client assertions include `none`.
+    MetaAuthAlgNone,
 }
 
 impl Fault {
@@ -339,6 +374,21 @@ impl Fault {
             ParRequiredIgnored => &["PAR-10"],
             ParNoMetadata => &["PAR-11"],
             ParErrorRedirect => &["PAR-14"],
+            JwtAnyAssertionType => &["JWTAUTH-2"],
+            JwtIgnoreIss => &["JWTAUTH-3"],
+            JwtIgnoreSub => &["JWTAUTH-4"],
+            JwtIgnoreAud => &["JWTAUTH-5"],
+            JwtAudIssuerOnly => &["JWTAUTH-6"],
+            JwtIgnoreExp => &["JWTAUTH-9"],
+            JwtIgnoreNbf => &["JWTAUTH-10"],
+            JwtSkipSignature | JwtAnyRegisteredClientKey => &["JWTAUTH-11"],
+            JwtAcceptAlgNone => &["JWTAUTH-12"],
+            JwtHmacWithPublicKey => &["JWTAUTH-13"],
+            JwtNoJtiCheck => &["JWTAUTH-14", "JWTAUTH-15"],
+            JwtIgnoreClientId => &["JWTAUTH-16"],
+            JwtMultiAuthOk => &["JWTAUTH-17"],
+            MetaNoJwtMethods => &["JWTAUTH-18"],
+            MetaNoAuthSigningAlgs | MetaAuthAlgNone => &["JWTAUTH-19"],
         }
     }
 

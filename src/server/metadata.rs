@@ -3,11 +3,12 @@
 
 use crate::endpoint::Endpoint;
 use crate::oauth::GrantType;
+use crate::server::assertion;
 use crate::server::faults::Fault;
 use crate::server::AppState;
 use axum::extract::State;
 use axum::Json;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// `GET /.well-known/oauth-authorization-server`.
@@ -27,9 +28,9 @@ pub async fn metadata(State(st): State<Arc<AppState>>) -> axum::response::Respon
         "scopes_supported": st.scopes.names(),
         "response_types_supported": ["code"],
         "grant_types_supported": grants,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none", "private_key_jwt", "client_secret_jwt"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none", "private_key_jwt", "client_secret_jwt"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"],
         "code_challenge_methods_supported": ["S256", "plain"],
         // RFC 9207 §2.3: "The server MUST indicate its support for the iss parameter by
         // setting the metadata parameter authorization_response_iss_parameter_supported
@@ -50,6 +51,31 @@ pub async fn metadata(State(st): State<Arc<AppState>>) -> axum::response::Respon
         }
         if st.faults.has(Fault::IssFlagAbsent) {
             m.remove("authorization_response_iss_parameter_supported");
+        }
+        // RFC 8414 §2 `token_endpoint_auth_signing_alg_values_supported`: "This metadata
+        // entry MUST be present if either of these authentication methods are specified
+        // in the "token_endpoint_auth_methods_supported" entry. … The value "none" MUST
+        // NOT be used." (The same for revocation and introspection.)
+        let mut algs: Vec<&str> = assertion::SIGNING_ALGS.to_vec();
+        if st.faults.has(Fault::MetaAuthAlgNone) {
+            algs.push("none");
+        }
+        for prefix in ["token", "revocation", "introspection"] {
+            let methods = format!("{prefix}_endpoint_auth_methods_supported");
+            if st.faults.has(Fault::MetaNoJwtMethods) {
+                if let Some(Value::Array(list)) = m.get_mut(&methods) {
+                    list.retain(|v| {
+                        !matches!(v.as_str(), Some("private_key_jwt" | "client_secret_jwt"))
+                    });
+                }
+                continue;
+            }
+            if !st.faults.has(Fault::MetaNoAuthSigningAlgs) {
+                m.insert(
+                    format!("{prefix}_endpoint_auth_signing_alg_values_supported"),
+                    json!(algs),
+                );
+            }
         }
         // RFC 9126 §5.
         m.insert(

@@ -6,6 +6,7 @@
 //! One module per endpoint; this one owns the shared state, the router and start/stop.
 
 pub mod api;
+pub mod assertion;
 pub mod authorize;
 pub mod client_auth;
 pub mod config;
@@ -86,6 +87,8 @@ pub struct AppState {
     pub play: Option<play::Play>,
     /// NOORLE-16's window on device authorizations, per client.
     pub(crate) device_rate: rate::DeviceRate,
+    /// Client assertions' `jti` values, each used once (OpenID Connect Core §9).
+    pub(crate) assertion_jtis: assertion::SeenJtis,
 }
 
 /// Clients by id.
@@ -123,6 +126,7 @@ impl AppState {
             play: config.play,
             pause: config.stall.map(stall::Pause::starting_now),
             device_rate: rate::DeviceRate::default(),
+            assertion_jtis: assertion::SeenJtis::default(),
         }
     }
 
@@ -137,6 +141,13 @@ impl AppState {
     /// Registers a client (dynamic registration, RFC 7591).
     pub(crate) fn add_client(&self, client: Arc<Client>) {
         self.registered.write().insert(client.id.clone(), client);
+    }
+
+    /// Every client: the fixture's and the registered ones.
+    pub(crate) fn every_client(&self) -> Vec<Arc<Client>> {
+        let mut all: Vec<Arc<Client>> = self.fixture_clients.values().cloned().collect();
+        all.extend(self.registered.read().values().cloned());
+        all
     }
 
     /// Number of registered clients.
@@ -309,6 +320,14 @@ fn app(state: Arc<AppState>, direct: bool) -> App {
             shape_responses,
         ));
     }
+    // In test mode the clock can be moved: `Date` (RFC 9110 §6.6.1) says the server's own
+    // time, so that a client reckoning "now" from it (a client assertion's exp) agrees.
+    if state.test_mode {
+        app = app.layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            date_from_clock,
+        ));
+    }
     // A client under test: every request is kept, so none takes the direct way.
     let played = state.play.is_some();
     if played {
@@ -317,7 +336,9 @@ fn app(state: Arc<AppState>, direct: bool) -> App {
             record_request,
         ));
     }
-    let dispatch = Dispatch::new(state, app, direct && !played);
+    // In test mode `Date` is the clock's, set by a layer the direct way would skip.
+    let dated = state.test_mode;
+    let dispatch = Dispatch::new(state, app, direct && !played && !dated);
     MapResponseLayer::new(framework_errors as fn(Response) -> Response).layer(dispatch)
 }
 
@@ -363,6 +384,15 @@ async fn not_found() -> Response {
 
 /// Keeps the request in the store's play log (a client is the
 /// subject, [`play`]): its form body is read here and handed on unchanged.
+/// Sets `Date` from the server's clock (test mode, where the clock can be advanced).
+async fn date_from_clock(State(state): State<Arc<AppState>>, mut res: Response) -> Response {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(state.clock.unix_now());
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(at)) {
+        res.headers_mut().insert(header::DATE, v);
+    }
+    res
+}
+
 async fn record_request(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let is_form = parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| {

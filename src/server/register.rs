@@ -3,6 +3,7 @@
 
 use crate::oauth::random_token;
 use crate::oauth::{ErrorCode, GrantType};
+use crate::server::assertion::AssertionMethod;
 use crate::server::config::{Client, ScopeSet};
 use crate::server::error::{no_store_json, OAuthError};
 use crate::server::faults::Fault;
@@ -32,6 +33,10 @@ struct Metadata {
     /// RFC 9126 §6: the client's authorization requests only through PAR.
     #[serde(default)]
     require_pushed_authorization_requests: bool,
+    /// RFC 7591 §2: the client's public keys (`private_key_jwt`).
+    jwks: Option<serde_json::Value>,
+    /// RFC 7591 §2: where they are published (not fetched by this server).
+    jwks_uri: Option<String>,
 }
 
 /// `POST /oauth/register`.
@@ -89,6 +94,7 @@ fn handle(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
 /// What registration makes of metadata it accepts.
 struct Accepted {
     method: String,
+    assertion: Option<AssertionMethod>,
     grants: Vec<GrantType>,
     response_types: Vec<String>,
     scopes: ScopeSet,
@@ -102,11 +108,29 @@ fn accept(st: &AppState, md: &Metadata) -> Result<Accepted, OAuthError> {
         .token_endpoint_auth_method
         .as_deref()
         .unwrap_or("client_secret_basic");
-    if !lax && !["client_secret_basic", "client_secret_post", "none"].contains(&method) {
+    const METHODS: [&str; 5] = [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+        "private_key_jwt",
+        "client_secret_jwt",
+    ];
+    if !lax && !METHODS.contains(&method) {
         return Err(metadata_error(format!(
             "Unsupported token_endpoint_auth_method '{method}'"
         )));
     }
+    // RFC 7591 §2: "The "jwks_uri" and "jwks" parameters MUST NOT both be present".
+    if md.jwks.is_some() && md.jwks_uri.is_some() {
+        return Err(metadata_error("Give jwks or jwks_uri, not both"));
+    }
+    if md.jwks_uri.is_some() {
+        return Err(metadata_error(
+            "jwks_uri is not supported by this server; register the keys as jwks",
+        ));
+    }
+    let assertion =
+        AssertionMethod::from_registration(method, md.jwks.as_ref()).map_err(metadata_error)?;
     let grant_names = md
         .grant_types
         .clone()
@@ -144,6 +168,7 @@ fn accept(st: &AppState, md: &Metadata) -> Result<Accepted, OAuthError> {
     };
     Ok(Accepted {
         method: method.to_string(),
+        assertion,
         grants,
         response_types,
         scopes,
@@ -173,7 +198,8 @@ fn check_redirect_uris(st: &AppState, uris: &[String], wants_code: bool) -> Resu
 /// Adds the client and returns its information response (RFC 7591 §3.2.1).
 fn add(st: &AppState, md: Metadata, a: Accepted) -> serde_json::Value {
     let client_id = format!("dyn-{}", &random_token()[..22]);
-    let secret = (a.method != "none").then(random_token);
+    // Only the secret methods draw a secret (a private_key_jwt client has its keys).
+    let secret = (!matches!(a.method.as_str(), "none" | "private_key_jwt")).then(random_token);
     let issued_at = st.clock.unix_seconds(st.now());
     let mut body = json!({
         "client_id": client_id,
@@ -190,6 +216,9 @@ fn add(st: &AppState, md: Metadata, a: Accepted) -> serde_json::Value {
     if md.require_pushed_authorization_requests {
         body["require_pushed_authorization_requests"] = json!(true);
     }
+    if let Some(jwks) = &md.jwks {
+        body["jwks"] = jwks.clone();
+    }
     if let Some(s) = &secret {
         body["client_secret"] = json!(s);
         body["client_secret_expires_at"] = json!(0);
@@ -204,6 +233,7 @@ fn add(st: &AppState, md: Metadata, a: Accepted) -> serde_json::Value {
         require_par: md.require_pushed_authorization_requests,
         name: md.client_name.unwrap_or(client_id),
         registration: Some(body.clone()),
+        assertion: a.assertion,
     }));
     body
 }

@@ -157,6 +157,19 @@ fn location(v: &str) -> Value {
 /// `v` with the default placeholders; `key` is the member name `v` is under.
 fn placeholders(v: &Value, key: Option<&str>) -> Value {
     match (v, key) {
+        // A JWK (RFC 7517 §4): its type and algorithm are the shape; the key material
+        // and its id are values (a registered client's keys, a fresh key per run).
+        (Value::Object(m), _) if m.get("kty").is_some_and(Value::is_string) => Value::Object(
+            m.iter()
+                .map(|(k, v)| match (k.as_str(), v) {
+                    ("kty" | "crv" | "alg" | "use", _) => (k.clone(), v.clone()),
+                    (_, Value::String(s)) => {
+                        (k.clone(), Value::String(format!("[{k}: {}]", shape(s))))
+                    }
+                    _ => (k.clone(), placeholders(v, Some(k))),
+                })
+                .collect(),
+        ),
         (Value::Object(m), _) => Value::Object(
             m.iter()
                 .map(|(k, v)| (k.clone(), placeholders(v, Some(k))))
@@ -294,6 +307,26 @@ mod tests {
             body: json.to_string(),
             json: Some(json),
         }
+    }
+
+    #[test]
+    fn a_jwk_keeps_its_type_and_drops_its_key_material() {
+        let jwk = json!({"kty": "EC", "crv": "P-256", "alg": "ES256",
+            "x": "6en9Cb6hYCKQxxeWv0tAD1rCBhJBAe69rugkteH6hVY", "kid": "e_5tcfum9o-yrQaUmsTHV8gvPpQvOHfuUopBLv_8NHE"});
+        let out = placeholders(&json!({"jwks": {"keys": [jwk]}}), None);
+        let k = &out["jwks"]["keys"][0];
+        assert_eq!(
+            (k["kty"].as_str(), k["crv"].as_str(), k["alg"].as_str()),
+            (Some("EC"), Some("P-256"), Some("ES256"))
+        );
+        assert!(
+            k["x"].as_str().is_some_and(|x| x.starts_with("[x: ")),
+            "{k}"
+        );
+        assert!(
+            k["kid"].as_str().is_some_and(|x| x.starts_with("[kid: ")),
+            "{k}"
+        );
     }
 
     #[test]

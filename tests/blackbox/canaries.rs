@@ -86,14 +86,34 @@ fn scan(name: &str, text: &str, canaries: &[String], found: &mut Vec<(String, St
     // PKCE challenges travel in the front channel by design (RFC 7636 §4.3): public.
     let challenge =
         regex::Regex::new(r#"code_challenge(?:=|\\?"?: ?\\?")([A-Za-z0-9_-]{43})"#).expect("re");
-    let public: Vec<&str> = challenge
+    let mut public: Vec<String> = challenge
         .captures_iter(text)
-        .filter_map(|c| c.get(1).map(|m| m.as_str()))
+        .filter_map(|c| c.get(1).map(|m| m.as_str().to_string()))
         .collect();
+    // The harness's keys: their public members (a registration sends them) are public;
+    // their private ones (`d`) must appear nowhere, in any form.
+    for text_of_key in [
+        oauth_harness::keys::FIXTURE_K,
+        oauth_harness::keys::FIXTURE_K2,
+    ] {
+        let jwk: serde_json::Value = serde_json::from_str(text_of_key).expect("a JWK");
+        for member in ["x", "y"] {
+            public.extend(jwk[member].as_str().map(str::to_string));
+        }
+        let kid = oauth_harness::jose::SigningKey::from_jwk(text_of_key).expect("key");
+        public.push(kid.thumbprint().to_string());
+        let d = jwk["d"].as_str().expect("a private JWK");
+        if text.contains(d) {
+            found.push((
+                name.to_string(),
+                format!("private key member d {}…", &d[..6]),
+            ));
+        }
+    }
     let token = regex::Regex::new(r"[A-Za-z0-9_-]{43,}").expect("re");
     for m in token.find_iter(text) {
         let s = m.as_str();
-        if public.contains(&s) {
+        if public.iter().any(|p| p == s) {
             continue;
         }
         let mixed = s.chars().any(|c| c.is_ascii_digit())
@@ -125,6 +145,7 @@ async fn no_secret_reaches_any_output_of_a_run_or_a_load_test() {
         "web-secret",
         "web2-secret",
         "parc-secret",
+        "csj-secret-0123456789abcdef0123456789abcdef",
         "m2m-secret",
         "tv-secret",
         "multi-secret",

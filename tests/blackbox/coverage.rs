@@ -49,6 +49,11 @@ const OTHER_LEVEL_BY_THE_MATRIX: &[(&str, oauth_harness::scenario::model::Level,
         oauth_harness::scenario::model::Level::Must,
         "a non-boolean `require_pushed_authorization_requests` ⇒ FAILED",
     ),
+    (
+        "JWTAUTH-6",
+        oauth_harness::scenario::model::Level::May,
+        "at {token}: `aud` = {token} URL and `aud` = ISS → which pass is INFO",
+    ),
 ];
 
 /// A verdict is a claim about someone else's server: every assertion of a shipped scenario

@@ -3,8 +3,11 @@
 //! The `match` has no wildcard arm, so a new switch does not compile without its probe.
 
 use crate::common::*;
+use oauth_harness::jose;
+use oauth_harness::keys::fixture_key;
+use oauth_harness::scenario::model::KeyName;
 use oauth_harness::server::faults::Fault;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 /// A good pushed request of the `web` client (RFC 9126 §2.1).
 const PUSH: &[(&str, &str)] = &[
@@ -13,6 +16,63 @@ const PUSH: &[(&str, &str)] = &[
     ("redirect_uri", R),
     ("scope", "api"),
 ];
+
+/// A client assertion of `client` signed with the fixture key `key` (or HS256 with
+/// `hmac`, or unsigned), with the matrix's default claims edited by `edit`.
+fn assertion(
+    s: &Srv,
+    client: &str,
+    signer: Sig,
+    edit: impl FnOnce(&mut Map<String, Value>),
+) -> String {
+    let now = s.handle.clock().unix_now();
+    let mut claims: Map<String, Value> = json!({
+        "iss": client, "sub": client, "aud": s.base, "exp": now + 60, "iat": now,
+        "jti": oauth_harness::oauth::random_token(),
+    })
+    .as_object()
+    .cloned()
+    .unwrap_or_default();
+    edit(&mut claims);
+    let k = fixture_key(KeyName::K).expect("K");
+    let k2 = fixture_key(KeyName::K2).expect("K2");
+    let jwk = jose::canonical_json(&Value::Object(k.public_jwk().clone()));
+    let signer = match signer {
+        Sig::K => jose::Signer::Key(&k),
+        Sig::K2 => jose::Signer::Key(&k2),
+        Sig::Hmac(secret) => jose::Signer::Hmac(secret.as_bytes()),
+        Sig::HmacJwk => jose::Signer::Hmac(jwk.as_bytes()),
+        Sig::None => jose::Signer::Unsigned,
+    };
+    jose::compact(&Map::new(), &claims, signer).expect("signed")
+}
+
+#[derive(Clone, Copy)]
+enum Sig {
+    K,
+    K2,
+    Hmac(&'static str),
+    HmacJwk,
+    None,
+}
+
+const BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// `client_credentials` for `pkj` with `assertion`, plus `extra` parameters.
+async fn cc_jwt(
+    s: &Srv,
+    assertion: &str,
+    extra: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> Resp {
+    let mut pairs = vec![
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", BEARER),
+        ("client_assertion", assertion),
+    ];
+    pairs.extend_from_slice(extra);
+    s.post("/oauth/token", Enc::Form, &pairs, basic).await
+}
 
 async fn q(s: &Srv, pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
     s.consent(pairs).await.location_query()
@@ -230,6 +290,40 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
         }
         Login307 => s.post_form("/oauth/login", &[("username", "alice"), ("password", "alice-password"), ("return_to", "/account/apps")]).await.status == 303,
         BareBearerChallenge => s.get("/api/me").await.header("www-authenticate").starts_with("Bearer realm="),
+        JwtAnyAssertionType => {
+            let a = assertion(s, "pkj", Sig::K, |_| {});
+            s.post("/oauth/token", Enc::Form, &[("grant_type", "client_credentials"), ("client_assertion_type", "urn:example:other"), ("client_assertion", &a)], None).await.error() == "invalid_client"
+        }
+        JwtIgnoreIss => cc_jwt(s, &assertion(s, "pkj", Sig::K, |c| { c.insert("iss".into(), json!("web")); }), &[], None).await.status == 400,
+        JwtIgnoreSub => cc_jwt(s, &assertion(s, "pkj", Sig::K, |c| { c.remove("sub"); }), &[], None).await.status == 400,
+        JwtIgnoreAud => cc_jwt(s, &assertion(s, "pkj", Sig::K, |c| { c.insert("aud".into(), json!("https://evil.example")); }), &[], None).await.status == 400,
+        JwtAudIssuerOnly => {
+            let token_url = format!("{}/oauth/token", s.base);
+            cc_jwt(s, &assertion(s, "pkj", Sig::K, |c| { c.insert("aud".into(), json!(token_url)); }), &[], None).await.status == 200
+        }
+        JwtIgnoreExp => cc_jwt(s, &assertion(s, "pkj", Sig::K, |c| { c.remove("exp"); }), &[], None).await.status == 400,
+        JwtIgnoreNbf => {
+            let nbf = assertion(s, "pkj", Sig::K, |c| { let n = c["iat"].as_u64().unwrap_or(0) + 300; c.insert("nbf".into(), json!(n)); });
+            cc_jwt(s, &nbf, &[], None).await.status == 400
+        }
+        JwtSkipSignature | JwtAnyRegisteredClientKey => {
+            // K2 registered by another client first: its key still does not speak for pkj.
+            let k2 = fixture_key(KeyName::K2).expect("K2").public_jwks();
+            s.test_json("/oauth/register", json!({"grant_types": ["client_credentials"], "response_types": [], "token_endpoint_auth_method": "private_key_jwt", "jwks": k2})).await;
+            cc_jwt(s, &assertion(s, "pkj", Sig::K2, |_| {}), &[], None).await.status == 400
+                && cc_jwt(s, &assertion(s, "csj", Sig::Hmac("wrong"), |_| {}), &[], None).await.status == 400
+                && cc_jwt(s, &assertion(s, "pkj", Sig::K, |_| {}), &[], None).await.status == 200
+        }
+        JwtAcceptAlgNone => cc_jwt(s, &assertion(s, "pkj", Sig::None, |_| {}), &[], None).await.status == 400,
+        JwtHmacWithPublicKey => cc_jwt(s, &assertion(s, "pkj", Sig::HmacJwk, |_| {}), &[], None).await.status == 400,
+        JwtNoJtiCheck => {
+            let a = assertion(s, "pkj", Sig::K, |_| {});
+            cc_jwt(s, &a, &[], None).await.status == 200 && cc_jwt(s, &a, &[], None).await.error() == "invalid_client"
+        }
+        JwtIgnoreClientId => cc_jwt(s, &assertion(s, "pkj", Sig::K, |_| {}), &[("client_id", "web")], None).await.status == 400,
+        JwtMultiAuthOk => cc_jwt(s, &assertion(s, "pkj", Sig::K, |_| {}), &[], web).await.status == 401,
+        MetaNoJwtMethods => s.get("/.well-known/oauth-authorization-server").await.body["token_endpoint_auth_methods_supported"].as_array().is_some_and(|m| m.contains(&json!("private_key_jwt"))),
+        MetaNoAuthSigningAlgs | MetaAuthAlgNone => s.get("/.well-known/oauth-authorization-server").await.body["token_endpoint_auth_signing_alg_values_supported"].as_array().is_some_and(|a| !a.is_empty() && !a.contains(&json!("none"))),
         RefreshNeverIdleExpires => {
             let t = s.device_token("api offline_access").await;
             s.advance(30 * 24 * 3600 + 1);

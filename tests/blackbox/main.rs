@@ -16,6 +16,7 @@ mod forms;
 mod fuzz;
 mod github;
 mod html;
+mod keys;
 mod limits;
 mod live;
 mod load;

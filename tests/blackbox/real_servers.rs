@@ -40,11 +40,15 @@ fn opts(target: TargetSpec) -> RunOptions {
 }
 
 /// The secrets of the fixture's clients, as the profiles below read them.
-const SECRETS: [(&str, &str); 8] = [
+const SECRETS: [(&str, &str); 9] = [
     ("T_SECRET_TV", "tv-secret"),
     ("T_SECRET_WEB", "web-secret"),
     ("T_SECRET_WEB2", "web2-secret"),
     ("T_SECRET_PARC", "parc-secret"),
+    (
+        "T_SECRET_CSJ",
+        "csj-secret-0123456789abcdef0123456789abcdef",
+    ),
     ("T_SECRET_MULTI", "multi-secret"),
     ("T_SECRET_M2M", "m2m-secret"),
     ("T_SECRET_ODD", "s:e%c r"),
@@ -182,6 +186,12 @@ fn renamed_profile(base: &str) -> String {
         ("m2m", Some("m2m-secret"), "https://m2m.example/cb"),
         ("native", None, "http://127.0.0.1/cb"),
         ("odd", Some("s:e%c r"), ""),
+        ("pkj", None, "https://pkj.example/callback"),
+        (
+            "csj",
+            Some("csj-secret-0123456789abcdef0123456789abcdef"),
+            "",
+        ),
     ] {
         let env = format!("T_SECRET_{}", role.replace('-', "_").to_uppercase());
         clients.push_str(&format!(
@@ -192,7 +202,7 @@ fn renamed_profile(base: &str) -> String {
         ));
     }
     format!(
-        "name: renamed\nbase_url: {base}\nencoding: json\ncontract: noorle\n{clients}\
+        "name: renamed\nbase_url: {base}\nencoding: json\ncontract: noorle\noidc_client_auth: true\n{clients}\
          resources:\n  me: {{url: /api/me, scope: api}}\n  items: {{url: /api/items, scope: read}}\n  admin: {{url: /api/admin, scope: admin}}\n\
          lifetimes: {{authorization_code: 600, access_token: 3600, refresh_token_idle: 2592000}}\n\
          user: {{username: alice, password_env: T_USER_PASSWORD}}\n\
@@ -246,7 +256,7 @@ async fn a_server_with_no_clients_gets_them_registered_and_the_suite_runs() {
     let (_server, base) =
         spawn_serve(&["--test-mode", "--clients", empty.to_str().unwrap_or("")]).await;
     let profile = format!(
-        "name: register\nbase_url: {base}\ndiscovery: true\nencoding: form\nclients: register\n\
+        "name: register\nbase_url: {base}\ndiscovery: true\nencoding: form\nclients: register\noidc_client_auth: true\n\
          resources:\n  me: {{url: /api/me, scope: api}}\n  items: {{url: /api/items, scope: read}}\n  admin: {{url: /api/admin, scope: admin}}\n\
          lifetimes: {{authorization_code: 600, access_token: 3600, refresh_token_idle: 2592000}}\n\
          clock: {{type: http, url: \"{{base}}/_test/clock/advance\", json: {{seconds: \"{{seconds}}\"}}}}\n\

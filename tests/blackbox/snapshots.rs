@@ -116,10 +116,11 @@ async fn a_changed_response_fails_with_a_diff_that_names_the_scenario_line() {
 }
 
 /// Values that must never be written: the fixture's secrets and passwords.
-const FIXTURE_SECRETS: [&str; 8] = [
+const FIXTURE_SECRETS: [&str; 9] = [
     "web-secret",
     "web2-secret",
     "parc-secret",
+    "csj-secret-0123456789abcdef0123456789abcdef",
     "m2m-secret",
     "tv-secret",
     "multi-secret",

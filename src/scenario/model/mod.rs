@@ -9,6 +9,7 @@ mod assertion;
 pub use assertion::{Assertion, CaptureEntry, Check, JsonType, Level, Predicate, Query};
 
 use crate::endpoint::Endpoint;
+pub use crate::keys::KeyName;
 use crate::scenario::roles::ClientField;
 use crate::scenario::template::{Expr, Template, Tree};
 use schemars::JsonSchema;
@@ -101,6 +102,16 @@ pub enum Capability {
     /// (ISS-7). A target whose metadata sets `authorization_response_iss_parameter_supported`
     /// has it without saying.
     Iss,
+    /// Client assertions are bound as OpenID Connect Core §9 says: `jti` required and used
+    /// once (a profile's `oidc_client_auth: true`). Under RFC 7523 alone both are MAYs.
+    OidcClientAuth,
+    /// Client assertions' `aud` follows RFC 7523 §3 and RFC 9126 §2: the issuer, the
+    /// token endpoint URL and the PAR endpoint URL all identify the AS (a profile's
+    /// `jwt_aud: legacy`, the default).
+    JwtAudLegacy,
+    /// … or draft-ietf-oauth-rfc7523bis: the issuer as the sole audience (`jwt_aud:
+    /// issuer-only`).
+    JwtAudIssuerOnly,
 }
 
 /// One step: one action, then captures and expectations.
@@ -457,6 +468,66 @@ pub enum Auth {
     },
     /// `Authorization: Bearer`.
     Bearer { token: Template },
+    /// A client assertion signed with the client's private key (RFC 7523 §2.2,
+    /// `private_key_jwt`).
+    PrivateKeyJwt(ClientAssertion),
+    /// A client assertion with an HMAC keyed with the client's secret (`client_secret_jwt`).
+    ClientSecretJwt(ClientAssertion),
+}
+
+/// A signed client assertion (RFC 7523 §2.2) sent as `client_assertion`, with the
+/// defaults of conformance matrix §17a: `iss` = `sub` = the client id, `aud` = the
+/// target's issuer, `exp` = now + 60, `iat` = now, a fresh `jti` ("now" is the target's
+/// clock). The other fields are the deviations negative cases need.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAssertion {
+    /// The client role (`pkj`, `csj`): its id, and its key or secret.
+    pub role: Option<String>,
+    /// The client id, literally (overrides the role's).
+    pub client: Option<Template>,
+    /// `client_secret_jwt`: the HMAC secret (default: the role's).
+    pub secret: Option<Template>,
+    /// The private key that signs: `K`, the role's registered key (the default for
+    /// `private_key_jwt`), or `K2`, a key the target does not know.
+    pub key: Option<KeyName>,
+    /// Sign otherwise: `none` (`alg: none`, an empty signature), `hmac_public_jwk` or
+    /// `hmac_public_pem` (HS256 keyed with the bytes of K's public JWK or PEM: algorithm
+    /// confusion).
+    pub sign: Option<SignWith>,
+    /// Claims to set, or to leave out (`null`).
+    pub claims: Option<Tree>,
+    /// Time claims relative to the target's now, in seconds (`{exp: -300, nbf: 300}`).
+    #[serde(default)]
+    pub times: BTreeMap<String, i64>,
+    /// JOSE header members to set, or to leave out (`null`).
+    pub header: Option<Tree>,
+    /// Change one byte of the payload after signing.
+    #[serde(default)]
+    pub tamper: bool,
+    /// Send a `client_id` parameter too, with this value.
+    pub client_id: Option<Template>,
+    /// The `client_assertion_type` to send instead of RFC 7523's.
+    pub assertion_type: Option<Template>,
+    /// The `client_assertion` to send as written (a saved one, or a malformed one),
+    /// instead of signing a new one.
+    pub assertion: Option<Template>,
+    /// Keep the assertion sent in this variable (a credential: redacted) for a later step.
+    pub save_as: Option<String>,
+}
+
+/// How a client assertion is signed instead of with its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignWith {
+    /// The key (the default).
+    Key,
+    /// `alg: none`, no signature.
+    None,
+    /// HS256 keyed with K's public JWK, as JSON.
+    HmacPublicJwk,
+    /// HS256 keyed with K's public key as PEM.
+    HmacPublicPem,
 }
 
 impl Auth {
@@ -494,6 +565,34 @@ impl Auth {
                 }
             }
             Auth::Bearer { .. } => Ok((None, None)),
+            Auth::PrivateKeyJwt(a) => match a
+                .client
+                .clone()
+                .or_else(|| of_role(&a.role, ClientField::Id))
+            {
+                Some(c) => Ok((Some(c), None)),
+                None if a.assertion.is_some() => Ok((None, None)),
+                None => Err("`type: private_key_jwt` needs `role` or `client`".into()),
+            },
+            Auth::ClientSecretJwt(a) => {
+                let c = a
+                    .client
+                    .clone()
+                    .or_else(|| of_role(&a.role, ClientField::Id));
+                let s = a
+                    .secret
+                    .clone()
+                    .or_else(|| of_role(&a.role, ClientField::Secret));
+                match (c, s) {
+                    (Some(c), s) if s.is_some() || a.key.is_some() || a.sign.is_some() => {
+                        Ok((Some(c), s))
+                    }
+                    (None, _) if a.assertion.is_some() => Ok((None, None)),
+                    _ => Err(
+                        "`type: client_secret_jwt` needs `role`, or `client` and `secret`".into(),
+                    ),
+                }
+            }
         }
     }
 
@@ -503,6 +602,7 @@ impl Auth {
             Auth::Basic { role, .. } | Auth::Post { role, .. } | Auth::None { role, .. } => {
                 role.as_deref()
             }
+            Auth::PrivateKeyJwt(a) | Auth::ClientSecretJwt(a) => a.role.as_deref(),
             Auth::Bearer { .. } => None,
         }
     }
@@ -604,8 +704,9 @@ impl Capability {
             .unwrap_or_default()
     }
 
-    /// Every capability (the builtin has them all).
-    pub const ALL: [Capability; 12] = [
+    /// Every capability (the builtin has them all but `jwt_aud_issuer_only`: its audience
+    /// policy is the original rules').
+    pub const ALL: [Capability; 15] = [
         Capability::Clock,
         Capability::Approve,
         Capability::Deny,
@@ -618,6 +719,9 @@ impl Capability {
         Capability::RevokeApp,
         Capability::Pages,
         Capability::Iss,
+        Capability::OidcClientAuth,
+        Capability::JwtAudLegacy,
+        Capability::JwtAudIssuerOnly,
     ];
 }
 

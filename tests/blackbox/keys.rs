@@ -1,0 +1,100 @@
+//! The keys a target profile gives its `private_key_jwt` roles: read when the profile
+//! loads, refused at their line with exit 2 when they cannot sign, never shown; and used
+//! (a key the server does not hold makes the server refuse, which proves it signed).
+
+const BIN: &str = env!("CARGO_BIN_EXE_oauth-harness");
+use std::process::Command;
+
+fn run(dir: &std::path::Path, client: &str, env: &[(&str, &str)]) -> (i32, String) {
+    let profile = dir.join("p.yaml");
+    std::fs::write(
+        &profile,
+        format!("name: k\nbase_url: http://127.0.0.1:9\nclients:\n  {client}\n"),
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["run", "--snapshots", "off", "--report-dir"])
+        .arg(dir.join("r"))
+        .arg("--target")
+        .arg(&profile)
+        .arg("scenarios/jwtauth/claims.yaml")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (
+        out.status.code().unwrap_or(-1),
+        text.replace(&dir.display().to_string(), "[dir]"),
+    )
+}
+
+#[test]
+fn a_key_that_cannot_sign_is_refused_at_its_line_and_never_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let k: serde_json::Value = serde_json::from_str(oauth_harness::keys::FIXTURE_K).expect("K");
+    let d = k["d"].as_str().expect("d").to_string();
+    let mut public = k.clone();
+    public.as_object_mut().map(|m| m.remove("d"));
+    for (name, text) in [
+        ("public.jwk", public.to_string()),
+        ("garbage.jwk", "-----BEGIN PRIVATE KEY-----\n".to_string()),
+        (
+            "oct.jwk",
+            serde_json::json!({"kty": "oct", "k": d}).to_string(),
+        ),
+    ] {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    let mut seen = Vec::new();
+    for (client, env) in [
+        ("pkj: {id: pkj, key_file: missing.jwk}", vec![]),
+        ("pkj: {id: pkj, key_file: public.jwk}", vec![]),
+        ("pkj: {id: pkj, key_file: garbage.jwk}", vec![]),
+        (
+            "pkj: {id: pkj, key_env: PKJ_KEY}",
+            vec![("PKJ_KEY", format!("{{\"kty\":\"oct\",\"k\":\"{d}\"}}"))],
+        ),
+        ("pkj: {id: pkj, key_env: UNSET_PKJ_KEY}", vec![]),
+        ("web: {id: web, key_file: oct.jwk}", vec![]),
+    ] {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (code, text) = run(dir.path(), client, &env);
+        assert_eq!(code, 2, "{client}: {text}");
+        assert!(!text.contains(&d), "{client}: the key is shown: {text}");
+        seen.push(format!("{client}\n  {}", text.trim()));
+    }
+    insta::assert_snapshot!("bad_keys", seen.join("\n"));
+}
+
+/// The profile's key is the one that signs: the builtin holds K for `pkj`, so a profile
+/// that gives `pkj` the key K2 gets every assertion refused.
+#[tokio::test]
+async fn the_profiles_key_is_the_one_that_signs() {
+    let (_server, base) = crate::binary::spawn_serve(&["--test-mode"]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("k2.jwk"), oauth_harness::keys::FIXTURE_K2).expect("write");
+    let profile = |key: &str| {
+        format!("name: k\nbase_url: {base}\nscopes: {{basic: api}}\nclients:\n  pkj: {{id: pkj, key_file: {key}}}\n  web: {{id: web}}\n")
+    };
+    for (key, want) in [("k.jwk", 0), ("k2.jwk", 4)] {
+        std::fs::write(dir.path().join("k.jwk"), oauth_harness::keys::FIXTURE_K).expect("write");
+        let p = dir.path().join("p.yaml");
+        std::fs::write(&p, profile(key)).expect("write");
+        let reports = dir.path().join("r");
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(BIN)
+                .args(["run", "--snapshots", "off", "--report-dir"])
+                .arg(&reports)
+                .arg("--target")
+                .arg(&p)
+                .arg("scenarios/jwtauth/time.yaml")
+                .output()
+                .expect("run")
+        })
+        .await
+        .expect("join");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(want), "{key}: {text}");
+    }
+}
