@@ -523,6 +523,7 @@ pub async fn run_paced(l: &LoadedClient, opts: &ClientOptions, pace: &Pace) -> P
         skip_reason: None,
         duration_ms: 0.0,
         steps: Vec::new(),
+        race: None,
     };
     let real_time = matches!(pace, Pace::RealTime(_));
     let name = match pace {

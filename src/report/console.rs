@@ -189,6 +189,9 @@ fn scenario_line(s: &ScenarioResult, p: Paint) -> String {
     if let Some(r) = &s.skip_reason {
         line.push_str(&format!(" — skipped: {r}"));
     }
+    if let Some(r) = &s.race {
+        line.push_str(&format!(" — race: {r}"));
+    }
     line.push('\n');
     line
 }

@@ -67,6 +67,7 @@ pub(crate) async fn session(
         backend: Box::new(Builtin { server }),
         verification: Default::default(),
         date_offset: Default::default(),
+        race: Default::default(),
     })
 }
 

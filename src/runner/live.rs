@@ -126,6 +126,11 @@ impl Live {
         })
     }
 
+    /// The profile's race settings (its defaults where it names none).
+    pub(crate) fn race_settings(&self) -> crate::runner::profile::RaceSettings {
+        self.profile.race.unwrap_or_default()
+    }
+
     /// A session for one scenario; `manual` hooks ask `person`.
     pub(crate) fn session(self: &Arc<Self>, person: Person) -> Result<Session, TargetError> {
         let jar = Arc::new(reqwest::cookie::Jar::default());
@@ -155,6 +160,7 @@ impl Live {
             }),
             verification: Default::default(),
             date_offset: self.date_offset.clone(),
+            race: p.race.unwrap_or_default(),
         })
     }
 

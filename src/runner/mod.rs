@@ -28,6 +28,7 @@ pub(crate) mod live;
 pub(crate) mod mixup;
 pub(crate) mod poll;
 pub mod profile;
+pub(crate) mod race;
 pub mod recipe;
 pub mod request;
 pub mod result;
@@ -281,6 +282,7 @@ fn scenario_result(l: &Loaded, status: Status) -> ScenarioResult {
         skip_reason: None,
         duration_ms: 0.0,
         steps: vec![],
+        race: None,
     }
 }
 
@@ -346,6 +348,44 @@ fn unmet_needs(l: &Loaded, session: &Session, opts: &RunOptions, can_wait: bool)
 
 /// Runs one scenario on a fresh session.
 pub(crate) async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target) -> ScenarioResult {
+    let s = &l.scenario;
+    let race = s.steps.iter().find_map(|st| match &st.action {
+        crate::scenario::model::Action::Race(r) => Some(r),
+        _ => None,
+    });
+    let settings = target.race_settings();
+    let rounds = s
+        .rounds
+        .unwrap_or(if race.is_some() { settings.rounds } else { 1 });
+    if rounds <= 1 && race.is_none() {
+        return run_round(l, opts, target).await;
+    }
+    // Rounds from scratch; one bad round is a definitive result (matrix §17a).
+    let started = Instant::now();
+    let n = race.map(|r| r.n.unwrap_or(settings.n));
+    let mut round = 1;
+    loop {
+        let mut r = run_round(l, opts, target).await;
+        let clean = matches!(r.status, Status::Passed | Status::Info);
+        if !clean || round == rounds {
+            r.race = match (clean, n) {
+                (_, _) if r.status == Status::Skipped => None,
+                (true, Some(n)) => Some(format!("not observed in {rounds} rounds of {n} at once")),
+                (true, None) => Some(format!("held in {rounds} rounds")),
+                (false, Some(n)) => Some(format!(
+                    "observed in round {round} of {rounds} ({n} at once)"
+                )),
+                (false, None) => Some(format!("round {round} of {rounds}")),
+            };
+            r.duration_ms = ms(started);
+            return r;
+        }
+        round += 1;
+    }
+}
+
+/// One run of a scenario against its own session.
+async fn run_round(l: &Loaded, opts: &RunOptions, target: &Target) -> ScenarioResult {
     let started = Instant::now();
     let s = &l.scenario;
     let session = match target.session().await {

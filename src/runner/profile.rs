@@ -59,6 +59,9 @@ pub struct Profile {
     /// the issuer as the sole value).
     #[serde(default)]
     pub jwt_aud: JwtAud,
+    /// Races (matrix §23) run against the target only when its profile says so: N
+    /// concurrent requests, R rounds. Off by default: a race is a burst of load.
+    pub race: Option<RaceSettings>,
     /// The target binds client assertions as OpenID Connect Core §9 says ("These tokens
     /// MUST only be used once"; "jti REQUIRED"), where RFC 7523 §3 item 7 says MAY
     /// (matrix §24.2 #2).
@@ -183,6 +186,37 @@ pub struct ResourceSpec {
 
 fn one() -> u32 {
     1
+}
+
+/// How races run against a target (matrix §24.4): N requests at once, R rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaceSettings {
+    /// Requests at once (default 16).
+    #[serde(default = "race_n")]
+    pub n: u32,
+    /// Rounds, each with a fresh artefact (default 5).
+    #[serde(default = "race_rounds")]
+    pub rounds: u32,
+}
+
+/// How many requests race when neither the step nor the target says (matrix §17a).
+fn race_n() -> u32 {
+    16
+}
+
+/// How many rounds a scenario with a race runs when neither it nor the target says.
+fn race_rounds() -> u32 {
+    5
+}
+
+impl Default for RaceSettings {
+    fn default() -> Self {
+        RaceSettings {
+            n: race_n(),
+            rounds: race_rounds(),
+        }
+    }
 }
 
 /// The audience rules of client assertions a target follows (matrix §24.2 #1).
@@ -616,6 +650,9 @@ impl Profile {
         });
         if self.oidc_client_auth {
             c.push(Capability::OidcClientAuth);
+        }
+        if self.race.is_some() {
+            c.push(Capability::Race);
         }
         if self.revoke_app.as_ref().is_some_and(usable) {
             c.push(Capability::RevokeApp);

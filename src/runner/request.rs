@@ -210,17 +210,7 @@ pub(crate) async fn send(
     vars: &mut Vars,
     r: &Request,
 ) -> Result<(Exchange, ExchangeSummary), StepError> {
-    let signs = matches!(
-        r.auth,
-        Some(Auth::PrivateKeyJwt(_) | Auth::ClientSecretJwt(_))
-    );
-    if signs && !session.knows_target_time() {
-        // An assertion's times are the target's (matrix §17a): read its clock first, from
-        // the `Date` of any answer.
-        if let Ok(ex) = session.fetch(session.http.get(&session.base)).await {
-            session.observe_date(&ex);
-        }
-    }
+    know_target_time(session, r).await;
     let spec = resolve(session, vars, r)?;
     for (value, kind) in &spec.secrets {
         vars.redactor.add(value, kind);
@@ -251,6 +241,21 @@ pub(crate) async fn send(
         &ex,
     );
     Ok((ex, summary))
+}
+
+/// Before a request that signs a client assertion: the target's clock, read from the
+/// `Date` of any answer when the session has not seen one (an assertion's times are the
+/// target's, matrix §17a).
+pub(crate) async fn know_target_time(session: &Session, r: &Request) {
+    let signs = matches!(
+        r.auth,
+        Some(Auth::PrivateKeyJwt(_) | Auth::ClientSecretJwt(_))
+    );
+    if signs && !session.knows_target_time() {
+        if let Ok(ex) = session.fetch(session.http.get(&session.base)).await {
+            session.observe_date(&ex);
+        }
+    }
 }
 
 /// Keeps where a device authorization response sends its user (RFC 8628 §3.2), by user code.

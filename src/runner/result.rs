@@ -272,6 +272,10 @@ pub struct ScenarioResult {
     pub duration_ms: f64,
     /// Steps, in order (up to the first that could not run).
     pub steps: Vec<StepResult>,
+    /// A scenario that races: how many rounds ran and what they showed ("not observed in
+    /// 5 rounds of 16", never proof; or the round that showed it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub race: Option<String>,
 }
 
 /// Counts per verdict.

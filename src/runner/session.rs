@@ -161,6 +161,8 @@ pub(crate) struct Session {
     pub(crate) verification: parking_lot::Mutex<HashMap<String, (String, Option<String>)>>,
     /// The target's clock less ours, seconds, from the `Date` of its latest response
     /// (matrix §17a: "now" is the target's clock).
+    /// How races run on this target (matrix §24.4 `race: {n, rounds}`).
+    pub(crate) race: crate::runner::profile::RaceSettings,
     /// Shared by the sessions of one live target (a clock hook moves it for all).
     pub(crate) date_offset: Arc<parking_lot::Mutex<Option<i64>>>,
 }

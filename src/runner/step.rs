@@ -414,6 +414,14 @@ async fn act(
             let ex = session.revoke_app(&client, r.user.as_deref()).await?;
             Ok(Done::Response(ex))
         }
+        Action::Race(r) => {
+            let (ex, line) = crate::runner::race::race(r, session, vars).await?;
+            if opts.verbose {
+                ctx.result.exchanges.push(line.clone());
+            }
+            ctx.result.exchange = Some(line);
+            Ok(Done::Response(ex))
+        }
     }
 }
 

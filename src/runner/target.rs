@@ -81,6 +81,14 @@ impl Target {
         })
     }
 
+    /// How races run on this target: the builtin's defaults, or a live profile's `race`.
+    pub(crate) fn race_settings(&self) -> crate::runner::profile::RaceSettings {
+        match &self.inner {
+            Inner::Builtin(_) => Default::default(),
+            Inner::Live(live) => live.race_settings(),
+        }
+    }
+
     /// The person `manual` hooks ask.
     pub(crate) fn with_person(mut self, person: Person) -> Target {
         self.person = person;

@@ -6,8 +6,8 @@
 
 use super::model::{
     Action, AdvanceClock, Assertion, Auth, Body, CaptureEntry, Check, ClientAssertion, Condition,
-    Consent, Destination, Poll, Predicate, Query, RawBody, Request, RevokeApp, Scenario, Sleep,
-    Step, UserCode,
+    Consent, Destination, Poll, Predicate, Query, Race, RawBody, Request, RevokeApp, Scenario,
+    Sleep, Step, UserCode,
 };
 use super::spans::Seg;
 use super::template::{Template, Tree};
@@ -164,6 +164,9 @@ impl<'a> Walker<'a, '_> {
             Action::Sleep(Sleep { seconds }) => {
                 self.at(Seg::Key("sleep"), |w| w.key_text("seconds", seconds))
             }
+            Action::Race(Race { request, n: _ }) => self.at(Seg::Key("race"), |w| {
+                w.at(Seg::Key("request"), |w| w.request(request))
+            }),
         }
     }
 

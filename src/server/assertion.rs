@@ -92,6 +92,22 @@ impl SeenJtis {
     /// of live ones is refused rather than grown without bound.
     const MAX: usize = 100_000;
 
+    /// Whether `jti` of `client` is on record (the read half of [`Self::first_use`], for
+    /// the race fault only).
+    fn seen(&self, client: &Arc<str>, jti: &str, now: u64) -> bool {
+        self.0
+            .lock()
+            .get(&(client.clone(), jti.to_string()))
+            .is_some_and(|t| *t >= now)
+    }
+
+    /// Records `jti` of `client` until `until` (the write half, for the race fault only).
+    fn record(&self, client: &Arc<str>, jti: &str, until: u64) {
+        self.0
+            .lock()
+            .insert((client.clone(), jti.to_string()), until);
+    }
+
     /// Records `jti` of `client` until `until`; `false` if it was seen (a replay) or the
     /// table is full.
     fn first_use(&self, client: &Arc<str>, jti: &str, until: u64, now: u64) -> bool {
@@ -231,6 +247,12 @@ fn claims(st: &AppState, client: &Client, jwt: &Compact) -> Result<(), Refusal> 
         return Err("The client assertion has no jti");
     };
     let until = exp.unwrap_or(now).max(now) + SKEW;
+    // RACE-10's fault: two requests read the jti unseen, meet, and both record it.
+    if st.faults.has(Fault::RaceJtiDoubleSpend) && !st.assertion_jtis.seen(&client.id, jti, now) {
+        st.rendezvous.meet(jti.as_bytes());
+        st.assertion_jtis.record(&client.id, jti, until);
+        return Ok(());
+    }
     if !st.assertion_jtis.first_use(&client.id, jti, until, now) {
         return Err("The client assertion was used before (jti)");
     }

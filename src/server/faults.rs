@@ -234,6 +234,14 @@ pub enum Fault {
     MetaNoAuthSigningAlgs,
     /// The metadata's signing algorithms for client assertions include `none`.
     MetaAuthAlgNone,
+    /// Concurrent redemptions of one code: each reads it unused before any marks it used.
+    RaceCodeDoubleSpend,
+    /// A code's reuse within a second of its issue (a race's losers) revokes nothing.
+    RaceCodeNoRevoke,
+    /// Concurrent refreshes with one rotating refresh token each rotate it (a fork).
+    RaceRtFork,
+    /// Concurrent requests with one client assertion each read its `jti` unseen.
+    RaceJtiDoubleSpend,
 }
 
 impl Fault {
@@ -389,6 +397,10 @@ impl Fault {
             JwtMultiAuthOk => &["JWTAUTH-17"],
             MetaNoJwtMethods => &["JWTAUTH-18"],
             MetaNoAuthSigningAlgs | MetaAuthAlgNone => &["JWTAUTH-19"],
+            RaceCodeDoubleSpend => &["RACE-1"],
+            RaceCodeNoRevoke => &["RACE-2"],
+            RaceRtFork => &["RACE-4"],
+            RaceJtiDoubleSpend => &["RACE-10"],
         }
     }
 

@@ -20,6 +20,7 @@ pub mod pages;
 pub mod par;
 pub mod params;
 pub mod play;
+pub(crate) mod race;
 pub(crate) mod rate;
 pub mod register;
 pub mod revoke;
@@ -89,6 +90,8 @@ pub struct AppState {
     pub(crate) device_rate: rate::DeviceRate,
     /// Client assertions' `jti` values, each used once (OpenID Connect Core §9).
     pub(crate) assertion_jtis: assertion::SeenJtis,
+    /// Where the race fault switches hold a request between its read and its write.
+    pub(crate) rendezvous: race::Rendezvous,
 }
 
 /// Clients by id.
@@ -127,6 +130,7 @@ impl AppState {
             pause: config.stall.map(stall::Pause::starting_now),
             device_rate: rate::DeviceRate::default(),
             assertion_jtis: assertion::SeenJtis::default(),
+            rendezvous: race::Rendezvous::default(),
         }
     }
 

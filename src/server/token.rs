@@ -223,19 +223,27 @@ fn code_grant(state: &AppState, client: &Client, params: &Params) -> Result<Resp
     let now = state.now();
     // The judge sees the rules, never the store it runs under.
     let rules = state.rules();
-    let issued = state.store.redeem_code(code, now, |rec| {
-        let Some(rec) = rec else {
-            return Verdict::Refuse(OAuthError::invalid_grant("Unknown authorization code"));
-        };
-        match judge_code(rules, client, params, rec, now) {
-            Ok(()) => {
-                let refresh = refresh_if(wants_refresh(rules, client, rec.scope), rec.scope);
-                let user = Some(rec.user.clone());
-                Verdict::Grant(issuance(rules, client, user, rec.scope, refresh))
+    // RACE-1's fault: the two reads of one code meet before either marks it used.
+    let gap = || state.rendezvous.meet(code.as_bytes());
+    let racy = state.faults.has(Fault::RaceCodeDoubleSpend);
+    let issued = state.store.redeem_code(
+        code,
+        now,
+        |rec| {
+            let Some(rec) = rec else {
+                return Verdict::Refuse(OAuthError::invalid_grant("Unknown authorization code"));
+            };
+            match judge_code(rules, client, params, rec, now) {
+                Ok(()) => {
+                    let refresh = refresh_if(wants_refresh(rules, client, rec.scope), rec.scope);
+                    let user = Some(rec.user.clone());
+                    Verdict::Grant(issuance(rules, client, user, rec.scope, refresh))
+                }
+                Err(verdict) => verdict,
             }
-            Err(verdict) => verdict,
-        }
-    })?;
+        },
+        racy.then_some(&gap as &dyn Fn()),
+    )?;
     Ok(respond(state, &issued, None))
 }
 
@@ -259,7 +267,11 @@ fn judge_code(
         if !rules.faults.has(Fault::ReuseCode) {
             // RFC 6749 §4.1.2, §10.5: refuse, and revoke what the code issued (TOK-22).
             let e = OAuthError::invalid_grant("Authorization code was already used");
-            if rules.faults.has(Fault::NoRevokeOnCodeReuse) {
+            // RACE-2's fault: the losers of a race (a reuse right after the issue) revoke
+            // nothing.
+            let racing = rules.faults.has(Fault::RaceCodeNoRevoke)
+                && now.since(rec.issued_at) < Duration::from_secs(1);
+            if rules.faults.has(Fault::NoRevokeOnCodeReuse) || racing {
                 return Err(Verdict::Refuse(e));
             }
             return Err(Verdict::RefuseRevoking(grant, e));
@@ -332,22 +344,30 @@ fn refresh_grant(
     // The same refresh token stays valid unless rotated; say so, as RFC 6749 §6 allows.
     let rotate = client.is_public() && !state.faults.has(Fault::NoRefreshRotation);
     let rules = state.rules();
-    let issued = state.store.refresh(rt, now, |found| {
-        let Some((rec, alive)) = found else {
-            return Verdict::Refuse(OAuthError::invalid_grant("Unknown refresh token"));
-        };
-        match judge_refresh(rules, client, rec, alive, requested, now) {
-            Ok(scope) => {
-                let refresh = if rotate {
-                    RefreshPlan::New(rec.scope)
-                } else {
-                    RefreshPlan::Keep
-                };
-                Verdict::Grant(issuance(rules, client, rec.user.clone(), scope, refresh))
+    // RACE-4's fault: the two reads of one refresh token meet before either rotates it.
+    let gap = || state.rendezvous.meet(rt.as_bytes());
+    let racy = state.faults.has(Fault::RaceRtFork);
+    let issued = state.store.refresh(
+        rt,
+        now,
+        |found| {
+            let Some((rec, alive)) = found else {
+                return Verdict::Refuse(OAuthError::invalid_grant("Unknown refresh token"));
+            };
+            match judge_refresh(rules, client, rec, alive, requested, now) {
+                Ok(scope) => {
+                    let refresh = if rotate {
+                        RefreshPlan::New(rec.scope)
+                    } else {
+                        RefreshPlan::Keep
+                    };
+                    Verdict::Grant(issuance(rules, client, rec.user.clone(), scope, refresh))
+                }
+                Err(verdict) => verdict,
             }
-            Err(verdict) => verdict,
-        }
-    })?;
+        },
+        racy.then_some(&gap as &dyn Fn()),
+    )?;
     Ok(respond(state, &issued, (!rotate).then_some(rt)))
 }
 

@@ -50,6 +50,21 @@ const OTHER_LEVEL_BY_THE_MATRIX: &[(&str, oauth_harness::scenario::model::Level,
         "a non-boolean `require_pushed_authorization_requests` ⇒ FAILED",
     ),
     (
+        "RACE-1",
+        oauth_harness::scenario::model::Level::Should,
+        "0 × 200 ⇒ WARNING (fails closed)",
+    ),
+    (
+        "RACE-4",
+        oauth_harness::scenario::model::Level::Should,
+        "0 × 200 ⇒ WARNING",
+    ),
+    (
+        "RACE-10",
+        oauth_harness::scenario::model::Level::Should,
+        "a race that no request wins fails closed (as RACE-1's 0 × 200 ⇒ WARNING)",
+    ),
+    (
         "JWTAUTH-6",
         oauth_harness::scenario::model::Level::May,
         "at {token}: `aud` = {token} URL and `aud` = ISS → which pass is INFO",

@@ -35,6 +35,9 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     /// Placeholders for this scenario's snapshots, on top of the defaults for the RFC
     /// fields: JSONPath into the body → placeholder (`$.items[*].id: "[item id]"`).
+    /// How many times the scenario runs from scratch (its `race` steps' rounds); `None`:
+    /// once, or the target's `race.rounds` (else 5) when it has a race step.
+    pub rounds: Option<u32>,
     pub snapshot_redact: BTreeMap<String, String>,
 }
 
@@ -112,6 +115,9 @@ pub enum Capability {
     /// … or draft-ietf-oauth-rfc7523bis: the issuer as the sole audience (`jwt_aud:
     /// issuer-only`).
     JwtAudIssuerOnly,
+    /// Races may be run against it (`race` steps: N requests at once, R rounds); a live
+    /// target's profile says `race: {n, rounds}`.
+    Race,
 }
 
 /// One step: one action, then captures and expectations.
@@ -158,6 +164,22 @@ pub enum Action {
     RevokeApp(RevokeApp),
     /// Wait a while of the target's time (a clock that can move moves; else real time).
     Sleep(Sleep),
+    /// Send one request N times at once, each on its own connection (conformance matrix
+    /// §17a, *(race N×R)*).
+    Race(Race),
+}
+
+/// N identical requests released together after every connection is open (a barrier),
+/// each on its own connection. Its response, for expectations and captures, is a JSON
+/// summary of the answers: `n`, `ok` (2xx answers), `refused` (the others: 429 and 5xx
+/// count as refusals), `statuses` (status → count), `errors` (`error` → count), `winner`
+/// (the first 2xx answer's JSON body, or null).
+#[derive(Debug, Clone)]
+pub struct Race {
+    /// The request.
+    pub request: Request,
+    /// How many at once (default: the target's `race.n`, else 16).
+    pub n: Option<u32>,
 }
 
 /// A step kind without its content, as files name it. [`Action::kind`] is one exhaustive
@@ -182,6 +204,8 @@ pub enum ActionKind {
     RevokeApp,
     /// `sleep`.
     Sleep,
+    /// `race`.
+    Race,
 }
 
 impl ActionKind {
@@ -201,6 +225,7 @@ impl ActionKind {
             ActionKind::AdvanceClock => "advance_clock",
             ActionKind::RevokeApp => "revoke_app",
             ActionKind::Sleep => "sleep",
+            ActionKind::Race => "race",
         }
     }
 }
@@ -217,6 +242,7 @@ impl Action {
             Action::AdvanceClock(_) => ActionKind::AdvanceClock,
             Action::RevokeApp(_) => ActionKind::RevokeApp,
             Action::Sleep(_) => ActionKind::Sleep,
+            Action::Race(_) => ActionKind::Race,
         }
     }
 
@@ -246,6 +272,7 @@ impl Action {
             Action::AdvanceClock(_) => vec![Capability::Clock],
             Action::RevokeApp(_) => vec![Capability::RevokeApp],
             Action::Sleep(_) => vec![],
+            Action::Race(_) => vec![Capability::Race],
         }
     }
 
@@ -254,7 +281,7 @@ impl Action {
     /// another state than written.
     pub fn changes_state(&self) -> bool {
         match self {
-            Action::Request(_) | Action::Poll(_) | Action::Consent(_) => false,
+            Action::Request(_) | Action::Poll(_) | Action::Consent(_) | Action::Race(_) => false,
             Action::Approve(_)
             | Action::Deny(_)
             | Action::AdvanceClock(_)
@@ -286,7 +313,8 @@ impl Action {
             | Action::Approve(_)
             | Action::Deny(_)
             | Action::Consent(_)
-            | Action::RevokeApp(_) => true,
+            | Action::RevokeApp(_)
+            | Action::Race(_) => true,
             Action::AdvanceClock(_) | Action::Sleep(_) => false,
         }
     }
@@ -300,7 +328,8 @@ impl Action {
             | Action::Approve(_)
             | Action::Deny(_)
             | Action::Consent(_)
-            | Action::RevokeApp(_) => false,
+            | Action::RevokeApp(_)
+            | Action::Race(_) => false,
         }
     }
 
@@ -312,7 +341,8 @@ impl Action {
             | Action::Approve(_)
             | Action::Deny(_)
             | Action::Consent(_)
-            | Action::RevokeApp(_) => true,
+            | Action::RevokeApp(_)
+            | Action::Race(_) => true,
             Action::AdvanceClock(_) | Action::Sleep(_) => false,
         }
     }
@@ -322,6 +352,7 @@ impl Action {
         match self {
             Action::Request(r) => Some(r),
             Action::Poll(p) => Some(&p.request),
+            Action::Race(r) => Some(&r.request),
             _ => None,
         }
     }
@@ -706,7 +737,7 @@ impl Capability {
 
     /// Every capability (the builtin has them all but `jwt_aud_issuer_only`: its audience
     /// policy is the original rules').
-    pub const ALL: [Capability; 15] = [
+    pub const ALL: [Capability; 16] = [
         Capability::Clock,
         Capability::Approve,
         Capability::Deny,
@@ -722,6 +753,7 @@ impl Capability {
         Capability::OidcClientAuth,
         Capability::JwtAudLegacy,
         Capability::JwtAudIssuerOnly,
+        Capability::Race,
     ];
 }
 

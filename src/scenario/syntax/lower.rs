@@ -4,7 +4,7 @@
 use super::{AssertionDoc, PollDoc, RequestDoc, ScenarioDoc, StepDoc};
 use crate::scenario::model::{
     Action, ActionKind, Assertion, Body, Check, Destination, EndpointRef, Level, Poll, Predicate,
-    Query, Request, Scenario, Step,
+    Query, Race, Request, Scenario, Step,
 };
 use crate::scenario::spans::Seg;
 use crate::scenario::template::Tree;
@@ -41,9 +41,13 @@ pub fn lower(doc: ScenarioDoc) -> Result<Scenario, Broken> {
         requires,
         vars,
         steps,
+        rounds,
         independent_steps,
         snapshot_redact,
     } = doc;
+    if rounds == Some(0) || rounds.is_some_and(|r| r > 1000) {
+        return Err(broken(&[Seg::Key("rounds")], "`rounds`: from 1 to 1000"));
+    }
     if steps.is_empty() {
         return Err(broken(
             &[Seg::Key("steps")],
@@ -67,6 +71,7 @@ pub fn lower(doc: ScenarioDoc) -> Result<Scenario, Broken> {
         requires,
         vars,
         steps,
+        rounds,
         snapshot_redact,
     })
 }
@@ -84,6 +89,7 @@ fn lower_step(doc: StepDoc, here: &[Seg<'static>]) -> Result<Step, Broken> {
         advance_clock,
         revoke_app,
         sleep,
+        race,
         repeat,
         stands_alone,
         capture,
@@ -99,6 +105,19 @@ fn lower_step(doc: StepDoc, here: &[Seg<'static>]) -> Result<Step, Broken> {
     }
     if let Some(p) = poll {
         actions.push(Action::Poll(lower_poll(p, &at(here, &[Seg::Key("poll")]))?));
+    }
+    if let Some(r) = race {
+        let at_race = at(here, &[Seg::Key("race")]);
+        if r.n.is_some_and(|n| !(2..=256).contains(&n)) {
+            return Err(broken(
+                &at_race,
+                "`n`: a race is between 2 and 256 requests",
+            ));
+        }
+        actions.push(Action::Race(Race {
+            request: lower_request(r.request, &at(&at_race, &[Seg::Key("request")]))?,
+            n: r.n,
+        }));
     }
     let others = [
         approve.map(Action::Approve),

@@ -47,6 +47,10 @@ pub struct ScenarioDoc {
     pub vars: Pairs,
     /// The steps, run in order.
     pub steps: Vec<StepDoc>,
+    /// How many times the whole scenario runs, each round from scratch (a fresh artefact
+    /// to race for); the first round that does not hold ends it. A scenario with a `race`
+    /// step defaults to the target's `race.rounds`, else 5.
+    pub rounds: Option<u32>,
     /// Every step is a probe of its own (a fresh request that builds on nothing an
     /// earlier step did): each is judged even after an earlier one that the server
     /// accepted did not hold. The same as `stands_alone: true` on every step.
@@ -87,6 +91,8 @@ pub struct StepDoc {
     pub revoke_app: Option<RevokeApp>,
     /// Wait a while of the target's time (its clock moves if it can; else real time).
     pub sleep: Option<Sleep>,
+    /// Send one request N times at once, each on its own connection.
+    pub race: Option<RaceDoc>,
     /// Perform the action this many times; captures and expectations apply to the last.
     #[serde(default = "one")]
     pub repeat: u32,
@@ -115,6 +121,18 @@ fn post() -> String {
 
 fn max_polls() -> u32 {
     100
+}
+
+/// N identical requests released together after all their connections are open: the
+/// step's response is a summary of the answers (`n`, `ok`, `refused`, `statuses`,
+/// `errors`, `winner`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename = "Race")]
+pub struct RaceDoc {
+    /// The request.
+    pub request: RequestDoc,
+    /// How many at once (default: the target's `race.n`, else 16).
+    pub n: Option<u32>,
 }
 
 /// An HTTP request.

@@ -240,15 +240,23 @@ impl Store {
     }
 
     /// Redeems an authorization code as `judge` decides: a grant redeems it (TOK-21) and
-    /// starts a grant of its own.
+    /// starts a grant of its own. Judging and redeeming are one step under the lock;
+    /// only a race fault switch passes a `gap` to run between them, unlocked.
     pub(crate) fn redeem_code(
         &self,
         code: &str,
         now: Timestamp,
         judge: impl FnOnce(Option<&AuthorizationCode>) -> Verdict,
+        gap: Option<&dyn Fn()>,
     ) -> Result<Issued, OAuthError> {
         let mut t = self.tables.lock();
-        match judge(t.codes.get(code.as_bytes())) {
+        let verdict = judge(t.codes.get(code.as_bytes()));
+        if let (Some(gap), Verdict::Grant(_)) = (gap, &verdict) {
+            drop(t);
+            gap();
+            t = self.tables.lock();
+        }
+        match verdict {
             Verdict::Refuse(e) => Err(e),
             Verdict::RefuseRevoking(grant, e) => {
                 t.revoke_grant(grant);
@@ -270,10 +278,16 @@ impl Store {
         token: &str,
         now: Timestamp,
         judge: impl FnOnce(Option<(&RefreshToken, bool)>) -> Verdict,
+        gap: Option<&dyn Fn()>,
     ) -> Result<Issued, OAuthError> {
         let mut t = self.tables.lock();
         let found = t.refresh.get(token.as_bytes());
         let verdict = judge(found.map(|r| (r, t.grant_alive(r.grant))));
+        if let (Some(gap), Verdict::Grant(_)) = (gap, &verdict) {
+            drop(t);
+            gap();
+            t = self.tables.lock();
+        }
         match verdict {
             Verdict::Refuse(e) => Err(e),
             Verdict::RefuseRevoking(grant, e) => {
@@ -681,30 +695,45 @@ mod tests {
         let code = with_code(&s);
         let code = code.as_str();
         // Unknown: the judge sees nothing.
-        let e = s.redeem_code("nope", at(1), |rec| {
-            assert!(rec.is_none());
-            Verdict::Refuse(refused())
-        });
+        let e = s.redeem_code(
+            "nope",
+            at(1),
+            |rec| {
+                assert!(rec.is_none());
+                Verdict::Refuse(refused())
+            },
+            None,
+        );
         assert!(e.is_err());
         // A refusal changes nothing: the code is still unredeemed.
         assert!(s
-            .redeem_code(code, at(1), |_| Verdict::Refuse(refused()))
+            .redeem_code(code, at(1), |_| Verdict::Refuse(refused()), None)
             .is_err());
         let issued = s
-            .redeem_code(code, at(2), |rec| {
-                assert_eq!(rec.map(|r| r.redeemed), Some(None));
-                Verdict::Grant(issuance(RefreshPlan::New(ScopeSet::default())))
-            })
+            .redeem_code(
+                code,
+                at(2),
+                |rec| {
+                    assert_eq!(rec.map(|r| r.redeemed), Some(None));
+                    Verdict::Grant(issuance(RefreshPlan::New(ScopeSet::default())))
+                },
+                None,
+            )
             .expect("granted");
         let access = issued.access;
         assert!(s.find(access.as_str()).is_some());
         // Redeemed: the judge sees the grant, and a revoking refusal ends it (TOK-22).
         let grant = std::cell::Cell::new(None);
-        let e = s.redeem_code(code, at(3), |rec| {
-            let g = rec.and_then(|r| r.redeemed).expect("redeemed");
-            grant.set(Some(g));
-            Verdict::RefuseRevoking(g, refused())
-        });
+        let e = s.redeem_code(
+            code,
+            at(3),
+            |rec| {
+                let g = rec.and_then(|r| r.redeemed).expect("redeemed");
+                grant.set(Some(g));
+                Verdict::RefuseRevoking(g, refused())
+            },
+            None,
+        );
         assert!(e.is_err() && grant.get().is_some());
         assert!(s.find(access.as_str()).is_none(), "the code's tokens died");
         let refresh = issued.refresh.expect("a refresh token");
@@ -716,42 +745,65 @@ mod tests {
         let s = store();
         let code = with_code(&s);
         let first = s
-            .redeem_code(code.as_str(), at(1), |_| {
-                Verdict::Grant(issuance(RefreshPlan::New(ScopeSet::default())))
-            })
+            .redeem_code(
+                code.as_str(),
+                at(1),
+                |_| Verdict::Grant(issuance(RefreshPlan::New(ScopeSet::default()))),
+                None,
+            )
             .expect("granted");
         let rt = first.refresh.expect("refresh token");
         // Keep: the token stays and is used now.
-        s.refresh(rt.as_str(), at(5), |found| {
-            let (r, alive) = found.expect("found");
-            assert!(alive && !r.rotated);
-            Verdict::Grant(issuance(RefreshPlan::Keep))
-        })
+        s.refresh(
+            rt.as_str(),
+            at(5),
+            |found| {
+                let (r, alive) = found.expect("found");
+                assert!(alive && !r.rotated);
+                Verdict::Grant(issuance(RefreshPlan::Keep))
+            },
+            None,
+        )
         .expect("kept");
         // New: the presented token is rotated.
         let second = s
-            .refresh(rt.as_str(), at(6), |found| {
-                let (r, _) = found.expect("found");
-                assert_eq!(r.last_used, at(5), "Keep renewed its idle lifetime");
-                Verdict::Grant(issuance(RefreshPlan::New(ScopeSet::default())))
-            })
+            .refresh(
+                rt.as_str(),
+                at(6),
+                |found| {
+                    let (r, _) = found.expect("found");
+                    assert_eq!(r.last_used, at(5), "Keep renewed its idle lifetime");
+                    Verdict::Grant(issuance(RefreshPlan::New(ScopeSet::default())))
+                },
+                None,
+            )
             .expect("rotated");
         // The rotated one, replayed: the judge sees it rotated and revokes the grant.
-        let e = s.refresh(rt.as_str(), at(7), |found| {
-            let (r, alive) = found.expect("found");
-            assert!(r.rotated && alive);
-            Verdict::RefuseRevoking(r.grant, refused())
-        });
+        let e = s.refresh(
+            rt.as_str(),
+            at(7),
+            |found| {
+                let (r, alive) = found.expect("found");
+                assert!(r.rotated && alive);
+                Verdict::RefuseRevoking(r.grant, refused())
+            },
+            None,
+        );
         assert!(e.is_err());
         assert!(
             s.find(second.access.as_str()).is_none(),
             "REF-9: the grant died"
         );
-        s.refresh(rt.as_str(), at(8), |found| {
-            let alive = found.map(|(_, alive)| alive);
-            assert_eq!(alive, Some(false), "the judge is told the grant is dead");
-            Verdict::Refuse(refused())
-        })
+        s.refresh(
+            rt.as_str(),
+            at(8),
+            |found| {
+                let alive = found.map(|(_, alive)| alive);
+                assert_eq!(alive, Some(false), "the judge is told the grant is dead");
+                Verdict::Refuse(refused())
+            },
+            None,
+        )
         .expect_err("refused");
     }
 
