@@ -7,7 +7,7 @@ use crate::runner::error::TargetError;
 use crate::runner::profile::BodyEncoding;
 use crate::runner::session::{client, Backend, Fut, Session};
 use crate::scenario::model::{Capability, Decision};
-use crate::server::config::ServerConfig;
+use crate::server::config::{JwtAudPolicy, ServerConfig};
 use crate::server::ServerHandle;
 use std::collections::HashMap;
 use std::future::Future;
@@ -50,9 +50,15 @@ pub(crate) async fn session(
         http_follow: client(true, timeout, None, &jar)?,
         base,
         secrets,
+        // The audience rules its policy follows, not the other.
         capabilities: Capability::ALL
             .into_iter()
-            .filter(|c| *c != Capability::JwtAudIssuerOnly)
+            .filter(|c| {
+                *c != match config.policy.jwt_aud {
+                    JwtAudPolicy::Legacy => Capability::JwtAudIssuerOnly,
+                    JwtAudPolicy::IssuerOnly => Capability::JwtAudLegacy,
+                }
+            })
             .collect(),
         encoding: BodyEncoding::Json,
         pkce_documentation: String::new(),

@@ -388,7 +388,7 @@ pub(crate) async fn run_scenario(l: &Loaded, opts: &RunOptions, target: &Target)
 async fn run_round(l: &Loaded, opts: &RunOptions, target: &Target) -> ScenarioResult {
     let started = Instant::now();
     let s = &l.scenario;
-    let session = match target.session().await {
+    let session = match target.session_for(&s.needs()).await {
         Ok(sess) => sess,
         Err(e) => return scenario_error(l, ms(started), e.to_string()),
     };

@@ -15,7 +15,8 @@
 use crate::runner::error::TargetError;
 use crate::runner::live::Live;
 use crate::runner::profile::Profile;
-use crate::server::config::ServerConfig;
+use crate::scenario::model::Capability;
+use crate::server::config::{JwtAudPolicy, ServerConfig};
 use crate::server::faults::FaultSet;
 use std::sync::Arc;
 
@@ -97,11 +98,22 @@ impl Target {
 
     /// A fresh session for one scenario.
     pub async fn session(&self) -> Result<Session, TargetError> {
+        self.session_for(&[]).await
+    }
+
+    /// A fresh session for a scenario that needs `needs`. The builtin takes, among the
+    /// policies the sources leave open, the one the scenario is about: a scenario on the
+    /// `issuer-only` audience rules (draft-ietf-oauth-rfc7523bis) gets a server that
+    /// follows them, every other one the original rules (matrix §24.2 #1).
+    pub async fn session_for(&self, needs: &[Capability]) -> Result<Session, TargetError> {
         match &self.inner {
             Inner::Builtin(faults) => {
-                let config = ServerConfig::builtin()
+                let mut config = ServerConfig::builtin()
                     .with_test_mode(true)
                     .with_faults(*faults);
+                if needs.contains(&Capability::JwtAudIssuerOnly) {
+                    config.policy.jwt_aud = JwtAudPolicy::IssuerOnly;
+                }
                 Session::start_builtin(config, crate::clock::Clock::frozen()).await
             }
             Inner::Live(live) => live.session(self.person.clone()),

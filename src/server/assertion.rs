@@ -9,7 +9,7 @@
 
 use crate::endpoint::Endpoint;
 use crate::jose::{self, Compact};
-use crate::server::config::Client;
+use crate::server::config::{Client, JwtAudPolicy};
 use crate::server::faults::Fault;
 use crate::server::AppState;
 use parking_lot::Mutex;
@@ -170,6 +170,12 @@ fn signature(
             Err("Unsigned client assertions are refused")
         };
     }
+    // draft-ietf-oauth-rfc7523bis: "it is NOT RECOMMENDED for servers to reject JWTs that
+    // do not have explicit types" (JWTAUTH-8): only the fault does.
+    let typed = jwt.header.get("typ").and_then(Value::as_str) == Some("client-authentication+jwt");
+    if st.faults.has(Fault::JwtRequireTyp) && !typed {
+        return Err("The client assertion is not typed client-authentication+jwt");
+    }
     if st.faults.has(Fault::JwtSkipSignature) {
         return Ok(());
     }
@@ -259,10 +265,13 @@ fn claims(st: &AppState, client: &Client, jwt: &Compact) -> Result<(), Refusal> 
     Ok(())
 }
 
-/// Whether `aud` names this AS: one of its identifiers (RFC 9126 §2: "the authorization
-/// server MUST accept its issuer identifier, token endpoint URL, or pushed authorization
-/// request endpoint URL"), alone or among others (RFC 7519 §4.1.3). Under the fault
-/// `jwt-aud-issuer-only` only the issuer, as the sole value (draft-ietf-oauth-rfc7523bis).
+/// Whether `aud` names this AS. Under the original rules (policy `legacy`), one of its
+/// identifiers (RFC 9126 §2: "the authorization server MUST accept its issuer identifier,
+/// token endpoint URL, or pushed authorization request endpoint URL"), alone or among
+/// others (RFC 7519 §4.1.3). Under `issuer-only` (draft-ietf-oauth-rfc7523bis: "The
+/// authorization server MUST reject any JWT that does not contain its issuer identifier
+/// as its sole audience value.") only the issuer. Each fault switch applies the other
+/// rule.
 fn audience_ok(st: &AppState, aud: Option<&Value>) -> bool {
     let values: Vec<&str> = match aud {
         Some(Value::String(s)) => vec![s.as_str()],
@@ -271,7 +280,11 @@ fn audience_ok(st: &AppState, aud: Option<&Value>) -> bool {
     };
     let issuer = st.issuer.trim_end_matches('/');
     let same = |v: &str, id: &str| v.trim_end_matches('/') == id.trim_end_matches('/');
-    if st.faults.has(Fault::JwtAudIssuerOnly) {
+    let issuer_only = match st.policy.jwt_aud {
+        JwtAudPolicy::Legacy => st.faults.has(Fault::JwtAudIssuerOnly),
+        JwtAudPolicy::IssuerOnly => !st.faults.has(Fault::JwtAudLegacy),
+    };
+    if issuer_only {
         return values.len() == 1 && same(values[0], issuer);
     }
     let ours = [

@@ -98,6 +98,20 @@ pub struct Policy {
     pub request_uri_ttl: u64,
     /// Authorization requests only through PAR, for every client (RFC 9126 §5).
     pub require_pushed_authorization_requests: bool,
+    /// Which `aud` identifies this AS in client assertions (conformance matrix §24.2 #1).
+    pub jwt_aud: JwtAudPolicy,
+}
+
+/// The audience rules of client assertions (matrix §24.2 #1: the sources disagree).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum JwtAudPolicy {
+    /// RFC 7523 §3 item 3 and RFC 9126 §2: the issuer, the token endpoint URL or the PAR
+    /// endpoint URL, alone or among others.
+    #[default]
+    Legacy,
+    /// draft-ietf-oauth-rfc7523bis: the issuer, as the sole value, at every endpoint.
+    IssuerOnly,
 }
 
 impl Default for Policy {
@@ -114,6 +128,7 @@ impl Default for Policy {
             max_body_bytes: 64 * 1024,
             request_uri_ttl: 60,
             require_pushed_authorization_requests: false,
+            jwt_aud: JwtAudPolicy::Legacy,
         }
     }
 }

@@ -210,6 +210,11 @@ pub enum Fault {
     /// Only the issuer, as the sole `aud`, identifies the AS (RFC 9126 §2's token and PAR
     /// endpoint URLs are refused under the original rules).
     JwtAudIssuerOnly,
+    /// Under the issuer-only audience rules, the token and PAR endpoint URLs are taken as
+    /// `aud` too, and an `aud` array that holds the issuer.
+    JwtAudLegacy,
+    /// A client assertion without `typ: client-authentication+jwt` is refused.
+    JwtRequireTyp,
     /// A client assertion's `exp` is neither required nor checked.
     JwtIgnoreExp,
     /// A client assertion's `nbf` is not checked.
@@ -387,6 +392,8 @@ impl Fault {
             JwtIgnoreSub => &["JWTAUTH-4"],
             JwtIgnoreAud => &["JWTAUTH-5"],
             JwtAudIssuerOnly => &["JWTAUTH-6"],
+            JwtAudLegacy => &["JWTAUTH-7"],
+            JwtRequireTyp => &["JWTAUTH-8"],
             JwtIgnoreExp => &["JWTAUTH-9"],
             JwtIgnoreNbf => &["JWTAUTH-10"],
             JwtSkipSignature | JwtAnyRegisteredClientKey => &["JWTAUTH-11"],

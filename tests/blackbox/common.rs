@@ -91,10 +91,6 @@ pub async fn server() -> Srv {
     server_with(ServerConfig::builtin(), &[]).await
 }
 
-pub async fn with_faults(faults: &[Fault]) -> Srv {
-    server_with(ServerConfig::builtin(), faults).await
-}
-
 pub async fn server_with(config: ServerConfig, faults: &[Fault]) -> Srv {
     let config = config
         .with_test_mode(true)

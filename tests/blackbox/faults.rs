@@ -335,6 +335,11 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
             let token_url = format!("{}/oauth/token", s.base);
             cc_jwt(s, &assertion(s, "pkj", Sig::K, |c| { c.insert("aud".into(), json!(token_url)); }), &[], None).await.status == 200
         }
+        JwtAudLegacy => {
+            let token_url = format!("{}/oauth/token", s.base);
+            cc_jwt(s, &assertion(s, "pkj", Sig::K, |c| { c.insert("aud".into(), json!(token_url)); }), &[], None).await.status == 400
+        }
+        JwtRequireTyp => cc_jwt(s, &assertion(s, "pkj", Sig::K, |_| {}), &[], None).await.status == 200,
         JwtIgnoreExp => cc_jwt(s, &assertion(s, "pkj", Sig::K, |c| { c.remove("exp"); }), &[], None).await.status == 400,
         JwtIgnoreNbf => {
             let nbf = assertion(s, "pkj", Sig::K, |c| { let n = c["iat"].as_u64().unwrap_or(0) + 300; c.insert("nbf".into(), json!(n)); });
@@ -398,8 +403,17 @@ async fn every_fault_breaks_its_probe_and_the_clean_server_passes_it() {
     let mut tasks = tokio::task::JoinSet::new();
     for &fault in Fault::all() {
         tasks.spawn(async move {
-            let clean = server().await;
-            let broken = with_faults(&[fault]).await;
+            // A switch that breaks the updated audience rules is seen on a server that
+            // follows them (the policy the matrix leaves to the server, §24.2 #1).
+            let config = || {
+                let mut c = oauth_harness::server::config::ServerConfig::builtin();
+                if fault == Fault::JwtAudLegacy {
+                    c.policy.jwt_aud = oauth_harness::server::config::JwtAudPolicy::IssuerOnly;
+                }
+                c
+            };
+            let clean = server_with(config(), &[]).await;
+            let broken = server_with(config(), &[fault]).await;
             (
                 fault,
                 probe(fault, &clean).await,
