@@ -59,6 +59,9 @@ pub struct Profile {
     /// the issuer as the sole value).
     #[serde(default)]
     pub jwt_aud: JwtAud,
+    /// What a rotated refresh token's reuse means on this target (matrix §23).
+    #[serde(default)]
+    pub rt_reuse: RtReuse,
     /// Races (matrix §23) run against the target only when its profile says so: N
     /// concurrent requests, R rounds. Off by default: a race is a burst of load.
     pub race: Option<RaceSettings>,
@@ -215,6 +218,41 @@ impl Default for RaceSettings {
         RaceSettings {
             n: race_n(),
             rounds: race_rounds(),
+        }
+    }
+}
+
+/// What the target does when a rotated refresh token is presented again (matrix §23,
+/// §24.2 #4): `strict` (the default: every reuse is replay, RFC 9700 §4.14.2), `grace:<s>`
+/// (the target documents a reuse window of s seconds, as Amazon Cognito, Curity and
+/// django-oauth-toolkit can; no RFC allows one), `bound` (sender-constrained refresh
+/// tokens, REF-8: the rotation races do not apply).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RtReuse {
+    /// Every reuse is replay.
+    #[default]
+    Strict,
+    /// A documented window, seconds.
+    Grace(u64),
+    /// Sender-constrained refresh tokens.
+    Bound,
+}
+
+impl<'de> Deserialize<'de> for RtReuse {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let bad = || {
+            serde::de::Error::custom(format!(
+                "rt_reuse: `{text}`: expected `strict`, `bound` or `grace:<seconds>` (e.g. `grace:60`)"
+            ))
+        };
+        match text.as_str() {
+            "strict" => Ok(RtReuse::Strict),
+            "bound" => Ok(RtReuse::Bound),
+            other => {
+                let secs = other.strip_prefix("grace:").ok_or_else(bad)?;
+                secs.trim().parse().map(RtReuse::Grace).map_err(|_| bad())
+            }
         }
     }
 }
@@ -653,6 +691,9 @@ impl Profile {
         }
         if self.race.is_some() {
             c.push(Capability::Race);
+        }
+        if self.rt_reuse == RtReuse::Strict {
+            c.push(Capability::RtReuseStrict);
         }
         if self.revoke_app.as_ref().is_some_and(usable) {
             c.push(Capability::RevokeApp);

@@ -98,3 +98,43 @@ async fn the_profiles_key_is_the_one_that_signs() {
         assert_eq!(out.status.code(), Some(want), "{key}: {text}");
     }
 }
+
+/// The other fields of matrix §24.4 are read as strictly: `rt_reuse: grace:abc` is exit 2
+/// at its line and column, naming the forms it may take.
+#[test]
+fn a_malformed_rt_reuse_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("p.yaml");
+    for (value, ok) in [
+        ("grace:abc", false),
+        ("lenient", false),
+        ("grace:60", true),
+        ("bound", true),
+        ("strict", true),
+    ] {
+        std::fs::write(
+            &profile,
+            format!("name: k\nbase_url: http://127.0.0.1:9\nrt_reuse: {value}\n"),
+        )
+        .expect("write");
+        let out = Command::new(BIN)
+            .args(["run", "--snapshots", "off", "--report-dir"])
+            .arg(dir.path().join("r"))
+            .arg("--target")
+            .arg(&profile)
+            .arg("scenarios/race/refresh.yaml")
+            .output()
+            .expect("run");
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        if ok {
+            assert_ne!(out.status.code(), Some(2), "{value}: {text}");
+        } else {
+            assert_eq!(out.status.code(), Some(2), "{value}: {text}");
+            assert!(
+                text.contains("p.yaml: 3:11: rt_reuse: `"),
+                "{value}: {text}"
+            );
+            assert!(text.contains("`grace:<seconds>`"), "{value}: {text}");
+        }
+    }
+}

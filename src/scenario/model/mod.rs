@@ -115,6 +115,9 @@ pub enum Capability {
     /// … or draft-ietf-oauth-rfc7523bis: the issuer as the sole audience (`jwt_aud:
     /// issuer-only`).
     JwtAudIssuerOnly,
+    /// Every reuse of a rotated refresh token is replay (a profile's `rt_reuse: strict`,
+    /// the default; not under a documented grace window or sender-constrained tokens).
+    RtReuseStrict,
     /// Races may be run against it (`race` steps: N requests at once, R rounds); a live
     /// target's profile says `race: {n, rounds}`.
     Race,
@@ -737,7 +740,7 @@ impl Capability {
 
     /// Every capability (the builtin has them all but `jwt_aud_issuer_only`: its audience
     /// policy is the original rules').
-    pub const ALL: [Capability; 16] = [
+    pub const ALL: [Capability; 17] = [
         Capability::Clock,
         Capability::Approve,
         Capability::Deny,
@@ -754,6 +757,7 @@ impl Capability {
         Capability::JwtAudLegacy,
         Capability::JwtAudIssuerOnly,
         Capability::Race,
+        Capability::RtReuseStrict,
     ];
 }
 
