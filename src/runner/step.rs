@@ -376,6 +376,9 @@ async fn act(
             for (k, v) in &c.query.0 {
                 q.push((vars.text(k)?, vars.text(v)?));
             }
+            if c.par {
+                q = push(ctx, session, vars, q).await?;
+            }
             let (url, ex) = session.consent(&q, c.decision, c.user.as_deref()).await?;
             learn_secrets(&mut vars.redactor, &ex);
             ctx.rejected =
@@ -423,6 +426,66 @@ async fn act(
             Ok(Done::Response(ex))
         }
     }
+}
+
+/// Pushes an authorization request (RFC 9126 §2.1) for a `consent` with `par: true`: the
+/// query the user then opens (`client_id` and the `request_uri`), or why it cannot be.
+async fn push(
+    ctx: &mut StepCtx<'_>,
+    session: &Session,
+    vars: &mut Vars,
+    query: Vec<(String, String)>,
+) -> Result<Vec<(String, String)>, StepError> {
+    use crate::endpoint::Endpoint;
+    if !session.offers(Endpoint::PushedAuthorization) {
+        return Err(StepError::Skip(
+            "the target offers no `par` endpoint (none in its metadata or its profile's `endpoints`)".into(),
+        ));
+    }
+    let client_id = query
+        .iter()
+        .find(|(k, _)| k == "client_id")
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| StepError::Step("`par: true` needs `client_id` in the query".into()))?;
+    let url = session.endpoint_url(Endpoint::PushedAuthorization);
+    let mut req = session.http.post(&url);
+    // A confidential client authenticates with Basic (RFC 6749 §2.3.1: form-urlencoded
+    // first), a public one by its `client_id` in the pushed parameters.
+    if let Some(secret) = session.secret_of(&client_id) {
+        vars.redactor.add(secret, "client_secret");
+        let form =
+            |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+        req = req.basic_auth(form(&client_id), Some(form(secret)));
+    }
+    let sent = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&query)
+        .finish();
+    let ex = session
+        .fetch(
+            req.header("content-type", "application/x-www-form-urlencoded")
+                .body(sent.clone()),
+        )
+        .await?;
+    learn_secrets(&mut vars.redactor, &ex);
+    let summary = summarize(&vars.redactor, "POST", &url, &sent, &ex);
+    ctx.result.exchanges.push(summary);
+    let uri = ex
+        .json
+        .as_ref()
+        .and_then(|j| j.get("request_uri"))
+        .and_then(serde_json::Value::as_str)
+        .filter(|_| (200..300).contains(&ex.status))
+        .ok_or_else(|| {
+            StepError::Step(format!(
+                "`par: true`: the push was answered {} {}",
+                ex.status,
+                vars.redactor.redact(&cut(&ex.body))
+            ))
+        })?;
+    Ok(vec![
+        ("client_id".to_string(), client_id),
+        ("request_uri".to_string(), uri.to_string()),
+    ])
 }
 
 /// Sends a step's request. CLIENT-18 (RFC 6585 §4, RFC 9110 §10.2.3, RFC 7009 §2.2.1):

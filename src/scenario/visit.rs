@@ -151,6 +151,7 @@ impl<'a> Walker<'a, '_> {
                     query,
                     decision: _,
                     user: _,
+                    par: _,
                 } = c;
                 w.pairs("query", &query.0);
             }),

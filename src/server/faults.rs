@@ -243,6 +243,8 @@ pub enum Fault {
     RaceCodeDoubleSpend,
     /// A code's reuse within a second of its issue (a race's losers) revokes nothing.
     RaceCodeNoRevoke,
+    /// Concurrent polls of one approved device code each read it unredeemed.
+    RaceDeviceDoubleSpend,
     /// Concurrent refreshes with one rotating refresh token each rotate it (a fork).
     RaceRtFork,
     /// Concurrent requests with one client assertion each read its `jti` unseen.
@@ -406,6 +408,7 @@ impl Fault {
             MetaNoAuthSigningAlgs | MetaAuthAlgNone => &["JWTAUTH-19"],
             RaceCodeDoubleSpend => &["RACE-1"],
             RaceCodeNoRevoke => &["RACE-2"],
+            RaceDeviceDoubleSpend => &["RACE-3"],
             RaceRtFork => &["RACE-4"],
             RaceJtiDoubleSpend => &["RACE-10"],
         }

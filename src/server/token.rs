@@ -419,11 +419,17 @@ fn device_grant(
     let now = state.now();
     let any_client = state.faults.has(Fault::DeviceCodeAnyClient);
     let rules = state.rules();
-    let polled = state
-        .store
-        .poll_device(dc, now, &client.id, any_client, |poll| {
-            judge_poll(rules, client, poll, now)
-        });
+    // RACE-3's fault: concurrent polls each read the approved code before any redeems it.
+    let gap = || state.rendezvous.meet(dc.as_bytes());
+    let racy = state.faults.has(Fault::RaceDeviceDoubleSpend);
+    let polled = state.store.poll_device(
+        dc,
+        now,
+        &client.id,
+        any_client,
+        |poll| judge_poll(rules, client, poll, now),
+        racy.then_some(&gap as &dyn Fn()),
+    );
     match polled {
         Ok(Polled::Tokens(issued)) => Ok(respond(state, &issued, None)),
         Ok(Polled::Refused(e)) => Err(e),

@@ -378,6 +378,12 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
                 }
             }
         }
+        RaceDeviceDoubleSpend => {
+            let d = s.device_start(Enc::Form, "api").await;
+            s.approve(&d.str("user_code")).await;
+            let dc = d.str("device_code");
+            race_wins(s, &[("grant_type", DEVICE_GRANT), ("device_code", &dc), ("client_id", "noorle-cli")], None).await == 1
+        }
         RaceRtFork => {
             let v = verifier();
             let code = s.spa_code(&v, "api offline_access").await;

@@ -685,6 +685,12 @@ pub struct Consent {
     pub decision: Decision,
     /// The user; the target's default when absent.
     pub user: Option<String>,
+    /// Push the request first (RFC 9126 §2.1: to the PAR endpoint, the client
+    /// authenticating as at the token endpoint — Basic with its secret, or its
+    /// `client_id` alone for a public client), then consent to `client_id` and the
+    /// `request_uri` the push returned (§4).
+    #[serde(default)]
+    pub par: bool,
 }
 
 /// A user's decision.

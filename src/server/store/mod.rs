@@ -351,6 +351,7 @@ impl Store {
         client: &Arc<str>,
         any_client: bool,
         judge: impl FnOnce(&DevicePoll) -> PollVerdict,
+        gap: Option<&dyn Fn()>,
     ) -> Result<Polled, PollMiss> {
         let mut t = self.tables.lock();
         let d = t
@@ -360,13 +361,25 @@ impl Store {
         if d.client_id != *client && !any_client {
             return Err(PollMiss::OtherClient);
         }
-        let early = d.last_poll.is_some_and(|last| now.since(last) < d.interval);
+        // Only a race fault passes a `gap`: the poll reads the authorization, waits there
+        // unlocked, and is judged on what it read (neither early nor already redeemed).
+        let read = gap.map(|_| d.clone());
+        if let Some(gap) = gap {
+            drop(t);
+            gap();
+            t = self.tables.lock();
+        }
+        let d = t
+            .devices
+            .get_mut(device_code.as_bytes())
+            .ok_or(PollMiss::Unknown)?;
+        let early = read.is_none() && d.last_poll.is_some_and(|last| now.since(last) < d.interval);
         d.last_poll = Some(now);
         d.seen.polls += 1;
         let after_terminal = d.terminal_sent;
         let (log, interval) = (d.seen.log, d.interval);
         let verdict = judge(&DevicePoll {
-            device: d,
+            device: read.as_ref().unwrap_or(d),
             number: d.seen.polls,
             early,
         });
@@ -828,35 +841,68 @@ mod tests {
         // Another client's poll never reaches the judge.
         let other: Arc<str> = "web".into();
         assert_eq!(
-            s.poll_device(dc, at(1), &other, false, |_| unreachable!())
+            s.poll_device(dc, at(1), &other, false, |_| unreachable!(), None)
                 .err(),
             Some(PollMiss::OtherClient)
         );
         // slow_down: the interval grows by what the verdict says, for every later poll.
-        let _ = s.poll_device(dc, at(1), &client, false, |p| {
-            assert_eq!((p.number, p.early), (1, false));
-            pending(5, None)
-        });
-        let _ = s.poll_device(dc, at(3), &client, false, |p| {
-            assert_eq!(p.device.interval, Duration::from_secs(10));
-            assert_eq!((p.number, p.early, p.device.seen.pending), (2, true, 1));
-            // The user decides now; the next poll sees it.
-            pending(0, Some(DeviceStatus::Approved("alice".into())))
-        });
-        let polled = s.poll_device(dc, at(20), &client, false, |p| {
-            assert!(matches!(p.device.status, DeviceStatus::Approved(_)));
-            PollVerdict::Grant(issuance(RefreshPlan::None))
-        });
+        let _ = s.poll_device(
+            dc,
+            at(1),
+            &client,
+            false,
+            |p| {
+                assert_eq!((p.number, p.early), (1, false));
+                pending(5, None)
+            },
+            None,
+        );
+        let _ = s.poll_device(
+            dc,
+            at(3),
+            &client,
+            false,
+            |p| {
+                assert_eq!(p.device.interval, Duration::from_secs(10));
+                assert_eq!((p.number, p.early, p.device.seen.pending), (2, true, 1));
+                // The user decides now; the next poll sees it.
+                pending(0, Some(DeviceStatus::Approved("alice".into())))
+            },
+            None,
+        );
+        let polled = s.poll_device(
+            dc,
+            at(20),
+            &client,
+            false,
+            |p| {
+                assert!(matches!(p.device.status, DeviceStatus::Approved(_)));
+                PollVerdict::Grant(issuance(RefreshPlan::None))
+            },
+            None,
+        );
         assert!(matches!(polled, Ok(Polled::Tokens(_))));
         // Consumed: later polls see it; the tokens were the code's last word, so both
         // later polls count as polls after a final answer (CLIENT-4's audit).
-        let _ = s.poll_device(dc, at(30), &client, false, |p| {
-            assert!(matches!(p.device.status, DeviceStatus::Consumed(_)));
-            PollVerdict::Terminal(refused())
-        });
-        let _ = s.poll_device(dc, at(40), &client, false, |_| {
-            PollVerdict::Refuse(refused())
-        });
+        let _ = s.poll_device(
+            dc,
+            at(30),
+            &client,
+            false,
+            |p| {
+                assert!(matches!(p.device.status, DeviceStatus::Consumed(_)));
+                PollVerdict::Terminal(refused())
+            },
+            None,
+        );
+        let _ = s.poll_device(
+            dc,
+            at(40),
+            &client,
+            false,
+            |_| PollVerdict::Refuse(refused()),
+            None,
+        );
         let audit = &s.audit()["cli"];
         assert_eq!((audit.polls, audit.polls_after_terminal), (5, 2));
     }
