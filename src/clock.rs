@@ -99,6 +99,11 @@ impl Clock {
         }
     }
 
+    /// Whether the clock is the wall clock (never scaled, frozen or advanced).
+    pub(crate) fn is_real_time(&self) -> bool {
+        self.inner.rate == 1 && self.inner.offset_ms.load(Ordering::Acquire) == 0
+    }
+
     /// The current instant.
     pub fn now(&self) -> Timestamp {
         // From microseconds, so that a scaled clock rounds once, not `rate` times.

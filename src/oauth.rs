@@ -27,6 +27,13 @@ pub fn s256(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
+/// RFC 6749 §2.3.1's Basic credentials of a client: id and secret each form-urlencoded,
+/// joined by `:`, then base64 — the text after `Basic ` (TOK-16).
+pub fn basic_credentials(id: &str, secret: &str) -> String {
+    let form = |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+    base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", form(id), form(secret)))
+}
+
 /// Error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 8628 §3.5, RFC 7009 §2.2.1,
 /// RFC 7591 §3.2.2 and RFC 6750 §3.1. Serializes to the registered strings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -128,10 +128,6 @@ pub(crate) fn learn_secrets(red: &mut Redactor, ex: &Exchange) {
     }
 }
 
-fn form_component(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 /// A step's request with every template resolved: exactly what goes on the wire, and the
 /// credentials in it, before anything is sent (hurl's `eval_request`).
 #[derive(Debug, Clone, PartialEq)]
@@ -357,9 +353,7 @@ fn authenticate(
             };
             match (auth, secret) {
                 (Auth::Basic { .. }, Some(secret)) => {
-                    // RFC 6749 §2.3.1: form-urlencode, then base64 (TOK-16).
-                    let raw = format!("{}:{}", form_component(&client), form_component(&secret));
-                    let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+                    let encoded = crate::oauth::basic_credentials(&client, &secret);
                     spec.secrets.push((secret, "client_secret".into()));
                     spec.secrets
                         .push((encoded.clone(), "basic_credentials".into()));

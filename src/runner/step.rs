@@ -452,10 +452,10 @@ async fn push(
     // A confidential client authenticates with Basic (RFC 6749 §2.3.1: form-urlencoded
     // first), a public one by its `client_id` in the pushed parameters.
     if let Some(secret) = session.secret_of(&client_id) {
+        let basic = crate::oauth::basic_credentials(&client_id, secret);
         vars.redactor.add(secret, "client_secret");
-        let form =
-            |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
-        req = req.basic_auth(form(&client_id), Some(form(secret)));
+        vars.redactor.add(&basic, "basic_credentials");
+        req = req.header("authorization", format!("Basic {basic}"));
     }
     let sent = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&query)

@@ -235,15 +235,7 @@ impl Vars {
                     .map_err(|e| VarError::Function(format!("jwks: {e}")))
             }
             (Helper::Basic, [id, secret]) => {
-                let form = |s: String| -> String {
-                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-                };
-                use base64::Engine;
-                let out = base64::engine::general_purpose::STANDARD.encode(format!(
-                    "{}:{}",
-                    form(text(id)),
-                    form(text(secret))
-                ));
+                let out = crate::oauth::basic_credentials(&text(id), &text(secret));
                 self.redactor.add(&out, "basic_credentials");
                 Ok(Value::String(out))
             }

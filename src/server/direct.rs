@@ -128,7 +128,7 @@ impl std::future::Future for TokenRequest {
             // Polled again after it answered: a caller's bug, answered rather than a panic.
             return Poll::Ready(Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response()));
         };
-        Poll::Ready(Ok(match read {
+        let mut res = match read {
             Ok(body) => token::answer(
                 &this.state,
                 &params::Posted {
@@ -138,7 +138,9 @@ impl std::future::Future for TokenRequest {
                 },
             ),
             Err(rejection) => rejection,
-        }))
+        };
+        super::stamp_date(&this.state, &mut res);
+        Poll::Ready(Ok(res))
     }
 }
 

@@ -325,7 +325,7 @@ fn app(state: Arc<AppState>, direct: bool) -> App {
         ));
     }
     // In test mode the clock can be moved: `Date` (RFC 9110 §6.6.1) says the server's own
-    // time, so that a client reckoning "now" from it (a client assertion's exp) agrees.
+    // time (`stamp_date`; the direct way stamps its answers itself).
     if state.test_mode {
         app = app.layer(axum::middleware::map_response_with_state(
             state.clone(),
@@ -340,9 +340,7 @@ fn app(state: Arc<AppState>, direct: bool) -> App {
             record_request,
         ));
     }
-    // In test mode `Date` is the clock's, set by a layer the direct way would skip.
-    let dated = state.test_mode;
-    let dispatch = Dispatch::new(state, app, direct && !played && !dated);
+    let dispatch = Dispatch::new(state, app, direct && !played);
     MapResponseLayer::new(framework_errors as fn(Response) -> Response).layer(dispatch)
 }
 
@@ -386,17 +384,26 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// Keeps the request in the store's play log (a client is the
-/// subject, [`play`]): its form body is read here and handed on unchanged.
-/// Sets `Date` from the server's clock (test mode, where the clock can be advanced).
-async fn date_from_clock(State(state): State<Arc<AppState>>, mut res: Response) -> Response {
+/// Sets `Date` from the server's clock where that is not the wall clock (test mode, where
+/// it can be advanced or scaled), so that a client reckoning "now" from it (a client
+/// assertion's `exp`) agrees with the server. On the wall clock hyper's own `Date` is it.
+pub(crate) fn stamp_date(state: &AppState, res: &mut Response) {
+    if !state.test_mode || state.clock.is_real_time() {
+        return;
+    }
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(state.clock.unix_now());
     if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(at)) {
         res.headers_mut().insert(header::DATE, v);
     }
+}
+
+async fn date_from_clock(State(state): State<Arc<AppState>>, mut res: Response) -> Response {
+    stamp_date(&state, &mut res);
     res
 }
 
+/// Keeps the request in the store's play log (a client is the
+/// subject, [`play`]): its form body is read here and handed on unchanged.
 async fn record_request(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let is_form = parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| {
