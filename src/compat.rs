@@ -10,7 +10,7 @@ use crate::runner::expected::Expected;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One server's run: its name, its rows' verdicts and its listed deviations.
 #[derive(Debug)]
@@ -21,8 +21,8 @@ pub struct Server {
     pub rows: BTreeMap<String, Cell>,
     /// The expected-failures file: the sentence behind each deviation.
     pub expected: Vec<Expected>,
-    /// Which contract judged (`rfc`, `noorle`), from the report's target line.
-    pub target: String,
+    /// Which contract judged (`rfc`, `noorle`, `oauth21`), from the report.
+    pub contract: String,
 }
 
 /// What a run says of a row.
@@ -42,13 +42,34 @@ pub enum Cell {
 }
 
 /// Reads `report.json` of `example` under `reports` and the example's
-/// `expected-failures.yaml`.
-pub fn read(example: &Path, reports: &Path) -> Result<Server, String> {
+/// `expected-failures.yaml`; where the example is also held to OAuth 2.1
+/// (`expected-failures-oauth21.yaml`), that run as a second column (`NAME/oauth21/`).
+pub fn read(example: &Path, reports: &Path) -> Result<Vec<Server>, String> {
     let name = example
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| format!("{}: not a folder", example.display()))?;
-    let path = reports.join(&name).join("report.json");
+    let rfc = example.join("expected-failures.yaml");
+    let mut out = vec![server(
+        example,
+        name.clone(),
+        &reports.join(&name),
+        std::slice::from_ref(&rfc),
+    )?];
+    let oauth21 = example.join("expected-failures-oauth21.yaml");
+    if oauth21.is_file() {
+        out.push(server(
+            example,
+            format!("{name} (oauth21)"),
+            &reports.join(&name).join("oauth21"),
+            &[rfc, oauth21],
+        )?);
+    }
+    Ok(out)
+}
+
+fn server(example: &Path, name: String, dir: &Path, lists: &[PathBuf]) -> Result<Server, String> {
+    let path = dir.join("report.json");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         format!(
             "{}: {e} (run {}/run.sh first)",
@@ -58,12 +79,15 @@ pub fn read(example: &Path, reports: &Path) -> Result<Server, String> {
     })?;
     let report: Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let expected = crate::runner::expected::load(&example.join("expected-failures.yaml"))?;
+    let mut expected = Vec::new();
+    for l in lists {
+        expected.extend(crate::runner::expected::load(l)?);
+    }
     Ok(Server {
         name,
         rows: cells(&report),
         expected,
-        target: report["target"].as_str().unwrap_or("").to_string(),
+        contract: report["contract"].as_str().unwrap_or("rfc").to_string(),
     })
 }
 
@@ -113,7 +137,9 @@ pub fn markdown(rows: &[Requirement], servers: &[Server]) -> String {
          <!-- Written by `oauth-harness compat` from the examples' last runs; do not edit. -->\n\n\
          Each column is a real authorization server nobody here wrote, run by `.ci/run` through\n\
          its example in `examples/targets/` (which passes only when exactly its listed\n\
-         deviations happen). Each row is a server row of the conformance matrix; each cell is\n\
+         deviations happen); a column marked (oauth21) is the same server held to OAuth 2.1\n\
+         (`--expect oauth21`, matrix §22: its level overrides follow the row's RFC level).\n\
+         Each row is a server row of the conformance matrix; each cell is\n\
          what that run showed: ✓ held, ✗ a deviation (linked to the sentence it breaks,\n\
          **security** when the server let something through), ℹ an optional behaviour absent,\n\
          – not judged (the server lacks what the row needs: a protected API, a hook, a\n\
@@ -127,7 +153,7 @@ pub fn markdown(rows: &[Requirement], servers: &[Server]) -> String {
             out,
             "| {} | {} | {} | {} | {} | {} |",
             s.name,
-            contract(&s.target),
+            s.contract,
             count(&|c| *c == Cell::Passed),
             count(&|c| matches!(c, Cell::Deviation { .. })),
             count(&|c| *c == Cell::Deviation { security: true }),
@@ -148,13 +174,7 @@ pub fn markdown(rows: &[Requirement], servers: &[Server]) -> String {
     }
     let _ = writeln!(out, "{header}\n{rule}");
     for r in rows {
-        let _ = write!(
-            out,
-            "| {} | {} | {} |",
-            r.id,
-            r.level_label(),
-            r.impact.name()
-        );
+        let _ = write!(out, "| {} | {} | {} |", r.id, level(r), r.impact.name());
         for s in servers {
             let cell = match s.rows.get(&r.id) {
                 Some(Cell::Passed) => "✓".to_string(),
@@ -208,7 +228,10 @@ pub fn markdown(rows: &[Requirement], servers: &[Server]) -> String {
                 "- <a id=\"{}\"></a>**{}** ({}, {class}): {}",
                 anchor(&s.name, &r.id),
                 r.id,
-                r.level_label(),
+                match crate::contract::Contract::Oauth21.override_of(&r.id) {
+                    Some(o) if s.contract == "oauth21" => format!("{} (oauth21)", o.level),
+                    _ => r.level_label(),
+                },
                 why
             );
         }
@@ -217,14 +240,19 @@ pub fn markdown(rows: &[Requirement], servers: &[Server]) -> String {
 }
 
 fn anchor(server: &str, row: &str) -> String {
-    format!("{server}-{row}").to_ascii_lowercase()
+    format!("{server}-{row}")
+        .to_ascii_lowercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
-fn contract(target: &str) -> &'static str {
-    if target.contains("noorle") {
-        "noorle"
-    } else {
-        "rfc"
+/// The row's level, and OAuth 2.1's where matrix §22 changes it (`MAY · MUST (oauth21)`).
+fn level(r: &Requirement) -> String {
+    match crate::contract::Contract::Oauth21.override_of(&r.id) {
+        Some(o) => format!("{} · {} (oauth21)", r.level_label(), o.level),
+        None => r.level_label(),
     }
 }
 
@@ -273,7 +301,7 @@ mod tests {
                 reason: "RFC 6749 §4.1.2: the client MUST NOT use the\n code more than once."
                     .into(),
             }],
-            target: "profile x".into(),
+            contract: "rfc".into(),
         };
         let page = markdown(&server_rows(), &[server]);
         assert!(
@@ -283,5 +311,19 @@ mod tests {
         assert!(page.contains("| TOK-11 | MUST | interop | ✓ |"), "{page}");
         assert!(page.contains("<a id=\"x-tok-21\"></a>**TOK-21** (MUST, security): `code/reused_code.yaml`: RFC 6749 §4.1.2: the client MUST NOT use the code more than once."), "{page}");
         assert!(page.contains("| RES-1 | MUST | interop | – |"), "{page}");
+        // OAuth 2.1's level beside the RFC's, where matrix §22 changes it.
+        assert!(
+            page.contains("| BCP-8 | SHOULD (derived) · MUST (oauth21) | security | – |"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn a_column_held_to_oauth21_has_anchors_a_browser_can_follow() {
+        assert_eq!(
+            anchor("django-oauth-toolkit (oauth21)", "OAUTH21-1"),
+            "django-oauth-toolkit-oauth21-oauth21-1"
+        );
+        assert_eq!(anchor("x", "TOK-21"), "x-tok-21");
     }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod compat;
+pub mod contract;
 pub mod coverage;
 pub mod endpoint;
 pub mod exit;

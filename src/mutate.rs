@@ -15,6 +15,7 @@
 //! not caught at all survives. The matrix is also what the ratchet in
 //! `tests/blackbox/mutation.rs` snapshots, a row per fault.
 
+use crate::contract::Contract;
 use crate::runner::result::{RunResult, ScenarioResult, Status};
 use crate::runner::target::TargetSpec;
 use crate::runner::{run, RunOptions};
@@ -55,11 +56,14 @@ impl Outcome {
     }
 }
 
-/// One fault's row.
+/// One fault's row (a switch under one contract).
 #[derive(Debug, Clone, Serialize)]
 pub struct FaultRow {
     /// The switch.
     pub fault: String,
+    /// The contract the suite judged under (the builtin's `noorle`, or `oauth21` for the
+    /// switches that break OAuth 2.1's rules and overrides, matrix §22).
+    pub contract: Contract,
     /// Requirement ids it breaks.
     pub breaks: Vec<String>,
     /// The verdict that kills it: FAILED if it breaks a MUST row, WARNING if its worst row
@@ -79,6 +83,13 @@ pub struct FaultRow {
     pub outcome: Outcome,
 }
 
+impl FaultRow {
+    /// The switch's name, with `--expect oauth21` when judged under OAuth 2.1.
+    pub fn label(&self) -> String {
+        label(self.fault.clone(), self.contract)
+    }
+}
+
 /// The whole matrix.
 #[derive(Debug, Clone, Serialize)]
 pub struct KillMatrix {
@@ -95,26 +106,26 @@ pub struct KillMatrix {
 }
 
 impl KillMatrix {
-    fn with(&self, o: Outcome) -> Vec<&str> {
+    fn with(&self, o: Outcome) -> Vec<String> {
         self.rows
             .iter()
             .filter(|r| r.outcome == o)
-            .map(|r| r.fault.as_str())
+            .map(FaultRow::label)
             .collect()
     }
 
     /// Faults no assertion catches.
-    pub fn survivors(&self) -> Vec<&str> {
+    pub fn survivors(&self) -> Vec<String> {
         self.with(Outcome::Survived)
     }
 
     /// Faults caught below their row's level.
-    pub fn weak(&self) -> Vec<&str> {
+    pub fn weak(&self) -> Vec<String> {
         self.with(Outcome::Weak)
     }
 
     /// Tolerated variations that nevertheless broke a scenario: the harness is too strict.
-    pub fn intolerant(&self) -> Vec<&str> {
+    pub fn intolerant(&self) -> Vec<String> {
         self.with(Outcome::NotTolerated)
     }
 
@@ -146,9 +157,13 @@ impl KillMatrix {
                 .filter(|r| r.outcome == Outcome::Killed && r.caught == Some(s))
                 .count()
         };
+        let mut switches: Vec<&str> = self.rows.iter().map(|r| r.fault.as_str()).collect();
+        switches.sort_unstable();
+        switches.dedup();
         format!(
-            "{} faults: {} killed ({} by a FAILED MUST row, {} by a WARNING on SHOULD rows), {} variations reported as INFO, {} weak, {} survived; {} variations tolerated, {} not",
+            "{} faults ({} switches, some under two contracts): {} killed ({} by a FAILED MUST row, {} by a WARNING on SHOULD rows), {} variations reported as INFO, {} weak, {} survived; {} variations tolerated, {} not",
             self.rows.len(),
+            switches.len(),
             n(Outcome::Killed),
             by(Status::Failed),
             by(Status::Warning),
@@ -163,13 +178,18 @@ impl KillMatrix {
 
 /// The verdict that kills a fault breaking `ids`: that of its highest row about the
 /// server (rows about the client side, such as CLIENT-18, say how the harness copes).
-fn expected(ids: &[&str]) -> Status {
+fn expected(ids: &[&str], contract: Contract) -> Status {
     let rows = crate::coverage::requirements();
     let level = ids
         .iter()
+        .filter(|id| contract.judges(id))
         .filter_map(|id| rows.iter().find(|r| r.id == *id))
         .filter(|r| r.scope != "harness")
-        .filter_map(|r| Level::of_row(&r.level))
+        // The level the contract gives the row (matrix §22 table A).
+        .filter_map(|r| match contract.override_of(&r.id) {
+            Some(o) => Level::of_row(&o.level),
+            None => Level::of_row(&r.level),
+        })
         .map(|l| match l {
             Level::Must => Status::Failed,
             Level::Should => Status::Warning,
@@ -179,7 +199,7 @@ fn expected(ids: &[&str]) -> Status {
     level.unwrap_or(Status::Failed)
 }
 
-fn row(f: Fault, r: &RunResult) -> FaultRow {
+fn row(f: Fault, contract: Contract, r: &RunResult) -> FaultRow {
     let ids = f.requirements();
     let deviates = |s: Status| matches!(s, Status::Failed | Status::Warning | Status::Info);
     let assertions = |s: &ScenarioResult| {
@@ -222,7 +242,7 @@ fn row(f: Fault, r: &RunResult) -> FaultRow {
         .iter()
         .flat_map(assertions)
         .any(|a| a.requirement.as_deref().is_some_and(|id| ids.contains(&id)));
-    let expected = expected(ids);
+    let expected = expected(ids, contract);
     let outcome = match (f.must_be_tolerated(), caught) {
         (true, None) => Outcome::Tolerated,
         (true, Some(_)) => Outcome::NotTolerated,
@@ -233,6 +253,7 @@ fn row(f: Fault, r: &RunResult) -> FaultRow {
     };
     FaultRow {
         fault: f.name(),
+        contract,
         breaks: ids.iter().map(|s| s.to_string()).collect(),
         expected,
         caught,
@@ -244,44 +265,59 @@ fn row(f: Fault, r: &RunResult) -> FaultRow {
     }
 }
 
-/// Runs the suite clean and under every fault (`jobs` runs at once).
+/// Runs the suite clean and under every fault (`jobs` runs at once), each fault under
+/// every contract it lists ([`Fault::contracts`]), each contract's suite clean first.
 pub async fn kill_matrix(scenarios: Vec<Arc<Loaded>>, faults: &[Fault], jobs: usize) -> KillMatrix {
-    let opts = |faults: &[Fault]| RunOptions {
+    let opts = |faults: &[Fault], contract: Contract| RunOptions {
         target: TargetSpec::Builtin {
             faults: faults.iter().copied().collect(),
         },
         jobs: 2,
         verbose: false,
-        expect: None,
+        expect: Some(contract),
         snapshots: None,
         person: crate::runner::target::Person::nobody(),
         given: Default::default(),
     };
-    let clean: RunResult = run(scenarios.clone(), &opts(&[])).await;
+    let runs: Vec<(Fault, Contract)> = faults
+        .iter()
+        .flat_map(|f| f.contracts().iter().map(move |c| (*f, *c)))
+        .collect();
+    let mut contracts: Vec<Contract> = vec![Contract::Noorle];
+    for (_, c) in &runs {
+        if !contracts.contains(c) {
+            contracts.push(*c);
+        }
+    }
+    let mut cleans = Vec::new();
+    for c in &contracts {
+        cleans.push((*c, run(scenarios.clone(), &opts(&[], *c)).await));
+    }
     let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
     let mut set = tokio::task::JoinSet::new();
-    for (i, f) in faults.iter().copied().enumerate() {
+    for (i, (f, c)) in runs.iter().copied().enumerate() {
         let (sem, sc) = (sem.clone(), scenarios.clone());
-        let o = opts(&[f]);
+        let o = opts(&[f], c);
         set.spawn(async move {
             let _p = sem.acquire_owned().await;
-            (i, f, run(sc, &o).await)
+            (i, f, c, run(sc, &o).await)
         });
     }
-    let mut rows: Vec<Option<FaultRow>> = vec![None; faults.len()];
+    let mut rows: Vec<Option<FaultRow>> = vec![None; runs.len()];
     let mut failed_runs = Vec::new();
     while let Some(joined) = set.join_next().await {
         match joined {
-            Ok((i, f, r)) => rows[i] = Some(row(f, &r)),
+            Ok((i, f, c, r)) => rows[i] = Some(row(f, c, &r)),
             Err(e) => failed_runs.push(format!("a fault's run did not finish: {e}")),
         }
     }
     for (i, r) in rows.iter().enumerate() {
         if r.is_none() {
-            failed_runs.push(faults[i].name());
+            failed_runs.push(label(runs[i].0.name(), runs[i].1));
         }
     }
     let rows: Vec<FaultRow> = rows.into_iter().flatten().collect();
+    let clean = &cleans[0].1;
     let kills = clean
         .scenarios
         .iter()
@@ -289,20 +325,35 @@ pub async fn kill_matrix(scenarios: Vec<Arc<Loaded>>, faults: &[Fault], jobs: us
             let k = rows
                 .iter()
                 .filter(|r| r.caught_by.contains(&s.file))
-                .map(|r| r.fault.clone())
+                .map(|r| label(r.fault.clone(), r.contract))
                 .collect();
             (s.file.clone(), k)
         })
         .collect();
+    let clean_ok = cleans.iter().all(|(_, r)| {
+        r.status == Status::Passed
+            && r.assertion_counts.warning == 0
+            && r.assertion_counts.info == 0
+            && r.counts.error == 0
+    });
     KillMatrix {
-        clean_ok: clean.status == Status::Passed
-            && clean.assertion_counts.warning == 0
-            && clean.assertion_counts.info == 0
-            && clean.counts.error == 0,
-        clean: clean.totals(),
+        clean_ok,
+        clean: cleans
+            .iter()
+            .map(|(_, r)| r.totals())
+            .collect::<Vec<_>>()
+            .join("\n"),
         rows,
         kills,
         failed_runs,
+    }
+}
+
+/// A switch's name, with the contract when it is not the builtin's own.
+fn label(fault: String, contract: Contract) -> String {
+    match contract {
+        Contract::Noorle => fault,
+        c => format!("{fault} --expect {}", c.name()),
     }
 }
 
@@ -318,7 +369,7 @@ pub fn render(m: &KillMatrix) -> String {
             "  <- must pass with no failure, warning, info or error"
         }
     );
-    let w = m.rows.iter().map(|r| r.fault.len()).max().unwrap_or(5);
+    let w = m.rows.iter().map(|r| r.label().len()).max().unwrap_or(5);
     out.push_str(&format!(
         "{:<w$}  {:<5}  {:<5}  {:<34}  {}\n",
         "fault", "needs", "seen", "outcome", "caught by (rows; scenarios)"
@@ -339,7 +390,7 @@ pub fn render(m: &KillMatrix) -> String {
         }
         out.push_str(&format!(
             "{:<w$}  {:<5}  {:<5}  {:<34}  {by}\n",
-            r.fault,
+            r.label(),
             r.expected.label(),
             seen,
             r.outcome.text(),
@@ -367,7 +418,7 @@ pub fn summary(m: &KillMatrix) -> String {
         .map(|r| {
             format!(
                 "{}: {:?} at {} ({})\n",
-                r.fault,
+                r.label(),
                 r.outcome,
                 r.caught.map(|k| k.label()).unwrap_or("-"),
                 r.caught_rows.join(", ")

@@ -361,15 +361,18 @@ pub(super) struct RunArgs {
     /// Show every exchange of every poll.
     #[arg(long)]
     pub(super) verbose: bool,
-    /// The contract to hold the target to: `noorle` (the builtin's default) or `rfc` (a
-    /// profile's default unless it says `contract: noorle`); NOORLE rows are skipped under `rfc`.
+    /// The contract to hold the target to: `noorle` (the builtin's default), `rfc` (a
+    /// profile's default unless it says `contract:`) or `oauth21` (the RFCs with OAuth 2.1's
+    /// levels, matrix §22); NOORLE rows are judged only under `noorle`, OAUTH21 rows only
+    /// under `oauth21`.
     #[arg(long, value_name = "CONTRACT")]
     pub(super) expect: Option<crate::runner::profile::Contract>,
     /// Known deviations of the target (YAML list of {scenario, requirement?, step?, reason});
     /// listed failures, warnings and infos become XFAIL, and one that does not happen fails
-    /// the run.
+    /// the run. Repeatable: the lists are joined (a server's deviations from the RFCs, and
+    /// from OAuth 2.1 apart).
     #[arg(long, value_name = "FILE")]
-    pub(super) expected_failures: Option<PathBuf>,
+    pub(super) expected_failures: Vec<PathBuf>,
     /// A WARNING (a SHOULD row not met) that no expected-failures entry lists fails the
     /// run (exit 4): with an expected-failures file, exactly the listed deviations pass.
     #[arg(long)]
@@ -442,6 +445,10 @@ pub(super) struct ServeArgs {
     /// `time_scale: N` then obey intervals and lifetimes in server time, N times sooner).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub(super) time_scale: u32,
+    /// Follow OAuth 2.1's rules (draft-ietf-oauth-v2-1-16, matrix §22): the server a
+    /// profile with `contract: oauth21` (or `run --expect oauth21`) holds to them.
+    #[arg(long)]
+    pub(super) oauth21: bool,
     /// Print the fault switches with the requirement ids they break, then exit.
     #[arg(long)]
     pub(super) list_faults: bool,

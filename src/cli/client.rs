@@ -27,9 +27,9 @@ pub(super) struct ClientArgs {
     report_dir: PathBuf,
     /// Known deviations of the client (the format of `run --expected-failures`: a YAML list
     /// of {scenario, requirement?, step?, reason}); listed failures, warnings and infos
-    /// become XFAIL, and one that does not happen fails the run.
+    /// become XFAIL, and one that does not happen fails the run. Repeatable.
     #[arg(long, value_name = "FILE")]
-    expected_failures: Option<PathBuf>,
+    expected_failures: Vec<PathBuf>,
     /// A WARNING that no expected-failures entry lists fails the run (exit 4).
     #[arg(long)]
     fail_on_warnings: bool,
@@ -81,7 +81,7 @@ pub(super) fn client(args: ClientArgs) -> ExitCode {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let expected = match super::run::expected_failures(args.expected_failures.as_deref()) {
+    let expected = match super::run::expected_failures(args.expected_failures.as_slice()) {
         Ok(e) => e,
         Err(code) => return code,
     };

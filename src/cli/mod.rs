@@ -188,7 +188,7 @@ fn compat(args: CompatArgs) -> ExitCode {
     let mut servers = Vec::new();
     for e in &examples {
         match crate::compat::read(e, &args.reports) {
-            Ok(s) => servers.push(s),
+            Ok(s) => servers.extend(s),
             Err(m) => {
                 eprintln!("error: {m}");
                 return ExitCode::from(exit::RUNTIME);
@@ -356,6 +356,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.issuer = args.issuer.clone();
     if let Some(n) = args.device_rate_limit {
         config.policy.device_authorizations_per_minute = n;
+    }
+    if args.oauth21 {
+        // OAuth 2.1 -16 §2.4 adopts rfc7523bis's audience rules with the rest.
+        config.policy.oauth21 = true;
+        config.policy.jwt_aud = crate::server::config::JwtAudPolicy::IssuerOnly;
     }
     let faults = config.faults;
     let handle = crate::server::start(config, &args.addr, Clock::scaled(args.time_scale)).await?;

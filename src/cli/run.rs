@@ -29,7 +29,7 @@ pub(super) fn run_scenarios(args: RunArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return report(Err(e)),
     };
-    let expected = match expected_failures(args.expected_failures.as_deref()) {
+    let expected = match expected_failures(&args.expected_failures) {
         Ok(e) => e,
         Err(code) => return code,
     };
@@ -61,15 +61,17 @@ pub(super) fn run_scenarios(args: RunArgs) -> ExitCode {
 /// The `--expected-failures` file's entries (none without one); a bad file is printed
 /// (exit 2).
 pub(super) fn expected_failures(
-    path: Option<&Path>,
+    paths: &[std::path::PathBuf],
 ) -> Result<Vec<crate::runner::expected::Expected>, ExitCode> {
-    match path {
-        None => Ok(vec![]),
-        Some(p) => crate::runner::expected::load(p).map_err(|e| {
+    let mut all = Vec::new();
+    for p in paths {
+        let entries = crate::runner::expected::load(p).map_err(|e| {
             eprintln!("error: --expected-failures {e}");
             ExitCode::from(exit::BAD_SCENARIO)
-        }),
+        })?;
+        all.extend(entries);
     }
+    Ok(all)
 }
 
 /// The target `run` is pointed at: the builtin with its faults, or a live profile with the

@@ -59,6 +59,8 @@ pub(crate) async fn session(
                     JwtAudPolicy::IssuerOnly => Capability::JwtAudLegacy,
                 }
             })
+            // The OpenID Connect exception only where its policy is on.
+            .filter(|c| *c != Capability::OidcNonceException || config.policy.oidc_nonce_exception)
             .collect(),
         encoding: BodyEncoding::Json,
         pkce_documentation: String::new(),

@@ -3,10 +3,10 @@
 
 use crate::assert::predicate::{self, Checked};
 use crate::assert::{self, Exchange};
-use crate::runner::profile;
+use crate::contract::{Contract, Weight};
 use crate::runner::request::cut;
 use crate::runner::result::{AssertionResult, Status};
-use crate::runner::{noorle_only, StepCtx};
+use crate::runner::StepCtx;
 use crate::scenario::model::{Assertion, Check, Condition, Level, Query, Step};
 use crate::scenario::spans::Seg;
 use crate::scenario::template::Tree;
@@ -37,22 +37,37 @@ pub(crate) fn evaluate(
         .requirement
         .clone()
         .or_else(|| step.requirements.first().cloned());
-    let fail_status = match a.level {
+    let skipped = |expected: String| AssertionResult {
+        loc: loc.clone(),
+        description: a.query().map(|q| q.to_string()).unwrap_or_default(),
+        expected,
+        actual: String::new(),
+        status: Status::Skipped,
+        requirement: requirement.clone(),
+        row: None,
+    };
+    if let Some(id) = requirement.as_deref().filter(|id| !ctx.contract.judges(id)) {
+        let (whose, _) = Contract::judged_by(id);
+        return skipped(format!(
+            "{whose} (not judged under --expect {})",
+            ctx.contract.name()
+        ));
+    }
+    // The contract may weigh the row otherwise (matrix §22 table A).
+    let level = match ctx.contract.level_of(requirement.as_deref(), a.level) {
+        Weight::At(level) => level,
+        Weight::NotApplicable(words) => {
+            return skipped(format!(
+                "not applicable under --expect {}: {words}",
+                ctx.contract.name()
+            ))
+        }
+    };
+    let fail_status = match level {
         Level::Must => Status::Failed,
         Level::Should => Status::Warning,
         Level::May => Status::Info,
     };
-    if ctx.contract == profile::Contract::Rfc && requirement.as_deref().is_some_and(noorle_only) {
-        return AssertionResult {
-            loc,
-            description: a.query().map(|q| q.to_string()).unwrap_or_default(),
-            expected: "Noorle's contract (skipped under --expect rfc)".into(),
-            actual: String::new(),
-            status: Status::Skipped,
-            requirement,
-            row: None,
-        };
-    }
     let (query, predicates) = match &a.check {
         Check::AnyOf(groups) => {
             return any_of(

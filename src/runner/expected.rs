@@ -82,8 +82,21 @@ pub fn apply(run: &mut RunResult, expected: &[Expected]) {
         }
     }
     for (i, e) in expected.iter().enumerate() {
+        // A scenario skipped, or a listed row whose every assertion there was not judged
+        // (a contract that does not apply it, a step that could not run), is not held
+        // against the list.
+        let judged = |s: &crate::runner::result::ScenarioResult| {
+            e.requirement.as_ref().is_none_or(|r| {
+                s.steps
+                    .iter()
+                    .flat_map(|st| &st.assertions)
+                    .any(|a| a.requirement.as_ref() == Some(r) && a.status != Status::Skipped)
+            })
+        };
         let ran = run.scenarios.iter().any(|s| {
-            (s.file.ends_with(&e.scenario) || s.name == e.scenario) && s.status != Status::Skipped
+            (s.file.ends_with(&e.scenario) || s.name == e.scenario)
+                && s.status != Status::Skipped
+                && judged(s)
         });
         if !used[i] && ran {
             run.unmet_expectations.push(format!(
@@ -99,7 +112,11 @@ pub fn apply(run: &mut RunResult, expected: &[Expected]) {
     }
     let scenarios = std::mem::take(&mut run.scenarios);
     let unmet = std::mem::take(&mut run.unmet_expectations);
+    let contract = run.contract;
     *run = RunResult::new(run.target.clone(), scenarios, run.duration_ms);
+    if let Some(c) = contract {
+        run.judged_under(c);
+    }
     if !unmet.is_empty() {
         run.status = run.status.worst(Status::Failed);
     }

@@ -109,11 +109,6 @@ impl From<VarError> for StepError {
     }
 }
 
-/// Whether a requirement id belongs to Noorle's contract only.
-pub(crate) fn noorle_only(id: &str) -> bool {
-    id.starts_with("NOORLE-")
-}
-
 /// Whether a scenario changes what other scenarios on the same live server stand on: it
 /// moves the shared clock (the clock hook, explicitly or by polling where waits move the
 /// clock; real-time waits move nothing others share), or revokes an app for the user
@@ -151,7 +146,7 @@ pub(crate) async fn run_until(
     tokio::pin!(stop);
     let started = Instant::now();
     let target = tokio::select! {
-        t = Target::prepare(&opts.target) => t.map_err(|e| e.to_string()),
+        t = Target::prepare(&opts.target, opts.contract()) => t.map_err(|e| e.to_string()),
         () = &mut stop => Err("interrupted (Ctrl-C) before the target was ready".to_string()),
     };
     let target = match target {
@@ -161,7 +156,9 @@ pub(crate) async fn run_until(
                 .iter()
                 .map(|l| scenario_error(l, 0.0, e.clone()))
                 .collect();
-            return RunResult::new(opts.target.describe(), results, ms(started));
+            let mut run = RunResult::new(opts.target.describe(), results, ms(started));
+            run.judged_under(opts.contract());
+            return run;
         }
     };
     let mut stopped = false;
@@ -198,6 +195,7 @@ pub(crate) async fn run_until(
         })
         .collect();
     let mut run = RunResult::new(opts.target.describe(), results, ms(started));
+    run.judged_under(opts.contract());
     run.notes = notes;
     run.notes.extend(new_snapshots_note(&run));
     run
@@ -302,10 +300,17 @@ fn scenario_error(l: &Loaded, duration_ms: f64, message: String) -> ScenarioResu
 fn unmet_needs(l: &Loaded, session: &Session, opts: &RunOptions, can_wait: bool) -> Vec<String> {
     use crate::scenario::model::Capability;
     let mut why: Vec<String> = Vec::new();
+    // The contract is the run's, not the target's.
+    if l.scenario.needs().contains(&Capability::Oauth21)
+        && opts.contract() != crate::contract::Contract::Oauth21
+    {
+        why.push("checks OAuth 2.1's contract only (run with --expect oauth21)".into());
+    }
     let lacks: Vec<String> = l
         .scenario
         .needs()
         .iter()
+        .filter(|c| **c != Capability::Oauth21)
         .filter(|c| !session.capabilities.contains(c))
         // Without a clock hook, a live target may wait short advances out in real time;
         // a longer one skips the rest of its scenario when it comes.
@@ -393,13 +398,18 @@ async fn run_round(l: &Loaded, opts: &RunOptions, target: &Target) -> ScenarioRe
         Err(e) => return scenario_error(l, ms(started), e.to_string()),
     };
     let mut result = scenario_result(l, Status::Passed);
-    // A scenario about Noorle's documented behaviour only has nothing to say under `rfc`.
-    let noorle_scenario =
-        !s.requirements.is_empty() && s.requirements.iter().all(|r| noorle_only(r));
+    // A scenario about rows another contract judges has nothing to say under this one.
+    let contract = opts.contract();
+    let foreign = s
+        .requirements
+        .iter()
+        .find(|r| !contract.judges(r))
+        .filter(|_| s.requirements.iter().all(|r| !contract.judges(r)));
     let can_wait = matches!(&opts.target, TargetSpec::Live(p) if p.wait_for_expiry.is_some());
     let unmet = unmet_needs(l, &session, opts, can_wait);
-    let skip = if opts.contract() == profile::Contract::Rfc && noorle_scenario {
-        Some("checks Noorle's documented contract only (run with --expect noorle)".to_string())
+    let skip = if let Some(r) = foreign {
+        let (whose, name) = crate::contract::Contract::judged_by(r);
+        Some(format!("checks {whose} only (run with --expect {name})"))
     } else if !unmet.is_empty() {
         Some(unmet.join("; "))
     } else {
@@ -463,11 +473,7 @@ fn scenario_vars(l: &Loaded, session: &Session, opts: &RunOptions) -> Result<Var
     );
     // BCP-6: a documented way to detect PKCE support, besides metadata ("" when none).
     vars.set("pkce_documentation", text(&session.pkce_documentation));
-    let contract = match opts.contract() {
-        profile::Contract::Rfc => "rfc",
-        profile::Contract::Noorle => "noorle",
-    };
-    vars.set("contract", text(contract));
+    vars.set("contract", text(opts.contract().name()));
     vars.seed(&opts.given);
     for (name, value) in &session.provided.values {
         vars.set(name, value.clone());

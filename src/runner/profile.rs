@@ -56,9 +56,14 @@ pub struct Profile {
     /// Which `aud` the target accepts in client assertions (conformance matrix §24.2 #1):
     /// `legacy` (RFC 7523 §3 item 3 and RFC 9126 §2: issuer, token endpoint URL and PAR
     /// endpoint URL) or `issuer-only` (draft-ietf-oauth-rfc7523bis, adopted by OAuth 2.1:
-    /// the issuer as the sole value).
+    /// the issuer as the sole value). Absent: by the contract (`issuer-only` under
+    /// `oauth21`, whose -16 §2.4 adopts rfc7523bis; `legacy` otherwise).
     #[serde(default)]
-    pub jwt_aud: JwtAud,
+    pub jwt_aud: Option<JwtAud>,
+    /// OAuth 2.1's exception to PKCE (draft -16 §7.5.1.1): the target lets a confidential
+    /// client that uses the OpenID Connect `nonce` omit `code_challenge` (OAUTH21-1/-2).
+    #[serde(default)]
+    pub oidc_nonce_exception: bool,
     /// What a rotated refresh token's reuse means on this target (matrix §23).
     #[serde(default)]
     pub rt_reuse: RtReuse,
@@ -70,8 +75,9 @@ pub struct Profile {
     /// (matrix §24.2 #2).
     #[serde(default)]
     pub oidc_client_auth: bool,
-    /// Which contract the server is held to by default: `rfc` (the standards) or `noorle`
-    /// (also what Noorle's docs promise). `--expect` overrides it.
+    /// Which contract the server is held to by default: `rfc` (the standards), `noorle`
+    /// (also what Noorle's docs promise) or `oauth21` (the standards with OAuth 2.1's
+    /// levels, matrix §22). `--expect` overrides it.
     #[serde(default)]
     pub contract: Contract,
     /// How much faster than real time the server's clock runs (a test server started with
@@ -268,18 +274,7 @@ pub enum JwtAud {
     IssuerOnly,
 }
 
-/// The expectation set a run holds the target to (conformance matrix §0).
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Contract {
-    /// The RFCs only: assertions on NOORLE rows are SKIPPED with the reason.
-    #[default]
-    Rfc,
-    /// The RFCs and Noorle's documented behaviour (the builtin's default).
-    Noorle,
-}
+pub use crate::contract::Contract;
 
 fn timeout() -> u64 {
     30
@@ -641,6 +636,14 @@ impl Profile {
     }
 
     /// What the profile lets scenarios do.
+    /// The audience rules of client assertions: the profile's, else its contract's.
+    pub fn jwt_aud(&self) -> JwtAud {
+        self.jwt_aud.unwrap_or(match self.contract {
+            Contract::Oauth21 => JwtAud::IssuerOnly,
+            Contract::Rfc | Contract::Noorle => JwtAud::Legacy,
+        })
+    }
+
     pub fn capabilities(&self) -> Vec<Capability> {
         let mut c = self.capabilities.clone();
         // A browser hook without a Chromium to run it gives nothing (`browser_missing`).
@@ -682,7 +685,10 @@ impl Profile {
         if self.clock.is_some() {
             c.push(Capability::Clock);
         }
-        c.push(match self.jwt_aud {
+        if self.oidc_nonce_exception {
+            c.push(Capability::OidcNonceException);
+        }
+        c.push(match self.jwt_aud() {
             JwtAud::Legacy => Capability::JwtAudLegacy,
             JwtAud::IssuerOnly => Capability::JwtAudIssuerOnly,
         });

@@ -309,6 +309,9 @@ impl Counts {
 pub struct RunResult {
     /// The target, as described to the user (`builtin`, `builtin --fault x`).
     pub target: String,
+    /// The contract that judged (`rfc`, `noorle`, `oauth21`); none for a client's run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract: Option<crate::contract::Contract>,
     /// Scenarios, in file order.
     pub scenarios: Vec<ScenarioResult>,
     /// Scenario counts.
@@ -364,6 +367,7 @@ impl RunResult {
         }
         RunResult {
             target,
+            contract: None,
             scenarios,
             counts,
             assertion_counts,
@@ -371,6 +375,26 @@ impl RunResult {
             duration_ms,
             unmet_expectations: vec![],
             notes: vec![],
+        }
+    }
+
+    /// Says which contract judged, and gives each assertion's row the level that
+    /// contract holds it to (`MUST (oauth21)` where matrix §22 changes it).
+    pub(crate) fn judged_under(&mut self, contract: crate::contract::Contract) {
+        self.contract = Some(contract);
+        for a in self
+            .scenarios
+            .iter_mut()
+            .flat_map(|s| s.steps.iter_mut())
+            .flat_map(|st| st.assertions.iter_mut())
+        {
+            let level = a
+                .requirement
+                .as_deref()
+                .and_then(|r| contract.override_of(r));
+            if let (Some(o), Some(row)) = (level, a.row.as_mut()) {
+                row.level = format!("{} ({})", o.level, contract.name());
+            }
         }
     }
 
@@ -386,10 +410,13 @@ impl RunResult {
             }
         };
         format!(
-            "{} scenarios against {}: {} passed, {} failed, {} with warnings{}, {} skipped, {} errors{} in {:.0} ms\n\
+            "{} scenarios against {}{}: {} passed, {} failed, {} with warnings{}, {} skipped, {} errors{} in {:.0} ms\n\
              assertions: {} passed, {} failed, {} warnings{}, {} skipped{}",
             self.scenarios.len(),
             self.target,
+            self.contract
+                .map(|c| format!(" under the {} contract", c.name()))
+                .unwrap_or_default(),
             c.passed,
             c.failed,
             c.warning,

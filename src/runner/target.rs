@@ -12,6 +12,7 @@
 //! A [`Session`] is the same for both; what differs (acting as the user, moving time) is a
 //! [`Backend`]: [`builtin`](super::builtin) or [`live`](super::live).
 
+use crate::contract::Contract;
 use crate::runner::error::TargetError;
 use crate::runner::live::Live;
 use crate::runner::profile::Profile;
@@ -60,6 +61,7 @@ impl TargetSpec {
 pub(crate) struct Target {
     inner: Inner,
     person: Person,
+    contract: Contract,
 }
 
 #[derive(Debug, Clone)]
@@ -71,14 +73,29 @@ enum Inner {
 impl Target {
     /// Makes `spec` ready: for a live target, reads the profile's secrets, discovers its
     /// metadata and registers its roles, once for the whole run.
-    pub(crate) async fn prepare(spec: &TargetSpec) -> Result<Target, TargetError> {
+    /// `contract` is the run's: a live profile is held to it (`--expect` overrides the
+    /// profile's own), the builtin follows its policy.
+    pub(crate) async fn prepare(
+        spec: &TargetSpec,
+        contract: Contract,
+    ) -> Result<Target, TargetError> {
         let inner = match spec {
             TargetSpec::Builtin { faults } => Inner::Builtin(*faults),
-            TargetSpec::Live(p) => Inner::Live(Arc::new(Live::prepare(p).await?)),
+            TargetSpec::Live(p) if p.contract == contract => {
+                Inner::Live(Arc::new(Live::prepare(p).await?))
+            }
+            TargetSpec::Live(p) => {
+                let held = Arc::new(Profile {
+                    contract,
+                    ..(**p).clone()
+                });
+                Inner::Live(Arc::new(Live::prepare(&held).await?))
+            }
         };
         Ok(Target {
             inner,
             person: Person::nobody(),
+            contract,
         })
     }
 
@@ -111,8 +128,16 @@ impl Target {
                 let mut config = ServerConfig::builtin()
                     .with_test_mode(true)
                     .with_faults(*faults);
+                // OAuth 2.1's rules, and the audience rules its -16 §2.4 adopts.
+                if self.contract == Contract::Oauth21 {
+                    config.policy.oauth21 = true;
+                    config.policy.jwt_aud = JwtAudPolicy::IssuerOnly;
+                }
                 if needs.contains(&Capability::JwtAudIssuerOnly) {
                     config.policy.jwt_aud = JwtAudPolicy::IssuerOnly;
+                }
+                if needs.contains(&Capability::OidcNonceException) {
+                    config.policy.oidc_nonce_exception = true;
                 }
                 Session::start_builtin(config, crate::clock::Clock::frozen()).await
             }
@@ -134,7 +159,11 @@ impl Session {
     /// Opens a session on the target (made ready for this session alone), with `person`
     /// for its `manual` hooks.
     pub async fn open(spec: &TargetSpec, person: Person) -> Result<Session, TargetError> {
-        Target::prepare(spec)
+        let contract = match spec {
+            TargetSpec::Live(p) => p.contract,
+            TargetSpec::Builtin { .. } => Contract::Noorle,
+        };
+        Target::prepare(spec, contract)
             .await?
             .with_person(person)
             .session()

@@ -158,7 +158,14 @@ pub(crate) const ROLES: &[Role] = &[
         name: "native",
         signs: false,
         needs: "a public code client with the loopback redirect URI http://127.0.0.1/cb",
-        registration: || Some(code_client("native", &["http://127.0.0.1/cb"], "none")),
+        // OpenID Connect Dynamic Client Registration §2 `application_type`: a server that
+        // knows it (oidc-provider) lets a native client's loopback redirect take any port
+        // only then (RFC 8252 §7.3); RFC 7591 §2 has others ignore it.
+        registration: || {
+            let mut c = code_client("native", &["http://127.0.0.1/cb"], "none");
+            c["application_type"] = json!("native");
+            Some(c)
+        },
     },
     Role {
         name: "pkj",

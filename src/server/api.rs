@@ -1,6 +1,8 @@
 //! A small protected resource (RFC 6750): `/api/me` needs scope `api`, `/api/items`
 //! needs `read`, `/api/admin` needs `admin`. Bearer tokens in the header only; a token in
-//! the query alone counts as no credentials (builtin policy, RES-10).
+//! the query or a form body alone counts as no credentials (builtin policy, RES-10), one
+//! beside the header is a second method (RES-8) — except that under OAuth 2.1 the query's
+//! is ignored (-16 §5.1).
 
 use crate::server::error::REALM;
 use crate::server::faults::Fault;
@@ -67,25 +69,38 @@ fn check(
     st: &AppState,
     headers: &HeaderMap,
     uri: &Uri,
+    body_token: bool,
     needed: &'static str,
 ) -> Result<AccessToken, Denied> {
-    let in_query = uri.query().is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
+    let from_query = uri.query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "access_token")
+            .map(|(_, v)| v.into_owned())
     });
-    let Some(h) = headers
+    // OAuth 2.1 -16 §5.1: "resource servers MUST ignore access tokens in a URI query
+    // parameter" (RES-10 under oauth21); under the RFCs one sent beside the header is a
+    // second method (RES-8).
+    let in_query = from_query.is_some() && !st.policy.oauth21;
+    let header_value = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Err(Denied::NoCredentials);
-    };
-    if in_query {
-        return Err(Denied::TwoMethods);
-    }
-    let token = match h.split_once(' ') {
-        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
-            t.trim()
+        .and_then(|v| v.to_str().ok());
+    let query_token;
+    let token = match header_value {
+        _ if in_query && header_value.is_some() => return Err(Denied::TwoMethods),
+        // RFC 6750 §2.2: the form body is a second method too.
+        Some(_) if body_token => return Err(Denied::TwoMethods),
+        Some(h) => match h.split_once(' ') {
+            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
+                t.trim()
+            }
+            _ => return Err(Denied::NoCredentials),
+        },
+        // RES-10's fault: the query's token is taken.
+        None if st.faults.has(Fault::QueryTokenAccepted) && from_query.is_some() => {
+            query_token = from_query.unwrap_or_default();
+            query_token.as_str()
         }
-        _ => return Err(Denied::NoCredentials),
+        None => return Err(Denied::NoCredentials),
     };
     let now = st.now();
     let Some(Found::Access(t)) = st.store.find(token) else {
@@ -110,10 +125,15 @@ fn answer(
     st: &AppState,
     headers: &HeaderMap,
     uri: &Uri,
+    body: Option<&[u8]>,
     needed: &'static str,
     what: &str,
 ) -> Response {
-    let checked = check(st, headers, uri, needed);
+    // A form body's `access_token` (RFC 6750 §2.2) is never accepted (builtin policy, as
+    // for the query); beside the header it is a second method (RES-8).
+    let body_token =
+        body.is_some_and(|b| url::form_urlencoded::parse(b).any(|(k, _)| k == "access_token"));
+    let checked = check(st, headers, uri, body_token, needed);
     if st.faults.has(Fault::BareBearerChallenge) {
         if let Err(d) = checked {
             let mut r = d.into_response();
@@ -136,15 +156,25 @@ fn answer(
 
 /// `GET /api/me` (scope `api`).
 pub async fn me(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
-    answer(&st, &headers, &uri, "api", "me")
+    answer(&st, &headers, &uri, None, "api", "me")
+}
+
+/// `POST /api/me` (scope `api`): the same resource, for requests with a form body.
+pub async fn me_post(
+    State(st): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    answer(&st, &headers, &uri, Some(&body), "api", "me")
 }
 
 /// `GET /api/items` (scope `read`).
 pub async fn items(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
-    answer(&st, &headers, &uri, "read", "items")
+    answer(&st, &headers, &uri, None, "read", "items")
 }
 
 /// `GET /api/admin` (scope `admin`).
 pub async fn admin(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
-    answer(&st, &headers, &uri, "admin", "admin")
+    answer(&st, &headers, &uri, None, "admin", "admin")
 }

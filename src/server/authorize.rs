@@ -197,7 +197,7 @@ pub(crate) fn redirect_allowed(st: &AppState, client: &Client, uri: &str) -> boo
         && matches!(given.host_str(), Some("127.0.0.1") | Some("[::1]"))
         && given.username().is_empty()
         && given.password().is_none();
-    if !loopback || given.port().is_none() {
+    if !loopback || given.port().is_none() || st.faults.has(Fault::LoopbackPortExact) {
         return false;
     }
     if given.set_port(None).is_err() {
@@ -257,11 +257,29 @@ pub(crate) fn validate(st: &AppState, q: &Params, via: Via<'_>) -> Validation {
             "Client may not use the authorization code grant",
         );
     }
-    let scope = match st.requested_scope(&client, q.get("scope")) {
+    // The OpenID Connect exception (OAUTH21-1) is played to the extent of taking
+    // `openid` among the scopes; the rest are this server's own.
+    let oidc_scope = st.policy.oidc_nonce_exception.then(|| {
+        let rest: Vec<&str> = q
+            .get("scope")
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|x| *x != "openid")
+            .collect();
+        rest.join(" ")
+    });
+    let raw_scope = match &oidc_scope {
+        Some(rest) if rest.is_empty() => None,
+        Some(rest) => Some(rest.as_str()),
+        None => q.get("scope"),
+    };
+    let scope = match st.requested_scope(&client, raw_scope) {
         Ok(s) => s,
         Err(e) => return fail(e.code, e.description()),
     };
+    // PKCE protects a code; the implicit grant (a fault) issues none.
     let challenge = match challenge_of(st, q, &client) {
+        _ if implicit => None,
         Ok(c) => c,
         Err(description) => return fail(ErrorCode::InvalidRequest, description),
     };
@@ -287,8 +305,22 @@ fn challenge_of(
     q: &Params,
     client: &Client,
 ) -> Result<Option<(String, PkceMethod)>, &'static str> {
+    let oauth21 = st.policy.oauth21;
     let method = match q.get("code_challenge_method") {
         None if st.faults.has(Fault::PkceDefaultS256) => PkceMethod::S256,
+        // OAuth 2.1 -16 §4.1.1: code_challenge_method "REQUIRED, the value S256 or a
+        // value defined by a future extension" (PKCE-4 under oauth21).
+        None if oauth21
+            && q.has("code_challenge")
+            && !st.faults.has(Fault::PkceMissingMethodPlain) =>
+        {
+            return Err("code_challenge_method is required (S256)")
+        }
+        // -16 §7.5.2: "The plain code challenge method … is explicitly forbidden in
+        // OAuth 2.1." (PKCE-5 under oauth21)
+        Some("plain") if oauth21 && !st.faults.has(Fault::PkceAllowPlain) => {
+            return Err("Unsupported code_challenge_method: plain")
+        }
         None | Some("plain") => PkceMethod::Plain, // RFC 7636 §4.3: absent means plain (PKCE-4)
         Some("S256") => PkceMethod::S256,
         Some(_) => return Err("Unsupported code_challenge_method"),
@@ -302,6 +334,24 @@ fn challenge_of(
         }
         None if client.require_pkce && !st.faults.has(Fault::PkceNotRequired) => {
             Err("A code_challenge is required for this client (PKCE)")
+        }
+        // -16 §4.1.2.1: "…and MUST reject such requests from other clients unless there
+        // is reasonable assurance that the client mitigates authorization code injection
+        // in other ways"; §7.5.1.1 names the one way: a confidential client using the
+        // OpenID Connect nonce (OAUTH21-1).
+        None if oauth21 && !st.faults.has(Fault::PkceOptionalConfidential) => {
+            let openid = q
+                .get("scope")
+                .is_some_and(|s| s.split(' ').any(|x| x == "openid"));
+            let nonce_exception = st.policy.oidc_nonce_exception
+                && client.secret.is_some()
+                && openid
+                && q.get("nonce").is_some_and(|n| !n.is_empty());
+            if nonce_exception {
+                Ok(None)
+            } else {
+                Err("A code_challenge is required (OAuth 2.1)")
+            }
         }
         None => Ok(None),
     }
@@ -455,6 +505,12 @@ pub(crate) fn conclude(
     status: StatusCode,
 ) -> Response {
     match v {
+        // OAuth 2.1 -16 §4.1.2.1: "When returning an error response directly to the user
+        // agent, the authorization server SHOULD use the HTTP 400 (Bad Request) status
+        // code." (OAUTH21-6)
+        Validation::Page(msg) if st.faults.has(Fault::AuthorizeError200) => {
+            error_page(st, StatusCode::OK, &msg)
+        }
         Validation::Page(msg) => error_page(st, StatusCode::BAD_REQUEST, &msg),
         Validation::ErrorRedirect {
             target,

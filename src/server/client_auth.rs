@@ -275,6 +275,14 @@ pub(crate) fn read_credentials<'a>(
         return Ok(Credentials::Basic { id, secret });
     }
     Ok(match (body_id, body_secret) {
+        // OAUTH21-5's fault: OAuth 2.1 -16 §2.4.1 says "the authorization server MUST
+        // support the client including the client credentials in the request body".
+        (Some(_), Some(_)) if state.faults.has(Fault::NoClientSecretPost) => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidClient,
+                "Client credentials in the request body are not supported",
+            ))
+        }
         (Some(id), Some(secret)) => Credentials::Post { id, secret },
         (Some(id), None) => Credentials::IdOnly(id),
         (None, Some(_)) => {

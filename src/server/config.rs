@@ -100,6 +100,14 @@ pub struct Policy {
     pub require_pushed_authorization_requests: bool,
     /// Which `aud` identifies this AS in client assertions (conformance matrix §24.2 #1).
     pub jwt_aud: JwtAudPolicy,
+    /// OAuth 2.1's rules (draft-ietf-oauth-v2-1-16, matrix §22): PKCE with S256 for every
+    /// client, no `redirect_uri` needed at the token endpoint, a code issued without a
+    /// challenge never redeemed, an invalid code replay revoking nothing, no private-use
+    /// redirect scheme without a period.
+    pub oauth21: bool,
+    /// Under `oauth21`: a confidential client asking for `openid` with a `nonce` may omit
+    /// `code_challenge` (-16 §7.5.1.1's OpenID Connect exception).
+    pub oidc_nonce_exception: bool,
 }
 
 /// The audience rules of client assertions (matrix §24.2 #1: the sources disagree).
@@ -129,6 +137,8 @@ impl Default for Policy {
             request_uri_ttl: 60,
             require_pushed_authorization_requests: false,
             jwt_aud: JwtAudPolicy::Legacy,
+            oauth21: false,
+            oidc_nonce_exception: false,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! A switch is named after what it breaks and lists the requirement ids it breaks;
 //! `oauth-harness serve --list-faults` prints this table.
 
+use crate::contract::Contract;
 use clap::ValueEnum;
 
 /// One fault switch. The kebab-case variant name is the switch's command-line name.
@@ -118,7 +119,9 @@ pub enum Fault {
     RejectJson,
     /// The token endpoint accepts `grant_type=password`.
     AllowPasswordGrant,
-    /// `response_type=token` is accepted and an access token is put in the fragment.
+    /// `response_type=token` is accepted and an access token is put in the fragment
+    /// (matrix §24.3's `implicit-enabled`).
+    #[value(alias = "implicit-enabled")]
     AllowImplicit,
     /// The device verification page does not limit wrong user codes.
     VerifyNoRateLimit,
@@ -249,6 +252,30 @@ pub enum Fault {
     RaceRtFork,
     /// Concurrent requests with one client assertion each read its `jti` unseen.
     RaceJtiDoubleSpend,
+    /// Under OAuth 2.1, a confidential client may still omit `code_challenge`.
+    PkceOptionalConfidential,
+    /// Under OAuth 2.1, a code issued without `code_challenge` (the OpenID Connect `nonce`
+    /// exception) is redeemed.
+    CodeWithoutChallengeRedeemable,
+    /// Under OAuth 2.1, the token endpoint still wants the `redirect_uri` of the request.
+    RequireRedirectUriAtToken,
+    /// Under OAuth 2.1, a replayed code with a wrong verifier revokes the tokens it issued.
+    RevokeOnInvalidReplay,
+    /// Client credentials in the request body (`client_secret_post`) are refused.
+    NoClientSecretPost,
+    /// Under OAuth 2.1, an authorization error shown to the user is a 200 page.
+    #[value(name = "authorize-error-200")]
+    AuthorizeError200,
+    /// Under OAuth 2.1, registration takes a private-use redirect scheme without a period.
+    AllowSchemeWithoutDot,
+    /// Under OAuth 2.1, the `plain` PKCE method is still taken and advertised.
+    PkceAllowPlain,
+    /// Under OAuth 2.1, a challenge without `code_challenge_method` is taken as `plain`.
+    PkceMissingMethodPlain,
+    /// A loopback redirect URI must name its registered port (none: the port given).
+    LoopbackPortExact,
+    /// The protected API takes an access token from the URI query (`?access_token=`).
+    QueryTokenAccepted,
 }
 
 impl Fault {
@@ -411,6 +438,41 @@ impl Fault {
             RaceDeviceDoubleSpend => &["RACE-3"],
             RaceRtFork => &["RACE-4"],
             RaceJtiDoubleSpend => &["RACE-10"],
+            PkceOptionalConfidential => &["OAUTH21-1"],
+            CodeWithoutChallengeRedeemable => &["OAUTH21-2"],
+            RequireRedirectUriAtToken => &["OAUTH21-3"],
+            RevokeOnInvalidReplay => &["OAUTH21-4"],
+            NoClientSecretPost => &["OAUTH21-5"],
+            AuthorizeError200 => &["OAUTH21-6"],
+            AllowSchemeWithoutDot => &["OAUTH21-7"],
+            PkceAllowPlain => &["PKCE-5", "OAUTH21-8"],
+            PkceMissingMethodPlain => &["PKCE-4"],
+            LoopbackPortExact => &["BCP-2"],
+            QueryTokenAccepted => &["RES-10"],
+        }
+    }
+
+    /// The contracts whose suites must catch the switch (`mutate` runs it under each):
+    /// the builtin's own (`noorle`), OAuth 2.1's (matrix §22: the switches that break its
+    /// rules or its overrides), or both where the rows are judged under both, at the
+    /// level each contract gives them (BCP-2 and RES-10 are MAYs under the RFCs, MUSTs
+    /// under OAuth 2.1; the implicit grant breaks AUTHZ-10 under both).
+    pub fn contracts(self) -> &'static [Contract] {
+        use Fault::*;
+        match self {
+            PkceOptionalConfidential
+            | CodeWithoutChallengeRedeemable
+            | RequireRedirectUriAtToken
+            | RevokeOnInvalidReplay
+            | NoClientSecretPost
+            | AuthorizeError200
+            | AllowSchemeWithoutDot
+            | PkceAllowPlain
+            | PkceMissingMethodPlain => &[Contract::Oauth21],
+            AllowImplicit | LoopbackPortExact | QueryTokenAccepted => {
+                &[Contract::Noorle, Contract::Oauth21]
+            }
+            _ => &[Contract::Noorle],
         }
     }
 

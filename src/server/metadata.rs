@@ -46,6 +46,10 @@ pub async fn metadata(State(st): State<Arc<AppState>>) -> axum::response::Respon
         if st.faults.has(Fault::NoDeviceMetadata) {
             m.remove("device_authorization_endpoint");
         }
+        // OAuth 2.1 -16 §7.5.2: plain "is explicitly forbidden" (OAUTH21-8).
+        if st.policy.oauth21 && !st.faults.has(Fault::PkceAllowPlain) {
+            m.insert("code_challenge_methods_supported".into(), json!(["S256"]));
+        }
         if st.faults.has(Fault::NoPkceMetadata) {
             m.remove("code_challenge_methods_supported");
         }

@@ -307,7 +307,7 @@ fn app(state: Arc<AppState>, direct: bool) -> App {
         .route(Page::Login.path(), post(authorize::login))
         .route(Page::Apps.path(), get(revoke::apps_page))
         .route(Page::AppsRevoke.path(), post(revoke::apps_revoke))
-        .route("/api/me", get(api::me))
+        .route("/api/me", get(api::me).post(api::me_post))
         .route("/api/items", get(api::items))
         .route("/api/admin", get(api::admin));
     if state.test_mode {

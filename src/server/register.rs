@@ -53,7 +53,7 @@ fn metadata_error(desc: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError
 }
 
 /// RFC 7591 §2 and RFC 9700 §2.6 (BCP-3): absolute, no fragment, `https` or loopback `http`.
-fn redirect_uri_ok(uri: &str) -> bool {
+fn redirect_uri_ok(uri: &str, dotless_ok: bool) -> bool {
     let Ok(u) = url::Url::parse(uri) else {
         return false;
     };
@@ -66,8 +66,10 @@ fn redirect_uri_ok(uri: &str) -> bool {
             u.host_str(),
             Some("127.0.0.1") | Some("[::1]") | Some("localhost")
         ),
-        // Private-use schemes of native apps (RFC 8252 §7.1) have a dot in them.
-        s => s.contains('.'),
+        // Private-use schemes of native apps (RFC 8252 §7.1) have a dot in them; OAuth
+        // 2.1 -16 §2.3.1: "At a minimum, any private-use URI scheme that doesn't contain
+        // a period character (.) SHOULD be rejected." (OAUTH21-7)
+        s => s.contains('.') || dotless_ok,
     }
 }
 
@@ -186,7 +188,8 @@ fn check_redirect_uris(st: &AppState, uris: &[String], wants_code: bool) -> Resu
     if st.faults.has(Fault::RegistrationAcceptsBadRedirect) {
         return Ok(());
     }
-    match uris.iter().find(|u| !redirect_uri_ok(u)) {
+    let dotless_ok = st.faults.has(Fault::AllowSchemeWithoutDot);
+    match uris.iter().find(|u| !redirect_uri_ok(u, dotless_ok)) {
         Some(bad) => Err(OAuthError::new(
             ErrorCode::InvalidRedirectUri,
             format!("Invalid redirect URI '{bad}'"),

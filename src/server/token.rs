@@ -263,6 +263,7 @@ fn judge_code(
     if code_expired(rules, rec.issued_at, now) {
         return refuse("Authorization code expired");
     }
+    let oauth21 = rules.policy.oauth21;
     if let Some(grant) = rec.redeemed {
         if !rules.faults.has(Fault::ReuseCode) {
             // RFC 6749 §4.1.2, §10.5: refuse, and revoke what the code issued (TOK-22).
@@ -271,15 +272,35 @@ fn judge_code(
             // nothing.
             let racing = rules.faults.has(Fault::RaceCodeNoRevoke)
                 && now.since(rec.issued_at) < Duration::from_secs(1);
-            if rules.faults.has(Fault::NoRevokeOnCodeReuse) || racing {
+            // OAuth 2.1 -16 §7.5.3: "The authorization server SHOULD NOT revoke any issued
+            // tokens when receiving a replayed authorization code that contains invalid
+            // parameters." (OAUTH21-4; the client was judged above.)
+            let invalid_replay = oauth21
+                && !rules.faults.has(Fault::RevokeOnInvalidReplay)
+                && check_pkce(rules, rec.challenge.as_ref(), params.get("code_verifier")).is_err();
+            if rules.faults.has(Fault::NoRevokeOnCodeReuse) || racing || invalid_replay {
                 return Err(Verdict::Refuse(e));
             }
             return Err(Verdict::RefuseRevoking(grant, e));
         }
     }
+    // -16 §4.1.3: "If there was no code_challenge in the authorization request associated
+    // with the authorization code in the token request, the authorization server MUST
+    // reject the token request." (OAUTH21-2: such a code exists only under the OpenID
+    // Connect nonce exception.)
+    if oauth21
+        && rec.challenge.is_none()
+        && !rules.faults.has(Fault::CodeWithoutChallengeRedeemable)
+    {
+        return refuse("Authorization code was issued without a code_challenge");
+    }
+    // -16 §10.2: the redirect_uri parameter "has been removed" from the token request,
+    // and is enforced as RFC 6749 says when sent (OAUTH21-3, TOK-24).
+    let needs_redirect_uri = !oauth21 || rules.faults.has(Fault::RequireRedirectUriAtToken);
     if !rules.faults.has(Fault::IgnoreRedirectUriAtToken) {
         if let Some(expected) = &rec.redirect_uri {
             match params.get("redirect_uri") {
+                None if !needs_redirect_uri => {}
                 None => {
                     let e = OAuthError::invalid_request("Missing redirect_uri");
                     return Err(Verdict::Refuse(e));

@@ -3,6 +3,7 @@
 //! The `match` has no wildcard arm, so a new switch does not compile without its probe.
 
 use crate::common::*;
+use oauth_harness::contract::Contract;
 use oauth_harness::jose;
 use oauth_harness::keys::fixture_key;
 use oauth_harness::scenario::model::KeyName;
@@ -394,6 +395,42 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
             let a = assertion(s, "pkj", Sig::K, |_| {});
             race_wins(s, &[("grant_type", "client_credentials"), ("client_assertion_type", BEARER), ("client_assertion", &a)], None).await == 1
         }
+        // OAuth 2.1 (the server runs its oauth21 policy for these, below).
+        PkceOptionalConfidential => q(s, &[("response_type", "code"), ("client_id", "web"), ("redirect_uri", R), ("scope", "api")]).await.get("error").map(String::as_str) == Some("invalid_request"),
+        CodeWithoutChallengeRedeemable => {
+            let c = q(s, &[("response_type", "code"), ("client_id", "web"), ("redirect_uri", R), ("scope", "openid api"), ("nonce", "n-1")]).await.get("code").cloned().unwrap_or_default();
+            !c.is_empty() && s.post("/oauth/token", Enc::Form, &[("grant_type", "authorization_code"), ("code", &c), ("redirect_uri", R)], web).await.error() == "invalid_grant"
+        }
+        RequireRedirectUriAtToken => {
+            let v = verifier();
+            let c = s.spa_code(&v, "api").await;
+            s.post_form("/oauth/token", &[("grant_type", "authorization_code"), ("code", &c), ("code_verifier", &v), ("client_id", "spa")]).await.status == 200
+        }
+        RevokeOnInvalidReplay => {
+            let v = verifier();
+            let c = s.spa_code(&v, "api").await;
+            let t = s.exchange_spa(&c, &v).await;
+            let replay = s.exchange_spa(&c, &verifier()).await.status == 400;
+            replay && s.api("/api/me", &t.str("access_token")).await.status == 200
+        }
+        NoClientSecretPost => s.post_form("/oauth/token", &[("grant_type", "client_credentials"), ("scope", "api"), ("client_id", "m2m"), ("client_secret", "m2m-secret")]).await.status == 200,
+        AuthorizeError200 => s.consent(&[("response_type", "code"), ("client_id", "invalid-id"), ("redirect_uri", R)]).await.status == 400,
+        AllowSchemeWithoutDot => s.post_raw("/oauth/register", "application/json", r#"{"redirect_uris":["myapp:/cb"],"token_endpoint_auth_method":"none"}"#).await.error() == "invalid_redirect_uri",
+        PkceAllowPlain => {
+            let v = verifier();
+            let refused = q(s, &[("response_type", "code"), ("client_id", "spa"), ("redirect_uri", RS), ("code_challenge", &v), ("code_challenge_method", "plain")]).await.contains_key("error");
+            let methods = s.get("/.well-known/oauth-authorization-server").await.body["code_challenge_methods_supported"].clone();
+            refused && methods == json!(["S256"])
+        }
+        PkceMissingMethodPlain => q(s, &[("response_type", "code"), ("client_id", "spa"), ("redirect_uri", RS), ("code_challenge", &verifier())]).await.get("error").map(String::as_str) == Some("invalid_request"),
+        LoopbackPortExact => {
+            let ch = oauth_harness::oauth::s256(&verifier());
+            q(s, &[("response_type", "code"), ("client_id", "native"), ("redirect_uri", "http://127.0.0.1:53123/cb"), ("code_challenge", &ch), ("code_challenge_method", "S256")]).await.contains_key("code")
+        }
+        QueryTokenAccepted => {
+            let t = s.cc_token("api").await.str("access_token");
+            s.get(&format!("/api/me?access_token={t}")).await.status == 401
+        }
         RefreshNeverIdleExpires => {
             let t = s.device_token("api offline_access").await;
             s.advance(30 * 24 * 3600 + 1);
@@ -415,6 +452,11 @@ async fn every_fault_breaks_its_probe_and_the_clean_server_passes_it() {
                 let mut c = oauth_harness::server::config::ServerConfig::builtin();
                 if fault == Fault::JwtAudLegacy {
                     c.policy.jwt_aud = oauth_harness::server::config::JwtAudPolicy::IssuerOnly;
+                }
+                // OAuth 2.1's switches break its policy (matrix §22).
+                if !fault.contracts().contains(&Contract::Noorle) {
+                    c.policy.oauth21 = true;
+                    c.policy.oidc_nonce_exception = fault == Fault::CodeWithoutChallengeRedeemable;
                 }
                 c
             };

@@ -95,7 +95,7 @@ fn the_html_report_shows_each_row_and_its_verdict_in_a_real_browser() {
         text.clone()
     };
     let row = regex::Regex::new(
-        r#"<tr class="row [a-z-]+" id="row-([A-Z]+-\d+)" data-verdict="([a-z-]+)""#,
+        r#"<tr class="row [a-z-]+" id="row-([A-Z][A-Z0-9]*-\d+)" data-verdict="([a-z-]+)""#,
     )
     .expect("regex");
     let rows: BTreeMap<String, String> = row

@@ -138,3 +138,41 @@ fn a_malformed_rt_reuse_is_refused_at_its_line() {
         }
     }
 }
+
+/// An unknown contract is exit 2 at its line and column, naming the contracts there are;
+/// `oauth21` is one of them (matrix §22).
+#[test]
+fn an_unknown_contract_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("p.yaml");
+    for (value, ok) in [("oauth22", false), ("oauth21", true), ("rfc", true)] {
+        std::fs::write(
+            &profile,
+            format!("name: k\nbase_url: http://127.0.0.1:9\ncontract: {value}\n"),
+        )
+        .expect("write");
+        let out = Command::new(BIN)
+            .args(["run", "--snapshots", "off", "--report-dir"])
+            .arg(dir.path().join("r"))
+            .arg("--target")
+            .arg(&profile)
+            .arg("scenarios/oauth21/pkce.yaml")
+            .output()
+            .expect("run");
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        if ok {
+            assert_ne!(out.status.code(), Some(2), "{value}: {text}");
+        } else {
+            assert_eq!(out.status.code(), Some(2), "{value}: {text}");
+            assert!(
+                text.contains("p.yaml: 3:11: contract: unknown variant `oauth22`, expected one of `rfc`, `noorle`, `oauth21`"),
+                "{text}"
+            );
+        }
+    }
+    let out = Command::new(BIN)
+        .args(["run", "--expect", "oauth22"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "a bad flag is a usage error");
+}

@@ -101,7 +101,10 @@ async fn shipped_scenarios_pass_through_both_profiles_against_a_separate_process
             // For every profile, the audience rules the server process does not follow (it
             // follows one set: its profile says `legacy`, matrix §24.2 #1).
             let generic = profile.ends_with("rfc-generic.yaml");
+            // For every profile, OAuth 2.1's own scenarios (the run holds it to another
+            // contract).
             let documented = reason.contains("lacks: jwt_aud_issuer_only")
+                || reason.contains("OAuth 2.1's contract only")
                 || generic
                     && (reason.contains("lacks: pages")
                         || reason.contains("lacks: oidc_client_auth")
@@ -255,9 +258,9 @@ async fn a_server_without_a_protected_api_runs_every_scenario_that_calls_none() 
             .expect("join");
     assert_eq!(code, 0, "{out}");
     let v = verdicts(&report);
-    assert_eq!(v.len(), 79, "{v:?}");
+    assert_eq!(v.len(), 86, "{v:?}");
     let passed = v.iter().filter(|(_, s)| s == "PASSED").count();
-    assert!(passed >= 53, "{passed} of 79 passed: {v:?}");
+    assert!(passed >= 53, "{passed} of 86 passed: {v:?}");
     for s in report["scenarios"].as_array().into_iter().flatten() {
         if s["status"] == "PASSED" {
             continue;
@@ -266,6 +269,7 @@ async fn a_server_without_a_protected_api_runs_every_scenario_that_calls_none() 
         let reason = s["skip_reason"].as_str().unwrap_or("");
         assert!(
             reason.contains("lacks: jwt_aud_issuer_only")
+                || reason.contains("OAuth 2.1's contract only")
                 || ["me", "items", "admin"]
                     .iter()
                     .any(|r| reason.contains(&format!("no protected resource `{r}`"))),
@@ -273,4 +277,64 @@ async fn a_server_without_a_protected_api_runs_every_scenario_that_calls_none() 
             s["file"]
         );
     }
+}
+
+/// OAuth 2.1's contract over the wire (matrix §22): `--expect oauth21` through a profile
+/// against `serve --oauth21` passes, OAuth 2.1's own scenarios among the passed; against
+/// the server of the RFCs (plain allowed and advertised, PKCE optional for confidential
+/// clients) the same scenarios fail on the rows §22 makes MUSTs.
+#[tokio::test]
+async fn the_oauth21_contract_judges_a_server_process() {
+    let (_s21, base21) = spawn_serve(&["--test-mode", "--oauth21"]).await;
+    let (code, report, out) = tokio::task::spawn_blocking(move || {
+        run_profile(
+            "fixtures/targets/builtin-process.yaml",
+            &base21,
+            &["--expect", "oauth21"],
+        )
+    })
+    .await
+    .expect("join");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(report["contract"], "oauth21", "{out}");
+    assert!(
+        out.contains("under the oauth21 contract"),
+        "the totals say which contract judged: {out}"
+    );
+    let v = verdicts(&report);
+    // The profile does not declare the OpenID Connect nonce exception (OAUTH21-2 needs it).
+    let ours: Vec<_> = v
+        .iter()
+        .filter(|(f, _)| f.contains("oauth21/") && !f.ends_with("nonce_exception.yaml"))
+        .collect();
+    assert!(
+        ours.len() >= 4 && ours.iter().all(|(_, s)| s == "PASSED"),
+        "{ours:?}"
+    );
+
+    let (_s, base) = spawn_serve(&["--test-mode"]).await;
+    let (code, report, out) = tokio::task::spawn_blocking(move || {
+        run_profile(
+            "fixtures/targets/builtin-process.yaml",
+            &base,
+            &["--expect", "oauth21", "scenarios/oauth21/pkce.yaml"],
+        )
+    })
+    .await
+    .expect("join");
+    assert_eq!(code, 4, "{out}");
+    let failed: std::collections::BTreeSet<String> = report["scenarios"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["steps"].as_array().cloned().unwrap_or_default())
+        .flat_map(|st| st["assertions"].as_array().cloned().unwrap_or_default())
+        .filter(|a| a["status"] == "FAILED")
+        .filter_map(|a| a["requirement"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        failed.into_iter().collect::<Vec<_>>(),
+        ["OAUTH21-1", "OAUTH21-8", "PKCE-4", "PKCE-5"],
+        "{out}"
+    );
 }

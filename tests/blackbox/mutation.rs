@@ -24,10 +24,14 @@ async fn every_fault_is_caught_at_its_rows_level_and_every_scenario_catches_one(
     let text = oauth_harness::mutate::render(&m);
     assert!(m.clean_ok, "the clean server must pass clean: {}", m.clean);
     assert!(m.failed_runs.is_empty(), "{:?}", m.failed_runs);
+    // A row per switch and contract it is judged under (OAuth 2.1's, matrix §22).
     assert_eq!(
         m.rows.len(),
-        Fault::all().len(),
-        "one row per fault\n{text}"
+        Fault::all()
+            .iter()
+            .map(|f| f.contracts().len())
+            .sum::<usize>(),
+        "one row per fault and contract\n{text}"
     );
     assert!(m.idle_scenarios().is_empty(), "{text}");
     assert!(m.survivors().is_empty() && m.weak().is_empty(), "{text}");

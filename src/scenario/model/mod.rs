@@ -118,6 +118,12 @@ pub enum Capability {
     /// Every reuse of a rotated refresh token is replay (a profile's `rt_reuse: strict`,
     /// the default; not under a documented grace window or sender-constrained tokens).
     RtReuseStrict,
+    /// The run holds the target to OAuth 2.1 (`--expect oauth21`, or a profile's
+    /// `contract: oauth21`): scenarios on its own rules (matrix §22) run only then.
+    Oauth21,
+    /// OAuth 2.1's exception to PKCE for a confidential client that uses the OpenID Connect
+    /// `nonce` (draft -16 §7.5.1.1; a profile's `oidc_nonce_exception: true`).
+    OidcNonceException,
     /// Races may be run against it (`race` steps: N requests at once, R rounds); a live
     /// target's profile says `race: {n, rounds}`.
     Race,
@@ -744,9 +750,10 @@ impl Capability {
             .unwrap_or_default()
     }
 
-    /// Every capability (the builtin has them all but `jwt_aud_issuer_only`: its audience
-    /// policy is the original rules').
-    pub const ALL: [Capability; 17] = [
+    /// Every capability. The builtin has those of the policy it runs (one audience rule
+    /// set; the OpenID Connect nonce exception only where a scenario is about it);
+    /// `oauth21` is the run's contract, never a target's.
+    pub const ALL: [Capability; 19] = [
         Capability::Clock,
         Capability::Approve,
         Capability::Deny,
@@ -764,6 +771,8 @@ impl Capability {
         Capability::JwtAudIssuerOnly,
         Capability::Race,
         Capability::RtReuseStrict,
+        Capability::Oauth21,
+        Capability::OidcNonceException,
     ];
 }
 
