@@ -99,12 +99,34 @@ async fn the_profiles_key_is_the_one_that_signs() {
     }
 }
 
+/// `run --target` with a profile whose third line is `field: value`, on `scenario`: the
+/// exit code and what was said on stderr.
+fn run_with_field(field: &str, value: &str, scenario: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("p.yaml");
+    std::fs::write(
+        &profile,
+        format!("name: k\nbase_url: http://127.0.0.1:9\n{field}: {value}\n"),
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["run", "--snapshots", "off", "--report-dir"])
+        .arg(dir.path().join("r"))
+        .arg("--target")
+        .arg(&profile)
+        .arg(scenario)
+        .output()
+        .expect("run");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The other fields of matrix §24.4 are read as strictly: `rt_reuse: grace:abc` is exit 2
 /// at its line and column, naming the forms it may take.
 #[test]
 fn a_malformed_rt_reuse_is_refused_at_its_line() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let profile = dir.path().join("p.yaml");
     for (value, ok) in [
         ("grace:abc", false),
         ("lenient", false),
@@ -112,24 +134,11 @@ fn a_malformed_rt_reuse_is_refused_at_its_line() {
         ("bound", true),
         ("strict", true),
     ] {
-        std::fs::write(
-            &profile,
-            format!("name: k\nbase_url: http://127.0.0.1:9\nrt_reuse: {value}\n"),
-        )
-        .expect("write");
-        let out = Command::new(BIN)
-            .args(["run", "--snapshots", "off", "--report-dir"])
-            .arg(dir.path().join("r"))
-            .arg("--target")
-            .arg(&profile)
-            .arg("scenarios/race/refresh.yaml")
-            .output()
-            .expect("run");
-        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        let (code, text) = run_with_field("rt_reuse", value, "scenarios/race/refresh.yaml");
         if ok {
-            assert_ne!(out.status.code(), Some(2), "{value}: {text}");
+            assert_ne!(code, Some(2), "{value}: {text}");
         } else {
-            assert_eq!(out.status.code(), Some(2), "{value}: {text}");
+            assert_eq!(code, Some(2), "{value}: {text}");
             assert!(
                 text.contains("p.yaml: 3:11: rt_reuse: `"),
                 "{value}: {text}"
@@ -143,27 +152,12 @@ fn a_malformed_rt_reuse_is_refused_at_its_line() {
 /// `oauth21` is one of them (matrix §22).
 #[test]
 fn an_unknown_contract_is_refused_at_its_line() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let profile = dir.path().join("p.yaml");
     for (value, ok) in [("oauth22", false), ("oauth21", true), ("rfc", true)] {
-        std::fs::write(
-            &profile,
-            format!("name: k\nbase_url: http://127.0.0.1:9\ncontract: {value}\n"),
-        )
-        .expect("write");
-        let out = Command::new(BIN)
-            .args(["run", "--snapshots", "off", "--report-dir"])
-            .arg(dir.path().join("r"))
-            .arg("--target")
-            .arg(&profile)
-            .arg("scenarios/oauth21/pkce.yaml")
-            .output()
-            .expect("run");
-        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        let (code, text) = run_with_field("contract", value, "scenarios/oauth21/pkce.yaml");
         if ok {
-            assert_ne!(out.status.code(), Some(2), "{value}: {text}");
+            assert_ne!(code, Some(2), "{value}: {text}");
         } else {
-            assert_eq!(out.status.code(), Some(2), "{value}: {text}");
+            assert_eq!(code, Some(2), "{value}: {text}");
             assert!(
                 text.contains("p.yaml: 3:11: contract: unknown variant `oauth22`, expected one of `rfc`, `noorle`, `oauth21`"),
                 "{text}"
