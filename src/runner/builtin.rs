@@ -41,6 +41,7 @@ pub(crate) async fn session(
         .await
         .map_err(|e| TargetError::Setup(format!("cannot start the built-in server: {e}")))?;
     let base = server.base_url();
+    let approval_url = format!("{base}/_test/authorize");
     let timeout = Duration::from_secs(30);
     let jar = Arc::new(reqwest::cookie::Jar::default());
     Ok(Session {
@@ -76,6 +77,7 @@ pub(crate) async fn session(
         verification: Default::default(),
         date_offset: Default::default(),
         race: Default::default(),
+        approval_url: Some(approval_url),
     })
 }
 

@@ -161,6 +161,17 @@ impl Live {
             verification: Default::default(),
             date_offset: self.date_offset.clone(),
             race: p.race.unwrap_or_default(),
+            approval_url: self.race_hook(),
+        })
+    }
+
+    /// The profile's `race_hook`: a URL, or a path on the base URL.
+    fn race_hook(&self) -> Option<String> {
+        let hook = self.profile.race_hook.as_ref()?;
+        Some(if hook.starts_with('/') {
+            format!("{}{hook}", self.base)
+        } else {
+            hook.clone()
         })
     }
 

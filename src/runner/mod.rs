@@ -471,6 +471,12 @@ fn scenario_vars(l: &Loaded, session: &Session, opts: &RunOptions) -> Result<Var
         "par_endpoint",
         text(&session.endpoint_url(crate::endpoint::Endpoint::PushedAuthorization)),
     );
+    // RACE-9: where approvals can be asked at once ("" where none: the scenario needs
+    // `race_hook` and is SKIPPED).
+    vars.set(
+        "approval_url",
+        text(session.approval_url.as_deref().unwrap_or_default()),
+    );
     // BCP-6: a documented way to detect PKCE support, besides metadata ("" when none).
     vars.set("pkce_documentation", text(&session.pkce_documentation));
     vars.set("contract", text(opts.contract().name()));

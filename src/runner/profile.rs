@@ -70,6 +70,11 @@ pub struct Profile {
     /// Races (matrix §23) run against the target only when its profile says so: N
     /// concurrent requests, R rounds. Off by default: a race is a burst of load.
     pub race: Option<RaceSettings>,
+    /// A URL (or a path on `base_url`) that approves, as the test user, the authorization
+    /// request given in its query and answers with the authorization response's redirect
+    /// (as the builtin's `/_test/authorize`): RACE-9 asks it for one pushed request N
+    /// times at once.
+    pub race_hook: Option<String>,
     /// The target binds client assertions as OpenID Connect Core §9 says ("These tokens
     /// MUST only be used once"; "jti REQUIRED"), where RFC 7523 §3 item 7 says MAY
     /// (matrix §24.2 #2).
@@ -697,6 +702,9 @@ impl Profile {
         }
         if self.race.is_some() {
             c.push(Capability::Race);
+        }
+        if self.race_hook.is_some() {
+            c.push(Capability::RaceHook);
         }
         if self.rt_reuse == RtReuse::Strict {
             c.push(Capability::RtReuseStrict);

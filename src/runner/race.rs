@@ -86,9 +86,10 @@ pub(crate) async fn race(
     Ok((ex, line))
 }
 
-/// The answers counted: `n`, `ok` (2xx), `refused` (every other: a 429 or 5xx counts as
-/// a refusal, and shows in `statuses`), `statuses`, `errors` (each `error` member's
-/// value), `winner` (the first 2xx answer's JSON body, else null).
+/// The answers counted: `n`, `ok` (2xx), `codes` (redirects whose `Location` carries a
+/// `code`: authorization responses), `refused` (every other: a 429 or 5xx counts as a
+/// refusal, and shows in `statuses`), `statuses`, `errors` (each `error` member's value),
+/// `winner` (the first 2xx answer's JSON body, else null).
 pub(crate) fn summary_of(answers: &[Exchange]) -> Value {
     let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
@@ -115,9 +116,22 @@ pub(crate) fn summary_of(answers: &[Exchange]) -> Value {
     let counts = |m: BTreeMap<String, u64>| -> Map<String, Value> {
         m.into_iter().map(|(k, v)| (k, json!(v))).collect()
     };
+    // Authorization responses: the redirects that carry a code (RACE-9).
+    let codes = answers
+        .iter()
+        .filter(|a| {
+            a.header("location")
+                .and_then(|l| l.split_once('?'))
+                .is_some_and(|(_, q)| {
+                    let q = q.split('#').next().unwrap_or_default();
+                    url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "code")
+                })
+        })
+        .count();
     json!({
         "n": answers.len(),
         "ok": ok,
+        "codes": codes,
         "refused": answers.len() - ok,
         "statuses": counts(statuses),
         "errors": counts(errors),
@@ -153,6 +167,18 @@ mod tests {
         assert_eq!(s["statuses"], json!({"200": 2, "400": 2, "429": 1}));
         assert_eq!(s["errors"], json!({"invalid_grant": 2}));
         assert_eq!(s["winner"]["access_token"], "a", "the first winner");
+        assert_eq!(s["codes"], 0);
+        let redirect = |q: &str| Exchange {
+            status: 302,
+            headers: vec![("location".into(), format!("https://c.example/cb?{q}"))],
+            ..Default::default()
+        };
+        let approvals = summary_of(&[
+            redirect("code=a&state=s"),
+            redirect("error=invalid_request&state=s"),
+            redirect("state=s&code=b"),
+        ]);
+        assert_eq!(approvals["codes"], 2, "{approvals}");
         let none = summary_of(&[answer(400, r#"{"error":"invalid_grant"}"#)]);
         assert_eq!(
             (none["ok"].clone(), none["winner"].clone()),

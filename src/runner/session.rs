@@ -163,6 +163,9 @@ pub(crate) struct Session {
     /// (matrix §17a: "now" is the target's clock).
     /// How races run on this target (matrix §24.4 `race: {n, rounds}`).
     pub(crate) race: crate::runner::profile::RaceSettings,
+    /// Where the user's approval of an authorization request can be asked N times at
+    /// once (`${approval_url}`, RACE-9): the builtin's test route, a profile's `race_hook`.
+    pub(crate) approval_url: Option<String>,
     /// Shared by the sessions of one live target (a clock hook moves it for all).
     pub(crate) date_offset: Arc<parking_lot::Mutex<Option<i64>>>,
 }

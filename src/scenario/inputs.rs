@@ -35,6 +35,7 @@ const RESERVED: &[&str] = &[
     "metadata_url",
     "token_endpoint",
     "par_endpoint",
+    "approval_url",
     "contract",
     "pkce_documentation",
     "env",

@@ -113,6 +113,7 @@ pub(crate) const RUN_VARS: &[&str] = &[
     "metadata_url",
     "token_endpoint",
     "par_endpoint",
+    "approval_url",
     "contract",
     "pkce_documentation",
 ];

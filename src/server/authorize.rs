@@ -474,7 +474,22 @@ pub fn approve(st: &AppState, req: &ValidRequest, user: &str, status: StatusCode
         return respond(st, status, &req.target, &pairs, true);
     }
     if let Some(uri) = &req.pushed {
-        st.store.use_pushed_request(uri);
+        // RFC 9126 §4: "Authorization servers SHOULD treat request_uri values as one-time
+        // use" — claimed here under the store's lock, not on the check of read_request, so
+        // that concurrent approvals yield one code (RACE-9). Its fault: the claim trusts
+        // that earlier check, and waits for a second approval in between.
+        let racy = st.faults.has(Fault::RaceParDoubleUse);
+        if racy {
+            st.rendezvous.meet(uri.as_bytes());
+        }
+        let claimed = st.store.use_pushed_request(uri);
+        if !claimed && !racy && !st.faults.has(Fault::ParReusableRequestUri) {
+            return error_page(
+                st,
+                StatusCode::BAD_REQUEST,
+                "The request_uri was already used.",
+            );
+        }
     }
     st.store.insert_code(
         now,

@@ -252,6 +252,8 @@ pub enum Fault {
     RaceRtFork,
     /// Concurrent requests with one client assertion each read its `jti` unseen.
     RaceJtiDoubleSpend,
+    /// Concurrent approvals of one pushed request each read its `request_uri` unused.
+    RaceParDoubleUse,
     /// Under OAuth 2.1, a confidential client may still omit `code_challenge`.
     PkceOptionalConfidential,
     /// Under OAuth 2.1, a code issued without `code_challenge` (the OpenID Connect `nonce`
@@ -438,6 +440,7 @@ impl Fault {
             RaceDeviceDoubleSpend => &["RACE-3"],
             RaceRtFork => &["RACE-4"],
             RaceJtiDoubleSpend => &["RACE-10"],
+            RaceParDoubleUse => &["RACE-9"],
             PkceOptionalConfidential => &["OAUTH21-1"],
             CodeWithoutChallengeRedeemable => &["OAUTH21-2"],
             RequireRedirectUriAtToken => &["OAUTH21-3"],

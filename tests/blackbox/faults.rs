@@ -109,6 +109,10 @@ async fn race_wins(s: &Srv, pairs: &[(&str, &str)], basic: Option<(&str, &str)>)
         .count()
 }
 
+fn urlencoding(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
 async fn q(s: &Srv, pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
     s.consent(pairs).await.location_query()
 }
@@ -394,6 +398,19 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
         RaceJtiDoubleSpend => {
             let a = assertion(s, "pkj", Sig::K, |_| {});
             race_wins(s, &[("grant_type", "client_credentials"), ("client_assertion_type", BEARER), ("client_assertion", &a)], None).await == 1
+        }
+        RaceParDoubleUse => {
+            let uri = s.post("/oauth/par", Enc::Form, PUSH, web).await.str("request_uri");
+            let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+            let path = format!("/_test/authorize?client_id=web&request_uri={}", urlencoding(&uri));
+            let approvals = (0..8).map(|_| {
+                let (barrier, path) = (barrier.clone(), path.clone());
+                async move {
+                    barrier.wait().await;
+                    s.get(&path).await.location_query().contains_key("code")
+                }
+            });
+            futures_util::future::join_all(approvals).await.into_iter().filter(|c| *c).count() == 1
         }
         // OAuth 2.1 (the server runs its oauth21 policy for these, below).
         PkceOptionalConfidential => q(s, &[("response_type", "code"), ("client_id", "web"), ("redirect_uri", R), ("scope", "api")]).await.get("error").map(String::as_str) == Some("invalid_request"),

@@ -202,7 +202,7 @@ fn renamed_profile(base: &str) -> String {
         ));
     }
     format!(
-        "name: renamed\nbase_url: {base}\nencoding: json\ncontract: noorle\noidc_client_auth: true\nrace: {{n: 16, rounds: 5}}\n{clients}\
+        "name: renamed\nbase_url: {base}\nencoding: json\ncontract: noorle\noidc_client_auth: true\nrace: {{n: 16, rounds: 5}}\nrace_hook: /_test/authorize\n{clients}\
          resources:\n  me: {{url: /api/me, scope: api}}\n  items: {{url: /api/items, scope: read}}\n  admin: {{url: /api/admin, scope: admin}}\n\
          lifetimes: {{authorization_code: 600, access_token: 3600, refresh_token_idle: 2592000}}\n\
          user: {{username: alice, password_env: T_USER_PASSWORD}}\n\
@@ -266,7 +266,7 @@ async fn a_server_with_no_clients_gets_them_registered_and_the_suite_runs() {
     let (_server, base) =
         spawn_serve(&["--test-mode", "--clients", empty.to_str().unwrap_or("")]).await;
     let profile = format!(
-        "name: register\nbase_url: {base}\ndiscovery: true\nencoding: form\nclients: register\noidc_client_auth: true\nrace: {{n: 16, rounds: 5}}\n\
+        "name: register\nbase_url: {base}\ndiscovery: true\nencoding: form\nclients: register\noidc_client_auth: true\nrace: {{n: 16, rounds: 5}}\nrace_hook: /_test/authorize\n\
          resources:\n  me: {{url: /api/me, scope: api}}\n  items: {{url: /api/items, scope: read}}\n  admin: {{url: /api/admin, scope: admin}}\n\
          lifetimes: {{authorization_code: 600, access_token: 3600, refresh_token_idle: 2592000}}\n\
          clock: {{type: http, url: \"{{base}}/_test/clock/advance\", json: {{seconds: \"{{seconds}}\"}}}}\n\

@@ -124,6 +124,9 @@ pub enum Capability {
     /// OAuth 2.1's exception to PKCE for a confidential client that uses the OpenID Connect
     /// `nonce` (draft -16 §7.5.1.1; a profile's `oidc_nonce_exception: true`).
     OidcNonceException,
+    /// The user's approval of an authorization request can be asked N times at once
+    /// (`${approval_url}`: the builtin's test route, or a profile's `race_hook`; RACE-9).
+    RaceHook,
     /// Races may be run against it (`race` steps: N requests at once, R rounds); a live
     /// target's profile says `race: {n, rounds}`.
     Race,
@@ -753,7 +756,7 @@ impl Capability {
     /// Every capability. The builtin has those of the policy it runs (one audience rule
     /// set; the OpenID Connect nonce exception only where a scenario is about it);
     /// `oauth21` is the run's contract, never a target's.
-    pub const ALL: [Capability; 19] = [
+    pub const ALL: [Capability; 20] = [
         Capability::Clock,
         Capability::Approve,
         Capability::Deny,
@@ -773,6 +776,7 @@ impl Capability {
         Capability::RtReuseStrict,
         Capability::Oauth21,
         Capability::OidcNonceException,
+        Capability::RaceHook,
     ];
 }
 

@@ -640,10 +640,13 @@ impl Store {
         self.tables.lock().pushed.get(uri).cloned()
     }
 
-    /// Records that a code was issued for the pushed request `uri` (PAR-8).
-    pub(crate) fn use_pushed_request(&self, uri: &str) {
-        if let Some(p) = self.tables.lock().pushed.get_mut(uri) {
-            p.used = true;
+    /// Records that a code is issued for the pushed request `uri` (PAR-8): whether this
+    /// call claimed it (false: another approval used it first). Read and write under one
+    /// lock, so that of concurrent approvals one claims it (RACE-9).
+    pub(crate) fn use_pushed_request(&self, uri: &str) -> bool {
+        match self.tables.lock().pushed.get_mut(uri) {
+            Some(p) => !std::mem::replace(&mut p.used, true),
+            None => false,
         }
     }
 }
