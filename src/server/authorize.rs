@@ -332,19 +332,26 @@ fn challenge_of(
         None if q.has("code_challenge_method") => {
             Err("code_challenge_method without code_challenge")
         }
-        None if client.require_pkce && !st.faults.has(Fault::PkceNotRequired) => {
+        // -16 §4.1.2.1: "An authorization server MUST reject requests without a
+        // code_challenge from public clients" (PKCE-7, every public client under oauth21).
+        None if (client.require_pkce || oauth21 && client.is_public())
+            && !st.faults.has(Fault::PkceNotRequired) =>
+        {
             Err("A code_challenge is required for this client (PKCE)")
         }
         // -16 §4.1.2.1: "…and MUST reject such requests from other clients unless there
         // is reasonable assurance that the client mitigates authorization code injection
         // in other ways"; §7.5.1.1 names the one way: a confidential client using the
         // OpenID Connect nonce (OAUTH21-1).
-        None if oauth21 && !st.faults.has(Fault::PkceOptionalConfidential) => {
+        None if oauth21
+            && !client.is_public()
+            && !st.faults.has(Fault::PkceOptionalConfidential) =>
+        {
             let openid = q
                 .get("scope")
                 .is_some_and(|s| s.split(' ').any(|x| x == "openid"));
             let nonce_exception = st.policy.oidc_nonce_exception
-                && client.secret.is_some()
+                && !client.is_public()
                 && openid
                 && q.get("nonce").is_some_and(|n| !n.is_empty());
             if nonce_exception {

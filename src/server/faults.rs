@@ -459,7 +459,8 @@ impl Fault {
     /// the builtin's own (`noorle`), OAuth 2.1's (matrix §22: the switches that break its
     /// rules or its overrides), or both where the rows are judged under both, at the
     /// level each contract gives them (BCP-2 and RES-10 are MAYs under the RFCs, MUSTs
-    /// under OAuth 2.1; the implicit grant breaks AUTHZ-10 under both).
+    /// under OAuth 2.1; the implicit grant breaks AUTHZ-10 under both; ISS-1 and PKCE-7
+    /// hold on every OAuth 2.1 server, not only on one that opts in).
     pub fn contracts(self) -> &'static [Contract] {
         use Fault::*;
         match self {
@@ -472,9 +473,8 @@ impl Fault {
             | AllowSchemeWithoutDot
             | PkceAllowPlain
             | PkceMissingMethodPlain => &[Contract::Oauth21],
-            AllowImplicit | LoopbackPortExact | QueryTokenAccepted => {
-                &[Contract::Noorle, Contract::Oauth21]
-            }
+            AllowImplicit | LoopbackPortExact | QueryTokenAccepted | IssMissing
+            | PkceNotRequired => &[Contract::Noorle, Contract::Oauth21],
             _ => &[Contract::Noorle],
         }
     }
