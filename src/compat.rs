@@ -5,6 +5,7 @@
 //! so `docs/compatibility.md` says only what a run showed; `--check` fails when the file
 //! no longer says what the reports say.
 
+use crate::contract::Contract;
 use crate::coverage::{Impact, Requirement};
 use crate::runner::expected::Expected;
 use serde_json::Value;
@@ -228,8 +229,8 @@ pub fn markdown(rows: &[Requirement], servers: &[Server]) -> String {
                 "- <a id=\"{}\"></a>**{}** ({}, {class}): {}",
                 anchor(&s.name, &r.id),
                 r.id,
-                match crate::contract::Contract::Oauth21.override_of(&r.id) {
-                    Some(o) if s.contract == "oauth21" => format!("{} (oauth21)", o.level),
+                match Contract::Oauth21.label(&r.id) {
+                    Some(label) if s.contract == Contract::Oauth21.name() => label,
                     _ => r.level_label(),
                 },
                 why
@@ -250,8 +251,8 @@ fn anchor(server: &str, row: &str) -> String {
 
 /// The row's level, and OAuth 2.1's where matrix §22 changes it (`MAY · MUST (oauth21)`).
 fn level(r: &Requirement) -> String {
-    match crate::contract::Contract::Oauth21.override_of(&r.id) {
-        Some(o) => format!("{} · {} (oauth21)", r.level_label(), o.level),
+    match Contract::Oauth21.label(&r.id) {
+        Some(label) => format!("{} · {label}", r.level_label()),
         None => r.level_label(),
     }
 }

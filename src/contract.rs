@@ -123,6 +123,12 @@ impl Contract {
         self.overrides().iter().find(|o| o.id == row)
     }
 
+    /// The level this contract gives `row` where it changes it (`MUST (oauth21)`).
+    pub fn label(self, row: &str) -> Option<String> {
+        self.override_of(row)
+            .map(|o| format!("{} ({})", o.level, self.name()))
+    }
+
     /// What an assertion citing `row`, written at `written`, weighs under this contract.
     /// An assertion written at the row's own (`rfc`) level takes the contract's level; one
     /// written at another level (a check the matrix judges apart, or a scenario written

@@ -358,9 +358,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.policy.device_authorizations_per_minute = n;
     }
     if args.oauth21 {
-        // OAuth 2.1 -16 §2.4 adopts rfc7523bis's audience rules with the rest.
-        config.policy.oauth21 = true;
-        config.policy.jwt_aud = crate::server::config::JwtAudPolicy::IssuerOnly;
+        config.policy.follow_oauth21();
     }
     let faults = config.faults;
     let handle = crate::server::start(config, &args.addr, Clock::scaled(args.time_scale)).await?;

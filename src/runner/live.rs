@@ -167,12 +167,16 @@ impl Live {
 
     /// The profile's `race_hook`: a URL, or a path on the base URL.
     fn race_hook(&self) -> Option<String> {
-        let hook = self.profile.race_hook.as_ref()?;
-        Some(if hook.starts_with('/') {
-            format!("{}{hook}", self.base)
+        self.profile.race_hook.as_deref().map(|h| self.on_base(h))
+    }
+
+    /// A URL, or a path on the base URL.
+    fn on_base(&self, url_or_path: &str) -> String {
+        if url_or_path.starts_with('/') {
+            format!("{}{url_or_path}", self.base)
         } else {
-            hook.clone()
-        })
+            url_or_path.to_string()
+        }
     }
 
     /// Where the target documents its PKCE support (the profile's `pkce_documentation`:
@@ -184,11 +188,7 @@ impl Live {
         let doc = crate::scenario::vars::Vars::default()
             .render(doc)
             .unwrap_or_else(|_| doc.clone());
-        if doc.starts_with('/') {
-            format!("{}{doc}", self.base)
-        } else {
-            doc
-        }
+        self.on_base(&doc)
     }
 
     /// Deletes the clients registered for the run (RFC 7592), where the server allows;

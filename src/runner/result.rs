@@ -388,12 +388,9 @@ impl RunResult {
             .flat_map(|s| s.steps.iter_mut())
             .flat_map(|st| st.assertions.iter_mut())
         {
-            let level = a
-                .requirement
-                .as_deref()
-                .and_then(|r| contract.override_of(r));
-            if let (Some(o), Some(row)) = (level, a.row.as_mut()) {
-                row.level = format!("{} ({})", o.level, contract.name());
+            let label = a.requirement.as_deref().and_then(|r| contract.label(r));
+            if let (Some(label), Some(row)) = (label, a.row.as_mut()) {
+                row.level = label;
             }
         }
     }

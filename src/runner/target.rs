@@ -128,10 +128,8 @@ impl Target {
                 let mut config = ServerConfig::builtin()
                     .with_test_mode(true)
                     .with_faults(*faults);
-                // OAuth 2.1's rules, and the audience rules its -16 §2.4 adopts.
                 if self.contract == Contract::Oauth21 {
-                    config.policy.oauth21 = true;
-                    config.policy.jwt_aud = JwtAudPolicy::IssuerOnly;
+                    config.policy.follow_oauth21();
                 }
                 if needs.contains(&Capability::JwtAudIssuerOnly) {
                     config.policy.jwt_aud = JwtAudPolicy::IssuerOnly;

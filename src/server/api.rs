@@ -84,7 +84,6 @@ fn check(
     let header_value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let query_token;
     let token = match header_value {
         _ if in_query && header_value.is_some() => return Err(Denied::TwoMethods),
         // RFC 6750 §2.2: the form body is a second method too.
@@ -96,11 +95,10 @@ fn check(
             _ => return Err(Denied::NoCredentials),
         },
         // RES-10's fault: the query's token is taken.
-        None if st.faults.has(Fault::QueryTokenAccepted) && from_query.is_some() => {
-            query_token = from_query.unwrap_or_default();
-            query_token.as_str()
-        }
-        None => return Err(Denied::NoCredentials),
+        None => match from_query.as_deref() {
+            Some(t) if st.faults.has(Fault::QueryTokenAccepted) => t,
+            _ => return Err(Denied::NoCredentials),
+        },
     };
     let now = st.now();
     let Some(Found::Access(t)) = st.store.find(token) else {

@@ -351,7 +351,6 @@ fn challenge_of(
                 .get("scope")
                 .is_some_and(|s| s.split(' ').any(|x| x == "openid"));
             let nonce_exception = st.policy.oidc_nonce_exception
-                && !client.is_public()
                 && openid
                 && q.get("nonce").is_some_and(|n| !n.is_empty());
             if nonce_exception {

@@ -144,6 +144,13 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// OAuth 2.1's rules, with the audience rules of client assertions its -16 §2.4
+    /// adopts (draft-ietf-oauth-rfc7523bis).
+    pub fn follow_oauth21(&mut self) {
+        self.oauth21 = true;
+        self.jwt_aud = JwtAudPolicy::IssuerOnly;
+    }
+
     pub(crate) fn secs(v: u64) -> Duration {
         Duration::from_secs(v)
     }

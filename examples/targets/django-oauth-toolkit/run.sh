@@ -3,7 +3,8 @@
 # 3.4.1 on oauthlib 3.3.1, started on 127.0.0.1 by serve.sh (a venv with the pinned
 # packages, a fresh database, the harness's client roles, short lifetimes). Exits 0 when
 # exactly the deviations in expected-failures.yaml happen — no more (a new deviation, or a
-# false verdict of the harness's), no fewer (a fixed one) — and with no ERROR.
+# false verdict of the harness's), no fewer (a fixed one) — and with no ERROR; then again
+# held to OAuth 2.1 (`--expect oauth21`, with expected-failures-oauth21.yaml as well).
 #
 #   examples/targets/django-oauth-toolkit/run.sh [extra `oauth-harness run` arguments]
 #
@@ -40,28 +41,4 @@ curl -sf -o /dev/null "$metadata" || { echo "django-oauth-toolkit did not answer
 # shellcheck disable=SC1091
 . "$DOT_STATE_DIR/env"
 
-cd "$root"
-set +e
-"$harness" run \
-  --target "$here/profile.yaml" \
-  --expected-failures "$here/expected-failures.yaml" \
-  --fail-on-warnings \
-  --report-dir reports/django-oauth-toolkit \
-  "$@"
-code=$?
-# The same server held to OAuth 2.1 (draft-ietf-oauth-v2-1-16, matrix §22): its
-# deviations from the draft are listed apart (expected-failures-oauth21.yaml), each pinned
-# on the draft's sentence; those from the RFCs stand (a row OAuth 2.1 does not apply is
-# not held against the list).
-"$harness" run \
-  --target "$here/profile.yaml" \
-  --expect oauth21 \
-  --expected-failures "$here/expected-failures.yaml" \
-  --expected-failures "$here/expected-failures-oauth21.yaml" \
-  --fail-on-warnings \
-  --report-dir reports/django-oauth-toolkit/oauth21 \
-  "$@"
-code21=$?
-set -e
-if [ "$code" -eq 0 ]; then code=$code21; fi
-exit "$code"
+judge_server django-oauth-toolkit "$here" "$@"

@@ -4,7 +4,8 @@
 # The suite's roles are registered for the run (RFC 7591), the test user is played in
 # oidc-provider's own pages by the form recipes of profile.yaml (no program), and there is
 # no protected API. Exits 0 when exactly the deviations in expected-failures.yaml happen —
-# no more, no fewer — and with no ERROR.
+# no more, no fewer — and with no ERROR; then again held to OAuth 2.1 (`--expect oauth21`,
+# with expected-failures-oauth21.yaml as well).
 #
 #   examples/targets/oidc-provider/run.sh [extra `oauth-harness run` arguments]
 #
@@ -36,28 +37,4 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-cd "$root"
-set +e
-"$harness" run \
-  --target "$here/profile.yaml" \
-  --expected-failures "$here/expected-failures.yaml" \
-  --fail-on-warnings \
-  --report-dir reports/oidc-provider \
-  "$@"
-code=$?
-# The same server held to OAuth 2.1 (draft-ietf-oauth-v2-1-16, matrix §22): its
-# deviations from the draft are listed apart (expected-failures-oauth21.yaml), each pinned
-# on the draft's sentence; those from the RFCs stand (a row OAuth 2.1 does not apply is
-# not held against the list).
-"$harness" run \
-  --target "$here/profile.yaml" \
-  --expect oauth21 \
-  --expected-failures "$here/expected-failures.yaml" \
-  --expected-failures "$here/expected-failures-oauth21.yaml" \
-  --fail-on-warnings \
-  --report-dir reports/oidc-provider/oauth21 \
-  "$@"
-code21=$?
-set -e
-if [ "$code" -eq 0 ]; then code=$code21; fi
-exit "$code"
+judge_server oidc-provider "$here" "$@"
