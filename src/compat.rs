@@ -44,7 +44,9 @@ pub enum Cell {
 
 /// Reads `report.json` of `example` under `reports` and the example's
 /// `expected-failures.yaml`; where the example is also held to OAuth 2.1
-/// (`expected-failures-oauth21.yaml`), that run as a second column (`NAME/oauth21/`).
+/// (`expected-failures-oauth21.yaml`), that run as a second column (`NAME/oauth21/`), and
+/// where it is also run with a refresh-token reuse window (`expected-failures-grace.yaml`),
+/// that run as another (`NAME/grace/`).
 pub fn read(example: &Path, reports: &Path) -> Result<Vec<Server>, String> {
     let name = example
         .file_name()
@@ -57,14 +59,19 @@ pub fn read(example: &Path, reports: &Path) -> Result<Vec<Server>, String> {
         &reports.join(&name),
         std::slice::from_ref(&rfc),
     )?];
-    let oauth21 = example.join("expected-failures-oauth21.yaml");
-    if oauth21.is_file() {
-        out.push(server(
-            example,
-            format!("{name} (oauth21)"),
-            &reports.join(&name).join("oauth21"),
-            &[rfc, oauth21],
-        )?);
+    // Held to OAuth 2.1: its own list on top of the RFC one. Restarted with a reuse
+    // window for rotated refresh tokens, declared to the harness (`--rt-reuse
+    // grace:<s>`): the window's own scenarios alone, with their own list.
+    for (run, extends_rfc) in [("oauth21", true), ("grace", false)] {
+        let own = example.join(format!("expected-failures-{run}.yaml"));
+        if own.is_file() {
+            let lists = match extends_rfc {
+                true => vec![rfc.clone(), own],
+                false => vec![own],
+            };
+            let dir = reports.join(&name).join(run);
+            out.push(server(example, format!("{name} ({run})"), &dir, &lists)?);
+        }
     }
     Ok(out)
 }
@@ -139,7 +146,10 @@ pub fn markdown(rows: &[Requirement], servers: &[Server]) -> String {
          Each column is a real authorization server nobody here wrote, run by `.ci/run` through\n\
          its example in `examples/targets/` (which passes only when exactly its listed\n\
          deviations happen); a column marked (oauth21) is the same server held to OAuth 2.1\n\
-         (`--expect oauth21`, matrix §22: its level overrides follow the row's RFC level).\n\
+         (`--expect oauth21`, matrix §22: its level overrides follow the row's RFC level); a\n\
+         column marked (grace) is the same server restarted with a reuse window for rotated\n\
+         refresh tokens, declared with `--rt-reuse grace:<s>`, running only the window's\n\
+         scenarios (matrix §23, RACE-5…8, and the rotation scenario it breaks by design).\n\
          Each row is a server row of the conformance matrix; each cell is\n\
          what that run showed: ✓ held, ✗ a deviation (linked to the sentence it breaks,\n\
          **security** when the server let something through), ℹ an optional behaviour absent,\n\

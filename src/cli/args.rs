@@ -367,6 +367,11 @@ pub(super) struct RunArgs {
     /// under `oauth21`.
     #[arg(long, value_name = "CONTRACT")]
     pub(super) expect: Option<crate::runner::profile::Contract>,
+    /// What a rotated refresh token's reuse means on a live target, overriding its
+    /// profile's `rt_reuse`: `strict`, `grace:<seconds>` (a reuse window it documents:
+    /// RACE-5…8 run) or `bound` (matrix §23).
+    #[arg(long, value_name = "POLICY")]
+    pub(super) rt_reuse: Option<crate::runner::profile::RtReuse>,
     /// Known deviations of the target (YAML list of {scenario, requirement?, step?, reason});
     /// listed failures, warnings and infos become XFAIL, and one that does not happen fails
     /// the run. Repeatable: the lists are joined (a server's deviations from the RFCs, and
@@ -449,6 +454,11 @@ pub(super) struct ServeArgs {
     /// profile with `contract: oauth21` (or `run --expect oauth21`) holds to them.
     #[arg(long)]
     pub(super) oauth21: bool,
+    /// Accept a rotated-out refresh token for S seconds after its rotation (matrix §23: a
+    /// deviation some servers document; a profile says `rt_reuse: grace:S`). Only the
+    /// token rotated out last, answered with the one that replaced it.
+    #[arg(long, value_name = "S")]
+    pub(super) refresh_token_grace: Option<u64>,
     /// Print the fault switches with the requirement ids they break, then exit.
     #[arg(long)]
     pub(super) list_faults: bool,

@@ -360,6 +360,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.oauth21 {
         config.policy.follow_oauth21();
     }
+    if args.refresh_token_grace.is_some() {
+        config.policy.refresh_token_grace = args.refresh_token_grace;
+    }
     let faults = config.faults;
     let handle = crate::server::start(config, &args.addr, Clock::scaled(args.time_scale)).await?;
     outln(&format!(

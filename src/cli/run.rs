@@ -82,6 +82,12 @@ fn target_of(
 ) -> Result<crate::runner::target::TargetSpec, ExitCode> {
     use crate::runner::target::TargetSpec;
     if args.target == "builtin" {
+        if args.rt_reuse.is_some() {
+            eprintln!(
+                "error: --rt-reuse applies to a live target: the builtin declares its reuse window for the scenarios about one (RACE-5…8)"
+            );
+            return Err(ExitCode::from(exit::USAGE));
+        }
         return Ok(TargetSpec::Builtin {
             faults: args.faults.iter().copied().collect(),
         });
@@ -109,6 +115,9 @@ fn target_of(
             p.tls.insecure |= args.insecure;
             if let Some(ca) = &args.ca_file {
                 p.tls.ca_file = Some(ca.clone());
+            }
+            if let Some(reuse) = args.rt_reuse {
+                p.rt_reuse = reuse;
             }
             Ok(TargetSpec::Live(std::sync::Arc::new(p)))
         }

@@ -62,6 +62,13 @@ pub(crate) async fn session(
             })
             // The OpenID Connect exception only where its policy is on.
             .filter(|c| *c != Capability::OidcNonceException || config.policy.oidc_nonce_exception)
+            // Strict reuse detection, or the reuse window it declares.
+            .filter(|c| {
+                *c != match config.policy.refresh_token_grace {
+                    Some(_) => Capability::RtReuseStrict,
+                    None => Capability::RtReuseGrace,
+                }
+            })
             .collect(),
         encoding: BodyEncoding::Json,
         pkce_documentation: String::new(),

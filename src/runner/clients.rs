@@ -102,6 +102,10 @@ impl Provided {
         ] {
             p.set(format!("lifetime.{kind}"), json!(secs));
         }
+        if let Some(secs) = policy.refresh_token_grace {
+            let kind = crate::runner::profile::GRACE_LIFETIME;
+            p.set(format!("lifetime.{kind}"), json!(secs));
+        }
         // The account scenarios sign in as: alice, or the first by name.
         let user = config.accounts.get("alice").or_else(|| {
             config
@@ -200,6 +204,10 @@ impl Provided {
         }
         p.resource_scopes();
         for (kind, secs) in &profile.lifetimes {
+            p.set(format!("lifetime.{kind}"), json!(secs));
+        }
+        if let crate::runner::profile::RtReuse::Grace(secs) = profile.rt_reuse {
+            let kind = crate::runner::profile::GRACE_LIFETIME;
             p.set(format!("lifetime.{kind}"), json!(secs));
         }
         if let Some(user) = &profile.user {

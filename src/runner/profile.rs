@@ -233,6 +233,10 @@ impl Default for RaceSettings {
     }
 }
 
+/// The lifetime `${lifetime.refresh_token_grace}` scenarios read: the window of a
+/// profile's `rt_reuse: grace:<s>`, or of the builtin's reuse-window policy.
+pub(crate) const GRACE_LIFETIME: &str = "refresh_token_grace";
+
 /// What the target does when a rotated refresh token is presented again (matrix §23,
 /// §24.2 #4): `strict` (the default: every reuse is replay, RFC 9700 §4.14.2), `grace:<s>`
 /// (the target documents a reuse window of s seconds, as Amazon Cognito, Curity and
@@ -249,15 +253,16 @@ pub enum RtReuse {
     Bound,
 }
 
-impl<'de> Deserialize<'de> for RtReuse {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
+impl std::str::FromStr for RtReuse {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
         let bad = || {
-            serde::de::Error::custom(format!(
+            format!(
                 "rt_reuse: `{text}`: expected `strict`, `bound` or `grace:<seconds>` (e.g. `grace:60`)"
-            ))
+            )
         };
-        match text.as_str() {
+        match text {
             "strict" => Ok(RtReuse::Strict),
             "bound" => Ok(RtReuse::Bound),
             other => {
@@ -265,6 +270,14 @@ impl<'de> Deserialize<'de> for RtReuse {
                 secs.trim().parse().map(RtReuse::Grace).map_err(|_| bad())
             }
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for RtReuse {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -570,6 +583,14 @@ impl Profile {
             }
         }
         for kind in profile.lifetimes.keys() {
+            if kind == GRACE_LIFETIME {
+                return Err(ProfileError {
+                    path: p,
+                    message: format!(
+                        "lifetimes: `{kind}` is declared as `rt_reuse: grace:<seconds>` (a reuse window is a deviation the target documents, matrix §23)"
+                    ),
+                });
+            }
             if !crate::scenario::roles::LIFETIMES
                 .iter()
                 .any(|(k, _)| k == kind)
@@ -581,6 +602,7 @@ impl Profile {
                         crate::scenario::roles::LIFETIMES
                             .iter()
                             .map(|(k, _)| *k)
+                            .filter(|k| *k != GRACE_LIFETIME)
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
@@ -706,8 +728,10 @@ impl Profile {
         if self.race_hook.is_some() {
             c.push(Capability::RaceHook);
         }
-        if self.rt_reuse == RtReuse::Strict {
-            c.push(Capability::RtReuseStrict);
+        match self.rt_reuse {
+            RtReuse::Strict => c.push(Capability::RtReuseStrict),
+            RtReuse::Grace(_) => c.push(Capability::RtReuseGrace),
+            RtReuse::Bound => {}
         }
         if self.revoke_app.as_ref().is_some_and(usable) {
             c.push(Capability::RevokeApp);

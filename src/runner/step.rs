@@ -417,6 +417,14 @@ async fn act(
             let ex = session.revoke_app(&client, r.user.as_deref()).await?;
             Ok(Done::Response(ex))
         }
+        Action::Each(e) => {
+            let (ex, mut lines) = crate::runner::race::each(e, session, vars).await?;
+            ctx.result.exchange = lines.last().cloned();
+            if opts.verbose {
+                ctx.result.exchanges.append(&mut lines);
+            }
+            Ok(Done::Response(ex))
+        }
         Action::Race(r) => {
             let (ex, line) = crate::runner::race::race(r, session, vars).await?;
             if opts.verbose {

@@ -137,6 +137,11 @@ impl Target {
                 if needs.contains(&Capability::OidcNonceException) {
                     config.policy.oidc_nonce_exception = true;
                 }
+                // The reuse window of the scenarios about one (matrix §23): Amazon
+                // Cognito's largest, 60 s.
+                if needs.contains(&Capability::RtReuseGrace) {
+                    config.policy.refresh_token_grace = Some(60);
+                }
                 Session::start_builtin(config, crate::clock::Clock::frozen()).await
             }
             Inner::Live(live) => live.session(self.person.clone()),

@@ -190,7 +190,7 @@ impl Inputs {
 
 /// A name that `${NAME}` can reach: letters, digits and `_`, not starting with a digit,
 /// and none the run defines itself.
-fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
     let ok = chars
         .next()

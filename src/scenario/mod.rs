@@ -273,8 +273,22 @@ fn check_step<'a>(
             _ => None,
         });
     after.extend(saved);
+    // An `each` binds its variable for its request alone.
+    let mut bound = defined.clone();
+    if let Action::Each(e) = &step.action {
+        if !bound.insert(e.bind.clone()) {
+            return Err(err(
+                l,
+                &at(&[Seg::Key("each"), Seg::Key("as")]),
+                format!("each: `as`: `{}` is a variable already", e.bind),
+            ));
+        }
+    }
+    let in_each_request =
+        |path: &[Seg<'_>]| matches!(path, [Seg::Key("each"), Seg::Key("request"), ..]);
     for (path, stage, text) in &texts {
         let known = match stage {
+            visit::Stage::BeforeCaptures if in_each_request(path) => &bound,
             visit::Stage::BeforeCaptures => &*defined,
             visit::Stage::AfterCaptures => &after,
         };
@@ -286,6 +300,8 @@ fn check_step<'a>(
     if let Some(r) = step.action.request() {
         let key = match step.action {
             Action::Poll(_) => vec![Seg::Key("poll"), Seg::Key("request")],
+            Action::Race(_) => vec![Seg::Key("race"), Seg::Key("request")],
+            Action::Each(_) => vec![Seg::Key("each"), Seg::Key("request")],
             _ => vec![Seg::Key("request")],
         };
         check_request(l, &at(&key), r)?;

@@ -310,6 +310,10 @@ pub(crate) const LIFETIMES: &[(&str, &str)] = &[
         "refresh_token_idle",
         "how long an unused refresh token stays valid",
     ),
+    (
+        "refresh_token_grace",
+        "how long a rotated-out refresh token is still accepted (a profile's `rt_reuse: grace:<s>`)",
+    ),
 ];
 
 /// The fields of the user account scenarios sign in as: `${user.username}`,
@@ -428,6 +432,9 @@ pub(crate) fn missing_reason(name: &str) -> String {
             "the target names no `{s}` scope ({}; `scopes: {{{s}: …}}` in its profile)",
             scope_role(s).map(|x| x.needs).unwrap_or("a scope")
         ),
+        ["lifetime", "refresh_token_grace"] => {
+            "the target declares no reuse window for refresh tokens (`rt_reuse: grace:<s>` in its profile)".into()
+        }
         ["lifetime", k] => {
             format!("the target declares no `{k}` lifetime (`lifetimes:` in its profile)")
         }

@@ -6,8 +6,8 @@
 
 use super::model::{
     Action, AdvanceClock, Assertion, Auth, Body, CaptureEntry, Check, ClientAssertion, Condition,
-    Consent, Destination, Poll, Predicate, Query, Race, RawBody, Request, RevokeApp, Scenario,
-    Sleep, Step, UserCode,
+    Consent, Destination, Each, Poll, Predicate, Query, Race, RawBody, Request, RevokeApp,
+    Scenario, Sleep, Step, UserCode,
 };
 use super::spans::Seg;
 use super::template::{Template, Tree};
@@ -166,6 +166,16 @@ impl<'a> Walker<'a, '_> {
                 self.at(Seg::Key("sleep"), |w| w.key_text("seconds", seconds))
             }
             Action::Race(Race { request, n: _ }) => self.at(Seg::Key("race"), |w| {
+                w.at(Seg::Key("request"), |w| w.request(request))
+            }),
+            Action::Each(Each {
+                over,
+                bind: _,
+                reverse: _,
+                until_ok: _,
+                request,
+            }) => self.at(Seg::Key("each"), |w| {
+                w.at(Seg::Key("in"), |w| w.yaml(over));
                 w.at(Seg::Key("request"), |w| w.request(request))
             }),
         }

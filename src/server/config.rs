@@ -108,6 +108,12 @@ pub struct Policy {
     /// Under `oauth21`: a confidential client asking for `openid` with a `nonce` may omit
     /// `code_challenge` (-16 §7.5.1.1's OpenID Connect exception).
     pub oidc_nonce_exception: bool,
+    /// A reuse window for rotated refresh tokens, seconds (matrix §23 RACE-5…8, a
+    /// declared deviation: no RFC allows one). Inside it the token rotated out last still
+    /// refreshes, answered with the refresh token that replaced it (the grant never
+    /// forks); older generations and any reuse after it are replay (RFC 9700 §4.14.2).
+    /// `None`, the default: every reuse is replay.
+    pub refresh_token_grace: Option<u64>,
 }
 
 /// The audience rules of client assertions (matrix §24.2 #1: the sources disagree).
@@ -139,6 +145,7 @@ impl Default for Policy {
             jwt_aud: JwtAudPolicy::Legacy,
             oauth21: false,
             oidc_nonce_exception: false,
+            refresh_token_grace: None,
         }
     }
 }

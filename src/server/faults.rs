@@ -250,6 +250,13 @@ pub enum Fault {
     RaceDeviceDoubleSpend,
     /// Concurrent refreshes with one rotating refresh token each rotate it (a fork).
     RaceRtFork,
+    /// Under a reuse window, a rotated-out token's reuse issues a new refresh token: the
+    /// grant forks into live branches.
+    RaceRtGraceFork,
+    /// Under a reuse window, a reuse inside it is taken for replay and revokes the grant.
+    RaceRtGraceKillsFamily,
+    /// Under a reuse window, the window never closes and covers every generation.
+    RaceRtGraceForever,
     /// Concurrent requests with one client assertion each read its `jti` unseen.
     RaceJtiDoubleSpend,
     /// Concurrent approvals of one pushed request each read its `request_uri` unused.
@@ -439,6 +446,9 @@ impl Fault {
             RaceCodeNoRevoke => &["RACE-2"],
             RaceDeviceDoubleSpend => &["RACE-3"],
             RaceRtFork => &["RACE-4"],
+            RaceRtGraceFork => &["RACE-5"],
+            RaceRtGraceKillsFamily => &["RACE-6"],
+            RaceRtGraceForever => &["RACE-7", "RACE-8"],
             RaceJtiDoubleSpend => &["RACE-10"],
             RaceParDoubleUse => &["RACE-9"],
             PkceOptionalConfidential => &["OAUTH21-1"],

@@ -59,15 +59,17 @@ fn handle(
                 "sub": t.user.as_deref().unwrap_or(&t.client_id),
             })
         }),
-        Some(Found::Refresh(t)) => (!t.rotated && now.since(t.last_used) <= idle).then(|| {
-            json!({
-                "active": true,
-                "scope": st.render_scope(t.scope),
-                "client_id": &*t.client_id,
-                "token_type": "refresh_token",
-                "sub": t.user.as_deref().unwrap_or(&t.client_id),
+        Some(Found::Refresh(t)) => {
+            (t.rotated.is_none() && now.since(t.last_used) <= idle).then(|| {
+                json!({
+                    "active": true,
+                    "scope": st.render_scope(t.scope),
+                    "client_id": &*t.client_id,
+                    "token_type": "refresh_token",
+                    "sub": t.user.as_deref().unwrap_or(&t.client_id),
+                })
             })
-        }),
+        }
         None => None,
     };
     // INTRO-3, INTRO-4: an inactive token is `{"active":false}` and nothing more.

@@ -11,7 +11,7 @@ use crate::server::params::{Params, Posted};
 use crate::server::play::{Forced, UserDecision};
 use crate::server::store::{
     AuthorizationCode, DevicePoll, DeviceStatus, Issuance, Issued, PkceMethod, PollMiss,
-    PollVerdict, Polled, RefreshPlan, RefreshToken, Token, Verdict,
+    PollVerdict, Polled, Presented, RefreshPlan, Token, Verdict,
 };
 use crate::server::{AppState, Rules};
 use axum::extract::State;
@@ -372,17 +372,23 @@ fn refresh_grant(
         rt,
         now,
         |found| {
-            let Some((rec, alive)) = found else {
+            let Some(presented) = found else {
                 return Verdict::Refuse(OAuthError::invalid_grant("Unknown refresh token"));
             };
-            match judge_refresh(rules, client, rec, alive, requested, now) {
-                Ok(scope) => {
-                    let refresh = if rotate {
-                        RefreshPlan::New(rec.scope)
-                    } else {
-                        RefreshPlan::Keep
+            match judge_refresh(rules, client, presented, requested, now) {
+                Ok((scope, reuse)) => {
+                    let scope_granted = presented.token.scope;
+                    let refresh = match reuse {
+                        Reuse::Fresh if rotate => RefreshPlan::New(scope_granted),
+                        Reuse::Fresh => RefreshPlan::Keep,
+                        // RACE-5's fault: a reuse inside the window starts a new branch.
+                        Reuse::InWindow if rules.faults.has(Fault::RaceRtGraceFork) => {
+                            RefreshPlan::New(scope_granted)
+                        }
+                        Reuse::InWindow => RefreshPlan::Successor,
                     };
-                    Verdict::Grant(issuance(rules, client, rec.user.clone(), scope, refresh))
+                    let user = presented.token.user.clone();
+                    Verdict::Grant(issuance(rules, client, user, scope, refresh))
                 }
                 Err(verdict) => verdict,
             }
@@ -392,41 +398,84 @@ fn refresh_grant(
     Ok(respond(state, &issued, (!rotate).then_some(rt)))
 }
 
-/// The scope `rec` may be refreshed to for `client` (RFC 6749 §6), or the refusal.
+/// How a refresh token presented is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reuse {
+    /// Not rotated yet (or reuse detection is off, by a fault).
+    Fresh,
+    /// Rotated out, inside the reuse window the policy declares (matrix §23).
+    InWindow,
+}
+
+/// The scope `presented` may be refreshed to for `client` (RFC 6749 §6) and how it is
+/// used, or the refusal.
 fn judge_refresh(
     rules: Rules<'_>,
     client: &Client,
-    rec: &RefreshToken,
-    alive: bool,
+    presented: Presented<'_>,
     requested: Option<ScopeSet>,
     now: Timestamp,
-) -> Result<ScopeSet, Verdict> {
+) -> Result<(ScopeSet, Reuse), Verdict> {
+    let rec = presented.token;
     let refuse = |m: &'static str| Err(Verdict::Refuse(OAuthError::invalid_grant(m)));
     if rec.client_id != client.id && !rules.faults.has(Fault::RefreshAnyClient) {
         return refuse("Refresh token was issued to another client");
     }
-    if !alive {
+    if !presented.alive {
         return refuse("Refresh token was revoked");
     }
     let idle = Duration::from_secs(rules.policy.refresh_token_idle_ttl);
     if !rules.faults.has(Fault::RefreshNeverIdleExpires) && now.since(rec.last_used) > idle {
         return refuse("Refresh token expired");
     }
-    if rec.rotated && !rules.faults.has(Fault::NoRefreshReuseDetection) {
-        // RFC 9700 §4.14.2: replay of a rotated token revokes the grant (REF-9, REF-10).
-        let e = OAuthError::invalid_grant("Refresh token was already used");
-        return Err(Verdict::RefuseRevoking(rec.grant, e));
-    }
-    match requested {
-        None => Ok(rec.scope),
-        Some(s) if rec.scope.contains_all(s) || rules.faults.has(Fault::RefreshWidensScope) => {
-            Ok(s)
+    let mut reuse = Reuse::Fresh;
+    if let Some(rotation) = rec
+        .rotated
+        .filter(|_| !rules.faults.has(Fault::NoRefreshReuseDetection))
+    {
+        if in_reuse_window(rules, presented, rotation.at, now) {
+            reuse = Reuse::InWindow;
+        } else {
+            // RFC 9700 §4.14.2: replay of a rotated token revokes the grant (REF-9, REF-10).
+            let e = OAuthError::invalid_grant("Refresh token was already used");
+            return Err(Verdict::RefuseRevoking(rec.grant, e));
         }
-        Some(_) => Err(Verdict::Refuse(OAuthError::new(
-            ErrorCode::InvalidScope,
-            "Requested scope exceeds the scope originally granted",
-        ))),
     }
+    let scope = match requested {
+        None => rec.scope,
+        Some(s) if rec.scope.contains_all(s) || rules.faults.has(Fault::RefreshWidensScope) => s,
+        Some(_) => {
+            return Err(Verdict::Refuse(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "Requested scope exceeds the scope originally granted",
+            )))
+        }
+    };
+    Ok((scope, reuse))
+}
+
+/// Whether a rotated-out refresh token, rotated at `rotated_at`, is still accepted: only
+/// under a declared reuse window (a deviation no RFC allows, matrix §24.2 #4), only the
+/// token rotated out last (RACE-8) and only inside the window (RACE-7: "outside the
+/// window rotation applies unchanged", RFC 9700 §4.14.2).
+fn in_reuse_window(
+    rules: Rules<'_>,
+    presented: Presented<'_>,
+    rotated_at: Timestamp,
+    now: Timestamp,
+) -> bool {
+    let Some(window) = rules.policy.refresh_token_grace else {
+        return false;
+    };
+    // RACE-6's fault: a benign race inside the window is taken for replay.
+    if rules.faults.has(Fault::RaceRtGraceKillsFamily) {
+        return false;
+    }
+    // RACE-7's and RACE-8's fault: the window never closes and covers every generation.
+    if rules.faults.has(Fault::RaceRtGraceForever) {
+        return true;
+    }
+    presented.replaced_last && now.since(rotated_at) <= Duration::from_secs(window)
 }
 
 fn device_grant(

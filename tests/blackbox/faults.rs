@@ -395,6 +395,26 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
             let rt = s.exchange_spa(&code, &v).await.str("refresh_token");
             race_wins(s, &[("grant_type", "refresh_token"), ("refresh_token", &rt), ("client_id", "spa")], None).await == 1
         }
+        // Under the builtin's 60 s reuse window (below): rt1 → rt2, then rt1 again.
+        RaceRtGraceFork | RaceRtGraceKillsFamily | RaceRtGraceForever => {
+            let v = verifier();
+            let code = s.spa_code(&v, "api offline_access").await;
+            let rt1 = s.exchange_spa(&code, &v).await.str("refresh_token");
+            let refresh = |rt: String| async move {
+                s.post_form("/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", &rt), ("client_id", "spa")]).await
+            };
+            let first = refresh(rt1.clone()).await;
+            if fault == RaceRtGraceForever {
+                s.advance(61);
+            }
+            let again = refresh(rt1).await;
+            match fault {
+                // The same successor, not a second branch.
+                RaceRtGraceFork => again.status == 200 && again.str("refresh_token") == first.str("refresh_token"),
+                RaceRtGraceKillsFamily => again.status == 200,
+                _ => again.status == 400,
+            }
+        }
         RaceJtiDoubleSpend => {
             let a = assertion(s, "pkj", Sig::K, |_| {});
             race_wins(s, &[("grant_type", "client_credentials"), ("client_assertion_type", BEARER), ("client_assertion", &a)], None).await == 1
@@ -474,6 +494,15 @@ async fn every_fault_breaks_its_probe_and_the_clean_server_passes_it() {
                 if !fault.contracts().contains(&Contract::Noorle) {
                     c.policy.oauth21 = true;
                     c.policy.oidc_nonce_exception = fault == Fault::CodeWithoutChallengeRedeemable;
+                }
+                // The reuse-window switches break a server that declares one (matrix §23).
+                if matches!(
+                    fault,
+                    Fault::RaceRtGraceFork
+                        | Fault::RaceRtGraceKillsFamily
+                        | Fault::RaceRtGraceForever
+                ) {
+                    c.policy.refresh_token_grace = Some(60);
                 }
                 c
             };

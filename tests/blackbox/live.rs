@@ -102,9 +102,10 @@ async fn shipped_scenarios_pass_through_both_profiles_against_a_separate_process
             // follows one set: its profile says `legacy`, matrix §24.2 #1).
             let generic = profile.ends_with("rfc-generic.yaml");
             // For every profile, OAuth 2.1's own scenarios (the run holds it to another
-            // contract).
+            // contract), and a reuse window's (the profiles declare none).
             let documented = reason.contains("lacks: jwt_aud_issuer_only")
                 || reason.contains("OAuth 2.1's contract only")
+                || reason.contains("lacks: rt_reuse_grace")
                 || generic
                     && (reason.contains("lacks: pages")
                         || reason.contains("lacks: oidc_client_auth")
@@ -258,9 +259,9 @@ async fn a_server_without_a_protected_api_runs_every_scenario_that_calls_none() 
             .expect("join");
     assert_eq!(code, 0, "{out}");
     let v = verdicts(&report);
-    assert_eq!(v.len(), 87, "{v:?}");
+    assert_eq!(v.len(), 91, "{v:?}");
     let passed = v.iter().filter(|(_, s)| s == "PASSED").count();
-    assert!(passed >= 53, "{passed} of 87 passed: {v:?}");
+    assert!(passed >= 53, "{passed} of 91 passed: {v:?}");
     for s in report["scenarios"].as_array().into_iter().flatten() {
         if s["status"] == "PASSED" {
             continue;
@@ -270,6 +271,7 @@ async fn a_server_without_a_protected_api_runs_every_scenario_that_calls_none() 
         assert!(
             reason.contains("lacks: jwt_aud_issuer_only")
                 || reason.contains("OAuth 2.1's contract only")
+                || reason.contains("lacks: rt_reuse_grace")
                 || ["me", "items", "admin"]
                     .iter()
                     .any(|r| reason.contains(&format!("no protected resource `{r}`"))),
@@ -337,4 +339,61 @@ async fn the_oauth21_contract_judges_a_server_process() {
         ["OAUTH21-1", "OAUTH21-8", "PKCE-4", "PKCE-5"],
         "{out}"
     );
+}
+
+/// A declared reuse window over the wire (matrix §23, RACE-5…8): `serve
+/// --refresh-token-grace 30` addressed through a profile that says `rt_reuse: grace:30`
+/// passes the window's scenarios (the clock moved through the test route); with a switch
+/// that forks the grant inside the window, RACE-5 fails.
+#[tokio::test]
+async fn a_declared_reuse_window_is_judged_through_a_profile() {
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/targets/builtin-process.yaml"
+    ))
+    .expect("profile");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("grace.yaml");
+    std::fs::write(&profile, format!("{shipped}rt_reuse: grace:30\n")).expect("write");
+    let profile = profile.to_string_lossy().into_owned();
+    let scenarios = [
+        "scenarios/race/refresh_grace_fork.yaml",
+        "scenarios/race/refresh_grace_benign.yaml",
+        "scenarios/race/refresh_grace_window.yaml",
+        "scenarios/race/refresh_grace_generations.yaml",
+        "scenarios/race/refresh.yaml",
+    ];
+    for (faults, expected) in [(&[][..], 0), (&["--fault", "race-rt-grace-fork"][..], 4)] {
+        let mut args = vec!["--test-mode", "--refresh-token-grace", "30"];
+        args.extend_from_slice(faults);
+        let (_s, base) = spawn_serve(&args).await;
+        let profile = profile.clone();
+        let (code, report, out) =
+            tokio::task::spawn_blocking(move || run_profile(&profile, &base, &scenarios))
+                .await
+                .expect("join");
+        assert_eq!(code, expected, "{faults:?}: {out}");
+        let v = verdicts(&report);
+        let status = |file: &str| {
+            v.iter()
+                .find(|(f, _)| f.ends_with(file))
+                .map(|(_, s)| s.clone())
+                .unwrap_or_default()
+        };
+        // Strict reuse detection is not this target's: RACE-4 does not apply.
+        assert_eq!(status("race/refresh.yaml"), "SKIPPED", "{out}");
+        let fork = if faults.is_empty() {
+            "PASSED"
+        } else {
+            "FAILED"
+        };
+        assert_eq!(status("refresh_grace_fork.yaml"), fork, "{out}");
+        for other in ["benign", "window", "generations"] {
+            assert_eq!(
+                status(&format!("refresh_grace_{other}.yaml")),
+                "PASSED",
+                "{out}"
+            );
+        }
+    }
 }

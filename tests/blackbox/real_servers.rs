@@ -228,8 +228,13 @@ async fn a_server_with_its_own_client_ids_gets_the_builtins_verdicts() {
     // for it, the server process the original ones its profile names (matrix §24.2 #1).
     // And OAuth 2.1's own scenarios, which neither run judges (both hold the server to
     // another contract).
-    let other_rules =
-        |file: &str| file.ends_with("jwtauth/issuer_only.yaml") || file.contains("oauth21/");
+    // And the reuse window's (RACE-5…8): the builtin declares one for them alone, the
+    // profile none.
+    let other_rules = |file: &str| {
+        file.ends_with("jwtauth/issuer_only.yaml")
+            || file.contains("oauth21/")
+            || file.contains("race/refresh_grace_")
+    };
     let differ: Vec<_> = a
         .iter()
         .zip(&b)
@@ -292,6 +297,7 @@ async fn a_server_with_no_clients_gets_them_registered_and_the_suite_runs() {
                 || why.contains("OAuth 2.1's contract only")
                 || why.contains("lacks: pages")
                 || why.contains("lacks: jwt_aud_issuer_only")
+                || why.contains("lacks: rt_reuse_grace")
                 || why.contains("names no user account")
                 || why.contains("Noorle's documented contract"),
             "{}: {why}",

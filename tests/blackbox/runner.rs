@@ -558,6 +558,80 @@ steps:
     );
 }
 
+/// `each` (matrix §23, RACE-5 and RACE-6): one request per member of a list, summed up
+/// as a race is — reversed and stopped at the first 2xx when asked; a variable that holds
+/// no list is an ERROR of the step that names its kind, never its value.
+#[tokio::test]
+async fn each_sends_one_request_per_member_and_refuses_what_is_no_list() {
+    let scenario = |each: &str, expect: &str| {
+        format!(
+            r#"
+name: each
+steps:
+  - request:
+      endpoint: token
+      form: {{grant_type: client_credentials, scope: api}}
+      auth: {{type: basic, role: m2m}}
+    capture:
+      - access_token: {{json: $.access_token}}
+  - name: the API with each token
+    each:
+      {each}
+      request:
+        method: GET
+        endpoint: resource:me
+        auth: {{type: bearer, token: "${{t}}"}}
+    expect:
+{expect}
+"#
+        )
+    };
+    let list = r#"in: ["${access_token}", "not-a-token", "nor-this"]"#;
+    let counts = |n: u32, ok: u32| {
+        format!("      - json: $.n\n        equals: {n}\n      - json: $.ok\n        equals: {ok}")
+    };
+    let r = run(
+        vec![
+            inline(&scenario(&format!("{list}\n      as: t"), &counts(3, 1))),
+            // Last first, up to the first 2xx: the two refusals, then the token.
+            inline(&scenario(
+                &format!("{list}\n      as: t\n      reverse: true\n      until_ok: true"),
+                &format!(
+                    "{}\n      - json: $.statuses['401']\n        equals: 2",
+                    counts(3, 1)
+                ),
+            )),
+            inline(&scenario(
+                &format!("{list}\n      as: t\n      until_ok: true"),
+                &counts(1, 1),
+            )),
+            inline(&scenario(
+                "in: \"${access_token}\"\n      as: t",
+                &counts(1, 1),
+            )),
+        ],
+        &opts(&[]),
+    )
+    .await;
+    let verdicts: Vec<Status> = r.scenarios.iter().map(|s| s.status).collect();
+    assert_eq!(
+        verdicts,
+        [
+            Status::Passed,
+            Status::Passed,
+            Status::Passed,
+            Status::Error
+        ],
+        "{}",
+        oauth_harness::report::markdown(&r)
+    );
+    let e = r.scenarios[3].steps[1].error.as_deref().unwrap_or("");
+    assert!(
+        e.contains("each: `in` (${access_token}) is a string, not a list"),
+        "{e}"
+    );
+}
+
 /// Security findings first (issue #27): a stolen-code replay (TOK-21) is printed before
 /// the wrong `state` of a scenario that comes earlier in file order, each diagnostic says
 /// its row's level and impact, and a closing line sums the findings by impact.

@@ -118,6 +118,11 @@ pub enum Capability {
     /// Every reuse of a rotated refresh token is replay (a profile's `rt_reuse: strict`,
     /// the default; not under a documented grace window or sender-constrained tokens).
     RtReuseStrict,
+    /// The target documents a reuse window for rotated refresh tokens (a profile's
+    /// `rt_reuse: grace:<s>`; `${lifetime.refresh_token_grace}` is s): a deviation no RFC
+    /// allows, judged by its own rows (matrix §23, RACE-5…8). The builtin declares one
+    /// only for the scenarios about it.
+    RtReuseGrace,
     /// The run holds the target to OAuth 2.1 (`--expect oauth21`, or a profile's
     /// `contract: oauth21`): scenarios on its own rules (matrix §22) run only then.
     Oauth21,
@@ -179,6 +184,25 @@ pub enum Action {
     /// Send one request N times at once, each on its own connection (conformance matrix
     /// §17a, *(race N×R)*).
     Race(Race),
+    /// Send one request per member of a list, in turn, summed up as a race is.
+    Each(Each),
+}
+
+/// One request per member of a list (the refresh tokens a race returned: matrix §23,
+/// RACE-5 and RACE-6), sent in turn, the member bound to a variable. Its response is the
+/// same summary a [`Race`] gives, over the answers in the order they were sent.
+#[derive(Debug, Clone)]
+pub struct Each {
+    /// The list (`${rts}`: a variable that holds a JSON array, or a list written out).
+    pub over: Tree,
+    /// The variable each member is bound to.
+    pub bind: String,
+    /// Last member first (the newest of what a race returned, as the answers arrived).
+    pub reverse: bool,
+    /// Stop after the first 2xx answer.
+    pub until_ok: bool,
+    /// The request.
+    pub request: Request,
 }
 
 /// N identical requests released together after every connection is open (a barrier),
@@ -218,6 +242,8 @@ pub enum ActionKind {
     Sleep,
     /// `race`.
     Race,
+    /// `each`.
+    Each,
 }
 
 impl ActionKind {
@@ -238,6 +264,7 @@ impl ActionKind {
             ActionKind::RevokeApp => "revoke_app",
             ActionKind::Sleep => "sleep",
             ActionKind::Race => "race",
+            ActionKind::Each => "each",
         }
     }
 }
@@ -255,6 +282,7 @@ impl Action {
             Action::RevokeApp(_) => ActionKind::RevokeApp,
             Action::Sleep(_) => ActionKind::Sleep,
             Action::Race(_) => ActionKind::Race,
+            Action::Each(_) => ActionKind::Each,
         }
     }
 
@@ -285,6 +313,7 @@ impl Action {
             Action::RevokeApp(_) => vec![Capability::RevokeApp],
             Action::Sleep(_) => vec![],
             Action::Race(_) => vec![Capability::Race],
+            Action::Each(_) => vec![],
         }
     }
 
@@ -293,7 +322,11 @@ impl Action {
     /// another state than written.
     pub fn changes_state(&self) -> bool {
         match self {
-            Action::Request(_) | Action::Poll(_) | Action::Consent(_) | Action::Race(_) => false,
+            Action::Request(_)
+            | Action::Poll(_)
+            | Action::Consent(_)
+            | Action::Race(_)
+            | Action::Each(_) => false,
             Action::Approve(_)
             | Action::Deny(_)
             | Action::AdvanceClock(_)
@@ -326,7 +359,8 @@ impl Action {
             | Action::Deny(_)
             | Action::Consent(_)
             | Action::RevokeApp(_)
-            | Action::Race(_) => true,
+            | Action::Race(_)
+            | Action::Each(_) => true,
             Action::AdvanceClock(_) | Action::Sleep(_) => false,
         }
     }
@@ -341,7 +375,8 @@ impl Action {
             | Action::Deny(_)
             | Action::Consent(_)
             | Action::RevokeApp(_)
-            | Action::Race(_) => false,
+            | Action::Race(_)
+            | Action::Each(_) => false,
         }
     }
 
@@ -354,7 +389,8 @@ impl Action {
             | Action::Deny(_)
             | Action::Consent(_)
             | Action::RevokeApp(_)
-            | Action::Race(_) => true,
+            | Action::Race(_)
+            | Action::Each(_) => true,
             Action::AdvanceClock(_) | Action::Sleep(_) => false,
         }
     }
@@ -365,6 +401,7 @@ impl Action {
             Action::Request(r) => Some(r),
             Action::Poll(p) => Some(&p.request),
             Action::Race(r) => Some(&r.request),
+            Action::Each(e) => Some(&e.request),
             _ => None,
         }
     }
@@ -754,9 +791,10 @@ impl Capability {
     }
 
     /// Every capability. The builtin has those of the policy it runs (one audience rule
-    /// set; the OpenID Connect nonce exception only where a scenario is about it);
+    /// set; the OpenID Connect nonce exception and a refresh-token reuse window only where
+    /// a scenario is about them);
     /// `oauth21` is the run's contract, never a target's.
-    pub const ALL: [Capability; 20] = [
+    pub const ALL: [Capability; 21] = [
         Capability::Clock,
         Capability::Approve,
         Capability::Deny,
@@ -774,6 +812,7 @@ impl Capability {
         Capability::JwtAudIssuerOnly,
         Capability::Race,
         Capability::RtReuseStrict,
+        Capability::RtReuseGrace,
         Capability::Oauth21,
         Capability::OidcNonceException,
         Capability::RaceHook,

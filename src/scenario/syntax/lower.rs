@@ -3,8 +3,8 @@
 
 use super::{AssertionDoc, PollDoc, RequestDoc, ScenarioDoc, StepDoc};
 use crate::scenario::model::{
-    Action, ActionKind, Assertion, Body, Check, Destination, EndpointRef, Level, Poll, Predicate,
-    Query, Race, Request, Scenario, Step,
+    Action, ActionKind, Assertion, Body, Check, Destination, Each, EndpointRef, Level, Poll,
+    Predicate, Query, Race, Request, Scenario, Step,
 };
 use crate::scenario::spans::Seg;
 use crate::scenario::template::Tree;
@@ -90,6 +90,7 @@ fn lower_step(doc: StepDoc, here: &[Seg<'static>]) -> Result<Step, Broken> {
         revoke_app,
         sleep,
         race,
+        each,
         repeat,
         stands_alone,
         capture,
@@ -117,6 +118,22 @@ fn lower_step(doc: StepDoc, here: &[Seg<'static>]) -> Result<Step, Broken> {
         actions.push(Action::Race(Race {
             request: lower_request(r.request, &at(&at_race, &[Seg::Key("request")]))?,
             n: r.n,
+        }));
+    }
+    if let Some(e) = each {
+        let at_each = at(here, &[Seg::Key("each")]);
+        if let Err(why) = crate::scenario::inputs::check_name(&e.bind) {
+            return Err(broken(
+                &at(&at_each, &[Seg::Key("as")]),
+                format!("each: `as`: {why}"),
+            ));
+        }
+        actions.push(Action::Each(Each {
+            over: e.over,
+            bind: e.bind,
+            reverse: e.reverse,
+            until_ok: e.until_ok,
+            request: lower_request(e.request, &at(&at_each, &[Seg::Key("request")]))?,
         }));
     }
     let others = [

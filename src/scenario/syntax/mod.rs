@@ -93,6 +93,8 @@ pub struct StepDoc {
     pub sleep: Option<Sleep>,
     /// Send one request N times at once, each on its own connection.
     pub race: Option<RaceDoc>,
+    /// Send one request per member of a list, in turn.
+    pub each: Option<EachDoc>,
     /// Perform the action this many times; captures and expectations apply to the last.
     #[serde(default = "one")]
     pub repeat: u32,
@@ -133,6 +135,30 @@ pub struct RaceDoc {
     pub request: RequestDoc,
     /// How many at once (default: the target's `race.n`, else 16).
     pub n: Option<u32>,
+}
+
+/// One request per member of a list, sent in turn with the member bound to a variable:
+/// the step's response is the same summary a race gives (`n`, `ok`, `refused`,
+/// `statuses`, `errors`, `winner`, `refresh_tokens`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename = "Each")]
+pub struct EachDoc {
+    /// The list: `${name}` of a variable that holds a JSON array (a race's
+    /// `refresh_tokens`), or a list written out.
+    #[serde(rename = "in")]
+    pub over: Tree,
+    /// The variable each member is bound to, for the request.
+    #[serde(rename = "as")]
+    pub bind: String,
+    /// Last member first (a race's `refresh_tokens` are in the order the answers arrived:
+    /// reversed, the newest first).
+    #[serde(default)]
+    pub reverse: bool,
+    /// Stop after the first 2xx answer.
+    #[serde(default)]
+    pub until_ok: bool,
+    /// The request.
+    pub request: RequestDoc,
 }
 
 /// An HTTP request.

@@ -30,7 +30,7 @@ use tables::Tables;
 
 pub(crate) use records::{
     normalize_user_code, AccessToken, AuthorizationCode, ClientAudit, DeviceAuthorization,
-    DeviceStatus, PkceMethod, PushedRequest, RefreshToken, Session, Token,
+    DeviceStatus, PkceMethod, PushedRequest, RefreshToken, Rotation, Session, Token,
 };
 pub(crate) use tables::Lifetimes;
 
@@ -68,6 +68,23 @@ pub enum RefreshPlan {
     New(ScopeSet),
     /// The refresh token presented stays valid (RFC 6749 §6) and is used now.
     Keep,
+    /// A rotated-out refresh token inside a declared reuse window (matrix §23): no new
+    /// refresh token, the response carries the one that replaced it (the grant never
+    /// forks, RACE-5).
+    Successor,
+}
+
+/// A refresh token presented at the token endpoint, as the judge of [`Store::refresh`]
+/// sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Presented<'a> {
+    /// Its record.
+    pub token: &'a RefreshToken,
+    /// Whether its grant is alive.
+    pub alive: bool,
+    /// Whether it is the token rotated out last: its successor was not rotated itself
+    /// (a reuse window covers only that one, RACE-8).
+    pub replaced_last: bool,
 }
 
 /// What was issued.
@@ -277,12 +294,20 @@ impl Store {
         &self,
         token: &str,
         now: Timestamp,
-        judge: impl FnOnce(Option<(&RefreshToken, bool)>) -> Verdict,
+        judge: impl FnOnce(Option<Presented<'_>>) -> Verdict,
         gap: Option<&dyn Fn()>,
     ) -> Result<Issued, OAuthError> {
         let mut t = self.tables.lock();
         let found = t.refresh.get(token.as_bytes());
-        let verdict = judge(found.map(|r| (r, t.grant_alive(r.grant))));
+        let verdict = judge(found.map(|r| Presented {
+            token: r,
+            alive: t.grant_alive(r.grant),
+            replaced_last: r.rotated.is_some_and(|rot| {
+                t.refresh
+                    .get(rot.successor.as_bytes())
+                    .is_some_and(|next| next.rotated.is_none())
+            }),
+        }));
         if let (Some(gap), Verdict::Grant(_)) = (gap, &verdict) {
             drop(t);
             gap();
@@ -298,12 +323,26 @@ impl Store {
                 let Some(old) = t.refresh.get_mut(token.as_bytes()) else {
                     return Err(OAuthError::invalid_grant("Unknown refresh token"));
                 };
+                let successor = old.rotated.map(|r| r.successor);
                 match iss.refresh {
-                    RefreshPlan::New(_) => old.rotated = true,
+                    RefreshPlan::New(_) | RefreshPlan::Successor => {}
                     RefreshPlan::Keep | RefreshPlan::None => old.last_used = now,
                 }
                 let grant = old.grant;
-                Ok(t.issue(now, Token::random(), grant, &iss))
+                let mut issued = t.issue(now, Token::random(), grant, &iss);
+                match (iss.refresh, issued.refresh) {
+                    (RefreshPlan::New(_), Some(next)) => {
+                        if let Some(old) = t.refresh.get_mut(token.as_bytes()) {
+                            old.rotated = Some(Rotation {
+                                at: now,
+                                successor: next,
+                            });
+                        }
+                    }
+                    (RefreshPlan::Successor, _) => issued.refresh = successor,
+                    _ => {}
+                }
+                Ok(issued)
             }
         }
     }
@@ -536,7 +575,7 @@ impl Store {
             }
         }
         for r in t.refresh.values() {
-            if r.user.as_deref() == Some(user) && live(r.grant) && !r.rotated {
+            if r.user.as_deref() == Some(user) && live(r.grant) && r.rotated.is_none() {
                 *apps.entry(r.client_id.to_string()).or_insert(0) += 1;
             }
         }
@@ -774,8 +813,8 @@ mod tests {
             rt.as_str(),
             at(5),
             |found| {
-                let (r, alive) = found.expect("found");
-                assert!(alive && !r.rotated);
+                let p = found.expect("found");
+                assert!(p.alive && p.token.rotated.is_none());
                 Verdict::Grant(issuance(RefreshPlan::Keep))
             },
             None,
@@ -787,8 +826,8 @@ mod tests {
                 rt.as_str(),
                 at(6),
                 |found| {
-                    let (r, _) = found.expect("found");
-                    assert_eq!(r.last_used, at(5), "Keep renewed its idle lifetime");
+                    let p = found.expect("found");
+                    assert_eq!(p.token.last_used, at(5), "Keep renewed its idle lifetime");
                     Verdict::Grant(issuance(RefreshPlan::New(ScopeSet::default())))
                 },
                 None,
@@ -799,9 +838,9 @@ mod tests {
             rt.as_str(),
             at(7),
             |found| {
-                let (r, alive) = found.expect("found");
-                assert!(r.rotated && alive);
-                Verdict::RefuseRevoking(r.grant, refused())
+                let p = found.expect("found");
+                assert!(p.token.rotated.is_some() && p.alive && p.replaced_last);
+                Verdict::RefuseRevoking(p.token.grant, refused())
             },
             None,
         );
@@ -814,7 +853,7 @@ mod tests {
             rt.as_str(),
             at(8),
             |found| {
-                let alive = found.map(|(_, alive)| alive);
+                let alive = found.map(|p| p.alive);
                 assert_eq!(alive, Some(false), "the judge is told the grant is dead");
                 Verdict::Refuse(refused())
             },

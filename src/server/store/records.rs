@@ -216,8 +216,18 @@ pub(crate) struct RefreshToken {
     pub last_used: Timestamp,
     /// Grant it belongs to.
     pub grant: u64,
-    /// Replaced by rotation; presenting it again is replay (REF-9).
-    pub rotated: bool,
+    /// Replaced by rotation; presenting it again is replay (REF-9), unless a declared
+    /// reuse window still covers it (matrix §23, RACE-5…8).
+    pub rotated: Option<Rotation>,
+}
+
+/// When and by what a refresh token was replaced.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rotation {
+    /// The moment of the rotation: a reuse window counts from here.
+    pub at: Timestamp,
+    /// The refresh token issued in its place.
+    pub successor: Token,
 }
 
 /// The grant of a token that nothing else can revoke: a client_credentials access token

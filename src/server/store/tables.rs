@@ -435,12 +435,12 @@ impl Tables {
                     scope,
                     last_used: now,
                     grant,
-                    rotated: false,
+                    rotated: None,
                 };
                 self.insert_refresh(now, token, record);
                 Some(token)
             }
-            RefreshPlan::None | RefreshPlan::Keep => None,
+            RefreshPlan::None | RefreshPlan::Keep | RefreshPlan::Successor => None,
         };
         Issued {
             access,
@@ -689,7 +689,7 @@ mod tests {
             scope: ScopeSet::default(),
             last_used: t0,
             grant: g,
-            rotated: false,
+            rotated: None,
         };
         let key = Token::random();
         s.insert_refresh(t0, key, rt);

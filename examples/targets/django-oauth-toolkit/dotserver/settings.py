@@ -95,6 +95,9 @@ OAUTH2_PROVIDER = {
     # RFC 9700: rotate refresh tokens and revoke the family when one is replayed.
     "ROTATE_REFRESH_TOKEN": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # A reuse window for rotated refresh tokens (off: 0); run.sh's third run sets one
+    # and declares it to the harness (`--rt-reuse grace:3`, matrix §23 RACE-5…8).
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": _seconds("DOT_REFRESH_GRACE", 0),
     # DOT's RFC 9700 behaviour switches, adopted as DOT's documentation advises.
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
