@@ -269,10 +269,14 @@ pub struct Registered {
 /// Registers every role that registration can make at `endpoint` (RFC 7591 §3.1), and
 /// provides the clients the server made. A role whose registration fails is unavailable,
 /// with the server's answer as the reason.
+///
+/// `jwks_uri` is where the harness publishes the `pkj-uri` role's keys (a profile's
+/// `jwks_uri_base`); without it that role cannot be registered.
 pub async fn register(
     http: &reqwest::Client,
     endpoint: &str,
     provided: &mut Provided,
+    jwks_uri: Option<&str>,
 ) -> Vec<Registered> {
     // The m2m role's scopes: `basic` and `second`, never `forbidden`.
     let m2m_scope: Vec<String> = ["basic", "second"]
@@ -282,19 +286,35 @@ pub async fn register(
         .collect();
     let mut out = Vec::new();
     for role in roles::ROLES {
-        let Some(mut metadata) = (role.registration)() else {
-            provided.unavailable.insert(
-                format!("client.{}", role.name),
-                format!(
-                    "role `{}` cannot be registered ({}): map it in the profile",
-                    role.name, role.needs
-                ),
-            );
-            continue;
+        let metadata = match ((role.registration)(), jwks_uri) {
+            (None, _) => Err("map it in the profile"),
+            // Its jwks_uri is where the harness publishes its key.
+            (Some(_), None) if role.name == crate::runner::jwks_host::ROLE => {
+                Err("give the profile a `jwks_uri_base` where the harness can publish its key")
+            }
+            (Some(mut m), uri) => {
+                if role.name == "m2m" && !m2m_scope.is_empty() {
+                    m["scope"] = json!(m2m_scope.join(" "));
+                }
+                if role.name == crate::runner::jwks_host::ROLE {
+                    m["jwks_uri"] = json!(uri);
+                }
+                Ok(m)
+            }
         };
-        if role.name == "m2m" && !m2m_scope.is_empty() {
-            metadata["scope"] = json!(m2m_scope.join(" "));
-        }
+        let metadata = match metadata {
+            Ok(m) => m,
+            Err(what) => {
+                provided.unavailable.insert(
+                    format!("client.{}", role.name),
+                    format!(
+                        "role `{}` cannot be registered ({}): {what}",
+                        role.name, role.needs
+                    ),
+                );
+                continue;
+            }
+        };
         match register_one(http, endpoint, &metadata).await {
             Ok(answer) => {
                 let get = |k: &str| answer.get(k).and_then(Value::as_str).map(str::to_string);

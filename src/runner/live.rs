@@ -31,6 +31,9 @@ pub(crate) struct Live {
     iss_advertised: bool,
     /// The target's clock less ours, from the `Date` headers its sessions saw.
     date_offset: Arc<parking_lot::Mutex<Option<i64>>>,
+    /// Where the harness publishes its roles' public keys (`jwks_uri_base`), while the
+    /// run lasts.
+    _jwks_host: Option<crate::runner::jwks_host::JwksHost>,
 }
 
 fn setup(p: &Profile, what: String) -> TargetError {
@@ -44,6 +47,22 @@ fn is_loopback(url: &url::Url) -> bool {
         Some(url::Host::Domain(d)) => d == "localhost",
         None => false,
     }
+}
+
+/// Publishes the public half of the key the `pkj-uri` role signs with (its own, else the
+/// fixture K) at `base`, a URL the target can reach.
+async fn serve_keys(
+    base: &str,
+    provided: &Provided,
+) -> Result<crate::runner::jwks_host::JwksHost, String> {
+    use crate::runner::jwks_host::{bind_address, JwksHost, ROLE};
+    let bind = bind_address(base)?;
+    let key = provided
+        .keys
+        .get(crate::keys::KeyName::K, Some(ROLE))
+        .map_err(|e| format!("the key of role {ROLE}: {e}"))?;
+    let sets = HashMap::from([(ROLE.to_string(), key.public_jwks())]);
+    JwksHost::start(&bind, Some(base), sets).await
 }
 
 impl Live {
@@ -104,13 +123,35 @@ impl Live {
             endpoints.insert(e, url);
         }
         let mut provided = Provided::from_profile(p, &base)?;
+        let jwks_host = match &p.jwks_uri_base {
+            Some(text) => {
+                let at = vars
+                    .render(text)
+                    .map_err(|e| setup(p, format!("jwks_uri_base: {e}")))?;
+                Some(
+                    serve_keys(&at, &provided)
+                        .await
+                        .map_err(|e| setup(p, format!("jwks_uri_base: {e}")))?,
+                )
+            }
+            None => None,
+        };
         let mut registered = Vec::new();
         if let Clients::Register = p.clients {
             let endpoint = endpoints
                 .get(&Endpoint::Registration)
                 .cloned()
                 .unwrap_or_else(|| format!("{base}{}", Endpoint::Registration.path()));
-            registered = crate::runner::clients::register(&http, &endpoint, &mut provided).await;
+            let jwks_uri = jwks_host
+                .as_ref()
+                .map(|h| h.uri(crate::runner::jwks_host::ROLE));
+            registered = crate::runner::clients::register(
+                &http,
+                &endpoint,
+                &mut provided,
+                jwks_uri.as_deref(),
+            )
+            .await;
         }
         Ok(Live {
             profile: p.clone(),
@@ -123,6 +164,7 @@ impl Live {
             timeout,
             iss_advertised,
             date_offset: Default::default(),
+            _jwks_host: jwks_host,
         })
     }
 

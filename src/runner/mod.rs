@@ -24,6 +24,7 @@ pub mod expected;
 pub mod form;
 pub mod hooks;
 pub(crate) mod http;
+pub mod jwks_host;
 pub(crate) mod live;
 pub(crate) mod mixup;
 pub(crate) mod poll;

@@ -75,6 +75,12 @@ pub struct Profile {
     /// (as the builtin's `/_test/authorize`): RACE-9 asks it for one pushed request N
     /// times at once.
     pub race_hook: Option<String>,
+    /// A URL the target can reach the harness at (`http://HOST:PORT`), where the harness
+    /// publishes the public keys of its signing roles while the run lasts
+    /// (`{jwks_uri_base}/pkj-uri/jwks.json`, matrix §20 `pkj-uri`): registration gives
+    /// the `pkj-uri` role that `jwks_uri` (RFC 7591 §2). It listens on the URL's port,
+    /// on the loopback interface when the URL names it. `${env.X}` is expanded.
+    pub jwks_uri_base: Option<String>,
     /// The target binds client assertions as OpenID Connect Core §9 says ("These tokens
     /// MUST only be used once"; "jti REQUIRED"), where RFC 7523 §3 item 7 says MAY
     /// (matrix §24.2 #2).
@@ -580,6 +586,23 @@ impl Profile {
                         ),
                     }
                 })?;
+            }
+        }
+        // A literal URL is checked now (one from the environment when the run starts).
+        if let Some(base) = profile
+            .jwks_uri_base
+            .as_deref()
+            .filter(|b| !b.contains("${"))
+        {
+            if let Err(message) = crate::runner::jwks_host::bind_address(base) {
+                use crate::scenario::spans::Seg;
+                let spans =
+                    crate::scenario::spans::SpanIndex::new(std::sync::Arc::from(p.as_str()), &text);
+                let at = spans.loc(&[Seg::Key("jwks_uri_base")]);
+                return Err(ProfileError {
+                    path: p,
+                    message: format!("{}:{}: jwks_uri_base: {message}", at.line, at.col),
+                });
             }
         }
         for kind in profile.lifetimes.keys() {

@@ -14,6 +14,7 @@
 
 use crate::contract::Contract;
 use crate::runner::error::TargetError;
+use crate::runner::jwks_host::{self, JwksHost};
 use crate::runner::live::Live;
 use crate::runner::profile::Profile;
 use crate::scenario::model::Capability;
@@ -66,8 +67,20 @@ pub(crate) struct Target {
 
 #[derive(Debug, Clone)]
 enum Inner {
-    Builtin(FaultSet),
+    /// The fault switches, and where the harness publishes `pkj-uri`'s keys.
+    Builtin(FaultSet, Arc<JwksHost>),
     Live(Arc<Live>),
+}
+
+/// The builtin's key host: the fixture key K's public half, for its `pkj-uri` client.
+async fn builtin_jwks_host() -> Result<Arc<JwksHost>, TargetError> {
+    let k = crate::keys::fixture_key(crate::keys::KeyName::K)
+        .map_err(|e| TargetError::Setup(format!("the fixture key K: {e}")))?;
+    let sets = std::collections::HashMap::from([(jwks_host::ROLE.to_string(), k.public_jwks())]);
+    JwksHost::start("127.0.0.1:0", None, sets)
+        .await
+        .map(Arc::new)
+        .map_err(TargetError::Setup)
 }
 
 impl Target {
@@ -80,7 +93,7 @@ impl Target {
         contract: Contract,
     ) -> Result<Target, TargetError> {
         let inner = match spec {
-            TargetSpec::Builtin { faults } => Inner::Builtin(*faults),
+            TargetSpec::Builtin { faults } => Inner::Builtin(*faults, builtin_jwks_host().await?),
             TargetSpec::Live(p) if p.contract == contract => {
                 Inner::Live(Arc::new(Live::prepare(p).await?))
             }
@@ -102,7 +115,7 @@ impl Target {
     /// How races run on this target: the builtin's defaults, or a live profile's `race`.
     pub(crate) fn race_settings(&self) -> crate::runner::profile::RaceSettings {
         match &self.inner {
-            Inner::Builtin(_) => Default::default(),
+            Inner::Builtin(..) => Default::default(),
             Inner::Live(live) => live.race_settings(),
         }
     }
@@ -124,10 +137,18 @@ impl Target {
     /// follows them, every other one the original rules (matrix §24.2 #1).
     pub async fn session_for(&self, needs: &[Capability]) -> Result<Session, TargetError> {
         match &self.inner {
-            Inner::Builtin(faults) => {
+            Inner::Builtin(faults, keys) => {
                 let mut config = ServerConfig::builtin()
                     .with_test_mode(true)
                     .with_faults(*faults);
+                // A private_key_jwt client whose keys the server fetches (RFC 7591 §2
+                // `jwks_uri`) from where the harness publishes them.
+                let role = jwks_host::ROLE;
+                config.add_jwks_uri_client(
+                    role,
+                    &keys.uri(role),
+                    "https://pkj-uri.example/callback",
+                );
                 if self.contract == Contract::Oauth21 {
                     config.policy.follow_oauth21();
                 }
@@ -153,7 +174,7 @@ impl Target {
     pub async fn finish(&self) -> Vec<String> {
         match &self.inner {
             Inner::Live(live) => live.finish().await,
-            Inner::Builtin(_) => Vec::new(),
+            Inner::Builtin(..) => Vec::new(),
         }
     }
 }

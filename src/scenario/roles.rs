@@ -181,6 +181,22 @@ pub(crate) const ROLES: &[Role] = &[
         },
     },
     Role {
+        name: "pkj-uri",
+        signs: true,
+        needs: "a confidential client that authenticates with private_key_jwt (RFC 7523), registered with the `jwks_uri` where the harness publishes its key K (`{jwks_uri_base}/pkj-uri/jwks.json`: the profile's `jwks_uri_base`), grant client_credentials",
+        // Its jwks_uri is the profile's `jwks_uri_base`: registration adds it
+        // (`clients::register`), or says why it cannot.
+        registration: || {
+            let mut m = code_client(
+                "pkj-uri",
+                &["https://pkj-uri.example/callback"],
+                "private_key_jwt",
+            );
+            m["grant_types"] = json!(["client_credentials", "authorization_code", "refresh_token"]);
+            Some(m)
+        },
+    },
+    Role {
         name: "csj",
         signs: false,
         needs: "a confidential client_credentials client that authenticates with client_secret_jwt (RFC 7523: HS256 over its secret)",

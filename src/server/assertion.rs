@@ -38,46 +38,164 @@ pub enum AssertionMethod {
         /// The registered public keys (RFC 7591 §2 `jwks`).
         jwks: Arc<Vec<Value>>,
     },
+    /// `private_key_jwt` with the public keys published at `jwks_uri` (RFC 7591 §2):
+    /// fetched when the client is registered (or the server starts), and again when no
+    /// key on hand verifies an assertion (the client may have rotated them).
+    PrivateKeyUri(Arc<RemoteKeys>),
     /// `client_secret_jwt`: an HMAC keyed with the client's secret.
     Secret,
+}
+
+/// A client's public keys as its `jwks_uri` last published them.
+#[derive(Debug)]
+pub struct RemoteKeys {
+    /// Where they are published.
+    pub uri: String,
+    keys: parking_lot::RwLock<Arc<Vec<Value>>>,
+    /// A fetch after a miss is under way: at most one at a time.
+    refreshing: std::sync::atomic::AtomicBool,
+}
+
+/// The largest JWK Set document fetched.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+impl RemoteKeys {
+    /// Keys at `uri`, none fetched yet.
+    pub fn new(uri: &str) -> Self {
+        RemoteKeys {
+            uri: uri.to_string(),
+            keys: Default::default(),
+            refreshing: Default::default(),
+        }
+    }
+
+    /// The keys on hand.
+    pub fn keys(&self) -> Arc<Vec<Value>> {
+        self.keys.read().clone()
+    }
+
+    /// Fetches the JWK Set (RFC 7517 §5) at the URI and keeps its keys, or says why it
+    /// cannot: unreachable, not a JWK Set, or holding a key that is not a public key.
+    pub async fn fetch(&self) -> Result<usize, String> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("jwks_uri: {e}"))?;
+        let resp = http
+            .get(&self.uri)
+            .send()
+            .await
+            .map_err(|e| format!("jwks_uri {}: cannot fetch it: {e}", self.uri))?;
+        if !resp.status().is_success() {
+            return Err(format!("jwks_uri {}: answered {}", self.uri, resp.status()));
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("jwks_uri {}: {e}", self.uri))?;
+        if body.len() > MAX_JWKS_BYTES {
+            return Err(format!(
+                "jwks_uri {}: more than {MAX_JWKS_BYTES} bytes",
+                self.uri
+            ));
+        }
+        let doc: Value = serde_json::from_slice(&body)
+            .map_err(|e| format!("jwks_uri {}: not JSON: {e}", self.uri))?;
+        let keys = public_keys(Some(&doc)).map_err(|e| format!("jwks_uri {}: {e}", self.uri))?;
+        let n = keys.len();
+        *self.keys.write() = Arc::new(keys);
+        Ok(n)
+    }
+
+    /// After a miss: fetches the keys again in the background, unless a fetch is under
+    /// way (the assertion that missed is refused; the next one sees the new keys).
+    fn refresh_later(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.fetch().await {
+                tracing::warn!("{e}");
+            }
+            me.refreshing.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// The public keys of a JWK Set document (`{"keys": [...]}`, not empty), or why not.
+fn public_keys(jwks: Option<&Value>) -> Result<Vec<Value>, String> {
+    let keys = jwks
+        .and_then(|j| j.get("keys"))
+        .and_then(Value::as_array)
+        .filter(|k| !k.is_empty())
+        .ok_or("a JWK Set needs a non-empty `keys` array")?;
+    if let Some(bad) = keys.iter().find(|k| jose::thumbprint(k).is_none()) {
+        let kty = bad.get("kty").and_then(Value::as_str).unwrap_or("?");
+        return Err(format!(
+            "the JWK Set holds a key of kty '{kty}' that is not a public key"
+        ));
+    }
+    if keys
+        .iter()
+        .any(|k| ["d", "p", "q", "k"].iter().any(|m| k.get(m).is_some()))
+    {
+        return Err("the JWK Set must hold public keys only".into());
+    }
+    Ok(keys.clone())
 }
 
 impl AssertionMethod {
     /// The RFC 7591 name.
     pub fn name(&self) -> &'static str {
         match self {
-            AssertionMethod::PrivateKey { .. } => "private_key_jwt",
+            AssertionMethod::PrivateKey { .. } | AssertionMethod::PrivateKeyUri(_) => {
+                "private_key_jwt"
+            }
             AssertionMethod::Secret => "client_secret_jwt",
         }
     }
 
-    /// The method registered as `name` with `jwks`, or why it cannot be.
-    pub fn from_registration(name: &str, jwks: Option<&Value>) -> Result<Option<Self>, String> {
-        match name {
-            "private_key_jwt" => {
-                let keys = jwks
-                    .and_then(|j| j.get("keys"))
-                    .and_then(Value::as_array)
-                    .filter(|k| !k.is_empty())
-                    .ok_or("private_key_jwt needs `jwks` with a non-empty `keys` array")?;
-                if let Some(bad) = keys.iter().find(|k| jose::thumbprint(k).is_none()) {
-                    let kty = bad.get("kty").and_then(Value::as_str).unwrap_or("?");
-                    return Err(format!(
-                        "`jwks` holds a key of kty '{kty}' that is not a public key"
-                    ));
+    /// The method registered as `name` with `jwks` or `jwks_uri`, or why it cannot be.
+    pub fn from_registration(
+        name: &str,
+        jwks: Option<&Value>,
+        jwks_uri: Option<&str>,
+    ) -> Result<Option<Self>, String> {
+        match (name, jwks_uri) {
+            // RFC 7591 §2: "The "jwks_uri" and "jwks" parameters MUST NOT both be present".
+            (_, Some(_)) if jwks.is_some() => Err("give jwks or jwks_uri, not both".into()),
+            ("private_key_jwt", Some(uri)) => {
+                let ok = url::Url::parse(uri)
+                    .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.has_host());
+                if !ok {
+                    return Err(format!("jwks_uri '{uri}' is not an http(s) URL"));
                 }
-                if keys
-                    .iter()
-                    .any(|k| ["d", "p", "q", "k"].iter().any(|m| k.get(m).is_some()))
-                {
-                    return Err("`jwks` must hold public keys only".into());
-                }
+                Ok(Some(AssertionMethod::PrivateKeyUri(Arc::new(
+                    RemoteKeys::new(uri),
+                ))))
+            }
+            ("private_key_jwt", None) => {
+                let keys = public_keys(jwks)
+                    .map_err(|e| format!("private_key_jwt needs `jwks` or `jwks_uri`: {e}"))?;
                 Ok(Some(AssertionMethod::PrivateKey {
-                    jwks: Arc::new(keys.clone()),
+                    jwks: Arc::new(keys),
                 }))
             }
-            "client_secret_jwt" => Ok(Some(AssertionMethod::Secret)),
+            ("client_secret_jwt", _) => Ok(Some(AssertionMethod::Secret)),
             _ => Ok(None),
+        }
+    }
+
+    /// The public keys it verifies with, for `private_key_jwt` (those on hand, for
+    /// `jwks_uri`).
+    pub fn public_keys(&self) -> Option<Arc<Vec<Value>>> {
+        match self {
+            AssertionMethod::PrivateKey { jwks } => Some(jwks.clone()),
+            AssertionMethod::PrivateKeyUri(remote) => Some(remote.keys()),
+            AssertionMethod::Secret => None,
         }
     }
 }
@@ -180,26 +298,31 @@ fn signature(
         return Ok(());
     }
     let hmac = jwt.alg().is_some_and(|a| a.starts_with("HS"));
-    let ok = match method {
-        AssertionMethod::PrivateKey { jwks } if hmac => {
+    let ok = match method.public_keys() {
+        Some(jwks) if hmac => {
             // Algorithm confusion: an HMAC keyed with a public key proves nothing.
             st.faults.has(Fault::JwtHmacWithPublicKey)
                 && jwks
                     .iter()
                     .any(|k| jwt.verify_hmac(jose::canonical_json(k).as_bytes()))
         }
-        AssertionMethod::PrivateKey { jwks } => {
-            jwks.iter().any(|k| jwt.verify_jwk(k))
-                || (st.faults.has(Fault::JwtAnyRegisteredClientKey)
-                    && st.every_client().iter().any(|c| match &c.assertion {
-                        Some(AssertionMethod::PrivateKey { jwks }) => {
-                            jwks.iter().any(|k| jwt.verify_jwk(k))
-                        }
-                        _ => false,
-                    }))
+        Some(jwks) => {
+            let own = jwks.iter().any(|k| jwt.verify_jwk(k));
+            if let (false, AssertionMethod::PrivateKeyUri(remote)) = (own, method) {
+                if !st.faults.has(Fault::JwksUriIgnored) {
+                    remote.refresh_later();
+                }
+            }
+            own || (st.faults.has(Fault::JwtAnyRegisteredClientKey)
+                && st.every_client().iter().any(|c| {
+                    c.assertion
+                        .as_ref()
+                        .and_then(AssertionMethod::public_keys)
+                        .is_some_and(|keys| keys.iter().any(|k| jwt.verify_jwk(k)))
+                }))
         }
-        AssertionMethod::Secret if !hmac => false,
-        AssertionMethod::Secret => client
+        None if !hmac => false,
+        None => client
             .secret
             .as_ref()
             .is_some_and(|s| jwt.verify_hmac(s.expose().as_bytes())),
@@ -321,7 +444,7 @@ mod tests {
         let k = jose::SigningKey::from_jwk(include_str!("../../fixtures/keys/K.jwk")).expect("K");
         let good = k.public_jwks();
         assert!(matches!(
-            AssertionMethod::from_registration("private_key_jwt", Some(&good)),
+            AssertionMethod::from_registration("private_key_jwt", Some(&good), None),
             Ok(Some(AssertionMethod::PrivateKey { .. }))
         ));
         let private: Value =
@@ -329,13 +452,24 @@ mod tests {
         let e = AssertionMethod::from_registration(
             "private_key_jwt",
             Some(&serde_json::json!({"keys": [private]})),
+            None,
         )
         .expect_err("a private key");
         assert!(e.contains("public keys only"), "{e}");
-        assert!(AssertionMethod::from_registration("private_key_jwt", None).is_err());
+        assert!(AssertionMethod::from_registration("private_key_jwt", None, None).is_err());
         assert!(matches!(
-            AssertionMethod::from_registration("client_secret_basic", None),
+            AssertionMethod::from_registration("client_secret_basic", None, None),
             Ok(None)
         ));
+        // By reference (RFC 7591 §2 jwks_uri): an http(s) URL, never beside jwks.
+        let uri = "https://client.example/jwks.json";
+        assert!(matches!(
+            AssertionMethod::from_registration("private_key_jwt", None, Some(uri)),
+            Ok(Some(AssertionMethod::PrivateKeyUri(_)))
+        ));
+        let both = AssertionMethod::from_registration("private_key_jwt", Some(&good), Some(uri));
+        assert!(both.is_err_and(|e| e.contains("not both")));
+        let ftp = AssertionMethod::from_registration("private_key_jwt", None, Some("ftp://x/k"));
+        assert!(ftp.is_err_and(|e| e.contains("not an http(s) URL")));
     }
 }

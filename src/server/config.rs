@@ -63,6 +63,8 @@ struct ClientSpec {
     token_endpoint_auth_method: Option<String>,
     /// RFC 7591 §2: the client's public keys, `{"keys": [...]}`.
     jwks: Option<serde_json::Value>,
+    /// RFC 7591 §2: where the client publishes them (fetched when the server starts).
+    jwks_uri: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -416,6 +418,33 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// Adds a `private_key_jwt` client whose public keys are published at `jwks_uri`
+    /// (RFC 7591 §2), fetched when the server starts: the builtin's `pkj-uri`, whose keys
+    /// the harness serves.
+    pub fn add_jwks_uri_client(&mut self, id: &str, jwks_uri: &str, redirect_uri: &str) {
+        use crate::server::assertion::RemoteKeys;
+        self.clients.push(Arc::new(Client {
+            name: id.to_string(),
+            id: Arc::from(id),
+            require_pkce: false,
+            require_par: false,
+            secret: None,
+            grants: [
+                GrantType::ClientCredentials,
+                GrantType::AuthorizationCode,
+                GrantType::RefreshToken,
+            ]
+            .into_iter()
+            .collect(),
+            redirect_uris: vec![redirect_uri.to_string()],
+            scopes: self.scopes.all(),
+            registration: None,
+            assertion: Some(AssertionMethod::PrivateKeyUri(Arc::new(RemoteKeys::new(
+                jwks_uri,
+            )))),
+        }));
+    }
+
     /// The embedded default fixture, no faults, test mode off.
     pub fn builtin() -> Self {
         // The embedded fixture is validated by a unit test; failing here is a build defect.
@@ -454,12 +483,15 @@ impl ServerConfig {
             let assertion = AssertionMethod::from_registration(
                 c.token_endpoint_auth_method.as_deref().unwrap_or(""),
                 c.jwks.as_ref(),
+                c.jwks_uri.as_deref(),
             )
             .map_err(|e| invalid(format!("client '{}': {e}", c.id)))?;
-            let keyed = matches!(assertion, Some(AssertionMethod::PrivateKey { .. }));
+            let keyed = assertion
+                .as_ref()
+                .is_some_and(|a| a.public_keys().is_some());
             if c.public == (c.secret.is_some() || keyed) {
                 return Err(invalid(format!(
-                    "client '{}': give either `public: true`, a `secret` or `jwks`",
+                    "client '{}': give either `public: true`, a `secret` or `jwks` (or `jwks_uri`)",
                     c.id
                 )));
             }

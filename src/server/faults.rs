@@ -238,6 +238,8 @@ pub enum Fault {
     JwtMultiAuthOk,
     /// The metadata does not list private_key_jwt and client_secret_jwt.
     MetaNoJwtMethods,
+    /// A client's `jwks_uri` is never fetched: its keys stay unknown.
+    JwksUriIgnored,
     /// The metadata lists JWT methods without `token_endpoint_auth_signing_alg_values_supported`.
     MetaNoAuthSigningAlgs,
     /// The metadata's signing algorithms for client assertions include `none`.
@@ -434,7 +436,7 @@ impl Fault {
             JwtRequireTyp => &["JWTAUTH-8"],
             JwtIgnoreExp => &["JWTAUTH-9"],
             JwtIgnoreNbf => &["JWTAUTH-10"],
-            JwtSkipSignature | JwtAnyRegisteredClientKey => &["JWTAUTH-11"],
+            JwtSkipSignature | JwtAnyRegisteredClientKey | JwksUriIgnored => &["JWTAUTH-11"],
             JwtAcceptAlgNone => &["JWTAUTH-12"],
             JwtHmacWithPublicKey => &["JWTAUTH-13"],
             JwtNoJtiCheck => &["JWTAUTH-14", "JWTAUTH-15"],

@@ -599,6 +599,22 @@ pub async fn start(
         .clone()
         .unwrap_or_else(|| format!("http://{bound}"));
     let state = Arc::new(AppState::new(config, issuer, clock));
+    // Clients whose keys are at a jwks_uri (RFC 7591 §2): fetched before the first
+    // request; one that cannot be fetched is retried when an assertion misses.
+    if !state
+        .faults
+        .has(crate::server::faults::Fault::JwksUriIgnored)
+    {
+        for c in state.every_client() {
+            if let Some(crate::server::assertion::AssertionMethod::PrivateKeyUri(keys)) =
+                &c.assertion
+            {
+                if let Err(e) = keys.fetch().await {
+                    tracing::warn!("client {}: {e}", c.id);
+                }
+            }
+        }
+    }
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

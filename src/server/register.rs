@@ -35,7 +35,8 @@ struct Metadata {
     require_pushed_authorization_requests: bool,
     /// RFC 7591 §2: the client's public keys (`private_key_jwt`).
     jwks: Option<serde_json::Value>,
-    /// RFC 7591 §2: where they are published (not fetched by this server).
+    /// RFC 7591 §2: where they are published (fetched when the client registers, and
+    /// again when no key on hand verifies an assertion).
     jwks_uri: Option<String>,
 }
 
@@ -45,7 +46,15 @@ pub async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    handle(&st, &headers, &body)
+    let (md, accepted) = read(&st, &headers, &body)?;
+    // A client whose keys are at jwks_uri: fetched now, so that a URI that gives no public
+    // keys is refused as the metadata it is (RFC 7591 §3.2.2, invalid_client_metadata).
+    if let Some(AssertionMethod::PrivateKeyUri(remote)) = &accepted.assertion {
+        if !st.faults.has(Fault::JwksUriIgnored) {
+            remote.fetch().await.map_err(metadata_error)?;
+        }
+    }
+    Ok(no_store_json(StatusCode::CREATED, add(&st, md, accepted)))
 }
 
 fn metadata_error(desc: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
@@ -73,7 +82,12 @@ fn redirect_uri_ok(uri: &str, dotless_ok: bool) -> bool {
     }
 }
 
-fn handle(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+/// The metadata of a registration request, and what registration makes of it.
+fn read(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Metadata, Accepted), OAuthError> {
     if encoding_of(headers) != Some(Encoding::Json) {
         return Err(metadata_error(
             "Registration takes an application/json body",
@@ -90,7 +104,7 @@ fn handle(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
         .with_status(StatusCode::TOO_MANY_REQUESTS)
         .with_retry_after(60));
     }
-    Ok(no_store_json(StatusCode::CREATED, add(st, md, accepted)))
+    Ok((md, accepted))
 }
 
 /// What registration makes of metadata it accepts.
@@ -122,17 +136,9 @@ fn accept(st: &AppState, md: &Metadata) -> Result<Accepted, OAuthError> {
             "Unsupported token_endpoint_auth_method '{method}'"
         )));
     }
-    // RFC 7591 §2: "The "jwks_uri" and "jwks" parameters MUST NOT both be present".
-    if md.jwks.is_some() && md.jwks_uri.is_some() {
-        return Err(metadata_error("Give jwks or jwks_uri, not both"));
-    }
-    if md.jwks_uri.is_some() {
-        return Err(metadata_error(
-            "jwks_uri is not supported by this server; register the keys as jwks",
-        ));
-    }
     let assertion =
-        AssertionMethod::from_registration(method, md.jwks.as_ref()).map_err(metadata_error)?;
+        AssertionMethod::from_registration(method, md.jwks.as_ref(), md.jwks_uri.as_deref())
+            .map_err(metadata_error)?;
     let grant_names = md
         .grant_types
         .clone()
@@ -221,6 +227,9 @@ fn add(st: &AppState, md: Metadata, a: Accepted) -> serde_json::Value {
     }
     if let Some(jwks) = &md.jwks {
         body["jwks"] = jwks.clone();
+    }
+    if let Some(uri) = &md.jwks_uri {
+        body["jwks_uri"] = json!(uri);
     }
     if let Some(s) = &secret {
         body["client_secret"] = json!(s);

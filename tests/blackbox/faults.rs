@@ -6,6 +6,7 @@ use crate::common::*;
 use oauth_harness::contract::Contract;
 use oauth_harness::jose;
 use oauth_harness::keys::fixture_key;
+use oauth_harness::runner::jwks_host::JwksHost;
 use oauth_harness::scenario::model::KeyName;
 use oauth_harness::server::faults::Fault;
 use serde_json::{json, Map, Value};
@@ -368,6 +369,8 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
         JwtMultiAuthOk => cc_jwt(s, &assertion(s, "pkj", Sig::K, |_| {}), &[], web).await.status == 401,
         MetaNoJwtMethods => s.get("/.well-known/oauth-authorization-server").await.body["token_endpoint_auth_methods_supported"].as_array().is_some_and(|m| m.contains(&json!("private_key_jwt"))),
         MetaNoAuthSigningAlgs | MetaAuthAlgNone => s.get("/.well-known/oauth-authorization-server").await.body["token_endpoint_auth_signing_alg_values_supported"].as_array().is_some_and(|a| !a.is_empty() && !a.contains(&json!("none"))),
+        // The pkj-uri client's keys, at the jwks_uri the test publishes (below).
+        JwksUriIgnored => cc_jwt(s, &assertion(s, "pkj-uri", Sig::K, |_| {}), &[], None).await.status == 200,
         RaceCodeDoubleSpend | RaceCodeNoRevoke => {
             let c = s.web_code("api").await;
             let pairs = [("grant_type", "authorization_code"), ("code", c.as_str()), ("redirect_uri", R)];
@@ -483,6 +486,19 @@ async fn every_fault_breaks_its_probe_and_the_clean_server_passes_it() {
     let mut tasks = tokio::task::JoinSet::new();
     for &fault in Fault::all() {
         tasks.spawn(async move {
+            // A client whose keys the server fetches from where this test publishes them.
+            let host = match fault {
+                Fault::JwksUriIgnored => {
+                    let k = fixture_key(KeyName::K).expect("K").public_jwks();
+                    let sets = std::collections::HashMap::from([("pkj-uri".to_string(), k)]);
+                    Some(
+                        JwksHost::start("127.0.0.1:0", None, sets)
+                            .await
+                            .expect("key host"),
+                    )
+                }
+                _ => None,
+            };
             // A switch that breaks the updated audience rules is seen on a server that
             // follows them (the policy the matrix leaves to the server, §24.2 #1).
             let config = || {
@@ -503,6 +519,13 @@ async fn every_fault_breaks_its_probe_and_the_clean_server_passes_it() {
                         | Fault::RaceRtGraceForever
                 ) {
                     c.policy.refresh_token_grace = Some(60);
+                }
+                if let Some(h) = &host {
+                    c.add_jwks_uri_client(
+                        "pkj-uri",
+                        &h.uri("pkj-uri"),
+                        "https://pkj-uri.example/callback",
+                    );
                 }
                 c
             };

@@ -170,3 +170,23 @@ fn an_unknown_contract_is_refused_at_its_line() {
         .expect("run");
     assert_eq!(out.status.code(), Some(1), "a bad flag is a usage error");
 }
+
+/// Where the harness publishes its keys (`jwks_uri_base`, matrix §24.4) must be a URL it
+/// can listen on: an http URL with a port, else exit 2 at its line and column.
+#[test]
+fn a_jwks_uri_base_that_cannot_be_served_is_refused_at_its_line() {
+    for (value, why) in [
+        ("http://127.0.0.1", "names no port"),
+        ("https://127.0.0.1:9400", "plain http"),
+        ("not-a-url", "is not a URL"),
+    ] {
+        let (code, text) =
+            run_with_field("jwks_uri_base", value, "scenarios/jwtauth/jwks_uri.yaml");
+        assert_eq!(code, Some(2), "{value}: {text}");
+        assert!(
+            text.contains("p.yaml: 3:16: jwks_uri_base: `"),
+            "{value}: {text}"
+        );
+        assert!(text.contains(why), "{value}: {text}");
+    }
+}

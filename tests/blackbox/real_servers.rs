@@ -234,6 +234,9 @@ async fn a_server_with_its_own_client_ids_gets_the_builtins_verdicts() {
         file.ends_with("jwtauth/issuer_only.yaml")
             || file.contains("oauth21/")
             || file.contains("race/refresh_grace_")
+            // The client whose keys the builtin fetches where the harness publishes them:
+            // the server process has none (its profile maps no `pkj-uri`).
+            || file.ends_with("jwtauth/jwks_uri.yaml")
     };
     let differ: Vec<_> = a
         .iter()
@@ -270,8 +273,13 @@ async fn a_server_with_no_clients_gets_them_registered_and_the_suite_runs() {
     std::fs::write(&empty, format!("{head}clients: []\n\naccounts:{accounts}")).expect("write");
     let (_server, base) =
         spawn_serve(&["--test-mode", "--clients", empty.to_str().unwrap_or("")]).await;
+    // Where the harness publishes pkj-uri's key: a free port on the loopback interface.
+    let jwks_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
     let profile = format!(
-        "name: register\nbase_url: {base}\ndiscovery: true\nencoding: form\nclients: register\noidc_client_auth: true\nrace: {{n: 16, rounds: 5}}\nrace_hook: /_test/authorize\n\
+        "name: register\nbase_url: {base}\ndiscovery: true\nencoding: form\nclients: register\noidc_client_auth: true\nrace: {{n: 16, rounds: 5}}\nrace_hook: /_test/authorize\njwks_uri_base: http://127.0.0.1:{jwks_port}\n\
          resources:\n  me: {{url: /api/me, scope: api}}\n  items: {{url: /api/items, scope: read}}\n  admin: {{url: /api/admin, scope: admin}}\n\
          lifetimes: {{authorization_code: 600, access_token: 3600, refresh_token_idle: 2592000}}\n\
          clock: {{type: http, url: \"{{base}}/_test/clock/advance\", json: {{seconds: \"{{seconds}}\"}}}}\n\
@@ -290,6 +298,14 @@ async fn a_server_with_no_clients_gets_them_registered_and_the_suite_runs() {
         .filter(|s| s.status == Status::Passed)
         .count();
     assert!(ran >= 45, "{ran} scenarios passed");
+    // The role registered with a jwks_uri (RFC 7591 §2): the server fetched its key from
+    // where the harness published it.
+    let by_uri = r
+        .scenarios
+        .iter()
+        .find(|s| s.file.ends_with("jwtauth/jwks_uri.yaml"))
+        .map(|s| s.status);
+    assert_eq!(by_uri, Some(Status::Passed));
     for s in r.scenarios.iter().filter(|s| s.status == Status::Skipped) {
         let why = s.skip_reason.as_deref().unwrap_or("");
         assert!(

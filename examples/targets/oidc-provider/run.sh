@@ -20,6 +20,10 @@ if [ -z "${OP_PORT:-}" ]; then
   OP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 fi
 export OP_PORT OP_BASE="http://127.0.0.1:$OP_PORT"
+# Where the harness publishes the pkj-uri role's key for oidc-provider to fetch (the
+# client's jwks_uri, RFC 7591 §2): another free port on the loopback interface.
+OP_JWKS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export OP_JWKS_BASE="http://127.0.0.1:$OP_JWKS_PORT"
 # devInteractions accepts any password; the harness still holds it as a secret.
 export OP_TEST_PASSWORD="${OP_TEST_PASSWORD:-harness-password-$RANDOM$RANDOM}"
 

@@ -35,6 +35,15 @@ const provider = new Provider(issuer, {
     RefreshToken: 22,
     Session: 600,
   },
+  // The harness publishes the pkj-uri role's key on 127.0.0.1 (its jwks_uri, RFC 7591
+  // §2). oidc-provider's outgoing requests refuse special-use addresses, loopback
+  // included (lib/helpers/fetch_request.js: "hostname resolves to a special-use IP
+  // address"), a defence for a server on the internet; this local development server
+  // lets its fetch reach the loopback interface, and nothing else changes.
+  fetch: (url, options) => {
+    const { dispatcher, ...rest } = options;
+    return globalThis.fetch(url, rest);
+  },
   // Plain-HTTP loopback: tell oidc-provider so (it is a development server here).
   cookies: { keys: ['oauth-harness-example-only'] },
 });
