@@ -84,10 +84,12 @@ fn check(
     let header_value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    // RES-8's fault: a second method is not looked at (the header wins).
+    let strict = !st.faults.has(Fault::TwoMethodsAccepted);
     let token = match header_value {
-        _ if in_query && header_value.is_some() => return Err(Denied::TwoMethods),
+        _ if strict && in_query && header_value.is_some() => return Err(Denied::TwoMethods),
         // RFC 6750 §2.2: the form body is a second method too.
-        Some(_) if body_token => return Err(Denied::TwoMethods),
+        Some(_) if strict && body_token => return Err(Denied::TwoMethods),
         Some(h) => match h.split_once(' ') {
             Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
                 t.trim()

@@ -238,6 +238,8 @@ pub enum Fault {
     JwtMultiAuthOk,
     /// The metadata does not list private_key_jwt and client_secret_jwt.
     MetaNoJwtMethods,
+    /// The protected resource takes a token sent by two methods at once (the header wins).
+    TwoMethodsAccepted,
     /// A client's `jwks_uri` is never fetched: its keys stay unknown.
     JwksUriIgnored,
     /// The metadata lists JWT methods without `token_endpoint_auth_signing_alg_values_supported`.
@@ -464,6 +466,7 @@ impl Fault {
             PkceMissingMethodPlain => &["PKCE-4"],
             LoopbackPortExact => &["BCP-2"],
             QueryTokenAccepted => &["RES-10"],
+            TwoMethodsAccepted => &["RES-8"],
         }
     }
 
@@ -486,7 +489,7 @@ impl Fault {
             | PkceAllowPlain
             | PkceMissingMethodPlain => &[Contract::Oauth21],
             AllowImplicit | LoopbackPortExact | QueryTokenAccepted | IssMissing
-            | PkceNotRequired => &[Contract::Noorle, Contract::Oauth21],
+            | PkceNotRequired | TwoMethodsAccepted => &[Contract::Noorle, Contract::Oauth21],
             _ => &[Contract::Noorle],
         }
     }

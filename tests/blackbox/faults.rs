@@ -467,6 +467,11 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
             let ch = oauth_harness::oauth::s256(&verifier());
             q(s, &[("response_type", "code"), ("client_id", "native"), ("redirect_uri", "http://127.0.0.1:53123/cb"), ("code_challenge", &ch), ("code_challenge_method", "S256")]).await.contains_key("code")
         }
+        // A query token beside the header (the server's RFC policy, below).
+        TwoMethodsAccepted => {
+            let t = s.cc_token("api").await.str("access_token");
+            s.api(&format!("/api/me?access_token={t}"), &t).await.status == 400
+        }
         QueryTokenAccepted => {
             let t = s.cc_token("api").await.str("access_token");
             s.get(&format!("/api/me?access_token={t}")).await.status == 401
