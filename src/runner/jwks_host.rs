@@ -98,7 +98,13 @@ pub fn bind_address(base: &str) -> Result<String, String> {
     let port = url
         .port()
         .ok_or_else(|| format!("`{base}` names no port to listen on"))?;
-    Ok(if crate::runner::live::is_loopback(&url) {
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    Ok(if loopback {
         format!("127.0.0.1:{port}")
     } else {
         format!("0.0.0.0:{port}")

@@ -40,8 +40,7 @@ fn setup(p: &Profile, what: String) -> TargetError {
     TargetError::Setup(format!("profile {}: {what}", p.name))
 }
 
-/// Whether `url` names the loopback interface.
-pub(crate) fn is_loopback(url: &url::Url) -> bool {
+fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
