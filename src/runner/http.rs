@@ -1,5 +1,6 @@
 //! The runner's HTTP reading: a response read under a size limit into an [`Exchange`],
-//! and a transport failure in words. A leaf of `runner/` (it names only `error`).
+//! a transport failure in words, and whether a URL names the loopback interface. A leaf
+//! of `runner/` (it names only `error`).
 
 use crate::assert::Exchange;
 use crate::runner::error::{TargetError, Transport, MAX_RESPONSE_BYTES};
@@ -39,4 +40,15 @@ pub(crate) async fn to_exchange(resp: reqwest::Response) -> Result<Exchange, Tar
         body,
         json,
     })
+}
+
+/// Whether `url` names the loopback interface (an address, or `localhost`): plain http
+/// is allowed there, and the key host listens there only.
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
 }

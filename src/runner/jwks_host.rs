@@ -98,13 +98,7 @@ pub fn bind_address(base: &str) -> Result<String, String> {
     let port = url
         .port()
         .ok_or_else(|| format!("`{base}` names no port to listen on"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
-    Ok(if loopback {
+    Ok(if crate::runner::http::is_loopback(&url) {
         format!("127.0.0.1:{port}")
     } else {
         format!("0.0.0.0:{port}")

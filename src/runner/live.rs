@@ -40,15 +40,6 @@ fn setup(p: &Profile, what: String) -> TargetError {
     TargetError::Setup(format!("profile {}: {what}", p.name))
 }
 
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    }
-}
-
 /// Publishes the public half of the key the `pkj-uri` role signs with (its own, else the
 /// fixture K) at `base`, a URL the target can reach.
 async fn serve_keys(
@@ -78,7 +69,10 @@ impl Live {
         let parsed =
             url::Url::parse(&base).map_err(|e| setup(p, format!("base_url `{base}`: {e}")))?;
         // CLIENT-17: TLS for every non-loopback target unless explicitly overridden.
-        if parsed.scheme() == "http" && !is_loopback(&parsed) && !p.allow_insecure_http {
+        if parsed.scheme() == "http"
+            && !crate::runner::http::is_loopback(&parsed)
+            && !p.allow_insecure_http
+        {
             return Err(setup(p, format!(
                 "refusing plain http to {base}: only loopback targets may use http (set allow_insecure_http: true to override)"
             )));
