@@ -290,7 +290,7 @@ mod tests {
     #[test]
     fn the_embedded_matrix_has_every_row() {
         let r = requirements();
-        assert_eq!(r.len(), 263);
+        assert_eq!(r.len(), 291);
         assert!(r.iter().any(|x| x.id == "DEV-16" && x.level == "MAY"));
         // The 19 CLIENT rows, NOORLE-13 (Noorle's own client rules) and ISS-6…ISS-8
         // (RFC 9207's client rules).

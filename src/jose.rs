@@ -34,6 +34,8 @@ pub struct SigningKey {
     alg: Algorithm,
     key: EncodingKey,
     public: Map<String, Value>,
+    /// The private JWK as read, for the one negative case that sends it (DPOP-7).
+    private: crate::secret::Secret<Map<String, Value>>,
     spki_der: Vec<u8>,
     thumbprint: String,
 }
@@ -151,6 +153,7 @@ impl SigningKey {
                 )));
             }
         }
+        let private = crate::secret::Secret::new(jwk.clone());
         let mut public: Map<String, Value> = jwk
             .into_iter()
             .filter(|(k, _)| !PRIVATE_MEMBERS.contains(&k.as_str()))
@@ -167,6 +170,7 @@ impl SigningKey {
             alg,
             key,
             public,
+            private,
             spki_der,
             thumbprint,
         })
@@ -180,6 +184,13 @@ impl SigningKey {
     /// The public JWK (with `kid` and `alg`).
     pub fn public_jwk(&self) -> &Map<String, Value> {
         &self.public
+    }
+
+    /// The private JWK as it was read: only a negative case sends it, inside a proof
+    /// that is redacted whole (DPOP-7: "The jwk JOSE Header Parameter does not contain a
+    /// private key").
+    pub fn private_jwk(&self) -> &Map<String, Value> {
+        self.private.expose()
     }
 
     /// `{"keys": [public JWK]}`: what a client registers as `jwks` (RFC 7591 §2).

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod compat;
 pub mod contract;
 pub mod coverage;
+pub mod dpop;
 pub mod endpoint;
 pub mod exit;
 pub mod jose;

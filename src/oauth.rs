@@ -57,6 +57,10 @@ pub enum ErrorCode {
     InvalidClientMetadata,
     InvalidToken,
     InsufficientScope,
+    /// RFC 9449 §5: the DPoP proof is invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the proof must carry the server's nonce.
+    UseDpopNonce,
     /// Not an OAuth code: the builtin's body for a 429 (NOORLE-16; never asserted).
     RateLimited,
 }
@@ -83,6 +87,8 @@ impl ErrorCode {
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
             ErrorCode::RateLimited => "rate_limited",
         }
     }

@@ -30,11 +30,28 @@ impl Exchange {
     }
 }
 
+/// A header's field value: its field lines joined with `, ` (RFC 9110 §5.3: "the field
+/// value" of repeated lines; two `WWW-Authenticate` challenges read as one list), except
+/// `Set-Cookie`'s first line (§5.3's exception).
+fn header_value(ex: &Exchange, name: &str) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    if lower == "set-cookie" {
+        return ex.header(name).map(str::to_string);
+    }
+    let lines: Vec<&str> = ex
+        .headers
+        .iter()
+        .filter(|(k, _)| *k == lower)
+        .map(|(_, v)| v.as_str())
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(", "))
+}
+
 /// The value a query selects, `None` when absent.
 pub(crate) fn select(q: &Query, ex: &Exchange) -> Result<Option<Value>, String> {
     Ok(match q {
         Query::Status => Some(Value::from(ex.status)),
-        Query::Header(h) => ex.header(h).map(|v| Value::String(v.to_string())),
+        Query::Header(h) => header_value(ex, h).map(Value::String),
         Query::Body => Some(Value::String(ex.body.clone())),
         Query::Json(path) => {
             let Some(json) = &ex.json else {

@@ -459,6 +459,16 @@ pub(super) struct ServeArgs {
     /// token rotated out last, answered with the one that replaced it.
     #[arg(long, value_name = "S")]
     pub(super) refresh_token_grace: Option<u64>,
+    /// Demand DPoP nonces (RFC 9449 §8, §9): `none`, at the token endpoint and PAR (`as`),
+    /// at the protected resource (`rs`) or `both`; a profile says `dpop_nonce:` the same.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHERE",
+        default_value = "none",
+        hide_possible_values = true
+    )]
+    pub(super) dpop_nonce: crate::server::dpop::NoncePolicy,
     /// Print the fault switches with the requirement ids they break, then exit.
     #[arg(long)]
     pub(super) list_faults: bool,

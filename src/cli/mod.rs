@@ -363,6 +363,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.refresh_token_grace.is_some() {
         config.policy.refresh_token_grace = args.refresh_token_grace;
     }
+    config.policy.dpop_nonce = args.dpop_nonce;
     let faults = config.faults;
     let handle = crate::server::start(config, &args.addr, Clock::scaled(args.time_scale)).await?;
     outln(&format!(

@@ -285,7 +285,7 @@ async fn poll(user: &mut User<'_>, ctx: &Arc<Ctx>, schedule: &mut Schedule, devi
             // One deliberate early poll per device, whatever the server answers.
             eager_left = false;
         }
-        let next = match send(again()).await {
+        let next = match ctx.send_post(&token_url, &form, device.basic).await {
             Ok(answer) => judge(user, ctx, schedule, &answer, early_on_purpose).await,
             Err(failed) => unanswered(user, ctx, schedule, &failed).await,
         };

@@ -226,7 +226,60 @@ async fn client_credentials(user: &mut User<'_>, ctx: &Ctx, e: &ExchangeSettings
     let token_url = ctx.session.endpoint_url(Endpoint::Token);
     let mut params = vec![("grant_type", "client_credentials")];
     let basic = credentials(ctx, &client, &mut params);
-    tokens(user, ctx, "client_credentials", &token_url, &params, basic).await;
+    if ctx.dpop.is_none() || !probes::drawn(ctx) {
+        tokens(user, ctx, "client_credentials", &token_url, &params, basic).await;
+        return;
+    }
+    // Under DPoP, a probed flow keeps its request, proof and all, to send it again
+    // (DPOP-12), and presents the bound token as a Bearer token (DPOP-25).
+    let req = ctx.post(&token_url, &params, basic);
+    let replay = req.try_clone();
+    let answer = match send(req).await {
+        Ok(a) => a,
+        Err(failed) => {
+            ctx.record(
+                user,
+                "token: client_credentials",
+                failed.latency,
+                false,
+                None,
+            )
+            .await;
+            ctx.recorder.count("client_credentials_failed", 1);
+            return;
+        }
+    };
+    let ok = answer.status == 200 && answer.str("access_token").is_some();
+    ctx.record(
+        user,
+        "token: client_credentials",
+        answer.latency,
+        ok,
+        Some(answer.status),
+    )
+    .await;
+    ctx.recorder.count(
+        &format!("client_credentials_{}", if ok { "ok" } else { "failed" }),
+        1,
+    );
+    if !ok {
+        return;
+    }
+    if let Some(replay) = replay {
+        probes::send_probe(user, ctx, Probe::DpopProofAgain, replay).await;
+    }
+    let bound = answer
+        .str("token_type")
+        .is_some_and(|t| t.eq_ignore_ascii_case("dpop"));
+    if let (true, Some(resource), Some(token)) = (
+        bound,
+        ctx.session.provided.resource_url("me"),
+        answer.str("access_token"),
+    ) {
+        let url = ctx.session.path_url(resource);
+        let req = ctx.session.http.get(url).bearer_auth(token);
+        probes::send_probe(user, ctx, Probe::BoundTokenAsBearer, req).await;
+    }
 }
 
 /// A token request; keeps a returned refresh token. True when tokens came back.
@@ -239,7 +292,7 @@ async fn tokens(
     basic: Option<(&str, &str)>,
 ) -> bool {
     let name = format!("token: {grant}");
-    let answer = match send(ctx.post(url, params, basic)).await {
+    let answer = match ctx.send_post(url, params, basic).await {
         Ok(a) => a,
         Err(failed) => {
             ctx.record(user, &name, failed.latency, false, None).await;

@@ -157,9 +157,61 @@ pub(crate) struct Ctx {
     pub users: usize,
     /// Open model: refresh tokens that code flows left for later refresh arrivals.
     pub refresh_pool: parking_lot::Mutex<Vec<String>>,
+    /// Under `dpop: true`: what signs the token requests' proofs.
+    pub dpop: Option<LoadDpop>,
+}
+
+/// DPoP for a load run (RFC 9449): the key J, where proofs go, and the nonce the server
+/// gave last (§8).
+pub(crate) struct LoadDpop {
+    key: Arc<crate::jose::SigningKey>,
+    token_url: String,
+    nonce: parking_lot::Mutex<Option<String>>,
+}
+
+impl LoadDpop {
+    /// DPoP for the token endpoint of `session`, with its key J.
+    fn new(session: &Session) -> Result<LoadDpop, LoadError> {
+        let key = session
+            .provided
+            .keys
+            .get(crate::keys::KeyName::J, None)
+            .map_err(|e| LoadError::Runtime(format!("dpop: the key J: {e}")))?;
+        Ok(LoadDpop {
+            key,
+            token_url: session.endpoint_url(crate::endpoint::Endpoint::Token),
+            nonce: parking_lot::Mutex::default(),
+        })
+    }
 }
 
 impl Ctx {
+    /// A POST sent, and under DPoP sent once more with the server's nonce after a
+    /// `use_dpop_nonce` (RFC 9449 §8: what a client does); its latency is then both
+    /// round trips, as the client waited for both.
+    pub(crate) async fn send_post(
+        &self,
+        url: &str,
+        params: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> Result<Answer, NoAnswer> {
+        let first = send(self.post(url, params, basic)).await?;
+        let Some(d) = &self.dpop else {
+            return Ok(first);
+        };
+        let Some(nonce) = first.dpop_nonce.clone() else {
+            return Ok(first);
+        };
+        *d.nonce.lock() = Some(nonce);
+        if first.status != 400 || first.error() != Some("use_dpop_nonce") {
+            return Ok(first);
+        }
+        self.recorder.count("dpop_nonce_retry", 1);
+        let mut again = send(self.post(url, params, basic)).await?;
+        again.latency += first.latency;
+        Ok(again)
+    }
+
     /// Real time for `server` seconds of server time.
     pub fn real(&self, server: Duration) -> Duration {
         server.div_f64(self.scale)
@@ -210,6 +262,20 @@ impl Ctx {
         // The session's client: one connection pool for all users, with the target
         // profile's TLS settings (goose's per-user clients are not used).
         let mut req = self.session.http.post(url);
+        // RFC 9449 §5: a proof with every token request, signed for it.
+        if let Some(d) = self.dpop.as_ref().filter(|d| d.token_url == url) {
+            let nonce = d.nonce.lock().clone();
+            let claims = crate::dpop::Claims {
+                htm: "POST",
+                htu: url,
+                iat: i64::try_from(self.session.target_now()).unwrap_or(i64::MAX),
+                nonce: nonce.as_deref(),
+                access_token: None,
+            };
+            if let Ok(proof) = crate::dpop::proof(&d.key, &claims) {
+                req = req.header("DPoP", proof);
+            }
+        }
         req = match self.session.encoding {
             crate::runner::profile::BodyEncoding::Json => {
                 let body: serde_json::Map<String, serde_json::Value> = params
@@ -237,6 +303,8 @@ pub(crate) struct Answer {
     pub latency: Duration,
     /// `Retry-After` (a 429's or a 503's), in seconds or as an HTTP-date.
     pub retry_after: Option<Duration>,
+    /// `DPoP-Nonce` (RFC 9449 §8).
+    pub dpop_nonce: Option<String>,
 }
 
 impl Answer {
@@ -288,6 +356,11 @@ pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<Answer, NoAnswe
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| crate::polling::retry_after(v, std::time::SystemTime::now()));
+    let dpop_nonce = resp
+        .headers()
+        .get("dpop-nonce")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let bytes = resp.bytes().await.map_err(failed)?;
     let latency = started.elapsed();
     Ok(Answer {
@@ -295,6 +368,7 @@ pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<Answer, NoAnswe
         json: serde_json::from_slice(&bytes).ok(),
         latency,
         retry_after,
+        dpop_nonce,
     })
 }
 
@@ -430,6 +504,11 @@ async fn one_run(
     write: bool,
 ) -> Result<(Summary, Vec<PathBuf>), LoadError> {
     let (session, scale) = open(opts, p).await?;
+    let dpop = if p.dpop {
+        Some(LoadDpop::new(&session)?)
+    } else {
+        None
+    };
     let mut p = p.clone();
     let resolved = model::resolve_roles(&mut p, &session);
     let (users, budget) = model.budget(&p);
@@ -442,6 +521,7 @@ async fn one_run(
         deadline: started + budget,
         users,
         refresh_pool: parking_lot::Mutex::default(),
+        dpop,
     });
     let progress = opts
         .progress

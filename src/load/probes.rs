@@ -10,6 +10,8 @@
 //! | `rotated_refresh_again` | a refresh token was rotated | not 200 | REF-9 (MUST) | `protocol: rotated_refresh_token_accepted` |
 //! | `device_other_client` | a device's user approved, when the profile names `device.other_client` | not 200 (`invalid_grant` or `invalid_client`) | DEV-23 (SHOULD) | `advisory: device_code_redeemed_by_another_client` |
 //! | `refresh_other_client` | a refresh, when the profile names `exchange.other_client` | not 200 | REF-6 (MUST) | `protocol: refresh_token_accepted_from_another_client` |
+//! | `dpop_proof_again` | a client_credentials token under `dpop: true` | not 200 | DPOP-12 (MAY) | `advisory: dpop_proof_replayed_accepted` |
+//! | `bound_token_as_bearer` | a DPoP-bound token, where the target maps resource `me` | 401 | DPOP-25 (MUST) | `protocol: bound_token_used_as_bearer_accepted` |
 //!
 //! A violation is a request row of its own, so a threshold can name it; every profile gets
 //! [`RULE`] (`count == 0 for protocol`) unless it names the group itself. SHOULD rows are
@@ -37,6 +39,11 @@ pub(super) enum Probe {
     RefreshOtherClient,
     /// DEV-23: an approved device code polled by another client.
     DeviceOtherClient,
+    /// DPOP-12: a token request sent again with the same DPoP proof (a MAY: RFC 9449
+    /// §11.1 has no keyword, so a replay taken is advisory).
+    DpopProofAgain,
+    /// DPOP-25: a DPoP-bound token presented with the Bearer scheme.
+    BoundTokenAsBearer,
 }
 
 impl Probe {
@@ -49,6 +56,8 @@ impl Probe {
             Probe::RotatedRefreshAgain => "probe: rotated_refresh_again",
             Probe::RefreshOtherClient => "probe: refresh_other_client",
             Probe::DeviceOtherClient => "probe: device_other_client",
+            Probe::DpopProofAgain => "probe: dpop_proof_again",
+            Probe::BoundTokenAsBearer => "probe: bound_token_as_bearer",
         }
     }
 
@@ -61,6 +70,8 @@ impl Probe {
             Probe::RotatedRefreshAgain => "protocol: rotated_refresh_token_accepted",
             Probe::RefreshOtherClient => "protocol: refresh_token_accepted_from_another_client",
             Probe::DeviceOtherClient => "advisory: device_code_redeemed_by_another_client",
+            Probe::DpopProofAgain => "advisory: dpop_proof_replayed_accepted",
+            Probe::BoundTokenAsBearer => "protocol: bound_token_used_as_bearer_accepted",
         }
     }
 
@@ -72,7 +83,9 @@ impl Probe {
             Probe::CodeAgain
             | Probe::RotatedRefreshAgain
             | Probe::RefreshOtherClient
-            | Probe::DeviceOtherClient => a.status != 200,
+            | Probe::DeviceOtherClient
+            | Probe::DpopProofAgain => a.status != 200,
+            Probe::BoundTokenAsBearer => a.status == 401,
         }
     }
 }
@@ -108,7 +121,10 @@ pub(super) async fn send_probe(
     } else {
         tracing::debug!(status = answer.status, error = ?answer.error(), "{}", probe.violation());
         ctx.recorder.count(probe.violation(), 1);
-        let advisory = matches!(probe, Probe::DeviceCodeAgain | Probe::DeviceOtherClient);
+        let advisory = matches!(
+            probe,
+            Probe::DeviceCodeAgain | Probe::DeviceOtherClient | Probe::DpopProofAgain
+        );
         (probe.violation(), advisory)
     };
     ctx.record(user, row, answer.latency, ok, Some(answer.status))

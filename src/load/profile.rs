@@ -164,6 +164,10 @@ pub(crate) struct ProfileDoc {
     /// (default 0.1; 0 sends none).
     #[serde(default = "a_tenth")]
     pub probes: f64,
+    /// Every token request carries a DPoP proof (RFC 9449 §5), signed for it with the key
+    /// J, and the tokens (a public client's refresh tokens too) come bound to it.
+    #[serde(default)]
+    pub dpop: bool,
     /// Device-polling settings.
     #[serde(default)]
     pub device: DeviceSettings,
@@ -213,6 +217,8 @@ pub struct LoadProfile {
     pub time_scale: u32,
     /// The share of flows that end with a protocol probe, 0 to 1.
     pub probes: f64,
+    /// Token requests carry DPoP proofs (RFC 9449).
+    pub dpop: bool,
     /// The open model: flows started at a rate.
     pub arrival: Option<ArrivalSettings>,
     /// A stress ramp driving the workload in steps of growing users or rates.
@@ -256,6 +262,7 @@ impl ProfileDoc {
             max_time: self.max_time,
             time_scale: self.time_scale,
             probes: self.probes,
+            dpop: self.dpop,
             arrival: self.arrival,
             stress: self.stress,
             warnings,

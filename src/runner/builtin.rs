@@ -62,6 +62,20 @@ pub(crate) async fn session(
             })
             // The OpenID Connect exception only where its policy is on.
             .filter(|c| *c != Capability::OidcNonceException || config.policy.oidc_nonce_exception)
+            // DPoP nonces where its policy demands them.
+            .filter(|c| {
+                use crate::server::dpop::NoncePolicy;
+                let nonce = config.policy.dpop_nonce;
+                match c {
+                    Capability::DpopNonceAs => {
+                        matches!(nonce, NoncePolicy::As | NoncePolicy::Both)
+                    }
+                    Capability::DpopNonceRs => {
+                        matches!(nonce, NoncePolicy::Rs | NoncePolicy::Both)
+                    }
+                    _ => true,
+                }
+            })
             // Strict reuse detection, or the reuse window it declares.
             .filter(|c| {
                 *c != match config.policy.refresh_token_grace {
@@ -83,6 +97,7 @@ pub(crate) async fn session(
         backend: Box::new(Builtin { server }),
         verification: Default::default(),
         date_offset: Default::default(),
+        dpop_nonces: Default::default(),
         race: Default::default(),
         approval_url: Some(approval_url),
     })

@@ -157,6 +157,9 @@ impl Provided {
                 }
             }
         }
+        if let Some(j) = &profile.dpop_key {
+            p.keys.insert(crate::keys::DPOP_ROLE, j.clone());
+        }
         for (name, scope) in &profile.scopes {
             if roles::scope_role(name).is_none() {
                 return Err(setup(format!(

@@ -189,6 +189,15 @@ pub(crate) fn condition(c: &Condition, vars: &mut Vars) -> Result<Option<String>
         holds |= !assert::equal(&actual, &other);
         shown.push(format!("anything but {other}"));
     }
+    if let Some(list) = &c.none_of {
+        let mut others = Vec::new();
+        for v in list {
+            others.push(expected_value(vars, v)?);
+        }
+        holds |= !others.iter().any(|o| assert::equal(&actual, o));
+        let names: Vec<String> = others.iter().map(Value::to_string).collect();
+        shown.push(format!("none of {}", names.join(", ")));
+    }
     if let Some(v) = &c.greater_than {
         let bound = expected_value(vars, v)?;
         holds |= matches!((assert::number(&actual), assert::number(&bound)), (Some(a), Some(b)) if a > b);

@@ -29,6 +29,8 @@ pub(crate) struct Live {
     timeout: Duration,
     /// The metadata says authorization responses carry `iss` (RFC 9207 §2.3).
     iss_advertised: bool,
+    /// Its metadata lists `dpop_signing_alg_values_supported` (RFC 9449 §5.1).
+    dpop_advertised: bool,
     /// The target's clock less ours, from the `Date` headers its sessions saw.
     date_offset: Arc<parking_lot::Mutex<Option<i64>>>,
     /// Where the harness publishes its roles' public keys (`jwks_uri_base`), while the
@@ -98,11 +100,13 @@ impl Live {
         let http = client(false, timeout, Some(p), &jar)?;
         let mut endpoints = HashMap::new();
         let mut iss_advertised = false;
+        let mut dpop_advertised = false;
         if p.discovery {
             let metadata = crate::runner::discovery::discover(&http, &issuer).await?;
             endpoints = metadata.endpoints();
             iss_advertised = metadata.document["authorization_response_iss_parameter_supported"]
                 == serde_json::Value::Bool(true);
+            dpop_advertised = metadata.document["dpop_signing_alg_values_supported"].is_array();
         }
         for (name, path) in &p.endpoints {
             // Names were checked when the profile loaded.
@@ -157,6 +161,7 @@ impl Live {
             registered,
             timeout,
             iss_advertised,
+            dpop_advertised,
             date_offset: Default::default(),
             _jwks_host: jwks_host,
         })
@@ -178,7 +183,11 @@ impl Live {
             http_follow: client(true, self.timeout, Some(p), &jar)?,
             secrets: self.secrets.clone(),
             provided: self.provided.clone(),
-            capabilities: p.capabilities().into_iter().collect(),
+            capabilities: p
+                .capabilities()
+                .into_iter()
+                .chain(self.dpop_advertised.then_some(Capability::Dpop))
+                .collect(),
             encoding: p.encoding,
             pkce_documentation: self.pkce_documentation(),
             endpoints: self.endpoints.clone(),
@@ -196,6 +205,7 @@ impl Live {
             }),
             verification: Default::default(),
             date_offset: self.date_offset.clone(),
+            dpop_nonces: Default::default(),
             race: p.race.unwrap_or_default(),
             approval_url: self.race_hook(),
         })

@@ -480,6 +480,21 @@ fn scenario_vars(l: &Loaded, session: &Session, opts: &RunOptions) -> Result<Var
     // BCP-6: a documented way to detect PKCE support, besides metadata ("" when none).
     vars.set("pkce_documentation", text(&session.pkce_documentation));
     vars.set("contract", text(opts.contract().name()));
+    // The thumbprint of the DPoP key J the session signs with (a profile's own, else the
+    // fixture's): a `dpop_jkt`, a `cnf.jkt` (RFC 9449 §6, §10).
+    let j = session
+        .provided
+        .keys
+        .get(crate::keys::KeyName::J, None)
+        .map(|k| k.thumbprint().to_string())
+        .unwrap_or_default();
+    // Not secrets, but token-shaped: kept out of reports like PKCE challenges, the other
+    // fixture DPoP key's too.
+    vars.redactor.add(&j, "dpop_jkt");
+    if let Ok(j2) = crate::keys::fixture_key(crate::keys::KeyName::J2) {
+        vars.redactor.add(j2.thumbprint(), "jkt");
+    }
+    vars.set("dpop_jkt", text(&j));
     vars.seed(&opts.given);
     for (name, value) in &session.provided.values {
         vars.set(name, value.clone());

@@ -86,6 +86,29 @@ pub struct Profile {
     /// (matrix §24.2 #2).
     #[serde(default)]
     pub oidc_client_auth: bool,
+    /// The token endpoint takes DPoP proofs and binds tokens (RFC 9449 §5); metadata with
+    /// `dpop_signing_alg_values_supported` says so too.
+    #[serde(default)]
+    pub dpop: bool,
+    /// The protected resources take the `DPoP` scheme (RFC 9449 §7).
+    #[serde(default)]
+    pub dpop_rs: bool,
+    /// The authorization endpoint takes `dpop_jkt` (RFC 9449 §10).
+    #[serde(default)]
+    pub dpop_jkt: bool,
+    /// The private key DPoP proofs are signed with (`J`), a JWK file relative to the
+    /// profile; the fixture `fixtures/keys/J.jwk` when neither this nor `dpop_key_env` is
+    /// given.
+    pub dpop_key_file: Option<String>,
+    /// … or the environment variable that holds it.
+    pub dpop_key_env: Option<String>,
+    /// The key read from one of them when the profile loads.
+    #[serde(skip)]
+    pub dpop_key: Option<std::sync::Arc<crate::jose::SigningKey>>,
+    /// Where the target demands DPoP nonces: `none` (the default), `as` (token endpoint and
+    /// PAR, §8), `rs` (resources, §9) or `both`.
+    #[serde(default)]
+    pub dpop_nonce: crate::server::dpop::NoncePolicy,
     /// Which contract the server is held to by default: `rfc` (the standards), `noorle`
     /// (also what Noorle's docs promise) or `oauth21` (the standards with OAuth 2.1's
     /// levels, matrix §22). `--expect` overrides it.
@@ -424,26 +447,9 @@ fn read_role_key(
     role: &str,
     spec: &ClientSpec,
 ) -> Result<Option<std::sync::Arc<crate::jose::SigningKey>>, (&'static str, String)> {
-    let (field, text) = match (&spec.key_file, &spec.key_env) {
-        (None, None) => return Ok(None),
-        (Some(_), Some(_)) => {
-            return Err(("key_env", "give `key_file` or `key_env`, not both".into()))
-        }
-        (Some(file), None) => {
-            let full = path.parent().map_or_else(|| file.into(), |d| d.join(file));
-            let text = std::fs::read_to_string(&full).map_err(|e| {
-                (
-                    "key_file",
-                    format!("{}: cannot read the file: {e}", full.display()),
-                )
-            })?;
-            ("key_file", text)
-        }
-        (None, Some(var)) => {
-            let text = std::env::var(var)
-                .map_err(|_| ("key_env", format!("environment variable {var} is not set")))?;
-            ("key_env", text)
-        }
+    let fields = ("key_file", "key_env");
+    let Some((field, text)) = read_key_text(path, (&spec.key_file, &spec.key_env), fields)? else {
+        return Ok(None);
     };
     if crate::scenario::roles::role(role).is_some_and(|r| !r.signs) {
         return Err((field, format!("role `{role}` does not sign client assertions; only private_key_jwt roles (pkj) have a key")));
@@ -451,6 +457,37 @@ fn read_role_key(
     crate::jose::SigningKey::from_jwk(&text)
         .map(|k| Some(std::sync::Arc::new(k)))
         .map_err(|e| (field, format!("not a usable private JWK: {e}")))
+}
+
+/// The text of a private key given as a file (relative to the profile at `path`) or an
+/// environment variable, with the field it came from; `None` when neither is given.
+fn read_key_text(
+    path: &Path,
+    (file, env): (&Option<String>, &Option<String>),
+    (file_field, env_field): (&'static str, &'static str),
+) -> Result<Option<(&'static str, String)>, (&'static str, String)> {
+    match (file, env) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err((
+            env_field,
+            format!("give `{file_field}` or `{env_field}`, not both"),
+        )),
+        (Some(file), None) => {
+            let full = path.parent().map_or_else(|| file.into(), |d| d.join(file));
+            let text = std::fs::read_to_string(&full).map_err(|e| {
+                (
+                    file_field,
+                    format!("{}: cannot read the file: {e}", full.display()),
+                )
+            })?;
+            Ok(Some((file_field, text)))
+        }
+        (None, Some(var)) => {
+            let text = std::env::var(var)
+                .map_err(|_| (env_field, format!("environment variable {var} is not set")))?;
+            Ok(Some((env_field, text)))
+        }
+    }
 }
 
 /// The profile with each `${NAME}` replaced by its value given from outside; an error
@@ -586,6 +623,32 @@ impl Profile {
                         ),
                     }
                 })?;
+            }
+        }
+        // The DPoP key (J), read now: a key that cannot sign is exit 2 at its field.
+        let fields = ("dpop_key_file", "dpop_key_env");
+        let read = read_key_text(
+            path,
+            (&profile.dpop_key_file, &profile.dpop_key_env),
+            fields,
+        )
+        .and_then(|found| match found {
+            None => Ok(None),
+            Some((field, text)) => crate::jose::SigningKey::from_jwk(&text)
+                .map(|k| Some(std::sync::Arc::new(k)))
+                .map_err(|e| (field, format!("not a usable private JWK: {e}"))),
+        });
+        match read {
+            Ok(key) => profile.dpop_key = key,
+            Err((field, message)) => {
+                use crate::scenario::spans::Seg;
+                let spans =
+                    crate::scenario::spans::SpanIndex::new(std::sync::Arc::from(p.as_str()), &text);
+                let at = spans.loc(&[Seg::Key(field)]);
+                return Err(ProfileError {
+                    path: p,
+                    message: format!("{}:{}: {field}: {message}", at.line, at.col),
+                });
             }
         }
         // A literal URL is checked now (one from the environment when the run starts).
@@ -744,6 +807,24 @@ impl Profile {
         });
         if self.oidc_client_auth {
             c.push(Capability::OidcClientAuth);
+        }
+        for (on, cap) in [
+            (self.dpop, Capability::Dpop),
+            (self.dpop_rs, Capability::DpopRs),
+            (self.dpop_jkt, Capability::DpopJkt),
+        ] {
+            if on {
+                c.push(cap);
+            }
+        }
+        {
+            use crate::server::dpop::NoncePolicy;
+            if matches!(self.dpop_nonce, NoncePolicy::As | NoncePolicy::Both) {
+                c.push(Capability::DpopNonceAs);
+            }
+            if matches!(self.dpop_nonce, NoncePolicy::Rs | NoncePolicy::Both) {
+                c.push(Capability::DpopNonceRs);
+            }
         }
         if self.race.is_some() {
             c.push(Capability::Race);

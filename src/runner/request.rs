@@ -13,7 +13,8 @@ use crate::runner::result::ExchangeSummary;
 use crate::runner::session::Session;
 use crate::runner::StepError;
 use crate::scenario::model::{
-    Auth, Body, ClientAssertion, Destination, EndpointRef, KeyName, Request, SignWith,
+    Auth, Body, ClientAssertion, Destination, DpopProof, EndpointRef, HtuSpelling, KeyName,
+    Request, SignWith,
 };
 use crate::scenario::template::{Template, Tree};
 use crate::scenario::vars::{is_sensitive_name, Redactor, Vars};
@@ -153,6 +154,8 @@ pub(crate) struct SignCtx<'a> {
     pub now: u64,
     /// The roles' private keys.
     pub keys: &'a Keys,
+    /// The DPoP nonce the request's origin gave last (RFC 9449 §8, §9).
+    pub dpop_nonce: Option<&'a str>,
 }
 
 /// Resolves `r` on `session`: its URL (a step calling an unmapped resource is skipped),
@@ -163,10 +166,12 @@ pub(crate) fn resolve(
     r: &Request,
 ) -> Result<RequestSpec, StepError> {
     let url = target_url(session, vars, r)?;
+    let nonce = session.dpop_nonce(&url);
     let ctx = SignCtx {
         issuer: &session.issuer,
         now: session.target_now(),
         keys: &session.provided.keys,
+        dpop_nonce: nonce.as_deref(),
     };
     resolve_at(url, session.encoding, &ctx, vars, r)
 }
@@ -195,13 +200,193 @@ pub(crate) fn resolve_at(
         spec.headers.push((text(vars, k)?, text(vars, v)?));
     }
     let body_auth = authenticate(&mut spec, ctx, vars, r.auth.as_ref())?;
+    if let Some(d) = &r.dpop {
+        dpop_headers(&mut spec, ctx, vars, d, r.auth.as_ref())?;
+    }
     spec.body = body(&mut spec.secrets, encoding, vars, r, &body_auth)?;
     Ok(spec)
+}
+
+/// The request's `DPoP` header(s) (RFC 9449 §4.1): the proof written, or one signed for
+/// this request as `d` says.
+fn dpop_headers(
+    spec: &mut RequestSpec,
+    ctx: &SignCtx,
+    vars: &mut Vars,
+    d: &DpopProof,
+    auth: Option<&Auth>,
+) -> Result<(), StepError> {
+    let token = match auth {
+        Some(Auth::Bearer { token } | Auth::Dpop { token }) => Some(vars.text(token)?),
+        _ => None,
+    };
+    let proof = match &d.proof {
+        Some(t) => vars.text(t)?,
+        None => dpop_proof(spec, ctx, vars, d, token.as_deref())?,
+    };
+    if let Some(name) = &d.save_as {
+        vars.set(name, Value::String(proof.clone()));
+    }
+    let mut proofs = vec![proof];
+    if d.twice {
+        proofs.push(dpop_proof(spec, ctx, vars, d, token.as_deref())?);
+    }
+    for p in proofs {
+        spec.secrets.push((p.clone(), "dpop_proof".into()));
+        spec.headers.push(("DPoP".into(), p));
+    }
+    Ok(())
+}
+
+/// A JWT's `claims:` and `header:` edits applied: each member set, or left out for `null`.
+fn apply_edits(
+    vars: &mut Vars,
+    edits: [(&Option<Tree>, &mut serde_json::Map<String, Value>); 2],
+) -> Result<(), StepError> {
+    for (tree, into) in edits {
+        if let Some(Value::Object(m)) = tree.as_ref().map(|t| vars.json(t)).transpose()? {
+            for (k, v) in m {
+                if v.is_null() {
+                    into.remove(&k);
+                } else {
+                    into.insert(k, v);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `url` spelled otherwise, meaning the same (RFC 3986 §6.2.2–§6.2.3); a URL that names
+/// its port has no default port to write out (the step is SKIPPED).
+fn respell(url: &str, s: HtuSpelling) -> Result<String, StepError> {
+    let parsed =
+        url::Url::parse(url).map_err(|e| StepError::Step(format!("dpop.htu_spelling: {e}")))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let rest = &url[url.find(host).map_or(0, |i| i + host.len())..];
+    match s {
+        HtuSpelling::UpperCase => Ok(format!(
+            "{}://{}{rest}",
+            parsed.scheme().to_ascii_uppercase(),
+            host.to_ascii_uppercase()
+        )),
+        HtuSpelling::DefaultPort => match (parsed.port(), parsed.port_or_known_default()) {
+            (None, Some(port)) => Ok(format!("{}://{host}:{port}{rest}", parsed.scheme())),
+            _ => Err(StepError::Skip(format!(
+                "dpop.htu_spelling: default_port: {url} names its port, so no default port can be written out"
+            ))),
+        },
+    }
+}
+
+/// A DPoP proof for `spec` (matrix §17a's `P(J; m; u; …)`) with `d`'s deviations.
+fn dpop_proof(
+    spec: &RequestSpec,
+    ctx: &SignCtx,
+    vars: &mut Vars,
+    d: &DpopProof,
+    token: Option<&str>,
+) -> Result<String, StepError> {
+    let key_error = |e: crate::jose::KeyError| StepError::Step(format!("dpop.key: {e}"));
+    let name = d.key.unwrap_or(KeyName::J);
+    let key = ctx.keys.get(name, None).map_err(key_error)?;
+    let htm = match &d.htm {
+        Some(t) => vars.text(t)?,
+        None => spec.method.to_string(),
+    };
+    let htu = match (&d.htu, d.htu_spelling) {
+        (Some(t), _) => vars.text(t)?,
+        (None, Some(s)) => respell(&spec.url, s)?,
+        (None, None) => spec.url.clone(),
+    };
+    let ath_of = d.ath_of.as_ref().map(|t| vars.text(t)).transpose()?;
+    let now = i64::try_from(ctx.now).unwrap_or(i64::MAX);
+    let mut claims = crate::dpop::Claims {
+        htm: &htm,
+        htu: &htu,
+        iat: now,
+        nonce: ctx.dpop_nonce,
+        access_token: ath_of.as_deref().or(token),
+    }
+    .to_map();
+    for (k, offset) in &d.times {
+        claims.insert(k.clone(), Value::from(now.saturating_add(*offset)));
+    }
+    let mut header = crate::dpop::header(&key);
+    if d.private_jwk {
+        let private = key.private_jwk().clone();
+        // The private member goes on the wire only inside the (redacted) proof.
+        if let Some(d) = private.get("d").and_then(Value::as_str) {
+            vars.redactor.add(d, "private_key");
+        }
+        header.insert("jwk".into(), Value::Object(private));
+    }
+    apply_edits(vars, [(&d.claims, &mut claims), (&d.header, &mut header)])?;
+    let other = d
+        .sign_with
+        .map(|n| ctx.keys.get(n, None))
+        .transpose()
+        .map_err(key_error)?;
+    let public_jwk = crate::jose::canonical_json(&Value::Object(key.public_jwk().clone()));
+    let signer = match (d.sign.unwrap_or(SignWith::Key), &other) {
+        (SignWith::None, _) => Signer::Unsigned,
+        (SignWith::HmacPublicJwk | SignWith::HmacPublicPem, _) => {
+            header.insert("alg".into(), Value::from("HS256"));
+            Signer::Hmac(public_jwk.as_bytes())
+        }
+        (SignWith::Key, Some(o)) => Signer::Key(o),
+        (SignWith::Key, None) => Signer::Key(&key),
+    };
+    if matches!(signer, Signer::Unsigned) {
+        header.insert("alg".into(), Value::from("none"));
+    }
+    crate::jose::compact(&header, &claims, signer).map_err(StepError::Step)
 }
 
 /// Builds and sends one request: [`resolve`], its credentials registered, then the
 /// exchange, read and summarized.
 pub(crate) async fn send(
+    session: &Session,
+    vars: &mut Vars,
+    r: &Request,
+) -> Result<(Exchange, ExchangeSummary), StepError> {
+    let (ex, summary) = send_once(session, vars, r).await?;
+    // RFC 9449 §8, §9: a client asked for a nonce sends the request again with it.
+    let retry = r.dpop.as_ref().is_some_and(DpopProof::retries_nonce)
+        && asks_for_nonce(&ex)
+        && ex.header("dpop-nonce").is_some();
+    if !retry {
+        return Ok((ex, summary));
+    }
+    let (ex, mut summary) = send_once(session, vars, r).await?;
+    summary.request = format!(
+        "{} (sent again with the server's DPoP nonce, after use_dpop_nonce)",
+        summary.request
+    );
+    Ok((ex, summary))
+}
+
+/// Whether an answer asks for a DPoP nonce: 400 `use_dpop_nonce` from an authorization
+/// server (RFC 9449 §8), 401 with that error in a `DPoP` challenge from a resource (§9).
+pub(crate) fn asks_for_nonce(ex: &Exchange) -> bool {
+    match ex.status {
+        400 => {
+            ex.json
+                .as_ref()
+                .and_then(|j| j.get("error"))
+                .and_then(Value::as_str)
+                == Some("use_dpop_nonce")
+        }
+        401 => ex
+            .headers
+            .iter()
+            .any(|(k, v)| k == "www-authenticate" && v.contains("use_dpop_nonce")),
+        _ => false,
+    }
+}
+
+/// [`send`] without the nonce retry.
+async fn send_once(
     session: &Session,
     vars: &mut Vars,
     r: &Request,
@@ -228,6 +413,7 @@ pub(crate) async fn send(
     learn_secrets(&mut vars.redactor, &ex);
     remember_verification(session, &ex);
     session.observe_date(&ex);
+    session.observe_dpop_nonce(&spec.url, &ex);
     let body_text = spec.body.as_ref().map_or("", |(_, t)| t.as_str());
     let summary = summarize(
         &vars.redactor,
@@ -246,7 +432,7 @@ pub(crate) async fn know_target_time(session: &Session, r: &Request) {
     let signs = matches!(
         r.auth,
         Some(Auth::PrivateKeyJwt(_) | Auth::ClientSecretJwt(_))
-    );
+    ) || r.dpop.as_ref().is_some_and(|d| d.proof.is_none());
     if signs && !session.knows_target_time() {
         if let Ok(ex) = session.fetch(session.http.get(&session.base)).await {
             session.observe_date(&ex);
@@ -341,6 +527,12 @@ fn authenticate(
             spec.headers
                 .push(("authorization".into(), format!("Bearer {token}")));
         }
+        Some(Auth::Dpop { token }) => {
+            let token = text(vars, token)?;
+            spec.secrets.push((token.clone(), "access_token".into()));
+            spec.headers
+                .push(("authorization".into(), format!("DPoP {token}")));
+        }
         Some(auth) => {
             let (client, secret) = auth.client_and_secret().map_err(StepError::Step)?;
             let client = match client {
@@ -403,17 +595,7 @@ fn client_assertion(
         claims.insert(k.clone(), Value::from(now.saturating_add(*offset)));
     }
     let mut header = serde_json::Map::new();
-    for (tree, into) in [(&c.claims, &mut claims), (&c.header, &mut header)] {
-        if let Some(Value::Object(m)) = tree.as_ref().map(|t| vars.json(t)).transpose()? {
-            for (k, v) in m {
-                if v.is_null() {
-                    into.remove(&k);
-                } else {
-                    into.insert(k, v);
-                }
-            }
-        }
-    }
+    apply_edits(vars, [(&c.claims, &mut claims), (&c.header, &mut header)])?;
     let key_error = |e: crate::jose::KeyError| StepError::Step(format!("auth.key: {e}"));
     let role = c.role.as_deref();
     let key = ctx
@@ -554,6 +736,7 @@ mod tests {
             headers: pairs(&[("x-trace", "${id}")]),
             body,
             auth,
+            dpop: None,
             follow_redirects: false,
         }
     }
@@ -567,7 +750,107 @@ mod tests {
             issuer: "https://as.example",
             now: 1_800_000_000,
             keys: &KEYS,
+            dpop_nonce: Some("n-1"),
         }
+    }
+
+    /// The DPoP headers a request with `dpop` (YAML) and a Bearer token sends, parsed.
+    fn proofs_of(dpop: &str) -> Vec<(Value, Value, bool)> {
+        let d: DpopProof = serde_yaml::from_str(dpop).expect("dpop");
+        let mut r = request(
+            Some(Auth::Dpop {
+                token: tpl("the-token"),
+            }),
+            None,
+        );
+        r.method = "GET".into();
+        r.dpop = Some(d);
+        let mut vars = Vars::default();
+        vars.set("id", Value::from("7"));
+        let spec = resolve_at(
+            "https://rs.example/api/me?x=1".into(),
+            BodyEncoding::Form,
+            &ctx(),
+            &mut vars,
+            &r,
+        )
+        .expect("resolves");
+        assert!(spec
+            .headers
+            .contains(&("authorization".into(), "DPoP the-token".into())));
+        let j = crate::keys::fixture_key(KeyName::J).expect("J");
+        let jwk = Value::Object(
+            crate::dpop::header(&j)["jwk"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        spec.headers
+            .iter()
+            .filter(|(k, _)| k == "DPoP")
+            .map(|(_, p)| {
+                assert!(spec
+                    .secrets
+                    .iter()
+                    .any(|(s, kind)| s == p && kind == "dpop_proof"));
+                let c = crate::jose::parse(p).expect("a JWS");
+                (
+                    Value::Object(c.header.clone()),
+                    Value::Object(c.claims.clone()),
+                    c.verify_jwk(&jwk),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_dpop_proof_has_the_matrix_defaults_and_each_deviation() {
+        let p = proofs_of("{key: J}");
+        let (h, c, verified) = &p[0];
+        assert_eq!(p.len(), 1);
+        assert!(verified, "signed by J");
+        assert_eq!(h["typ"], "dpop+jwt");
+        assert_eq!(h["alg"], "ES256");
+        assert!(h["jwk"].get("d").is_none());
+        assert_eq!(c["htm"], "GET");
+        assert_eq!(c["htu"], "https://rs.example/api/me", "no query");
+        assert_eq!(c["iat"], 1_800_000_000);
+        assert_eq!(c["nonce"], "n-1", "the origin's nonce");
+        assert_eq!(c["ath"], Value::from(crate::dpop::ath("the-token")));
+        assert_eq!(proofs_of("{twice: true}").len(), 2);
+        let (_, _, verified) = &proofs_of("{sign_with: J2}")[0];
+        assert!(!verified, "jwk J, signed by J2");
+        let (h, _, _) = &proofs_of("{sign: none}")[0];
+        assert_eq!(h["alg"], "none");
+        let (h, _, _) = &proofs_of("{private_jwk: true}")[0];
+        assert!(h["jwk"].get("d").is_some());
+        let (h, c, _) = &proofs_of(
+            "{htm: POST, htu: 'https://x.example/t', times: {iat: -30}, claims: {nonce: null, jti: j1}, header: {typ: JWT}, ath_of: other}",
+        )[0];
+        assert_eq!(
+            (&c["htm"], &c["htu"], &c["iat"], &c["jti"], &h["typ"]),
+            (
+                &Value::from("POST"),
+                &Value::from("https://x.example/t"),
+                &Value::from(1_800_000_000 - 30),
+                &Value::from("j1"),
+                &Value::from("JWT")
+            )
+        );
+        assert!(c.get("nonce").is_none());
+        assert_eq!(c["ath"], Value::from(crate::dpop::ath("other")));
+        let (_, c, _) = &proofs_of("{htu_spelling: upper_case}")[0];
+        assert_eq!(c["htu"], "HTTPS://RS.EXAMPLE/api/me");
+        assert!(matches!(
+            respell("http://127.0.0.1:8080/t", HtuSpelling::DefaultPort),
+            Err(StepError::Skip(_))
+        ));
+        assert_eq!(
+            respell("https://as.example/t", HtuSpelling::DefaultPort)
+                .ok()
+                .as_deref(),
+            Some("https://as.example:443/t")
+        );
     }
 
     /// The client assertion a `private_key_jwt` request sends, and the verdict of the

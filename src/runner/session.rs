@@ -168,6 +168,9 @@ pub(crate) struct Session {
     pub(crate) approval_url: Option<String>,
     /// Shared by the sessions of one live target (a clock hook moves it for all).
     pub(crate) date_offset: Arc<parking_lot::Mutex<Option<i64>>>,
+    /// The DPoP nonce each origin gave last (`DPoP-Nonce`, RFC 9449 §8, §9), for the
+    /// next proof sent there.
+    pub(crate) dpop_nonces: parking_lot::Mutex<HashMap<String, String>>,
 }
 
 /// The TLS settings of `profile` on a client builder.
@@ -361,6 +364,19 @@ impl Session {
         self.backend.now().is_some() || self.date_offset.lock().is_some()
     }
 
+    /// Keeps the `DPoP-Nonce` a response from `url` carries, for the next proof sent to
+    /// its origin.
+    pub(crate) fn observe_dpop_nonce(&self, url: &str, ex: &Exchange) {
+        if let (Some(nonce), Some(origin)) = (ex.header("dpop-nonce"), origin(url)) {
+            self.dpop_nonces.lock().insert(origin, nonce.to_string());
+        }
+    }
+
+    /// The DPoP nonce `url`'s origin gave last.
+    pub(crate) fn dpop_nonce(&self, url: &str) -> Option<String> {
+        origin(url).and_then(|o| self.dpop_nonces.lock().get(&o).cloned())
+    }
+
     /// Notes the target's clock from a response's `Date` (RFC 9110 §6.6.1).
     pub(crate) fn observe_date(&self, ex: &Exchange) {
         let Some(date) = ex
@@ -380,4 +396,11 @@ impl Session {
     pub async fn close(self) {
         self.backend.close().await;
     }
+}
+
+/// The origin of `url` (scheme, host and port): where a DPoP nonce holds.
+fn origin(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
 }

@@ -163,6 +163,20 @@ impl Target {
                 if needs.contains(&Capability::RtReuseGrace) {
                     config.policy.refresh_token_grace = Some(60);
                 }
+                // DPoP nonces (RFC 9449 §8, §9) for the scenarios about them.
+                {
+                    use crate::server::dpop::NoncePolicy;
+                    let (as_, rs) = (
+                        needs.contains(&Capability::DpopNonceAs),
+                        needs.contains(&Capability::DpopNonceRs),
+                    );
+                    config.policy.dpop_nonce = match (as_, rs) {
+                        (true, true) => NoncePolicy::Both,
+                        (true, false) => NoncePolicy::As,
+                        (false, true) => NoncePolicy::Rs,
+                        (false, false) => NoncePolicy::None,
+                    };
+                }
                 Session::start_builtin(config, crate::clock::Clock::frozen()).await
             }
             Inner::Live(live) => live.session(self.person.clone()),

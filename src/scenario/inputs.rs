@@ -38,6 +38,7 @@ const RESERVED: &[&str] = &[
     "approval_url",
     "contract",
     "pkce_documentation",
+    "dpop_jkt",
     "env",
     "secret",
     "client",

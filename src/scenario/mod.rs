@@ -116,6 +116,7 @@ pub(crate) const RUN_VARS: &[&str] = &[
     "approval_url",
     "contract",
     "pkce_documentation",
+    "dpop_jkt",
 ];
 
 /// Reads and validates one file.
@@ -273,6 +274,13 @@ fn check_step<'a>(
             _ => None,
         });
     after.extend(saved);
+    // So is a DPoP proof kept with `save_as`.
+    let proof = step
+        .action
+        .request()
+        .and_then(|r| r.dpop.as_ref())
+        .and_then(|d| d.save_as.clone());
+    after.extend(proof);
     // An `each` binds its variable for its request alone.
     let mut bound = defined.clone();
     if let Action::Each(e) = &step.action {
@@ -402,6 +410,27 @@ fn check_refs(
     Ok(())
 }
 
+/// A signed JWT's `claims:` and `header:` edits (client assertions, DPoP proofs) are
+/// mappings of names to values.
+fn edits_are_maps(
+    l: &Loaded,
+    at: &[Seg<'_>],
+    edits: [(&'static str, &Option<crate::scenario::template::Tree>); 2],
+) -> Result<(), ScenarioError> {
+    for (field, tree) in edits {
+        if tree.as_ref().is_some_and(|t| !t.is_map()) {
+            let mut here = at.to_vec();
+            here.push(Seg::Key(field));
+            return Err(err(
+                l,
+                &here,
+                format!("`{field}` is a mapping of names to values (`null` leaves one out)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_request(l: &Loaded, path: &[Seg<'_>], r: &Request) -> Result<(), ScenarioError> {
     if let Some(a) = &r.auth {
         let mut at = path.to_vec();
@@ -417,19 +446,7 @@ fn check_request(l: &Loaded, path: &[Seg<'_>], r: &Request) -> Result<(), Scenar
                 | model::Auth::ClientSecretJwt(_)
         );
         if let model::Auth::PrivateKeyJwt(c) | model::Auth::ClientSecretJwt(c) = a {
-            for (field, tree) in [("claims", &c.claims), ("header", &c.header)] {
-                if tree.as_ref().is_some_and(|t| !t.is_map()) {
-                    let mut here = at.clone();
-                    here.push(Seg::Key(field));
-                    return Err(err(
-                        l,
-                        &here,
-                        format!(
-                            "`{field}` is a mapping of names to values (`null` leaves one out)"
-                        ),
-                    ));
-                }
-            }
+            edits_are_maps(l, &at, [("claims", &c.claims), ("header", &c.header)])?;
             if let Some(name) = &c.save_as {
                 if !vars::is_sensitive_name(name) {
                     let mut here = at.clone();
@@ -467,6 +484,27 @@ fn check_request(l: &Loaded, path: &[Seg<'_>], r: &Request) -> Result<(), Scenar
             }
         }
     }
+    if let Some(d) = &r.dpop {
+        let mut at = path.to_vec();
+        at.push(Seg::Key("dpop"));
+        edits_are_maps(l, &at, [("claims", &d.claims), ("header", &d.header)])?;
+        if let Some(name) = &d.save_as {
+            if !vars::is_sensitive_name(name) {
+                let mut here = at.clone();
+                here.push(Seg::Key("save_as"));
+                return Err(err(l, &here, format!("`save_as: {name}`: a saved DPoP proof is a credential, so its name must say so (end it in `proof`, e.g. `{name}_proof`): reports redact such variables")));
+            }
+        }
+        if matches!(d.sign, Some(model::SignWith::HmacPublicPem)) {
+            let mut here = at.clone();
+            here.push(Seg::Key("sign"));
+            return Err(err(
+                l,
+                &here,
+                "a DPoP proof is signed with its key, `none` or `hmac_public_jwk`".to_string(),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -479,12 +517,13 @@ fn check_condition(
     if c.equals.is_none()
         && c.one_of.is_none()
         && c.not_equals.is_none()
+        && c.none_of.is_none()
         && c.greater_than.is_none()
     {
         return Err(err(
             l,
             path,
-            "if: needs `equals`, `one_of`, `not_equals` or `greater_than`",
+            "if: needs `equals`, `one_of`, `not_equals`, `none_of` or `greater_than`",
         ));
     }
     if !defined.contains(&c.var) && roles::provided_name(&c.var).is_none() {

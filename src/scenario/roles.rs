@@ -140,6 +140,16 @@ pub(crate) const ROLES: &[Role] = &[
         registration: || Some(code_client("spa", &["https://spa.example/callback"], "none")),
     },
     Role {
+        name: "dspa",
+        signs: false,
+        needs: "a public code client registered with dpop_bound_access_tokens: true (RFC 9449 §5.2: its token requests must carry a DPoP proof), with one redirect URI",
+        registration: || {
+            let mut m = code_client("dspa", &["https://dspa.example/callback"], "none");
+            m["dpop_bound_access_tokens"] = json!(true);
+            Some(m)
+        },
+    },
+    Role {
         name: "m2m",
         signs: false,
         needs: "a confidential client_credentials client whose scopes are limited (it may have the `basic` and `second` scopes, not `forbidden`), with a redirect URI it may not use",

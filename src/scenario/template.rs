@@ -68,6 +68,11 @@ pub enum Helper {
     Max,
     /// The public JWK Set (RFC 7517 §5) of a key the harness holds: `jwks('K2')`.
     Jwks,
+    /// The RFC 7638 thumbprint of a key the harness holds, base64url: `thumbprint('J')`
+    /// (a `dpop_jkt`, RFC 9449 §10).
+    Thumbprint,
+    /// RFC 9449's `ath` of an access token: base64url of its SHA-256.
+    Ath,
     /// RFC 6749 §2.3.1's Basic credentials of an id and a secret (each form-urlencoded,
     /// joined by `:`, base64): the text after `Basic ` (redacted).
     Basic,
@@ -92,6 +97,8 @@ impl Helper {
             Helper::Max => "max",
             Helper::Basic => "basic",
             Helper::Jwks => "jwks",
+            Helper::Thumbprint => "thumbprint",
+            Helper::Ath => "ath",
         }
     }
 
@@ -99,7 +106,7 @@ impl Helper {
     pub fn arity(self) -> usize {
         match self {
             Helper::PkceVerifier | Helper::Random | Helper::Uuid => 0,
-            Helper::S256 | Helper::Jwks => 1,
+            Helper::S256 | Helper::Jwks | Helper::Thumbprint | Helper::Ath => 1,
             Helper::Add | Helper::Sub | Helper::Min | Helper::Max | Helper::Basic => 2,
         }
     }
@@ -516,6 +523,14 @@ impl Tree {
     /// Whether it is a mapping.
     pub fn is_map(&self) -> bool {
         matches!(self, Tree::Map(_))
+    }
+
+    /// Whether it is a mapping with the key `name` written literally.
+    pub fn has_key(&self, name: &str) -> bool {
+        match self {
+            Tree::Map(m) => m.iter().any(|(k, _)| k.as_str() == name),
+            _ => false,
+        }
     }
 
     /// Every template in it, keys included, in the file's order.

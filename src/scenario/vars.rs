@@ -40,7 +40,7 @@ pub enum VarError {
 /// (`access_token`, `device_code`, `client_secret`, `code_verifier`, `code`, `password`…;
 /// not `token_type` or `code_challenge_method`).
 pub(crate) fn is_sensitive_name(name: &str) -> bool {
-    const WORDS: [&str; 7] = [
+    const WORDS: [&str; 8] = [
         "token",
         "code",
         "secret",
@@ -48,6 +48,7 @@ pub(crate) fn is_sensitive_name(name: &str) -> bool {
         "password",
         "assertion",
         "csrf",
+        "proof",
     ];
     // `client.web.secret`: the last part of a dotted name says what it is.
     let n = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
@@ -227,12 +228,30 @@ impl Vars {
                 let name = text(name);
                 let Some(key) = crate::keys::KeyName::from_name(&name) else {
                     return Err(VarError::Function(format!(
-                        "jwks('{name}'): the harness holds keys K and K2"
+                        "jwks('{name}'): the harness holds keys K, K2, J and J2"
                     )));
                 };
                 crate::keys::fixture_key(key)
                     .map(|k| k.public_jwks())
                     .map_err(|e| VarError::Function(format!("jwks: {e}")))
+            }
+            (Helper::Thumbprint, [name]) => {
+                let name = text(name);
+                let Some(key) = crate::keys::KeyName::from_name(&name) else {
+                    return Err(VarError::Function(format!(
+                        "thumbprint('{name}'): the harness holds keys K, K2, J and J2"
+                    )));
+                };
+                let k = crate::keys::fixture_key(key)
+                    .map_err(|e| VarError::Function(format!("thumbprint: {e}")))?;
+                // Not a secret, but token-shaped: kept out of reports.
+                self.redactor.add(k.thumbprint(), "jkt");
+                Ok(Value::String(k.thumbprint().to_string()))
+            }
+            (Helper::Ath, [token]) => {
+                let out = crate::dpop::ath(&text(token));
+                self.redactor.add(&out, "ath");
+                Ok(Value::String(out))
             }
             (Helper::Basic, [id, secret]) => {
                 let out = crate::oauth::basic_credentials(&text(id), &text(secret));

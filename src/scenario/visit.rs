@@ -6,8 +6,8 @@
 
 use super::model::{
     Action, AdvanceClock, Assertion, Auth, Body, CaptureEntry, Check, ClientAssertion, Condition,
-    Consent, Destination, Each, Poll, Predicate, Query, Race, RawBody, Request, RevokeApp,
-    Scenario, Sleep, Step, UserCode,
+    Consent, Destination, DpopProof, Each, Poll, Predicate, Query, Race, RawBody, Request,
+    RevokeApp, Scenario, Sleep, Step, UserCode,
 };
 use super::spans::Seg;
 use super::template::{Template, Tree};
@@ -128,12 +128,14 @@ impl<'a> Walker<'a, '_> {
             equals,
             one_of,
             not_equals,
+            none_of,
             greater_than,
         } = c;
         for v in equals
             .iter()
             .chain(one_of.iter().flatten())
             .chain(not_equals)
+            .chain(none_of.iter().flatten())
             .chain(greater_than)
         {
             self.yaml(v);
@@ -217,6 +219,7 @@ impl<'a> Walker<'a, '_> {
             headers,
             body,
             auth,
+            dpop,
             follow_redirects: _,
         } = r;
         match to {
@@ -257,7 +260,7 @@ impl<'a> Walker<'a, '_> {
                         w.key_text("client", c);
                     }
                 }
-                Auth::Bearer { token } => w.key_text("token", token),
+                Auth::Bearer { token } | Auth::Dpop { token } => w.key_text("token", token),
                 Auth::PrivateKeyJwt(c) | Auth::ClientSecretJwt(c) => {
                     let ClientAssertion {
                         role: _,
@@ -289,6 +292,42 @@ impl<'a> Walker<'a, '_> {
                         if let Some(v) = v {
                             w.at(Seg::Key(k), |w| w.yaml(v));
                         }
+                    }
+                }
+            });
+        }
+        if let Some(d) = dpop {
+            self.at(Seg::Key("dpop"), |w| {
+                let DpopProof {
+                    key: _,
+                    sign_with: _,
+                    sign: _,
+                    htm,
+                    htu,
+                    htu_spelling: _,
+                    claims,
+                    times: _,
+                    header,
+                    private_jwk: _,
+                    ath_of,
+                    proof,
+                    twice: _,
+                    retry_nonce: _,
+                    save_as: _,
+                } = d;
+                for (k, v) in [
+                    ("htm", htm),
+                    ("htu", htu),
+                    ("ath_of", ath_of),
+                    ("proof", proof),
+                ] {
+                    if let Some(v) = v {
+                        w.key_text(k, v);
+                    }
+                }
+                for (k, v) in [("claims", claims), ("header", header)] {
+                    if let Some(v) = v {
+                        w.at(Seg::Key(k), |w| w.yaml(v));
                     }
                 }
             });

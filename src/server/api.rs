@@ -2,7 +2,8 @@
 //! needs `read`, `/api/admin` needs `admin`. Bearer tokens in the header only; a token in
 //! the query or a form body alone counts as no credentials (builtin policy, RES-10), one
 //! beside the header is a second method (RES-8) — except that under OAuth 2.1 the query's
-//! is ignored (-16 §5.1).
+//! is ignored (-16 §5.1). DPoP-bound tokens (RFC 9449 §7) only with the `DPoP` scheme and
+//! a proof by their key; without credentials the answer challenges both schemes.
 
 use crate::server::error::REALM;
 use crate::server::faults::Fault;
@@ -26,12 +27,54 @@ enum Denied {
     InvalidToken,
     /// Scope missing: 403 `insufficient_scope` naming the scope (RES-7); 401 under a fault.
     Insufficient(&'static str, StatusCode),
+    /// A DPoP request refused (RFC 9449 §7.1, §9): 401 with a `DPoP` challenge naming the
+    /// error, and the nonce to use for `use_dpop_nonce`.
+    Dpop {
+        error: &'static str,
+        description: &'static str,
+        nonce: Option<String>,
+    },
+}
+
+/// The `DPoP` challenge's parameter naming the algorithms taken (RFC 9449 §7.1).
+fn dpop_algs() -> String {
+    format!("algs=\"{}\"", crate::server::dpop::ALGS.join(" "))
 }
 
 impl IntoResponse for Denied {
     fn into_response(self) -> Response {
         match self {
-            Denied::NoCredentials => challenge(StatusCode::UNAUTHORIZED, "", None),
+            Denied::NoCredentials => {
+                let mut r = challenge(StatusCode::UNAUTHORIZED, "", None);
+                // RFC 9449 §7.2: both schemes are offered, without error information.
+                let dpop = format!("DPoP {}", dpop_algs());
+                if let Ok(v) = HeaderValue::from_str(&dpop) {
+                    r.headers_mut().append(header::WWW_AUTHENTICATE, v);
+                }
+                r
+            }
+            Denied::Dpop {
+                error,
+                description,
+                nonce,
+            } => {
+                let value = format!(
+                    "DPoP error=\"{error}\", error_description=\"{description}\", {}",
+                    dpop_algs()
+                );
+                let mut r = (
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({ "error": error })),
+                )
+                    .into_response();
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                if let Some(v) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+                    r.headers_mut().insert("dpop-nonce", v);
+                }
+                r
+            }
             Denied::TwoMethods => challenge(
                 StatusCode::BAD_REQUEST,
                 ", error=\"invalid_request\", error_description=\"Token sent by more than one method\"",
@@ -64,11 +107,10 @@ fn challenge(status: StatusCode, attrs: &str, error: Option<&str>) -> Response {
     r
 }
 
-/// Checks the bearer token for `needed` scope; the token record on success.
+/// Checks the bearer or DPoP token for `needed` scope; the token record on success.
 fn check(
     st: &AppState,
-    headers: &HeaderMap,
-    uri: &Uri,
+    (method, headers, uri): (&str, &HeaderMap, &Uri),
     body_token: bool,
     needed: &'static str,
 ) -> Result<AccessToken, Denied> {
@@ -86,12 +128,17 @@ fn check(
         .and_then(|v| v.to_str().ok());
     // RES-8's fault: a second method is not looked at (the header wins).
     let strict = !st.faults.has(Fault::TwoMethodsAccepted);
+    let mut dpop_scheme = false;
     let token = match header_value {
         _ if strict && in_query && header_value.is_some() => return Err(Denied::TwoMethods),
         // RFC 6750 §2.2: the form body is a second method too.
         Some(_) if strict && body_token => return Err(Denied::TwoMethods),
         Some(h) => match h.split_once(' ') {
             Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
+                t.trim()
+            }
+            Some((scheme, t)) if scheme.eq_ignore_ascii_case("dpop") && !t.trim().is_empty() => {
+                dpop_scheme = true;
                 t.trim()
             }
             _ => return Err(Denied::NoCredentials),
@@ -104,8 +151,16 @@ fn check(
     };
     let now = st.now();
     let Some(Found::Access(t)) = st.store.find(token) else {
-        return Err(Denied::InvalidToken);
+        return Err(if dpop_scheme {
+            dpop_denied(
+                "invalid_token",
+                "The access token is invalid, expired or revoked",
+            )
+        } else {
+            Denied::InvalidToken
+        });
     };
+    check_binding(st, (method, headers, uri), token, &t, dpop_scheme)?;
     if now >= t.expires_at && !st.faults.has(Fault::TokensNeverExpire) {
         return Err(Denied::InvalidToken);
     }
@@ -121,8 +176,79 @@ fn check(
     Ok(t)
 }
 
+/// A refusal under the `DPoP` scheme.
+fn dpop_denied(error: &'static str, description: &'static str) -> Denied {
+    Denied::Dpop {
+        error,
+        description,
+        nonce: None,
+    }
+}
+
+/// RFC 9449 §7: a DPoP-bound token only with the `DPoP` scheme and a proof by its key
+/// (§7.1: "The resource server MUST NOT grant access to the resource unless all checks
+/// are successful"); a bound token sent as Bearer is refused (§7.2, DPOP-25).
+fn check_binding(
+    st: &AppState,
+    (method, headers, uri): (&str, &HeaderMap, &Uri),
+    token: &str,
+    t: &AccessToken,
+    dpop_scheme: bool,
+) -> Result<(), Denied> {
+    use crate::server::dpop::{check, Place, Refusal};
+    let f = |fault| st.faults.has(fault);
+    if !dpop_scheme {
+        // §7.2: "such a protected resource MUST reject a DPoP-bound access token received
+        // as a bearer token".
+        return match &t.jkt {
+            Some(_) if !f(Fault::DpopRsAcceptBearer) => Err(Denied::InvalidToken),
+            _ => Ok(()),
+        };
+    }
+    let Some(bound) = &t.jkt else {
+        return Err(dpop_denied(
+            "invalid_token",
+            "The access token is not DPoP-bound",
+        ));
+    };
+    let proof = match check(
+        st,
+        headers,
+        method,
+        uri.path(),
+        Place::Resource,
+        Some(token),
+    ) {
+        Ok(p) => p,
+        Err(Refusal::Invalid(why)) => return Err(dpop_denied("invalid_dpop_proof", why)),
+        Err(Refusal::UseNonce(n)) => {
+            return Err(Denied::Dpop {
+                error: "use_dpop_nonce",
+                description: "Resource server requires nonce in DPoP proof",
+                nonce: Some(n),
+            })
+        }
+    };
+    match proof {
+        // §7.1: "check that a DPoP proof was also received in the DPoP header field".
+        None if f(Fault::DpopRsNoProofOk) => Ok(()),
+        None => Err(dpop_denied(
+            "invalid_dpop_proof",
+            "A DPoP proof is required with a DPoP-bound token",
+        )),
+        // §4.3 item 12: "confirm that the public key to which the access token is bound
+        // matches the public key from the DPoP proof".
+        Some(p) if *p.jkt != **bound && !f(Fault::DpopRsSkipKeyMatch) => Err(dpop_denied(
+            "invalid_token",
+            "The DPoP proof's key is not the key the token is bound to",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 fn answer(
     st: &AppState,
+    method: &str,
     headers: &HeaderMap,
     uri: &Uri,
     body: Option<&[u8]>,
@@ -133,7 +259,19 @@ fn answer(
     // for the query); beside the header it is a second method (RES-8).
     let body_token =
         body.is_some_and(|b| url::form_urlencoded::parse(b).any(|(k, _)| k == "access_token"));
-    let checked = check(st, headers, uri, body_token, needed);
+    let checked = check(st, (method, headers, uri), body_token, needed);
+    // DPOP-26's fault: the DPoP challenge names an error though no credentials came
+    // (the Bearer challenge stays as RFC 6750 §3.1 wants it).
+    if st.faults.has(Fault::DpopRsChallengeErrorAlways) {
+        if let Err(Denied::NoCredentials) = checked {
+            let mut r = challenge(StatusCode::UNAUTHORIZED, "", None);
+            let dpop = format!("DPoP error=\"invalid_token\", {}", dpop_algs());
+            if let Ok(v) = HeaderValue::from_str(&dpop) {
+                r.headers_mut().append(header::WWW_AUTHENTICATE, v);
+            }
+            return r;
+        }
+    }
     if st.faults.has(Fault::BareBearerChallenge) {
         if let Err(d) = checked {
             let mut r = d.into_response();
@@ -156,7 +294,7 @@ fn answer(
 
 /// `GET /api/me` (scope `api`).
 pub async fn me(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
-    answer(&st, &headers, &uri, None, "api", "me")
+    answer(&st, "GET", &headers, &uri, None, "api", "me")
 }
 
 /// `POST /api/me` (scope `api`): the same resource, for requests with a form body.
@@ -166,15 +304,15 @@ pub async fn me_post(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    answer(&st, &headers, &uri, Some(&body), "api", "me")
+    answer(&st, "POST", &headers, &uri, Some(&body), "api", "me")
 }
 
 /// `GET /api/items` (scope `read`).
 pub async fn items(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
-    answer(&st, &headers, &uri, None, "read", "items")
+    answer(&st, "GET", &headers, &uri, None, "read", "items")
 }
 
 /// `GET /api/admin` (scope `admin`).
 pub async fn admin(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
-    answer(&st, &headers, &uri, None, "admin", "admin")
+    answer(&st, "GET", &headers, &uri, None, "admin", "admin")
 }

@@ -43,6 +43,8 @@ pub struct ValidRequest {
     pub implicit: bool,
     /// The `request_uri` it was pushed under (RFC 9126), used up when a code is issued.
     pub pushed: Option<String>,
+    /// `dpop_jkt` (RFC 9449 §10): the DPoP key the code will be redeemable with.
+    pub dpop_jkt: Option<String>,
 }
 
 /// How an authorization request reached the server.
@@ -295,6 +297,11 @@ pub(crate) fn validate(st: &AppState, q: &Params, via: Via<'_>) -> Validation {
             Via::Pushed(u) => Some(u.to_string()),
             Via::Query | Via::Push => None,
         },
+        // DPOP-19's fault: the parameter is not kept.
+        dpop_jkt: q
+            .get("dpop_jkt")
+            .filter(|_| !st.faults.has(Fault::DpopIgnoreDpopJkt))
+            .map(str::to_string),
     }))
 }
 
@@ -471,6 +478,8 @@ pub fn approve(st: &AppState, req: &ValidRequest, user: &str, status: StatusCode
             scope: req.scope,
             access_ttl: Duration::from_secs(st.policy.access_token_ttl),
             refresh: RefreshPlan::None,
+            jkt: None,
+            refresh_jkt: None,
         };
         st.store.issue(now, value, &iss);
         let mut pairs = vec![("access_token", value.as_str()), ("token_type", "Bearer")];
@@ -507,6 +516,7 @@ pub fn approve(st: &AppState, req: &ValidRequest, user: &str, status: StatusCode
             scope: req.scope,
             challenge: req.challenge.clone(),
             issued_at: now,
+            dpop_jkt: req.dpop_jkt.clone(),
             redeemed: None,
         },
     );

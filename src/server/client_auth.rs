@@ -374,6 +374,7 @@ pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Arc<Client>
                 scopes: state.scopes.all(),
                 require_pkce: false,
                 require_par: false,
+                dpop_bound_access_tokens: false,
                 name: id.to_string(),
                 registration: None,
                 assertion: None,

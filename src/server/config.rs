@@ -58,6 +58,9 @@ struct ClientSpec {
     /// RFC 9126 §6 client metadata of the same name.
     #[serde(default)]
     require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2: its token requests must carry a DPoP proof.
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
     /// RFC 7591 §2: `private_key_jwt` (with `jwks`) or `client_secret_jwt` (with a
     /// secret); the secret methods when not given.
     token_endpoint_auth_method: Option<String>,
@@ -116,6 +119,12 @@ pub struct Policy {
     /// forks); older generations and any reuse after it are replay (RFC 9700 §4.14.2).
     /// `None`, the default: every reuse is replay.
     pub refresh_token_grace: Option<u64>,
+    /// Where DPoP nonces are demanded (RFC 9449 §8 at the token endpoint and PAR, §9 at
+    /// the protected resource); none by default.
+    pub dpop_nonce: crate::server::dpop::NoncePolicy,
+    /// How far a DPoP proof's `iat` may be from now, either way, seconds (RFC 9449 §11.1:
+    /// "a limited time after their creation"); a `jti` is remembered for twice as long.
+    pub dpop_proof_window: u64,
 }
 
 /// The audience rules of client assertions (matrix §24.2 #1: the sources disagree).
@@ -148,6 +157,8 @@ impl Default for Policy {
             oauth21: false,
             oidc_nonce_exception: false,
             refresh_token_grace: None,
+            dpop_nonce: crate::server::dpop::NoncePolicy::None,
+            dpop_proof_window: 60,
         }
     }
 }
@@ -350,6 +361,9 @@ pub struct Client {
     pub require_pkce: bool,
     /// Whether its authorization requests must come through PAR (RFC 9126 §6).
     pub require_par: bool,
+    /// Its token requests must carry a DPoP proof (RFC 9449 §5.2
+    /// `dpop_bound_access_tokens`).
+    pub dpop_bound_access_tokens: bool,
     /// Human name, for the consent page.
     pub name: String,
     /// Metadata echoed by dynamic registration (RFC 7591 §3.2.1), if registered that way.
@@ -428,6 +442,7 @@ impl ServerConfig {
             id: Arc::from(id),
             require_pkce: false,
             require_par: false,
+            dpop_bound_access_tokens: false,
             secret: None,
             grants: [
                 GrantType::ClientCredentials,
@@ -517,6 +532,7 @@ impl ServerConfig {
                 id: Arc::from(c.id.as_str()),
                 require_pkce: c.require_pkce.unwrap_or(c.public),
                 require_par: c.require_pushed_authorization_requests,
+                dpop_bound_access_tokens: c.dpop_bound_access_tokens,
                 secret: c.secret.map(Secret::new),
                 grants: c.grant_types.into_iter().collect(),
                 redirect_uris: c.redirect_uris,

@@ -25,6 +25,8 @@ pub struct OAuthError {
     pub basic_challenge: bool,
     /// `Retry-After` seconds (429, 503).
     pub retry_after: Option<u64>,
+    /// A `DPoP-Nonce` to send (RFC 9449 §8).
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -49,6 +51,7 @@ impl OAuthError {
             description,
             basic_challenge: false,
             retry_after: None,
+            dpop_nonce: None,
         }
     }
 
@@ -149,6 +152,9 @@ impl IntoResponse for OAuthError {
         }
         if let Some(s) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if let Some(v) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            h.insert("dpop-nonce", v);
         }
         resp
     }

@@ -289,6 +289,62 @@ pub enum Fault {
     LoopbackPortExact,
     /// The protected API takes an access token from the URI query (`?access_token=`).
     QueryTokenAccepted,
+    /// A DPoP-bound access token is answered with `token_type` Bearer.
+    DpopBearerTokenType,
+    /// A request with two `DPoP` headers is taken (the first proof counts).
+    DpopAcceptTwoHeaders,
+    /// A DPoP proof without `jti`, `htm`, `htu` or `iat` is taken.
+    DpopSkipClaims,
+    /// A DPoP proof's `typ` is not checked.
+    DpopAcceptWrongTyp,
+    /// An unsigned DPoP proof (`alg: none`) is taken.
+    DpopAcceptAlgNone,
+    /// A DPoP proof with an HMAC `alg` is taken, unverified.
+    DpopAcceptHs256,
+    /// A DPoP proof's signature is not verified.
+    DpopSkipSignature,
+    /// A DPoP proof whose `jwk` holds the private key is taken.
+    DpopAcceptPrivateJwk,
+    /// A DPoP proof's `htm` is not compared with the method.
+    DpopAcceptWrongHtm,
+    /// A DPoP proof's `htu` is not compared with the request's URI.
+    DpopAcceptWrongHtu,
+    /// A DPoP proof's `htu` is compared code point for code point, not normalized.
+    DpopStrictHtu,
+    /// A DPoP proof of any age is taken.
+    DpopNoIatWindow,
+    /// A DPoP proof can be replayed (its `jti` is not remembered).
+    DpopNoJtiCheck,
+    /// `use_dpop_nonce` comes without a `DPoP-Nonce` header.
+    DpopNonceNoHeader,
+    /// Any nonce in a DPoP proof is taken.
+    DpopNonceIgnoreMismatch,
+    /// A key once given a nonce may send proofs without one.
+    DpopNonceDowngrade,
+    /// Introspection of a DPoP-bound token leaves out `cnf.jkt`.
+    DpopNoCnf,
+    /// A public client's refresh token is not bound to its DPoP key.
+    DpopUnboundPublicRt,
+    /// A client registered with `dpop_bound_access_tokens` gets tokens without a proof.
+    DpopIgnoreBoundFlag,
+    /// `dpop_jkt` of the authorization request is not checked at the token endpoint.
+    DpopIgnoreDpopJkt,
+    /// A DPoP proof sent to PAR binds nothing.
+    DpopParIgnoreHeader,
+    /// The protected API takes a DPoP-bound token without a proof.
+    DpopRsNoProofOk,
+    /// The protected API does not check a proof's `ath`.
+    DpopRsSkipAth,
+    /// The protected API does not check that the proof's key is the token's.
+    DpopRsSkipKeyMatch,
+    /// The protected API does not check a proof's `htm` and `htu`.
+    DpopRsSkipHtmHtu,
+    /// The protected API takes a DPoP-bound token with the Bearer scheme.
+    DpopRsAcceptBearer,
+    /// The protected API's DPoP challenge carries an error even without credentials.
+    DpopRsChallengeErrorAlways,
+    /// Metadata lists HS256 among `dpop_signing_alg_values_supported`.
+    DpopMetaHs256,
 }
 
 impl Fault {
@@ -467,6 +523,34 @@ impl Fault {
             LoopbackPortExact => &["BCP-2"],
             QueryTokenAccepted => &["RES-10"],
             TwoMethodsAccepted => &["RES-8"],
+            DpopBearerTokenType => &["DPOP-1"],
+            DpopAcceptTwoHeaders => &["DPOP-2"],
+            DpopSkipClaims => &["DPOP-3"],
+            DpopAcceptWrongTyp => &["DPOP-4"],
+            DpopAcceptAlgNone => &["DPOP-5"],
+            DpopAcceptHs256 => &["DPOP-5"],
+            DpopSkipSignature => &["DPOP-6"],
+            DpopAcceptPrivateJwk => &["DPOP-7"],
+            DpopAcceptWrongHtm => &["DPOP-8"],
+            DpopAcceptWrongHtu => &["DPOP-9"],
+            DpopStrictHtu => &["DPOP-10"],
+            DpopNoIatWindow => &["DPOP-11", "DPOP-24"],
+            DpopNoJtiCheck => &["DPOP-12"],
+            DpopNonceNoHeader => &["DPOP-13"],
+            DpopNonceIgnoreMismatch => &["DPOP-14"],
+            DpopNonceDowngrade => &["DPOP-15", "DPOP-27"],
+            DpopNoCnf => &["DPOP-16"],
+            DpopUnboundPublicRt => &["DPOP-17"],
+            DpopIgnoreBoundFlag => &["DPOP-18"],
+            DpopIgnoreDpopJkt => &["DPOP-19"],
+            DpopParIgnoreHeader => &["DPOP-20"],
+            DpopRsNoProofOk => &["DPOP-21"],
+            DpopRsSkipAth => &["DPOP-22"],
+            DpopRsSkipKeyMatch => &["DPOP-23"],
+            DpopRsSkipHtmHtu => &["DPOP-24"],
+            DpopRsAcceptBearer => &["DPOP-25"],
+            DpopRsChallengeErrorAlways => &["DPOP-26"],
+            DpopMetaHs256 => &["DPOP-28"],
         }
     }
 

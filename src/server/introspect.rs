@@ -50,14 +50,24 @@ fn handle(
     let idle = std::time::Duration::from_secs(st.policy.refresh_token_idle_ttl);
     let active = match st.store.find(token) {
         Some(Found::Access(t)) => (now < t.expires_at).then(|| {
-            json!({
+            // RFC 9449 §6.2: a bound token's `token_type` "MUST contain the value DPoP",
+            // and `cnf.jkt` is its key's thumbprint (DPOP-16).
+            let bound = t
+                .jkt
+                .as_deref()
+                .filter(|_| !st.faults.has(Fault::DpopNoCnf));
+            let mut answer = json!({
                 "active": true,
                 "scope": st.render_scope(t.scope),
                 "client_id": &*t.client_id,
-                "token_type": "Bearer",
+                "token_type": if bound.is_some() { "DPoP" } else { "Bearer" },
                 "exp": st.clock.unix_seconds(t.expires_at),
                 "sub": t.user.as_deref().unwrap_or(&t.client_id),
-            })
+            });
+            if let Some(jkt) = bound {
+                answer["cnf"] = json!({ "jkt": jkt });
+            }
+            answer
         }),
         Some(Found::Refresh(t)) => {
             (t.rotated.is_none() && now.since(t.last_used) <= idle).then(|| {

@@ -89,6 +89,12 @@ pub async fn metadata(State(st): State<Arc<AppState>>) -> axum::response::Respon
         if st.faults.has(Fault::ParNoMetadata) {
             m.remove("pushed_authorization_request_endpoint");
         }
+        // RFC 9449 §5.1, §11.6: asymmetric algorithms only (DPOP-28).
+        let mut dpop: Vec<&str> = crate::server::dpop::ALGS.to_vec();
+        if st.faults.has(Fault::DpopMetaHs256) {
+            dpop.push("HS256");
+        }
+        m.insert("dpop_signing_alg_values_supported".into(), json!(dpop));
     }
     Json(doc).into_response()
 }

@@ -12,6 +12,7 @@ pub mod client_auth;
 pub mod config;
 pub mod device;
 pub mod direct;
+pub mod dpop;
 pub mod error;
 pub mod faults;
 pub mod introspect;
@@ -90,6 +91,8 @@ pub struct AppState {
     pub(crate) device_rate: rate::DeviceRate,
     /// Client assertions' `jti` values, each used once (OpenID Connect Core §9).
     pub(crate) assertion_jtis: assertion::SeenJtis,
+    /// DPoP proofs' `jti`s and the nonce key (RFC 9449 §8, §11.1).
+    pub(crate) dpop: dpop::DpopState,
     /// Where the race fault switches hold a request between its read and its write.
     pub(crate) rendezvous: race::Rendezvous,
 }
@@ -130,6 +133,7 @@ impl AppState {
             pause: config.stall.map(stall::Pause::starting_now),
             device_rate: rate::DeviceRate::default(),
             assertion_jtis: assertion::SeenJtis::default(),
+            dpop: dpop::DpopState::default(),
             rendezvous: race::Rendezvous::default(),
         }
     }

@@ -27,17 +27,29 @@ const PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 
 /// `POST /oauth/par`.
 pub async fn push(State(st): State<Arc<AppState>>, req: Posted) -> Response {
-    respond(&st, req.uri.query(), &req.headers, &req.body)
+    respond(
+        &st,
+        ("POST", req.uri.path()),
+        req.uri.query(),
+        &req.headers,
+        &req.body,
+    )
 }
 
 /// `GET /oauth/par`, answered only under `par-allow-get` (else 405, RFC 9126 §2.3).
 pub async fn push_get(State(st): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
     let query = uri.query().unwrap_or("").to_string();
-    respond(&st, None, &headers, query.as_bytes())
+    respond(&st, ("GET", uri.path()), None, &headers, query.as_bytes())
 }
 
-fn respond(st: &AppState, query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Response {
-    match handle(st, query, headers, body) {
+fn respond(
+    st: &AppState,
+    at: (&str, &str),
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    match handle(st, at, query, headers, body) {
         Ok(r) => r,
         Err((e, client)) => match client.filter(|_| st.faults.has(Fault::ParErrorRedirect)) {
             Some(c) => error_redirect(&c, &e),
@@ -69,12 +81,27 @@ type Failure = (OAuthError, Option<Arc<Client>>);
 
 fn handle(
     st: &AppState,
+    (method, path): (&str, &str),
     query: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, Failure> {
+    use crate::server::dpop::{as_error, check, Place};
     let (params, client) = authenticated(st, query, headers, body).map_err(|e| (e, None))?;
     let fail = |e: OAuthError| (e, Some(client.clone()));
+    // RFC 9449 §10.1: a proof sent with the push binds the code to its key, as
+    // `dpop_jkt` does; both at once must name the same key (DPOP-20).
+    let proof = check(st, headers, method, path, Place::Par, None)
+        .map_err(|r| fail(as_error(st, r)))?
+        .filter(|_| !st.faults.has(Fault::DpopParIgnoreHeader));
+    if let (Some(p), Some(pinned)) = (&proof, params.get("dpop_jkt")) {
+        if p.jkt != pinned {
+            return Err(fail(OAuthError::new(
+                crate::oauth::ErrorCode::InvalidDpopProof,
+                "dpop_jkt is not the thumbprint of the DPoP proof's key",
+            )));
+        }
+    }
     // §2.1: "The request_uri authorization request parameter is one exception, and it
     // MUST NOT be provided."
     if params.has("request_uri") && !st.faults.has(Fault::ParAcceptRequestUri) {
@@ -94,6 +121,9 @@ fn handle(
         .filter(|(k, _)| !matches!(*k, "client_secret" | "client_id" | "request_uri"))
         .collect();
     pairs.insert(0, ("client_id", &client.id));
+    if let Some(p) = proof.as_ref().filter(|_| !params.has("dpop_jkt")) {
+        pairs.push(("dpop_jkt", &p.jkt));
+    }
     let request = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish();

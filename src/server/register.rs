@@ -33,6 +33,9 @@ struct Metadata {
     /// RFC 9126 §6: the client's authorization requests only through PAR.
     #[serde(default)]
     require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2.
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
     /// RFC 7591 §2: the client's public keys (`private_key_jwt`).
     jwks: Option<serde_json::Value>,
     /// RFC 7591 §2: where they are published (fetched when the client registers, and
@@ -225,6 +228,9 @@ fn add(st: &AppState, md: Metadata, a: Accepted) -> serde_json::Value {
     if md.require_pushed_authorization_requests {
         body["require_pushed_authorization_requests"] = json!(true);
     }
+    if md.dpop_bound_access_tokens {
+        body["dpop_bound_access_tokens"] = json!(true);
+    }
     if let Some(jwks) = &md.jwks {
         body["jwks"] = jwks.clone();
     }
@@ -243,6 +249,7 @@ fn add(st: &AppState, md: Metadata, a: Accepted) -> serde_json::Value {
         scopes: a.scopes,
         require_pkce: a.method == "none",
         require_par: md.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: md.dpop_bound_access_tokens,
         name: md.client_name.unwrap_or(client_id),
         registration: Some(body.clone()),
         assertion: a.assertion,

@@ -30,7 +30,16 @@ pub async fn token(State(state): State<Arc<AppState>>, req: Posted) -> Response 
 
 /// [`token`]'s answer, for a request whose body has been read.
 pub fn answer(state: &AppState, req: &Posted) -> Response {
-    handle(state, req.uri.query(), &req.headers, &req.body).unwrap_or_else(|e| e.into_response())
+    let at = (Method::Post, req.uri.path());
+    handle(state, at, req.uri.query(), &req.headers, &req.body)
+        .unwrap_or_else(|e| e.into_response())
+}
+
+/// The method a token request came with (a GET only under fault `token-accepts-get`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
 }
 
 /// `GET /oauth/token`, routed only under fault `token-accepts-get` (TOK-1).
@@ -45,16 +54,23 @@ pub(crate) async fn token_get(
         axum::http::HeaderValue::from_static("application/x-www-form-urlencoded"),
     );
     let q = uri.query().unwrap_or("").as_bytes().to_vec();
-    handle(&state, None, &h, &q)
+    handle(&state, (Method::Get, uri.path()), None, &h, &q)
 }
 
 fn handle(
     state: &AppState,
+    (method, path): (Method, &str),
     query: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, OAuthError> {
     let ClientRequest { params, client } = ClientRequest::read(state, query, headers, body)?;
+    let method = match method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+    };
+    let jkt = proof_key(state, headers, method, path, &client)?;
+    let jkt = jkt.as_ref();
     let Some(grant_type) = params.get("grant_type") else {
         return Err(OAuthError::invalid_request("Missing grant_type"));
     };
@@ -76,11 +92,38 @@ fn handle(
         ));
     }
     match grant {
-        GrantType::AuthorizationCode => code_grant(state, &client, &params),
-        GrantType::RefreshToken => refresh_grant(state, &client, &params),
-        GrantType::DeviceCode => device_grant(state, &client, &params),
-        GrantType::ClientCredentials => client_credentials_grant(state, &client, &params),
+        GrantType::AuthorizationCode => code_grant(state, &client, &params, jkt),
+        GrantType::RefreshToken => refresh_grant(state, &client, &params, jkt),
+        GrantType::DeviceCode => device_grant(state, &client, &params, jkt),
+        GrantType::ClientCredentials => client_credentials_grant(state, &client, &params, jkt),
     }
+}
+
+/// The DPoP key the request's proof holds (RFC 9449 §5: a proof goes with "all access
+/// token requests regardless of grant type"), checked as §4.3 says; `None` without one,
+/// unless the client is registered as always using DPoP (§5.2, DPOP-18).
+fn proof_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    client: &Client,
+) -> Result<Option<Arc<str>>, OAuthError> {
+    use crate::server::dpop::{check, Place};
+    let proof = check(state, headers, method, path, Place::Token, None)
+        .map_err(|r| crate::server::dpop::as_error(state, r))?;
+    // §5.2 `dpop_bound_access_tokens`: "If the value is true, the authorization server
+    // MUST reject token requests from the client that do not contain the DPoP header."
+    if proof.is_none()
+        && client.dpop_bound_access_tokens
+        && !state.faults.has(Fault::DpopIgnoreBoundFlag)
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "This client must send a DPoP proof",
+        ));
+    }
+    Ok(proof.map(|p| Arc::from(p.jkt)))
 }
 
 /// Whether a grant with `scope` gets a refresh token (NOORLE-18: with `offline_access`).
@@ -96,20 +139,28 @@ fn wants_refresh(rules: Rules<'_>, client: &Client, scope: ScopeSet) -> bool {
         && !rules.scopes.one("offline_access").is_empty()
 }
 
-/// The tokens `client` gets for `scope` now, a refresh token as `refresh` says.
+/// The tokens `client` gets for `scope` now, a refresh token as `refresh` says, bound
+/// to the DPoP key `jkt` if any.
 fn issuance(
     rules: Rules<'_>,
     client: &Client,
     user: Option<Arc<str>>,
     scope: ScopeSet,
     refresh: RefreshPlan,
+    jkt: Option<&Arc<str>>,
 ) -> Issuance {
+    // RFC 9449 §5: "When an authorization server supporting DPoP issues a refresh token to
+    // a public client that presents a valid DPoP proof at the token endpoint, the refresh
+    // token MUST be bound to the respective public key." (DPOP-17)
+    let bind_refresh = client.is_public() && !rules.faults.has(Fault::DpopUnboundPublicRt);
     Issuance {
         client_id: client.id.clone(),
         user,
         scope,
         access_ttl: Duration::from_secs(rules.policy.access_token_ttl),
         refresh,
+        jkt: jkt.cloned(),
+        refresh_jkt: jkt.filter(|_| bind_refresh).cloned(),
     }
 }
 
@@ -123,10 +174,13 @@ fn refresh_if(cond: bool, scope: ScopeSet) -> RefreshPlan {
 }
 
 /// The RFC 6749 §5.1 response for `issued`; `kept` is the refresh token presented, when
-/// it stays valid and is shown again.
-fn respond(state: &AppState, issued: &Issued, kept: Option<&str>) -> Response {
+/// it stays valid and is shown again; `bound`: the access token is DPoP-bound.
+fn respond(state: &AppState, issued: &Issued, kept: Option<&str>, bound: bool) -> Response {
     let body = TokenResponse {
         access_token: issued.access.as_bytes(),
+        // RFC 9449 §5: "A token_type of DPoP MUST be included in the access token response
+        // to signal to the client that the access token was bound to its DPoP key" (DPOP-1).
+        dpop: bound && !state.faults.has(Fault::DpopBearerTokenType),
         expires_in: state.policy.access_token_ttl,
         scope: (!state.faults.has(Fault::IgnoreScope)).then_some((&*state.scopes, issued.scope)),
         refresh_token: issued
@@ -138,9 +192,10 @@ fn respond(state: &AppState, issued: &Issued, kept: Option<&str>) -> Response {
     no_store_bytes(StatusCode::OK, body.to_json())
 }
 
-/// A successful token response (RFC 6749 §5.1), always `token_type` Bearer.
+/// A successful token response (RFC 6749 §5.1), `token_type` Bearer or DPoP.
 struct TokenResponse<'a> {
     access_token: &'a [u8],
+    dpop: bool,
     expires_in: u64,
     scope: Option<(&'a Scopes, ScopeSet)>,
     refresh_token: Option<&'a [u8]>,
@@ -152,7 +207,11 @@ impl TokenResponse<'_> {
     /// tests check the bytes against serde_json's.
     fn to_json(&self) -> Vec<u8> {
         const HEAD: &[u8] = br#"{"access_token":""#;
-        const TYPE: &[u8] = br#"","token_type":"Bearer","expires_in":"#;
+        let kind: &[u8] = if self.dpop {
+            br#"","token_type":"DPoP","expires_in":"#
+        } else {
+            br#"","token_type":"Bearer","expires_in":"#
+        };
         const SCOPE: &[u8] = br#","scope":""#;
         const REFRESH: &[u8] = br#","refresh_token":""#;
         let plain = |t: &[u8]| {
@@ -166,7 +225,7 @@ impl TokenResponse<'_> {
         // response body without another allocation (bytes' `From<Vec<u8>>`).
         let len = HEAD.len()
             + self.access_token.len()
-            + TYPE.len()
+            + kind.len()
             + expires_in.len()
             + self.scope.map_or(0, |(scopes, set)| {
                 SCOPE.len() + scopes.rendered_len(set) + 1
@@ -178,7 +237,7 @@ impl TokenResponse<'_> {
         let mut out = Vec::with_capacity(len);
         out.extend_from_slice(HEAD);
         out.extend_from_slice(self.access_token);
-        out.extend_from_slice(TYPE);
+        out.extend_from_slice(kind);
         out.extend_from_slice(expires_in);
         if let Some((scopes, set)) = self.scope {
             out.extend_from_slice(SCOPE);
@@ -216,7 +275,12 @@ fn code_expired(rules: Rules<'_>, issued: Timestamp, now: Timestamp) -> bool {
     }
 }
 
-fn code_grant(state: &AppState, client: &Client, params: &Params) -> Result<Response, OAuthError> {
+fn code_grant(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    jkt: Option<&Arc<str>>,
+) -> Result<Response, OAuthError> {
     let Some(code) = params.get("code") else {
         return Err(OAuthError::invalid_request("Missing code"));
     };
@@ -233,18 +297,18 @@ fn code_grant(state: &AppState, client: &Client, params: &Params) -> Result<Resp
             let Some(rec) = rec else {
                 return Verdict::Refuse(OAuthError::invalid_grant("Unknown authorization code"));
             };
-            match judge_code(rules, client, params, rec, now) {
+            match judge_code(rules, client, params, rec, now, jkt) {
                 Ok(()) => {
                     let refresh = refresh_if(wants_refresh(rules, client, rec.scope), rec.scope);
                     let user = Some(rec.user.clone());
-                    Verdict::Grant(issuance(rules, client, user, rec.scope, refresh))
+                    Verdict::Grant(issuance(rules, client, user, rec.scope, refresh, jkt))
                 }
                 Err(verdict) => verdict,
             }
         },
         racy.then_some(&gap as &dyn Fn()),
     )?;
-    Ok(respond(state, &issued, None))
+    Ok(respond(state, &issued, None, jkt.is_some()))
 }
 
 /// Whether `rec` may be redeemed by `client` with `params` (RFC 6749 §4.1.3, RFC 7636
@@ -255,10 +319,19 @@ fn judge_code(
     params: &Params,
     rec: &AuthorizationCode,
     now: Timestamp,
+    jkt: Option<&Arc<str>>,
 ) -> Result<(), Verdict> {
     let refuse = |m: &'static str| Err(Verdict::Refuse(OAuthError::invalid_grant(m)));
     if rec.client_id != client.id && !rules.faults.has(Fault::CodeAnyClient) {
         return refuse("Authorization code was issued to another client");
+    }
+    // RFC 9449 §10: the thumbprint of the proof's key "matches the dpop_jkt parameter
+    // value in the authorization request. If they do not match, it MUST reject the
+    // request." (DPOP-19, DPOP-20)
+    if let Some(pinned) = &rec.dpop_jkt {
+        if jkt.map(|k| &**k) != Some(pinned.as_str()) {
+            return refuse("The authorization code is bound to another DPoP key");
+        }
     }
     if code_expired(rules, rec.issued_at, now) {
         return refuse("Authorization code expired");
@@ -353,6 +426,7 @@ fn refresh_grant(
     state: &AppState,
     client: &Client,
     params: &Params,
+    jkt: Option<&Arc<str>>,
 ) -> Result<Response, OAuthError> {
     let Some(rt) = params.get("refresh_token") else {
         return Err(OAuthError::invalid_request("Missing refresh_token"));
@@ -375,7 +449,7 @@ fn refresh_grant(
             let Some(presented) = found else {
                 return Verdict::Refuse(OAuthError::invalid_grant("Unknown refresh token"));
             };
-            match judge_refresh(rules, client, presented, requested, now) {
+            match judge_refresh(rules, client, presented, requested, now, jkt) {
                 Ok((scope, reuse)) => {
                     let scope_granted = presented.token.scope;
                     let refresh = match reuse {
@@ -388,14 +462,19 @@ fn refresh_grant(
                         Reuse::InWindow => RefreshPlan::Successor,
                     };
                     let user = presented.token.user.clone();
-                    Verdict::Grant(issuance(rules, client, user, scope, refresh))
+                    Verdict::Grant(issuance(rules, client, user, scope, refresh, jkt))
                 }
                 Err(verdict) => verdict,
             }
         },
         racy.then_some(&gap as &dyn Fn()),
     )?;
-    Ok(respond(state, &issued, (!rotate).then_some(rt)))
+    Ok(respond(
+        state,
+        &issued,
+        (!rotate).then_some(rt),
+        jkt.is_some(),
+    ))
 }
 
 /// How a refresh token presented is used.
@@ -415,11 +494,19 @@ fn judge_refresh(
     presented: Presented<'_>,
     requested: Option<ScopeSet>,
     now: Timestamp,
+    jkt: Option<&Arc<str>>,
 ) -> Result<(ScopeSet, Reuse), Verdict> {
     let rec = presented.token;
     let refuse = |m: &'static str| Err(Verdict::Refuse(OAuthError::invalid_grant(m)));
     if rec.client_id != client.id && !rules.faults.has(Fault::RefreshAnyClient) {
         return refuse("Refresh token was issued to another client");
+    }
+    // RFC 9449 §5: a public client's refresh token is bound to its key, and "The binding
+    // MUST be validated when the refresh token is later presented" (DPOP-17).
+    if let Some(bound) = &rec.jkt {
+        if jkt != Some(bound) {
+            return refuse("The refresh token is bound to another DPoP key");
+        }
     }
     if !presented.alive {
         return refuse("Refresh token was revoked");
@@ -482,6 +569,7 @@ fn device_grant(
     state: &AppState,
     client: &Client,
     params: &Params,
+    jkt: Option<&Arc<str>>,
 ) -> Result<Response, OAuthError> {
     let Some(dc) = params.get("device_code") else {
         return Err(OAuthError::invalid_request("Missing device_code"));
@@ -497,11 +585,11 @@ fn device_grant(
         now,
         &client.id,
         any_client,
-        |poll| judge_poll(rules, client, poll, now),
+        |poll| judge_poll(rules, client, poll, now, jkt),
         racy.then_some(&gap as &dyn Fn()),
     );
     match polled {
-        Ok(Polled::Tokens(issued)) => Ok(respond(state, &issued, None)),
+        Ok(Polled::Tokens(issued)) => Ok(respond(state, &issued, None, jkt.is_some())),
         Ok(Polled::Refused(e)) => Err(e),
         Ok(Polled::Held(e, hang)) => {
             // Held by the play layer until the client gives up; an answer only for a
@@ -519,7 +607,13 @@ fn device_grant(
 
 /// The answer to a device code's poll (RFC 8628 §3.5), or for a client under test, the
 /// answer its play forces.
-fn judge_poll(rules: Rules<'_>, client: &Client, poll: &DevicePoll, now: Timestamp) -> PollVerdict {
+fn judge_poll(
+    rules: Rules<'_>,
+    client: &Client,
+    poll: &DevicePoll,
+    now: Timestamp,
+    jkt: Option<&Arc<str>>,
+) -> PollVerdict {
     let forced = rules.play.as_ref().and_then(|p| p.forced(poll.number));
     let pending = || {
         OAuthError::new(
@@ -590,13 +684,14 @@ fn judge_poll(rules: Rules<'_>, client: &Client, poll: &DevicePoll, now: Timesta
         DeviceStatus::Consumed(_) => None,
     };
     let refresh = refresh_if(wants_refresh(rules, client, d.scope), d.scope);
-    PollVerdict::Grant(issuance(rules, client, user, d.scope, refresh))
+    PollVerdict::Grant(issuance(rules, client, user, d.scope, refresh, jkt))
 }
 
 fn client_credentials_grant(
     state: &AppState,
     client: &Client,
     params: &Params,
+    jkt: Option<&Arc<str>>,
 ) -> Result<Response, OAuthError> {
     if client.is_public() {
         return Err(OAuthError::new(
@@ -609,13 +704,14 @@ fn client_credentials_grant(
     // RFC 6749 §4.4.3: no refresh token (TOK-31), unless a fault says otherwise; without
     // one, nothing but the token itself can be revoked.
     let issued = if state.faults.has(Fault::AlwaysRefreshToken) {
-        let iss = issuance(state.rules(), client, None, scope, RefreshPlan::New(scope));
+        let refresh = RefreshPlan::New(scope);
+        let iss = issuance(state.rules(), client, None, scope, refresh, jkt);
         state.store.issue(now, Token::random(), &iss)
     } else {
-        let iss = issuance(state.rules(), client, None, scope, RefreshPlan::None);
+        let iss = issuance(state.rules(), client, None, scope, RefreshPlan::None, jkt);
         state.store.issue_standalone(now, &iss)
     };
-    Ok(respond(state, &issued, None))
+    Ok(respond(state, &issued, None, jkt.is_some()))
 }
 
 fn password_grant(
@@ -637,9 +733,10 @@ fn password_grant(
         Some(Arc::from(user)),
         scope,
         RefreshPlan::None,
+        None,
     );
     let issued = state.store.issue(state.now(), Token::random(), &iss);
-    Ok(respond(state, &issued, None))
+    Ok(respond(state, &issued, None, false))
 }
 
 #[cfg(test)]
@@ -681,6 +778,7 @@ mod tests {
             });
             let ours = TokenResponse {
                 access_token: access.as_bytes(),
+                dpop: false,
                 expires_in,
                 scope: scope.map(|s| (scopes, s)),
                 refresh_token: refresh.as_deref().map(str::as_bytes),

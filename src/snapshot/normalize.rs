@@ -28,8 +28,8 @@ const INSTANTS: [&str; 7] = [
     "now_ms",
 ];
 
-/// Identifiers minted per response.
-const IDS: [&str; 3] = ["client_id", "jti", "registration_client_uri"];
+/// Identifiers minted per response, or per key (`jkt`, a DPoP key's thumbprint).
+const IDS: [&str; 4] = ["client_id", "jti", "registration_client_uri", "jkt"];
 
 /// The normalized, redacted text of a response.
 pub(crate) fn normalize(

@@ -69,6 +69,21 @@ const OTHER_LEVEL_BY_THE_MATRIX: &[(&str, oauth_harness::scenario::model::Level,
         oauth_harness::scenario::model::Level::May,
         "at {token}: `aud` = {token} URL and `aud` = ISS → which pass is INFO",
     ),
+    (
+        "DPOP-1",
+        oauth_harness::scenario::model::Level::May,
+        "`Bearer` ⇒ INFO (§5: the AS \"MAY elect to issue access tokens that are not DPoP bound\")",
+    ),
+    (
+        "DPOP-11",
+        oauth_harness::scenario::model::Level::May,
+        "the accepted window (probes at ±10 s, ±300 s) is reported as INFO",
+    ),
+    (
+        "DPOP-28",
+        oauth_harness::scenario::model::Level::Must,
+        "present ⇒ a non-empty array without `none` and without `HS*` (else FAILED)",
+    ),
 ];
 
 /// A verdict is a claim about someone else's server: every assertion of a shipped scenario

@@ -118,6 +118,137 @@ async fn q(s: &Srv, pairs: &[(&str, &str)]) -> std::collections::HashMap<String,
     s.consent(pairs).await.location_query()
 }
 
+/// A DPoP proof's header and claims by `key` for `htm` at `path` on `s` (matrix §17a's
+/// `P(J; m; u)`), `ath` of `token` when given; the probe edits and signs them.
+fn proof_parts(
+    s: &Srv,
+    key: KeyName,
+    htm: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (Map<String, Value>, Map<String, Value>) {
+    let k = fixture_key(key).expect("key");
+    let url = s.url(path);
+    let claims = oauth_harness::dpop::Claims {
+        htm,
+        htu: &url,
+        iat: i64::try_from(s.handle.clock().unix_now()).unwrap_or(0),
+        nonce: None,
+        access_token: token,
+    }
+    .to_map();
+    (oauth_harness::dpop::header(&k), claims)
+}
+
+/// A DPoP proof by `key`, edited by `edit` (header, claims), signed by `key`.
+fn proof(
+    s: &Srv,
+    key: KeyName,
+    htm: &str,
+    path: &str,
+    token: Option<&str>,
+    edit: impl FnOnce(&mut Map<String, Value>, &mut Map<String, Value>),
+) -> String {
+    let (mut h, mut c) = proof_parts(s, key, htm, path, token);
+    edit(&mut h, &mut c);
+    let k = fixture_key(key).expect("key");
+    jose::compact(&h, &c, jose::Signer::Key(&k)).expect("signed")
+}
+
+/// A client_credentials request of `m2m` with these `DPoP` headers.
+async fn cc_dpop(s: &Srv, proofs: &[String]) -> Resp {
+    let mut req = s
+        .http
+        .post(s.url("/oauth/token"))
+        .basic_auth("m2m", Some("m2m-secret"))
+        .form(&[("grant_type", "client_credentials"), ("scope", "api")]);
+    for p in proofs {
+        req = req.header("DPoP", p);
+    }
+    read(req.send().await.expect("request")).await
+}
+
+/// `pairs` posted to `path` (form, optional Basic) with these `DPoP` headers.
+async fn post_dpop(
+    s: &Srv,
+    path: &str,
+    pairs: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+    proofs: &[String],
+) -> Resp {
+    let mut req = s.http.post(s.url(path)).form(pairs);
+    if let Some((id, secret)) = basic {
+        req = req.basic_auth(id, Some(secret));
+    }
+    for p in proofs {
+        req = req.header("DPoP", p);
+    }
+    read(req.send().await.expect("request")).await
+}
+
+/// `GET /api/me` with `authorization` and these `DPoP` headers.
+async fn api_dpop(s: &Srv, authorization: &str, proofs: &[String]) -> Resp {
+    let mut req = s
+        .http
+        .get(s.url("/api/me"))
+        .header("authorization", authorization);
+    for p in proofs {
+        req = req.header("DPoP", p);
+    }
+    read(req.send().await.expect("request")).await
+}
+
+/// A client_credentials token bound to J.
+async fn bound_token(s: &Srv) -> String {
+    let p = proof(s, KeyName::J, "POST", "/oauth/token", None, |_, _| {});
+    let t = cc_dpop(s, &[p]).await;
+    assert_eq!(t.status, 200, "{}", t.text);
+    t.str("access_token")
+}
+
+/// A code of `client` (public, PKCE) with these extra authorization parameters, and its
+/// verifier.
+async fn public_code(
+    s: &Srv,
+    client: &str,
+    redirect: &str,
+    extra: &[(&str, &str)],
+) -> (String, String) {
+    let v = verifier();
+    let ch = oauth_harness::oauth::s256(&v);
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", client),
+        ("redirect_uri", redirect),
+        ("scope", "api offline_access"),
+        ("state", "s1"),
+        ("code_challenge", ch.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    pairs.extend_from_slice(extra);
+    let code = q(s, &pairs).await.get("code").cloned().unwrap_or_default();
+    (code, v)
+}
+
+/// A public client's code exchanged with these `DPoP` headers.
+async fn exchange_dpop(
+    s: &Srv,
+    client: &str,
+    redirect: &str,
+    code: &str,
+    v: &str,
+    proofs: &[String],
+) -> Resp {
+    let pairs = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect),
+        ("client_id", client),
+        ("code_verifier", v),
+    ];
+    post_dpop(s, "/oauth/token", &pairs, None, proofs).await
+}
+
 /// Whether the rule that `fault` breaks holds on `s`.
 async fn probe(fault: Fault, s: &Srv) -> bool {
     use Fault::*;
@@ -476,6 +607,179 @@ async fn probe(fault: Fault, s: &Srv) -> bool {
             let t = s.cc_token("api").await.str("access_token");
             s.get(&format!("/api/me?access_token={t}")).await.status == 401
         }
+        DpopBearerTokenType => {
+            let p = proof(s, KeyName::J, "POST", "/oauth/token", None, |_, _| {});
+            cc_dpop(s, &[p]).await.str("token_type") == "DPoP"
+        }
+        DpopAcceptTwoHeaders => {
+            let p = |_: ()| proof(s, KeyName::J, "POST", "/oauth/token", None, |_, _| {});
+            cc_dpop(s, &[p(()), p(())]).await.status == 400
+        }
+        DpopSkipClaims => {
+            let p = proof(s, KeyName::J, "POST", "/oauth/token", None, |_, c| {
+                c.remove("jti");
+            });
+            cc_dpop(s, &[p]).await.status == 400
+        }
+        DpopAcceptWrongTyp => {
+            let p = proof(s, KeyName::J, "POST", "/oauth/token", None, |h, _| {
+                h.insert("typ".into(), json!("JWT"));
+            });
+            cc_dpop(s, &[p]).await.status == 400
+        }
+        DpopAcceptAlgNone | DpopAcceptHs256 => {
+            let (mut h, c) = proof_parts(s, KeyName::J, "POST", "/oauth/token", None);
+            let signer = if fault == DpopAcceptAlgNone {
+                h.insert("alg".into(), json!("none"));
+                jose::Signer::Unsigned
+            } else {
+                h.insert("alg".into(), json!("HS256"));
+                jose::Signer::Hmac(b"a key anyone can write")
+            };
+            let p = jose::compact(&h, &c, signer).expect("signed");
+            cc_dpop(s, &[p]).await.status == 400
+        }
+        DpopSkipSignature => {
+            let (h, c) = proof_parts(s, KeyName::J, "POST", "/oauth/token", None);
+            let j2 = fixture_key(KeyName::J2).expect("J2");
+            let p = jose::compact(&h, &c, jose::Signer::Key(&j2)).expect("signed");
+            cc_dpop(s, &[p]).await.status == 400
+        }
+        DpopAcceptPrivateJwk => {
+            let p = proof(s, KeyName::J, "POST", "/oauth/token", None, |h, _| {
+                let private: Value =
+                    serde_json::from_str(oauth_harness::keys::FIXTURE_J).expect("J");
+                h.insert("jwk".into(), private);
+            });
+            cc_dpop(s, &[p]).await.status == 400
+        }
+        DpopAcceptWrongHtm => {
+            let p = proof(s, KeyName::J, "GET", "/oauth/token", None, |_, _| {});
+            cc_dpop(s, &[p]).await.status == 400
+        }
+        DpopAcceptWrongHtu => {
+            let p = proof(s, KeyName::J, "POST", "/oauth/token", None, |_, c| {
+                c.insert("htu".into(), json!("https://evil.example/token"));
+            });
+            cc_dpop(s, &[p]).await.status == 400
+        }
+        DpopStrictHtu => {
+            let upper = s.url("/oauth/token").replacen("http://", "HTTP://", 1);
+            let p = proof(s, KeyName::J, "POST", "/oauth/token", None, |_, c| {
+                c.insert("htu".into(), json!(upper));
+            });
+            cc_dpop(s, &[p]).await.status == 200
+        }
+        DpopNoIatWindow => {
+            let p = proof(s, KeyName::J, "POST", "/oauth/token", None, |_, c| {
+                let iat = c["iat"].as_i64().unwrap_or(0);
+                c.insert("iat".into(), json!(iat - 86_400));
+            });
+            cc_dpop(s, &[p]).await.status == 400
+        }
+        DpopNoJtiCheck => {
+            let p = proof(s, KeyName::J, "POST", "/oauth/token", None, |_, _| {});
+            cc_dpop(s, std::slice::from_ref(&p)).await.status == 200
+                && cc_dpop(s, &[p]).await.status == 400
+        }
+        DpopNonceNoHeader | DpopNonceIgnoreMismatch | DpopNonceDowngrade => {
+            let bare = || proof(s, KeyName::J, "POST", "/oauth/token", None, |_, _| {});
+            let first = cc_dpop(s, &[bare()]).await;
+            let asked = first.status == 400 && first.error() == "use_dpop_nonce";
+            match fault {
+                DpopNonceNoHeader => asked && !first.header("dpop-nonce").is_empty(),
+                DpopNonceIgnoreMismatch => {
+                    let p = proof(s, KeyName::J, "POST", "/oauth/token", None, |_, c| {
+                        c.insert("nonce".into(), json!("bogus"));
+                    });
+                    asked && cc_dpop(s, &[p]).await.status == 400
+                }
+                _ => asked && cc_dpop(s, &[bare()]).await.status == 400,
+            }
+        }
+        DpopNoCnf => {
+            let t = bound_token(s).await;
+            let thumb = fixture_key(KeyName::J).expect("J").thumbprint().to_string();
+            s.introspect(&t).await.body["cnf"]["jkt"] == json!(thumb)
+        }
+        DpopUnboundPublicRt => {
+            let (code, v) = public_code(s, "spa", RS, &[]).await;
+            let p = proof(s, KeyName::J, "POST", "/oauth/token", None, |_, _| {});
+            let t = exchange_dpop(s, "spa", RS, &code, &v, &[p]).await;
+            let rt = t.str("refresh_token");
+            let p2 = proof(s, KeyName::J2, "POST", "/oauth/token", None, |_, _| {});
+            let pairs = [("grant_type", "refresh_token"), ("refresh_token", rt.as_str()), ("client_id", "spa")];
+            post_dpop(s, "/oauth/token", &pairs, None, &[p2]).await.status == 400
+        }
+        DpopIgnoreBoundFlag => {
+            let rd = "https://dspa.example/callback";
+            let (code, v) = public_code(s, "dspa", rd, &[]).await;
+            exchange_dpop(s, "dspa", rd, &code, &v, &[]).await.status == 400
+        }
+        DpopIgnoreDpopJkt => {
+            let thumb = fixture_key(KeyName::J).expect("J").thumbprint().to_string();
+            let (code, v) = public_code(s, "spa", RS, &[("dpop_jkt", thumb.as_str())]).await;
+            let p2 = proof(s, KeyName::J2, "POST", "/oauth/token", None, |_, _| {});
+            exchange_dpop(s, "spa", RS, &code, &v, &[p2]).await.status == 400
+        }
+        DpopParIgnoreHeader => {
+            let v = verifier();
+            let ch = oauth_harness::oauth::s256(&v);
+            let push = [
+                ("response_type", "code"),
+                ("client_id", "spa"),
+                ("redirect_uri", RS),
+                ("scope", "api"),
+                ("code_challenge", ch.as_str()),
+                ("code_challenge_method", "S256"),
+            ];
+            let p = proof(s, KeyName::J, "POST", "/oauth/par", None, |_, _| {});
+            let pushed = post_dpop(s, "/oauth/par", &push, None, &[p]).await;
+            let uri = pushed.str("request_uri");
+            let code = q(s, &[("client_id", "spa"), ("request_uri", uri.as_str())])
+                .await
+                .get("code")
+                .cloned()
+                .unwrap_or_default();
+            let p2 = proof(s, KeyName::J2, "POST", "/oauth/token", None, |_, _| {});
+            exchange_dpop(s, "spa", RS, &code, &v, &[p2]).await.status == 400
+        }
+        DpopRsNoProofOk | DpopRsSkipAth | DpopRsSkipKeyMatch | DpopRsSkipHtmHtu | DpopRsAcceptBearer => {
+            let t = bound_token(s).await;
+            let auth = format!("DPoP {t}");
+            let good = proof(s, KeyName::J, "GET", "/api/me", Some(&t), |_, _| {});
+            let ok = api_dpop(s, &auth, &[good]).await.status == 200;
+            let refused = match fault {
+                DpopRsNoProofOk => api_dpop(s, &auth, &[]).await,
+                DpopRsSkipAth => {
+                    let p = proof(s, KeyName::J, "GET", "/api/me", Some("another"), |_, _| {});
+                    api_dpop(s, &auth, &[p]).await
+                }
+                DpopRsSkipKeyMatch => {
+                    let p = proof(s, KeyName::J2, "GET", "/api/me", Some(&t), |_, _| {});
+                    api_dpop(s, &auth, &[p]).await
+                }
+                DpopRsSkipHtmHtu => {
+                    let p = proof(s, KeyName::J, "POST", "/api/me", Some(&t), |_, _| {});
+                    api_dpop(s, &auth, &[p]).await
+                }
+                _ => s.api("/api/me", &t).await,
+            };
+            ok && refused.status == 401
+        }
+        DpopRsChallengeErrorAlways => {
+            let r = s.get("/api/me").await;
+            r.status == 401
+                && r.headers
+                    .get_all("www-authenticate")
+                    .iter()
+                    .all(|v| !v.to_str().unwrap_or("").contains("error="))
+        }
+        DpopMetaHs256 => {
+            let m = s.get("/.well-known/oauth-authorization-server").await;
+            let algs = &m.body["dpop_signing_alg_values_supported"];
+            algs.is_array() && !algs.as_array().is_some_and(|a| a.contains(&json!("HS256")))
+        }
         RefreshNeverIdleExpires => {
             let t = s.device_token("api offline_access").await;
             s.advance(30 * 24 * 3600 + 1);
@@ -524,6 +828,15 @@ async fn every_fault_breaks_its_probe_and_the_clean_server_passes_it() {
                         | Fault::RaceRtGraceForever
                 ) {
                     c.policy.refresh_token_grace = Some(60);
+                }
+                // The nonce switches break a server that demands nonces (RFC 9449 §8).
+                if matches!(
+                    fault,
+                    Fault::DpopNonceNoHeader
+                        | Fault::DpopNonceIgnoreMismatch
+                        | Fault::DpopNonceDowngrade
+                ) {
+                    c.policy.dpop_nonce = oauth_harness::server::dpop::NoncePolicy::Both;
                 }
                 if let Some(h) = &host {
                     c.add_jwks_uri_client(

@@ -164,7 +164,7 @@ async fn the_suite_passes_against_the_reference_servers_own_pages() {
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains(
-            "92 scenarios against profile builtin-forms under the noorle contract: 80 passed"
+            "104 scenarios against profile builtin-forms under the noorle contract: 90 passed"
         ),
         "{text}"
     );

@@ -190,3 +190,106 @@ fn a_jwks_uri_base_that_cannot_be_served_is_refused_at_its_line() {
         assert!(text.contains(why), "{value}: {text}");
     }
 }
+
+/// A profile's DPoP key (`dpop_key_file` / `dpop_key_env`, matrix §21's `J`) is read as
+/// strictly: a public, symmetric or unreadable key, or both fields, is exit 2 at the
+/// field's line, and the key's private member is never shown.
+#[test]
+fn a_dpop_key_that_cannot_sign_is_refused_at_its_line_and_never_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let j: serde_json::Value = serde_json::from_str(oauth_harness::keys::FIXTURE_J).expect("J");
+    let d = j["d"].as_str().expect("d").to_string();
+    let mut public = j.clone();
+    public.as_object_mut().map(|m| m.remove("d"));
+    std::fs::write(dir.path().join("public.jwk"), public.to_string()).expect("write");
+    std::fs::write(
+        dir.path().join("oct.jwk"),
+        serde_json::json!({"kty": "oct", "k": d}).to_string(),
+    )
+    .expect("write");
+    let mut seen = Vec::new();
+    for (fields, env) in [
+        ("dpop_key_file: public.jwk", vec![]),
+        ("dpop_key_file: oct.jwk", vec![]),
+        ("dpop_key_file: missing.jwk", vec![]),
+        (
+            "dpop_key_env: DPOP_KEY",
+            vec![("DPOP_KEY", format!("{{\"kty\":\"oct\",\"k\":\"{d}\"}}"))],
+        ),
+        ("dpop_key_env: UNSET_DPOP_KEY", vec![]),
+        ("dpop_key_file: oct.jwk\ndpop_key_env: DPOP_KEY", vec![]),
+    ] {
+        let profile = dir.path().join("p.yaml");
+        std::fs::write(
+            &profile,
+            format!("name: k\nbase_url: http://127.0.0.1:9\n{fields}\n"),
+        )
+        .expect("write");
+        let out = Command::new(BIN)
+            .args(["run", "--snapshots", "off", "--report-dir"])
+            .arg(dir.path().join("r"))
+            .arg("--target")
+            .arg(&profile)
+            .arg("scenarios/dpop/token.yaml")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .expect("run");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        let text = text.replace(&dir.path().display().to_string(), "[dir]");
+        assert_eq!(out.status.code(), Some(2), "{fields}: {text}");
+        assert!(!text.contains(&d), "{fields}: the key is shown: {text}");
+        seen.push(format!("{fields}\n  {}", text.trim()));
+    }
+    insta::assert_snapshot!("bad_dpop_keys", seen.join("\n"));
+}
+
+/// The profile's DPoP key is the one that signs: with `dpop_key_file` naming another key
+/// (the fixture K2, an EC P-256 key like J), the token bound to it shows that key's
+/// thumbprint in introspection, which `${dpop_jkt}` follows (the scenario passes); and
+/// no output of a run that sends a proof with its private key
+/// in `jwk` (DPOP-7's probe) holds that key's private member.
+#[tokio::test]
+async fn the_profiles_dpop_key_is_the_one_that_signs_and_is_never_shown() {
+    let (_server, base) = crate::binary::spawn_serve(&["--test-mode"]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("own.jwk"), oauth_harness::keys::FIXTURE_K2).expect("write");
+    let p = dir.path().join("p.yaml");
+    std::fs::write(
+        &p,
+        format!("name: k\nbase_url: {base}\ndpop: true\ndpop_key_file: own.jwk\nscopes: {{basic: api}}\nclients:\n  m2m: {{id: m2m, secret_env: T_M2M}}\n  web: {{id: web, secret_env: T_WEB}}\n"),
+    )
+    .expect("write");
+    let reports = dir.path().join("r");
+    let (p2, r2) = (p.clone(), reports.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["run", "--snapshots", "off", "--verbose", "--report-dir"])
+            .arg(&r2)
+            .arg("--target")
+            .arg(&p2)
+            .args(["scenarios/dpop/token.yaml", "scenarios/dpop/proof.yaml"])
+            .env("T_M2M", "m2m-secret")
+            .env("T_WEB", "web-secret")
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let mut outputs = text;
+    for e in std::fs::read_dir(&reports).expect("reports").flatten() {
+        outputs.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+    }
+    for key in [
+        oauth_harness::keys::FIXTURE_J,
+        oauth_harness::keys::FIXTURE_J2,
+        oauth_harness::keys::FIXTURE_K2,
+    ] {
+        let k: serde_json::Value = serde_json::from_str(key).expect("jwk");
+        let d = k["d"].as_str().expect("d");
+        assert!(!outputs.contains(d), "a private key reached an output");
+    }
+}

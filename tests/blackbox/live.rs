@@ -104,9 +104,11 @@ async fn shipped_scenarios_pass_through_both_profiles_against_a_separate_process
             // For every profile, OAuth 2.1's own scenarios (the run holds it to another
             // contract), a reuse window's (the profiles declare none), and the client whose
             // keys are fetched from the harness (the profiles publish none).
+            // Nor DPoP nonces (the server process demands none).
             let documented = reason.contains("lacks: jwt_aud_issuer_only")
                 || reason.contains("OAuth 2.1's contract only")
                 || reason.contains("lacks: rt_reuse_grace")
+                || reason.contains("lacks: dpop_nonce_")
                 || reason.contains("maps no client to role `pkj-uri`")
                 || generic
                     && (reason.contains("lacks: pages")
@@ -261,9 +263,9 @@ async fn a_server_without_a_protected_api_runs_every_scenario_that_calls_none() 
             .expect("join");
     assert_eq!(code, 0, "{out}");
     let v = verdicts(&report);
-    assert_eq!(v.len(), 92, "{v:?}");
+    assert_eq!(v.len(), 104, "{v:?}");
     let passed = v.iter().filter(|(_, s)| s == "PASSED").count();
-    assert!(passed >= 53, "{passed} of 92 passed: {v:?}");
+    assert!(passed >= 53, "{passed} of 104 passed: {v:?}");
     for s in report["scenarios"].as_array().into_iter().flatten() {
         if s["status"] == "PASSED" {
             continue;
@@ -274,6 +276,7 @@ async fn a_server_without_a_protected_api_runs_every_scenario_that_calls_none() 
             reason.contains("lacks: jwt_aud_issuer_only")
                 || reason.contains("OAuth 2.1's contract only")
                 || reason.contains("lacks: rt_reuse_grace")
+                || reason.contains("lacks: dpop_nonce_")
                 || reason.contains("maps no client to role `pkj-uri`")
                 || ["me", "items", "admin"]
                     .iter()

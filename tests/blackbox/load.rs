@@ -607,6 +607,22 @@ exchange:
   other_client: web2
 ";
 
+/// Machine tokens with DPoP (RFC 9449), every flow probed: the same proof sent again
+/// (DPOP-12), the bound token presented as Bearer (DPOP-25). The builtin maps resource
+/// `me`.
+const PROBED_DPOP: &str = "\
+kind: token-grants
+users: 2
+increase_rate: 100
+run_time: 1s
+probes: 1
+dpop: true
+wait_time: {min: 2ms, max: 4ms}
+exchange:
+  weights: {authorization_code: 0, refresh_token: 0, client_credentials: 1}
+  client_credentials_client: m2m
+";
+
 /// The load kill matrix: each rule the probes check, broken by the builtin's fault switch
 /// for it, is caught (a MUST row fails the run with exit 5, the SHOULD row is counted
 /// as advisory), and the clean builtin raises no alarm.
@@ -630,6 +646,7 @@ fn protocol_probes_catch_each_broken_rule_and_stay_quiet_on_the_clean_builtin() 
         "probe: rotated_refresh_again",
         "probe: refresh_other_client",
     ];
+    let dpop_probes: &[&str] = &["probe: dpop_proof_again", "probe: bound_token_as_bearer"];
     let cases = [
         Case {
             profile: PROBED_DEVICES,
@@ -689,6 +706,27 @@ fn protocol_probes_catch_each_broken_rule_and_stay_quiet_on_the_clean_builtin() 
             violation: Some("protocol: refresh_token_accepted_from_another_client"),
             broke: Some("count == 0 for protocol"),
         },
+        Case {
+            profile: PROBED_DPOP,
+            fault: None,
+            probes: dpop_probes,
+            violation: None,
+            broke: None,
+        },
+        Case {
+            profile: PROBED_DPOP,
+            fault: Some("dpop-no-jti-check"),
+            probes: &["probe: dpop_proof_again"],
+            violation: Some("advisory: dpop_proof_replayed_accepted"),
+            broke: None,
+        },
+        Case {
+            profile: PROBED_DPOP,
+            fault: Some("dpop-rs-accept-bearer"),
+            probes: &["probe: bound_token_as_bearer"],
+            violation: Some("protocol: bound_token_used_as_bearer_accepted"),
+            broke: Some("count == 0 for protocol"),
+        },
     ];
     let violations = [
         "advisory: device_code_redeemed_twice",
@@ -697,6 +735,8 @@ fn protocol_probes_catch_each_broken_rule_and_stay_quiet_on_the_clean_builtin() 
         "protocol: code_accepted_twice",
         "protocol: rotated_refresh_token_accepted",
         "protocol: refresh_token_accepted_from_another_client",
+        "advisory: dpop_proof_replayed_accepted",
+        "protocol: bound_token_used_as_bearer_accepted",
     ];
     for case in &cases {
         let tmp = tempfile::tempdir().expect("tempdir");

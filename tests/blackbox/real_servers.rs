@@ -183,6 +183,7 @@ fn renamed_profile(base: &str) -> String {
             "https://multi.example/cb, \"https://multi.example/cb?tenant=7\"",
         ),
         ("spa", None, "https://spa.example/callback"),
+        ("dspa", None, "https://dspa.example/callback"),
         ("m2m", Some("m2m-secret"), "https://m2m.example/cb"),
         ("native", None, "http://127.0.0.1/cb"),
         ("odd", Some("s:e%c r"), ""),
@@ -202,7 +203,7 @@ fn renamed_profile(base: &str) -> String {
         ));
     }
     format!(
-        "name: renamed\nbase_url: {base}\nencoding: json\ncontract: noorle\noidc_client_auth: true\nrace: {{n: 16, rounds: 5}}\nrace_hook: /_test/authorize\n{clients}\
+        "name: renamed\nbase_url: {base}\nencoding: json\ncontract: noorle\noidc_client_auth: true\ndpop: true\ndpop_rs: true\ndpop_jkt: true\nrace: {{n: 16, rounds: 5}}\nrace_hook: /_test/authorize\n{clients}\
          resources:\n  me: {{url: /api/me, scope: api}}\n  items: {{url: /api/items, scope: read}}\n  admin: {{url: /api/admin, scope: admin}}\n\
          lifetimes: {{authorization_code: 600, access_token: 3600, refresh_token_idle: 2592000}}\n\
          user: {{username: alice, password_env: T_USER_PASSWORD}}\n\
@@ -237,6 +238,10 @@ async fn a_server_with_its_own_client_ids_gets_the_builtins_verdicts() {
             // The client whose keys the builtin fetches where the harness publishes them:
             // the server process has none (its profile maps no `pkj-uri`).
             || file.ends_with("jwtauth/jwks_uri.yaml")
+            // DPoP nonces: the builtin demands them for their scenarios alone, the server
+            // process never.
+            || file.ends_with("dpop/nonce.yaml")
+            || file.ends_with("dpop/resource_nonce.yaml")
     };
     let differ: Vec<_> = a
         .iter()
@@ -279,7 +284,7 @@ async fn a_server_with_no_clients_gets_them_registered_and_the_suite_runs() {
         .expect("a free port")
         .port();
     let profile = format!(
-        "name: register\nbase_url: {base}\ndiscovery: true\nencoding: form\nclients: register\noidc_client_auth: true\nrace: {{n: 16, rounds: 5}}\nrace_hook: /_test/authorize\njwks_uri_base: http://127.0.0.1:{jwks_port}\n\
+        "name: register\nbase_url: {base}\ndiscovery: true\nencoding: form\nclients: register\noidc_client_auth: true\ndpop_rs: true\ndpop_jkt: true\nrace: {{n: 16, rounds: 5}}\nrace_hook: /_test/authorize\njwks_uri_base: http://127.0.0.1:{jwks_port}\n\
          resources:\n  me: {{url: /api/me, scope: api}}\n  items: {{url: /api/items, scope: read}}\n  admin: {{url: /api/admin, scope: admin}}\n\
          lifetimes: {{authorization_code: 600, access_token: 3600, refresh_token_idle: 2592000}}\n\
          clock: {{type: http, url: \"{{base}}/_test/clock/advance\", json: {{seconds: \"{{seconds}}\"}}}}\n\
@@ -314,6 +319,7 @@ async fn a_server_with_no_clients_gets_them_registered_and_the_suite_runs() {
                 || why.contains("lacks: pages")
                 || why.contains("lacks: jwt_aud_issuer_only")
                 || why.contains("lacks: rt_reuse_grace")
+                || why.contains("lacks: dpop_nonce_")
                 || why.contains("names no user account")
                 || why.contains("Noorle's documented contract"),
             "{}: {why}",

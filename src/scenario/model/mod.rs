@@ -135,6 +135,19 @@ pub enum Capability {
     /// Races may be run against it (`race` steps: N requests at once, R rounds); a live
     /// target's profile says `race: {n, rounds}`.
     Race,
+    /// DPoP (RFC 9449) at the token endpoint (a profile's `dpop: true`, or metadata that
+    /// lists `dpop_signing_alg_values_supported`).
+    Dpop,
+    /// The protected resource takes the `DPoP` scheme (a profile's `dpop_rs: true`).
+    DpopRs,
+    /// The authorization endpoint takes `dpop_jkt` (RFC 9449 §10; a profile's `dpop_jkt:
+    /// true`).
+    DpopJkt,
+    /// The authorization server demands DPoP nonces (§8; a profile's `dpop_nonce: as` or
+    /// `both`). The builtin demands them only for the scenarios about them.
+    DpopNonceAs,
+    /// The protected resource demands DPoP nonces (§9; `dpop_nonce: rs` or `both`).
+    DpopNonceRs,
 }
 
 /// One step: one action, then captures and expectations.
@@ -420,6 +433,8 @@ pub struct Condition {
     pub one_of: Option<Vec<Tree>>,
     /// Holds when the variable is anything but this.
     pub not_equals: Option<Tree>,
+    /// Holds when the variable equals none of these.
+    pub none_of: Option<Vec<Tree>>,
     /// Holds when the variable is a number greater than this (may be `${…}`).
     pub greater_than: Option<Tree>,
 }
@@ -439,8 +454,79 @@ pub struct Request {
     pub body: Option<Body>,
     /// Client authentication or a bearer token.
     pub auth: Option<Auth>,
+    /// A DPoP proof to send with it (RFC 9449).
+    pub dpop: Option<DpopProof>,
     /// Follow redirects (default: no; an authorization response is a redirect to inspect).
     pub follow_redirects: bool,
+}
+
+/// A DPoP proof (RFC 9449 §4.2) sent in the request's `DPoP` header, with the defaults of
+/// conformance matrix §17a: `typ: dpop+jwt`, `alg: ES256`, `jwk` the public key, a fresh
+/// `jti`, `htm` and `htu` the request's method and URL (without query and fragment),
+/// `iat` the target's now, `ath` the hash of the access token the request sends, and the
+/// nonce the server last gave (§8, §9; after a `use_dpop_nonce` the request is sent once
+/// more with the nonce it came with). The other fields are the deviations negative cases
+/// need.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DpopProof {
+    /// The key: `J` (the default) or `J2`, a key no token is bound to.
+    pub key: Option<KeyName>,
+    /// Sign with this key instead, `key`'s public half staying in `jwk` (a signature the
+    /// proof's own key does not verify).
+    pub sign_with: Option<KeyName>,
+    /// Sign otherwise: `none` (`alg: none`, no signature) or `hmac_public_jwk` (HS256
+    /// keyed with the public JWK's text).
+    pub sign: Option<SignWith>,
+    /// `htm` instead of the request's method.
+    pub htm: Option<Template>,
+    /// `htu` instead of the request's URL.
+    pub htu: Option<Template>,
+    /// `htu` as another spelling of the request's URL (RFC 3986 §6.2.2–§6.2.3):
+    /// `upper_case` scheme and host, or the `default_port` written out.
+    pub htu_spelling: Option<HtuSpelling>,
+    /// Claims to set, or to leave out (`null`): `jti`, `nonce`, `ath`…
+    pub claims: Option<Tree>,
+    /// Time claims relative to the target's now, in seconds (`{iat: -86400}`).
+    #[serde(default)]
+    pub times: BTreeMap<String, i64>,
+    /// JOSE header members to set, or to leave out (`null`).
+    pub header: Option<Tree>,
+    /// Put the private key in `jwk` (with `d`).
+    #[serde(default)]
+    pub private_jwk: bool,
+    /// `ath` is the hash of this token instead of the one the request sends.
+    pub ath_of: Option<Template>,
+    /// Send this proof as written (a saved one, or a malformed one) instead of signing.
+    pub proof: Option<Template>,
+    /// Send a second proof in a second `DPoP` header field.
+    #[serde(default)]
+    pub twice: bool,
+    /// Send the request once more with the server's nonce after `use_dpop_nonce` (the
+    /// default unless the proof is written, or `claims` names `nonce`).
+    pub retry_nonce: Option<bool>,
+    /// Keep the proof sent in this variable (a credential: redacted) for a later step.
+    pub save_as: Option<String>,
+}
+
+/// An equivalent spelling of a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HtuSpelling {
+    /// Scheme and host in upper case.
+    UpperCase,
+    /// The scheme's default port written out (a URL that names its port has none to add).
+    DefaultPort,
+}
+
+impl DpopProof {
+    /// Whether a `use_dpop_nonce` answer is met by sending the request again with the
+    /// server's nonce (RFC 9449 §8: what a client does).
+    pub fn retries_nonce(&self) -> bool {
+        let names_nonce = self.claims.as_ref().is_some_and(|t| t.has_key("nonce"));
+        self.retry_nonce
+            .unwrap_or(self.proof.is_none() && !names_nonce)
+    }
 }
 
 /// Where a request goes.
@@ -548,6 +634,9 @@ pub enum Auth {
     },
     /// `Authorization: Bearer`.
     Bearer { token: Template },
+    /// `Authorization: DPoP` (RFC 9449 §7.1): a DPoP-bound access token, with the proof
+    /// `dpop:` signs.
+    Dpop { token: Template },
     /// A client assertion signed with the client's private key (RFC 7523 §2.2,
     /// `private_key_jwt`).
     PrivateKeyJwt(ClientAssertion),
@@ -644,7 +733,7 @@ impl Auth {
                     None => Err("`type: none` needs `role` or `client`".into()),
                 }
             }
-            Auth::Bearer { .. } => Ok((None, None)),
+            Auth::Bearer { .. } | Auth::Dpop { .. } => Ok((None, None)),
             Auth::PrivateKeyJwt(a) => match a
                 .client
                 .clone()
@@ -683,7 +772,7 @@ impl Auth {
                 role.as_deref()
             }
             Auth::PrivateKeyJwt(a) | Auth::ClientSecretJwt(a) => a.role.as_deref(),
-            Auth::Bearer { .. } => None,
+            Auth::Bearer { .. } | Auth::Dpop { .. } => None,
         }
     }
 }
@@ -794,7 +883,7 @@ impl Capability {
     /// set; the OpenID Connect nonce exception and a refresh-token reuse window only where
     /// a scenario is about them);
     /// `oauth21` is the run's contract, never a target's.
-    pub const ALL: [Capability; 21] = [
+    pub const ALL: [Capability; 26] = [
         Capability::Clock,
         Capability::Approve,
         Capability::Deny,
@@ -816,6 +905,11 @@ impl Capability {
         Capability::Oauth21,
         Capability::OidcNonceException,
         Capability::RaceHook,
+        Capability::Dpop,
+        Capability::DpopRs,
+        Capability::DpopJkt,
+        Capability::DpopNonceAs,
+        Capability::DpopNonceRs,
     ];
 }
 

@@ -205,6 +205,7 @@ fn lower_request(doc: RequestDoc, here: &[Seg<'static>]) -> Result<Request, Brok
         raw,
         body,
         auth,
+        dpop,
         follow_redirects,
     } = doc;
     let to = match (endpoint, path) {
@@ -271,6 +272,7 @@ fn lower_request(doc: RequestDoc, here: &[Seg<'static>]) -> Result<Request, Brok
         headers,
         body,
         auth,
+        dpop,
         follow_redirects,
     })
 }

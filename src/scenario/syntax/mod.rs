@@ -9,8 +9,8 @@ mod lower;
 pub use lower::{lower, Broken};
 
 use super::model::{
-    AdvanceClock, Auth, Capability, CaptureEntry, Condition, Consent, JsonType, Level, Pairs,
-    Query, RawBody, RevokeApp, Sleep, SnapshotSpec, UserCode,
+    AdvanceClock, Auth, Capability, CaptureEntry, Condition, Consent, DpopProof, JsonType, Level,
+    Pairs, Query, RawBody, RevokeApp, Sleep, SnapshotSpec, UserCode,
 };
 use super::template::{Template, Tree};
 use schemars::JsonSchema;
@@ -191,6 +191,8 @@ pub struct RequestDoc {
     pub body: Option<Pairs>,
     /// Client authentication or a bearer token.
     pub auth: Option<Auth>,
+    /// A DPoP proof (RFC 9449) to send with the request: `{key: J}` signs one for it.
+    pub dpop: Option<DpopProof>,
     /// Follow redirects (default: no; an authorization response is a redirect to inspect).
     #[serde(default)]
     pub follow_redirects: bool,

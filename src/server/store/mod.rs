@@ -56,6 +56,10 @@ pub struct Issuance {
     pub access_ttl: Duration,
     /// Whether a refresh token comes with it.
     pub refresh: RefreshPlan,
+    /// The DPoP key the access token is bound to (RFC 9449 §5).
+    pub jkt: Option<Arc<str>>,
+    /// The DPoP key a new refresh token is bound to (a public client's, RFC 9449 §5).
+    pub refresh_jkt: Option<Arc<str>>,
 }
 
 /// Whether a token response carries a refresh token.
@@ -226,7 +230,8 @@ impl Store {
     /// the store seals: then nothing is stored, whatever the rate of issue.
     pub(crate) fn issue_standalone(&self, now: Timestamp, iss: &Issuance) -> Issued {
         debug_assert_eq!(iss.refresh, RefreshPlan::None);
-        if let Some(sealer) = &self.sealer {
+        // A DPoP-bound token keeps its key in the store (a sealed one has no room).
+        if let Some(sealer) = self.sealer.as_ref().filter(|_| iss.jkt.is_none()) {
             let numbered = {
                 let mut t = self.tables.lock();
                 t.sealed = t.sealed.wrapping_add(1);
@@ -527,6 +532,7 @@ impl Store {
             scope: says.scope,
             expires_at: says.expires_at,
             grant: records::STANDALONE,
+            jkt: None,
         }))
     }
 
@@ -718,6 +724,8 @@ mod tests {
             scope: ScopeSet::default(),
             access_ttl: Duration::from_secs(3600),
             refresh,
+            jkt: None,
+            refresh_jkt: None,
         }
     }
 
@@ -738,6 +746,7 @@ mod tests {
                 scope: ScopeSet::default(),
                 challenge: None,
                 issued_at: at(0),
+                dpop_jkt: None,
                 redeemed: None,
             },
         );

@@ -162,6 +162,9 @@ pub struct AuthorizationCode {
     pub challenge: Option<(String, PkceMethod)>,
     /// Issue time.
     pub issued_at: Timestamp,
+    /// The DPoP key the code is redeemable with (RFC 9449 §10 `dpop_jkt`, or the proof
+    /// sent to PAR, §10.1).
+    pub dpop_jkt: Option<String>,
     /// Set once redeemed: the grant its tokens belong to (TOK-21, TOK-22).
     pub redeemed: Option<u64>,
 }
@@ -201,6 +204,8 @@ pub(crate) struct AccessToken {
     pub expires_at: Timestamp,
     /// Grant it belongs to (revoking the grant kills it).
     pub grant: u64,
+    /// The thumbprint of the DPoP key it is bound to (RFC 9449 §6: `cnf.jkt`).
+    pub jkt: Option<Arc<str>>,
 }
 
 /// An issued refresh token.
@@ -216,6 +221,8 @@ pub(crate) struct RefreshToken {
     pub last_used: Timestamp,
     /// Grant it belongs to.
     pub grant: u64,
+    /// The DPoP key a public client's refresh token is bound to (RFC 9449 §5).
+    pub jkt: Option<Arc<str>>,
     /// Replaced by rotation; presenting it again is replay (REF-9), unless a declared
     /// reuse window still covers it (matrix §23, RACE-5…8).
     pub rotated: Option<Rotation>,

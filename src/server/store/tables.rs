@@ -424,6 +424,7 @@ impl Tables {
                 scope: iss.scope,
                 expires_at: now.plus(iss.access_ttl),
                 grant,
+                jkt: iss.jkt.clone(),
             },
         );
         let refresh = match iss.refresh {
@@ -435,6 +436,7 @@ impl Tables {
                     scope,
                     last_used: now,
                     grant,
+                    jkt: iss.refresh_jkt.clone(),
                     rotated: None,
                 };
                 self.insert_refresh(now, token, record);
@@ -634,6 +636,7 @@ mod tests {
             scope: ScopeSet::default(),
             expires_at: t0.plus(secs(3600)),
             grant: g,
+            jkt: None,
         };
         s.insert_access(t0, Token::random(), at);
         // Expired but within the grace period: kept so that polls still see expired_token.
@@ -660,6 +663,7 @@ mod tests {
             scope: ScopeSet::default(),
             expires_at: t0.plus(secs(3600)),
             grant: STANDALONE,
+            jkt: None,
         };
         let (cc1, cc2) = (Token::random(), Token::random());
         s.insert_access(t0, cc1, at.clone());
@@ -689,6 +693,7 @@ mod tests {
             scope: ScopeSet::default(),
             last_used: t0,
             grant: g,
+            jkt: None,
             rotated: None,
         };
         let key = Token::random();
