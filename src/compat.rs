@@ -46,7 +46,8 @@ pub enum Cell {
 /// `expected-failures.yaml`; where the example is also held to OAuth 2.1
 /// (`expected-failures-oauth21.yaml`), that run as a second column (`NAME/oauth21/`), and
 /// where it is also run with a refresh-token reuse window (`expected-failures-grace.yaml`),
-/// that run as another (`NAME/grace/`).
+/// that run as another (`NAME/grace/`), and where it is run demanding DPoP nonces
+/// (`expected-failures-dpop-nonce.yaml`), that run too (`NAME/dpop-nonce/`).
 pub fn read(example: &Path, reports: &Path) -> Result<Vec<Server>, String> {
     let name = example
         .file_name()
@@ -61,8 +62,9 @@ pub fn read(example: &Path, reports: &Path) -> Result<Vec<Server>, String> {
     )?];
     // Held to OAuth 2.1: its own list on top of the RFC one. Restarted with a reuse
     // window for rotated refresh tokens, declared to the harness (`--rt-reuse
-    // grace:<s>`): the window's own scenarios alone, with their own list.
-    for (run, extends_rfc) in [("oauth21", true), ("grace", false)] {
+    // grace:<s>`): the window's own scenarios alone, with their own list. Restarted
+    // demanding DPoP nonces (`--dpop-nonce as`): the DPoP scenarios alone, likewise.
+    for (run, extends_rfc) in [("oauth21", true), ("grace", false), ("dpop-nonce", false)] {
         let own = example.join(format!("expected-failures-{run}.yaml"));
         if own.is_file() {
             let lists = match extends_rfc {
@@ -149,7 +151,9 @@ pub fn markdown(rows: &[Requirement], servers: &[Server]) -> String {
          (`--expect oauth21`, matrix §22: its level overrides follow the row's RFC level); a\n\
          column marked (grace) is the same server restarted with a reuse window for rotated\n\
          refresh tokens, declared with `--rt-reuse grace:<s>`, running only the window's\n\
-         scenarios (matrix §23, RACE-5…8, and the rotation scenario it breaks by design).\n\
+         scenarios (matrix §23, RACE-5…8, and the rotation scenario it breaks by design); a\n\
+         column marked (dpop-nonce) is the same server restarted demanding DPoP nonces\n\
+         (RFC 9449 §8), declared with `--dpop-nonce as`, running only the DPoP scenarios.\n\
          Each row is a server row of the conformance matrix; each cell is\n\
          what that run showed: ✓ held, ✗ a deviation (linked to the sentence it breaks,\n\
          **security** when the server let something through), ℹ an optional behaviour absent,\n\

@@ -372,6 +372,10 @@ pub(super) struct RunArgs {
     /// RACE-5…8 run) or `bound` (matrix §23).
     #[arg(long, value_name = "POLICY")]
     pub(super) rt_reuse: Option<crate::runner::profile::RtReuse>,
+    /// Where a live target demands DPoP nonces, overriding its profile's `dpop_nonce`:
+    /// `none`, `as` (token endpoint and PAR), `rs` (resources) or `both` (RFC 9449 §8, §9).
+    #[arg(long, value_enum, value_name = "WHERE", hide_possible_values = true)]
+    pub(super) dpop_nonce: Option<crate::server::dpop::NoncePolicy>,
     /// Known deviations of the target (YAML list of {scenario, requirement?, step?, reason});
     /// listed failures, warnings and infos become XFAIL, and one that does not happen fails
     /// the run. Repeatable: the lists are joined (a server's deviations from the RFCs, and

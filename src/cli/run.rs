@@ -88,6 +88,12 @@ fn target_of(
             );
             return Err(ExitCode::from(exit::USAGE));
         }
+        if args.dpop_nonce.is_some() {
+            eprintln!(
+                "error: --dpop-nonce applies to a live target: the builtin demands DPoP nonces for the scenarios about them (DPOP-13…15, DPOP-27)"
+            );
+            return Err(ExitCode::from(exit::USAGE));
+        }
         return Ok(TargetSpec::Builtin {
             faults: args.faults.iter().copied().collect(),
         });
@@ -118,6 +124,9 @@ fn target_of(
             }
             if let Some(reuse) = args.rt_reuse {
                 p.rt_reuse = reuse;
+            }
+            if let Some(nonce) = args.dpop_nonce {
+                p.dpop_nonce = nonce;
             }
             Ok(TargetSpec::Live(std::sync::Arc::new(p)))
         }

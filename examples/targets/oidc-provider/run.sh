@@ -5,7 +5,7 @@
 # oidc-provider's own pages by the form recipes of profile.yaml (no program), and there is
 # no protected API. Exits 0 when exactly the deviations in expected-failures.yaml happen —
 # no more, no fewer — and with no ERROR; then again held to OAuth 2.1 (`--expect oauth21`,
-# with expected-failures-oauth21.yaml as well).
+# with expected-failures-oauth21.yaml as well), and once more demanding DPoP nonces.
 #
 #   examples/targets/oidc-provider/run.sh [extra `oauth-harness run` arguments]
 #
@@ -41,4 +41,24 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-judge_server oidc-provider "$here" "$@"
+status=0
+judge_server oidc-provider "$here" "$@" || status=$?
+
+# The same server demanding DPoP nonces (RFC 9449 §8: features.dPoP.nonceSecret and
+# requireNonce), declared to the harness with `--dpop-nonce as`: the DPoP scenarios alone
+# (expected-failures-dpop-nonce.yaml). Reports in reports/oidc-provider/dpop-nonce/.
+kill "$server" 2>/dev/null || true
+wait "$server" 2>/dev/null || true
+OP_DPOP_NONCE=1 node "$here/server.mjs" > "$root/reports/oidc-provider/server-dpop-nonce.log" 2>&1 &
+server=$!
+for _ in $(seq 1 100); do
+  if curl -sf -o /dev/null "$OP_BASE/.well-known/openid-configuration"; then break; fi
+  sleep 0.2
+done
+cd "$root"
+code=0
+"$harness" run --target "$here/profile.yaml" --dpop-nonce as \
+  --expected-failures "$here/expected-failures-dpop-nonce.yaml" \
+  --fail-on-warnings --report-dir reports/oidc-provider/dpop-nonce scenarios/dpop/ || code=$?
+if [ "$status" -eq 0 ]; then status=$code; fi
+exit "$status"

@@ -4,6 +4,7 @@
 // page are driven by the form recipes in profile.yaml. Short lifetimes let the expiry
 // scenarios wait them out. Clients are registered by the harness (RFC 7591, open
 // registration) at the start of each run and deleted after it (RFC 7592).
+import crypto from 'node:crypto';
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.OP_PORT || 3000);
@@ -20,6 +21,11 @@ const provider = new Provider(issuer, {
     revocation: { enabled: true },
     registration: { enabled: true },
     registrationManagement: { enabled: true },
+    // DPoP is on by default; with OP_DPOP_NONCE=1 (run.sh's third run) every proof must
+    // carry a server nonce (RFC 9449 §8), the secret drawn at start.
+    ...(process.env.OP_DPOP_NONCE === '1'
+      ? { dPoP: { enabled: true, nonceSecret: crypto.randomBytes(32), requireNonce: () => true } }
+      : {}),
   },
   // Refresh tokens for the grant types that may have them, as RFC 6749 §1.5 leaves it to
   // the server; oidc-provider's default asks for `offline_access` as well.
