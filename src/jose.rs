@@ -1,10 +1,11 @@
-//! JOSE for both sides of a client assertion (RFC 7523 §2.2): the harness signs with the
-//! private keys it holds, the reference server verifies with the keys its clients
-//! registered. `jsonwebtoken` does the cryptography (on aws-lc-rs, already in the tree
-//! through rustls); this module adds what it lacks: reading a *private* JWK (it reads
-//! PEM and DER only), and writing a JWS with any header, since the negative rows need
-//! headers a well-behaved library refuses to write (`alg: none`, an HMAC keyed with a
-//! public key).
+//! JOSE for both sides of a client assertion (RFC 7523 §2.2) and a DPoP proof (RFC 9449):
+//! the harness signs with the private keys it holds, the reference server verifies with
+//! the keys its clients registered or a proof carries. `jsonwebtoken` verifies and does
+//! HMACs; aws-lc-rs (already in the tree through rustls, and under jsonwebtoken) signs
+//! with a key pair parsed once. This module adds what jsonwebtoken lacks: reading a
+//! *private* JWK (it reads PEM and DER only), and writing a JWS with any header, since
+//! the negative rows need headers a well-behaved library refuses to write (`alg: none`,
+//! an HMAC keyed with a public key).
 //!
 //! Key material never leaves this module in text: `SigningKey`'s `Debug` names the key
 //! by its thumbprint, and no error message quotes a member of a JWK.
@@ -16,6 +17,7 @@ use base64::Engine;
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// The members of a JWK that hold private key material (RFC 7518 §6.2.2, §6.3.2, §6.4;
 /// RFC 8037 §2).
@@ -32,12 +34,35 @@ pub struct KeyError(String);
 #[derive(Clone)]
 pub struct SigningKey {
     alg: Algorithm,
-    key: EncodingKey,
+    pair: Pair,
     public: Map<String, Value>,
     /// The private JWK as read, for the one negative case that sends it (DPOP-7).
     private: crate::secret::Secret<Map<String, Value>>,
     spki_der: Vec<u8>,
     thumbprint: String,
+}
+
+/// The key pair that signs, parsed once (a load test signs a proof per request; building
+/// the pair from its encoding each time would cost a third of the signature).
+#[derive(Clone)]
+enum Pair {
+    /// ES256: ECDSA P-256 with SHA-256, the signature as `r || s` (RFC 7518 §3.4).
+    Ec(Arc<aws_lc_rs::signature::EcdsaKeyPair>),
+    /// EdDSA over Ed25519 (RFC 8037 §3.1).
+    Ed(Arc<aws_lc_rs::signature::Ed25519KeyPair>),
+}
+
+impl Pair {
+    /// The JWS signature of `input`, base64url.
+    fn sign(&self, input: &[u8]) -> Result<String, String> {
+        match self {
+            Pair::Ec(p) => p
+                .sign(&aws_lc_rs::rand::SystemRandom::new(), input)
+                .map(|s| B64.encode(s.as_ref()))
+                .map_err(|_| "cannot sign with the P-256 key".to_string()),
+            Pair::Ed(p) => Ok(B64.encode(p.sign(input).as_ref())),
+        }
+    }
 }
 
 /// A private key is shown by its public identity only.
@@ -90,7 +115,7 @@ impl SigningKey {
                 "the JWK has no `d`: it is a public key, and signing needs the private one".into(),
             ));
         }
-        let (alg, key, spki_der) = match (kty, jwk.get("crv").and_then(Value::as_str)) {
+        let (alg, pair, spki_der) = match (kty, jwk.get("crv").and_then(Value::as_str)) {
             ("EC", Some("P-256")) => {
                 let (x, y, d) = (bytes(&jwk, "x")?, bytes(&jwk, "y")?, bytes(&jwk, "d")?);
                 if x.len() != 32 || y.len() != 32 || d.len() != 32 {
@@ -103,35 +128,23 @@ impl SigningKey {
                     &point,
                 )
                 .map_err(|_| KeyError("`x`, `y` and `d` are not one P-256 key pair".into()))?;
-                let pkcs8 = pair
-                    .to_pkcs8v1()
-                    .map_err(|_| KeyError("the P-256 key cannot be encoded".into()))?;
                 let spki = pair
                     .public_key()
                     .as_der()
                     .map_err(|_| KeyError("the P-256 public key cannot be encoded".into()))?;
-                (
-                    Algorithm::ES256,
-                    EncodingKey::from_ec_der(pkcs8.as_ref()),
-                    spki.as_ref().to_vec(),
-                )
+                let spki = spki.as_ref().to_vec();
+                (Algorithm::ES256, Pair::Ec(Arc::new(pair)), spki)
             }
             ("OKP", Some("Ed25519")) => {
                 let (x, d) = (bytes(&jwk, "x")?, bytes(&jwk, "d")?);
                 let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_and_public_key(&d, &x)
                     .map_err(|_| KeyError("`x` and `d` are not one Ed25519 key pair".into()))?;
-                let pkcs8 = pair
-                    .to_pkcs8()
-                    .map_err(|_| KeyError("the Ed25519 key cannot be encoded".into()))?;
                 let spki = pair
                     .public_key()
                     .as_der()
                     .map_err(|_| KeyError("the Ed25519 public key cannot be encoded".into()))?;
-                (
-                    Algorithm::EdDSA,
-                    EncodingKey::from_ed_der(pkcs8.as_ref()),
-                    spki.as_ref().to_vec(),
-                )
+                let spki = spki.as_ref().to_vec();
+                (Algorithm::EdDSA, Pair::Ed(Arc::new(pair)), spki)
             }
             ("RSA", _) => {
                 return Err(KeyError(
@@ -168,7 +181,7 @@ impl SigningKey {
             .or_insert_with(|| Value::String(alg_name(alg).into()));
         Ok(SigningKey {
             alg,
-            key,
+            pair,
             public,
             private,
             spki_der,
@@ -310,8 +323,7 @@ pub fn compact(
     let encode = |m: &Map<String, Value>| B64.encode(Value::Object(m.clone()).to_string());
     let input = format!("{}.{}", encode(&header), encode(claims));
     let signature = match signer {
-        Signer::Key(k) => jsonwebtoken::crypto::sign(input.as_bytes(), &k.key, k.alg)
-            .map_err(|e| format!("cannot sign: {e}"))?,
+        Signer::Key(k) => k.pair.sign(input.as_bytes())?,
         Signer::Hmac(secret) => {
             let key = EncodingKey::from_secret(secret).map_err(|e| format!("HMAC key: {e}"))?;
             jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256)

@@ -161,27 +161,43 @@ pub(crate) struct Ctx {
     pub dpop: Option<LoadDpop>,
 }
 
-/// DPoP for a load run (RFC 9449): the key J, where proofs go, and the nonce the server
-/// gave last (§8).
+/// DPoP for a load run (RFC 9449): the key J, where proofs go, the nonce the server gave
+/// last (§8), and the target's clock (a proof's `iat` is the target's now, matrix §17a).
 pub(crate) struct LoadDpop {
     key: Arc<crate::jose::SigningKey>,
     token_url: String,
     nonce: parking_lot::Mutex<Option<String>>,
+    /// The target's Unix time at an instant of ours, and how fast its clock runs.
+    clock: (Instant, u64, f64),
 }
 
 impl LoadDpop {
-    /// DPoP for the token endpoint of `session`, with its key J.
-    fn new(session: &Session) -> Result<LoadDpop, LoadError> {
+    /// DPoP for the token endpoint of `session`, with its key J; a live target's clock is
+    /// read from the `Date` of an answer (the builtin's is its own).
+    async fn new(session: &Session, scale: f64) -> Result<LoadDpop, LoadError> {
         let key = session
             .provided
             .keys
             .get(crate::keys::KeyName::J, None)
             .map_err(|e| LoadError::Runtime(format!("dpop: the key J: {e}")))?;
+        if !session.knows_target_time() {
+            if let Ok(ex) = session.fetch(session.http.get(&session.base)).await {
+                session.observe_date(&ex);
+            }
+        }
         Ok(LoadDpop {
             key,
             token_url: session.endpoint_url(crate::endpoint::Endpoint::Token),
             nonce: parking_lot::Mutex::default(),
+            clock: (Instant::now(), session.target_now(), scale),
         })
+    }
+
+    /// The target's Unix time now.
+    fn now(&self) -> i64 {
+        let (at, unix, scale) = self.clock;
+        let secs = unix as f64 + at.elapsed().as_secs_f64() * scale;
+        secs as i64
     }
 }
 
@@ -268,7 +284,7 @@ impl Ctx {
             let claims = crate::dpop::Claims {
                 htm: "POST",
                 htu: url,
-                iat: i64::try_from(self.session.target_now()).unwrap_or(i64::MAX),
+                iat: d.now(),
                 nonce: nonce.as_deref(),
                 access_token: None,
             };
@@ -505,7 +521,7 @@ async fn one_run(
 ) -> Result<(Summary, Vec<PathBuf>), LoadError> {
     let (session, scale) = open(opts, p).await?;
     let dpop = if p.dpop {
-        Some(LoadDpop::new(&session)?)
+        Some(LoadDpop::new(&session, f64::from(scale)).await?)
     } else {
         None
     };

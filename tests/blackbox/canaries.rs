@@ -95,6 +95,8 @@ fn scan(name: &str, text: &str, canaries: &[String], found: &mut Vec<(String, St
     for text_of_key in [
         oauth_harness::keys::FIXTURE_K,
         oauth_harness::keys::FIXTURE_K2,
+        oauth_harness::keys::FIXTURE_J,
+        oauth_harness::keys::FIXTURE_J2,
     ] {
         let jwk: serde_json::Value = serde_json::from_str(text_of_key).expect("a JWK");
         for member in ["x", "y"] {
@@ -215,7 +217,7 @@ async fn no_secret_reaches_any_output_of_a_run_or_a_load_test() {
             std::fs::create_dir_all(&out_dir).expect("dir");
             std::fs::write(
                 &profile,
-                "kind: token-grants\nusers: 3\nincrease_rate: 10\nrun_time: 1s\nwait_time: {min: 5ms, max: 10ms}\n",
+                "kind: token-grants\nusers: 3\nincrease_rate: 10\nrun_time: 1s\nwait_time: {min: 5ms, max: 10ms}\ndpop: true\n",
             )
             .expect("write");
             std::process::Command::new(BIN)

@@ -230,18 +230,25 @@ impl Store {
     /// the store seals: then nothing is stored, whatever the rate of issue.
     pub(crate) fn issue_standalone(&self, now: Timestamp, iss: &Issuance) -> Issued {
         debug_assert_eq!(iss.refresh, RefreshPlan::None);
-        // A DPoP-bound token keeps its key in the store (a sealed one has no room).
-        if let Some(sealer) = self.sealer.as_ref().filter(|_| iss.jkt.is_none()) {
+        if let Some(sealer) = &self.sealer {
             let numbered = {
                 let mut t = self.tables.lock();
                 t.sealed = t.sealed.wrapping_add(1);
-                t.client_number(&iss.client_id).map(|n| (n, t.sealed))
+                // A DPoP-bound token carries its key's number (RFC 9449 §6).
+                let jkt = match &iss.jkt {
+                    Some(k) => t.jkt_number(k),
+                    None => Some(0),
+                };
+                t.client_number(&iss.client_id)
+                    .zip(jkt)
+                    .map(|(n, k)| (n, k, t.sealed))
             };
-            if let Some((client, serial)) = numbered {
+            if let Some((client, jkt, serial)) = numbered {
                 let says = Sealed {
                     expires_at: now.plus(iss.access_ttl),
                     client,
                     scope: iss.scope,
+                    jkt,
                 };
                 return Issued {
                     access: sealer.seal(says, serial),
@@ -519,12 +526,16 @@ impl Store {
             }
         }
         let says = self.sealer.as_ref()?.open(token)?;
-        let client_id = {
+        let (client_id, jkt) = {
             let t = self.tables.lock();
             if t.revoked.get(token.as_bytes()).is_some() {
                 return None;
             }
-            t.client_names.get(usize::from(says.client))?.clone()
+            let jkt = match says.jkt {
+                0 => None,
+                n => Some(t.jkt_names.get(usize::from(n) - 1)?.clone()),
+            };
+            (t.client_names.get(usize::from(says.client))?.clone(), jkt)
         };
         Some(Found::Access(AccessToken {
             client_id,
@@ -532,7 +543,7 @@ impl Store {
             scope: says.scope,
             expires_at: says.expires_at,
             grant: records::STANDALONE,
-            jkt: None,
+            jkt,
         }))
     }
 
@@ -751,6 +762,38 @@ mod tests {
             },
         );
         key
+    }
+
+    #[test]
+    fn a_dpop_bound_client_credentials_token_is_sealed_with_its_key() {
+        let s = Store::new(
+            Lifetimes {
+                code: Duration::from_secs(600),
+                device: Duration::from_secs(1800),
+                refresh_idle: Duration::from_secs(86_400),
+            },
+            true,
+        );
+        let mut iss = issuance(RefreshPlan::None);
+        iss.user = None;
+        let bound = |k: &str| Issuance {
+            jkt: Some(Arc::from(k)),
+            ..iss.clone()
+        };
+        let (a, b, c) = (
+            s.issue_standalone(at(0), &bound("key-one")),
+            s.issue_standalone(at(0), &bound("key-two")),
+            s.issue_standalone(at(0), &iss),
+        );
+        let jkt_of = |t: &Issued| match s.find(t.access.as_str()) {
+            Some(Found::Access(a)) => a.jkt.map(|k| k.to_string()),
+            _ => Some("not found".into()),
+        };
+        assert_eq!(jkt_of(&a).as_deref(), Some("key-one"));
+        assert_eq!(jkt_of(&b).as_deref(), Some("key-two"));
+        assert_eq!(jkt_of(&c), None, "unbound");
+        let stored = s.counts().into_iter().find(|(k, _)| *k == "access_tokens");
+        assert_eq!(stored, Some(("access_tokens", 0)), "sealed, stored nowhere");
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //!
 //! Layout of the 32 bytes (43 base64url characters, like every other token):
 //! expiry in server milliseconds (6 bytes), the client's number in the store (2), the
-//! scope bits (4), a serial (4), and the first 16 bytes of the MAC over those 16. A guess
-//! succeeds with probability 2^-128 (TOK-32); two tokens never coincide (the serial).
+//! scope bits (4), the number of the DPoP key it is bound to (2; 0: none, RFC 9449 §6),
+//! a serial (2), and the first 16 bytes of the MAC over those 16. A guess succeeds with
+//! probability 2^-128 (TOK-32); two tokens never coincide (the serial: 65,536 tokens of
+//! one client, scope and key would have to expire in the same millisecond).
 
 use super::records::Token;
 use crate::clock::Timestamp;
@@ -29,6 +31,8 @@ pub(super) struct Sealed {
     pub client: u16,
     /// Its scope.
     pub scope: ScopeSet,
+    /// The number of the DPoP key it is bound to (from 1), or 0.
+    pub jkt: u16,
 }
 
 /// Seals and opens tokens under one server's key.
@@ -59,7 +63,8 @@ impl Sealer {
         raw[..6].copy_from_slice(&s.expires_at.as_millis().to_be_bytes()[2..]);
         raw[6..8].copy_from_slice(&s.client.to_be_bytes());
         raw[8..12].copy_from_slice(&s.scope.bits().to_be_bytes());
-        raw[12..16].copy_from_slice(&serial.to_be_bytes());
+        raw[12..14].copy_from_slice(&s.jkt.to_be_bytes());
+        raw[14..16].copy_from_slice(&serial.to_be_bytes()[2..]);
         let tag = hmac::sign(&self.key, &raw[..BODY]);
         raw[BODY..].copy_from_slice(&tag.as_ref()[..TAG]);
         Token::from_raw(&raw)
@@ -78,6 +83,7 @@ impl Sealer {
             expires_at: Timestamp::from_millis(u64::from_be_bytes(ms)),
             client: u16::from_be_bytes([raw[6], raw[7]]),
             scope: ScopeSet::from_bits(u32::from_be_bytes([raw[8], raw[9], raw[10], raw[11]])),
+            jkt: u16::from_be_bytes([raw[12], raw[13]]),
         })
     }
 }
@@ -93,6 +99,7 @@ mod tests {
             expires_at: Timestamp::default().plus(Duration::from_secs(3600)),
             client: 3,
             scope: ScopeSet::from_bits(0b101),
+            jkt: 2,
         }
     }
 

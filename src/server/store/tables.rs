@@ -175,6 +175,10 @@ pub(super) struct Tables {
     /// Clients by the number sealed tokens carry, and numbers by client.
     pub(super) client_names: Vec<Arc<str>>,
     client_numbers: HashMap<Arc<str>, u16>,
+    /// DPoP key thumbprints by the number sealed tokens carry (from 1; 0 is unbound), and
+    /// numbers by thumbprint.
+    pub(super) jkt_names: Vec<Arc<str>>,
+    jkt_numbers: HashMap<Arc<str>, u16>,
     /// Sealed tokens issued so far (each one's serial).
     pub(super) sealed: u32,
     /// Sealed tokens revoked, until they expire.
@@ -223,6 +227,8 @@ impl Tables {
             requests: _,
             client_names: _,
             client_numbers: _,
+            jkt_names: _,
+            jkt_numbers: _,
             sealed: _,
             revoked_q: _,
             life: _,
@@ -343,6 +349,20 @@ impl Tables {
         let n = u16::try_from(self.client_names.len()).ok()?;
         self.client_names.push(client.clone());
         self.client_numbers.insert(client.clone(), n);
+        Some(n)
+    }
+
+    /// The number sealed tokens carry for the DPoP key `jkt` (from 1); `None` once 65,535
+    /// keys have one (a token bound to another key is then stored).
+    pub(super) fn jkt_number(&mut self, jkt: &Arc<str>) -> Option<u16> {
+        if let Some(n) = self.jkt_numbers.get(jkt) {
+            return Some(*n);
+        }
+        let n = u16::try_from(self.jkt_names.len() + 1)
+            .ok()
+            .filter(|n| *n < u16::MAX)?;
+        self.jkt_names.push(jkt.clone());
+        self.jkt_numbers.insert(jkt.clone(), n);
         Some(n)
     }
 
