@@ -23,6 +23,13 @@ use std::sync::Arc;
 /// RFC 8037 §2).
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
+/// Whether a JWK holds private key material (any member of RFC 7518 §6 and RFC 8037 §2
+/// that only a private key has): what a client registers, and what a DPoP proof carries,
+/// must not.
+pub fn holds_private_key(jwk: &Value) -> bool {
+    PRIVATE_MEMBERS.iter().any(|m| jwk.get(m).is_some())
+}
+
 /// Why a JWK cannot be used to sign. The message names the member at fault, never its
 /// value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

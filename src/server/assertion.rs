@@ -138,10 +138,7 @@ fn public_keys(jwks: Option<&Value>) -> Result<Vec<Value>, String> {
             "the JWK Set holds a key of kty '{kty}' that is not a public key"
         ));
     }
-    if keys
-        .iter()
-        .any(|k| ["d", "p", "q", "k"].iter().any(|m| k.get(m).is_some()))
-    {
+    if keys.iter().any(crate::jose::holds_private_key) {
         return Err("the JWK Set must hold public keys only".into());
     }
     Ok(keys.clone())

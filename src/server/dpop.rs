@@ -220,10 +220,7 @@ pub(crate) fn check(
         ));
     }
     // Item 7: no private key in `jwk`.
-    let private = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
-        .iter()
-        .any(|m| jwk.get(m).is_some());
-    if private && !f(Fault::DpopAcceptPrivateJwk) {
+    if jose::holds_private_key(jwk) && !f(Fault::DpopAcceptPrivateJwk) {
         return Err(Refusal::Invalid("The DPoP proof's jwk holds a private key"));
     }
     let rs_lax = place == Place::Resource && f(Fault::DpopRsSkipHtmHtu);

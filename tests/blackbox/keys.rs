@@ -6,10 +6,26 @@ const BIN: &str = env!("CARGO_BIN_EXE_oauth-harness");
 use std::process::Command;
 
 fn run(dir: &std::path::Path, client: &str, env: &[(&str, &str)]) -> (i32, String) {
+    run_profile(
+        dir,
+        &format!("clients:\n  {client}"),
+        "scenarios/jwtauth/claims.yaml",
+        env,
+    )
+}
+
+/// `run --target` with a profile whose lines after `name` and `base_url` are `body`, on
+/// `scenario`: the exit code and what was said, the folder's path masked.
+fn run_profile(
+    dir: &std::path::Path,
+    body: &str,
+    scenario: &str,
+    env: &[(&str, &str)],
+) -> (i32, String) {
     let profile = dir.join("p.yaml");
     std::fs::write(
         &profile,
-        format!("name: k\nbase_url: http://127.0.0.1:9\nclients:\n  {client}\n"),
+        format!("name: k\nbase_url: http://127.0.0.1:9\n{body}\n"),
     )
     .expect("write");
     let out = Command::new(BIN)
@@ -17,7 +33,7 @@ fn run(dir: &std::path::Path, client: &str, env: &[(&str, &str)]) -> (i32, Strin
         .arg(dir.join("r"))
         .arg("--target")
         .arg(&profile)
-        .arg("scenarios/jwtauth/claims.yaml")
+        .arg(scenario)
         .envs(env.iter().copied())
         .output()
         .expect("run");
@@ -219,25 +235,9 @@ fn a_dpop_key_that_cannot_sign_is_refused_at_its_line_and_never_shown() {
         ("dpop_key_env: UNSET_DPOP_KEY", vec![]),
         ("dpop_key_file: oct.jwk\ndpop_key_env: DPOP_KEY", vec![]),
     ] {
-        let profile = dir.path().join("p.yaml");
-        std::fs::write(
-            &profile,
-            format!("name: k\nbase_url: http://127.0.0.1:9\n{fields}\n"),
-        )
-        .expect("write");
-        let out = Command::new(BIN)
-            .args(["run", "--snapshots", "off", "--report-dir"])
-            .arg(dir.path().join("r"))
-            .arg("--target")
-            .arg(&profile)
-            .arg("scenarios/dpop/token.yaml")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .output()
-            .expect("run");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        let text = text.replace(&dir.path().display().to_string(), "[dir]");
-        assert_eq!(out.status.code(), Some(2), "{fields}: {text}");
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (code, text) = run_profile(dir.path(), fields, "scenarios/dpop/token.yaml", &env);
+        assert_eq!(code, 2, "{fields}: {text}");
         assert!(!text.contains(&d), "{fields}: the key is shown: {text}");
         seen.push(format!("{fields}\n  {}", text.trim()));
     }
