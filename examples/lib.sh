@@ -12,11 +12,13 @@
 #                          DIR/expected-failures-oauth21.yaml; each passes only with
 #                          exactly its listed deviations; reports in reports/NAME/ and
 #                          reports/NAME/oauth21/; the worse exit status
-#   judge_client NAME EXPECTED COMMAND…
+#   judge_client NAME EXPECTED [--dpop] COMMAND…
 #                          `oauth-harness client` over every client scenario, once with
 #                          COMMAND device and once with COMMAND code, each passing only
 #                          with exactly EXPECTED's deviations; reports in
 #                          reports/clients/NAME-{device,code}/; the worse exit status
+#                          (--dpop: the client signs DPoP proofs when
+#                          OAUTH_HARNESS_DPOP=1, and the DPoP scenarios judge it)
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 harness="${OAUTH_HARNESS:-}"
 if [ -z "$harness" ]; then
@@ -63,10 +65,14 @@ judge_server() {
 }
 
 judge_client() {
-  local name="$1" expected="$2" status=0 flow
+  local name="$1" expected="$2" status=0 flow dpop=()
   shift 2
+  if [ "${1:-}" = --dpop ]; then
+    dpop=(--dpop)
+    shift
+  fi
   for flow in device code; do
-    (cd "$root" && "$harness" client \
+    (cd "$root" && "$harness" client "${dpop[@]}" \
       --expected-failures "$expected" \
       --fail-on-warnings \
       --report-dir "reports/clients/$name-$flow" \

@@ -57,6 +57,11 @@ enum Pair {
     Ec(Arc<aws_lc_rs::signature::EcdsaKeyPair>),
     /// EdDSA over Ed25519 (RFC 8037 §3.1).
     Ed(Arc<aws_lc_rs::signature::Ed25519KeyPair>),
+    /// RS256 (RSASSA-PKCS1-v1_5) or PS256 (RSASSA-PSS), SHA-256 (RFC 7518 §3.3, §3.5).
+    Rsa(
+        Arc<aws_lc_rs::signature::RsaKeyPair>,
+        &'static aws_lc_rs::signature::RsaSignatureEncoding,
+    ),
 }
 
 impl Pair {
@@ -68,6 +73,17 @@ impl Pair {
                 .map(|s| B64.encode(s.as_ref()))
                 .map_err(|_| "cannot sign with the P-256 key".to_string()),
             Pair::Ed(p) => Ok(B64.encode(p.sign(input).as_ref())),
+            Pair::Rsa(p, encoding) => {
+                let mut sig = vec![0; p.public_modulus_len()];
+                p.sign(
+                    *encoding,
+                    &aws_lc_rs::rand::SystemRandom::new(),
+                    input,
+                    &mut sig,
+                )
+                .map_err(|_| "cannot sign with the RSA key".to_string())?;
+                Ok(B64.encode(sig))
+            }
         }
     }
 }
@@ -96,10 +112,54 @@ fn bytes(jwk: &Map<String, Value>, name: &str) -> Result<Vec<u8>, KeyError> {
     })
 }
 
+/// An RSA private JWK (RFC 7518 §6.3.2) as a key pair: every member of a two-prime key
+/// (`oth`, more primes, is refused), the algorithm its `alg` names (RS256 when none).
+fn rsa_pair(jwk: &Map<String, Value>) -> Result<(Algorithm, Pair, Vec<u8>), KeyError> {
+    use aws_lc_rs::rsa::{KeyPairComponents, PublicKeyComponents};
+    use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256};
+    if jwk.contains_key("oth") {
+        return Err(KeyError(
+            "the RSA JWK has `oth`: keys of more than two primes are not read".into(),
+        ));
+    }
+    let (alg, encoding) = match jwk.get("alg").and_then(Value::as_str) {
+        None | Some("RS256") => (Algorithm::RS256, &RSA_PKCS1_SHA256),
+        Some("PS256") => (Algorithm::PS256, &RSA_PSS_SHA256),
+        Some(other) => {
+            return Err(KeyError(format!(
+                "the RSA JWK says `alg: {other}`; the harness signs RS256 or PS256"
+            )))
+        }
+    };
+    let [n, e, d, p, q, dp, dq, qi] =
+        ["n", "e", "d", "p", "q", "dp", "dq", "qi"].map(|m| bytes(jwk, m));
+    let components = KeyPairComponents {
+        public_key: PublicKeyComponents { n: n?, e: e? },
+        d: d?,
+        p: p?,
+        q: q?,
+        dP: dp?,
+        dQ: dq?,
+        qInv: qi?,
+    };
+    let pair = RsaKeyPair::from_components(&components).map_err(|_| {
+        KeyError(
+            "`n`, `e`, `d`, `p`, `q`, `dp`, `dq` and `qi` are not one RSA key pair of 2048 to 8192 bits"
+                .into(),
+        )
+    })?;
+    let spki = pair
+        .public_key()
+        .as_der()
+        .map_err(|_| KeyError("the RSA public key cannot be encoded".into()))?;
+    let spki = spki.as_ref().to_vec();
+    Ok((alg, Pair::Rsa(Arc::new(pair), encoding), spki))
+}
+
 impl SigningKey {
-    /// Reads a private JWK (RFC 7517): EC P-256 (ES256) or OKP Ed25519 (EdDSA). An RSA
-    /// private key is refused with the reason (this build reads RSA keys' public halves
-    /// only), as are symmetric and public-only keys.
+    /// Reads a private JWK (RFC 7517): EC P-256 (ES256), OKP Ed25519 (EdDSA), or RSA of
+    /// 2048 to 8192 bits with its CRT members (RS256, or PS256 where the JWK's `alg` says
+    /// so). Symmetric and public-only keys are refused with the reason.
     pub fn from_jwk(text: &str) -> Result<SigningKey, KeyError> {
         let value: Value = serde_json::from_str(text).map_err(|e| {
             KeyError(format!(
@@ -114,7 +174,7 @@ impl SigningKey {
         let kty = member(&jwk, "kty")?;
         if kty == "oct" {
             return Err(KeyError(
-                "`kty: oct` is a symmetric key; a private EC or OKP key is needed".into(),
+                "`kty: oct` is a symmetric key; a private EC, OKP or RSA key is needed".into(),
             ));
         }
         if !jwk.contains_key("d") {
@@ -153,14 +213,10 @@ impl SigningKey {
                 let spki = spki.as_ref().to_vec();
                 (Algorithm::EdDSA, Pair::Ed(Arc::new(pair)), spki)
             }
-            ("RSA", _) => {
-                return Err(KeyError(
-                    "`kty: RSA`: RSA private keys are not read from a JWK; use an EC P-256 (ES256) or Ed25519 (EdDSA) key".into(),
-                ))
-            }
+            ("RSA", _) => rsa_pair(&jwk)?,
             (kty, crv) => {
                 return Err(KeyError(format!(
-                    "`kty: {kty}`{}: the harness signs with EC P-256 (ES256) or OKP Ed25519 (EdDSA) keys",
+                    "`kty: {kty}`{}: the harness signs with EC P-256 (ES256), OKP Ed25519 (EdDSA) or RSA (RS256, PS256) keys",
                     crv.map(|c| format!(", `crv: {c}`")).unwrap_or_default()
                 )))
             }
@@ -518,7 +574,11 @@ mod tests {
             (json!({"kty": "oct", "k": d}).to_string(), "symmetric"),
             (
                 json!({"kty": "RSA", "n": "x", "e": "AQAB", "d": d}).to_string(),
-                "RSA",
+                "`n` is not base64url",
+            ),
+            (
+                json!({"kty": "RSA", "n": "AQAB", "e": "AQAB", "d": d}).to_string(),
+                "no string member `p`",
             ),
             (wrong_d.to_string(), "not one P-256 key pair"),
             (bad_b64.to_string(), "`d` is not base64url"),
@@ -537,6 +597,45 @@ mod tests {
             !shown.contains(&d) && shown.contains("thumbprint"),
             "{shown}"
         );
+    }
+
+    /// A test RSA key of 2048 bits (`fixtures/keys/R.jwk`).
+    const R: &str = include_str!("../fixtures/keys/R.jwk");
+
+    #[test]
+    fn an_rsa_key_signs_rs256_or_ps256_as_its_alg_says_and_a_broken_one_is_refused() {
+        let r: Value = serde_json::from_str(R).expect("json");
+        for (alg, want) in [(None, Algorithm::RS256), (Some("PS256"), Algorithm::PS256)] {
+            let mut jwk = r.clone();
+            if let Some(a) = alg {
+                jwk["alg"] = json!(a);
+            }
+            let key = SigningKey::from_jwk(&jwk.to_string()).expect("an RSA key");
+            assert_eq!(key.alg(), want);
+            let jws = compact(
+                &Map::from_iter([("alg".to_string(), json!(alg_name(want)))]),
+                &claims(),
+                Signer::Key(&key),
+            )
+            .expect("signed");
+            let public = Value::Object(key.public_jwk().clone());
+            assert!(
+                !holds_private_key(&public),
+                "the public JWK has no private member"
+            );
+            assert!(parse(&jws).expect("jws").verify_jwk(&public), "{alg:?}");
+        }
+        let d = r["d"].as_str().expect("d").to_string();
+        let mut broken = r.clone();
+        broken["qi"] = r["dp"].clone();
+        let mut es = r.clone();
+        es["alg"] = json!("ES256");
+        for (jwk, want) in [(broken, "not one RSA key pair"), (es, "`alg: ES256`")] {
+            let e = SigningKey::from_jwk(&jwk.to_string())
+                .expect_err(want)
+                .to_string();
+            assert!(e.contains(want) && !e.contains(&d), "{e}");
+        }
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub(super) enum Command {
     /// saw.
     #[command(after_help = exit::HELP)]
     Client(super::client::ClientArgs),
+    /// Print a DPoP proof (RFC 9449 §4) for one request: for shell and curl clients, and
+    /// for clients under `client --dpop` that cannot sign (the harness is on their PATH).
+    DpopProof(super::client::DpopProofArgs),
     /// `sleep` on the server's scaled clock (the command clients find on their PATH).
     #[command(hide = true)]
     ScaledSleep {

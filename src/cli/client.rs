@@ -33,6 +33,10 @@ pub(super) struct ClientArgs {
     /// A WARNING that no expected-failures entry lists fails the run (exit 4).
     #[arg(long)]
     fail_on_warnings: bool,
+    /// The client signs DPoP proofs (RFC 9449) when `OAUTH_HARNESS_DPOP=1` is set: the
+    /// scenarios whose server demands DPoP judge it. Without, they are SKIPPED.
+    #[arg(long)]
+    dpop: bool,
     /// The client: a command and its arguments, after `--`; `{base}` is replaced by the
     /// server's URL.
     #[arg(last = true, required = true, value_name = "COMMAND")]
@@ -90,6 +94,7 @@ pub(super) fn client(args: ClientArgs) -> ExitCode {
         time_scale: args.time_scale,
         harness_bin: std::env::current_exe().ok(),
         open_url_from: args.open_url_from,
+        dpop: args.dpop,
     };
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -116,6 +121,82 @@ pub(super) fn client(args: ClientArgs) -> ExitCode {
     };
     let format = super::args::Format::or_from_env(None);
     super::run::finish(&result, true, (&args.report_dir, &copies), format)
+}
+
+#[derive(Debug, Args)]
+pub(super) struct DpopProofArgs {
+    /// The key that signs: `J` or `J2` (the fixture keys), or a file holding a private
+    /// JWK (EC P-256, Ed25519 or RSA).
+    #[arg(long, value_name = "J|J2|FILE", default_value = "J")]
+    key: String,
+    /// The request's method (`htm`).
+    #[arg(long, value_name = "METHOD", default_value = "POST")]
+    htm: String,
+    /// The request's URL (`htu`: its query and fragment are left out).
+    #[arg(long, value_name = "URL")]
+    htu: String,
+    /// The nonce the server gave in `DPoP-Nonce` (§8, §9); it may begin with `-`.
+    #[arg(long, value_name = "NONCE", allow_hyphen_values = true)]
+    nonce: Option<String>,
+    /// The environment variable that holds the access token the request presents (its
+    /// hash goes in `ath`, §4.2); a token is never taken on the command line.
+    #[arg(long, value_name = "VAR")]
+    ath_of_env: Option<String>,
+}
+
+/// `dpop-proof`: one proof on standard output, dated by this machine's clock. A key that
+/// cannot sign is exit 2, a missing variable exit 1; neither quotes a secret.
+pub(super) fn dpop_proof(args: DpopProofArgs) -> ExitCode {
+    use crate::keys::{fixture_key, KeyName};
+    let key = match args.key.as_str() {
+        "J" => fixture_key(KeyName::J),
+        "J2" => fixture_key(KeyName::J2),
+        path => match std::fs::read_to_string(path) {
+            Ok(text) => crate::jose::SigningKey::from_jwk(&text).map(std::sync::Arc::new),
+            Err(e) => {
+                eprintln!("error: cannot read the key {path}: {e}");
+                return ExitCode::from(exit::USAGE);
+            }
+        },
+    };
+    let key = match key {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: the key {}: {e}", args.key);
+            return ExitCode::from(exit::BAD_SCENARIO);
+        }
+    };
+    let token = match &args.ath_of_env {
+        None => None,
+        Some(var) => match std::env::var(var) {
+            Ok(t) if !t.is_empty() => Some(t),
+            _ => {
+                eprintln!("error: --ath-of-env {var}: the variable is not set");
+                return ExitCode::from(exit::USAGE);
+            }
+        },
+    };
+    let iat = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let claims = crate::dpop::Claims {
+        htm: &args.htm,
+        htu: &args.htu,
+        iat,
+        nonce: args.nonce.as_deref(),
+        access_token: token.as_deref(),
+    };
+    match crate::dpop::proof(&key, &claims) {
+        Ok(p) => {
+            println!("{p}");
+            ExitCode::from(exit::PASSED)
+        }
+        Err(e) => {
+            eprintln!("error: cannot sign: {e}");
+            ExitCode::from(exit::RUNTIME)
+        }
+    }
 }
 
 /// `scaled-sleep DURATION…`: coreutils' `sleep` (numbers with an optional s, m, h or d

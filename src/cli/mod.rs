@@ -48,6 +48,7 @@ pub fn main() -> ExitCode {
         Command::Compat(args) => compat(args),
         Command::Init(args) => init(args),
         Command::Client(args) => client::client(args),
+        Command::DpopProof(args) => client::dpop_proof(args),
         Command::ScaledSleep { durations } => client::scaled_sleep(&durations),
         Command::Browse { url } => client::browse(&url),
         Command::Schema { client } => {

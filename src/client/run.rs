@@ -48,6 +48,9 @@ pub struct ClientOptions {
     pub harness_bin: Option<PathBuf>,
     /// Where a redirect-based client's authorization URL comes from.
     pub open_url_from: OpenUrlFrom,
+    /// The client signs DPoP proofs (RFC 9449) when `OAUTH_HARNESS_DPOP` is set: the
+    /// scenarios whose server demands DPoP judge it (without, they are SKIPPED).
+    pub dpop: bool,
 }
 
 /// Where the harness's browser gets the authorization URL.
@@ -97,6 +100,17 @@ fn server_config(s: Parts<'_>) -> ServerConfig {
         IssPlay::Missing => faults.insert(Fault::IssMissing),
     }
     config.faults = faults;
+    if s.server.dpop {
+        // RFC 9449 §5.2: the client under test is registered as always using DPoP.
+        config.policy.dpop_nonce = s.server.dpop_nonce;
+        for c in &mut config.clients {
+            if [CLIENT_ID, NATIVE_CLIENT_ID].contains(&&*c.id) {
+                let mut bound = (**c).clone();
+                bound.dpop_bound_access_tokens = true;
+                *c = std::sync::Arc::new(bound);
+            }
+        }
+    }
     config.play = Some(Play {
         decision: match s.user.decision {
             UserChoice::Approve => Some((UserDecision::Approve, s.user.after)),
@@ -139,6 +153,12 @@ impl Home {
             write_script(
                 &shim.join("sleep"),
                 &format!("# oauth-harness: sleep on the server's scaled clock\nOAUTH_HARNESS_SLEEP_LOG='{naps}' exec '{bin}' scaled-sleep \"$@\"\n"),
+            )?;
+            // The harness itself, for a client that signs its DPoP proofs with
+            // `oauth-harness dpop-proof`.
+            write_script(
+                &shim.join("oauth-harness"),
+                &format!("# oauth-harness\nexec '{bin}' \"$@\"\n"),
             )?;
             // A browser returns once it has opened the page: the visit goes on in the
             // background, its account in the log.
@@ -248,6 +268,8 @@ struct Stage<'a> {
     /// Whether the run is watched for waits the client did not take through the scaled
     /// `sleep` ([`pace`]).
     watch: bool,
+    /// The client must use DPoP (`OAUTH_HARNESS_DPOP=1`).
+    dpop: bool,
 }
 
 /// The client's command with its environment (module docs), output piped.
@@ -290,10 +312,14 @@ fn command(opts: &ClientOptions, stage: &Stage<'_>) -> std::io::Result<tokio::pr
         .envs(stage.browse.env())
         .env("NOORLE_API", base)
         .env_remove("BROWSER")
+        .env_remove("OAUTH_HARNESS_DPOP")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if stage.dpop {
+        command.env("OAUTH_HARNESS_DPOP", "1");
+    }
     if opts.open_url_from == OpenUrlFrom::Browser {
         if let Some(b) = stage.home.browser() {
             command.env("BROWSER", b);
@@ -525,6 +551,14 @@ pub async fn run_paced(l: &LoadedClient, opts: &ClientOptions, pace: &Pace) -> P
         steps: Vec::new(),
         race: None,
     };
+    if s.server.dpop && !opts.dpop {
+        let mut result = result;
+        result.status = Status::Skipped;
+        result.skip_reason = Some(
+            "not applicable: the client is not said to sign DPoP proofs (client --dpop)".into(),
+        );
+        return Paced::Judged(result);
+    }
     let real_time = matches!(pace, Pace::RealTime(_));
     let name = match pace {
         Pace::Scaled => "the client runs".to_string(),
@@ -568,6 +602,7 @@ pub async fn run_paced(l: &LoadedClient, opts: &ClientOptions, pace: &Pace) -> P
         limit: Duration::from_secs_f64(parts.time_limit as f64 / f64::from(scale)),
         clock: clock.clone(),
         watch: s.flow == Flow::Device && scale > 1,
+        dpop: parts.server.dpop,
     };
     let (mut ran, failure) = run_times(opts, &stage, s.runs).await;
     if stage.watch && failure.is_none() {

@@ -193,6 +193,17 @@ pub struct ServerPart {
     /// The `iss` of the server's authorization responses (RFC 9207; ISS-6, ISS-7).
     #[serde(default)]
     pub iss: IssPlay,
+    /// The client must use DPoP (RFC 9449): it is registered with
+    /// `dpop_bound_access_tokens` (§5.2), so a token request without a proof is refused,
+    /// and its tokens are bound to its key. The client is told with `OAUTH_HARNESS_DPOP=1`;
+    /// the scenario judges only a client said to sign proofs (`client --dpop`), and is
+    /// SKIPPED for others.
+    #[serde(default)]
+    pub dpop: bool,
+    /// Where the server demands DPoP nonces (§8 at the token endpoint, §9 at the API):
+    /// `none`, `as`, `rs` or `both`.
+    #[serde(default)]
+    pub dpop_nonce: crate::server::dpop::NoncePolicy,
 }
 
 /// What the server puts in `iss` of its authorization responses.
@@ -234,6 +245,8 @@ impl Default for ServerPart {
             hang_for: hang_for(),
             revoke_after_tokens: false,
             iss: IssPlay::Honest,
+            dpop: false,
+            dpop_nonce: crate::server::dpop::NoncePolicy::None,
         }
     }
 }
@@ -342,6 +355,16 @@ pub enum ClientCheck {
     /// token again (CLIENT-19).
     #[serde(rename = "refreshes_once_after_401")]
     RefreshesOnceAfter401,
+    /// Every token request, and every API call with its DPoP-bound token, carries one
+    /// DPoP proof that the server's RFC 9449 §4.3 checks accept (§4.2: `htm` the method,
+    /// `htu` the URI without query and fragment, a fresh `jti` and `iat`, `typ`, an
+    /// asymmetric `alg`, the public `jwk`); the token goes with the `DPoP` scheme (§7.1).
+    /// Needs `server: {dpop: true}`.
+    SendsValidProofs,
+    /// After a `use_dpop_nonce` answer with a `DPoP-Nonce`, the client sends the request
+    /// again with that nonce in its proof (RFC 9449 §8, §9). Needs `server: {dpop: true}`
+    /// and a `dpop_nonce` policy.
+    RetriesWithNonce,
     /// The client gets its tokens, and exits 0.
     GetsTokens,
     /// The client gives up: it exits with a non-zero status by itself, within the time
@@ -369,7 +392,9 @@ impl ClientCheck {
             | RedeemsOnce
             | OneAuthMethod
             | TokenNotInUri => Some(Flow::Code),
-            RefreshesOnceAfter401 | GetsTokens | GivesUp => None,
+            RefreshesOnceAfter401 | SendsValidProofs | RetriesWithNonce | GetsTokens | GivesUp => {
+                None
+            }
         }
     }
 }
@@ -480,6 +505,29 @@ fn check_parts(l: &LoadedClient) -> Result<(), ScenarioError> {
     if s.runs == 0 {
         return Err(err(&[Seg::Key("runs")], "runs is at least 1".into()));
     }
+    for (i, e) in s.expect.iter().enumerate() {
+        let dpop_check = matches!(
+            e.check,
+            ClientCheck::SendsValidProofs | ClientCheck::RetriesWithNonce
+        );
+        if dpop_check && !s.server.dpop {
+            return Err(err(
+                &[Seg::Key("expect"), Seg::Index(i), Seg::Key("check")],
+                format!(
+                    "`{}` judges a client that must use DPoP: give `server: {{dpop: true}}`",
+                    check_name(e.check)
+                ),
+            ));
+        }
+        if e.check == ClientCheck::RetriesWithNonce
+            && s.server.dpop_nonce == crate::server::dpop::NoncePolicy::None
+        {
+            return Err(err(
+                &[Seg::Key("expect"), Seg::Index(i), Seg::Key("check")],
+                "`retries_with_nonce` needs a server that asks for nonces: give `server: {dpop_nonce: as}` (or rs, both)".into(),
+            ));
+        }
+    }
     if s.flow != Flow::Code && s.browser.callback != Callback::Honest {
         return Err(err(
             &[Seg::Key("browser"), Seg::Key("callback")],
@@ -523,6 +571,12 @@ fn check_play(l: &LoadedClient, prefix: &[Seg<'_>], p: Parts<'_>) -> Result<(), 
                 "polls are numbered from 1".into(),
             ));
         }
+    }
+    if p.server.dpop_nonce != crate::server::dpop::NoncePolicy::None && !p.server.dpop {
+        return Err(err(
+            &[Seg::Key("server"), Seg::Key("dpop_nonce")],
+            "DPoP nonces go with `dpop: true`".into(),
+        ));
     }
     if p.server.omit_interval && p.server.interval != 5 {
         return Err(err(
@@ -577,9 +631,14 @@ fn check_expectation(
         // An outcome the row does not itself require (getting tokens after a 429 that
         // CLIENT-18 says SHOULD be waited out; after a timeout, which CLIENT-6 only says
         // how to retry) is judged no higher than the row, and may be judged lower.
+        //
+        // RFC 9449 §8 says a client "is expected to retry" with the nonce, in no BCP 14
+        // word: the check may be judged below the server row it names (DPOP-13).
         Some(r)
-            if matches!(e.check, ClientCheck::GetsTokens | ClientCheck::GivesUp)
-                && Level::of_row(&r.level).is_some_and(|row| rank(e.level) >= rank(row)) => {}
+            if matches!(
+                e.check,
+                ClientCheck::GetsTokens | ClientCheck::GivesUp | ClientCheck::RetriesWithNonce
+            ) && Level::of_row(&r.level).is_some_and(|row| rank(e.level) >= rank(row)) => {}
         Some(r) if Level::of_row(&r.level) != Some(e.level) => {
             return Err(err(
                 &here,

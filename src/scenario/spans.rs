@@ -40,11 +40,40 @@ pub struct SpanIndex {
     root: Option<Node>,
 }
 
+/// `text` with each anchor (`&name`) blanked and each alias (`*name`) replaced by `~`
+/// and blanks, every other character where it was; `None` when it has neither, or does
+/// not scan.
+fn without_anchors(text: &str) -> Option<String> {
+    use yaml_rust2::scanner::{Scanner, TokenType};
+    let mut chars: Vec<char> = text.chars().collect();
+    let mut changed = false;
+    let mut scanner = Scanner::new(text.chars());
+    for yaml_rust2::scanner::Token(mark, token) in scanner.by_ref() {
+        let (name, null) = match token {
+            TokenType::Anchor(name) => (name, false),
+            TokenType::Alias(name) => (name, true),
+            _ => continue,
+        };
+        let at = mark.index();
+        let end = (at + 1 + name.chars().count()).min(chars.len());
+        for (i, c) in chars[at..end].iter_mut().enumerate() {
+            *c = if null && i == 0 { '~' } else { ' ' };
+        }
+        changed = true;
+    }
+    (changed && scanner.get_error().is_none()).then(|| chars.into_iter().collect())
+}
+
 impl SpanIndex {
-    /// Reads `text`; if marked-yaml cannot (it is stricter than serde_yaml in places),
-    /// locations fall back to the top of the file.
+    /// Reads `text`. marked-yaml takes no anchors or aliases (`&x`, `*x`, `<<: *x`), which
+    /// serde_yaml resolves: such a file is indexed with each anchor blanked and each alias
+    /// read as a null of the same width, so every other node keeps its place and a path
+    /// into an alias's content points at the alias. If marked-yaml still cannot read it (it
+    /// is stricter than serde_yaml in places), locations fall back to the top of the file.
     pub fn new(file: Arc<str>, text: &str) -> Self {
-        let root = marked_yaml::parse_yaml(0, text).ok();
+        let root = marked_yaml::parse_yaml(0, text)
+            .ok()
+            .or_else(|| marked_yaml::parse_yaml(0, without_anchors(text)?).ok());
         SpanIndex { file, root }
     }
 
@@ -167,5 +196,37 @@ mod tests {
         // A path that does not exist stops at the deepest ancestor that does.
         let l = idx.loc(&[Seg::Key("steps"), Seg::Index(7)]);
         assert_eq!(l.line, 3);
+    }
+
+    #[test]
+    fn a_file_with_anchors_and_aliases_keeps_its_locations() {
+        let text = "name: é\nsteps:\n  - request: &req\n      path: /a\n    expect:\n      - status: 200\n  - request: *req\n    expect:\n      - {<<: *x, status: 201}\nx: &x {json: $.a}\n";
+        let idx = SpanIndex::new(Arc::from("f.yaml"), text);
+        let at = |path: &[Seg<'_>]| {
+            let l = idx.loc(path);
+            (l.line, l.col)
+        };
+        let second = [Seg::Key("steps"), Seg::Index(1)];
+        assert_eq!(
+            at(&[
+                Seg::Key("steps"),
+                Seg::Index(0),
+                Seg::Key("request"),
+                Seg::Key("path")
+            ]),
+            (4, 13)
+        );
+        // Into an alias's content: the alias.
+        assert_eq!(
+            at(&[&second[..], &[Seg::Key("request"), Seg::Key("path")]].concat()),
+            (7, 14)
+        );
+        let status = [
+            &second[..],
+            &[Seg::Key("expect"), Seg::Index(0), Seg::Key("status")],
+        ]
+        .concat();
+        assert_eq!(at(&status), (9, 26));
+        assert_eq!(at(&[Seg::Key("x"), Seg::Key("json")]), (10, 14));
     }
 }

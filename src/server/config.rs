@@ -345,7 +345,7 @@ impl Scopes {
 }
 
 /// A registered client (from the fixture or from dynamic registration).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Client {
     /// `client_id`.
     pub id: Arc<str>,

@@ -16,7 +16,17 @@ use std::collections::HashSet;
 pub(crate) const ALGS: [&str; 2] = ["ES256", "EdDSA"];
 
 /// Where a server demands nonces (§8 at the AS, §9 at the RS): the builtin's policy.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum NoncePolicy {
     /// Nowhere (the default).

@@ -436,11 +436,32 @@ async fn record_request(State(state): State<Arc<AppState>>, req: Request, next: 
             .map(str::to_string),
         form: if is_form { pairs(&bytes) } else { Vec::new() },
         status: 0,
+        dpop: dpop::proofs(&parts.headers)
+            .into_iter()
+            .map(play::ProofSeen::of)
+            .collect(),
+        error: None,
+        nonce_given: None,
     };
     let resp = next
         .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await;
     record.status = resp.status().as_u16();
+    record.nonce_given = resp
+        .headers()
+        .get("dpop-nonce")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let resp = if resp.status().is_client_error() {
+        let (parts, body) = resp.into_parts();
+        let Ok(body) = axum::body::to_bytes(body, state.policy.max_body_bytes).await else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        record.error = refusal(&parts.headers, &body);
+        Response::from_parts(parts, axum::body::Body::from(body))
+    } else {
+        resp
+    };
     let first_tokens = record.path == Endpoint::Token.path()
         && record.status == 200
         && state.play.as_ref().is_some_and(|p| p.revoke_after_tokens);
@@ -455,6 +476,25 @@ async fn record_request(State(state): State<Arc<AppState>>, req: Request, next: 
         hold(&state, hang).await;
     }
     resp
+}
+
+/// The OAuth error of a refused request: `error` and `error_description` from a JSON
+/// body (RFC 6749 §5.2), the description from a `WWW-Authenticate` challenge when the body
+/// has none (RFC 6750 §3, RFC 9449 §7.1).
+fn refusal(headers: &axum::http::HeaderMap, body: &[u8]) -> Option<(String, String)> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let error = json.get("error")?.as_str()?.to_string();
+    let description = json
+        .get("error_description")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            let challenge = headers.get(header::WWW_AUTHENTICATE)?.to_str().ok()?;
+            let (_, rest) = challenge.split_once("error_description=\"")?;
+            rest.split_once('"').map(|(d, _)| d.to_string())
+        })
+        .unwrap_or_default();
+    Some((error, description))
 }
 
 /// Holds a hung poll's answer for the play's `hang_for` (server time); when the client

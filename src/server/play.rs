@@ -130,6 +130,45 @@ pub struct RequestRecord {
     pub form: Vec<(String, String)>,
     /// The response's status.
     pub status: u16,
+    /// The DPoP proofs the request carried (RFC 9449 §4), one per `DPoP` field line.
+    pub dpop: Vec<ProofSeen>,
+    /// The OAuth error of a refusal: `error` and `error_description`, from a JSON body or
+    /// a `WWW-Authenticate` challenge.
+    pub error: Option<(String, String)>,
+    /// The `DPoP-Nonce` the answer gave (RFC 9449 §8, §9).
+    pub nonce_given: Option<String>,
+}
+
+/// A DPoP proof as a request carried it: what its claims say, unverified (the server's
+/// verdict is the answer's `error`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProofSeen {
+    /// `htm`.
+    pub htm: Option<String>,
+    /// `htu`.
+    pub htu: Option<String>,
+    /// `nonce`.
+    pub nonce: Option<String>,
+}
+
+impl ProofSeen {
+    /// The claims of `proof`, a compact JWS (all `None` when it is not one).
+    pub(crate) fn of(proof: &str) -> ProofSeen {
+        let Ok(jwt) = crate::jose::parse(proof) else {
+            return ProofSeen::default();
+        };
+        let text = |name: &str| {
+            jwt.claims
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        };
+        ProofSeen {
+            htm: text("htm"),
+            htu: text("htu"),
+            nonce: text("nonce"),
+        }
+    }
 }
 
 impl RequestRecord {
@@ -141,6 +180,11 @@ impl RequestRecord {
     /// The first value of `name` in the form body.
     pub(crate) fn form_value(&self, name: &str) -> Option<&str> {
         first(&self.form, name)
+    }
+
+    /// The `error` of the answer, if it was an OAuth refusal.
+    pub(crate) fn error_code(&self) -> Option<&str> {
+        self.error.as_ref().map(|(e, _)| e.as_str())
     }
 }
 

@@ -40,6 +40,11 @@ fn options(command: &[&str]) -> ClientOptions {
         time_scale: 10,
         harness_bin: Some(PathBuf::from(BIN)),
         open_url_from: oauth_harness::client::run::OpenUrlFrom::Browser,
+        // The fixture clients sign proofs (through `oauth-harness dpop-proof`) when told
+        // to; no other subject is said to, and the DPoP scenarios skip them.
+        dpop: command
+            .iter()
+            .any(|c| c.ends_with("code-client.py") || c.ends_with("device-client.sh")),
     }
 }
 
@@ -85,9 +90,17 @@ fn failed_rows(results: &[ScenarioResult]) -> BTreeMap<String, Vec<String>> {
         for a in s.steps.iter().flat_map(|st| &st.assertions) {
             if matches!(a.status, Status::Failed | Status::Warning) {
                 let row = a.requirement.clone().unwrap_or_else(|| "(no row)".into());
-                rows.entry(row)
-                    .or_default()
-                    .push(format!("{}: {}", s.file, a.actual));
+                // What the client printed, for a verdict nobody expected.
+                let output = s
+                    .steps
+                    .first()
+                    .and_then(|st| st.exchange.as_ref())
+                    .map(|x| x.response_body.as_str())
+                    .unwrap_or_default();
+                rows.entry(row).or_default().push(format!(
+                    "{}: {} (the client said: {output})",
+                    s.file, a.actual
+                ));
             }
         }
     }
@@ -127,6 +140,9 @@ async fn every_broken_client_fails_exactly_the_rows_it_breaks() {
             // timeout, an INFO on CLIENT-6 (not listed: INFO is no failure).
             ("gives-up-on-429", &["CLIENT-18"]),
             ("gives-up-on-timeout", &[]),
+            // Its poll is refused: no tokens, an INFO on the outcome, not listed.
+            ("dpop-wrong-htu", &["DPOP-9"]),
+            ("dpop-ignores-nonce", &["DPOP-13"]),
         ],
         &scenarios,
     )
@@ -198,8 +214,12 @@ async fn every_broken_code_client_fails_exactly_the_rows_it_breaks() {
             ("same-verifier", &["CLIENT-11"]),
             ("reuses-code", &["CLIENT-12"]),
             ("two-auth-methods", &["CLIENT-13"]),
-            ("token-in-query", &["CLIENT-14"]),
+            // Under DPoP the token in the query is not under the DPoP scheme either.
+            ("token-in-query", &["CLIENT-14", "DPOP-9"]),
             ("refresh-loop", &["CLIENT-19"]),
+            // Its exchange is refused: no tokens, an INFO on the outcome, not listed.
+            ("dpop-wrong-htu", &["DPOP-9"]),
+            ("dpop-ignores-nonce", &["DPOP-13"]),
         ],
         &code,
     )
@@ -223,6 +243,19 @@ async fn every_broken_code_client_fails_exactly_the_rows_it_breaks() {
     assert_eq!(
         r.skip_reason.as_deref(),
         Some("not applicable: the client ran the device flow")
+    );
+    // A DPoP scenario judges only a client said to sign proofs (`client --dpop`).
+    let dpop = code
+        .iter()
+        .find(|l| l.scenario.server.dpop)
+        .expect("a DPoP client scenario");
+    let mut unsaid = options(&code_client(&[]));
+    unsaid.dpop = false;
+    let r = run_client(dpop, &unsaid).await;
+    assert_eq!(r.status, Status::Skipped, "{:?}", r.steps);
+    assert_eq!(
+        r.skip_reason.as_deref(),
+        Some("not applicable: the client is not said to sign DPoP proofs (client --dpop)")
     );
 }
 
@@ -263,6 +296,10 @@ async fn noorles_example_script_gets_the_verdicts_the_docs_explain() {
         ("code_iss_missing.yaml", Status::Skipped),
         ("code_missing_state.yaml", Status::Skipped),
         ("code_revoked.yaml", Status::Skipped),
+        // Not said to sign DPoP proofs.
+        ("dpop.yaml", Status::Skipped),
+        ("dpop_device.yaml", Status::Skipped),
+        ("dpop_nonce.yaml", Status::Skipped),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -302,7 +339,8 @@ async fn the_oauth2_crate_gets_the_verdicts_the_docs_explain() {
     let device = verdicts("device");
     let code = verdicts("code");
     for (file, status) in &device {
-        let expected = if file.starts_with("code_") {
+        // The crate has no DPoP: the DPoP scenarios skip it.
+        let expected = if file.starts_with("code_") || file.starts_with("dpop") {
             Status::Skipped
         } else if file == "busy.yaml" {
             // A 429 is an error to the crate: the flow ends (no MUST broken; CLIENT-18, a
@@ -354,7 +392,7 @@ async fn the_oauth2_crate_gets_the_verdicts_the_docs_explain() {
     // It keeps its own clock (tokio's): every device scenario was judged at real time.
     for s in results["device"]
         .iter()
-        .filter(|s| !s.file.contains("code_"))
+        .filter(|s| !s.file.contains("code_") && !s.file.contains("/dpop"))
     {
         let at_real_time =
             s.file.ends_with("expiry.yaml") || s.steps[0].name.contains("at real time");
@@ -482,6 +520,30 @@ fn bad_client_scenarios_are_refused_at_their_line() {
             "name: x\nflow: device\nserver: {omit_interval: true, interval: 7}\nexpect:\n  - {check: gets_tokens}\n",
             "3:",
             "leave interval at 5",
+        ),
+        (
+            "proofs-without-dpop.yaml",
+            "name: x\nflow: code\nexpect:\n  - {check: sends_valid_proofs, requirement: DPOP-9}\n",
+            "4:",
+            "give `server: {dpop: true}`",
+        ),
+        (
+            "retry-without-nonces.yaml",
+            "name: x\nflow: code\nserver: {dpop: true}\nexpect:\n  - {check: retries_with_nonce, requirement: DPOP-13, level: should}\n",
+            "5:",
+            "needs a server that asks for nonces",
+        ),
+        (
+            "nonce-without-dpop.yaml",
+            "name: x\nflow: code\nserver:\n  dpop_nonce: as\nexpect:\n  - {check: sends_state, requirement: CLIENT-9}\n",
+            "4:",
+            "DPoP nonces go with `dpop: true`",
+        ),
+        (
+            "proofs-below-their-row.yaml",
+            "name: x\nflow: code\nserver: {dpop: true}\nexpect:\n  - {check: sends_valid_proofs, requirement: DPOP-9, level: should}\n",
+            "5:",
+            "DPOP-9 is a MUST row",
         ),
     ];
     let dir = tempfile::tempdir().expect("tempdir");
@@ -656,7 +718,7 @@ fn clients_that_keep_their_own_clock_are_judged_at_real_time() {
         assert_eq!(*code, 0, "{who}: {text}");
         for s in scenarios {
             let file = s["file"].as_str().unwrap_or("");
-            let want = if file.contains("code_") {
+            let want = if file.contains("code_") || file.contains("/dpop") {
                 "SKIPPED"
             } else {
                 "PASSED"

@@ -45,13 +45,20 @@ fn run_profile(
     )
 }
 
+/// A fixture key as read, its private member `d` (to search outputs for), and its public
+/// half.
+fn key_halves(fixture: &str) -> (serde_json::Value, String, serde_json::Value) {
+    let key: serde_json::Value = serde_json::from_str(fixture).expect("a fixture JWK");
+    let d = key["d"].as_str().expect("d").to_string();
+    let mut public = key.clone();
+    public.as_object_mut().map(|m| m.remove("d"));
+    (key, d, public)
+}
+
 #[test]
 fn a_key_that_cannot_sign_is_refused_at_its_line_and_never_shown() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let k: serde_json::Value = serde_json::from_str(oauth_harness::keys::FIXTURE_K).expect("K");
-    let d = k["d"].as_str().expect("d").to_string();
-    let mut public = k.clone();
-    public.as_object_mut().map(|m| m.remove("d"));
+    let (_, d, public) = key_halves(oauth_harness::keys::FIXTURE_K);
     for (name, text) in [
         ("public.jwk", public.to_string()),
         ("garbage.jwk", "-----BEGIN PRIVATE KEY-----\n".to_string()),
@@ -213,10 +220,7 @@ fn a_jwks_uri_base_that_cannot_be_served_is_refused_at_its_line() {
 #[test]
 fn a_dpop_key_that_cannot_sign_is_refused_at_its_line_and_never_shown() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let j: serde_json::Value = serde_json::from_str(oauth_harness::keys::FIXTURE_J).expect("J");
-    let d = j["d"].as_str().expect("d").to_string();
-    let mut public = j.clone();
-    public.as_object_mut().map(|m| m.remove("d"));
+    let (_, d, public) = key_halves(oauth_harness::keys::FIXTURE_J);
     std::fs::write(dir.path().join("public.jwk"), public.to_string()).expect("write");
     std::fs::write(
         dir.path().join("oct.jwk"),
@@ -292,4 +296,83 @@ async fn the_profiles_dpop_key_is_the_one_that_signs_and_is_never_shown() {
         let d = k["d"].as_str().expect("d");
         assert!(!outputs.contains(d), "a private key reached an output");
     }
+}
+
+/// `dpop-proof` (for shell clients, and the code client under `client --dpop`): the proof
+/// it prints is one the builtin accepts; a key that cannot sign is exit 2, an unreadable
+/// key or an unset token variable exit 1, and no message quotes a key or a token.
+#[test]
+fn dpop_proof_signs_for_shell_clients_and_refuses_bad_keys_plainly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (j, d, public) = key_halves(oauth_harness::keys::FIXTURE_J);
+    let public_file = dir.path().join("public.jwk");
+    std::fs::write(&public_file, public.to_string()).expect("write");
+    let j_file = dir.path().join("J.jwk");
+    std::fs::write(&j_file, j.to_string()).expect("write");
+    let proof = |args: &[&str], env: &[(&str, &str)]| {
+        let out = std::process::Command::new(BIN)
+            .arg("dpop-proof")
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .expect("dpop-proof");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        )
+    };
+    let url = "https://as.example/oauth/token?x=1#f";
+    // The fixture key, a P-256 JWK file, and an RSA one (RS256).
+    let rsa = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/keys/R.jwk");
+    for key in ["J", j_file.to_str().expect("path"), rsa] {
+        let (code, jws, err) = proof(
+            &[
+                "--key",
+                key,
+                "--htu",
+                url,
+                // A nonce is base64url: it may begin with `-`.
+                "--nonce",
+                "-n-1",
+                "--ath-of-env",
+                "TOKEN",
+            ],
+            &[("TOKEN", "token-value")],
+        );
+        assert_eq!(code, Some(0), "{err}");
+        let parsed = oauth_harness::jose::parse(&jws).expect("a compact JWS");
+        assert_eq!(parsed.header["typ"], "dpop+jwt");
+        assert!(
+            parsed.verify_jwk(&parsed.header["jwk"]),
+            "the signature verifies"
+        );
+        assert_eq!(parsed.claims["htm"], "POST");
+        assert_eq!(parsed.claims["htu"], "https://as.example/oauth/token");
+        assert_eq!(parsed.claims["nonce"], "-n-1");
+        assert_eq!(
+            parsed.claims["ath"],
+            oauth_harness::dpop::ath("token-value")
+        );
+        assert!(!jws.contains(&d));
+    }
+    let mut seen = Vec::new();
+    let public_path = public_file.to_str().expect("path");
+    for (args, env, want) in [
+        (vec!["--key", public_path], vec![], 2),
+        (vec!["--key", "/nonexistent/J.jwk"], vec![], 1),
+        (vec!["--ath-of-env", "UNSET_TOKEN_VARIABLE"], vec![], 1),
+    ] {
+        let mut all = args.clone();
+        all.extend(["--htu", url]);
+        let (code, out, err) = proof(&all, &env);
+        assert_eq!(code, Some(want), "{args:?}: {err}");
+        assert!(out.is_empty() && !err.contains(&d), "{args:?}: {err}");
+        seen.push(format!(
+            "{}\n  {}",
+            args.join(" ").replace(public_path, "public.jwk"),
+            err.replace(public_path, "public.jwk")
+        ));
+    }
+    insta::assert_snapshot!("bad_dpop_proof_keys", seen.join("\n"));
 }

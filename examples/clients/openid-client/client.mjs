@@ -10,6 +10,11 @@
 // `allowInsecureRequests` (the builtin listens on plain-HTTP loopback). Everything else
 // is the library's defaults: its own timers (the harness judges its device flow at real
 // time), its 30-s request timeout, its `state` and PKCE checks.
+//
+// When the harness sets OAUTH_HARNESS_DPOP=1 (a scenario whose server demands DPoP, run
+// with `client --dpop`), every token request and API call goes with a DPoP handle, as
+// openid-client's docs show: `getDPoPHandle(config, await randomDPoPKeyPair())`, passed
+// as the `DPoP` option; the library retries once on `use_dpop_nonce` by itself.
 import * as client from 'openid-client';
 import { createServer } from 'node:http';
 import { spawn } from 'node:child_process';
@@ -23,10 +28,14 @@ const config = await client.discovery(
   { algorithm: 'oauth2', execute: [client.allowInsecureRequests] },
 );
 
+const DPoP = env.OAUTH_HARNESS_DPOP === '1'
+  ? client.getDPoPHandle(config, await client.randomDPoPKeyPair())
+  : undefined;
+
 async function device() {
   const response = await client.initiateDeviceAuthorization(config, { scope: 'api' });
   console.log(`Open ${response.verification_uri} and enter ${response.user_code}`);
-  const tokens = await client.pollDeviceAuthorizationGrant(config, response);
+  const tokens = await client.pollDeviceAuthorizationGrant(config, response, undefined, { DPoP });
   console.log(`Authenticated (token type ${tokens.token_type}).`);
 }
 
@@ -55,15 +64,21 @@ async function code() {
   else console.log(`Open ${url.href}`);
   const current = await callback;
   server.close();
-  const tokens = await client.authorizationCodeGrant(config, current, {
-    pkceCodeVerifier: verifier,
-    expectedState: state,
-  });
+  const tokens = await client.authorizationCodeGrant(
+    config,
+    current,
+    { pkceCodeVerifier: verifier, expectedState: state },
+    undefined,
+    { DPoP },
+  );
   const api = await client.fetchProtectedResource(
     config,
     tokens.access_token,
     new URL(env.OAUTH_HARNESS_API_URL),
     'GET',
+    undefined,
+    undefined,
+    { DPoP },
   );
   if (!api.ok) throw new Error(`the API answered ${api.status}`);
   console.log('Authenticated; the API answered 200.');

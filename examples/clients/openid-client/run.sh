@@ -12,4 +12,4 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/../../lib.sh"
 npm_ci "$here" openid-client
-judge_client openid-client "$here/expected-failures.yaml" node "$here/client.mjs"
+judge_client openid-client "$here/expected-failures.yaml" --dpop node "$here/client.mjs"

@@ -9,7 +9,7 @@ use crate::endpoint::Endpoint;
 use crate::server::play::RequestRecord;
 
 /// The client's requests (numbered from 1 in the order the server received them).
-fn client_requests(seen: &Seen) -> impl Iterator<Item = (usize, &RequestRecord)> {
+pub(super) fn client_requests(seen: &Seen) -> impl Iterator<Item = (usize, &RequestRecord)> {
     seen.requests
         .iter()
         .filter(|r| !r.path.starts_with("/_test/"))
@@ -491,6 +491,9 @@ mod tests {
             auth_scheme: None,
             form: pairs(form),
             status: 200,
+            dpop: Vec::new(),
+            error: None,
+            nonce_given: None,
         }
     }
 

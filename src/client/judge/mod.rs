@@ -5,6 +5,7 @@
 //! the row ("poll 3 came 1.0 s after poll 2; the interval then was 10 s").
 
 mod code;
+mod dpop;
 
 use crate::client::scenario::ClientCheck;
 use crate::server::play::{DeviceLog, RequestRecord};
@@ -89,6 +90,8 @@ pub fn judge(check: ClientCheck, seen: &Seen) -> Judgement {
         ClientCheck::OneAuthMethod => code::one_auth_method(seen),
         ClientCheck::TokenNotInUri => code::token_not_in_uri(seen),
         ClientCheck::RefreshesOnceAfter401 => code::refreshes_once_after_401(seen),
+        ClientCheck::SendsValidProofs => dpop::sends_valid_proofs(seen),
+        ClientCheck::RetriesWithNonce => dpop::retries_with_nonce(seen),
         ClientCheck::GetsTokens if logs.is_empty() => code::gets_tokens(seen),
         ClientCheck::GetsTokens => gets_tokens(logs, ending),
         ClientCheck::GivesUp => gives_up(ending),
