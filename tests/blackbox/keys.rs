@@ -5,35 +5,35 @@
 const BIN: &str = env!("CARGO_BIN_EXE_oauth-harness");
 use std::process::Command;
 
+/// Where no server listens: a profile refused when it loads never reaches it.
+const NOWHERE: &str = "http://127.0.0.1:9";
+
 fn run(dir: &std::path::Path, client: &str, env: &[(&str, &str)]) -> (i32, String) {
     run_profile(
         dir,
-        &format!("clients:\n  {client}"),
-        "scenarios/jwtauth/claims.yaml",
+        (NOWHERE, &format!("clients:\n  {client}")),
+        &["scenarios/jwtauth/claims.yaml"],
         env,
     )
 }
 
-/// `run --target` with a profile whose lines after `name` and `base_url` are `body`, on
-/// `scenario`: the exit code and what was said, the folder's path masked.
+/// `run --verbose --target` with a profile for `base` whose lines after `name` and
+/// `base_url` are `body`, on `scenarios` (reports in `dir/r`): the exit code and what was
+/// said, the folder's path masked.
 fn run_profile(
     dir: &std::path::Path,
-    body: &str,
-    scenario: &str,
+    (base, body): (&str, &str),
+    scenarios: &[&str],
     env: &[(&str, &str)],
 ) -> (i32, String) {
     let profile = dir.join("p.yaml");
-    std::fs::write(
-        &profile,
-        format!("name: k\nbase_url: http://127.0.0.1:9\n{body}\n"),
-    )
-    .expect("write");
+    std::fs::write(&profile, format!("name: k\nbase_url: {base}\n{body}\n")).expect("write");
     let out = Command::new(BIN)
-        .args(["run", "--snapshots", "off", "--report-dir"])
+        .args(["run", "--snapshots", "off", "--verbose", "--report-dir"])
         .arg(dir.join("r"))
         .arg("--target")
         .arg(&profile)
-        .arg(scenario)
+        .args(scenarios)
         .envs(env.iter().copied())
         .output()
         .expect("run");
@@ -240,7 +240,12 @@ fn a_dpop_key_that_cannot_sign_is_refused_at_its_line_and_never_shown() {
         ("dpop_key_file: oct.jwk\ndpop_key_env: DPOP_KEY", vec![]),
     ] {
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (code, text) = run_profile(dir.path(), fields, "scenarios/dpop/token.yaml", &env);
+        let (code, text) = run_profile(
+            dir.path(),
+            (NOWHERE, fields),
+            &["scenarios/dpop/token.yaml"],
+            &env,
+        );
         assert_eq!(code, 2, "{fields}: {text}");
         assert!(!text.contains(&d), "{fields}: the key is shown: {text}");
         seen.push(format!("{fields}\n  {}", text.trim()));
@@ -258,33 +263,20 @@ async fn the_profiles_dpop_key_is_the_one_that_signs_and_is_never_shown() {
     let (_server, base) = crate::binary::spawn_serve(&["--test-mode"]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("own.jwk"), oauth_harness::keys::FIXTURE_K2).expect("write");
-    let p = dir.path().join("p.yaml");
-    std::fs::write(
-        &p,
-        format!("name: k\nbase_url: {base}\ndpop: true\ndpop_key_file: own.jwk\nscopes: {{basic: api}}\nclients:\n  m2m: {{id: m2m, secret_env: T_M2M}}\n  web: {{id: web, secret_env: T_WEB}}\n"),
-    )
-    .expect("write");
-    let reports = dir.path().join("r");
-    let (p2, r2) = (p.clone(), reports.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .args(["run", "--snapshots", "off", "--verbose", "--report-dir"])
-            .arg(&r2)
-            .arg("--target")
-            .arg(&p2)
-            .args(["scenarios/dpop/token.yaml", "scenarios/dpop/proof.yaml"])
-            .env("T_M2M", "m2m-secret")
-            .env("T_WEB", "web-secret")
-            .output()
-            .expect("run")
-    })
-    .await
-    .expect("join");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    let mut outputs = text;
-    for e in std::fs::read_dir(&reports).expect("reports").flatten() {
+    let (code, mut outputs) = run_profile(
+        dir.path(),
+        (
+            &base,
+            "dpop: true\ndpop_key_file: own.jwk\nscopes: {basic: api}\nclients:\n  m2m: {id: m2m, secret_env: T_M2M}\n  web: {id: web, secret_env: T_WEB}",
+        ),
+        &["scenarios/dpop/token.yaml", "scenarios/dpop/proof.yaml"],
+        &[("T_M2M", "m2m-secret"), ("T_WEB", "web-secret")],
+    );
+    assert_eq!(code, 0, "{outputs}");
+    for e in std::fs::read_dir(dir.path().join("r"))
+        .expect("reports")
+        .flatten()
+    {
         outputs.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
     }
     for key in [
@@ -292,9 +284,8 @@ async fn the_profiles_dpop_key_is_the_one_that_signs_and_is_never_shown() {
         oauth_harness::keys::FIXTURE_J2,
         oauth_harness::keys::FIXTURE_K2,
     ] {
-        let k: serde_json::Value = serde_json::from_str(key).expect("jwk");
-        let d = k["d"].as_str().expect("d");
-        assert!(!outputs.contains(d), "a private key reached an output");
+        let (_, d, _) = key_halves(key);
+        assert!(!outputs.contains(&d), "a private key reached an output");
     }
 }
 
